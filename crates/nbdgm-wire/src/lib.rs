@@ -1,0 +1,31 @@
+//! `nbdgm-wire`: a memory-safe codec for the NetBIOS datagram service and what runs on it.
+//!
+//! Layers (each module names its specification section):
+//! - [`name`]: NetBIOS names (RFC 1001 §14, RFC 1002 §4.1)
+//! - [`nbns`]: name-service packets (RFC 1002 §4.2)
+//! - [`datagram`]: datagram-service packets (RFC 1002 §4.4)
+//! - [`mailslot`]: SMB mailslot write (MS-MAIL §2.2.1)
+//! - [`browser`]: browser frames (MS-BRWS §2.2) and LAN Manager announcements
+//! - [`netlogon`]: NETLOGON mailslot messages (MS-ADTS §6.3.1)
+//! - [`messenger`]: WinPopup messages on `\MAILSLOT\MESSNGR`
+//! - [`payload`]: dispatch of mailslot data to the application codecs by mailslot name
+//!
+//! Parsing never panics; malformed input returns [`Error`]. With the `serde` feature
+//! (on by default) the Repr types serialize with the field names of the JSON contract
+//! in `docs/json-schema.md`.
+#![forbid(unsafe_code)]
+
+pub mod browser;
+pub mod datagram;
+pub mod error;
+pub mod hex;
+pub mod mailslot;
+pub mod messenger;
+pub mod name;
+pub mod nbns;
+pub mod netlogon;
+pub mod payload;
+pub mod reader;
+
+pub use error::{Error, Result};
+pub use name::Name;
