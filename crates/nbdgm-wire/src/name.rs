@@ -165,7 +165,10 @@ pub fn validate_scope(scope: &str) -> Result<()> {
         return Ok(());
     }
     if PLAIN_ENCODED_LEN + scope.len() + 1 > MAX_ENCODED_LEN {
-        return Err(Error::emit("scope", "scope makes the encoded name longer than 255 bytes"));
+        return Err(Error::emit(
+            "scope",
+            "scope makes the encoded name longer than 255 bytes",
+        ));
     }
     for label in scope.split('.') {
         if label.is_empty() {
@@ -174,7 +177,10 @@ pub fn validate_scope(scope: &str) -> Result<()> {
         if label.len() > MAX_LABEL_LEN {
             return Err(Error::emit("scope", "scope label longer than 63 bytes"));
         }
-        if !label.bytes().all(|b| (0x21..0x7F).contains(&b) && b != b'.') {
+        if !label
+            .bytes()
+            .all(|b| (0x21..0x7F).contains(&b) && b != b'.')
+        {
             return Err(Error::emit("scope", "scope label must be printable ASCII"));
         }
     }
@@ -217,7 +223,11 @@ fn parse_at(buf: &[u8], offset: usize, allow_pointers: bool) -> Result<(Name, us
                 }
                 // Only backward pointers: a forward one can only point into garbage.
                 if target >= pos {
-                    return Err(Error::invalid("name", pos, "compression pointer does not point backwards"));
+                    return Err(Error::invalid(
+                        "name",
+                        pos,
+                        "compression pointer does not point backwards",
+                    ));
                 }
                 end.get_or_insert(pos + 2);
                 pos = target;
@@ -231,7 +241,11 @@ fn parse_at(buf: &[u8], offset: usize, allow_pointers: bool) -> Result<(Name, us
         let len = usize::from(len);
         total += len + 1;
         if total > MAX_ENCODED_LEN {
-            return Err(Error::invalid("name", pos, "encoded name longer than 255 bytes"));
+            return Err(Error::invalid(
+                "name",
+                pos,
+                "encoded name longer than 255 bytes",
+            ));
         }
         if len == 0 {
             if raw.is_none() {
@@ -255,8 +269,15 @@ fn parse_at(buf: &[u8], offset: usize, allow_pointers: bool) -> Result<(Name, us
             if !scope.is_empty() {
                 scope.push('.');
             }
-            if !label.iter().all(|&b| (0x21..0x7F).contains(&b) && b != b'.') {
-                return Err(Error::invalid("scope", pos + 1, "scope label is not printable ASCII"));
+            if !label
+                .iter()
+                .all(|&b| (0x21..0x7F).contains(&b) && b != b'.')
+            {
+                return Err(Error::invalid(
+                    "scope",
+                    pos + 1,
+                    "scope label is not printable ASCII",
+                ));
             }
             scope.extend(label.iter().map(|&b| b as char));
         }
@@ -270,7 +291,11 @@ fn parse_at(buf: &[u8], offset: usize, allow_pointers: bool) -> Result<(Name, us
 pub fn decode_first_level(label: &[u8], offset: usize) -> Result<[u8; 16]> {
     let mut raw = [0u8; 16];
     if label.len() != 32 {
-        return Err(Error::invalid("name", offset, "first-level name is not 32 characters"));
+        return Err(Error::invalid(
+            "name",
+            offset,
+            "first-level name is not 32 characters",
+        ));
     }
     for (i, pair) in label.chunks_exact(2).enumerate() {
         let hi = pair[0].wrapping_sub(b'A');
@@ -334,8 +359,9 @@ impl core::str::FromStr for Name {
                 .find('>')
                 .ok_or(Error::emit("name", "missing '>' after the suffix"))?;
             let hex = &rest[1..close];
-            let suffix = u8::from_str_radix(hex, 16)
-                .map_err(|_| Error::emit("name", "suffix must be two hex digits, as in NAME<20>"))?;
+            let suffix = u8::from_str_radix(hex, 16).map_err(|_| {
+                Error::emit("name", "suffix must be two hex digits, as in NAME<20>")
+            })?;
             let after = &rest[close + 1..];
             let scope = after.strip_prefix('.').unwrap_or(after);
             if !after.is_empty() && !after.starts_with('.') {
@@ -357,18 +383,32 @@ mod tests {
 
     #[test]
     fn digest_first_level_vectors() {
-        assert_eq!(enc(&Name::from_raw(*b"FRED            ")), "EGFCEFEECACACACACACACACACACACACA");
-        assert_eq!(enc(&Name::new("FRED", 0).unwrap()), "EGFCEFEECACACACACACACACACACACAAA");
+        assert_eq!(
+            enc(&Name::from_raw(*b"FRED            ")),
+            "EGFCEFEECACACACACACACACACACACACA"
+        );
+        assert_eq!(
+            enc(&Name::new("FRED", 0).unwrap()),
+            "EGFCEFEECACACACACACACACACACACAAA"
+        );
         assert_eq!(enc(&Name::wildcard()), "CKAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-        assert_eq!(enc(&Name::new("WORKGROUP", 0x1d).unwrap()), "FHEPFCELEHFCEPFFFACACACACACACABN");
+        assert_eq!(
+            enc(&Name::new("WORKGROUP", 0x1d).unwrap()),
+            "FHEPFCELEHFCEPFFFACACACACACACABN"
+        );
         assert_eq!(enc(&Name::msbrowse()), "ABACFPFPENFDECFCEPFHFDEFFPFPACAB");
         // RFC 1001 §14.1 prints a wrong value; the DIGEST gives the right one.
-        assert_eq!(enc(&Name::from_raw(*b"The NetBIOS name")), "FEGIGFCAEOGFHEECEJEPFDCAGOGBGNGF");
+        assert_eq!(
+            enc(&Name::from_raw(*b"The NetBIOS name")),
+            "FEGIGFCAEOGFHEECEJEPFDCAGOGBGNGF"
+        );
     }
 
     #[test]
     fn second_level_with_scope() {
-        let n = Name::from_raw(*b"FRED            ").with_scope("NETBIOS.COM").unwrap();
+        let n = Name::from_raw(*b"FRED            ")
+            .with_scope("NETBIOS.COM")
+            .unwrap();
         let mut v = Vec::new();
         n.emit(&mut v);
         assert_eq!(v.len(), 46);
@@ -385,7 +425,10 @@ mod tests {
         Name::new("FRED", 0).unwrap().emit(&mut v);
         let mut lower = v.clone();
         lower[1] = b'e';
-        assert!(matches!(Name::parse(&lower, 0), Err(Error::Invalid { offset: 1, .. })));
+        assert!(matches!(
+            Name::parse(&lower, 0),
+            Err(Error::Invalid { offset: 1, .. })
+        ));
         let mut short = v.clone();
         short[0] = 0x10;
         assert!(Name::parse(&short, 0).is_err());
@@ -405,8 +448,17 @@ mod tests {
 
     #[test]
     fn scope_limits() {
-        assert!(Name::new("A", 0).unwrap().with_scope(&"a".repeat(64)).is_err());
-        let ok = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(28)].join(".");
+        assert!(Name::new("A", 0)
+            .unwrap()
+            .with_scope(&"a".repeat(64))
+            .is_err());
+        let ok = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(28),
+        ]
+        .join(".");
         assert_eq!(34 + ok.len() + 1, 255);
         let n = Name::new("A", 0).unwrap().with_scope(&ok).unwrap();
         let mut v = Vec::new();
