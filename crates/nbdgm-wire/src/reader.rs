@@ -164,7 +164,9 @@ pub fn latin1(bytes: &[u8]) -> String {
 /// Inverse of [`latin1`]: characters above U+00FF cannot be emitted.
 pub fn to_latin1(s: &str, field: &'static str) -> Result<Vec<u8>> {
     s.chars()
-        .map(|c| u8::try_from(u32::from(c)).map_err(|_| Error::emit(field, "character outside Latin-1")))
+        .map(|c| {
+            u8::try_from(u32::from(c)).map_err(|_| Error::emit(field, "character outside Latin-1"))
+        })
         .collect()
 }
 
@@ -186,7 +188,12 @@ mod tests {
         assert_eq!(r.u16_be("a").unwrap(), 0x0102);
         assert!(matches!(
             r.u16_be("b"),
-            Err(Error::Truncated { field: "b", offset: 2, need: 2, have: 1 })
+            Err(Error::Truncated {
+                field: "b",
+                offset: 2,
+                need: 2,
+                have: 1
+            })
         ));
         assert_eq!(r.u8("c").unwrap(), 3);
         assert!(r.u8("d").is_err());
