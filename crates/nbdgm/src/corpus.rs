@@ -1,0 +1,1 @@
+//! (placeholder: test-corpus generator)
