@@ -1,0 +1,193 @@
+//! End-to-end tests of the `nbdgm decode` command: exit codes, formats, error
+//! messages for bad input, stdin, several files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nbdgm"))
+}
+
+fn captures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/captures")
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run nbdgm")
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nbdgm");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn sample(name: &str) -> String {
+    captures().join(name).to_string_lossy().into_owned()
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn clean_capture_exits_zero_with_one_line_per_packet() {
+    let o = run(&["decode", &sample("tcpdump__eapon1__nbt-only.pcap")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(out.lines().count(), 53);
+    assert!(out.contains("LocalMasterAnnouncement server_name=\"DJP95S0J\""));
+    assert!(out.contains("NAME QUERY REQUEST"));
+}
+
+#[test]
+fn json_is_one_array_and_ndjson_one_object_per_line() {
+    let f = sample("tcpdump__eapon1__nbt-only.pcap");
+    let o = run(&["decode", "--format", "json", &f]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 53);
+    let first = &arr[0];
+    for key in ["frame", "time", "src", "dst", "protocol", "warnings", "malformed"] {
+        assert!(first.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(first["frame"], 1);
+    assert_eq!(first["protocol"], "nbdgm");
+    assert_eq!(first["nbdgm"]["flags"]["node_type"], "H");
+    assert_eq!(first["nbdgm"]["destination_name"]["name"], "ARBEITSGRUPPE");
+    assert_eq!(first["mailslot"]["name"], "\\MAILSLOT\\BROWSE");
+    assert_eq!(first["browser"]["command"], "AnnouncementRequest");
+
+    let o = run(&["decode", "--format", "ndjson", &f]);
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 53);
+    assert_eq!(lines, *arr);
+}
+
+#[test]
+fn empty_result_is_an_empty_array() {
+    // A capture with no NetBIOS traffic on the default ports after filtering: use a port
+    // nobody uses, on a file whose 137/138 traffic we do not ask for... simplest: a pcap
+    // header with no records.
+    let mut hdr = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    hdr.extend_from_slice(&[0; 8]);
+    hdr.extend_from_slice(&65535u32.to_le_bytes());
+    hdr.extend_from_slice(&1u32.to_le_bytes());
+    let o = run_stdin(&["decode", "--format", "json", "-"], &hdr);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v, serde_json::json!([]));
+}
+
+#[test]
+fn malformed_packets_exit_one_and_are_still_printed() {
+    let o = run(&["decode", &sample("tcpdump__smb_print_trans-oobr2.pcap")]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains("MALFORMED"), "{out}");
+    assert!(out.contains("first-level encoding"), "{out}");
+    assert!(text(&o.stderr).contains("1 of 1 packets malformed"));
+}
+
+#[test]
+fn not_a_capture_exits_two_and_goes_on_with_the_next_file() {
+    let dir = tempdir();
+    let junk = dir.join("junk.txt");
+    std::fs::write(&junk, b"this is not a capture file at all").unwrap();
+    let good = sample("zeek__raw_ntlm_in_smb__nbt-only.pcap");
+    let o = run(&["decode", "--format", "ndjson", junk.to_str().unwrap(), &good]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("junk.txt"), "{err}");
+    // The good file after it is still decoded, and each record names its file.
+    let lines: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0]["file"].as_str().unwrap().ends_with("zeek__raw_ntlm_in_smb__nbt-only.pcap"));
+}
+
+#[test]
+fn missing_file_exits_two() {
+    let o = run(&["decode", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("/nonexistent/x.pcap"));
+}
+
+#[test]
+fn truncated_capture_prints_what_came_before_then_an_error_with_offset() {
+    let bytes = std::fs::read(sample("tcpdump__eapon1__nbt-only.pcap")).unwrap();
+    let cut = &bytes[..bytes.len() - 30];
+    let o = run_stdin(&["decode", "-"], cut);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(text(&o.stdout).lines().count(), 52);
+    let err = text(&o.stderr);
+    assert!(err.contains("offset"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(run(&["decode"]).status.code(), Some(2));
+    assert_eq!(run(&["decode", "--format", "xml", "x"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    let help = run(&["decode", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("Examples:"));
+}
+
+#[test]
+fn verbose_prints_the_field_tree() {
+    let o = run(&["decode", "-v", &sample("zeek__smb3_multichannel__nbt-only.pcap")]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o.stdout);
+    for needle in [
+        "nbdgm:",
+        "type: \"DIRECT_GROUP\"",
+        "source_name:",
+        "browser:",
+        "server_name: \"CLIENT-WIN-FR\"",
+        "periodicity_ms:",
+    ] {
+        assert!(out.contains(needle), "missing {needle} in\n{out}");
+    }
+}
+
+#[test]
+fn extra_port_is_decoded() {
+    // Rewrite the UDP ports of a sample to 1138 -> 1138 and check --port picks it up.
+    let bytes = std::fs::read(sample("zeek__raw_ntlm_in_smb__nbt-only.pcap")).unwrap();
+    let mut moved = bytes.clone();
+    let pat = [0x00, 0x8a, 0x00, 0x8a];
+    let mut n = 0;
+    for i in 0..moved.len() - 4 {
+        if moved[i..i + 4] == pat {
+            moved[i..i + 4].copy_from_slice(&[0x04, 0x72, 0x04, 0x72]);
+            n += 1;
+        }
+    }
+    assert!(n >= 2);
+    let o = run_stdin(&["decode", "-"], &moved);
+    assert_eq!(text(&o.stdout).lines().count(), 0);
+    let o = run_stdin(&["decode", "--port", "1138", "-"], &moved);
+    assert_eq!(text(&o.stdout).lines().count(), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("LocalMasterAnnouncement"));
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nbdgm-cli-{}-{:?}", std::process::id(), std::thread::current().id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
