@@ -185,23 +185,24 @@ pub fn error_code_name(code: u8) -> Option<&'static str> {
     }
 }
 
-/// Body of a data datagram (0x10–0x12).
+/// Body of a data datagram (0x10–0x12). `T` holds the bytes: `Vec<u8>` for an owned
+/// packet, `&[u8]` for a zero-copy view of a received buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataBody {
+pub enum DataBody<T = Vec<u8>> {
     /// An unfragmented datagram or a first fragment: both names, then user data.
     Names {
         source_name: Name,
         destination_name: Name,
-        user_data: Vec<u8>,
+        user_data: T,
     },
     /// A fragment after the first (F = 0): bytes of the data section from
     /// PACKET_OFFSET on. Names are only in the first fragment (RFC 1001 §17.1.2).
-    Continuation { data: Vec<u8> },
+    Continuation { data: T },
 }
 
 /// What follows the common header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
+pub enum Body<T = Vec<u8>> {
     Data {
         /// DGM_LENGTH. `None`: computed on emit (names + user data, RFC 1002 §5.3.1).
         /// `Some`: emitted as given (fragments carry the total; odd senders differ).
@@ -209,7 +210,7 @@ pub enum Body {
         length: Option<u16>,
         /// PACKET_OFFSET: data-section offset of this fragment.
         offset: u16,
-        body: DataBody,
+        body: DataBody<T>,
     },
     Error {
         code: u8,
@@ -219,15 +220,16 @@ pub enum Body {
     },
 }
 
-/// One datagram-service packet.
+/// One datagram-service packet; [`Datagram::parse`] gives an owned one,
+/// [`Datagram::parse_ref`] a view that borrows the data bytes from the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Datagram {
+pub struct Datagram<T = Vec<u8>> {
     pub msg_type: MsgType,
     pub flags: Flags,
     pub id: u16,
     pub source_ip: Ipv4Addr,
     pub source_port: u16,
-    pub body: Body,
+    pub body: Body<T>,
 }
 
 /// Something odd but tolerated (DIGEST §2.4, §2.9).
@@ -258,6 +260,62 @@ impl fmt::Display for Warning {
 }
 
 impl Datagram {
+    /// Parse a UDP payload, discarding warnings.
+    pub fn parse(buf: &[u8]) -> Result<Datagram> {
+        Self::parse_with_warnings(buf, &mut Vec::new())
+    }
+
+    /// Parse a UDP payload; tolerated oddities are appended to `warnings`.
+    pub fn parse_with_warnings(buf: &[u8], warnings: &mut Vec<Warning>) -> Result<Datagram> {
+        Ok(Datagram::parse_ref(buf, warnings)?.map(<[u8]>::to_vec))
+    }
+}
+
+impl<'a> Datagram<&'a [u8]> {
+    /// Parse without copying: user data and fragment bytes borrow from `buf`.
+    /// Tolerated oddities are appended to `warnings`.
+    pub fn parse_ref(buf: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Self> {
+        parse_ref(buf, warnings)
+    }
+}
+
+impl<T: AsRef<[u8]>> Datagram<T> {
+    /// The same packet with its byte storage converted by `f`.
+    pub fn map<U>(self, f: impl Fn(T) -> U) -> Datagram<U> {
+        let body = match self.body {
+            Body::Data {
+                length,
+                offset,
+                body,
+            } => Body::Data {
+                length,
+                offset,
+                body: match body {
+                    DataBody::Names {
+                        source_name,
+                        destination_name,
+                        user_data,
+                    } => DataBody::Names {
+                        source_name,
+                        destination_name,
+                        user_data: f(user_data),
+                    },
+                    DataBody::Continuation { data } => DataBody::Continuation { data: f(data) },
+                },
+            },
+            Body::Error { code } => Body::Error { code },
+            Body::Query { destination_name } => Body::Query { destination_name },
+        };
+        Datagram {
+            msg_type: self.msg_type,
+            flags: self.flags,
+            id: self.id,
+            source_ip: self.source_ip,
+            source_port: self.source_port,
+            body,
+        }
+    }
+
     /// An unfragmented data datagram with computed lengths.
     pub fn data(
         msg_type: MsgType,
@@ -266,7 +324,7 @@ impl Datagram {
         source: (Ipv4Addr, u16),
         source_name: Name,
         destination_name: Name,
-        user_data: Vec<u8>,
+        user_data: T,
     ) -> Self {
         Datagram {
             msg_type,
@@ -286,95 +344,6 @@ impl Datagram {
         }
     }
 
-    /// Parse a UDP payload, discarding warnings.
-    pub fn parse(buf: &[u8]) -> Result<Datagram> {
-        Self::parse_with_warnings(buf, &mut Vec::new())
-    }
-
-    /// Parse a UDP payload; tolerated oddities are appended to `warnings`.
-    pub fn parse_with_warnings(buf: &[u8], warnings: &mut Vec<Warning>) -> Result<Datagram> {
-        let mut r = Reader::new(buf);
-        let code = r.u8("MSG_TYPE")?;
-        let msg_type = MsgType::from_code(code).ok_or(Error::invalid(
-            "MSG_TYPE",
-            0,
-            "unknown datagram type",
-        ))?;
-        let flags = Flags::from_byte(r.u8("FLAGS")?);
-        if flags.reserved != 0 {
-            warnings.push(Warning::ReservedFlags(flags.reserved));
-        }
-        let id = r.u16_be("DGM_ID")?;
-        let source_ip = Ipv4Addr::from(r.array::<4>("SOURCE_IP")?);
-        let source_port = r.u16_be("SOURCE_PORT")?;
-        let body = match msg_type {
-            MsgType::DirectUnique | MsgType::DirectGroup | MsgType::Broadcast => {
-                let declared = r.u16_be("DGM_LENGTH")?;
-                let offset = r.u16_be("PACKET_OFFSET")?;
-                let section = buf.len() - DATA_HEADER_LEN;
-                let body = if flags.first {
-                    let (source_name, p) =
-                        Name::parse(buf, r.pos()).map_err(|e| rename(e, "SOURCE_NAME"))?;
-                    let (destination_name, p) =
-                        Name::parse(buf, p).map_err(|e| rename(e, "DESTINATION_NAME"))?;
-                    DataBody::Names {
-                        source_name,
-                        destination_name,
-                        user_data: buf.get(p..).unwrap_or(&[]).to_vec(),
-                    }
-                } else {
-                    if offset == 0 {
-                        warnings.push(Warning::OddFragment);
-                    }
-                    DataBody::Continuation {
-                        data: r.rest().to_vec(),
-                    }
-                };
-                // Fragments carry the total length, so only check unfragmented ones.
-                let unfragmented = flags.first && !flags.more;
-                // Canonical form: `None` whenever the field equals the bytes present.
-                let length = if usize::from(declared) == section {
-                    None
-                } else {
-                    if unfragmented {
-                        warnings.push(Warning::LengthMismatch {
-                            declared,
-                            actual: section,
-                        });
-                    }
-                    Some(declared)
-                };
-                Body::Data {
-                    length,
-                    offset,
-                    body,
-                }
-            }
-            MsgType::Error => Body::Error {
-                code: r.u8("ERROR_CODE")?,
-            },
-            MsgType::QueryRequest
-            | MsgType::PositiveQueryResponse
-            | MsgType::NegativeQueryResponse => {
-                let (destination_name, p) =
-                    Name::parse(buf, r.pos()).map_err(|e| rename(e, "DESTINATION_NAME"))?;
-                r = Reader::at(buf, p);
-                Body::Query { destination_name }
-            }
-        };
-        if !msg_type.is_data() && !r.is_empty() {
-            warnings.push(Warning::TrailingBytes(r.remaining()));
-        }
-        Ok(Datagram {
-            msg_type,
-            flags,
-            id,
-            source_ip,
-            source_port,
-            body,
-        })
-    }
-
     /// Bytes of the data section (names + user data) this packet carries.
     pub fn data_section_len(&self) -> usize {
         match &self.body {
@@ -383,8 +352,12 @@ impl Datagram {
                     source_name,
                     destination_name,
                     user_data,
-                } => source_name.encoded_len() + destination_name.encoded_len() + user_data.len(),
-                DataBody::Continuation { data } => data.len(),
+                } => {
+                    source_name.encoded_len()
+                        + destination_name.encoded_len()
+                        + user_data.as_ref().len()
+                }
+                DataBody::Continuation { data } => data.as_ref().len(),
             },
             _ => 0,
         }
@@ -428,7 +401,7 @@ impl Datagram {
             Body::Data {
                 body: DataBody::Names { user_data, .. },
                 ..
-            } => Some(user_data),
+            } => Some(user_data.as_ref()),
             _ => None,
         }
     }
@@ -490,9 +463,9 @@ impl Datagram {
                     } => {
                         source_name.emit(out);
                         destination_name.emit(out);
-                        out.extend_from_slice(user_data);
+                        out.extend_from_slice(user_data.as_ref());
                     }
-                    DataBody::Continuation { data } => out.extend_from_slice(data),
+                    DataBody::Continuation { data } => out.extend_from_slice(data.as_ref()),
                 }
             }
             Body::Error { code } => out.push(*code),
@@ -506,6 +479,82 @@ impl Datagram {
         self.emit(&mut v)?;
         Ok(v)
     }
+}
+
+fn parse_ref<'a>(buf: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Datagram<&'a [u8]>> {
+    let mut r = Reader::new(buf);
+    let code = r.u8("MSG_TYPE")?;
+    let msg_type =
+        MsgType::from_code(code).ok_or(Error::invalid("MSG_TYPE", 0, "unknown datagram type"))?;
+    let flags = Flags::from_byte(r.u8("FLAGS")?);
+    if flags.reserved != 0 {
+        warnings.push(Warning::ReservedFlags(flags.reserved));
+    }
+    let id = r.u16_be("DGM_ID")?;
+    let source_ip = Ipv4Addr::from(r.array::<4>("SOURCE_IP")?);
+    let source_port = r.u16_be("SOURCE_PORT")?;
+    let body = match msg_type {
+        MsgType::DirectUnique | MsgType::DirectGroup | MsgType::Broadcast => {
+            let declared = r.u16_be("DGM_LENGTH")?;
+            let offset = r.u16_be("PACKET_OFFSET")?;
+            let section = buf.len() - DATA_HEADER_LEN;
+            let body = if flags.first {
+                let (source_name, p) =
+                    Name::parse(buf, r.pos()).map_err(|e| rename(e, "SOURCE_NAME"))?;
+                let (destination_name, p) =
+                    Name::parse(buf, p).map_err(|e| rename(e, "DESTINATION_NAME"))?;
+                DataBody::Names {
+                    source_name,
+                    destination_name,
+                    user_data: buf.get(p..).unwrap_or(&[]),
+                }
+            } else {
+                if offset == 0 {
+                    warnings.push(Warning::OddFragment);
+                }
+                DataBody::Continuation { data: r.rest() }
+            };
+            // Fragments carry the total length, so only check unfragmented ones.
+            let unfragmented = flags.first && !flags.more;
+            // Canonical form: `None` whenever the field equals the bytes present.
+            let length = if usize::from(declared) == section {
+                None
+            } else {
+                if unfragmented {
+                    warnings.push(Warning::LengthMismatch {
+                        declared,
+                        actual: section,
+                    });
+                }
+                Some(declared)
+            };
+            Body::Data {
+                length,
+                offset,
+                body,
+            }
+        }
+        MsgType::Error => Body::Error {
+            code: r.u8("ERROR_CODE")?,
+        },
+        MsgType::QueryRequest | MsgType::PositiveQueryResponse | MsgType::NegativeQueryResponse => {
+            let (destination_name, p) =
+                Name::parse(buf, r.pos()).map_err(|e| rename(e, "DESTINATION_NAME"))?;
+            r = Reader::at(buf, p);
+            Body::Query { destination_name }
+        }
+    };
+    if !msg_type.is_data() && !r.is_empty() {
+        warnings.push(Warning::TrailingBytes(r.remaining()));
+    }
+    Ok(Datagram {
+        msg_type,
+        flags,
+        id,
+        source_ip,
+        source_port,
+        body,
+    })
 }
 
 fn rename(e: Error, field: &'static str) -> Error {
@@ -690,7 +739,7 @@ mod tests {
 
     #[test]
     fn emit_rejects_mismatched_body() {
-        let d = Datagram {
+        let d: Datagram = Datagram {
             msg_type: MsgType::Error,
             flags: Flags::single(NodeType::B),
             id: 1,

@@ -297,17 +297,24 @@ pub fn decode_first_level(label: &[u8], offset: usize) -> Result<[u8; 16]> {
             "first-level name is not 32 characters",
         ));
     }
-    for (i, pair) in label.chunks_exact(2).enumerate() {
+    // Branch-free over all 32 characters; locate the bad one only on failure.
+    let mut bad = 0u8;
+    for (slot, pair) in raw.iter_mut().zip(label.chunks_exact(2)) {
         let hi = pair[0].wrapping_sub(b'A');
         let lo = pair[1].wrapping_sub(b'A');
-        if hi > 15 || lo > 15 {
-            return Err(Error::invalid(
-                "name",
-                offset + 2 * i,
-                "first-level encoding character outside A..P",
-            ));
-        }
-        raw[i] = (hi << 4) | lo;
+        bad |= (hi | lo) & 0xF0;
+        *slot = (hi << 4) | (lo & 0x0F);
+    }
+    if bad != 0 {
+        let i = label
+            .iter()
+            .position(|c| !(b'A'..=b'P').contains(c))
+            .unwrap_or(0);
+        return Err(Error::invalid(
+            "name",
+            offset + i,
+            "first-level encoding character outside A..P",
+        ));
     }
     Ok(raw)
 }

@@ -158,7 +158,11 @@ impl<'a> Reader<'a> {
 /// Text from a byte string in a one-byte code page: ASCII stays, other bytes map to
 /// the same Unicode code point (Latin-1), so no input is lost or rejected.
 pub fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| b as char).collect()
+    match core::str::from_utf8(bytes) {
+        // ASCII (the usual case) is the same in both: copy it whole.
+        Ok(s) if bytes.is_ascii() => s.to_owned(),
+        _ => bytes.iter().map(|&b| b as char).collect(),
+    }
 }
 
 /// Inverse of [`latin1`]: characters above U+00FF cannot be emitted.
