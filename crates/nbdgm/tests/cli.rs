@@ -191,3 +191,19 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+#[test]
+fn output_is_identical_whatever_the_thread_count() {
+    // Enough packets for several batches: the same capture given five times.
+    let f = sample("tcpdump__eapon1__nbt-only.pcap");
+    let mut args = vec!["decode", "--format", "json"];
+    for _ in 0..5 {
+        args.push(&f);
+    }
+    let one = run(&[&args[..], &["--threads", "1"]].concat());
+    let three = run(&[&args[..], &["--threads", "3"]].concat());
+    assert_eq!(one.status.code(), Some(0));
+    assert_eq!(one.stdout, three.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&three.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5 * 53);
+}

@@ -30,7 +30,7 @@ fn decode(path: &Path) -> (String, Totals, Option<String>) {
     let err = {
         let mut sink = Sink::new(&mut out, Format::Ndjson, false);
         let f = std::fs::File::open(path).unwrap();
-        let r = decode_stream(f, &PortFilter::new(&[]), &mut sink, &mut totals, |_| {});
+        let r = decode_stream(f, &PortFilter::new(&[]), &mut sink, &mut totals, 1, |_| {});
         sink.end().unwrap();
         r.err().map(|e| format!("{e:?}"))
     };

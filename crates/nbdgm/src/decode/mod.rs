@@ -47,6 +47,10 @@ pub struct Args {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Decoding threads (default: the number of CPUs, at most 8). Output order is the
+    /// capture's order whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub threads: Option<usize>,
 }
 
 /// Counts of one run.
@@ -69,64 +73,103 @@ impl Totals {
     }
 }
 
-/// Writes records in the chosen format.
+/// How one record is rendered.
+#[derive(Debug, Clone)]
+pub struct Style {
+    pub format: Format,
+    pub verbose: bool,
+    /// Name the file in every record (several inputs).
+    pub file: Option<Arc<str>>,
+}
+
+impl Style {
+    /// Append one record: text with its newline(s), NDJSON with its newline, JSON
+    /// without separators (the sink adds them).
+    pub fn render(&self, r: &Record, out: &mut Vec<u8>) {
+        match self.format {
+            Format::Text => {
+                if let Some(f) = &self.file {
+                    out.extend_from_slice(f.as_bytes());
+                    out.extend_from_slice(b": ");
+                }
+                if self.verbose {
+                    out.extend_from_slice(text::tree(r).as_bytes());
+                } else {
+                    out.extend_from_slice(text::summary(r).as_bytes());
+                    out.push(b'\n');
+                }
+            }
+            Format::Json | Format::Ndjson => {
+                // Writing to a Vec cannot fail, and every view serializes.
+                let _ = match &self.file {
+                    Some(f) => serde_json::to_writer(&mut *out, &WithFile { file: f, record: r }),
+                    None => serde_json::to_writer(&mut *out, r),
+                };
+                if self.format == Format::Ndjson {
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+}
+
+/// Writes rendered records, adding the JSON array's brackets and commas.
 pub struct Sink<W: Write> {
     out: W,
-    format: Format,
-    verbose: bool,
+    style: Style,
     first: bool,
-    with_file: Option<String>,
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> Sink<W> {
     pub fn new(out: W, format: Format, verbose: bool) -> Self {
         Sink {
             out,
-            format,
-            verbose,
+            style: Style {
+                format,
+                verbose,
+                file: None,
+            },
             first: true,
-            with_file: None,
+            scratch: Vec::with_capacity(1024),
         }
     }
 
+    pub fn style(&self) -> &Style {
+        &self.style
+    }
+
+    pub fn set_file(&mut self, file: Option<&str>) {
+        self.style.file = file.map(Arc::from);
+    }
+
     pub fn begin(&mut self) -> io::Result<()> {
-        if self.format == Format::Json {
+        if self.style.format == Format::Json {
             self.out.write_all(b"[")?;
         }
         Ok(())
     }
 
     pub fn record(&mut self, r: &Record) -> io::Result<()> {
-        match self.format {
-            Format::Text => {
-                if let Some(f) = &self.with_file {
-                    write!(self.out, "{f}: ")?;
-                }
-                let line = if self.verbose { text::tree(r) } else { text::summary(r) };
-                self.out.write_all(line.as_bytes())?;
-                if !self.verbose {
-                    self.out.write_all(b"\n")?;
-                }
-            }
-            Format::Json | Format::Ndjson => {
-                if self.format == Format::Json {
-                    self.out.write_all(if self.first { b"\n" } else { b",\n" })?;
-                }
-                match &self.with_file {
-                    Some(f) => serde_json::to_writer(&mut self.out, &WithFile { file: f, record: r })?,
-                    None => serde_json::to_writer(&mut self.out, r)?,
-                }
-                if self.format == Format::Ndjson {
-                    self.out.write_all(b"\n")?;
-                }
-            }
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        self.style.render(r, &mut buf);
+        let res = self.rendered(&buf);
+        self.scratch = buf;
+        res
+    }
+
+    /// Write one record rendered by [`Style::render`].
+    pub fn rendered(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.style.format == Format::Json {
+            self.out.write_all(if self.first { b"\n" } else { b",\n" })?;
         }
         self.first = false;
-        Ok(())
+        self.out.write_all(bytes)
     }
 
     pub fn end(&mut self) -> io::Result<()> {
-        if self.format == Format::Json {
+        if self.style.format == Format::Json {
             self.out.write_all(if self.first { b"]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()
@@ -177,49 +220,218 @@ impl PortFilter {
     }
 }
 
-/// Decode one capture stream into `sink`. Returns Err(message) for a file-level
-/// problem (not a capture, damage); records before the damage are already written.
+/// One UDP datagram taken out of the capture, owned so it can cross threads.
+struct Packet {
+    frame: u64,
+    time: nbdgm_capture::Timestamp,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: Vec<u8>,
+    warnings: nbdgm_capture::UdpWarnings,
+}
+
+/// Decode one datagram into its record.
+fn decode_packet(
+    frame: u64,
+    time: nbdgm_capture::Timestamp,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: &[u8],
+    warnings: nbdgm_capture::UdpWarnings,
+) -> Record {
+    let meta = Meta {
+        frame,
+        time: time.to_rfc3339_micros(),
+        time_epoch: time.as_f64(),
+        src,
+        dst,
+    };
+    let protocol = Protocol::guess(src.port(), dst.port(), payload);
+    let mut rec = Record::decode(meta, protocol, payload);
+    // Checksums are not reported: captures taken on the sending host carry
+    // unfinished checksums (transmit offload), as Wireshark's default also assumes.
+    let udp_warnings = nbdgm_capture::UdpWarnings {
+        bad_checksum: false,
+        ..warnings
+    };
+    rec.warnings.extend(udp_warnings.iter().map(str::to_owned));
+    rec
+}
+
+/// Packets per batch handed to a worker.
+const BATCH: usize = 1024;
+
+/// Decode one capture stream into `sink`, on `threads` threads (1: all on the caller's).
+/// Output order is the capture's order whatever the thread count. Returns an error
+/// for a file-level problem (not a capture, damage); every record before the damage
+/// has been written by then.
 pub fn decode_stream<R: Read, W: Write>(
     input: R,
     filter: &PortFilter,
     sink: &mut Sink<W>,
     totals: &mut Totals,
+    threads: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<(), StreamError> {
     let mut reader = nbdgm_capture::CaptureReader::new(input).map_err(StreamError::Capture)?;
     reader.set_port_filter(filter.to_capture());
-    loop {
-        let d = match reader.next_udp() {
-            None => break,
-            Some(Ok(d)) => d,
-            Some(Err(e)) => return Err(StreamError::Capture(e)),
-        };
-        let meta = Meta {
-            frame: d.frame,
-            time: d.time.to_rfc3339_micros(),
-            time_epoch: d.time.as_f64(),
-            src: d.src,
-            dst: d.dst,
-        };
-        let protocol = Protocol::guess(d.src.port(), d.dst.port(), &d.payload);
-        let mut rec = Record::decode(meta, protocol, &d.payload);
-        // Checksums are not reported: captures taken on the sending host carry
-        // unfinished checksums (transmit offload), as Wireshark's default also assumes.
-        let udp_warnings = nbdgm_capture::UdpWarnings {
-            bad_checksum: false,
-            ..d.warnings
-        };
-        rec.warnings.extend(udp_warnings.iter().map(str::to_owned));
-        if rec.malformed.is_some() {
-            totals.malformed += 1;
-        }
-        totals.packets += 1;
-        sink.record(&rec).map_err(StreamError::Output)?;
-        if totals.packets % 4096 == 0 {
-            progress(totals.packets);
+    if threads <= 1 {
+        loop {
+            let d = match reader.next_udp() {
+                None => return Ok(()),
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(StreamError::Capture(e)),
+            };
+            let rec = decode_packet(d.frame, d.time, d.src, d.dst, &d.payload, d.warnings);
+            if rec.malformed.is_some() {
+                totals.malformed += 1;
+            }
+            totals.packets += 1;
+            sink.record(&rec).map_err(StreamError::Output)?;
+            if totals.packets % 4096 == 0 {
+                progress(totals.packets);
+            }
         }
     }
-    Ok(())
+    parallel(&mut reader, sink, totals, threads, &mut progress)
+}
+
+/// A rendered batch: the bytes of each record and how many were malformed.
+struct Done {
+    seq: u64,
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    malformed: u64,
+}
+
+/// The reading thread batches packets to `threads` workers, which decode and render
+/// them; batches are written back in sequence. At most `2 × threads` batches are in
+/// flight, so memory stays bounded whatever the capture size.
+fn parallel<R: Read, W: Write>(
+    reader: &mut nbdgm_capture::CaptureReader<R>,
+    sink: &mut Sink<W>,
+    totals: &mut Totals,
+    threads: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), StreamError> {
+    use std::collections::BTreeMap;
+    use std::sync::{mpsc, Mutex};
+    let style = sink.style().clone();
+    let max_in_flight = (2 * threads) as u64;
+    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Packet>)>(threads);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let job_rx = &job_rx;
+            let style = style.clone();
+            scope.spawn(move || loop {
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, packets)) = job else { return };
+                let mut done = Done {
+                    seq,
+                    bytes: Vec::with_capacity(packets.len() * 800),
+                    ends: Vec::with_capacity(packets.len()),
+                    malformed: 0,
+                };
+                for p in packets {
+                    let rec = decode_packet(p.frame, p.time, p.src, p.dst, &p.payload, p.warnings);
+                    done.malformed += u64::from(rec.malformed.is_some());
+                    style.render(&rec, &mut done.bytes);
+                    done.ends.push(done.bytes.len());
+                }
+                if done_tx.send(done).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let (mut sent, mut written) = (0u64, 0u64);
+        // Write every finished batch that is next in sequence. With `block`, first wait
+        // until at least one batch has been written (or the workers are gone).
+        let mut drain = |block: bool,
+                         sink: &mut Sink<W>,
+                         totals: &mut Totals,
+                         written: &mut u64|
+         -> Result<(), StreamError> {
+            let start = *written;
+            loop {
+                while let Some(done) = pending.remove(written) {
+                    let mut from = 0;
+                    for &end in &done.ends {
+                        sink.rendered(&done.bytes[from..end])
+                            .map_err(StreamError::Output)?;
+                        from = end;
+                    }
+                    totals.packets += done.ends.len() as u64;
+                    totals.malformed += done.malformed;
+                    *written += 1;
+                }
+                let next = if block && *written == start {
+                    done_rx.recv().ok()
+                } else {
+                    done_rx.try_recv().ok()
+                };
+                match next {
+                    Some(d) => {
+                        pending.insert(d.seq, d);
+                    }
+                    None => return Ok(()),
+                }
+            }
+        };
+
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut result = Ok(());
+        loop {
+            let d = match reader.next_udp() {
+                None => break,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    result = Err(StreamError::Capture(e));
+                    break;
+                }
+            };
+            batch.push(Packet {
+                frame: d.frame,
+                time: d.time,
+                src: d.src,
+                dst: d.dst,
+                payload: d.payload.into_owned(),
+                warnings: d.warnings,
+            });
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                if job_tx.send((sent, full)).is_err() {
+                    break;
+                }
+                sent += 1;
+                drain(false, sink, totals, &mut written)?;
+                while sent - written >= max_in_flight {
+                    drain(true, sink, totals, &mut written)?;
+                }
+                progress(totals.packets);
+            }
+        }
+        if !batch.is_empty() && job_tx.send((sent, batch)).is_ok() {
+            sent += 1;
+        }
+        drop(job_tx);
+        while written < sent {
+            let before = written;
+            drain(true, sink, totals, &mut written)?;
+            if written == before {
+                break; // workers gone
+            }
+        }
+        result
+    })
 }
 
 /// Why a stream stopped early.
@@ -233,17 +445,17 @@ pub enum StreamError {
 pub fn run(args: &Args) -> u8 {
     let stdout = io::stdout();
     let mut sink = Sink::new(BufWriter::with_capacity(1 << 16, stdout.lock()), args.format, args.verbose);
-    if args.files.len() > 1 {
-        sink.with_file = Some(String::new());
-    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    });
     let filter = PortFilter::new(&args.ports);
     let mut totals = Totals::default();
     if let Err(e) = sink.begin() {
         return output_error(e);
     }
     for path in &args.files {
-        if sink.with_file.is_some() {
-            sink.with_file = Some(path.clone());
+        if args.files.len() > 1 {
+            sink.set_file(Some(path));
         }
         let count = Arc::new(AtomicU64::new(0));
         let (input, size): (Box<dyn Read>, Option<u64>) = if path == "-" {
@@ -279,7 +491,7 @@ pub fn run(args: &Args) -> u8 {
             inner: input,
             count: count.clone(),
         };
-        let result = decode_stream(input, &filter, &mut sink, &mut totals, |_| {
+        let result = decode_stream(input, &filter, &mut sink, &mut totals, threads, |_| {
             if let Some(b) = &bar {
                 b.set_position(count.load(Ordering::Relaxed));
             }
