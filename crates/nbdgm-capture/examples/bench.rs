@@ -8,7 +8,7 @@ use nbdgm_capture::{CaptureOptions, CaptureReader, PortFilter};
 fn frame(i: u32) -> Vec<u8> {
     // Ethernet + IPv4 + UDP with a 18-byte payload (a 60-byte frame); every
     // fourth datagram is on port 138.
-    let port: u16 = if i % 4 == 0 { 138 } else { 5353 };
+    let port: u16 = if i.is_multiple_of(4) { 138 } else { 5353 };
     let mut f = vec![0xff; 6];
     f.extend([0, 1, 2, 3, 4, 5, 0x08, 0x00]);
     f.extend([

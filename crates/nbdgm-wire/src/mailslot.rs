@@ -105,7 +105,7 @@ impl MailslotWrite {
 
     /// Pad so the data starts on a 4-byte boundary, as MS-MAIL §2.2.1 asks.
     pub fn aligned(mut self) -> Self {
-        let end = NAME_OFFSET + self.name.len() + 1;
+        let end = NAME_OFFSET + self.name_len() + 1;
         self.padding = vec![0; (4 - end % 4) % 4];
         self
     }
@@ -115,13 +115,22 @@ impl MailslotWrite {
         self.name.eq_ignore_ascii_case(name)
     }
 
+    /// Bytes the name takes on the wire: one per character (Latin-1), not UTF-8 bytes.
+    fn name_len(&self) -> usize {
+        if self.name.is_ascii() {
+            self.name.len()
+        } else {
+            self.name.chars().count()
+        }
+    }
+
     /// DataOffset as emitted.
     pub fn data_offset(&self) -> usize {
-        NAME_OFFSET + self.name.len() + 1 + self.padding.len()
+        NAME_OFFSET + self.name_len() + 1 + self.padding.len()
     }
 
     fn byte_count(&self) -> usize {
-        self.name.len() + 1 + self.padding.len() + self.data.len()
+        self.name_len() + 1 + self.padding.len() + self.data.len()
     }
 
     /// Encoded size.
@@ -421,6 +430,23 @@ mod tests {
         assert!(MailslotWrite::parse(&bad).is_err());
         // Not SMB at all.
         assert!(MailslotWrite::parse(b"hello world").is_err());
+    }
+
+    #[test]
+    fn latin1_name_counts_one_byte_per_character() {
+        // Found by fuzzing: a name byte >= 0x80 is one byte on the wire, two in UTF-8.
+        let hex = concat!(
+            "ff534d42250000000000000000000000000000000000000000000000000000001100000000",
+            "0000000000000000000000000000000000000000470003000100000002000200ff00"
+        );
+        let bytes = crate::hex::decode(hex).unwrap();
+        let w = MailslotWrite::parse(&bytes).unwrap();
+        assert_eq!(w.name, "\u{ff}");
+        assert_eq!(w.data_offset(), 0x47);
+        assert_eq!(w.to_bytes().unwrap(), bytes);
+        let built = MailslotWrite::new("\\MAILSLOT\\CAF\u{c9}", vec![1, 2]);
+        let back = MailslotWrite::parse(&built.to_bytes().unwrap()).unwrap();
+        assert_eq!(back, built);
     }
 
     #[test]

@@ -95,14 +95,16 @@ impl Name {
         self.raw[0] == b'*' && self.raw[1..].iter().all(|&b| b == 0)
     }
 
-    /// The 15 name octets with trailing spaces (or, for `*`, NULs) removed, with
+    /// The 15 name octets with trailing spaces removed (`*` for the wildcard), with
     /// non-printable octets shown as `<xx>` as Wireshark does.
     pub fn name(&self) -> String {
+        if self.is_wildcard() {
+            return "*".to_owned();
+        }
         let body = &self.raw[..15];
-        let end = body
-            .iter()
-            .rposition(|&b| b != b' ' && b != 0)
-            .map_or(0, |p| p + 1);
+        // Only space padding is removed: NUL padding is shown, so a NUL-padded name
+        // never looks like the space-padded one (Wireshark shows it the same way).
+        let end = body.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
         let mut s = String::with_capacity(end);
         for &b in &body[..end] {
             push_printable(&mut s, b);
@@ -484,6 +486,13 @@ mod tests {
         assert_eq!(n.suffix(), 0x1d);
         assert_eq!(Name::msbrowse().to_string(), "<01><02>__MSBROWSE__<02><01>");
         assert_eq!(Name::wildcard().to_string(), "*<00>");
+        let mut raw = *b"NULPD\0\0\0\0\0\0\0\0\0\0\x1f";
+        assert_eq!(
+            Name::from_raw(raw).name(),
+            "NULPD<00><00><00><00><00><00><00><00><00><00>"
+        );
+        raw[5..15].fill(b' ');
+        assert_eq!(Name::from_raw(raw).name(), "NULPD");
         assert!("TOOLONGNAME123456<00>".parse::<Name>().is_err());
         assert!("X<zz>".parse::<Name>().is_err());
     }

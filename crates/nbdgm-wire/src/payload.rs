@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(classify("\\MAILSLOT\\LANMAN"), Application::Lanman);
         assert_eq!(classify("\\MAILSLOT\\NET\\NETLOGON"), Application::Netlogon);
         assert_eq!(classify("\\MAILSLOT\\NET\\GETDC123"), Application::Netlogon);
-        assert_eq!(classify("\\MAILSLOT\\TEMP\\NETLOGON"), Application::Netlogon);
+        assert_eq!(
+            classify("\\MAILSLOT\\TEMP\\NETLOGON"),
+            Application::Netlogon
+        );
         assert_eq!(classify("\\MAILSLOT\\MESSNGR"), Application::Messenger);
         assert_eq!(classify("\\MAILSLOT\\FOO"), Application::Unknown);
     }

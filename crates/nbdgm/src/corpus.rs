@@ -91,7 +91,10 @@ pub fn run(args: &Args) -> u8 {
     let file = match File::create(&args.output) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("nbdgm corpus: {}: cannot create: {e}", args.output.display());
+            eprintln!(
+                "nbdgm corpus: {}: cannot create: {e}",
+                args.output.display()
+            );
             return exit::USAGE;
         }
     };
@@ -263,7 +266,7 @@ impl Rng {
 
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + (u128::from(self.next_u64()) * u128::from(hi - lo + 1) >> 64) as u64
+        lo + ((u128::from(self.next_u64()) * u128::from(hi - lo + 1)) >> 64) as u64
     }
 
     /// True with probability `percent`/100.
@@ -293,7 +296,9 @@ impl Rng {
 
     /// `n` printable ASCII characters (0x20..=0x7E).
     fn printable(&mut self, n: usize) -> String {
-        (0..n).map(|_| (0x20 + self.below(0x5F) as u8) as char).collect()
+        (0..n)
+            .map(|_| (0x20 + self.below(0x5F) as u8) as char)
+            .collect()
     }
 }
 
@@ -339,7 +344,7 @@ const SUBNETS: &[[u8; 3]] = &[[192, 168, 1], [10, 0, 0], [198, 51, 100], [172, 1
 
 /// Scopes: short ones, dotted ones, and long ones near the 255-byte limit (RFC 1002 §4.1).
 fn scopes() -> Vec<String> {
-    let l63 = |c: char| std::iter::repeat(c).take(63).collect::<String>();
+    let l63 = |c: char| c.to_string().repeat(63);
     vec![
         "corp".into(),
         "NETBIOS.COM".into(),
@@ -357,8 +362,8 @@ fn scopes() -> Vec<String> {
 
 /// Suffixes that matter on a LAN (MS-BRWS §2.1.1.1, MS-NBTE <2>) plus a few others.
 const SUFFIXES: &[u8] = &[
-    0x00, 0x03, 0x20, 0x1B, 0x1C, 0x1D, 0x1E, 0x01, 0x06, 0x1F, 0x21, 0x22, 0x23, 0x24, 0x30,
-    0x31, 0x43, 0x44, 0x45, 0x46, 0x4C, 0x52, 0x53, 0x6A, 0x87, 0xBE, 0xBF, 0xFF,
+    0x00, 0x03, 0x20, 0x1B, 0x1C, 0x1D, 0x1E, 0x01, 0x06, 0x1F, 0x21, 0x22, 0x23, 0x24, 0x30, 0x31,
+    0x43, 0x44, 0x45, 0x46, 0x4C, 0x52, 0x53, 0x6A, 0x87, 0xBE, 0xBF, 0xFF,
 ];
 
 #[derive(Clone)]
@@ -671,8 +676,7 @@ impl Gen {
                 MsgType::Broadcast,
             ]);
         }
-        let section =
-            source_name.encoded_len() + destination_name.encoded_len() + user_data.len();
+        let section = source_name.encoded_len() + destination_name.encoded_len() + user_data.len();
         let mut length = None;
         let mut offset = 0;
         if self.mixed() && self.rng.pct(5) {
@@ -766,7 +770,13 @@ impl Gen {
 
     fn browse(&mut self, frame: &BrowserFrame) -> Vec<u8> {
         let data = frame.to_bytes().expect("generated browser frame emits");
-        self.mailslot(mailslot::BROWSE, data)
+        // Mailslot names compare case-insensitively (MS-MAIL 3.2.5.1).
+        let slot = if self.mixed() && self.rng.pct(3) {
+            "\\mailslot\\Browse"
+        } else {
+            mailslot::BROWSE
+        };
+        self.mailslot(slot, data)
     }
 
     fn group_dgm(
@@ -831,6 +841,13 @@ impl Gen {
             3 => "Samba 4.17.12-Debian".into(),
             4 => "0123456789abcdefghijklmnopqrstuvwxyzABCDEF".into(), // 42, the maximum
             5 => "File & print server, room 2.14".into(),
+            // Latin-1 (an OEM code page in practice): a German or Spanish LAN.
+            6 if self.mixed() && self.rng.pct(30) => (*self.rng.pick(&[
+                "B\u{fc}ro-PC von J\u{fc}rgen",
+                "\u{d1}and\u{fa}",
+                "caf\u{e9}",
+            ]))
+            .into(),
             _ => {
                 let n = self.rng.below(43);
                 self.rng.printable(n)
@@ -849,9 +866,10 @@ impl Gen {
             comment: self.comment(),
             ..Announcement::default()
         };
-        (a.os_major, a.os_minor) = *self
-            .rng
-            .pick(&[(6, 1), (10, 0), (5, 1), (4, 9), (6, 2), (6, 3)]);
+        (a.os_major, a.os_minor) =
+            *self
+                .rng
+                .pick(&[(6, 1), (10, 0), (5, 1), (4, 9), (6, 2), (6, 3)]);
         if self.mixed() {
             if self.rng.pct(10) {
                 a.update_count = self.rng.u8();
@@ -872,6 +890,24 @@ impl Gen {
             }
             if self.rng.pct(3) {
                 a.periodicity_ms = self.rng.u32();
+            }
+            if self.rng.pct(4) && a.server_name.len() < 14 {
+                // Garbage after the NUL inside the 16-byte ServerName field.
+                let room = 15 - a.server_name.len();
+                let n = self.rng.range(1, room as u64) as usize;
+                let mut pad = self.rng.bytes(n);
+                if let Some(last) = pad.last_mut() {
+                    *last |= 1;
+                }
+                a.server_name_padding = pad;
+            }
+            match self.rng.below(40) {
+                0 => a.comment_unterminated = true,
+                1 => {
+                    let n = 1 + self.rng.below(8);
+                    a.trailing = self.rng.bytes(n);
+                }
+                _ => {}
             }
         }
         a
@@ -981,11 +1017,17 @@ impl Gen {
                 self.host().name.to_string()
             });
         }
+        let trailing = if self.mixed() && self.rng.pct(5) {
+            let n = 1 + self.rng.below(6);
+            self.rng.bytes(n)
+        } else {
+            Vec::new()
+        };
         let f = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
             count: n as u8,
             token: self.rng.range(0, 20) as u32,
             servers,
-            trailing: Vec::new(),
+            trailing,
         });
         let data = self.browse(&f);
         vec![self.unique_dgm("browser.get_backup_list_response", &lmb, &to, 0x00, data)]
@@ -1062,7 +1104,9 @@ impl Gen {
         let from = self.host();
         let to = self.other_host(&from);
         let f = BrowserFrame::ResetStateRequest(ResetStateRequest {
-            reset_type: *self.rng.pick(&[0x01, 0x02, 0x04, 0x03, 0x07, 0x00, 0x80, 0xFF]),
+            reset_type: *self
+                .rng
+                .pick(&[0x01, 0x02, 0x04, 0x03, 0x07, 0x00, 0x80, 0xFF]),
             trailing: Vec::new(),
         });
         let data = self.browse(&f);
@@ -1071,9 +1115,9 @@ impl Gen {
 
     fn browser_unknown(&mut self) -> Vec<Generated> {
         let h = self.host();
-        let opcode = *self
-            .rng
-            .pick(&[0x00, 0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11, 0x20, 0x7F, 0xFF]);
+        let opcode = *self.rng.pick(&[
+            0x00, 0x03, 0x04, 0x05, 0x06, 0x07, 0x10, 0x11, 0x20, 0x7F, 0xFF,
+        ]);
         let n = self.rng.below(24);
         let f = BrowserFrame::Unknown(UnknownFrame {
             opcode,
@@ -1088,6 +1132,7 @@ impl Gen {
         let h = self.host();
         let mut a = self.announcement(&h);
         a.signature = 0xAA55;
+        a.comment_unterminated = false; // keep the 33 bytes the LANMAN heuristic needs
         let f = LanmanFrame::Browser(BrowserFrame::HostAnnouncement(a));
         let data = f.to_bytes().expect("browse layout on LANMAN emits");
         let data = self.mailslot(mailslot::LANMAN, data);
@@ -1128,6 +1173,15 @@ impl Gen {
         }
     }
 
+    /// The host's name, or in the Mixed corpus sometimes one with OEM (Latin-1) letters.
+    fn netlogon_computer(&mut self, h: &Host) -> &'static str {
+        if self.mixed() && self.rng.pct(10) {
+            "B\u{dc}RO-PC-\u{c9}T\u{c9}"
+        } else {
+            h.name
+        }
+    }
+
     fn netlogon(&mut self, m: &NetlogonMessage, slot: &str) -> Vec<u8> {
         let data = m.to_bytes().expect("generated NETLOGON message emits");
         self.mailslot(slot, data)
@@ -1136,7 +1190,8 @@ impl Gen {
     fn netlogon_primary_query(&mut self) -> Vec<Generated> {
         let h = self.host();
         let reply = self.reply_slot();
-        let mut q = PrimaryQuery::new(h.name, &reply);
+        let computer = self.netlogon_computer(&h);
+        let mut q = PrimaryQuery::new(computer, &reply);
         match self.rng.below(4) {
             0 => {
                 // LAN Manager 2.0 / Windows 9x form: only the Lm20Token.
@@ -1147,10 +1202,7 @@ impl Gen {
             1 => q.nt_version = Some(*self.rng.pick(&[0x0B, 0x2000_0006, 0x1000_0001])),
             _ => {}
         }
-        let data = self.netlogon(
-            &NetlogonMessage::PrimaryQuery(q),
-            mailslot::NETLOGON,
-        );
+        let data = self.netlogon(&NetlogonMessage::PrimaryQuery(q), mailslot::NETLOGON);
         let suffix = if self.rng.pct(50) { 0x1B } else { 0x1C };
         vec![self.group_dgm("netlogon.primary_query", &h, suffix, data)]
     }
@@ -1193,18 +1245,20 @@ impl Gen {
     fn netlogon_sam_logon_request(&mut self) -> Vec<Generated> {
         let h = self.host();
         let reply = self.reply_slot();
-        let user = *self.rng.pick(&["", "administrator", "alice", "WORKSTATION6$"]);
-        let ntv = *self.rng.pick(&[0x0000_000B, 0x2000_0006, 0x0000_0001, 0x0100_0016]);
-        let mut q = SamLogonRequest::new(h.name, user, &reply, ntv);
+        let user = *self
+            .rng
+            .pick(&["", "administrator", "alice", "WORKSTATION6$"]);
+        let ntv = *self
+            .rng
+            .pick(&[0x0000_000B, 0x2000_0006, 0x0000_0001, 0x0100_0016]);
+        let computer = self.netlogon_computer(&h);
+        let mut q = SamLogonRequest::new(computer, user, &reply, ntv);
         q.request_count = self.rng.range(0, 3) as u16;
         q.allowable_account_control_bits = *self.rng.pick(&[0, 0x80, 0x10, 0x200]);
         if self.rng.pct(40) {
             q.domain_sid = self.domain_sid();
         }
-        let data = self.netlogon(
-            &NetlogonMessage::SamLogonRequest(q),
-            mailslot::NETLOGON,
-        );
+        let data = self.netlogon(&NetlogonMessage::SamLogonRequest(q), mailslot::NETLOGON);
         vec![self.group_dgm("netlogon.sam_logon_request", &h, 0x1C, data)]
     }
 
@@ -1235,12 +1289,14 @@ impl Gen {
         let from = self.host();
         let to = self.other_host(&from);
         let recipient = if self.rng.pct(20) { "*" } else { to.name };
-        let text = messenger::crlf(*self.rng.pick(&[
+        const TEXTS: [&str; 4] = [
             "Hello",
             "The printer on floor 2 is out of paper.\nPlease refill it.",
             "",
             "Meeting moved to 15:00",
-        ]));
+        ];
+        let text = TEXTS[self.rng.below(TEXTS.len())];
+        let text = messenger::crlf(text);
         let m = Message::new(from.name, recipient, &text);
         let data = self.mailslot(
             mailslot::MESSNGR,
@@ -1474,7 +1530,9 @@ impl Gen {
     }
 
     fn nb_flags(&mut self) -> u16 {
-        let mut f = *self.rng.pick(&[0x0000, 0x2000, 0x4000, 0x6000, 0x8000, 0xE000]);
+        let mut f = *self
+            .rng
+            .pick(&[0x0000, 0x2000, 0x4000, 0x6000, 0x8000, 0xE000]);
         if self.mixed() && self.rng.pct(5) {
             f |= self.rng.u16() & 0x1FFF;
         }
@@ -1587,7 +1645,7 @@ impl Gen {
 
     fn nbns_positive_query_response(&mut self) -> Vec<Generated> {
         let h = self.host();
-        let flags = *self.rng.pick(&[0x8500, 0x8580, 0x8400, 0x8D80]);
+        let flags = *self.rng.pick(&[0x8500, 0x8580, 0x8400, 0x8780]);
         let mut p = self.packet(flags);
         let name = self.nbns_name();
         let n = if self.rng.pct(80) {
@@ -1596,6 +1654,10 @@ impl Gen {
             self.rng.range(2, 6) as usize
         };
         let ttl = self.ttl();
+        if self.mixed() && self.rng.pct(8) {
+            // The question echoed, DNS-style; the answer's name becomes the pointer C0 0C.
+            p.questions.push(self.question(name.clone(), TYPE_NB));
+        }
         let rec = self.nb_record(name, ttl, n);
         p.answers.push(rec);
         let (src, dst) = self.nbns_response_ends(&h);
@@ -1749,7 +1811,11 @@ impl Gen {
         };
         p.questions.push(self.question(name, TYPE_NBSTAT));
         let port = self.ephemeral_port();
-        let to = if bcast { h.bcast } else { self.other_host(&h).ip };
+        let to = if bcast {
+            h.bcast
+        } else {
+            self.other_host(&h).ip
+        };
         let src = SocketAddrV4::new(h.ip, if self.rng.pct(50) { 137 } else { port });
         let dst = SocketAddrV4::new(to, 137);
         self.nbns_packet("nbns.node_status_request", &p, src, dst)
@@ -1826,6 +1892,12 @@ impl Gen {
                 (_, 2) => (self.name(h.group, 0x00), true),
                 (_, 3) if self.mixed() => {
                     let mut raw = *b"NP\x01\x02name\x7f\xff      ";
+                    if self.rng.pct(40) {
+                        // Nothing printable: 60 characters as <xx>.
+                        for (i, b) in raw.iter_mut().enumerate() {
+                            *b = 0x80 + i as u8;
+                        }
+                    }
                     raw[15] = self.rng.u8();
                     (Name::from_raw(raw), false)
                 }
@@ -1940,7 +2012,9 @@ impl Gen {
     /// A MSG_TYPE outside 0x10..=0x16.
     fn malformed_bad_msg_type(&mut self) -> Vec<Generated> {
         let mut g = self.dgm_victim();
-        g.payload[0] = *self.rng.pick(&[0x00, 0x0F, 0x17, 0x18, 0x20, 0x80, 0xDE, 0xFF]);
+        g.payload[0] = *self
+            .rng
+            .pick(&[0x00, 0x0F, 0x17, 0x18, 0x20, 0x80, 0xDE, 0xFF]);
         if self.rng.pct(30) {
             let n = self.rng.range(1, 20) as usize;
             g.payload = std::iter::once(g.payload[0])
@@ -1976,8 +2050,14 @@ mod tests {
     fn deterministic() {
         let mut a = Vec::new();
         let mut b = Vec::new();
-        assert_eq!(write_pcap(&mut a, generate(2000, 7, Mix::Mixed)).unwrap(), 2000);
-        assert_eq!(write_pcap(&mut b, generate(2000, 7, Mix::Mixed)).unwrap(), 2000);
+        assert_eq!(
+            write_pcap(&mut a, generate(2000, 7, Mix::Mixed)).unwrap(),
+            2000
+        );
+        assert_eq!(
+            write_pcap(&mut b, generate(2000, 7, Mix::Mixed)).unwrap(),
+            2000
+        );
         assert_eq!(a, b);
         let mut c = Vec::new();
         write_pcap(&mut c, generate(2000, 8, Mix::Mixed)).unwrap();
@@ -1985,7 +2065,10 @@ mod tests {
         // A prefix of a longer corpus is the shorter corpus.
         let long = corpus(3000, 7, Mix::Mixed);
         assert_eq!(&long[..2000], &corpus(2000, 7, Mix::Mixed)[..]);
-        assert_eq!(corpus(500, 3, Mix::Realistic), corpus(500, 3, Mix::Realistic));
+        assert_eq!(
+            corpus(500, 3, Mix::Realistic),
+            corpus(500, 3, Mix::Realistic)
+        );
     }
 
     #[test]
@@ -2049,7 +2132,11 @@ mod tests {
             for p in generate(10_000, 1, mix) {
                 let view = decode(&p);
                 if p.is_malformed() {
-                    assert!(view.malformed.is_some(), "{} not malformed: {view:?}", p.kind);
+                    assert!(
+                        view.malformed.is_some(),
+                        "{} not malformed: {view:?}",
+                        p.kind
+                    );
                     continue;
                 }
                 assert!(
@@ -2123,7 +2210,10 @@ mod tests {
                     _ => "dgm.error.unknown".into(),
                 });
             }
-            for n in [d.source_name(), d.destination_name()].into_iter().flatten() {
+            for n in [d.source_name(), d.destination_name()]
+                .into_iter()
+                .flatten()
+            {
                 if !n.scope().is_empty() {
                     feat("name.scope".into());
                 }
@@ -2136,7 +2226,10 @@ mod tests {
                 if *n == Name::msbrowse() {
                     feat("name.msbrowse".into());
                 }
-                if n.raw()[..15].iter().any(|&b| !(0x20..0x7F).contains(&b) && b != 0) {
+                if n.raw()[..15]
+                    .iter()
+                    .any(|&b| !(0x20..0x7F).contains(&b) && b != 0)
+                {
                     feat("name.non_printable".into());
                 }
                 feat(format!("name.suffix.{:02x}", n.suffix()));
@@ -2291,7 +2384,10 @@ mod tests {
             .iter()
             .filter(|e| features.get(e.as_str()).copied().unwrap_or(0) < 5)
             .collect();
-        assert!(rare.is_empty(), "features seen fewer than 5 times: {rare:?}");
+        assert!(
+            rare.is_empty(),
+            "features seen fewer than 5 times: {rare:?}"
+        );
         let malformed = packets.iter().filter(|p| p.is_malformed()).count();
         assert!((100..=800).contains(&malformed), "{malformed} malformed");
     }

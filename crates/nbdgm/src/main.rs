@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Decode NetBIOS datagram and name-service packets in pcap/pcapng captures.
     Decode(nbdgm::decode::Args),
+    /// Write a generated test capture (for the conformance tests and benchmarks).
+    #[command(hide = true)]
+    Corpus(nbdgm::corpus::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Decode(args) => nbdgm::decode::run(&args),
+        Command::Corpus(args) => nbdgm::corpus::run(&args),
     };
     ExitCode::from(code)
 }

@@ -56,7 +56,15 @@ fn json_is_one_array_and_ndjson_one_object_per_line() {
     let arr = v.as_array().unwrap();
     assert_eq!(arr.len(), 53);
     let first = &arr[0];
-    for key in ["frame", "time", "src", "dst", "protocol", "warnings", "malformed"] {
+    for key in [
+        "frame",
+        "time",
+        "src",
+        "dst",
+        "protocol",
+        "warnings",
+        "malformed",
+    ] {
         assert!(first.get(key).is_some(), "missing {key}");
     }
     assert_eq!(first["frame"], 1);
@@ -107,7 +115,13 @@ fn not_a_capture_exits_two_and_goes_on_with_the_next_file() {
     let junk = dir.join("junk.txt");
     std::fs::write(&junk, b"this is not a capture file at all").unwrap();
     let good = sample("zeek__raw_ntlm_in_smb__nbt-only.pcap");
-    let o = run(&["decode", "--format", "ndjson", junk.to_str().unwrap(), &good]);
+    let o = run(&[
+        "decode",
+        "--format",
+        "ndjson",
+        junk.to_str().unwrap(),
+        &good,
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.contains("junk.txt"), "{err}");
@@ -117,7 +131,10 @@ fn not_a_capture_exits_two_and_goes_on_with_the_next_file() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0]["file"].as_str().unwrap().ends_with("zeek__raw_ntlm_in_smb__nbt-only.pcap"));
+    assert!(lines[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("zeek__raw_ntlm_in_smb__nbt-only.pcap"));
 }
 
 #[test]
@@ -141,7 +158,10 @@ fn truncated_capture_prints_what_came_before_then_an_error_with_offset() {
 #[test]
 fn usage_errors_exit_two() {
     assert_eq!(run(&["decode"]).status.code(), Some(2));
-    assert_eq!(run(&["decode", "--format", "xml", "x"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["decode", "--format", "xml", "x"]).status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     let help = run(&["decode", "--help"]);
     assert_eq!(help.status.code(), Some(0));
@@ -150,7 +170,11 @@ fn usage_errors_exit_two() {
 
 #[test]
 fn verbose_prints_the_field_tree() {
-    let o = run(&["decode", "-v", &sample("zeek__smb3_multichannel__nbt-only.pcap")]);
+    let o = run(&[
+        "decode",
+        "-v",
+        &sample("zeek__smb3_multichannel__nbt-only.pcap"),
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let out = text(&o.stdout);
     for needle in [
@@ -187,23 +211,34 @@ fn extra_port_is_decoded() {
 }
 
 fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nbdgm-cli-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let d = std::env::temp_dir().join(format!(
+        "nbdgm-cli-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 #[test]
 fn output_is_identical_whatever_the_thread_count() {
-    // Enough packets for several batches: the same capture given five times.
-    let f = sample("tcpdump__eapon1__nbt-only.pcap");
-    let mut args = vec!["decode", "--format", "json"];
-    for _ in 0..5 {
-        args.push(&f);
+    // Several batches' worth of packets: the records of a sample repeated 60 times.
+    let bytes = std::fs::read(sample("tcpdump__eapon1__nbt-only.pcap")).unwrap();
+    let mut big = bytes.clone();
+    for _ in 1..60 {
+        big.extend_from_slice(&bytes[24..]);
     }
-    let one = run(&[&args[..], &["--threads", "1"]].concat());
-    let three = run(&[&args[..], &["--threads", "3"]].concat());
+    let one = run_stdin(&["decode", "--format", "json", "--threads", "1", "-"], &big);
+    let three = run_stdin(&["decode", "--format", "json", "--threads", "3", "-"], &big);
     assert_eq!(one.status.code(), Some(0));
-    assert_eq!(one.stdout, three.stdout);
+    assert_eq!(three.status.code(), Some(0));
+    assert!(one.stdout == three.stdout, "outputs differ");
     let v: serde_json::Value = serde_json::from_slice(&three.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 5 * 53);
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 60 * 53);
+    let frames: Vec<u64> = arr.iter().map(|r| r["frame"].as_u64().unwrap()).collect();
+    assert!(
+        frames.windows(2).all(|w| w[0] < w[1]),
+        "frames out of order"
+    );
 }

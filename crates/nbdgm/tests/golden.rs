@@ -46,7 +46,11 @@ fn bundled_captures_match_golden_output() {
         std::fs::create_dir_all(&golden).unwrap();
     }
     let files = capture_files(&dir);
-    assert!(files.len() >= 70, "expected the bundled captures, found {}", files.len());
+    assert!(
+        files.len() >= 70,
+        "expected the bundled captures, found {}",
+        files.len()
+    );
     let mut mismatches = Vec::new();
     let mut packets = 0;
     for f in &files {
@@ -72,7 +76,11 @@ fn bundled_captures_match_golden_output() {
             mismatches.push(format!("{name}: first difference at line {}", line + 1));
         }
     }
-    assert!(mismatches.is_empty(), "golden mismatches:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "golden mismatches:\n{}",
+        mismatches.join("\n")
+    );
     assert!(packets > 1000, "decoded only {packets} packets");
 }
 

@@ -212,7 +212,7 @@ impl PcapNg {
         self.buf.extend(t);
         self.buf.extend(l);
         self.buf.extend(body);
-        self.buf.extend(std::iter::repeat(0).take(pad));
+        self.buf.extend(std::iter::repeat_n(0, pad));
         self.buf.extend(l);
         self
     }
@@ -250,7 +250,7 @@ impl PcapNg {
         body.extend(self.w32(data.len() as u32));
         body.extend(data);
         let pad = (4 - data.len() % 4) % 4;
-        body.extend(std::iter::repeat(0).take(pad));
+        body.extend(std::iter::repeat_n(0, pad));
         self.block(6, &body)
     }
 

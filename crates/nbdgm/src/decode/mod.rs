@@ -162,7 +162,8 @@ impl<W: Write> Sink<W> {
     /// Write one record rendered by [`Style::render`].
     pub fn rendered(&mut self, bytes: &[u8]) -> io::Result<()> {
         if self.style.format == Format::Json {
-            self.out.write_all(if self.first { b"\n" } else { b",\n" })?;
+            self.out
+                .write_all(if self.first { b"\n" } else { b",\n" })?;
         }
         self.first = false;
         self.out.write_all(bytes)
@@ -170,7 +171,8 @@ impl<W: Write> Sink<W> {
 
     pub fn end(&mut self) -> io::Result<()> {
         if self.style.format == Format::Json {
-            self.out.write_all(if self.first { b"]\n" } else { b"\n]\n" })?;
+            self.out
+                .write_all(if self.first { b"]\n" } else { b"\n]\n" })?;
         }
         self.out.flush()
     }
@@ -288,7 +290,7 @@ pub fn decode_stream<R: Read, W: Write>(
             }
             totals.packets += 1;
             sink.record(&rec).map_err(StreamError::Output)?;
-            if totals.packets % 4096 == 0 {
+            if totals.packets.is_multiple_of(4096) {
                 progress(totals.packets);
             }
         }
@@ -444,10 +446,14 @@ pub enum StreamError {
 /// Run the subcommand; returns the exit code.
 pub fn run(args: &Args) -> u8 {
     let stdout = io::stdout();
-    let mut sink = Sink::new(BufWriter::with_capacity(1 << 16, stdout.lock()), args.format, args.verbose);
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
-    });
+    let mut sink = Sink::new(
+        BufWriter::with_capacity(1 << 16, stdout.lock()),
+        args.format,
+        args.verbose,
+    );
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
     let filter = PortFilter::new(&args.ports);
     let mut totals = Totals::default();
     if let Err(e) = sink.begin() {

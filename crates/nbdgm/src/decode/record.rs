@@ -448,7 +448,8 @@ impl Record {
                 return;
             }
         };
-        self.warnings.extend(warnings.iter().map(ToString::to_string));
+        self.warnings
+            .extend(warnings.iter().map(ToString::to_string));
         self.nbdgm = Some(DgmView::new(&d));
         let Some(user_data) = d.user_data() else {
             return;

@@ -74,11 +74,21 @@ pub fn summary(r: &Record) -> String {
         detail_fields(
             &mut s,
             &serde_json::to_value(n).unwrap_or(Value::Null),
-            &["computer_name", "primary_dc_name", "unicode_computer_name", "user_name", "mailslot_name"],
+            &[
+                "computer_name",
+                "primary_dc_name",
+                "unicode_computer_name",
+                "user_name",
+                "mailslot_name",
+            ],
         );
     }
     if let Some(m) = &r.messenger {
-        let _ = write!(s, " from={:?} to={:?} text={:?}", m.sender, m.recipient, m.text);
+        let _ = write!(
+            s,
+            " from={:?} to={:?} text={:?}",
+            m.sender, m.recipient, m.text
+        );
     }
     if let Some(reason) = &r.malformed {
         let _ = write!(s, " [MALFORMED: {reason}]");
@@ -175,7 +185,11 @@ fn walk(s: &mut String, key: &str, v: &Value, depth: usize) {
         }
         Value::Number(n) if n.is_u64() => {
             let x = n.as_u64().unwrap_or(0);
-            if key.contains("type") || key.contains("flags") || key == "criteria" || key.ends_with("code") {
+            if key.contains("type")
+                || key.contains("flags")
+                || key == "criteria"
+                || key.ends_with("code")
+            {
                 let _ = writeln!(s, "{pad}{key}: {x} (0x{x:x})");
             } else {
                 let _ = writeln!(s, "{pad}{key}: {x}");
