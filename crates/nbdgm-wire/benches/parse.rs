@@ -48,8 +48,8 @@ fn bench(c: &mut Criterion) {
         let mut warnings = Vec::new();
         b.iter(|| {
             let d = Datagram::parse_ref(black_box(&bytes), &mut warnings).unwrap();
-            let w = MailslotWrite::parse(d.user_data().unwrap()).unwrap();
-            black_box(BrowserFrame::parse(&w.data).unwrap());
+            let w = MailslotWrite::parse_ref(d.user_data().unwrap()).unwrap();
+            black_box(BrowserFrame::parse(w.data).unwrap());
         })
     });
     g.bench_function("datagram only", |b| {

@@ -43,8 +43,10 @@ pub struct SmbHeader {
 /// A mailslot write. The length fields (DataCount, DataOffset, ByteCount,
 /// TotalDataCount) are computed on emit unless the `*_override` fields hold the value a
 /// sender actually put there (parsing fills them only when they differ).
+/// `B` holds the byte fields: `Vec<u8>` when owned, `&[u8]` for the zero-copy view
+/// that [`MailslotWrite::parse_ref`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailslotWrite {
+pub struct MailslotWrite<B = Vec<u8>> {
     pub header: SmbHeader,
     pub total_parameter_count: u16,
     pub max_parameter_count: u16,
@@ -66,15 +68,20 @@ pub struct MailslotWrite {
     /// `\MAILSLOT\...` as sent (compare case-insensitively).
     pub name: String,
     /// Bytes between the name's NUL and DataOffset (alignment padding).
-    pub padding: Vec<u8>,
-    pub data: Vec<u8>,
+    pub padding: B,
+    pub data: B,
     /// Bytes after the data, inside the datagram.
-    pub trailing: Vec<u8>,
+    pub trailing: B,
     pub total_data_count_override: Option<u16>,
     pub byte_count_override: Option<u16>,
 }
 
 impl MailslotWrite {
+    /// Parse the user data of a datagram (starting at the SMB header).
+    pub fn parse(buf: &[u8]) -> Result<MailslotWrite> {
+        Ok(MailslotWrite::parse_ref(buf)?.map(<[u8]>::to_vec))
+    }
+
     /// A second-class mailslot write laid out as Windows and Samba browsers send it:
     /// no padding, DataOffset = 70 + strlen(name), timeout 1000 ms, priority 0.
     pub fn new(name: &str, data: Vec<u8>) -> Self {
@@ -109,6 +116,35 @@ impl MailslotWrite {
         self.padding = vec![0; (4 - end % 4) % 4];
         self
     }
+}
+
+impl<B: AsRef<[u8]>> MailslotWrite<B> {
+    /// The same write with its byte storage converted by `f`.
+    pub fn map<C>(self, f: impl Fn(B) -> C) -> MailslotWrite<C> {
+        MailslotWrite {
+            header: self.header,
+            total_parameter_count: self.total_parameter_count,
+            max_parameter_count: self.max_parameter_count,
+            max_data_count: self.max_data_count,
+            max_setup_count: self.max_setup_count,
+            reserved1: self.reserved1,
+            transaction_flags: self.transaction_flags,
+            timeout: self.timeout,
+            reserved2: self.reserved2,
+            parameter_count: self.parameter_count,
+            parameter_offset: self.parameter_offset,
+            reserved3: self.reserved3,
+            opcode: self.opcode,
+            priority: self.priority,
+            class: self.class,
+            name: self.name,
+            padding: f(self.padding),
+            data: f(self.data),
+            trailing: f(self.trailing),
+            total_data_count_override: self.total_data_count_override,
+            byte_count_override: self.byte_count_override,
+        }
+    }
 
     /// True when `name` equals this write's mailslot name, ignoring ASCII case.
     pub fn is(&self, name: &str) -> bool {
@@ -126,24 +162,26 @@ impl MailslotWrite {
 
     /// DataOffset as emitted.
     pub fn data_offset(&self) -> usize {
-        NAME_OFFSET + self.name_len() + 1 + self.padding.len()
+        NAME_OFFSET + self.name_len() + 1 + self.padding.as_ref().len()
     }
 
     fn byte_count(&self) -> usize {
-        self.name_len() + 1 + self.padding.len() + self.data.len()
+        self.name_len() + 1 + self.padding.as_ref().len() + self.data.as_ref().len()
     }
 
     /// Encoded size.
     pub fn len(&self) -> usize {
-        self.data_offset() + self.data.len() + self.trailing.len()
+        self.data_offset() + self.data.as_ref().len() + self.trailing.as_ref().len()
     }
 
     pub fn is_empty(&self) -> bool {
         false
     }
+}
 
-    /// Parse the user data of a datagram (starting at the SMB header).
-    pub fn parse(buf: &[u8]) -> Result<MailslotWrite> {
+impl<'a> MailslotWrite<&'a [u8]> {
+    /// Parse without copying: padding, data and trailing bytes borrow from `buf`.
+    pub fn parse_ref(buf: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(buf);
         if r.array::<4>("SMB Protocol")? != SMB_MAGIC {
             return Err(Error::invalid(
@@ -212,18 +250,15 @@ impl MailslotWrite {
                 "DataOffset points into the transaction header or mailslot name",
             ));
         }
-        let padding = buf
-            .get(name_end..data_offset)
-            .ok_or(Error::Truncated {
-                field: "Databytes",
-                offset: name_end,
-                need: data_offset - name_end,
-                have: buf.len().saturating_sub(name_end),
-            })?
-            .to_vec();
+        let padding = buf.get(name_end..data_offset).ok_or(Error::Truncated {
+            field: "Databytes",
+            offset: name_end,
+            need: data_offset - name_end,
+            have: buf.len().saturating_sub(name_end),
+        })?;
         let mut r = Reader::at(buf, data_offset);
-        let data = r.bytes(data_count, "Databytes")?.to_vec();
-        let trailing = r.rest().to_vec();
+        let data = r.bytes(data_count, "Databytes")?;
+        let trailing = r.rest();
         let mut w = MailslotWrite {
             header,
             total_parameter_count,
@@ -255,14 +290,16 @@ impl MailslotWrite {
         }
         Ok(w)
     }
+}
 
+impl<B: AsRef<[u8]>> MailslotWrite<B> {
     /// Append the SMB header and transaction.
     pub fn emit(&self, out: &mut Vec<u8>) -> Result<()> {
         let name = to_latin1(&self.name, "MailslotName")?;
         if name.contains(&0) {
             return Err(Error::emit("MailslotName", "name contains a NUL"));
         }
-        let data_count = u16::try_from(self.data.len())
+        let data_count = u16::try_from(self.data.as_ref().len())
             .map_err(|_| Error::emit("DataCount", "data longer than 65535 bytes"))?;
         let data_offset = u16::try_from(self.data_offset())
             .map_err(|_| Error::emit("DataOffset", "offset beyond 65535"))?;
@@ -312,9 +349,9 @@ impl MailslotWrite {
         }
         out.extend_from_slice(&name);
         out.push(0);
-        out.extend_from_slice(&self.padding);
-        out.extend_from_slice(&self.data);
-        out.extend_from_slice(&self.trailing);
+        out.extend_from_slice(self.padding.as_ref());
+        out.extend_from_slice(self.data.as_ref());
+        out.extend_from_slice(self.trailing.as_ref());
         Ok(())
     }
 

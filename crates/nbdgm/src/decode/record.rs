@@ -88,7 +88,7 @@ pub struct DgmView {
 }
 
 impl DgmView {
-    pub fn new(d: &Datagram) -> Self {
+    pub fn new<T: AsRef<[u8]>>(d: &Datagram<T>) -> Self {
         let (length, offset) = match &d.body {
             Body::Data { offset, .. } => (d.dgm_length(), Some(*offset)),
             _ => (None, None),
@@ -115,7 +115,7 @@ impl DgmView {
                 Body::Data {
                     body: DataBody::Continuation { data },
                     ..
-                } => Some(nbdgm_wire::hex::encode(data)),
+                } => Some(nbdgm_wire::hex::encode(data.as_ref())),
                 _ => None,
             },
         }
@@ -133,8 +133,8 @@ pub struct MailslotView {
     pub data_len: usize,
 }
 
-impl From<&MailslotWrite> for MailslotView {
-    fn from(w: &MailslotWrite) -> Self {
+impl<B: AsRef<[u8]>> From<&MailslotWrite<B>> for MailslotView {
+    fn from(w: &MailslotWrite<B>) -> Self {
         MailslotView {
             name: w.name.clone(),
             opcode: w.opcode,
@@ -142,7 +142,7 @@ impl From<&MailslotWrite> for MailslotView {
             class: w.class,
             timeout: w.timeout,
             data_offset: w.data_offset(),
-            data_len: w.data.len(),
+            data_len: w.data.as_ref().len(),
         }
     }
 }
@@ -441,7 +441,7 @@ impl Record {
 
     fn decode_datagram(&mut self, payload: &[u8]) {
         let mut warnings = Vec::new();
-        let d = match Datagram::parse_with_warnings(payload, &mut warnings) {
+        let d = match Datagram::parse_ref(payload, &mut warnings) {
             Ok(d) => d,
             Err(e) => {
                 self.malformed = Some(format!("datagram: {e}"));
@@ -462,7 +462,7 @@ impl Record {
         if user_data.is_empty() {
             return;
         }
-        let w = match MailslotWrite::parse(user_data) {
+        let w = match MailslotWrite::parse_ref(user_data) {
             Ok(w) => w,
             Err(e) => {
                 if user_data.starts_with(&nbdgm_wire::mailslot::SMB_MAGIC) {
@@ -480,7 +480,7 @@ impl Record {
             self.warnings
                 .push(format!("mailslot opcode {} is not a write (1)", w.opcode));
         }
-        match payload::parse(&w.name, &w.data) {
+        match payload::parse(&w.name, w.data) {
             Ok(Some(Payload::Browser(f))) => {
                 self.browser = Some(BrowserView {
                     command_code: f.command_code(),
@@ -510,10 +510,10 @@ impl Record {
                 })
             }
             Ok(Some(Payload::Messenger(m))) => self.messenger = Some(m),
-            Ok(None) => self.data = Some(nbdgm_wire::hex::encode(&w.data)),
+            Ok(None) => self.data = Some(nbdgm_wire::hex::encode(w.data)),
             Err(e) => {
                 self.malformed = Some(format!("{}: {e}", w.name));
-                self.data = Some(nbdgm_wire::hex::encode(&w.data));
+                self.data = Some(nbdgm_wire::hex::encode(w.data));
             }
         }
     }
