@@ -190,6 +190,16 @@ pub fn validate_scope(scope: &str) -> Result<()> {
 }
 
 fn parse_at(buf: &[u8], offset: usize, allow_pointers: bool) -> Result<(Name, usize)> {
+    // Fast path for the usual name: one 32-byte label and no scope.
+    if let Some([0x20, label @ .., 0]) = buf.get(offset..offset + PLAIN_ENCODED_LEN) {
+        if let Ok(raw) = decode_first_level(label, offset + 1) {
+            let name = Name {
+                raw,
+                scope: String::new(),
+            };
+            return Ok((name, offset + PLAIN_ENCODED_LEN));
+        }
+    }
     let mut pos = offset;
     let mut end: Option<usize> = None;
     let mut hops = 0usize;
