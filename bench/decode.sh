@@ -23,7 +23,7 @@ measure() {
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }' 
 }
 
-fields=(-e frame.number -e nbdgm.type -e nbdgm.flags.first -e nbdgm.node_type -e nbdgm.dgram_id -e nbdgm.src.ip
+fields=(-e frame.number -e nbdgm.type -e nbdgm.first -e nbdgm.node_type -e nbdgm.dgram_id -e nbdgm.src.ip
         -e nbdgm.source_name -e nbdgm.destination_name -e mailslot.name -e browser.command -e browser.server
         -e browser.os_major -e browser.server_type -e nbns.id -e nbns.name)
 

@@ -732,6 +732,12 @@ fn step<I: PcapReaderIterator>(rdr: &mut I, st: &mut State) -> Step {
     loop {
         let base = rdr.data().as_ptr() as usize;
         let offset = rdr.consumed() as u64;
+        // pcap-parser trusts the block length more than it should (a Process
+        // Information Block of 4 to 11 bytes underflows a subtraction in 0.17):
+        // check the framing of every pcapng block before it sees one.
+        if let Some(e) = st.ng_framing_error(rdr.data(), rdr.reader_exhausted(), offset) {
+            return Step::Fatal(e);
+        }
         let outcome = match rdr.next() {
             Ok((len, block)) => Ok((len, st.on_block(block, base, offset))),
             Err(e) => Err(classify(&e)),
@@ -844,6 +850,42 @@ impl State {
         rdr.grow(new);
         self.capacity = new;
         Ok(())
+    }
+
+    /// Checks the header of the pcapng block at the start of `data` (the file's
+    /// offset `offset`) before pcap-parser reads it: a total length below 12 (the
+    /// type and both length fields) or not a multiple of 4 leaves no way to find
+    /// the next block and is [`CaptureError::Corrupt`]; a length running past the
+    /// end of the input (`exhausted`: nothing more to read) is
+    /// [`CaptureError::Truncated`]. `None` when the header is sound or not yet all
+    /// in the buffer (the next read brings the rest), and for pcap.
+    fn ng_framing_error(&self, data: &[u8], exhausted: bool, offset: u64) -> Option<CaptureError> {
+        if !matches!(self.format, CaptureFormat::PcapNg) {
+            return None;
+        }
+        // A section header announces its byte order after its length field.
+        if u32_at(data, 0, false) == Some(PCAPNG_SHB) && data.len() < 12 {
+            return None;
+        }
+        let be = self.ng_endianness(data);
+        let btype = u32_at(data, 0, be)?;
+        let len = u32_at(data, 4, be)?;
+        let problem = if len < 12 {
+            "below the minimum of 12"
+        } else if len % 4 != 0 {
+            "not a multiple of 4"
+        } else if exhausted && len as usize > data.len() {
+            return Some(CaptureError::Truncated {
+                offset,
+                what: "incomplete pcapng block",
+            });
+        } else {
+            return None;
+        };
+        Some(CaptureError::Corrupt {
+            offset,
+            reason: format!("pcapng block (type 0x{btype:08x}) total length {len} is {problem}"),
+        })
     }
 
     /// If `data` starts with a complete pcapng block (lengths agree, block in the

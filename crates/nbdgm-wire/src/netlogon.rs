@@ -7,6 +7,8 @@
 //!   DomainSid of LOGON_SAM_LOGON_REQUEST) counts from the opcode, i.e. from the start of the
 //!   mailslot data, as in Samba's NDR code and Wireshark. Pad bytes are emitted as zeros and
 //!   ignored on receive.
+//! - UTF-16 strings are read lossily: an unpaired surrogate becomes U+FFFD. OEM strings are
+//!   Latin-1, so every byte maps to a character and back.
 //! - NtVersion/LmNtToken/Lm20Token at the end of the non-EX messages are each optional: old
 //!   clients stop early. A LOGON_PRIMARY_QUERY with exactly two bytes after the mailslot name
 //!   is the LAN Manager 2.0 / Windows 9x form that carries only the Lm20Token (Wireshark's
@@ -21,15 +23,39 @@
 //! - The UTF-8 strings of the V5 and EX forms are RFC 1035 names whose compression pointers
 //!   count from the opcode. Only backward pointers are followed, the name they point to must
 //!   end before the pointer (so a string never depends on later bytes), and a string has at
-//!   most [`MAX_POINTER_HOPS`] pointers and [`MAX_LABELS`] labels. A parsed message keeps the
-//!   wire form of each string in a [`WireLayout`] (not part of the value); `emit` reuses it
-//!   while it still decodes to the same text at the same place, and otherwise compresses as
-//!   Samba does (a pointer to the first earlier occurrence of the longest suffix). Parsed
-//!   messages therefore come out byte for byte, and built ones compressed as Samba's.
+//!   most [`MAX_POINTER_HOPS`] pointers and [`MAX_LABELS`] labels. The text is the labels
+//!   joined by `.`, read lossily (invalid UTF-8 becomes U+FFFD). A label may hold a `.` byte,
+//!   which the text cannot tell from a separator (and which can leave an empty piece, as in
+//!   `a..b`); a string is refused only when its text could not be written back at all: a
+//!   label longer than 63 bytes once its invalid UTF-8 is replaced by U+FFFD.
+//! - A parsed message keeps the wire form of each of those strings in a [`WireLayout`] (not
+//!   part of the value); `emit` reuses it while it still decodes to the same text at its new
+//!   place. Otherwise the text is split at every dot (a final dot kept inside the last label)
+//!   and compressed as Samba does (a pointer to the first earlier occurrence of the longest
+//!   suffix); text that split cannot write (empty or over-long pieces) goes out in the fewest
+//!   labels that can hold it, dots kept inside them; and if a pointer would read back
+//!   differently (too many hops or labels through the string it points to), the string is
+//!   written without pointers. Built values come out compressed as Samba's.
 //!
-//! `parse(emit(x)) == x` for every value `emit` accepts. Because some layouts are inferred
-//! from lengths, `emit` parses its own output and refuses values that would read back
-//! differently (for example trailing bytes that would be taken for an omitted field).
+//! What a parsed message comes out as, if left unchanged:
+//! - V5 and EX responses: the same bytes. Their compressed strings are written from their
+//!   wire form (invalid UTF-8 included), and the UTF-16 strings of a V5 response from theirs
+//!   when an unpaired surrogate would otherwise change them, since the compressed strings
+//!   may point into them.
+//! - The other messages (LOGON_PRIMARY_QUERY/RESPONSE, LOGON_SAM_LOGON_REQUEST, the NT 4.0
+//!   response): the same length, not always the same bytes. Their UTF-16 strings are written
+//!   from the text, so an unpaired surrogate comes out as U+FFFD (`FD FF`), and non-zero pad
+//!   bytes come out as zeros. Nothing points into those bytes, and everything else (OEM
+//!   strings, the SID, the tokens, trailing bytes) comes out as read.
+//!
+//! A value changed after parsing, or built, goes out as described above: compressed strings
+//! whose wire form no longer reads back are written afresh (invalid UTF-8 then as U+FFFD,
+//! `EF BF BD`), and UTF-16 strings whose text changed are encoded from the text.
+//!
+//! `parse(emit(x)) == x` for every value `emit` accepts, and `emit` accepts every value
+//! `parse` returns. Because some layouts are inferred from lengths, `emit` parses its own
+//! output and refuses values that would read back differently (for example trailing bytes
+//! that would be taken for an omitted field).
 
 use core::fmt;
 use std::net::Ipv4Addr;
@@ -243,17 +269,32 @@ impl fmt::Display for DcSockAddr {
 }
 
 /// How the compressed strings of a parsed message looked on the wire, in field order, so
-/// that `emit` can reproduce them byte for byte. It is a cache, not part of the value: it
-/// compares equal to every other `WireLayout`, is not serialized, and built values use
-/// `WireLayout::default()` (empty: every string is compressed afresh).
+/// that `emit` can reproduce them byte for byte. For a V5 response it also keeps the three
+/// UTF-16 strings before them when one of them does not come out the same from its text (an
+/// unpaired surrogate, read as U+FFFD): the compressed strings may point into them. It is a
+/// cache, not part of the value: it compares equal to every other `WireLayout`, is not
+/// serialized, and built values use `WireLayout::default()` (empty: every string is
+/// compressed afresh).
 #[derive(Clone, Default)]
 pub struct WireLayout {
+    /// The compressed strings in field order; for a V5 response, then the three UTF-16
+    /// strings (NUL included) when they are kept.
     strings: Vec<Vec<u8>>,
 }
+
+/// Where a V5 response's [`WireLayout`] keeps its UTF-16 strings: after the three compressed
+/// ones.
+const V5_UTF16_AT: usize = 3;
 
 impl WireLayout {
     fn get(&self, i: usize) -> Option<&[u8]> {
         self.strings.get(i).map(Vec::as_slice)
+    }
+
+    /// The kept form of the V5 response's UTF-16 string `i`, if it still reads as `s`.
+    fn utf16_for(&self, i: usize, s: &str) -> Option<&[u8]> {
+        let raw = self.strings.get(V5_UTF16_AT + i)?;
+        (Reader::new(raw).utf16z("").ok()? == s).then_some(raw.as_slice())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -621,13 +662,19 @@ impl Default for SamLogonResponseV5 {
 }
 
 impl SamLogonResponse {
+    /// The UTF-16 fields, in wire order.
+    const UTF16_FIELDS: [&'static str; 3] =
+        ["UnicodeLogonServer", "UnicodeUserName", "UnicodeDomainName"];
+
     fn parse_body(r: &mut Reader) -> Result<Self> {
+        let start = r.pos();
         let mut p = SamLogonResponse {
             unicode_logon_server: r.utf16z("UnicodeLogonServer")?,
             user_name: r.utf16z("UnicodeUserName")?,
             unicode_domain_name: r.utf16z("UnicodeDomainName")?,
             ..SamLogonResponse::default()
         };
+        let utf16_end = r.pos();
         let data = r.buf();
         let end_version = data
             .len()
@@ -641,6 +688,22 @@ impl SamLogonResponse {
             let forest = dns_field(r, "DnsForestName", &mut wire)?;
             let dns_domain = dns_field(r, "DnsDomainName", &mut wire)?;
             let dns_host_name = dns_field(r, "DnsHostName", &mut wire)?;
+            // The compressed strings may point into the UTF-16 ones: keep their bytes if
+            // their text would not give them back.
+            let mut again = Vec::new();
+            for text in p.utf16_strings() {
+                put_utf16z(&mut again, text);
+            }
+            let raw = data.get(start..utf16_end).unwrap_or_default();
+            if again != raw {
+                let mut rest = Reader::new(raw);
+                for field in Self::UTF16_FIELDS {
+                    let from = rest.pos();
+                    rest.utf16z(field)?;
+                    wire.strings
+                        .push(raw.get(from..rest.pos()).unwrap_or_default().to_vec());
+                }
+            }
             p.v5 = Some(SamLogonResponseV5 {
                 domain_guid,
                 null_guid,
@@ -657,10 +720,26 @@ impl SamLogonResponse {
         Ok(p)
     }
 
+    fn utf16_strings(&self) -> [&str; 3] {
+        [
+            &self.unicode_logon_server,
+            &self.user_name,
+            &self.unicode_domain_name,
+        ]
+    }
+
     fn emit_body(&self, m: &mut Vec<u8>) -> Result<()> {
-        put_utf16(m, &self.unicode_logon_server, "UnicodeLogonServer")?;
-        put_utf16(m, &self.user_name, "UnicodeUserName")?;
-        put_utf16(m, &self.unicode_domain_name, "UnicodeDomainName")?;
+        for (i, (text, field)) in self
+            .utf16_strings()
+            .into_iter()
+            .zip(Self::UTF16_FIELDS)
+            .enumerate()
+        {
+            match self.v5.as_ref().and_then(|v5| v5.wire.utf16_for(i, text)) {
+                Some(raw) => m.extend_from_slice(raw),
+                None => put_utf16(m, text, field)?,
+            }
+        }
         if let Some(v5) = &self.v5 {
             m.extend_from_slice(&v5.domain_guid.0);
             m.extend_from_slice(&v5.null_guid.0);
@@ -1122,9 +1201,21 @@ fn sid_string(sid: &[u8]) -> Option<String> {
 // RFC 1035 compressed strings (MS-ADTS §6.3.7)
 
 /// Read the compressed string at `r`, record its wire bytes in `wire` and move past it.
+///
+/// The text must be one that [`put_dns_string`] can write without the cached bytes (they
+/// stop reading back when what they point to is not reproduced exactly, e.g. a UTF-16
+/// string with an unpaired surrogate): [`dns_labels`] must split it. It always can, unless
+/// a label grew past 63 bytes when its invalid UTF-8 became U+FFFD (3 bytes per bad byte).
 fn dns_field(r: &mut Reader, field: &'static str, wire: &mut WireLayout) -> Result<String> {
     let start = r.pos();
     let (s, end) = read_dns_string(r.buf(), start, field)?;
+    if dns_labels(&s).is_none() {
+        return Err(Error::invalid(
+            field,
+            start,
+            "a label is longer than 63 bytes once its invalid UTF-8 is replaced by U+FFFD",
+        ));
+    }
     wire.strings.push(r.bytes(end - start, field)?.to_vec());
     Ok(s)
 }
@@ -1220,7 +1311,7 @@ impl Compressor {
         }
     }
 
-    /// Remember every in-line label of the string written at `start` (reused wire bytes).
+    /// Remember every in-line label of the string written at `start`.
     fn learn(&mut self, msg: &[u8], start: usize) {
         let mut pos = start;
         while let Some(&len) = msg.get(pos) {
@@ -1235,10 +1326,105 @@ impl Compressor {
     }
 }
 
+/// The labels `s` is written as: split at every dot, a final dot kept inside the last label,
+/// as Samba's `ndr_push_dns_string_list` does. Text that this cannot split into labels of 1
+/// to 63 bytes (at most [`MAX_LABELS`]) — an empty piece from a leading, doubled or final
+/// double dot, as a sender's label holding a `.` byte gives — is split into the fewest labels
+/// that can hold it, some dots staying inside labels. Read back, the labels joined by dots
+/// are `s` again. `None` when no split exists (a run of more than 63 bytes without a dot, or
+/// more than [`MAX_LABELS`] labels needed). The empty string has no labels.
+fn dns_labels(s: &str) -> Option<Vec<&str>> {
+    samba_labels(s)
+        .filter(|l| l.len() <= MAX_LABELS)
+        .or_else(|| fewest_labels(s))
+        .filter(|l| l.len() <= MAX_LABELS)
+}
+
+/// Samba's split; `None` on an empty or over-long label.
+fn samba_labels(s: &str) -> Option<Vec<&str>> {
+    let mut labels = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let mut n = rest.find('.').unwrap_or(rest.len());
+        if n == 0 {
+            return None;
+        }
+        if rest.get(n..) == Some(".") {
+            n += 1;
+        }
+        if n > MAX_LABEL_LEN {
+            return None;
+        }
+        labels.push(rest.get(..n)?);
+        rest = rest.get(n..)?;
+        rest = rest.strip_prefix('.').unwrap_or(rest);
+    }
+    Some(labels)
+}
+
+/// The split of `s` at some of its dots into the fewest labels of 1 to 63 bytes (the longest
+/// first label among them), or `None`.
+fn fewest_labels(s: &str) -> Option<Vec<&str>> {
+    let b = s.as_bytes();
+    let len = b.len();
+    // best[a]: (labels, end of the first label) for the text from `a`, a label start (0 or
+    // just after a dot).
+    let mut best: Vec<Option<(usize, usize)>> = vec![None; len + 1];
+    for a in (0..len).rev() {
+        if a > 0 && b.get(a - 1) != Some(&b'.') {
+            continue;
+        }
+        let mut choice = None;
+        if len - a <= MAX_LABEL_LEN {
+            choice = Some((1, len));
+        } else {
+            // The label ends at a dot `p`, and the next one is not empty.
+            for p in (a + 1..=a + MAX_LABEL_LEN).rev() {
+                if b.get(p) != Some(&b'.') {
+                    continue;
+                }
+                if let Some(&Some((n, _))) = best.get(p + 1) {
+                    if choice.is_none_or(|(m, _)| n + 1 < m) {
+                        choice = Some((n + 1, p));
+                    }
+                }
+            }
+        }
+        if let Some(slot) = best.get_mut(a) {
+            *slot = choice;
+        }
+    }
+    let mut labels = Vec::new();
+    let mut a = 0;
+    while a < len {
+        let (_, end) = (*best.get(a)?)?;
+        labels.push(s.get(a..end)?);
+        a = end + 1;
+    }
+    Some(labels)
+}
+
+/// Append `labels`, with a pointer as soon as the rest of the string is a suffix `comp`
+/// knows (none without `comp`).
+fn put_labels(msg: &mut Vec<u8>, labels: &[&str], comp: Option<&Compressor>) {
+    for (i, label) in labels.iter().enumerate() {
+        if let Some(off) = comp.and_then(|c| c.find(&labels[i..].join("."))) {
+            msg.extend_from_slice(&(0xC000 | off as u16).to_be_bytes());
+            return;
+        }
+        msg.push(label.len() as u8);
+        msg.extend_from_slice(label.as_bytes());
+    }
+    msg.push(0);
+}
+
 /// Append `s` to `msg` (the message so far). `cached` is the string's wire form from parsing;
-/// it is kept if it still reads back as `s` here, otherwise `s` is compressed as Samba's
-/// `ndr_push_dns_string_list` does: a pointer as soon as the rest of the string is a suffix
-/// already written, a final dot kept inside the last label.
+/// it is kept if it still reads back as `s` here (it may not when it points into bytes that
+/// came out differently, or when the message has moved), otherwise `s` is split by
+/// [`dns_labels`] and compressed as Samba does: a pointer as soon as the rest of the string is
+/// a suffix already written. If that does not read back (a pointer into a string that has
+/// its own pointers can exceed [`MAX_POINTER_HOPS`] or [`MAX_LABELS`]), the labels are
+/// written without pointers.
 fn put_dns_string(
     msg: &mut Vec<u8>,
     s: &str,
@@ -1256,43 +1442,26 @@ fn put_dns_string(
         }
         msg.truncate(start);
     }
-    let mut rest = s;
-    let mut pointer = false;
-    while !rest.is_empty() {
-        if let Some(off) = comp.find(rest) {
-            msg.extend_from_slice(&(0xC000 | off as u16).to_be_bytes());
-            pointer = true;
-            break;
+    let Some(labels) = dns_labels(s) else {
+        let reason = if fewest_labels(s).is_some() {
+            "more than 128 labels"
+        } else {
+            "label longer than 63 bytes"
+        };
+        return Err(Error::emit(field, reason));
+    };
+    for compress in [true, false] {
+        put_labels(msg, &labels, compress.then_some(&*comp));
+        if reads_back(msg) {
+            comp.learn(msg, start);
+            return Ok(());
         }
-        let mut n = rest.find('.').unwrap_or(rest.len());
-        if n == 0 {
-            msg.truncate(start);
-            return Err(Error::emit(field, "empty label (leading or doubled dot)"));
-        }
-        if rest.get(n..) == Some(".") {
-            n += 1;
-        }
-        if n > MAX_LABEL_LEN {
-            msg.truncate(start);
-            return Err(Error::emit(field, "label longer than 63 bytes"));
-        }
-        comp.remember(rest, msg.len());
-        msg.push(n as u8);
-        msg.extend_from_slice(rest.as_bytes().get(..n).unwrap_or_default());
-        rest = rest.get(n..).unwrap_or_default();
-        rest = rest.strip_prefix('.').unwrap_or(rest);
-    }
-    if !pointer {
-        msg.push(0);
-    }
-    if !reads_back(msg) {
         msg.truncate(start);
-        return Err(Error::emit(
-            field,
-            "string cannot be encoded so that it reads back the same",
-        ));
     }
-    Ok(())
+    Err(Error::emit(
+        field,
+        "string cannot be encoded so that it reads back the same",
+    ))
 }
 
 #[cfg(test)]
@@ -2107,18 +2276,46 @@ mod tests {
         assert!(read_dns_string(&many(129), 0, "x").is_err());
         assert!(read_dns_string(&[0xc0], 0, "x").is_err());
         assert!(read_dns_string(&[], 0, "x").is_err());
-        // Emission limits.
+        // Emission limits: a run of more than 63 bytes without a dot, more than 128 labels.
         let mut m = Vec::new();
         let mut comp = Compressor::default();
-        for bad in ["a..b", ".a", "a..", &"x".repeat(64)] {
-            assert!(
-                matches!(
-                    put_dns_string(&mut m, bad, None, &mut comp, "f"),
-                    Err(Error::Emit { field: "f", .. })
-                ),
+        let x63 = "x".repeat(63);
+        let too_many = vec![x63.as_str(); 129].join(".");
+        for (bad, reason) in [
+            ("x".repeat(64), "label longer than 63 bytes"),
+            (
+                format!("a..{}", "x".repeat(64)),
+                "label longer than 63 bytes",
+            ),
+            (format!(".{x63}"), "label longer than 63 bytes"),
+            (too_many, "more than 128 labels"),
+        ] {
+            assert_eq!(
+                put_dns_string(&mut m, &bad, None, &mut comp, "f"),
+                Err(Error::Emit { field: "f", reason }),
                 "{bad}"
             );
             assert!(m.is_empty());
+        }
+        // Text Samba's split cannot write (empty pieces, as a sender's label holding a dot
+        // gives) goes out in the fewest labels, the dots that must stay inside them kept.
+        for (text, wire) in [
+            ("a..b", b"\x04a..b\x00".to_vec()),
+            (".a", b"\x02.a\x00".to_vec()),
+            ("a..", b"\x03a..\x00".to_vec()),
+            (".", b"\x01.\x00".to_vec()),
+            (
+                &format!("a..{x63}"),
+                [&b"\x02a.\x3f"[..], x63.as_bytes(), b"\x00"].concat(),
+            ),
+        ] {
+            let mut out = vec![0xAA];
+            put_dns_string(&mut out, text, None, &mut Compressor::default(), "f").unwrap();
+            assert_eq!(out[1..], wire[..], "{text}");
+            assert_eq!(
+                read_dns_string(&out, 1, "f").unwrap(),
+                (text.to_owned(), out.len())
+            );
         }
         // A final dot stays in the last label, as Samba keeps it for user names.
         put_dns_string(&mut m, "user.", None, &mut comp, "f").unwrap();
@@ -2129,6 +2326,166 @@ mod tests {
             read_dns_string(&m, 7, "f").unwrap(),
             ("a.user.".to_owned(), 11)
         );
+    }
+
+    #[test]
+    fn pointer_that_would_exceed_the_hop_limit_is_written_in_line() {
+        // "a" at 0, then a chain of 9 pointers, then "b" + a pointer to the chain's end:
+        // read from 21, "b.a" takes 10 hops, the most a reader follows.
+        let mut msg = b"\x01a\x00".to_vec();
+        for i in 0..9u16 {
+            let prev = if i == 0 { 0 } else { 3 + 2 * (i - 1) };
+            msg.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+        }
+        assert_eq!(msg.len(), 21);
+        msg.extend_from_slice(&[0x01, b'b', 0xc0, 19]);
+        assert_eq!(read_dns_string(&msg, 21, "x").unwrap(), ("b.a".into(), 25));
+        let mut comp = Compressor::default();
+        comp.learn(&msg, 21);
+        assert_eq!(comp.find("b.a"), Some(21));
+        // A pointer to it from "c.b.a" would be the 11th hop: the labels go in line.
+        put_dns_string(&mut msg, "c.b.a", None, &mut comp, "f").unwrap();
+        assert_eq!(&msg[25..], b"\x01c\x01b\x01a\x00");
+        // Those labels are learnt: "d.c.b.a" points at them.
+        put_dns_string(&mut msg, "d.c.b.a", None, &mut comp, "f").unwrap();
+        assert_eq!(&msg[32..], &[0x01, b'd', 0xc0, 25]);
+    }
+
+    /// docs/FUZZING.md finding 2: LOGON_SAM_LOGON_RESPONSE, V5. UnicodeLogonServer is
+    /// `03 2E 2E DC` (U+2E03 and an unpaired U+DC2E, read as U+FFFD); DnsForestName is the
+    /// pointer `C0 02` to the label `03 "..\xDC"` inside it.
+    const V5_POINTER_INTO_LOSSY_UTF16: &str = concat!(
+        "1300032e2edc0000000000000000000000000000000000000000000000000000",
+        "000000000000000000000000c0020000000000000000000002000000ffffffff"
+    );
+
+    #[test]
+    fn v5_pointer_into_lossy_utf16() {
+        let input = crate::hex::decode(V5_POINTER_INTO_LOSSY_UTF16).unwrap();
+        assert_eq!(input.len(), 64);
+        let m = NetlogonMessage::parse(&input).unwrap();
+        let NetlogonMessage::SamLogonResponse(p) = &m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(p.unicode_logon_server, "\u{2E03}\u{FFFD}");
+        let v5 = p.v5.as_ref().unwrap();
+        assert_eq!(v5.forest, "..\u{FFFD}");
+        // The parsed value keeps the UTF-16 bytes the pointer leads into: same bytes out.
+        assert_eq!(m.to_bytes().unwrap(), input);
+        // Without its wire form, U+FFFD goes out as FD FF, where the pointer would now read
+        // "..\xFD\xFF": the forest name is written afresh, as one label (Samba's split would
+        // give empty labels).
+        let mut built = p.clone();
+        if let Some(v5) = built.v5.as_mut() {
+            v5.wire = WireLayout::default();
+        }
+        let built = NetlogonMessage::SamLogonResponse(built);
+        let out = built.to_bytes().unwrap();
+        assert_eq!(&out[2..6], &[0x03, 0x2e, 0xfd, 0xff]);
+        assert_eq!(&out[44..51], b"\x05..\xef\xbf\xbd\x00");
+        assert_eq!(out.len(), input.len() + 5);
+        assert_eq!(NetlogonMessage::parse(&out).unwrap(), m);
+        // And that output is stable.
+        assert_eq!(
+            NetlogonMessage::parse(&out).unwrap().to_bytes().unwrap(),
+            out
+        );
+        // A changed UTF-16 string drops its kept bytes, not the others'.
+        let NetlogonMessage::SamLogonResponse(mut renamed) = m.clone() else {
+            panic!()
+        };
+        renamed.user_name = "bob".into();
+        let out = NetlogonMessage::SamLogonResponse(renamed.clone())
+            .to_bytes()
+            .unwrap();
+        assert_eq!(&out[..8], &input[..8]);
+        assert_eq!(&out[8..16], b"b\0o\0b\0\0\0");
+        assert_eq!(
+            NetlogonMessage::parse(&out).unwrap(),
+            NetlogonMessage::SamLogonResponse(renamed)
+        );
+    }
+
+    #[test]
+    fn v5_with_lossy_utf16_and_short_tail_comes_out_the_same() {
+        // From the fuzzer: a V5 response without NtVersion (the V5 bit it is recognised by is
+        // in the Flags), an unpaired surrogate in UnicodeUserName and DnsHostName pointing
+        // into it. Rewriting the host name would change the length and so the layout.
+        let input = crate::hex::decode(concat!(
+            "13005c005c00440043003100002961006c000223000000f302022e02022e0202",
+            "2e020002ff02ff2e022eefffffffffff02022e02022e02022e02022e06020c00",
+            "0d007e1100da0c0000000000400000000000000000005c000000000004636f72",
+            "5d076578616d706c65035d6d00c04403646330c044c000020afd7e0300ffff"
+        ))
+        .unwrap();
+        let m = NetlogonMessage::parse(&input).unwrap();
+        assert!(format!("{m:?}").contains('\u{FFFD}'));
+        assert_eq!(m.to_bytes().unwrap(), input);
+    }
+
+    #[test]
+    fn dns_label_too_long_once_made_valid_utf8_is_invalid() {
+        // The V5 forest name as one label of 22 bytes 0xFF: 66 bytes as U+FFFD, which no
+        // split can write back. 21 such bytes (63 bytes of text) are fine.
+        let v5 = |label: &[u8]| {
+            [
+                &[0x13, 0x00][..],
+                &u16z("\\DC1"),
+                &u16z(""),
+                &u16z(""),
+                &[0; 32],
+                &[label.len() as u8],
+                label,
+                &[0, 0, 0],
+                &[0; 8],
+                &[2, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+            ]
+            .concat()
+        };
+        let at = 2 + 10 + 2 + 2 + 32;
+        assert_eq!(
+            NetlogonMessage::parse(&v5(&[0xff; 22])).unwrap_err(),
+            Error::Invalid {
+                field: "DnsForestName",
+                offset: at,
+                reason:
+                    "a label is longer than 63 bytes once its invalid UTF-8 is replaced by U+FFFD",
+            }
+        );
+        let ok = v5(&[0xff; 21]);
+        let m = exact(&ok);
+        let NetlogonMessage::SamLogonResponse(p) = &m else {
+            panic!()
+        };
+        assert_eq!(p.v5.as_ref().unwrap().forest, "\u{FFFD}".repeat(21));
+        // Dots inside such a label leave room to split it: still accepted.
+        let mut dotted = [0xffu8; 40];
+        dotted[20] = b'.';
+        let m = exact(&v5(&dotted));
+        let NetlogonMessage::SamLogonResponse(mut p) = m else {
+            panic!()
+        };
+        if let Some(v5) = p.v5.as_mut() {
+            v5.wire = WireLayout::default();
+        }
+        let out = NetlogonMessage::SamLogonResponse(p.clone())
+            .to_bytes()
+            .unwrap();
+        assert_eq!(
+            NetlogonMessage::parse(&out).unwrap(),
+            NetlogonMessage::SamLogonResponse(p)
+        );
+        // The EX strings are checked the same way.
+        let v = crate::hex::decode(EX_WINDOWS).unwrap();
+        let ex = [&v[..24], &[22], &[0xfe; 22], &v[31..]].concat();
+        assert!(matches!(
+            NetlogonMessage::parse(&ex).unwrap_err(),
+            Error::Invalid {
+                field: "DnsForestName",
+                offset: 24,
+                ..
+            }
+        ));
     }
 
     // --- Unknown opcodes ------------------------------------------------------------------
@@ -2561,7 +2918,20 @@ mod tests {
             if let Ok(m) = NetlogonMessage::parse(&data) {
                 let bytes = m.to_bytes().unwrap();
                 prop_assert_eq!(bytes.len(), data.len());
-                prop_assert_eq!(NetlogonMessage::parse(&bytes).unwrap(), m);
+                prop_assert_eq!(NetlogonMessage::parse(&bytes).unwrap(), m.clone());
+                // V5 and EX responses come out byte for byte (see the module doc).
+                let exact = match &m {
+                    NetlogonMessage::SamLogonResponse(p)
+                    | NetlogonMessage::SamPauseResponse(p)
+                    | NetlogonMessage::SamUserUnknown(p) => p.v5.is_some(),
+                    NetlogonMessage::SamLogonResponseEx(_)
+                    | NetlogonMessage::SamPauseResponseEx(_)
+                    | NetlogonMessage::SamUserUnknownEx(_) => true,
+                    _ => false,
+                };
+                if exact {
+                    prop_assert_eq!(bytes, data);
+                }
             }
         }
     }
