@@ -102,7 +102,11 @@ impl DgmView {
             kind: d.msg_type.name(),
             flags: d.flags,
             id: d.id,
-            source_ip: d.source_ip.to_string(),
+            source_ip: {
+                let mut s = String::with_capacity(15);
+                push_ipv4(&mut s, d.source_ip);
+                s
+            },
             source_port: d.source_port,
             length,
             offset,
@@ -357,6 +361,46 @@ impl RecordView {
     }
 }
 
+/// `ip:port` (`[ip]:port` for IPv6), formatted by hand for IPv4: this runs twice per packet.
+fn addr_string(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v4) => {
+            let mut s = String::with_capacity(21);
+            push_ipv4(&mut s, *v4.ip());
+            s.push(':');
+            push_decimal(&mut s, u32::from(v4.port()));
+            s
+        }
+        SocketAddr::V6(_) => a.to_string(),
+    }
+}
+
+fn push_ipv4(s: &mut String, ip: std::net::Ipv4Addr) {
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(s, u32::from(o));
+    }
+}
+
+fn push_decimal(s: &mut String, v: u32) {
+    let mut digits = [0u8; 10];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
+}
+
 fn mac(b: &[u8; 6]) -> String {
     format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -410,8 +454,8 @@ impl Record {
             frame: meta.frame,
             time: meta.time,
             time_epoch: meta.time_epoch,
-            src: meta.src.to_string(),
-            dst: meta.dst.to_string(),
+            src: addr_string(&meta.src),
+            dst: addr_string(&meta.dst),
             protocol,
             warnings: Vec::new(),
             malformed: None,
@@ -526,5 +570,27 @@ fn browser_server_type(f: &BrowserFrame) -> Option<u32> {
         }
         BrowserFrame::DomainAnnouncement(d) => Some(d.server_type),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_formatting_matches_std() {
+        for a in [
+            "0.0.0.0:0",
+            "192.168.1.255:138",
+            "255.255.255.255:65535",
+            "10.0.0.1:1",
+            "[2001:db8::1]:138",
+        ] {
+            let sa: SocketAddr = a.parse().unwrap();
+            assert_eq!(addr_string(&sa), sa.to_string());
+        }
+        let mut s = String::new();
+        push_ipv4(&mut s, std::net::Ipv4Addr::new(198, 51, 100, 7));
+        assert_eq!(s, "198.51.100.7");
     }
 }
