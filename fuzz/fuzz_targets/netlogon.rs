@@ -1,7 +1,8 @@
 //! `NetlogonMessage::parse`; a parsed message emits to bytes that parse to the same message.
 //! Not always the same bytes: alignment pad bytes are read over and emitted as zeros, and
-//! invalid UTF-16 (unpaired surrogates) or UTF-8 in the strings is read as U+FFFD, which is
-//! emitted as such. Without U+FFFD in the value the length must be kept.
+//! invalid UTF-16 (unpaired surrogates) or UTF-8 in the strings is read as U+FFFD (V5 and
+//! EX responses keep their raw string bytes and come out byte for byte). Without U+FFFD in
+//! the value the length must be kept.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
