@@ -500,9 +500,9 @@ fn parse_ref<'a>(buf: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Datagram<
             let section = buf.len() - DATA_HEADER_LEN;
             let body = if flags.first {
                 let (source_name, p) =
-                    Name::parse(buf, r.pos()).map_err(|e| rename(e, "SOURCE_NAME"))?;
+                    Name::parse(buf, r.pos()).map_err(|e| e.in_field("SOURCE_NAME"))?;
                 let (destination_name, p) =
-                    Name::parse(buf, p).map_err(|e| rename(e, "DESTINATION_NAME"))?;
+                    Name::parse(buf, p).map_err(|e| e.in_field("DESTINATION_NAME"))?;
                 DataBody::Names {
                     source_name,
                     destination_name,
@@ -539,7 +539,7 @@ fn parse_ref<'a>(buf: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Datagram<
         },
         MsgType::QueryRequest | MsgType::PositiveQueryResponse | MsgType::NegativeQueryResponse => {
             let (destination_name, p) =
-                Name::parse(buf, r.pos()).map_err(|e| rename(e, "DESTINATION_NAME"))?;
+                Name::parse(buf, r.pos()).map_err(|e| e.in_field("DESTINATION_NAME"))?;
             r = Reader::at(buf, p);
             Body::Query { destination_name }
         }
@@ -555,25 +555,6 @@ fn parse_ref<'a>(buf: &'a [u8], warnings: &mut Vec<Warning>) -> Result<Datagram<
         source_port,
         body,
     })
-}
-
-fn rename(e: Error, field: &'static str) -> Error {
-    match e {
-        Error::Truncated {
-            offset, need, have, ..
-        } => Error::Truncated {
-            field,
-            offset,
-            need,
-            have,
-        },
-        Error::Invalid { offset, reason, .. } => Error::Invalid {
-            field,
-            offset,
-            reason,
-        },
-        other => other,
-    }
 }
 
 #[cfg(test)]

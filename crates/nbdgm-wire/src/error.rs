@@ -41,6 +41,53 @@ impl Error {
     pub(crate) fn emit(field: &'static str, reason: &'static str) -> Self {
         Error::Emit { field, reason }
     }
+
+    /// The same error, naming the enclosing `field` (e.g. "SOURCE_NAME" for a name error).
+    pub(crate) fn in_field(self, name: &'static str) -> Self {
+        match self {
+            Error::Truncated {
+                offset, need, have, ..
+            } => Error::Truncated {
+                field: name,
+                offset,
+                need,
+                have,
+            },
+            Error::Invalid { offset, reason, .. } => Error::Invalid {
+                field: name,
+                offset,
+                reason,
+            },
+            e => e,
+        }
+    }
+
+    /// The same error with its offset moved by `by` (a sub-buffer's position in its packet).
+    pub(crate) fn offset_by(self, by: usize) -> Self {
+        match self {
+            Error::Truncated {
+                field,
+                offset,
+                need,
+                have,
+            } => Error::Truncated {
+                field,
+                offset: offset + by,
+                need,
+                have,
+            },
+            Error::Invalid {
+                field,
+                offset,
+                reason,
+            } => Error::Invalid {
+                field,
+                offset: offset + by,
+                reason,
+            },
+            e => e,
+        }
+    }
 }
 
 /// Result alias for the codec.

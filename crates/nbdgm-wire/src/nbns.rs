@@ -341,7 +341,7 @@ impl Packet {
         let mut questions = Vec::new();
         for _ in 0..qd {
             let (name, p) =
-                Name::parse_compressed(buf, pos).map_err(|e| field(e, "QUESTION_NAME"))?;
+                Name::parse_compressed(buf, pos).map_err(|e| e.in_field("QUESTION_NAME"))?;
             let mut r = Reader::at(buf, p);
             questions.push(Question {
                 name,
@@ -424,27 +424,8 @@ impl Packet {
     }
 }
 
-fn field(e: Error, f: &'static str) -> Error {
-    match e {
-        Error::Invalid { offset, reason, .. } => Error::Invalid {
-            field: f,
-            offset,
-            reason,
-        },
-        Error::Truncated {
-            offset, need, have, ..
-        } => Error::Truncated {
-            field: f,
-            offset,
-            need,
-            have,
-        },
-        e => e,
-    }
-}
-
 fn parse_record(buf: &[u8], pos: usize, wack: bool, response: bool) -> Result<(Record, usize)> {
-    let (name, p) = Name::parse_compressed(buf, pos).map_err(|e| field(e, "RR_NAME"))?;
+    let (name, p) = Name::parse_compressed(buf, pos).map_err(|e| e.in_field("RR_NAME"))?;
     let mut r = Reader::at(buf, p);
     let rr_type = r.u16_be("RR_TYPE")?;
     let rr_class = r.u16_be("RR_CLASS")?;
@@ -463,7 +444,7 @@ fn parse_record(buf: &[u8], pos: usize, wack: bool, response: bool) -> Result<(R
                 .collect(),
         ),
         TYPE_NBSTAT if response && rdlength > 0 => {
-            RData::NodeStatus(parse_node_status(raw).map_err(|e| shift(e, rdata_at))?)
+            RData::NodeStatus(parse_node_status(raw).map_err(|e| e.offset_by(rdata_at))?)
         }
         _ => RData::Raw(raw.to_vec()),
     };
@@ -477,32 +458,6 @@ fn parse_record(buf: &[u8], pos: usize, wack: bool, response: bool) -> Result<(R
         },
         r.pos(),
     ))
-}
-
-fn shift(e: Error, by: usize) -> Error {
-    match e {
-        Error::Invalid {
-            field,
-            offset,
-            reason,
-        } => Error::Invalid {
-            field,
-            offset: offset + by,
-            reason,
-        },
-        Error::Truncated {
-            field,
-            offset,
-            need,
-            have,
-        } => Error::Truncated {
-            field,
-            offset: offset + by,
-            need,
-            have,
-        },
-        e => e,
-    }
 }
 
 fn parse_node_status(raw: &[u8]) -> Result<NodeStatus> {
