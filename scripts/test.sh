@@ -4,4 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked --release
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked --release 2>&1 | tee "$log"
+# One closing line over all test binaries (cargo prints one per binary, the last often a doc-test run of 0).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
