@@ -134,40 +134,27 @@ fn fold(mut acc: u64) -> u16 {
     acc as u16
 }
 
+/// The RFC 768 / RFC 8200 §8.1 pseudo-header sum; `None` when the families differ.
+fn pseudo_header_sum(src: IpAddr, dst: IpAddr, len: usize) -> Option<u64> {
+    let len = len as u64;
+    let acc = 17 + (len & 0xFFFF) + (len >> 16);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some(sum_words(&d.octets(), sum_words(&s.octets(), acc))),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Some(sum_words(&d.octets(), sum_words(&s.octets(), acc))),
+        _ => None,
+    }
+}
+
 /// Whether the checksum in `udp` (header and data, `udp.len()` bytes) is right.
 pub(crate) fn checksum_ok(src: IpAddr, dst: IpAddr, udp: &[u8]) -> bool {
-    let len = udp.len() as u64;
-    let mut acc = 17 + (len & 0xFFFF) + (len >> 16);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            acc = sum_words(&s.octets(), acc);
-            acc = sum_words(&d.octets(), acc);
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            acc = sum_words(&s.octets(), acc);
-            acc = sum_words(&d.octets(), acc);
-        }
-        _ => return false,
-    }
-    fold(sum_words(udp, acc)) == 0xFFFF
+    pseudo_header_sum(src, dst, udp.len()).is_some_and(|acc| fold(sum_words(udp, acc)) == 0xFFFF)
 }
 
 /// The checksum to put in a UDP header (test helper).
 #[cfg(test)]
 pub(crate) fn checksum(src: IpAddr, dst: IpAddr, udp: &[u8]) -> u16 {
     let len = udp.len() as u64;
-    let mut acc = 17 + (len & 0xFFFF) + (len >> 16);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            acc = sum_words(&s.octets(), acc);
-            acc = sum_words(&d.octets(), acc);
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            acc = sum_words(&s.octets(), acc);
-            acc = sum_words(&d.octets(), acc);
-        }
-        _ => {}
-    }
+    let acc = pseudo_header_sum(src, dst, udp.len()).unwrap_or(17 + (len & 0xFFFF) + (len >> 16));
     let c = !fold(sum_words(udp, acc));
     if c == 0 {
         0xFFFF
