@@ -63,11 +63,6 @@ fn is_known_opcode(op: u8) -> bool {
     matches!(op, 0x01 | 0x02 | 0x08..=0x0F)
 }
 
-#[cfg(feature = "serde")]
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 // ---------------------------------------------------------------------------------------------
 // ServerType (DIGEST §6.3)
 
@@ -300,7 +295,7 @@ pub struct Announcement {
     pub signature: u16,
     pub comment: String,
     /// The comment ran to the end of the packet without its NUL.
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_false"))]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
     pub comment_unterminated: bool,
     /// Bytes after the comment's NUL.
     #[cfg_attr(
@@ -469,7 +464,7 @@ pub struct DomainAnnouncement {
     /// LocalMasterBrowserName: the sender.
     pub local_master_name: String,
     /// The name ran to the end of the packet without its NUL.
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_false"))]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
     pub local_master_name_unterminated: bool,
     #[cfg_attr(
         feature = "serde",
@@ -1035,7 +1030,7 @@ pub struct LanmanAnnouncement {
     pub periodicity_s: u16,
     pub server_name: String,
     pub comment: String,
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_false"))]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
     pub comment_unterminated: bool,
     #[cfg_attr(
         feature = "serde",

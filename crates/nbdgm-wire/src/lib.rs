@@ -29,3 +29,9 @@ pub mod reader;
 
 pub use error::{Error, Result};
 pub use name::Name;
+
+/// `#[serde(skip_serializing_if = "crate::is_false")]` for flags that are usually false.
+#[cfg(feature = "serde")]
+fn is_false(b: &bool) -> bool {
+    !*b
+}

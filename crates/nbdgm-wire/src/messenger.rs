@@ -19,14 +19,6 @@
 use crate::error::{Error, Result};
 use crate::reader::{latin1, to_latin1, Reader};
 
-/// Mailslot of WinPopup messages.
-pub const MESSNGR_MAILSLOT: &str = "\\MAILSLOT\\MESSNGR";
-
-#[cfg(feature = "serde")]
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// A WinPopup message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -37,7 +29,7 @@ pub struct Message {
     /// Lines separated by CR LF.
     pub text: String,
     /// The text ran to the end of the packet without its NUL.
-    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "is_false"))]
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
     pub text_unterminated: bool,
     /// Bytes after the text's NUL.
     #[cfg_attr(

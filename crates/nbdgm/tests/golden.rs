@@ -2,7 +2,7 @@
 //! every capture in the shared collection decodes without a panic.
 //! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test -p nbdgm --test golden`.
 
-use nbdgm::decode::{decode_stream, Format, PortFilter, Sink, Totals};
+use nbdgm::decode::{decode_stream, port_filter, Format, Sink, Totals};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -30,7 +30,7 @@ fn decode(path: &Path) -> (String, Totals, Option<String>) {
     let err = {
         let mut sink = Sink::new(&mut out, Format::Ndjson, false);
         let f = std::fs::File::open(path).unwrap();
-        let r = decode_stream(f, &PortFilter::new(&[]), &mut sink, &mut totals, 1, |_| {});
+        let r = decode_stream(f, &port_filter(&[]), &mut sink, &mut totals, 1, |_| {});
         sink.end().unwrap();
         r.err().map(|e| format!("{e:?}"))
     };

@@ -6,6 +6,7 @@ pub mod text;
 
 use crate::exit;
 use clap::{Args as ClapArgs, ValueEnum};
+pub use nbdgm_capture::PortFilter;
 use record::{Meta, Protocol, Record};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -199,27 +200,9 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Which UDP datagrams to decode.
-#[derive(Debug, Clone)]
-pub struct PortFilter {
-    extra: Vec<u16>,
-}
-
-impl PortFilter {
-    pub fn new(extra: &[u16]) -> Self {
-        PortFilter {
-            extra: extra.to_vec(),
-        }
-    }
-
-    pub fn matches(&self, src: u16, dst: u16) -> bool {
-        let hit = |p: u16| p == 137 || p == 138 || self.extra.contains(&p);
-        hit(src) || hit(dst)
-    }
-
-    fn to_capture(&self) -> nbdgm_capture::PortFilter {
-        nbdgm_capture::PortFilter::ports([137, 138].into_iter().chain(self.extra.iter().copied()))
-    }
+/// The ports to decode: 137 and 138, plus `extra`.
+pub fn port_filter(extra: &[u16]) -> PortFilter {
+    PortFilter::ports([137, 138].into_iter().chain(extra.iter().copied()))
 }
 
 /// One UDP datagram taken out of the capture, owned so it can cross threads.
@@ -276,7 +259,7 @@ pub fn decode_stream<R: Read, W: Write>(
     mut progress: impl FnMut(u64),
 ) -> Result<(), StreamError> {
     let mut reader = nbdgm_capture::CaptureReader::new(input).map_err(StreamError::Capture)?;
-    reader.set_port_filter(filter.to_capture());
+    reader.set_port_filter(filter.clone());
     if threads <= 1 {
         loop {
             let d = match reader.next_udp() {
@@ -454,7 +437,7 @@ pub fn run(args: &Args) -> u8 {
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
-    let filter = PortFilter::new(&args.ports);
+    let filter = port_filter(&args.ports);
     let mut totals = Totals::default();
     if let Err(e) = sink.begin() {
         return output_error(e);
