@@ -4,3 +4,5 @@
 pub mod corpus;
 pub mod decode;
 pub mod exit;
+pub mod nameq;
+pub mod tools;

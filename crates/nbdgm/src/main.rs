@@ -7,7 +7,7 @@ use std::process::ExitCode;
 #[command(
     name = "nbdgm",
     version,
-    about = "NetBIOS Datagram Service (UDP 138) toolkit: decode captures, and more",
+    about = "NetBIOS Datagram Service (UDP 138) toolkit: a node daemon, send/listen/lookup tools, and a capture decoder",
     after_help = "Exit codes: 0 success, 1 findings (e.g. malformed packets), 2 usage or input error.\n\
                   Run `nbdgm <command> --help` for examples."
 )]
@@ -20,12 +20,33 @@ struct Cli {
 enum Command {
     /// Decode NetBIOS datagram and name-service packets in pcap/pcapng captures.
     Decode(nbdgm::decode::Args),
+    /// Run the datagram node daemon (B-node on each interface, local API, access control).
+    Serve(nbdgm::tools::serve::ServeArgs),
+    /// Send a datagram or mailslot message (through the daemon, or standalone).
+    Send(nbdgm::tools::send::SendArgs),
+    /// Print datagrams as they arrive, decoded.
+    Listen(nbdgm::tools::listen::ListenArgs),
+    /// Resolve a NetBIOS name (NAME QUERY).
+    Lookup(nbdgm::tools::lookup::LookupArgs),
+    /// Ask a host for its name table (NODE STATUS, like `nmblookup -A`).
+    Status(nbdgm::tools::status::StatusArgs),
+    /// Show the daemon's counters.
+    Stats(nbdgm::tools::stats::StatsArgs),
     /// Write a generated test capture (for the conformance tests and benchmarks).
     #[command(hide = true)]
     Corpus(nbdgm::corpus::Args),
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`nbdgm stats | head`) like other command-line tools,
+    // instead of panicking in println!.
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -37,6 +58,12 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Decode(args) => nbdgm::decode::run(&args),
         Command::Corpus(args) => nbdgm::corpus::run(&args),
+        Command::Serve(args) => nbdgm::tools::serve::run(&args),
+        Command::Send(args) => nbdgm::tools::send::run(&args),
+        Command::Listen(args) => nbdgm::tools::listen::run(&args),
+        Command::Lookup(args) => nbdgm::tools::lookup::run(&args),
+        Command::Status(args) => nbdgm::tools::status::run(&args),
+        Command::Stats(args) => nbdgm::tools::stats::run(&args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,23 @@
+//! `nbdgm-daemon`: the tokio runtime of `nbdgm serve` (issue 4): UDP sockets per
+//! interface, one sans-IO [`nbdgm_node::Node`] per interface, TOML configuration,
+//! access lists and rate limits at the door, the local API, privilege handling.
+//!
+//! - [`config`]: the TOML file and command-line overrides
+//! - [`acl`], [`ratelimit`]: checks at the door
+//! - [`privilege`]: dropping root, bind-error messages
+//! - [`sockets`]: unicast and broadcast sockets of an interface
+//! - [`worker`]: one interface at run time
+//! - [`api`], [`dispatch`]: the local API and the routing of its requests
+//! - [`runtime`]: start-up, signals, reload, shutdown
+//! - [`standalone`]: a node on its own sockets, for the CLI tools without a daemon
+
+pub mod acl;
+pub mod api;
+pub mod config;
+pub mod dispatch;
+pub mod privilege;
+pub mod ratelimit;
+pub mod runtime;
+pub mod sockets;
+pub mod standalone;
+pub mod worker;

@@ -1,0 +1,324 @@
+//! `nbdgm serve`: bind, drop privileges, run one worker per interface and the local
+//! API, reload on SIGHUP, release the names on SIGTERM/SIGINT (issue 4 §2).
+
+use crate::api::{self, ApiMsg, Hub};
+use crate::config::{self, Config, Overrides};
+use crate::dispatch::{Dispatcher, Identity, WorkerHandle};
+use crate::worker::{Command, Door, Outlet, Worker};
+use crate::{privilege, sockets};
+use anyhow::{bail, Context, Result};
+use ipnet::Ipv4Net;
+use nbdgm_client::proto::{self, DatagramEvent, NameEvent, NameState};
+use nbdgm_node::{Delivery, Name, Node, NodeConfig};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+/// Commands queued per worker before the API answers `busy`.
+const WORKER_QUEUE: usize = 1024;
+/// API requests queued before connections wait.
+const API_QUEUE: usize = 1024;
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub config_path: Option<PathBuf>,
+    pub overrides: Overrides,
+}
+
+/// Read the file (if any), apply the overrides and validate.
+pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
+    let mut cfg = match &opts.config_path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    cfg.apply(&opts.overrides)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The engine's settings for one interface.
+pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
+    let mut n = NodeConfig::new(nbdgm_node::Interface {
+        addr: iface.net.addr(),
+        prefix: iface.net.prefix_len(),
+        broadcast: Some(iface.broadcast),
+    });
+    n.name_port = cfg.ports.name;
+    n.datagram_port = cfg.ports.datagram;
+    n.node_type = match cfg.node.node_type {
+        config::NodeType::B => nbdgm_node::NodeType::B,
+        config::NodeType::P => nbdgm_node::NodeType::P,
+        config::NodeType::M => nbdgm_node::NodeType::M,
+        config::NodeType::H => nbdgm_node::NodeType::H,
+    };
+    n.scope = cfg.node.scope.clone();
+    n.bcast_retry_interval = Duration::from_millis(cfg.name_service.retry_interval_ms);
+    n.bcast_retry_count = cfg.name_service.retry_count;
+    n.conflict_timer = Duration::from_millis(cfg.name_service.conflict_timer_ms);
+    n.registration_ttl = cfg.name_service.ttl;
+    n.max_datagram_length = cfg.datagram.max_length;
+    n.fragment_timeout = Duration::from_millis(cfg.datagram.fragment_timeout_ms);
+    n.reassembly = nbdgm_node::ReassemblyLimits {
+        max_pending: cfg.reassembly.max_pending,
+        max_bytes_per_source: cfg.reassembly.max_bytes_per_source,
+        max_total_bytes: cfg.reassembly.max_total_bytes,
+        max_datagram_bytes: cfg.reassembly.max_datagram_bytes,
+    };
+    n.cache.max_entries = cfg.name_service.cache_entries;
+    n.cache.ttl = Duration::from_secs(cfg.name_service.cache_ttl_s);
+    n.node_status = cfg.name_service.node_status;
+    n.datagram_error_on_unknown = cfg.datagram.error_on_unknown_name;
+    n.deliver_not_for_us = true; // the hub filters by subscription
+    n.source_ip_policy = match cfg.datagram.source_ip_mismatch {
+        config::SourceIpPolicy::Accept => nbdgm_node::SourceIpPolicy::Accept,
+        config::SourceIpPolicy::Log => nbdgm_node::SourceIpPolicy::Log,
+        config::SourceIpPolicy::Drop => nbdgm_node::SourceIpPolicy::Drop,
+    };
+    n.reply_limit_factor = cfg.limits.reply_amplification as usize;
+    n.max_names = cfg.limits.max_names;
+    n
+}
+
+fn door(cfg: &Config, own: &[Ipv4Net]) -> Door {
+    Door {
+        name_acl: Arc::new(cfg.access.name_service.acl(own)),
+        datagram_acl: Arc::new(cfg.access.datagram.acl(own)),
+        rx_limit: (
+            cfg.limits.rx_per_source.rate,
+            cfg.limits.rx_per_source.burst,
+        ),
+        reply_limit: (
+            cfg.limits.replies_per_source.rate,
+            cfg.limits.replies_per_source.burst,
+        ),
+        max_sources: cfg.limits.max_sources,
+        reply_amplification: cfg.limits.reply_amplification as usize,
+        drop_log_per_s: cfg.limits.drop_log_per_s,
+    }
+}
+
+fn identity(cfg: &Config) -> Result<Identity> {
+    let node_name = Name::new(&cfg.node_name(), 0)
+        .and_then(|n| n.with_scope(&cfg.node.scope))
+        .map_err(|e| anyhow::anyhow!("node name: {e}"))?;
+    Ok(Identity {
+        node_name,
+        scope: cfg.node.scope.clone(),
+    })
+}
+
+/// The API hub as the workers' outlet.
+struct HubOutlet(Arc<Hub>);
+
+impl Outlet for HubOutlet {
+    fn wants_datagrams(&self) -> bool {
+        self.0.has_subscriptions()
+    }
+
+    fn datagram(&self, interface: Ipv4Addr, d: &Delivery) {
+        let ev = DatagramEvent {
+            interface: interface.into(),
+            from: SocketAddr::V4(d.from),
+            header_source: SocketAddr::V4(d.header_source),
+            msg_type: proto::msg_type_str(d.msg_type).to_string(),
+            source: d.source.to_string(),
+            destination: d.destination.to_string(),
+            broadcast: d.broadcast,
+            for_us: d.for_us,
+            fragments: u32::try_from(d.fragments).unwrap_or(u32::MAX),
+            mailslot: d.mailslot.clone(),
+            data_hex: nbdgm_wire::hex::encode(&d.data),
+        };
+        self.0.publish_datagram(&ev);
+    }
+
+    fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>) {
+        let state = match state {
+            "registered" => NameState::Registered,
+            "conflict" => NameState::Conflict,
+            "released" => NameState::Released,
+            _ => NameState::Registering,
+        };
+        self.0.publish_name(&NameEvent {
+            interface: interface.into(),
+            name: name.to_string(),
+            state,
+            by: by.map(|b| b.to_string()),
+        });
+    }
+}
+
+/// Run the daemon until SIGTERM/SIGINT.
+pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
+    let interfaces = cfg.resolve_interfaces().context("interfaces")?;
+    let own: Vec<Ipv4Net> = interfaces.iter().map(|i| i.net.trunc()).collect();
+
+    // 1. Bind everything while we may still be root.
+    let mut bound = Vec::new();
+    for i in &interfaces {
+        let s = sockets::bind(
+            i.net.addr(),
+            i.broadcast,
+            cfg.ports.name,
+            cfg.ports.datagram,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        bound.push((*i, s));
+    }
+    let mut api_cfg = api::ApiConfig::new(&cfg.api.socket);
+    api_cfg.mode = cfg.api.mode.0;
+    api_cfg.group = cfg.api.group.clone();
+    api_cfg.max_clients = cfg.api.max_clients;
+    api_cfg.queue_per_client = cfg.api.queue_per_client;
+    api_cfg.tcp = cfg.api.tcp.map(SocketAddr::V4);
+    let tcp_acl = Arc::new(cfg.access.api.acl());
+    api_cfg.tcp_acl = Arc::new(move |ip| match ip {
+        std::net::IpAddr::V4(v4) => tcp_acl.permits(v4),
+        std::net::IpAddr::V6(_) => false,
+    });
+    api_cfg.allow_uids = cfg.access.api.allow_uids.clone();
+    api_cfg.allow_gids = cfg.access.api.allow_gids.clone();
+    if let Some(dir) = cfg.api.socket.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("creating the API socket's directory {}", dir.display())
+            })?;
+        }
+    }
+    let listener =
+        api::bind(api_cfg).with_context(|| format!("API socket {}", cfg.api.socket.display()))?;
+
+    // 2. Drop privileges.
+    if let Some(user) = &cfg.privileges.user {
+        privilege::drop_privileges(user, cfg.privileges.group.as_deref())
+            .with_context(|| format!("dropping privileges to {user}"))?;
+        info!(user, "dropped privileges");
+    }
+
+    // 3. Workers.
+    let hub = Arc::new(Hub::new());
+    let outlet = Arc::new(HubOutlet(hub.clone()));
+    let names = cfg.names();
+    let mut handles = Vec::new();
+    let mut tasks = Vec::new();
+    for (iface, socks) in bound {
+        let node = Node::new(node_config(&cfg, &iface), Instant::now())
+            .map_err(|e| anyhow::anyhow!("interface {}: {e}", iface.net))?;
+        let (tx, rx) = mpsc::channel(WORKER_QUEUE);
+        handles.push(WorkerHandle {
+            interface: iface.net.addr(),
+            prefix: iface.net.prefix_len(),
+            broadcast: iface.broadcast,
+            tx,
+        });
+        let worker = Worker::new(node, socks, door(&cfg, &own), outlet.clone());
+        let names = names.clone();
+        tasks.push(tokio::spawn(worker.run(names, rx)));
+        info!(interface = %iface.net, broadcast = %iface.broadcast,
+              name_port = cfg.ports.name, datagram_port = cfg.ports.datagram, "serving");
+    }
+
+    // 4. API.
+    let (api_tx, mut api_rx) = mpsc::channel::<ApiMsg>(API_QUEUE);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    info!(socket = %cfg.api.socket.display(), "local API listening");
+    let api_task = tokio::spawn(listener.run(hub.clone(), api_tx, stop_rx));
+    let hub_stats = hub.clone();
+    let mut dispatcher = Dispatcher::new(
+        handles.clone(),
+        identity(&cfg)?,
+        Arc::new(move || serde_json::to_value(hub_stats.stats()).unwrap_or_default()),
+    );
+
+    // 5. Signals.
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut current = cfg;
+    loop {
+        tokio::select! {
+            Some(msg) = api_rx.recv() => dispatcher.handle(msg),
+            _ = hup.recv() => {
+                match reload(&opts, &current) {
+                    Ok(new) => {
+                        for h in &handles {
+                            let Some(iface) = new.resolve_interfaces().ok()
+                                .and_then(|l| l.into_iter().find(|i| i.net.addr() == h.interface)) else {
+                                warn!(interface = %h.interface, "reload: interface no longer configured; restart to remove it");
+                                continue;
+                            };
+                            let cmd = Command::Reconfigure {
+                                node: Box::new(node_config(&new, &iface)),
+                                door: door(&new, &own),
+                                names: new.names(),
+                            };
+                            if h.tx.send(cmd).await.is_err() {
+                                error!(interface = %h.interface, "worker is gone");
+                            }
+                        }
+                        if let Ok(id) = identity(&new) {
+                            dispatcher.set_identity(id);
+                        }
+                        info!("configuration reloaded");
+                        current = new;
+                    }
+                    Err(e) => error!(error = %e, "reload failed; keeping the running configuration"),
+                }
+            }
+            _ = term.recv() => { info!("SIGTERM: releasing names"); break; }
+            _ = int.recv() => { info!("SIGINT: releasing names"); break; }
+        }
+    }
+
+    // 6. Shutdown: release names on every interface, stop the API.
+    let mut waits = Vec::new();
+    for h in &handles {
+        let (done, wait) = oneshot::channel();
+        if h.tx.send(Command::Shutdown { done }).await.is_ok() {
+            waits.push(wait);
+        }
+    }
+    for w in waits {
+        let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
+    for t in tasks {
+        t.abort();
+    }
+    info!("stopped");
+    Ok(())
+}
+
+fn reload(opts: &ServeOptions, current: &Config) -> Result<Config> {
+    let new = load(opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if new.ports != current.ports {
+        bail!("ports cannot change on reload; restart the daemon");
+    }
+    if new.api.socket != current.api.socket {
+        warn!("reload: api.socket changed; it takes effect at restart");
+    }
+    Ok(new)
+}
+
+/// Set up logging: text on a terminal, or JSON lines.
+pub fn init_logging(format: config::LogFormat, level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("NBDGM_LOG")
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        config::LogFormat::Text => builder.try_init(),
+    };
+}

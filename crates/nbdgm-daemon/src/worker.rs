@@ -1,0 +1,644 @@
+//! One interface at run time: its sockets, its sans-IO [`Node`], and the checks at the
+//! door (access lists, per-source rate limits, reply size and rate) (RFC 1002 §5.1, §5.3;
+//! issue 4 §5).
+//!
+//! The worker owns everything it touches, so the receive path takes no locks: read a
+//! batch from the ready socket, check ACL and rate limit, hand the packet to the node,
+//! then send what the node queued and pass its events on.
+
+use crate::acl::Acl;
+use crate::ratelimit::{LogLimiter, RateLimiter};
+use crate::sockets::InterfaceSockets;
+use nbdgm_client::proto;
+use nbdgm_node::{
+    Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
+    NodeStatusReply, SendRequest, Service,
+};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::future::pending;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// Packets read from one socket before the worker looks at its other sockets.
+const BATCH: usize = 64;
+/// Largest UDP payload read.
+const RECV_BUF: usize = 65_536;
+/// Longest wait for the release broadcasts at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Where delivered datagrams and name changes go (the API hub in the daemon).
+pub trait Outlet: Send + Sync + 'static {
+    /// True when somebody could want datagrams (skip building events otherwise).
+    fn wants_datagrams(&self) -> bool;
+    fn datagram(&self, interface: Ipv4Addr, delivery: &Delivery);
+    fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>);
+}
+
+/// Door checks and limits of one worker; replaced as a whole on reload.
+#[derive(Clone)]
+pub struct Door {
+    pub name_acl: Arc<Acl>,
+    pub datagram_acl: Arc<Acl>,
+    /// Received packets per source: rate per second and burst.
+    pub rx_limit: (f64, u32),
+    /// Replies per destination.
+    pub reply_limit: (f64, u32),
+    pub max_sources: usize,
+    /// A reply may be at most this many times the request's size.
+    pub reply_amplification: usize,
+    pub drop_log_per_s: u32,
+}
+
+/// A failed command, as the API reports it.
+#[derive(Debug, Clone)]
+pub struct CmdError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CmdError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        CmdError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Reply = oneshot::Sender<Result<Value, CmdError>>;
+
+/// Commands from the dispatcher.
+pub enum Command {
+    Register {
+        name: Name,
+        group: bool,
+        reply: Reply,
+    },
+    Release {
+        name: Name,
+        reply: Reply,
+    },
+    Send {
+        request: SendRequest,
+        reply: Reply,
+    },
+    Lookup {
+        name: Name,
+        target: LookupTarget,
+        reply: Reply,
+    },
+    Status {
+        address: Ipv4Addr,
+        name: Option<Name>,
+        reply: Reply,
+    },
+    Names {
+        reply: Reply,
+    },
+    Cache {
+        reply: Reply,
+    },
+    Stats {
+        reply: Reply,
+    },
+    Reconfigure {
+        node: Box<NodeConfig>,
+        door: Door,
+        names: Vec<(Name, bool)>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// Counters of the runtime side (the engine keeps its own).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RuntimeStats {
+    pub rx_name: u64,
+    pub rx_datagram: u64,
+    pub rx_bytes: u64,
+    pub rx_errors: u64,
+    pub acl_denied_name: u64,
+    pub acl_denied_datagram: u64,
+    pub rate_limited_rx: u64,
+    pub rate_limited_reply: u64,
+    pub amplification_dropped: u64,
+    pub tx: u64,
+    pub tx_bytes: u64,
+    pub tx_errors: u64,
+    pub delivered_to_api: u64,
+}
+
+enum Pending {
+    Reply(Reply),
+}
+
+pub struct Worker<O: Outlet> {
+    addr: Ipv4Addr,
+    node: Node,
+    sockets: InterfaceSockets,
+    door: Door,
+    rx_limiter: RateLimiter,
+    reply_limiter: RateLimiter,
+    log_limiter: LogLimiter,
+    outlet: Arc<O>,
+    stats: RuntimeStats,
+    pending: HashMap<u64, Pending>,
+    /// Register and release callers waiting for the name's outcome.
+    name_waiters: HashMap<Name, Vec<Reply>>,
+    buf: Vec<u8>,
+}
+
+/// A name's address as the API shows it.
+fn api_address(a: &NameAddress) -> proto::NameAddress {
+    proto::NameAddress {
+        address: a.addr.into(),
+        group: a.group,
+        node_type: a.ont.as_str().to_string(),
+    }
+}
+
+/// A node status answer as the API shows it.
+fn status_result(addr: Ipv4Addr, st: &NodeStatusReply) -> proto::StatusResult {
+    use nbdgm_wire::nbns::{NAME_ACT, NAME_CNF, NAME_DRG, NAME_PRM};
+    proto::StatusResult {
+        address: addr.into(),
+        names: st
+            .names
+            .iter()
+            .map(|n| proto::StatusName {
+                name: n.name.to_string(),
+                group: n.group,
+                node_type: nbdgm_wire::nbns::ont_name(n.flags).to_string(),
+                active: n.flags & NAME_ACT != 0,
+                conflict: n.flags & NAME_CNF != 0,
+                deregistering: n.flags & NAME_DRG != 0,
+                permanent: n.flags & NAME_PRM != 0,
+            })
+            .collect(),
+        mac: st.unit_id.map(|b| {
+            format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            )
+        }),
+    }
+}
+
+async fn readable(s: &Option<UdpSocket>) -> io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => pending().await,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Name,
+    NameBcast,
+    Dgm,
+    DgmBcast,
+}
+
+impl<O: Outlet> Worker<O> {
+    pub fn new(node: Node, sockets: InterfaceSockets, door: Door, outlet: Arc<O>) -> Self {
+        let addr = node.config().interface.addr;
+        Worker {
+            addr,
+            rx_limiter: RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources),
+            reply_limiter: RateLimiter::new(
+                door.reply_limit.0,
+                door.reply_limit.1,
+                door.max_sources,
+            ),
+            log_limiter: LogLimiter::new(door.drop_log_per_s),
+            door,
+            node,
+            sockets,
+            outlet,
+            stats: RuntimeStats::default(),
+            pending: HashMap::new(),
+            name_waiters: HashMap::new(),
+            buf: vec![0; RECV_BUF],
+        }
+    }
+
+    /// Register the configured names, then serve until shutdown.
+    pub async fn run(mut self, names: Vec<(Name, bool)>, mut commands: mpsc::Receiver<Command>) {
+        let now = Instant::now();
+        for (name, group) in names {
+            if let Err(e) = self.node.register(now, name.clone(), group) {
+                warn!(interface = %self.addr, %name, error = %e, "cannot register name");
+            }
+        }
+        loop {
+            self.flush().await;
+            let deadline = self.node.poll_timeout();
+            tokio::select! {
+                r = self.sockets.name.readable() => self.ready(r, Which::Name),
+                r = readable(&self.sockets.name_bcast) => self.ready(r, Which::NameBcast),
+                r = self.sockets.datagram.readable() => self.ready(r, Which::Dgm),
+                r = readable(&self.sockets.datagram_bcast) => self.ready(r, Which::DgmBcast),
+                _ = sleep_until(deadline) => self.node.handle_timeout(Instant::now()),
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown { done }) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn ready(&mut self, r: io::Result<()>, which: Which) {
+        if r.is_err() {
+            self.stats.rx_errors += 1;
+            return;
+        }
+        for _ in 0..BATCH {
+            let sock = match which {
+                Which::Name => Some(&self.sockets.name),
+                Which::NameBcast => self.sockets.name_bcast.as_ref(),
+                Which::Dgm => Some(&self.sockets.datagram),
+                Which::DgmBcast => self.sockets.datagram_bcast.as_ref(),
+            };
+            let Some(sock) = sock else { return };
+            match sock.try_recv_from(&mut self.buf) {
+                Ok((n, SocketAddr::V4(from))) => {
+                    let (service, broadcast) = match which {
+                        Which::Name => (Service::Name, false),
+                        Which::NameBcast => (Service::Name, true),
+                        Which::Dgm => (Service::Datagram, false),
+                        Which::DgmBcast => (Service::Datagram, true),
+                    };
+                    self.packet(from, service, broadcast, n);
+                }
+                Ok(_) => {} // IPv6 cannot reach an IPv4 socket
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.stats.rx_errors += 1;
+                    if self.log_limiter.allow(Instant::now()).is_some() {
+                        debug!(interface = %self.addr, error = %e, "receive error");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn packet(&mut self, from: SocketAddrV4, service: Service, broadcast: bool, len: usize) {
+        let now = Instant::now();
+        let ip = *from.ip();
+        self.stats.rx_bytes += len as u64;
+        let acl = match service {
+            Service::Name => {
+                self.stats.rx_name += 1;
+                &self.door.name_acl
+            }
+            Service::Datagram => {
+                self.stats.rx_datagram += 1;
+                &self.door.datagram_acl
+            }
+        };
+        if !acl.permits(ip) {
+            match service {
+                Service::Name => self.stats.acl_denied_name += 1,
+                Service::Datagram => self.stats.acl_denied_datagram += 1,
+            }
+            self.drop_log(from, "access list");
+            return;
+        }
+        if !self.rx_limiter.check(ip, now) {
+            self.stats.rate_limited_rx += 1;
+            self.drop_log(from, "rate limit");
+            return;
+        }
+        let bytes = self.buf.get(..len).unwrap_or_default();
+        self.node.handle(
+            now,
+            Incoming {
+                from,
+                service,
+                broadcast,
+                bytes,
+            },
+        );
+    }
+
+    fn drop_log(&mut self, from: SocketAddrV4, reason: &str) {
+        if self.log_limiter.allow(Instant::now()).is_some() {
+            info!(interface = %self.addr, %from, reason, "dropped packet");
+        }
+    }
+
+    /// Send what the node queued, then pass its events on.
+    async fn flush(&mut self) {
+        let now = Instant::now();
+        while let Some(t) = self.node.poll_transmit() {
+            if let Some(request_len) = t.reply_to {
+                let cap = request_len.saturating_mul(self.door.reply_amplification);
+                if t.bytes.len() > cap {
+                    self.stats.amplification_dropped += 1;
+                    continue;
+                }
+                if !self.reply_limiter.check(*t.to.ip(), now) {
+                    self.stats.rate_limited_reply += 1;
+                    continue;
+                }
+            }
+            let sock = match t.service {
+                Service::Name => &self.sockets.name,
+                Service::Datagram => &self.sockets.datagram,
+            };
+            let to = SocketAddr::V4(t.to);
+            let sent = match sock.try_send_to(&t.bytes, to) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The kernel queue is full: wait for it, but never forever.
+                    match tokio::time::timeout(Duration::from_secs(1), sock.send_to(&t.bytes, to))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+                    }
+                }
+                r => r,
+            };
+            match sent {
+                Ok(n) => {
+                    self.stats.tx += 1;
+                    self.stats.tx_bytes += n as u64;
+                }
+                Err(e) => {
+                    self.stats.tx_errors += 1;
+                    if self.log_limiter.allow(now).is_some() {
+                        warn!(interface = %self.addr, to = %t.to, error = %e, "send failed");
+                    }
+                }
+            }
+        }
+        while let Some(ev) = self.node.poll_event() {
+            self.event(ev);
+        }
+    }
+
+    fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Delivered(d) => {
+                if self.outlet.wants_datagrams() {
+                    self.stats.delivered_to_api += 1;
+                    self.outlet.datagram(self.addr, &d);
+                }
+            }
+            Event::NameRegistered { name, group } => {
+                info!(interface = %self.addr, %name, group, "name registered");
+                self.outlet.name(self.addr, &name, "registered", None);
+                self.answer_name(
+                    &name,
+                    Ok(json!({"name": name.to_string(), "group": group, "state": "active"})),
+                );
+            }
+            Event::NameConflict { name, by, reason } => {
+                warn!(interface = %self.addr, %name, by = ?by, reason = ?reason, "name conflict");
+                self.outlet.name(self.addr, &name, "conflict", by);
+                let who = by
+                    .map(|b| b.to_string())
+                    .unwrap_or_else(|| "another node".into());
+                self.answer_name(
+                    &name,
+                    Err(CmdError::new(
+                        "conflict",
+                        format!("{name} is held by {who} ({reason:?})"),
+                    )),
+                );
+            }
+            Event::NameReleased { name } => {
+                info!(interface = %self.addr, %name, "name released");
+                self.outlet.name(self.addr, &name, "released", None);
+                self.answer_name(
+                    &name,
+                    Ok(json!({"name": name.to_string(), "state": "released"})),
+                );
+            }
+            Event::LookupDone { id, name, result } => {
+                let r = match result {
+                    Ok(addrs) => Ok(json!(proto::LookupResult {
+                        name: name.to_string(),
+                        addresses: addrs.iter().map(api_address).collect(),
+                    })),
+                    Err(e) => Err(CmdError::new("not_found", format!("{name}: {e}"))),
+                };
+                self.answer(id.0, r);
+            }
+            Event::StatusDone { id, addr, result } => {
+                let r = match result {
+                    Ok(status) => Ok(json!(status_result(addr, &status))),
+                    Err(e) => Err(CmdError::new("timeout", format!("{addr}: {e}"))),
+                };
+                self.answer(id.0, r);
+            }
+            Event::SendDone { id, result } => {
+                let r = match result {
+                    Ok(info) => Ok(json!({"to": info.to.to_string(), "fragments": info.fragments})),
+                    Err(e) => Err(CmdError::new("not_found", e.to_string())),
+                };
+                self.answer(id.0, r);
+            }
+            Event::Dropped { reason, from } => {
+                if self.log_limiter.allow(Instant::now()).is_some() {
+                    debug!(interface = %self.addr, %from, reason = ?reason, "dropped");
+                }
+            }
+            Event::SourceIpMismatch { from, header } => {
+                if self.log_limiter.allow(Instant::now()).is_some() {
+                    warn!(interface = %self.addr, %from, %header, "SOURCE_IP differs from the UDP source");
+                }
+            }
+        }
+    }
+
+    fn answer(&mut self, id: u64, r: Result<Value, CmdError>) {
+        if let Some(Pending::Reply(tx)) = self.pending.remove(&id) {
+            let _ = tx.send(r);
+        }
+    }
+
+    fn answer_name(&mut self, name: &Name, r: Result<Value, CmdError>) {
+        if let Some(waiters) = self.name_waiters.remove(name) {
+            for w in waiters {
+                let _ = w.send(r.clone());
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Register { name, group, reply } => {
+                let existing = self.node.names().into_iter().find(|e| e.name == name);
+                if let Some(e) = existing {
+                    if e.state == NameState::Active {
+                        let _ = reply.send(Ok(
+                            json!({"name": name.to_string(), "group": e.group, "state": "active"}),
+                        ));
+                        return;
+                    }
+                }
+                match self.node.register(now, name.clone(), group) {
+                    Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
+                    }
+                }
+            }
+            Command::Release { name, reply } => match self.node.release(now, &name) {
+                Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
+                }
+            },
+            Command::Send { request, reply } => match self.node.send(now, request) {
+                Ok(id) => {
+                    self.pending.insert(id.0, Pending::Reply(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
+                }
+            },
+            Command::Lookup {
+                name,
+                target,
+                reply,
+            } => match self.node.lookup(now, name, target) {
+                Ok(id) => {
+                    self.pending.insert(id.0, Pending::Reply(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
+                }
+            },
+            Command::Status {
+                address,
+                name,
+                reply,
+            } => match self.node.node_status(now, address, name) {
+                Ok(id) => {
+                    self.pending.insert(id.0, Pending::Reply(reply));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
+                }
+            },
+            Command::Names { reply } => {
+                let names: Vec<proto::NameEntry> = self
+                    .node
+                    .names()
+                    .into_iter()
+                    .map(|e| proto::NameEntry {
+                        name: e.name.to_string(),
+                        group: e.group,
+                        state: match e.state {
+                            NameState::Registering => proto::NameState::Registering,
+                            NameState::Active => proto::NameState::Registered,
+                            NameState::Conflict => proto::NameState::Conflict,
+                            NameState::Releasing => proto::NameState::Released,
+                        },
+                        persistent: false,
+                        owner: None,
+                    })
+                    .collect();
+                let _ = reply.send(Ok(json!({
+                    "interface": self.addr.to_string(),
+                    "names": names,
+                })));
+            }
+            Command::Cache { reply } => {
+                let entries: Vec<proto::CacheEntry> = self
+                    .node
+                    .cache()
+                    .into_iter()
+                    .map(|e| proto::CacheEntry {
+                        name: e.name.to_string(),
+                        addresses: e.addresses.iter().map(api_address).collect(),
+                        ttl: u32::try_from(e.expires_in_secs).unwrap_or(u32::MAX),
+                    })
+                    .collect();
+                let _ = reply.send(Ok(json!({ "entries": entries })));
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(Ok(json!({
+                    "interface": self.addr.to_string(),
+                    "node": self.node.stats(),
+                    "runtime": self.stats,
+                    "rate_limit_rx": self.rx_limiter.stats(),
+                    "rate_limit_reply": self.reply_limiter.stats(),
+                    "logs_suppressed": self.log_limiter.suppressed(),
+                })));
+            }
+            Command::Reconfigure { node, door, names } => self.reconfigure(*node, door, names),
+            Command::Shutdown { .. } => {} // handled in run()
+        }
+    }
+
+    fn reconfigure(&mut self, node: NodeConfig, door: Door, names: Vec<(Name, bool)>) {
+        let now = Instant::now();
+        if let Err(e) = self.node.set_config(node) {
+            warn!(interface = %self.addr, error = %e, "reload: engine settings rejected, keeping the old ones");
+        }
+        if door.rx_limit != self.door.rx_limit || door.max_sources != self.door.max_sources {
+            self.rx_limiter = RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources);
+        }
+        if door.reply_limit != self.door.reply_limit || door.max_sources != self.door.max_sources {
+            self.reply_limiter =
+                RateLimiter::new(door.reply_limit.0, door.reply_limit.1, door.max_sources);
+        }
+        self.log_limiter = LogLimiter::new(door.drop_log_per_s);
+        self.door = door;
+        // Names: register the new ones; configured names that disappeared are released.
+        let current: Vec<Name> = self.node.names().into_iter().map(|e| e.name).collect();
+        for (name, group) in &names {
+            if !current.contains(name) {
+                if let Err(e) = self.node.register(now, name.clone(), *group) {
+                    warn!(interface = %self.addr, %name, error = %e, "reload: cannot register");
+                }
+            }
+        }
+        info!(interface = %self.addr, "configuration reloaded");
+    }
+
+    async fn shutdown(&mut self) {
+        let start = Instant::now();
+        self.node.shutdown(start);
+        // Drive the release broadcasts to the end (bounded).
+        while !self.node.is_shutdown_complete() && start.elapsed() < SHUTDOWN_GRACE {
+            self.flush().await;
+            let deadline = self
+                .node
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
+            tokio::time::sleep_until(deadline.into()).await;
+            self.node.handle_timeout(Instant::now());
+        }
+        self.flush().await;
+        info!(interface = %self.addr, "names released");
+    }
+}

@@ -1,0 +1,384 @@
+//! Node configuration: the interface, ports and the protocol constants of
+//! RFC 1002 §6 (BCAST_REQ_RETRY_TIMEOUT/COUNT, CONFLICT_TIMER, FRAGMENT_TO,
+//! MAX_DATAGRAM_LENGTH), plus the caps that keep every table bounded.
+
+use crate::error::NodeError;
+use nbdgm_wire::datagram::NodeType;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Longest accepted timer or TTL.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Which local UDP service a packet belongs to: the name service (137) or the
+/// datagram service (138). The actual ports come from [`NodeConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    Name,
+    Datagram,
+}
+
+/// One IPv4 interface: address, prefix length and (optionally) an explicit broadcast address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Interface {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// Override; `None` means the directed broadcast of `addr/prefix` (RFC 950 §2.3).
+    pub broadcast: Option<Ipv4Addr>,
+}
+
+impl Interface {
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
+        Interface {
+            addr,
+            prefix: prefix.min(32),
+            broadcast: None,
+        }
+    }
+
+    fn mask(&self) -> u32 {
+        match self.prefix {
+            0 => 0,
+            p if p >= 32 => u32::MAX,
+            p => u32::MAX << (32 - u32::from(p)),
+        }
+    }
+
+    /// The broadcast address: the override, or the subnet-directed broadcast.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        self.broadcast
+            .unwrap_or_else(|| Ipv4Addr::from(u32::from(self.addr) | !self.mask()))
+    }
+
+    /// True when `ip` is on this interface's subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        let m = self.mask();
+        u32::from(ip) & m == u32::from(self.addr) & m
+    }
+
+    /// Parse `198.51.100.10/24` (a bare address means /32).
+    pub fn parse(s: &str) -> Result<Self, NodeError> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: Ipv4Addr = a
+            .trim()
+            .parse()
+            .map_err(|_| NodeError::InvalidConfig(format!("bad interface address {s:?}")))?;
+        let prefix = match p {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= 32)
+                .ok_or_else(|| NodeError::InvalidConfig(format!("bad prefix length in {s:?}")))?,
+            None => 32,
+        };
+        Ok(Interface::new(addr, prefix))
+    }
+}
+
+impl FromStr for Interface {
+    type Err = NodeError;
+    fn from_str(s: &str) -> Result<Self, NodeError> {
+        Interface::parse(s)
+    }
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// What to do with a datagram whose header SOURCE_IP differs from its UDP source IP
+/// (DIGEST §8.5: relays are rare, spoofing is easy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceIpPolicy {
+    /// Deliver silently.
+    Accept,
+    /// Deliver, count, and emit [`crate::Event::SourceIpMismatch`].
+    #[default]
+    Log,
+    /// Drop and count.
+    Drop,
+}
+
+/// Caps of the fragment reassembly table (RFC 1002 §5.3.3 leaves them to us).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReassemblyLimits {
+    /// Incomplete fragment sets held at once.
+    pub max_pending: usize,
+    /// Bytes held for one UDP source IP.
+    pub max_bytes_per_source: usize,
+    /// Bytes held in total.
+    pub max_total_bytes: usize,
+    /// Largest data section (names + user data) of one reassembled datagram.
+    pub max_datagram_bytes: usize,
+}
+
+impl Default for ReassemblyLimits {
+    fn default() -> Self {
+        ReassemblyLimits {
+            max_pending: 64,
+            max_bytes_per_source: 128 * 1024,
+            max_total_bytes: 1024 * 1024,
+            max_datagram_bytes: 65_535,
+        }
+    }
+}
+
+/// Caps of the remote-name cache (RFC 1001 §15.1.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    pub max_entries: usize,
+    /// Lifetime of a positive entry (Windows NetBT CacheTimeout: 10 min).
+    pub ttl: Duration,
+    /// Lifetime of a "name not found" entry; zero disables negative caching.
+    pub negative_ttl: Duration,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            max_entries: 256,
+            ttl: Duration::from_secs(600),
+            negative_ttl: Duration::ZERO,
+        }
+    }
+}
+
+/// Everything a [`crate::Node`] needs to know. Build with [`NodeConfig::new`] and
+/// struct update syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub interface: Interface,
+    /// UDP port of the name service (137).
+    pub name_port: u16,
+    /// UDP port of the datagram service (138).
+    pub datagram_port: u16,
+    /// Only [`NodeType::B`] is implemented; others are rejected by [`crate::Node::new`].
+    pub node_type: NodeType,
+    /// NetBIOS scope (empty on nearly every network). All our names live in it.
+    pub scope: String,
+    /// BCAST_REQ_RETRY_TIMEOUT (250 ms).
+    pub bcast_retry_interval: Duration,
+    /// BCAST_REQ_RETRY_COUNT (3): transmissions of a registration, release or broadcast query.
+    pub bcast_retry_count: u32,
+    /// UCAST_REQ_RETRY_TIMEOUT for unicast queries and node status (MS-NBTE: 1.5 s).
+    pub ucast_retry_interval: Duration,
+    /// UCAST_REQ_RETRY_COUNT (3).
+    pub ucast_retry_count: u32,
+    /// CONFLICT_TIMER (1 s): how long duplicate answers to our broadcast query are watched.
+    pub conflict_timer: Duration,
+    /// TTL in registrations and positive query responses (Windows: 300000 s).
+    pub registration_ttl: u32,
+    /// MAX_DATAGRAM_LENGTH: the IP datagram size above which datagrams are fragmented (576).
+    pub max_datagram_length: usize,
+    /// FRAGMENT_TO (2 s).
+    pub fragment_timeout: Duration,
+    pub reassembly: ReassemblyLimits,
+    pub cache: CacheLimits,
+    /// Answer NODE STATUS requests.
+    pub node_status: bool,
+    /// Send DATAGRAM ERROR 0x82 for a unicast DIRECT_UNIQUE to a name we do not hold.
+    pub datagram_error_on_unknown: bool,
+    /// Emit [`crate::Event::Delivered`] (with `for_us = false`) for datagrams to names we
+    /// do not hold; when false they are dropped with reason `not_owned`.
+    pub deliver_not_for_us: bool,
+    pub source_ip_policy: SourceIpPolicy,
+    /// No reply may be larger than this many times the request's size.
+    pub reply_limit_factor: usize,
+    /// Allow [`crate::Node::send`] under a source name we did not register (standalone tools).
+    pub allow_unregistered_source: bool,
+    /// Pending queries and node-status requests.
+    pub max_transactions: usize,
+    /// Names in the local name table.
+    pub max_names: usize,
+    /// Events waiting for [`crate::Node::poll_event`].
+    pub max_events: usize,
+    /// Packets waiting for [`crate::Node::poll_transmit`].
+    pub max_transmits: usize,
+}
+
+impl NodeConfig {
+    /// Defaults (RFC 1002 §6 constants) for `interface`.
+    pub fn new(interface: Interface) -> Self {
+        NodeConfig {
+            interface,
+            name_port: 137,
+            datagram_port: 138,
+            node_type: NodeType::B,
+            scope: String::new(),
+            bcast_retry_interval: Duration::from_millis(250),
+            bcast_retry_count: 3,
+            ucast_retry_interval: Duration::from_millis(1500),
+            ucast_retry_count: 3,
+            conflict_timer: Duration::from_secs(1),
+            registration_ttl: 300_000,
+            max_datagram_length: 576,
+            fragment_timeout: Duration::from_secs(2),
+            reassembly: ReassemblyLimits::default(),
+            cache: CacheLimits::default(),
+            node_status: true,
+            datagram_error_on_unknown: true,
+            deliver_not_for_us: true,
+            source_ip_policy: SourceIpPolicy::Log,
+            reply_limit_factor: 12,
+            allow_unregistered_source: false,
+            max_transactions: 64,
+            max_names: 64,
+            max_events: 1024,
+            max_transmits: 1024,
+        }
+    }
+
+    /// The local port of `service`.
+    pub fn port(&self, service: Service) -> u16 {
+        match service {
+            Service::Name => self.name_port,
+            Service::Datagram => self.datagram_port,
+        }
+    }
+
+    /// Check the values a node cannot work with.
+    pub fn validate(&self) -> Result<(), NodeError> {
+        let bad = |s: &str| Err(NodeError::InvalidConfig(s.to_owned()));
+        if self.node_type != NodeType::B {
+            return Err(NodeError::UnsupportedNodeType(self.node_type.as_str()));
+        }
+        if nbdgm_wire::name::validate_scope(&self.scope).is_err() {
+            return bad("invalid NetBIOS scope");
+        }
+        if self.interface.prefix > 32 {
+            return bad("prefix length above 32");
+        }
+        if self.bcast_retry_count == 0 || self.ucast_retry_count == 0 {
+            return bad("retry counts must be at least 1");
+        }
+        if self.bcast_retry_interval.is_zero() || self.ucast_retry_interval.is_zero() {
+            return bad("retry intervals must be above zero");
+        }
+        if self.fragment_timeout.is_zero() {
+            return bad("fragment_timeout must be above zero");
+        }
+        // Instant + Duration panics on overflow: keep every timer sane.
+        let durations = [
+            self.bcast_retry_interval,
+            self.ucast_retry_interval,
+            self.conflict_timer,
+            self.fragment_timeout,
+            self.cache.ttl,
+            self.cache.negative_ttl,
+        ];
+        if durations.iter().any(|d| *d > MAX_DURATION) {
+            return bad("durations must not exceed one year");
+        }
+        // IP + UDP + header + two scoped names + one byte must fit one packet.
+        let min = crate::fragment::IP_UDP_HEADER + 14 + 2 * (35 + self.scope.len()) + 1;
+        if self.max_datagram_length < min || self.max_datagram_length > 65_535 {
+            return Err(NodeError::InvalidConfig(format!(
+                "max_datagram_length must be between {min} and 65535"
+            )));
+        }
+        if self.reply_limit_factor == 0 {
+            return bad("reply_limit_factor must be at least 1");
+        }
+        let caps = [
+            self.max_transactions,
+            self.max_names,
+            self.max_events,
+            self.max_transmits,
+            self.cache.max_entries,
+            self.reassembly.max_pending,
+            self.reassembly.max_bytes_per_source,
+            self.reassembly.max_total_bytes,
+            self.reassembly.max_datagram_bytes,
+        ];
+        if caps.contains(&0) {
+            return bad("every cap must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+impl Default for NodeConfig {
+    /// Defaults on 127.0.0.1/8; real use sets the interface.
+    fn default() -> Self {
+        NodeConfig::new(Interface::new(Ipv4Addr::LOCALHOST, 8))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_broadcast_and_contains() {
+        let i = Interface::parse("198.51.100.10/24").unwrap();
+        assert_eq!(i.broadcast(), Ipv4Addr::new(198, 51, 100, 255));
+        assert!(i.contains(Ipv4Addr::new(198, 51, 100, 1)));
+        assert!(!i.contains(Ipv4Addr::new(198, 51, 101, 1)));
+        assert_eq!(i.to_string(), "198.51.100.10/24");
+        let i = Interface::parse("10.1.2.3/8").unwrap();
+        assert_eq!(i.broadcast(), Ipv4Addr::new(10, 255, 255, 255));
+        let i = Interface::parse("10.1.2.3").unwrap();
+        assert_eq!(i.broadcast(), Ipv4Addr::new(10, 1, 2, 3));
+        let i = Interface::parse("10.1.2.3/0").unwrap();
+        assert_eq!(i.broadcast(), Ipv4Addr::BROADCAST);
+        let mut i = Interface::parse("10.1.2.3/24").unwrap();
+        i.broadcast = Some(Ipv4Addr::BROADCAST);
+        assert_eq!(i.broadcast(), Ipv4Addr::BROADCAST);
+        assert!(Interface::parse("10.1.2.3/33").is_err());
+        assert!(Interface::parse("nope/24").is_err());
+    }
+
+    #[test]
+    fn validation() {
+        assert!(NodeConfig::default().validate().is_ok());
+        let c = NodeConfig {
+            node_type: NodeType::H,
+            ..NodeConfig::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(NodeError::UnsupportedNodeType("H"))
+        ));
+        let c = NodeConfig {
+            max_datagram_length: 60,
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NodeConfig {
+            scope: "bad..scope".into(),
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NodeConfig {
+            fragment_timeout: Duration::MAX,
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NodeConfig {
+            max_events: 0,
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn policy_serde_is_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&SourceIpPolicy::Drop).unwrap(),
+            "\"drop\""
+        );
+        let p: SourceIpPolicy = serde_json::from_str("\"log\"").unwrap();
+        assert_eq!(p, SourceIpPolicy::Log);
+    }
+}

@@ -1,0 +1,202 @@
+//! Receiving datagrams on any node (RFC 1002 §5.3.3; RFC 1001 §17.1–17.2; DIGEST §2.9,
+//! §3.3, §8): parse, source-IP policy, reassembly, delivery, DATAGRAM ERROR for a
+//! unicast DIRECT_UNIQUE to a name we do not hold.
+
+use crate::config::{Service, SourceIpPolicy};
+use crate::event::{Delivery, DropReason, Event};
+use crate::node::{Incoming, Node};
+use crate::reassembly::{Complete, Fragment};
+use nbdgm_wire::datagram::{
+    Body, DataBody, Datagram, Flags, MsgType, Warning, ERR_DESTINATION_NAME_NOT_PRESENT,
+};
+use nbdgm_wire::mailslot::MailslotWrite;
+use nbdgm_wire::Name;
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+impl Node {
+    pub(crate) fn handle_datagram(&mut self, now: Instant, inc: Incoming<'_>) {
+        self.stats.datagram_packets_received += 1;
+        let mut warnings = Vec::new();
+        let dg = match Datagram::parse_ref(inc.bytes, &mut warnings) {
+            Ok(d) => d,
+            Err(_) => {
+                self.drop_packet(DropReason::MalformedDatagram, inc.from);
+                return;
+            }
+        };
+        if warnings
+            .iter()
+            .any(|w| matches!(w, Warning::LengthMismatch { .. }))
+        {
+            self.stats.dgm_length_mismatches += 1;
+        }
+        let header = SocketAddrV4::new(dg.source_ip, dg.source_port);
+        match dg.msg_type {
+            MsgType::Error => {
+                // The name service gave us a wrong address: forget it (RFC 1002 §5.3.3).
+                self.stats.datagram_errors_received += 1;
+                self.stats.cache_flushes += self.cache.flush_ip(*inc.from.ip());
+                self.stats.cache_entries = self.cache.len() as u64;
+                return;
+            }
+            MsgType::QueryRequest
+            | MsgType::PositiveQueryResponse
+            | MsgType::NegativeQueryResponse => {
+                self.drop_packet(DropReason::NbddQuery, inc.from);
+                return;
+            }
+            MsgType::DirectUnique | MsgType::DirectGroup | MsgType::Broadcast => {}
+        }
+        if header.ip() != inc.from.ip() {
+            self.stats.source_ip_mismatches += 1;
+            match self.config.source_ip_policy {
+                SourceIpPolicy::Accept => {}
+                SourceIpPolicy::Log => self.push_event(Event::SourceIpMismatch {
+                    from: inc.from,
+                    header,
+                }),
+                SourceIpPolicy::Drop => {
+                    self.drop_packet(DropReason::SourceIpMismatch, inc.from);
+                    return;
+                }
+            }
+        }
+        let Body::Data { offset, body, .. } = dg.body else {
+            self.drop_packet(DropReason::MalformedDatagram, inc.from);
+            return;
+        };
+        let Flags { first, more, .. } = dg.flags;
+        if first && !more {
+            if let DataBody::Names {
+                source_name,
+                destination_name,
+                user_data,
+            } = body
+            {
+                self.deliver(
+                    inc,
+                    Complete {
+                        from: inc.from,
+                        header_source: header,
+                        msg_type: dg.msg_type,
+                        source: source_name,
+                        destination: destination_name,
+                        data: user_data.to_vec(),
+                        fragments: 1,
+                    },
+                    dg.id,
+                );
+            }
+            return;
+        }
+        self.stats.fragments_received += 1;
+        let mut drops = Vec::new();
+        let complete = match &body {
+            DataBody::Names {
+                source_name,
+                destination_name,
+                user_data,
+            } => self.reassembly.insert(
+                now,
+                &self.config.reassembly,
+                self.config.fragment_timeout,
+                inc.from,
+                header,
+                dg.msg_type,
+                dg.id,
+                Fragment::First {
+                    source: source_name,
+                    destination: destination_name,
+                    names_len: source_name.encoded_len() + destination_name.encoded_len(),
+                    data: user_data,
+                },
+                &mut drops,
+            ),
+            DataBody::Continuation { data } => self.reassembly.insert(
+                now,
+                &self.config.reassembly,
+                self.config.fragment_timeout,
+                inc.from,
+                header,
+                dg.msg_type,
+                dg.id,
+                Fragment::Next {
+                    offset: usize::from(offset),
+                    data,
+                    last: !more,
+                },
+                &mut drops,
+            ),
+        };
+        self.report_drops(drops);
+        if let Some(c) = complete {
+            self.stats.datagrams_reassembled += 1;
+            self.deliver(inc, c, dg.id);
+        }
+    }
+
+    /// True when `dest` is ours: an active name, or `*` in our scope for BROADCAST.
+    fn is_for_us(&self, msg_type: MsgType, dest: &Name) -> bool {
+        self.names.active(dest).is_some()
+            || (msg_type == MsgType::Broadcast
+                && dest.is_wildcard()
+                && dest.scope() == self.config.scope)
+    }
+
+    fn deliver(&mut self, inc: Incoming<'_>, c: Complete, dgm_id: u16) {
+        let for_us = self.is_for_us(c.msg_type, &c.destination);
+        if !for_us {
+            self.stats.datagrams_not_for_us += 1;
+            // Only a DIRECT_UNIQUE that reached us by unicast gets an error, and it goes
+            // to the UDP source, never to the header's SOURCE_IP (DIGEST §3.3, §8.5).
+            if c.msg_type == MsgType::DirectUnique
+                && !inc.broadcast
+                && self.config.datagram_error_on_unknown
+            {
+                self.datagram_error(inc, dgm_id);
+            }
+            if !self.config.deliver_not_for_us {
+                self.drop_packet(DropReason::NotOwned, inc.from);
+                return;
+            }
+        }
+        let mailslot = MailslotWrite::parse_ref(&c.data).ok().map(|m| m.name);
+        self.stats.datagrams_delivered += 1;
+        self.push_event(Event::Delivered(Delivery {
+            from: c.from,
+            header_source: c.header_source,
+            msg_type: c.msg_type,
+            source: c.source,
+            destination: c.destination,
+            broadcast: inc.broadcast,
+            for_us,
+            fragments: c.fragments,
+            data: c.data,
+            mailslot,
+        }));
+    }
+
+    /// DATAGRAM ERROR 0x82, F = M = 0, our IP and port, DGM_ID echoed (RFC 1002 §4.4.3).
+    fn datagram_error(&mut self, inc: Incoming<'_>, dgm_id: u16) {
+        let d: Datagram = Datagram {
+            msg_type: MsgType::Error,
+            flags: Flags {
+                more: false,
+                first: false,
+                node_type: self.config.node_type,
+                reserved: 0,
+            },
+            id: dgm_id,
+            source_ip: self.addr(),
+            source_port: self.config.datagram_port,
+            body: Body::Error {
+                code: ERR_DESTINATION_NAME_NOT_PRESENT,
+            },
+        };
+        if let Ok(bytes) = d.to_bytes() {
+            self.stats.datagram_errors_sent += 1;
+            self.reply(inc.from, Service::Datagram, bytes, inc.bytes.len());
+        }
+    }
+}

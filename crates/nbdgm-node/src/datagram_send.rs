@@ -1,0 +1,170 @@
+//! Sending datagrams as a B-node (RFC 1002 §5.3.1; RFC 1001 §17.2; DIGEST §3.1):
+//! unique names are resolved (cache or broadcast query) and get DIRECT_UNIQUE by
+//! unicast; group names and NetBIOS broadcasts go to the broadcast address.
+
+use crate::config::Service;
+use crate::error::{NodeError, SendError};
+use crate::event::{Delivery, Event, NameAddress, RequestId, SendInfo};
+use crate::fragment::{self, FragmentError, Outgoing};
+use crate::node::{Node, SendMode, SendRequest, Transmit};
+use crate::transaction::{PendingSend, Waiter};
+use nbdgm_wire::datagram::MsgType;
+use nbdgm_wire::mailslot::MailslotWrite;
+use nbdgm_wire::Name;
+use std::net::SocketAddrV4;
+use std::time::Instant;
+
+impl Node {
+    /// Send a datagram. Errors that can be known at once are returned; the outcome
+    /// comes as [`Event::SendDone`].
+    pub fn send(&mut self, now: Instant, req: SendRequest) -> Result<RequestId, NodeError> {
+        self.touch(now);
+        let source = self.scoped(&req.source)?;
+        let destination = match req.mode {
+            SendMode::Broadcast => self.scoped(&Name::wildcard())?,
+            _ => self.scoped(&req.destination)?,
+        };
+        if !self.config.allow_unregistered_source && self.names.active(&source).is_none() {
+            return Err(NodeError::SourceNotRegistered(source.to_string()));
+        }
+        let max = fragment::max_user_data(&source, &destination);
+        if req.data.len() > max {
+            return Err(NodeError::DataTooLarge {
+                len: req.data.len(),
+                max,
+            });
+        }
+        let id = self.next_request_id();
+        let pending = PendingSend {
+            id,
+            source,
+            destination,
+            data: req.data,
+        };
+        match req.mode {
+            SendMode::Broadcast => self.send_now(pending, MsgType::Broadcast, None),
+            SendMode::Group => self.send_now(pending, MsgType::DirectGroup, None),
+            SendMode::Unique => {
+                let dest = pending.destination.clone();
+                if self.names.active(&dest).is_some_and(|r| !r.group) {
+                    self.deliver_locally(pending);
+                    return Ok(id);
+                }
+                match self.resolve_locally(now, &dest) {
+                    Some(Ok(addrs)) => self.send_resolved(pending, &addrs),
+                    Some(Err(e)) => {
+                        self.stats.sends_failed += 1;
+                        self.push_event(Event::SendDone {
+                            id,
+                            result: Err(SendError::Unresolved(e)),
+                        });
+                    }
+                    None => self.query(now, dest, None, Waiter::Send(pending))?,
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// A unique name of our own: hand the datagram straight to our user.
+    fn deliver_locally(&mut self, p: PendingSend) {
+        let me = SocketAddrV4::new(self.addr(), self.config.datagram_port);
+        let mailslot = MailslotWrite::parse_ref(&p.data).ok().map(|m| m.name);
+        self.stats.datagrams_sent += 1;
+        self.stats.datagrams_delivered += 1;
+        self.push_event(Event::Delivered(Delivery {
+            from: me,
+            header_source: me,
+            msg_type: MsgType::DirectUnique,
+            source: p.source,
+            destination: p.destination,
+            broadcast: false,
+            for_us: true,
+            fragments: 1,
+            data: p.data,
+            mailslot,
+        }));
+        self.push_event(Event::SendDone {
+            id: p.id,
+            result: Ok(SendInfo {
+                to: me,
+                fragments: 1,
+            }),
+        });
+    }
+
+    /// Send after resolution: unicast DIRECT_UNIQUE to the first unique owner, or
+    /// DIRECT_GROUP to the broadcast address when the name is a group.
+    pub(crate) fn send_resolved(&mut self, p: PendingSend, addrs: &[NameAddress]) {
+        match addrs.iter().find(|a| !a.group) {
+            Some(a) => {
+                let ip = a.addr;
+                self.send_now(p, MsgType::DirectUnique, Some(ip))
+            }
+            None => self.send_now(p, MsgType::DirectGroup, None),
+        }
+    }
+
+    /// Build, fragment and queue; then report [`Event::SendDone`].
+    fn send_now(&mut self, p: PendingSend, msg_type: MsgType, to: Option<std::net::Ipv4Addr>) {
+        let result = self.transmit_datagram(&p, msg_type, to);
+        if result.is_err() {
+            self.stats.sends_failed += 1;
+        }
+        self.push_event(Event::SendDone { id: p.id, result });
+    }
+
+    fn transmit_datagram(
+        &mut self,
+        p: &PendingSend,
+        msg_type: MsgType,
+        to: Option<std::net::Ipv4Addr>,
+    ) -> Result<SendInfo, SendError> {
+        let dgm_id = self.alloc_dgm_id();
+        let out = Outgoing {
+            msg_type,
+            node_type: self.config.node_type,
+            id: dgm_id,
+            source: (self.addr(), self.config.datagram_port),
+            source_name: &p.source,
+            destination_name: &p.destination,
+            data: &p.data,
+        };
+        let packets =
+            fragment::build(&out, self.config.max_datagram_length).map_err(|e| match e {
+                FragmentError::TooLarge { len, max } => {
+                    SendError::Encode(format!("{len} bytes of user data, at most {max}"))
+                }
+                FragmentError::NamesDoNotFit => {
+                    SendError::Encode("max_datagram_length too small for the names".into())
+                }
+                FragmentError::Encode(s) => SendError::Encode(s),
+            })?;
+        if !self.transmit_room(packets.len()) {
+            self.stats.transmits_dropped += packets.len() as u64;
+            return Err(SendError::QueueFull);
+        }
+        let (dest, broadcast) = match to {
+            Some(ip) => (SocketAddrV4::new(ip, self.config.datagram_port), false),
+            None => (self.broadcast_to(Service::Datagram), true),
+        };
+        let fragments = packets.len();
+        for bytes in packets {
+            self.push_transmit(Transmit {
+                to: dest,
+                service: Service::Datagram,
+                bytes,
+                broadcast,
+                reply_to: None,
+            });
+        }
+        self.stats.datagrams_sent += 1;
+        if fragments > 1 {
+            self.stats.fragments_sent += fragments as u64;
+        }
+        Ok(SendInfo {
+            to: dest,
+            fragments,
+        })
+    }
+}

@@ -1,0 +1,567 @@
+//! Reassembly of datagram fragments (RFC 1001 §17.1.2; RFC 1002 §5.3.3; DIGEST §2.7).
+//!
+//! Sets are keyed by (UDP source IP, UDP source port, DGM_ID). Fragments may come in
+//! any order; duplicates are ignored; overlapping or disagreeing fragments drop the
+//! whole set. Incomplete sets expire after FRAGMENT_TO. Memory is bounded by the
+//! [`ReassemblyLimits`]: sets in total, bytes per source IP, bytes in total, bytes per
+//! datagram. Every set costs its data plus [`SET_OVERHEAD`] bytes of accounting.
+
+use crate::config::ReassemblyLimits;
+use crate::event::DropReason;
+use nbdgm_wire::datagram::MsgType;
+use nbdgm_wire::Name;
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+/// Bytes charged per set on top of its data (names, bookkeeping).
+pub const SET_OVERHEAD: usize = 256;
+
+/// One received fragment, already parsed by the codec.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Fragment<'a> {
+    /// F = 1, M = 1: both names and the start of the user data.
+    First {
+        source: &'a Name,
+        destination: &'a Name,
+        names_len: usize,
+        data: &'a [u8],
+    },
+    /// F = 0: data-section bytes from `offset`; `last` when M = 0.
+    Next {
+        offset: usize,
+        data: &'a [u8],
+        last: bool,
+    },
+}
+
+/// A reassembled datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Complete {
+    pub from: SocketAddrV4,
+    pub header_source: SocketAddrV4,
+    pub msg_type: MsgType,
+    pub source: Name,
+    pub destination: Name,
+    pub data: Vec<u8>,
+    pub fragments: usize,
+}
+
+#[derive(Debug)]
+struct FirstPart {
+    source: Name,
+    destination: Name,
+    names_len: usize,
+    data: Vec<u8>,
+    header_source: SocketAddrV4,
+}
+
+impl FirstPart {
+    fn end(&self) -> usize {
+        self.names_len + self.data.len()
+    }
+}
+
+#[derive(Debug)]
+struct Set {
+    seq: u64,
+    deadline: Instant,
+    from: SocketAddrV4,
+    msg_type: MsgType,
+    first: Option<FirstPart>,
+    /// Later fragments: (data-section offset, bytes), non-overlapping.
+    pieces: Vec<(usize, Vec<u8>)>,
+    total: Option<usize>,
+    cost: usize,
+    fragments: usize,
+}
+
+impl Set {
+    fn covered(&self) -> usize {
+        self.first.as_ref().map_or(0, FirstPart::end)
+            + self.pieces.iter().map(|(_, d)| d.len()).sum::<usize>()
+    }
+
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        let first = self
+            .first
+            .as_ref()
+            .is_some_and(|f| start < f.end() && 0 < end);
+        first
+            || self
+                .pieces
+                .iter()
+                .any(|(s, d)| start < s + d.len() && *s < end)
+    }
+}
+
+type Key = (Ipv4Addr, u16, u16);
+
+#[derive(Debug, Default)]
+pub(crate) struct Reassembler {
+    sets: BTreeMap<Key, Set>,
+    per_source: BTreeMap<Ipv4Addr, usize>,
+    total: usize,
+    seq: u64,
+}
+
+impl Reassembler {
+    pub fn pending(&self) -> usize {
+        self.sets.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.total
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.sets.values().map(|s| s.deadline).min()
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Set> {
+        let set = self.sets.remove(key)?;
+        self.total -= set.cost;
+        if let Some(b) = self.per_source.get_mut(&key.0) {
+            *b -= set.cost;
+            if *b == 0 {
+                self.per_source.remove(&key.0);
+            }
+        }
+        Some(set)
+    }
+
+    fn charge(&mut self, key: &Key, n: usize) {
+        if let Some(s) = self.sets.get_mut(key) {
+            s.cost += n;
+            self.total += n;
+            *self.per_source.entry(key.0).or_insert(0) += n;
+        }
+    }
+
+    /// Evict the oldest set matching `pred` other than `keep`; false when there is none.
+    fn evict_oldest(
+        &mut self,
+        keep: &Key,
+        pred: impl Fn(&Key) -> bool,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) -> bool {
+        let victim = self
+            .sets
+            .iter()
+            .filter(|(k, _)| *k != keep && pred(k))
+            .min_by_key(|(_, s)| s.seq)
+            .map(|(k, _)| *k);
+        match victim.and_then(|k| self.remove(&k)) {
+            Some(set) => {
+                drops.push((DropReason::FragmentEvicted, set.from));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drop sets whose FRAGMENT_TO has passed.
+    pub fn expire(&mut self, now: Instant, drops: &mut Vec<(DropReason, SocketAddrV4)>) {
+        let due: Vec<Key> = self
+            .sets
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            if let Some(set) = self.remove(&k) {
+                drops.push((DropReason::FragmentTimeout, set.from));
+            }
+        }
+    }
+
+    /// Make the table fit new `limits` (after a configuration change).
+    pub fn enforce(
+        &mut self,
+        limits: &ReassemblyLimits,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) {
+        let none: Key = (Ipv4Addr::UNSPECIFIED, 0, 0);
+        while self.sets.len() > limits.max_pending || self.total > limits.max_total_bytes {
+            if !self.evict_oldest(&none, |_| true, drops) {
+                break;
+            }
+        }
+    }
+
+    /// Add one fragment. Returns the datagram when this fragment completed it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        limits: &ReassemblyLimits,
+        timeout: Duration,
+        from: SocketAddrV4,
+        header_source: SocketAddrV4,
+        msg_type: MsgType,
+        id: u16,
+        frag: Fragment<'_>,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) -> Option<Complete> {
+        let key: Key = (*from.ip(), from.port(), id);
+        let (start, data, last) = match frag {
+            Fragment::First { data, .. } => (0, data, false),
+            Fragment::Next { offset, data, last } => (offset, data, last),
+        };
+        let end = match frag {
+            Fragment::First { names_len, .. } => names_len + data.len(),
+            Fragment::Next { .. } => start + data.len(),
+        };
+        if end > limits.max_datagram_bytes {
+            self.remove(&key);
+            drops.push((DropReason::FragmentOversize, from));
+            return None;
+        }
+        if let Fragment::Next { last: false, .. } = frag {
+            if data.is_empty() {
+                drops.push((DropReason::MalformedDatagram, from));
+                return None;
+            }
+        }
+        // Consistency with what the set already holds.
+        if let Some(set) = self.sets.get(&key) {
+            let verdict = check(set, &frag, msg_type, start, end, last);
+            match verdict {
+                Verdict::Ok => {}
+                Verdict::Duplicate => {
+                    drops.push((DropReason::FragmentDuplicate, from));
+                    return None;
+                }
+                Verdict::Inconsistent => {
+                    self.remove(&key);
+                    drops.push((DropReason::FragmentInconsistent, from));
+                    return None;
+                }
+            }
+        }
+        let new = !self.sets.contains_key(&key);
+        let cost = data.len() + if new { SET_OVERHEAD } else { 0 };
+        if cost > limits.max_bytes_per_source || cost > limits.max_total_bytes {
+            drops.push((DropReason::FragmentEvicted, from));
+            return None;
+        }
+        if new {
+            while self.sets.len() >= limits.max_pending {
+                if !self.evict_oldest(&key, |_| true, drops) {
+                    break;
+                }
+            }
+        }
+        let ip = key.0;
+        while self.per_source.get(&ip).copied().unwrap_or(0) + cost > limits.max_bytes_per_source {
+            if !self.evict_oldest(&key, |k| k.0 == ip, drops) {
+                // Only this set is left for the source: give it up.
+                self.remove(&key);
+                drops.push((DropReason::FragmentEvicted, from));
+                return None;
+            }
+        }
+        while self.total + cost > limits.max_total_bytes {
+            if !self.evict_oldest(&key, |_| true, drops) {
+                self.remove(&key);
+                drops.push((DropReason::FragmentEvicted, from));
+                return None;
+            }
+        }
+        if new {
+            self.seq += 1;
+            self.sets.insert(
+                key,
+                Set {
+                    seq: self.seq,
+                    deadline: now + timeout,
+                    from,
+                    msg_type,
+                    first: None,
+                    pieces: Vec::new(),
+                    total: None,
+                    cost: 0,
+                    fragments: 0,
+                },
+            );
+        }
+        self.charge(&key, cost);
+        let set = self.sets.get_mut(&key)?;
+        set.fragments += 1;
+        match frag {
+            Fragment::First {
+                source,
+                destination,
+                names_len,
+                data,
+            } => {
+                set.first = Some(FirstPart {
+                    source: source.clone(),
+                    destination: destination.clone(),
+                    names_len,
+                    data: data.to_vec(),
+                    header_source,
+                });
+            }
+            Fragment::Next { data, last, .. } => {
+                if !data.is_empty() {
+                    set.pieces.push((start, data.to_vec()));
+                }
+                if last {
+                    set.total = Some(end);
+                }
+            }
+        }
+        let done = matches!((&set.first, set.total), (Some(_), Some(t)) if set.covered() == t);
+        if !done {
+            return None;
+        }
+        let set = self.remove(&key)?;
+        let first = set.first?;
+        let mut pieces = set.pieces;
+        pieces.sort_by_key(|(s, _)| *s);
+        let mut data = first.data;
+        for (_, p) in pieces {
+            data.extend_from_slice(&p);
+        }
+        Some(Complete {
+            from,
+            header_source: first.header_source,
+            msg_type: set.msg_type,
+            source: first.source,
+            destination: first.destination,
+            data,
+            fragments: set.fragments,
+        })
+    }
+}
+
+enum Verdict {
+    Ok,
+    Duplicate,
+    Inconsistent,
+}
+
+fn check(
+    set: &Set,
+    frag: &Fragment<'_>,
+    msg_type: MsgType,
+    start: usize,
+    end: usize,
+    last: bool,
+) -> Verdict {
+    match frag {
+        Fragment::First {
+            source,
+            destination,
+            names_len,
+            data,
+        } => {
+            if let Some(f) = &set.first {
+                let same = &f.source == *source
+                    && &f.destination == *destination
+                    && f.names_len == *names_len
+                    && f.data == *data;
+                return if same && set.msg_type == msg_type {
+                    Verdict::Duplicate
+                } else {
+                    Verdict::Inconsistent
+                };
+            }
+        }
+        Fragment::Next { data, .. } => {
+            if let Some((_, d)) = set.pieces.iter().find(|(s, _)| *s == start) {
+                if d == data && set.msg_type == msg_type && (!last || set.total == Some(end)) {
+                    return Verdict::Duplicate;
+                }
+                return Verdict::Inconsistent;
+            }
+            if data.is_empty() && last && set.total == Some(end) {
+                return Verdict::Duplicate;
+            }
+        }
+    }
+    if set.msg_type != msg_type {
+        return Verdict::Inconsistent;
+    }
+    if set.overlaps(start, end) && end > start {
+        return Verdict::Inconsistent;
+    }
+    if let Some(t) = set.total {
+        if end > t || last {
+            // A second, different last fragment, or data past the end.
+            return Verdict::Inconsistent;
+        }
+    }
+    if last {
+        let beyond = set.pieces.iter().any(|(s, d)| s + d.len() > end)
+            || set.first.as_ref().is_some_and(|f| f.end() > end);
+        if beyond {
+            return Verdict::Inconsistent;
+        }
+    }
+    Verdict::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct T {
+        r: Reassembler,
+        limits: ReassemblyLimits,
+        now: Instant,
+        drops: Vec<(DropReason, SocketAddrV4)>,
+        s: Name,
+        d: Name,
+    }
+
+    fn from(n: u8) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, n), 138)
+    }
+
+    impl T {
+        fn new() -> T {
+            T {
+                r: Reassembler::default(),
+                limits: ReassemblyLimits::default(),
+                now: Instant::now(),
+                drops: Vec::new(),
+                s: Name::new("SRC", 0).unwrap(),
+                d: Name::new("DST", 0).unwrap(),
+            }
+        }
+        fn first(&mut self, src: u8, id: u16, data: &[u8]) -> Option<Complete> {
+            let (s, d) = (self.s.clone(), self.d.clone());
+            self.r.insert(
+                self.now,
+                &self.limits,
+                Duration::from_secs(2),
+                from(src),
+                from(src),
+                MsgType::DirectUnique,
+                id,
+                Fragment::First {
+                    source: &s,
+                    destination: &d,
+                    names_len: 68,
+                    data,
+                },
+                &mut self.drops,
+            )
+        }
+        fn next(
+            &mut self,
+            src: u8,
+            id: u16,
+            offset: usize,
+            data: &[u8],
+            last: bool,
+        ) -> Option<Complete> {
+            self.r.insert(
+                self.now,
+                &self.limits,
+                Duration::from_secs(2),
+                from(src),
+                from(src),
+                MsgType::DirectUnique,
+                id,
+                Fragment::Next { offset, data, last },
+                &mut self.drops,
+            )
+        }
+        fn reasons(&self) -> Vec<DropReason> {
+            self.drops.iter().map(|d| d.0).collect()
+        }
+    }
+
+    #[test]
+    fn in_order_and_reordered() {
+        let mut t = T::new();
+        assert!(t.first(1, 1, &[1; 10]).is_none());
+        assert!(t.next(1, 1, 78, &[2; 5], false).is_none());
+        let c = t.next(1, 1, 83, &[3; 4], true).unwrap();
+        assert_eq!(c.data, [&[1u8; 10][..], &[2; 5], &[3; 4]].concat());
+        assert_eq!(c.fragments, 3);
+        assert_eq!(t.r.pending(), 0);
+        assert_eq!(t.r.bytes(), 0);
+        // Reversed order.
+        assert!(t.next(1, 2, 83, &[3; 4], true).is_none());
+        assert!(t.next(1, 2, 78, &[2; 5], false).is_none());
+        let c = t.first(1, 2, &[1; 10]).unwrap();
+        assert_eq!(c.data.len(), 19);
+        assert!(t.drops.is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_inconsistency() {
+        let mut t = T::new();
+        t.first(1, 1, &[1; 10]);
+        t.first(1, 1, &[1; 10]);
+        t.next(1, 1, 78, &[2; 5], false);
+        t.next(1, 1, 78, &[2; 5], false);
+        assert_eq!(t.reasons(), vec![DropReason::FragmentDuplicate; 2]);
+        // Overlap: drops the set.
+        t.next(1, 1, 80, &[9; 5], false);
+        assert_eq!(t.reasons()[2], DropReason::FragmentInconsistent);
+        assert_eq!(t.r.pending(), 0);
+        // Same offset, other bytes.
+        t.first(1, 3, &[1; 10]);
+        t.next(1, 3, 78, &[2; 5], false);
+        t.next(1, 3, 78, &[7; 5], false);
+        assert_eq!(t.reasons()[3], DropReason::FragmentInconsistent);
+        // Two different last fragments.
+        t.next(1, 4, 100, &[1], true);
+        t.next(1, 4, 200, &[1], true);
+        assert_eq!(t.reasons()[4], DropReason::FragmentInconsistent);
+        // Data before the end of the names.
+        t.first(1, 5, &[1; 10]);
+        t.next(1, 5, 10, &[1; 4], false);
+        assert_eq!(t.reasons()[5], DropReason::FragmentInconsistent);
+        // A last fragment ending before data already held.
+        t.next(1, 6, 300, &[1; 4], false);
+        t.next(1, 6, 100, &[1; 4], true);
+        assert_eq!(t.reasons()[6], DropReason::FragmentInconsistent);
+        assert_eq!(t.r.pending(), 0);
+        assert_eq!(t.r.bytes(), 0);
+    }
+
+    #[test]
+    fn expiry_and_caps() {
+        let mut t = T::new();
+        t.first(1, 1, &[1; 10]);
+        assert_eq!(t.r.next_deadline(), Some(t.now + Duration::from_secs(2)));
+        t.r.expire(t.now + Duration::from_millis(1999), &mut t.drops);
+        assert_eq!(t.r.pending(), 1);
+        t.r.expire(t.now + Duration::from_secs(2), &mut t.drops);
+        assert_eq!(t.reasons(), vec![DropReason::FragmentTimeout]);
+        assert_eq!(t.r.bytes(), 0);
+
+        t.drops.clear();
+        t.limits = ReassemblyLimits {
+            max_pending: 3,
+            max_bytes_per_source: 1000,
+            max_total_bytes: 1500,
+            max_datagram_bytes: 2000,
+        };
+        for id in 0..5 {
+            t.next(1, id, 100, &[0; 100], false);
+        }
+        // 356 bytes a set (100 + overhead): two fit the 1000-byte source cap.
+        assert_eq!(t.r.pending(), 2);
+        assert!(t.r.bytes() <= 1000);
+        for src in 2..10 {
+            t.next(src, 1, 100, &[0; 300], false);
+            assert!(t.r.bytes() <= 1500);
+            assert!(t.r.pending() <= 3);
+        }
+        assert!(t
+            .reasons()
+            .iter()
+            .all(|r| *r == DropReason::FragmentEvicted));
+        t.next(1, 99, 1990, &[0; 20], false);
+        assert_eq!(*t.reasons().last().unwrap(), DropReason::FragmentOversize);
+        t.next(1, 98, 0, &[0; 1200], false);
+        assert_eq!(*t.reasons().last().unwrap(), DropReason::FragmentEvicted);
+    }
+}

@@ -1,0 +1,172 @@
+//! Counters for everything the node does and drops (ARCHITECTURE: "every cap has a
+//! counter"). Serialized with these field names for metrics and the local API.
+
+use crate::event::DropReason;
+use serde::Serialize;
+
+/// One counter per [`DropReason`], named like the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DropCounters {
+    pub own_packet: u64,
+    pub bad_source: u64,
+    pub malformed_name_packet: u64,
+    pub malformed_datagram: u64,
+    pub unsolicited_response: u64,
+    pub unsupported_opcode: u64,
+    pub nbdd_query: u64,
+    pub not_owned: u64,
+    pub source_ip_mismatch: u64,
+    pub node_status_disabled: u64,
+    pub reply_too_large: u64,
+    pub fragment_duplicate: u64,
+    pub fragment_inconsistent: u64,
+    pub fragment_oversize: u64,
+    pub fragment_evicted: u64,
+    pub fragment_timeout: u64,
+}
+
+impl DropCounters {
+    fn slot(&mut self, r: DropReason) -> &mut u64 {
+        match r {
+            DropReason::OwnPacket => &mut self.own_packet,
+            DropReason::BadSource => &mut self.bad_source,
+            DropReason::MalformedNamePacket => &mut self.malformed_name_packet,
+            DropReason::MalformedDatagram => &mut self.malformed_datagram,
+            DropReason::UnsolicitedResponse => &mut self.unsolicited_response,
+            DropReason::UnsupportedOpcode => &mut self.unsupported_opcode,
+            DropReason::NbddQuery => &mut self.nbdd_query,
+            DropReason::NotOwned => &mut self.not_owned,
+            DropReason::SourceIpMismatch => &mut self.source_ip_mismatch,
+            DropReason::NodeStatusDisabled => &mut self.node_status_disabled,
+            DropReason::ReplyTooLarge => &mut self.reply_too_large,
+            DropReason::FragmentDuplicate => &mut self.fragment_duplicate,
+            DropReason::FragmentInconsistent => &mut self.fragment_inconsistent,
+            DropReason::FragmentOversize => &mut self.fragment_oversize,
+            DropReason::FragmentEvicted => &mut self.fragment_evicted,
+            DropReason::FragmentTimeout => &mut self.fragment_timeout,
+        }
+    }
+
+    pub(crate) fn bump(&mut self, r: DropReason) {
+        *self.slot(r) += 1;
+    }
+
+    /// The counter for `r`.
+    pub fn get(&self, r: DropReason) -> u64 {
+        match r {
+            DropReason::OwnPacket => self.own_packet,
+            DropReason::BadSource => self.bad_source,
+            DropReason::MalformedNamePacket => self.malformed_name_packet,
+            DropReason::MalformedDatagram => self.malformed_datagram,
+            DropReason::UnsolicitedResponse => self.unsolicited_response,
+            DropReason::UnsupportedOpcode => self.unsupported_opcode,
+            DropReason::NbddQuery => self.nbdd_query,
+            DropReason::NotOwned => self.not_owned,
+            DropReason::SourceIpMismatch => self.source_ip_mismatch,
+            DropReason::NodeStatusDisabled => self.node_status_disabled,
+            DropReason::ReplyTooLarge => self.reply_too_large,
+            DropReason::FragmentDuplicate => self.fragment_duplicate,
+            DropReason::FragmentInconsistent => self.fragment_inconsistent,
+            DropReason::FragmentOversize => self.fragment_oversize,
+            DropReason::FragmentEvicted => self.fragment_evicted,
+            DropReason::FragmentTimeout => self.fragment_timeout,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        DropReason::ALL.iter().map(|&r| self.get(r)).sum()
+    }
+}
+
+/// Every counter of a node. Gauges are marked as such; everything else only grows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    // Name service.
+    pub name_packets_received: u64,
+    pub name_packets_sent: u64,
+    pub registrations_started: u64,
+    pub names_registered: u64,
+    pub registrations_refused: u64,
+    pub registration_requests_sent: u64,
+    pub defences_sent: u64,
+    pub queries_answered: u64,
+    pub negative_query_responses_sent: u64,
+    pub queries_ignored: u64,
+    pub node_status_answered: u64,
+    pub node_status_truncated: u64,
+    pub conflict_demands_received: u64,
+    pub conflict_demands_sent: u64,
+    pub conflicts_detected: u64,
+    pub releases_sent: u64,
+    pub releases_heard: u64,
+    pub responses_ignored: u64,
+    pub lookups_started: u64,
+    pub queries_sent: u64,
+    pub lookups_succeeded: u64,
+    pub lookups_failed: u64,
+    pub duplicate_responses: u64,
+    pub status_requests_sent: u64,
+    pub status_succeeded: u64,
+    pub status_failed: u64,
+    // Name cache.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub cache_inserts: u64,
+    pub cache_evictions: u64,
+    pub cache_expired: u64,
+    pub cache_flushes: u64,
+    /// Gauge.
+    pub cache_entries: u64,
+    // Datagram service.
+    pub datagram_packets_received: u64,
+    pub datagram_packets_sent: u64,
+    pub datagrams_sent: u64,
+    pub fragments_sent: u64,
+    pub sends_failed: u64,
+    pub datagrams_delivered: u64,
+    pub datagrams_not_for_us: u64,
+    pub fragments_received: u64,
+    pub datagrams_reassembled: u64,
+    pub datagram_errors_sent: u64,
+    pub datagram_errors_received: u64,
+    pub dgm_length_mismatches: u64,
+    pub source_ip_mismatches: u64,
+    /// Gauge: incomplete fragment sets held.
+    pub reassembly_pending: u64,
+    /// Gauge: bytes held by the reassembly table (data + per-set overhead).
+    pub reassembly_bytes: u64,
+    /// High-water mark of `reassembly_bytes`.
+    pub reassembly_bytes_peak: u64,
+    // Bounds.
+    pub events_dropped: u64,
+    pub transmits_dropped: u64,
+    pub transactions_refused: u64,
+    pub names_refused: u64,
+    pub encode_errors: u64,
+    /// Drops by reason.
+    pub dropped: DropCounters,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_counter() {
+        let mut d = DropCounters::default();
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            for _ in 0..=i {
+                d.bump(*r);
+            }
+        }
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(d.get(*r), i as u64 + 1, "{}", r.as_str());
+        }
+        let json = serde_json::to_value(&d).unwrap();
+        for r in DropReason::ALL {
+            assert!(json.get(r.as_str()).is_some(), "{}", r.as_str());
+            let tag = serde_json::to_value(r).unwrap();
+            assert_eq!(tag, r.as_str());
+        }
+    }
+}

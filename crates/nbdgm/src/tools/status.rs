@@ -1,0 +1,152 @@
+//! `nbdgm status`: NODE STATUS of a host (RFC 1002 §4.2.17–4.2.18), like `nmblookup -A`.
+
+use super::{print_json, DaemonArgs, OutFormat, Via};
+use crate::exit;
+use crate::nameq::{self, Target};
+use clap::Args;
+use nbdgm_client::proto::{StatusName, StatusResult};
+use nbdgm_wire::nbns::{self, RData, NAME_ACT, NAME_CNF, NAME_DRG, NAME_PRM, NB_GROUP};
+use nbdgm_wire::Name;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    nbdgm status 198.51.100.10\n  \
+    nbdgm status 198.51.100.10 --name 'SAMBAA<20>' --format json\n\n\
+Exit codes: 0 answered, 1 no answer, 2 usage or network error.")]
+pub struct StatusArgs {
+    /// The host to ask.
+    pub address: String,
+    /// The name in the question [default: `*`].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Name-service port of the target.
+    #[arg(long, default_value_t = 137)]
+    pub port: u16,
+    #[arg(long, default_value_t = 3)]
+    pub tries: u32,
+    /// Wait per try in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub wait_ms: u64,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+pub fn run(args: &StatusArgs) -> u8 {
+    match status(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nbdgm status: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// The API's view of a NODE STATUS RESPONSE.
+pub fn status_result(address: Ipv4Addr, st: &nbns::NodeStatus) -> StatusResult {
+    StatusResult {
+        address: address.into(),
+        names: st
+            .names
+            .iter()
+            .map(|n| StatusName {
+                name: n.name.to_string(),
+                group: n.flags & NB_GROUP != 0,
+                node_type: nbns::ont_name(n.flags).to_string(),
+                active: n.flags & NAME_ACT != 0,
+                conflict: n.flags & NAME_CNF != 0,
+                deregistering: n.flags & NAME_DRG != 0,
+                permanent: n.flags & NAME_PRM != 0,
+            })
+            .collect(),
+        mac: st.statistics.as_ref().map(|s| {
+            let b = s.unit_id;
+            format!(
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            )
+        }),
+    }
+}
+
+fn status(args: &StatusArgs) -> Result<u8, String> {
+    let address = super::ipv4(&args.address)?;
+    let qname = match &args.name {
+        Some(n) => n.parse().map_err(|e| format!("bad name {n:?}: {e}"))?,
+        None => Name::wildcard(),
+    };
+    let via = if args.port != 137 {
+        Via::Standalone
+    } else {
+        args.daemon.connect()?
+    };
+    let result = match via {
+        Via::Daemon(mut client) => {
+            use nbdgm_client::{proto::ErrorCode, Error};
+            let n = args.name.as_deref();
+            match client.status(address.into(), n) {
+                Ok(r) => Some(r),
+                Err(Error::Server {
+                    code: ErrorCode::Timeout | ErrorCode::NotFound,
+                    ..
+                }) => None,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Via::Standalone => {
+            let q = nameq::status_query(&qname);
+            let answers = nameq::exchange(
+                &q,
+                Target {
+                    ip: address,
+                    port: args.port,
+                    broadcast: false,
+                },
+                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                args.tries,
+                Duration::from_millis(args.wait_ms),
+                false,
+            )
+            .map_err(|e| format!("query to {address}:{}: {e}", args.port))?;
+            answers.iter().find_map(|a| {
+                a.packet.answers.iter().find_map(|rr| match &rr.rdata {
+                    RData::NodeStatus(st) => Some(status_result(address, st)),
+                    _ => None,
+                })
+            })
+        }
+    };
+    let Some(r) = result else {
+        eprintln!("{address}: no node status answer");
+        return Ok(exit::FINDINGS);
+    };
+    match args.format {
+        OutFormat::Text => {
+            println!("Node status of {address}:");
+            for n in &r.names {
+                let mut flags = vec![if n.group { "group" } else { "unique" }];
+                if n.active {
+                    flags.push("active");
+                }
+                if n.conflict {
+                    flags.push("conflict");
+                }
+                if n.deregistering {
+                    flags.push("deregistering");
+                }
+                if n.permanent {
+                    flags.push("permanent");
+                }
+                println!("  {:<22} {}-node {}", n.name, n.node_type, flags.join(" "));
+            }
+            if let Some(mac) = &r.mac {
+                println!("  unit id (MAC): {mac}");
+            }
+        }
+        f => print_json(&r, f),
+    }
+    Ok(exit::OK)
+}

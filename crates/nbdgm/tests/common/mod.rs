@@ -1,0 +1,225 @@
+//! Shared helpers of the daemon tests: start `nbdgm serve` with a generated
+//! configuration, wait until its names are registered, stop it by PID.
+#![allow(dead_code)]
+
+use nbdgm_client::proto::NameState;
+use nbdgm_client::Client;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nbdgm"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run nbdgm")
+}
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "nbdgm-test-{}-{}-{}",
+            tag,
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Two free UDP ports on loopback for the name and datagram services. The broadcast
+/// sockets bind 127.255.255.255 with SO_REUSEADDR, so a port is "free" when nobody
+/// else in this test run uses it: take ports from a per-process range.
+pub fn ports() -> (u16, u16) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let base = 20_000 + (std::process::id() % 200) * 100;
+        let n = NEXT.fetch_add(2, Ordering::Relaxed);
+        let (a, b) = ((base + n % 100) as u16, (base + n % 100 + 1) as u16);
+        let free = |p: u16| UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 1), p)).is_ok();
+        if free(a) && free(b) {
+            return (a, b);
+        }
+    }
+}
+
+/// A running `nbdgm serve`.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub addr: Ipv4Addr,
+}
+
+pub struct DaemonSpec<'a> {
+    pub dir: &'a Path,
+    pub tag: &'a str,
+    pub name: &'a str,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    pub ports: (u16, u16),
+    /// More TOML appended to the file.
+    pub extra: &'a str,
+    /// Command to run the binary under (e.g. `ip netns exec NS`); empty: directly.
+    pub wrapper: Vec<String>,
+}
+
+impl DaemonSpec<'_> {
+    pub fn toml(&self) -> String {
+        format!(
+            "[node]\nname = \"{}\"\nworkgroup = \"TESTGROUP\"\n\n[[interface]]\naddress = \"{}/{}\"\n\n\
+             [ports]\nname = {}\ndatagram = {}\n\n[api]\nsocket = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{}\n",
+            self.name,
+            self.addr,
+            self.prefix,
+            self.ports.0,
+            self.ports.1,
+            self.dir.join(format!("{}.sock", self.tag)).display(),
+            self.extra
+        )
+    }
+}
+
+impl Daemon {
+    /// Start and wait until the API answers (not for the names).
+    pub fn start(spec: DaemonSpec<'_>) -> Daemon {
+        let config = spec.dir.join(format!("{}.toml", spec.tag));
+        std::fs::write(&config, spec.toml()).unwrap();
+        let log = spec.dir.join(format!("{}.log", spec.tag));
+        let socket = spec.dir.join(format!("{}.sock", spec.tag));
+        let mut cmd = if spec.wrapper.is_empty() {
+            bin()
+        } else {
+            let mut c = Command::new(&spec.wrapper[0]);
+            c.args(&spec.wrapper[1..]).arg(env!("CARGO_BIN_EXE_nbdgm"));
+            c
+        };
+        let child = cmd
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn nbdgm serve");
+        let d = Daemon {
+            child: Some(child),
+            socket,
+            config,
+            log,
+            addr: spec.addr,
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while Client::connect(&d.socket).is_err() {
+            assert!(
+                Instant::now() < until,
+                "daemon {} did not open its API; log:\n{}",
+                spec.tag,
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d
+    }
+
+    pub fn client(&self) -> Client {
+        let mut c = Client::connect(&self.socket).expect("connect to the daemon");
+        c.set_timeout(Duration::from_secs(10)).unwrap();
+        c
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Wait until every configured name is registered (or one is in conflict).
+    pub fn wait_names(&self, want: &[&str]) -> Vec<(String, NameState)> {
+        let mut c = self.client();
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let names = c.names().expect("names");
+            let list: Vec<(String, NameState)> = names
+                .interfaces
+                .iter()
+                .flat_map(|i| i.names.iter().map(|n| (n.name.clone(), n.state)))
+                .collect();
+            let settled = want.iter().all(|w| {
+                list.iter()
+                    .any(|(n, s)| n == w && *s != NameState::Registering)
+            });
+            if settled {
+                return list;
+            }
+            assert!(
+                Instant::now() < until,
+                "names not settled: {list:?}\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
+    }
+
+    /// SIGTERM and wait (bounded); returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        self.client().stats().expect("stats")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A counter from `stats`: interfaces[0].<path> (dotted).
+pub fn counter(stats: &serde_json::Value, path: &str) -> u64 {
+    let mut v = &stats["interfaces"][0];
+    for p in path.split('.') {
+        v = &v[p];
+    }
+    v.as_u64()
+        .unwrap_or_else(|| panic!("no counter {path} in {stats}"))
+}
