@@ -138,7 +138,8 @@ impl Inner {
     fn plug(&self, ns: &str, port: &str, iface: &str, bridge: &str, addr: Ipv4Addr) -> Result<()> {
         let br = self.bridge_ns();
         self.ip([
-            "-n", &br, "link", "add", port, "type", "veth", "peer", "name", iface, "netns", ns,
+            "-n", &br, "link", "add", "name", port, "type", "veth", "peer", "name", iface, "netns",
+            ns,
         ])?;
         self.ip(["-n", &br, "link", "set", port, "master", bridge, "up"])?;
         let cidr = format!("{addr}/24");
@@ -392,7 +393,7 @@ impl Lab {
         i.init_netns(&ns, false)?;
         let iface = format!("veth{name}");
         let bridge = if subnet == 1 { "br0" } else { "br1" };
-        i.plug(&ns, &format!("h{name}"), &iface, bridge, addr)?;
+        i.plug(&ns, &format!("p-{name}"), &iface, bridge, addr)?;
         if i.second_subnet {
             let (other, gw) = if subnet == 1 {
                 ("203.0.113.0/24", "198.51.100.1")
