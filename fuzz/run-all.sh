@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 secs=${1:-180}
-targets=${TARGETS:-name nbns datagram mailslot browser lanman netlogon messenger decode capture}
+targets=${TARGETS:-name nbns datagram mailslot browser lanman netlogon messenger decode capture node}
 logs=fuzz/artifacts/logs
 mkdir -p "$logs"
 

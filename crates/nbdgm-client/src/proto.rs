@@ -301,6 +301,10 @@ pub struct DatagramEvent {
     pub interface: IpAddr,
     /// UDP source address.
     pub from: SocketAddr,
+    /// The local address and port it arrived at (the interface's, or its broadcast
+    /// address); absent from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<SocketAddr>,
     /// SOURCE_IP:SOURCE_PORT from the datagram header.
     pub header_source: SocketAddr,
     /// `direct_unique`, `direct_group` or `broadcast` (see [`msg_type_str`]).
@@ -315,7 +319,7 @@ pub struct DatagramEvent {
     pub fragments: u32,
     /// The mailslot name when the data is an SMB mailslot write.
     pub mailslot: Option<String>,
-    /// User data (the mailslot data when `mailslot` is set, else the whole data section).
+    /// The whole user data (for a mailslot write: from the SMB header on), hex.
     pub data_hex: String,
 }
 
@@ -648,6 +652,7 @@ mod tests {
         let d = DatagramEvent {
             interface: "198.51.100.10".parse().unwrap(),
             from: "198.51.100.20:138".parse().unwrap(),
+            to: None,
             header_source: "198.51.100.20:138".parse().unwrap(),
             msg_type: msg_type_str(nbdgm_wire::datagram::MsgType::DirectGroup).into(),
             source: "SAMBAA<00>".into(),

@@ -1274,6 +1274,7 @@ mod tests {
         DatagramEvent {
             interface: "198.51.100.10".parse().unwrap(),
             from: "198.51.100.20:138".parse().unwrap(),
+            to: None,
             header_source: "198.51.100.20:138".parse().unwrap(),
             msg_type: "direct_group".into(),
             source: "SAMBAA<00>".into(),

@@ -120,10 +120,11 @@ impl Outlet for HubOutlet {
         self.0.has_subscriptions()
     }
 
-    fn datagram(&self, interface: Ipv4Addr, d: &Delivery) {
+    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, d: &Delivery) {
         let ev = DatagramEvent {
             interface: interface.into(),
             from: SocketAddr::V4(d.from),
+            to: Some(SocketAddr::V4(to)),
             header_source: SocketAddr::V4(d.header_source),
             msg_type: proto::msg_type_str(d.msg_type).to_string(),
             source: d.source.to_string(),

@@ -37,7 +37,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub trait Outlet: Send + Sync + 'static {
     /// True when somebody could want datagrams (skip building events otherwise).
     fn wants_datagrams(&self) -> bool;
-    fn datagram(&self, interface: Ipv4Addr, delivery: &Delivery);
+    /// `to`: the local address and port it arrived at.
+    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, delivery: &Delivery);
     fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>);
 }
 
@@ -406,7 +407,14 @@ impl<O: Outlet> Worker<O> {
             Event::Delivered(d) => {
                 if self.outlet.wants_datagrams() {
                     self.stats.delivered_to_api += 1;
-                    self.outlet.datagram(self.addr, &d);
+                    let cfg = self.node.config();
+                    let ip = if d.broadcast {
+                        cfg.interface.broadcast()
+                    } else {
+                        self.addr
+                    };
+                    let to = SocketAddrV4::new(ip, cfg.datagram_port);
+                    self.outlet.datagram(self.addr, to, &d);
                 }
             }
             Event::NameRegistered { name, group } => {

@@ -426,3 +426,108 @@ fn reversed_fragments(data: &[u8]) -> Vec<Vec<u8>> {
     }
     out
 }
+
+#[test]
+fn privileges_bind_errors_and_capabilities() {
+    if !require_or_skip("privileges_bind_errors_and_capabilities") {
+        return;
+    }
+    let s = Scratch::new("interop-priv");
+    // A directory the unprivileged daemons can create their API sockets in.
+    let open_dir = s.0.join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let lab = Lab::new(LabSpec::one_subnet()).expect("lab");
+    let a = lab.add_host("a", "198.51.100.10/24").unwrap();
+    let b = lab.add_host("b", "198.51.100.20/24").unwrap();
+    let c = lab.add_host("c", "198.51.100.30/24").unwrap();
+    let d = lab.add_host("d", "198.51.100.40/24").unwrap();
+    let nbdgm = env!("CARGO_BIN_EXE_nbdgm");
+
+    // 1. Port taken by nmbd: a clear message, exit 2.
+    let _nmbd = Nmbd::start(&a, NmbdOptions::default()).expect("nmbd");
+    let out = a
+        .cmd(nbdgm)
+        .args(["serve", "--interface", "198.51.100.10/24", "--api-socket"])
+        .arg(s.0.join("a.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already in use") && err.contains("nmbd"),
+        "{err}"
+    );
+
+    // 2. Unprivileged without CAP_NET_BIND_SERVICE: a clear message, exit 2.
+    let setpriv = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+    ];
+    let out = b
+        .cmd("setpriv")
+        .args(&setpriv[1..])
+        .args([
+            nbdgm,
+            "serve",
+            "--interface",
+            "198.51.100.20/24",
+            "--api-socket",
+        ])
+        .arg(open_dir.join("b.sock"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CAP_NET_BIND_SERVICE"), "{err}");
+
+    // 3. Unprivileged with only CAP_NET_BIND_SERVICE (as the systemd unit runs it): serves.
+    let mut wrapper: Vec<String> = ["ip", "netns", "exec", b.netns()]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    wrapper.extend(setpriv.iter().map(|x| x.to_string()));
+    wrapper.extend(
+        [
+            "--inh-caps=+net_bind_service",
+            "--ambient-caps=+net_bind_service",
+        ]
+        .map(String::from),
+    );
+    let capped = Daemon::start(DaemonSpec {
+        dir: &open_dir,
+        tag: "b",
+        name: "CAPPED",
+        addr: b.addr(),
+        prefix: 24,
+        ports: (137, 138),
+        extra: "",
+        wrapper,
+    });
+    capped.wait_names(&["CAPPED<00>"]);
+    let r = nmblookup(&d, &["-U", "198.51.100.20", "CAPPED"]).unwrap();
+    assert_eq!(r.addresses("CAPPED"), vec![b.addr()], "{r:?}");
+    assert_eq!(uid_of(capped.pid()), Some(65534));
+
+    // 4. Started as root, drops to nobody after binding, keeps serving, exits cleanly.
+    let mut dropped = daemon_in(&c, &s.0, "DROPPED", "[privileges]\nuser = \"nobody\"\n");
+    dropped.wait_names(&["DROPPED<00>"]);
+    assert_eq!(uid_of(dropped.pid()), Some(65534));
+    let r = nmblookup(&d, &["-U", "198.51.100.30", "DROPPED"]).unwrap();
+    assert_eq!(r.addresses("DROPPED"), vec![c.addr()], "{r:?}");
+    assert!(dropped.log_text().contains("dropped privileges"));
+    assert_eq!(dropped.stop(), Some(0), "{}", dropped.log_text());
+}
+
+/// Real uid of a process, from /proc.
+fn uid_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

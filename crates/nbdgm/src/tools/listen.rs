@@ -95,6 +95,7 @@ fn heard(
     n: u64,
     interface: String,
     from: SocketAddrV4,
+    to: SocketAddrV4,
     header_source: SocketAddrV4,
     t: MsgType,
     source: Name,
@@ -125,10 +126,7 @@ fn heard(
         time: ts.to_rfc3339_micros(),
         time_epoch: ts.as_f64(),
         src: SocketAddr::V4(from),
-        dst: SocketAddr::V4(SocketAddrV4::new(
-            interface.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
-            138,
-        )),
+        dst: SocketAddr::V4(to),
     };
     // The header is rebuilt (id 0, flags of a single B-node packet): the sender's id and
     // flags are not kept by delivery.
@@ -265,6 +263,7 @@ fn listen(args: &ListenArgs) -> Result<u8, String> {
                 .build()
                 .map_err(|e| e.to_string())?;
             let iface = interface.addr.to_string();
+            let port = args.port;
             rt.block_on(async {
                 let mut node = nbdgm_daemon::standalone::Standalone::open(config, bind)
                     .map_err(|e| e.to_string())?;
@@ -275,6 +274,10 @@ fn listen(args: &ListenArgs) -> Result<u8, String> {
                                 printer.seen + 1,
                                 iface.clone(),
                                 d.from,
+                                SocketAddrV4::new(
+                                    if d.broadcast { interface.broadcast() } else { interface.addr },
+                                    port,
+                                ),
                                 d.header_source,
                                 d.msg_type,
                                 d.source,
@@ -311,6 +314,13 @@ fn from_event(n: u64, ev: DatagramEvent) -> Heard {
         n,
         ev.interface.to_string(),
         v4(ev.from),
+        ev.to.map(v4).unwrap_or_else(|| {
+            let ip = match ev.interface {
+                std::net::IpAddr::V4(ip) => ip,
+                std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            SocketAddrV4::new(ip, 138)
+        }),
         v4(ev.header_source),
         msg_type(&ev.msg_type),
         name(&ev.source),
