@@ -465,6 +465,39 @@ pub struct StatusResult {
     pub mac: Option<String>,
 }
 
+impl StatusResult {
+    /// Build from a node status name table: `(name, NAME_FLAGS)` pairs and the UNIT_ID
+    /// (RFC 1002 §4.2.18).
+    pub fn from_names<'a>(
+        address: IpAddr,
+        names: impl IntoIterator<Item = (&'a nbdgm_wire::Name, u16)>,
+        unit_id: Option<[u8; 6]>,
+    ) -> StatusResult {
+        use nbdgm_wire::nbns::{ont_name, NAME_ACT, NAME_CNF, NAME_DRG, NAME_PRM, NB_GROUP};
+        StatusResult {
+            address,
+            names: names
+                .into_iter()
+                .map(|(name, flags)| StatusName {
+                    name: name.to_string(),
+                    group: flags & NB_GROUP != 0,
+                    node_type: ont_name(flags).to_string(),
+                    active: flags & NAME_ACT != 0,
+                    conflict: flags & NAME_CNF != 0,
+                    deregistering: flags & NAME_DRG != 0,
+                    permanent: flags & NAME_PRM != 0,
+                })
+                .collect(),
+            mac: unit_id.map(|b| {
+                format!(
+                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                    b[0], b[1], b[2], b[3], b[4], b[5]
+                )
+            }),
+        }
+    }
+}
+
 /// One local name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NameEntry {

@@ -264,6 +264,19 @@ impl Dispatcher {
             }
             Op::Release { name } => {
                 let name = self.parse_name(&name).map_err(|e| bad(id, e))?;
+                // Another connected client's (non-persistent) name is not ours to release.
+                let foreign = self.owners.lock().ok().and_then(|o| {
+                    o.get(&name)
+                        .filter(|(owner, persistent)| *owner != client.id && !*persistent)
+                        .map(|(owner, _)| *owner)
+                });
+                if let Some(owner) = foreign {
+                    return Err(Response::err(
+                        Some(id),
+                        ErrorCode::Denied,
+                        format!("{name} belongs to API client {owner}"),
+                    ));
+                }
                 if let Some(list) = self.client_names.get_mut(&client.id) {
                     list.retain(|n| n != &name);
                 }

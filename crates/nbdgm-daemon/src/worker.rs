@@ -12,7 +12,7 @@ use crate::sockets::InterfaceSockets;
 use nbdgm_client::proto;
 use nbdgm_node::{
     Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
-    NodeStatusReply, SendRequest, Service,
+    SendRequest, Service,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -137,10 +137,6 @@ pub struct RuntimeStats {
     pub delivered_to_api: u64,
 }
 
-enum Pending {
-    Reply(Reply),
-}
-
 pub struct Worker<O: Outlet> {
     addr: Ipv4Addr,
     node: Node,
@@ -151,7 +147,10 @@ pub struct Worker<O: Outlet> {
     log_limiter: LogLimiter,
     outlet: Arc<O>,
     stats: RuntimeStats,
-    pending: HashMap<u64, Pending>,
+    /// Commands waiting for the engine's answer, by request id.
+    pending: HashMap<u64, Reply>,
+    /// The names from the configuration file (released when a reload drops them).
+    config_names: Vec<(Name, bool)>,
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
     buf: Vec<u8>,
@@ -163,33 +162,6 @@ fn api_address(a: &NameAddress) -> proto::NameAddress {
         address: a.addr.into(),
         group: a.group,
         node_type: a.ont.as_str().to_string(),
-    }
-}
-
-/// A node status answer as the API shows it.
-fn status_result(addr: Ipv4Addr, st: &NodeStatusReply) -> proto::StatusResult {
-    use nbdgm_wire::nbns::{NAME_ACT, NAME_CNF, NAME_DRG, NAME_PRM};
-    proto::StatusResult {
-        address: addr.into(),
-        names: st
-            .names
-            .iter()
-            .map(|n| proto::StatusName {
-                name: n.name.to_string(),
-                group: n.group,
-                node_type: nbdgm_wire::nbns::ont_name(n.flags).to_string(),
-                active: n.flags & NAME_ACT != 0,
-                conflict: n.flags & NAME_CNF != 0,
-                deregistering: n.flags & NAME_DRG != 0,
-                permanent: n.flags & NAME_PRM != 0,
-            })
-            .collect(),
-        mac: st.unit_id.map(|b| {
-            format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                b[0], b[1], b[2], b[3], b[4], b[5]
-            )
-        }),
     }
 }
 
@@ -233,6 +205,7 @@ impl<O: Outlet> Worker<O> {
             outlet,
             stats: RuntimeStats::default(),
             pending: HashMap::new(),
+            config_names: Vec::new(),
             name_waiters: HashMap::new(),
             buf: vec![0; RECV_BUF],
         }
@@ -241,6 +214,7 @@ impl<O: Outlet> Worker<O> {
     /// Register the configured names, then serve until shutdown.
     pub async fn run(mut self, names: Vec<(Name, bool)>, mut commands: mpsc::Receiver<Command>) {
         let now = Instant::now();
+        self.config_names = names.clone();
         for (name, group) in names {
             if let Err(e) = self.node.register(now, name.clone(), group) {
                 warn!(interface = %self.addr, %name, error = %e, "cannot register name");
@@ -459,7 +433,11 @@ impl<O: Outlet> Worker<O> {
             }
             Event::StatusDone { id, addr, result } => {
                 let r = match result {
-                    Ok(status) => Ok(json!(status_result(addr, &status))),
+                    Ok(st) => Ok(json!(proto::StatusResult::from_names(
+                        addr.into(),
+                        st.names.iter().map(|n| (&n.name, n.flags)),
+                        st.unit_id,
+                    ))),
                     Err(e) => Err(CmdError::new("timeout", format!("{addr}: {e}"))),
                 };
                 self.answer(id.0, r);
@@ -485,7 +463,7 @@ impl<O: Outlet> Worker<O> {
     }
 
     fn answer(&mut self, id: u64, r: Result<Value, CmdError>) {
-        if let Some(Pending::Reply(tx)) = self.pending.remove(&id) {
+        if let Some(tx) = self.pending.remove(&id) {
             let _ = tx.send(r);
         }
     }
@@ -526,7 +504,7 @@ impl<O: Outlet> Worker<O> {
             },
             Command::Send { request, reply } => match self.node.send(now, request) {
                 Ok(id) => {
-                    self.pending.insert(id.0, Pending::Reply(reply));
+                    self.pending.insert(id.0, reply);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
@@ -538,7 +516,7 @@ impl<O: Outlet> Worker<O> {
                 reply,
             } => match self.node.lookup(now, name, target) {
                 Ok(id) => {
-                    self.pending.insert(id.0, Pending::Reply(reply));
+                    self.pending.insert(id.0, reply);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
@@ -550,7 +528,7 @@ impl<O: Outlet> Worker<O> {
                 reply,
             } => match self.node.node_status(now, address, name) {
                 Ok(id) => {
-                    self.pending.insert(id.0, Pending::Reply(reply));
+                    self.pending.insert(id.0, reply);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
@@ -621,7 +599,8 @@ impl<O: Outlet> Worker<O> {
         }
         self.log_limiter = LogLimiter::new(door.drop_log_per_s);
         self.door = door;
-        // Names: register the new ones; configured names that disappeared are released.
+        // Names: register the new ones; configured names that left the file are released.
+        // Names registered through the API are not the file's business.
         let current: Vec<Name> = self.node.names().into_iter().map(|e| e.name).collect();
         for (name, group) in &names {
             if !current.contains(name) {
@@ -630,6 +609,14 @@ impl<O: Outlet> Worker<O> {
                 }
             }
         }
+        for (old, _) in &self.config_names {
+            if !names.iter().any(|(n, _)| n == old) {
+                if let Err(e) = self.node.release(now, old) {
+                    warn!(interface = %self.addr, name = %old, error = %e, "reload: cannot release");
+                }
+            }
+        }
+        self.config_names = names;
         info!(interface = %self.addr, "configuration reloaded");
     }
 

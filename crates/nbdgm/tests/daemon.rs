@@ -9,7 +9,6 @@ use common::*;
 use nbdgm_client::proto::{Event, NameState, SendArgs, SendMode, Subscription};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::nbns::{self, Packet, Question, CLASS_IN, TYPE_NB};
-use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -180,62 +179,6 @@ fn two_daemons_resolve_status_send_and_reassemble() {
     assert_eq!(counter(&st, "node.datagrams_reassembled"), 1, "{st}");
 }
 
-/// Fragments of one datagram, made by the engine's own fragmenter rules (RFC 1001
-/// §17.1.2): names in the first, offsets over the data section.
-fn fragments(src: SocketAddrV4, dest: &str, data: &[u8], id: u16, chunk: usize) -> Vec<Vec<u8>> {
-    use nbdgm_wire::datagram::{Body, DataBody, Flags};
-    let source: Name = "SENDER<00>".parse().unwrap();
-    let destination: Name = dest.parse().unwrap();
-    let mut section = Vec::new();
-    source.emit(&mut section);
-    destination.emit(&mut section);
-    section.extend_from_slice(data);
-    let total = section.len() as u16;
-    let names_len = source.encoded_len() + destination.encoded_len();
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    while off < section.len() {
-        let first = off == 0;
-        let end = if first {
-            (names_len + chunk).min(section.len())
-        } else {
-            (off + chunk).min(section.len())
-        };
-        let more = end < section.len();
-        let body = if first {
-            DataBody::Names {
-                source_name: source.clone(),
-                destination_name: destination.clone(),
-                user_data: section[names_len..end].to_vec(),
-            }
-        } else {
-            DataBody::Continuation {
-                data: section[off..end].to_vec(),
-            }
-        };
-        let d: Datagram = Datagram {
-            msg_type: MsgType::DirectGroup,
-            flags: Flags {
-                more,
-                first,
-                node_type: NodeType::B,
-                reserved: 0,
-            },
-            id,
-            source_ip: *src.ip(),
-            source_port: src.port(),
-            body: Body::Data {
-                length: Some(total),
-                offset: off as u16,
-                body,
-            },
-        };
-        out.push(d.to_bytes().unwrap());
-        off = end;
-    }
-    out
-}
-
 #[test]
 fn reassembles_reordered_and_drops_incomplete_fragments() {
     let s = Scratch::new("reorder");
@@ -257,14 +200,14 @@ fn reassembles_reordered_and_drops_incomplete_fragments() {
     let to = (ip(13), ports.1);
 
     // Reversed order.
-    let mut f = fragments(src, "NODEB<00>", &data, 0x4242, 500);
+    let mut f = fragments(MsgType::DirectGroup, src, "NODEB<00>", &data, 0x4242, 500);
     assert!(f.len() >= 6);
     f.reverse();
     for p in &f {
         sender.send_to(p, to).unwrap();
     }
     // Shuffled, with a duplicate.
-    let f2 = fragments(src, "NODEB<00>", &data, 0x4243, 700);
+    let f2 = fragments(MsgType::DirectGroup, src, "NODEB<00>", &data, 0x4243, 700);
     for i in [2usize, 0, 4, 1, 1, 3] {
         if let Some(p) = f2.get(i) {
             sender.send_to(p, to).unwrap();
@@ -274,7 +217,7 @@ fn reassembles_reordered_and_drops_incomplete_fragments() {
         sender.send_to(p, to).unwrap();
     }
     // Incomplete: the last fragment never comes.
-    let f3 = fragments(src, "NODEB<00>", &data, 0x4244, 500);
+    let f3 = fragments(MsgType::DirectGroup, src, "NODEB<00>", &data, 0x4244, 500);
     for p in &f3[..f3.len() - 1] {
         sender.send_to(p, to).unwrap();
     }
@@ -360,6 +303,9 @@ fn api_names_end_with_the_client_and_sigterm_releases() {
             .names
             .iter()
             .any(|n| n.name == "APPNAME<2a>" && n.owner.is_some()));
+        // Another client may not release it.
+        let err = a.client().release("APPNAME<2a>").unwrap_err();
+        assert!(err.to_string().contains("denied"), "{err}");
     } // disconnect: released
     let until = Instant::now() + Duration::from_secs(5);
     loop {
@@ -436,6 +382,33 @@ fn sighup_reloads_and_keeps_names_and_subscribers() {
             Some(_) => {} // name events
             None => assert!(Instant::now() < until, "no datagram after reload"),
         }
+    }
+    // Dropping the alias from the file releases it; the API client's name stays.
+    let text = std::fs::read_to_string(&a.config)
+        .unwrap()
+        .replace("aliases = [\"NEWALIAS\"]\n", "");
+    std::fs::write(&a.config, text).unwrap();
+    a.signal(nix::sys::signal::Signal::SIGHUP);
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let names = c.names().unwrap();
+        let list: Vec<&str> = names.interfaces[0]
+            .names
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        if !list.contains(&"NEWALIAS<00>") {
+            assert!(
+                list.contains(&"KEEPME<2b>") && list.contains(&"NODEHUP<00>"),
+                "{list:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "NEWALIAS<00> not released: {list:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
     // A broken file is refused and the daemon keeps running with the old one.
     std::fs::write(&a.config, "[node]\nnmae = 1\n").unwrap();

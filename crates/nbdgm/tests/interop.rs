@@ -11,7 +11,7 @@ use common::*;
 use nbdgm_client::proto::{Event, NameState, SendArgs, SendMode, Subscription};
 use nbdgm_lab::{nmblookup, require_or_skip, Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use nbdgm_wire::browser::{Announcement, BrowserFrame};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 /// Start `nbdgm serve` inside a host's namespace on the real ports.
@@ -61,14 +61,14 @@ fn nmbd_and_nbdgm_resolve_each_other() {
     // nmblookup (Samba's client) resolves our name by unicast and by broadcast, from a
     // third host and from nmbd's own host.
     for from in [&c, &a] {
-        let r = nmblookup(from, &["-U", "198.51.100.20", "NBDGMB"]).unwrap();
+        let r = nmblookup(from, ["-U", "198.51.100.20", "NBDGMB"]).unwrap();
         assert_eq!(
             r.addresses("NBDGMB"),
             vec![b.addr()],
             "-U from {}: {r:?}",
             from.name()
         );
-        let r = nmblookup(from, &["-B", "198.51.100.255", "NBDGMB"]).unwrap();
+        let r = nmblookup(from, ["-B", "198.51.100.255", "NBDGMB"]).unwrap();
         assert_eq!(
             r.addresses("NBDGMB"),
             vec![b.addr()],
@@ -77,10 +77,10 @@ fn nmbd_and_nbdgm_resolve_each_other() {
         );
     }
     // Our group name: nmbd's host sees it as a group member.
-    let r = nmblookup(&c, &["-B", "198.51.100.255", "TESTGROUP"]).unwrap();
+    let r = nmblookup(&c, ["-B", "198.51.100.255", "TESTGROUP"]).unwrap();
     assert!(r.addresses("TESTGROUP").contains(&b.addr()), "{r:?}");
     // Node status (nmblookup -A) lists our names.
-    let r = nmblookup(&c, &["-A", "198.51.100.20"]).unwrap();
+    let r = nmblookup(&c, ["-A", "198.51.100.20"]).unwrap();
     assert!(
         r.stdout.contains("NBDGMB") && r.stdout.contains("<GROUP>"),
         "{r:?}"
@@ -171,7 +171,7 @@ fn name_conflicts_with_nmbd_in_both_directions() {
         ours.log_text()
     );
     // A name in conflict is not answered: nmblookup still gets only nmbd.
-    let r = nmblookup(&c, &["-U", "198.51.100.20", "SAMBAA"]).unwrap();
+    let r = nmblookup(&c, ["-U", "198.51.100.20", "SAMBAA"]).unwrap();
     assert!(r.addresses("SAMBAA").is_empty(), "{r:?}");
 
     // 2. nbdgm holds NBDGMX; nmbd is started with that name and is refused by us.
@@ -197,7 +197,7 @@ fn name_conflicts_with_nmbd_in_both_directions() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(counter(&x.stats(), "node.defences_sent") >= 1);
     // We keep the name.
-    let r = nmblookup(&a, &["-U", "198.51.100.30", "NBDGMX"]).unwrap();
+    let r = nmblookup(&a, ["-U", "198.51.100.30", "NBDGMX"]).unwrap();
     assert_eq!(r.addresses("NBDGMX"), vec![c.addr()]);
 }
 
@@ -339,7 +339,14 @@ fn fragmented_datagram_between_nbdgm_nodes_over_a_bridge() {
     let reversed = d
         .in_netns(move || {
             let sock = std::net::UdpSocket::bind(("198.51.100.40", 138)).unwrap();
-            let frags = reversed_fragments(&data);
+            let frags = fragments(
+                nbdgm_wire::datagram::MsgType::DirectUnique,
+                SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 40), 138),
+                "NODEC<00>",
+                &data,
+                0x7777,
+                500,
+            );
             for f in frags.iter().rev() {
                 sock.send_to(f, ("198.51.100.30", 138)).unwrap();
             }
@@ -371,60 +378,6 @@ fn fragmented_datagram_between_nbdgm_nodes_over_a_bridge() {
     assert_eq!(got[0].from.to_string(), "198.51.100.20:138");
     assert_eq!(got[1].from.to_string(), "198.51.100.40:138");
     assert_eq!(counter(&nc.stats(), "node.datagrams_reassembled"), 2);
-}
-
-/// RFC 1001 §17.1.2 fragments of a DIRECT_UNIQUE from TESTER<00> (198.51.100.40) to
-/// NODEC<00>: 500 bytes of data section per fragment after the first.
-fn reversed_fragments(data: &[u8]) -> Vec<Vec<u8>> {
-    use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
-    use nbdgm_wire::Name;
-    let src: Name = "TESTER<00>".parse().unwrap();
-    let dst: Name = "NODEC<00>".parse().unwrap();
-    let names = src.encoded_len() + dst.encoded_len();
-    let mut section = Vec::new();
-    src.emit(&mut section);
-    dst.emit(&mut section);
-    section.extend_from_slice(data);
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < section.len() {
-        let end = if off == 0 {
-            names + 400
-        } else {
-            (off + 500).min(section.len())
-        };
-        let body = if off == 0 {
-            DataBody::Names {
-                source_name: src.clone(),
-                destination_name: dst.clone(),
-                user_data: section[names..end].to_vec(),
-            }
-        } else {
-            DataBody::Continuation {
-                data: section[off..end].to_vec(),
-            }
-        };
-        let d: Datagram = Datagram {
-            msg_type: MsgType::DirectUnique,
-            flags: Flags {
-                more: end < section.len(),
-                first: off == 0,
-                node_type: NodeType::B,
-                reserved: 0,
-            },
-            id: 0x7777,
-            source_ip: Ipv4Addr::new(198, 51, 100, 40),
-            source_port: 138,
-            body: Body::Data {
-                length: Some(section.len() as u16),
-                offset: off as u16,
-                body,
-            },
-        };
-        out.push(d.to_bytes().unwrap());
-        off = end;
-    }
-    out
 }
 
 #[test]
@@ -511,7 +464,7 @@ fn privileges_bind_errors_and_capabilities() {
         wrapper,
     });
     capped.wait_names(&["CAPPED<00>"]);
-    let r = nmblookup(&d, &["-U", "198.51.100.20", "CAPPED"]).unwrap();
+    let r = nmblookup(&d, ["-U", "198.51.100.20", "CAPPED"]).unwrap();
     assert_eq!(r.addresses("CAPPED"), vec![b.addr()], "{r:?}");
     assert_eq!(uid_of(capped.pid()), Some(65534));
 
@@ -519,7 +472,7 @@ fn privileges_bind_errors_and_capabilities() {
     let mut dropped = daemon_in(&c, &s.0, "DROPPED", "[privileges]\nuser = \"nobody\"\n");
     dropped.wait_names(&["DROPPED<00>"]);
     assert_eq!(uid_of(dropped.pid()), Some(65534));
-    let r = nmblookup(&d, &["-U", "198.51.100.30", "DROPPED"]).unwrap();
+    let r = nmblookup(&d, ["-U", "198.51.100.30", "DROPPED"]).unwrap();
     assert_eq!(r.addresses("DROPPED"), vec![c.addr()], "{r:?}");
     assert!(dropped.log_text().contains("dropped privileges"));
     assert_eq!(dropped.stop(), Some(0), "{}", dropped.log_text());

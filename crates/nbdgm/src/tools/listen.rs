@@ -275,7 +275,11 @@ fn listen(args: &ListenArgs) -> Result<u8, String> {
                                 iface.clone(),
                                 d.from,
                                 SocketAddrV4::new(
-                                    if d.broadcast { interface.broadcast() } else { interface.addr },
+                                    if d.broadcast {
+                                        interface.broadcast()
+                                    } else {
+                                        interface.addr
+                                    },
                                     port,
                                 ),
                                 d.header_source,

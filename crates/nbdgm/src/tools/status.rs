@@ -4,8 +4,8 @@ use super::{print_json, DaemonArgs, OutFormat, Via};
 use crate::exit;
 use crate::nameq::{self, Target};
 use clap::Args;
-use nbdgm_client::proto::{StatusName, StatusResult};
-use nbdgm_wire::nbns::{self, RData, NAME_ACT, NAME_CNF, NAME_DRG, NAME_PRM, NB_GROUP};
+use nbdgm_client::proto::StatusResult;
+use nbdgm_wire::nbns::{self, RData};
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -47,29 +47,11 @@ pub fn run(args: &StatusArgs) -> u8 {
 
 /// The API's view of a NODE STATUS RESPONSE.
 pub fn status_result(address: Ipv4Addr, st: &nbns::NodeStatus) -> StatusResult {
-    StatusResult {
-        address: address.into(),
-        names: st
-            .names
-            .iter()
-            .map(|n| StatusName {
-                name: n.name.to_string(),
-                group: n.flags & NB_GROUP != 0,
-                node_type: nbns::ont_name(n.flags).to_string(),
-                active: n.flags & NAME_ACT != 0,
-                conflict: n.flags & NAME_CNF != 0,
-                deregistering: n.flags & NAME_DRG != 0,
-                permanent: n.flags & NAME_PRM != 0,
-            })
-            .collect(),
-        mac: st.statistics.as_ref().map(|s| {
-            let b = s.unit_id;
-            format!(
-                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                b[0], b[1], b[2], b[3], b[4], b[5]
-            )
-        }),
-    }
+    StatusResult::from_names(
+        address.into(),
+        st.names.iter().map(|n| (&n.name, n.flags)),
+        st.statistics.as_ref().map(|s| s.unit_id),
+    )
 }
 
 fn status(args: &StatusArgs) -> Result<u8, String> {

@@ -4,7 +4,8 @@
 
 use nbdgm_client::proto::NameState;
 use nbdgm_client::Client;
-use std::net::{Ipv4Addr, UdpSocket};
+use nbdgm_wire::datagram::MsgType;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -222,4 +223,69 @@ pub fn counter(stats: &serde_json::Value, path: &str) -> u64 {
     }
     v.as_u64()
         .unwrap_or_else(|| panic!("no counter {path} in {stats}"))
+}
+
+/// Fragments of one datagram from SENDER<00> by the rules of RFC 1001 §17.1.2: the
+/// names in the first, `chunk` bytes of data section per fragment, PACKET_OFFSET over the
+/// data section, DGM_LENGTH the total.
+pub fn fragments(
+    msg_type: MsgType,
+    src: SocketAddrV4,
+    dest: &str,
+    data: &[u8],
+    id: u16,
+    chunk: usize,
+) -> Vec<Vec<u8>> {
+    use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, NodeType};
+    use nbdgm_wire::Name;
+    let source: Name = "SENDER<00>".parse().unwrap();
+    let destination: Name = dest.parse().unwrap();
+    let mut section = Vec::new();
+    source.emit(&mut section);
+    destination.emit(&mut section);
+    section.extend_from_slice(data);
+    let total = section.len() as u16;
+    let names_len = source.encoded_len() + destination.encoded_len();
+    let mut out = Vec::new();
+    let mut off = 0usize;
+    while off < section.len() {
+        let first = off == 0;
+        let end = if first {
+            (names_len + chunk).min(section.len())
+        } else {
+            (off + chunk).min(section.len())
+        };
+        let more = end < section.len();
+        let body = if first {
+            DataBody::Names {
+                source_name: source.clone(),
+                destination_name: destination.clone(),
+                user_data: section[names_len..end].to_vec(),
+            }
+        } else {
+            DataBody::Continuation {
+                data: section[off..end].to_vec(),
+            }
+        };
+        let d: Datagram = Datagram {
+            msg_type,
+            flags: Flags {
+                more,
+                first,
+                node_type: NodeType::B,
+                reserved: 0,
+            },
+            id,
+            source_ip: *src.ip(),
+            source_port: src.port(),
+            body: Body::Data {
+                length: Some(total),
+                offset: off as u16,
+                body,
+            },
+        };
+        out.push(d.to_bytes().unwrap());
+        off = end;
+    }
+    out
 }
