@@ -6,7 +6,8 @@
 //!   mailslot name (BROWSE, LANMAN, NETLOGON and reply slots, MESSNGR), encoded names;
 //! - the hex vectors of `crates/nbdgm-wire/tests/data/test_vectors.json`;
 //! - a few built messages for layers the captures lack (messenger, NETLOGON requests);
-//! - the capture files of at most 64 KiB themselves, for the `capture` target.
+//! - the capture files of at most 64 KiB themselves, for the `capture` target;
+//! - for the `node` target, each capture's packets as records, 16 per file.
 //!
 //! Files are named by a hash of their content, so running it again adds nothing twice.
 //!
@@ -172,6 +173,9 @@ fn captures(c: &mut Corpus, dir: &Path) -> (usize, usize, usize) {
             }
         };
         files += 1;
+        // `node` seeds: the capture's packets as records of the node target, 16 per file.
+        let mut records: Vec<u8> = Vec::new();
+        let mut in_record = 0;
         while let Some(d) = reader.next_udp() {
             let d = match d {
                 Ok(d) => d,
@@ -181,6 +185,19 @@ fn captures(c: &mut Corpus, dir: &Path) -> (usize, usize, usize) {
                 }
             };
             let ports = [d.src.port(), d.dst.port()];
+            if let Ok(len) = u16::try_from(d.payload.len()) {
+                let service = u8::from(ports.contains(&138));
+                // [flags: service, broadcast][source host][time step][len][bytes]
+                records.extend_from_slice(&[service | 2, 2 + (in_record * 7 % 250) as u8, 1]);
+                records.extend_from_slice(&len.to_be_bytes());
+                records.extend_from_slice(&d.payload);
+                in_record += 1;
+                if in_record == 16 {
+                    c.add("node", &records);
+                    records.clear();
+                    in_record = 0;
+                }
+            }
             if ports.contains(&138) {
                 c.datagram(&d.payload);
                 dgm += 1;
@@ -188,6 +205,9 @@ fn captures(c: &mut Corpus, dir: &Path) -> (usize, usize, usize) {
                 c.nbns(&d.payload);
                 nbns += 1;
             }
+        }
+        if in_record > 0 {
+            c.add("node", &records);
         }
     }
     (files, nbns, dgm)
