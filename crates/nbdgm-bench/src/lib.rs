@@ -1,0 +1,10 @@
+//! Helpers of the `nbdgm serve` benchmarks (`daemon_bench`, run by `bench/daemon.sh`):
+//! starting and stopping the daemon by PID, its configuration, the packets sent, and
+//! reading counters from `/proc` and from the daemon's API.
+//!
+//! Benchmarks, never tests: nothing here asserts a timing.
+
+pub mod daemon;
+pub mod packets;
+pub mod procfs;
+pub mod report;
