@@ -15,7 +15,7 @@ use nbdgm_client::proto::{
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -241,6 +241,109 @@ pub fn validate_subscription(sub: &Subscription) -> Result<(), String> {
     Ok(())
 }
 
+/// A received datagram, borrowed: what the runtime hands the hub for every delivery.
+/// [`DatagramView::line`] writes the same JSON that serde writes for [`DatagramEvent`]
+/// (checked by a test), without the intermediate strings: this is the daemon's hot path.
+#[derive(Debug, Clone, Copy)]
+pub struct DatagramView<'a> {
+    pub interface: Ipv4Addr,
+    pub from: SocketAddrV4,
+    pub to: SocketAddrV4,
+    pub header_source: SocketAddrV4,
+    /// As [`proto::msg_type_str`] gives it.
+    pub msg_type: &'static str,
+    /// `NAME<xx>` as [`nbdgm_wire::Name`] prints it.
+    pub source: &'a str,
+    pub destination: &'a str,
+    pub broadcast: bool,
+    pub for_us: bool,
+    pub fragments: u32,
+    pub mailslot: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+impl DatagramView<'_> {
+    /// The event line, newline included.
+    pub fn line(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(256 + self.data.len() * 2);
+        b.extend_from_slice(br#"{"event":"datagram","interface":""#);
+        push_ip(&mut b, self.interface);
+        b.extend_from_slice(br#"","from":""#);
+        push_addr(&mut b, self.from);
+        b.extend_from_slice(br#"","to":""#);
+        push_addr(&mut b, self.to);
+        b.extend_from_slice(br#"","header_source":""#);
+        push_addr(&mut b, self.header_source);
+        b.extend_from_slice(br#"","msg_type":"#);
+        push_str(&mut b, self.msg_type);
+        b.extend_from_slice(br#","source":"#);
+        push_str(&mut b, self.source);
+        b.extend_from_slice(br#","destination":"#);
+        push_str(&mut b, self.destination);
+        b.extend_from_slice(br#","broadcast":"#);
+        b.extend_from_slice(if self.broadcast { b"true" } else { b"false" });
+        b.extend_from_slice(br#","for_us":"#);
+        b.extend_from_slice(if self.for_us { b"true" } else { b"false" });
+        b.extend_from_slice(br#","fragments":"#);
+        push_u32(&mut b, self.fragments);
+        b.extend_from_slice(br#","mailslot":"#);
+        match self.mailslot {
+            Some(m) => push_str(&mut b, m),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(br#","data_hex":""#);
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for &x in self.data {
+            b.push(DIGITS[usize::from(x >> 4)]);
+            b.push(DIGITS[usize::from(x & 0xF)]);
+        }
+        b.extend_from_slice(b"\"}\n");
+        b
+    }
+}
+
+fn push_u32(b: &mut Vec<u8>, mut v: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&digits[i..]);
+}
+
+fn push_ip(b: &mut Vec<u8>, ip: Ipv4Addr) {
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            b.push(b'.');
+        }
+        push_u32(b, u32::from(o));
+    }
+}
+
+fn push_addr(b: &mut Vec<u8>, a: SocketAddrV4) {
+    push_ip(b, *a.ip());
+    b.push(b':');
+    push_u32(b, u32::from(a.port()));
+}
+
+/// A JSON string (names may hold any Latin-1 character, so escape as serde does).
+fn push_str(b: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|c| c >= 0x20 && c != b'"' && c != b'\\' && c < 0x7f)
+    {
+        b.push(b'"');
+        b.extend_from_slice(s.as_bytes());
+        b.push(b'"');
+    } else if serde_json::to_writer(&mut *b, s).is_err() {
+        b.extend_from_slice(b"null");
+    }
+}
+
 impl Hub {
     /// An empty hub.
     pub fn new() -> Hub {
@@ -394,6 +497,10 @@ impl Hub {
             inc(&self.counters.events_too_large);
             return 0;
         };
+        self.send_line(line, targets)
+    }
+
+    fn send_line(&self, line: Line, targets: Vec<(mpsc::Sender<Line>, Arc<AtomicU64>)>) -> usize {
         let mut sent = 0;
         for (tx, dropped) in targets {
             match tx.try_send(line.clone()) {
@@ -409,6 +516,41 @@ impl Hub {
             }
         }
         sent
+    }
+
+    /// [`Hub::publish_datagram`] for the runtime's hot path: the event is borrowed and its
+    /// line written directly (hex straight into the line, no intermediate strings). The
+    /// names must be in the form [`nbdgm_wire::Name`] prints, as subscriptions are.
+    pub fn publish_datagram_view(&self, v: &DatagramView<'_>) -> usize {
+        inc(&self.counters.events_published);
+        let ours = v.for_us || v.destination.starts_with("*<");
+        let targets = {
+            let inner = self.lock();
+            let mut ids: Vec<u64> = inner
+                .subs
+                .values()
+                .filter(|s| {
+                    (s.all || ours)
+                        && s.name.as_deref().is_none_or(|n| n == v.destination)
+                        && s.mailslot
+                            .as_deref()
+                            .is_none_or(|m| v.mailslot.is_some_and(|em| em.eq_ignore_ascii_case(m)))
+                })
+                .map(|s| s.client)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            collect_targets(&inner, &ids)
+        };
+        if targets.is_empty() {
+            return 0;
+        }
+        let line = v.line();
+        if line.len() > MAX_SERVER_LINE + 1 {
+            inc(&self.counters.events_too_large);
+            return 0;
+        }
+        self.send_line(line.into(), targets)
     }
 
     /// The counters.
@@ -1119,6 +1261,55 @@ mod tests {
     use std::time::Instant;
 
     const T: Duration = Duration::from_secs(5);
+
+    /// The hand-written line of the hot path says exactly what serde says for the
+    /// same event (including names that need escaping and an empty payload).
+    #[test]
+    fn datagram_view_line_equals_serde() {
+        let cases: [(&str, Option<&str>, &[u8]); 3] = [
+            ("SAMBAA<00>", Some("\\MAILSLOT\\BROWSE"), b"\x01\x00\xff"),
+            ("ODD\"NAME\\\u{e9}<1d>.scope", None, b""),
+            ("*<00>", Some("\\MAILSLOT\\x\u{1}"), &[0u8; 300]),
+        ];
+        for (name, mailslot, data) in cases {
+            let v = DatagramView {
+                interface: Ipv4Addr::new(198, 51, 100, 10),
+                from: "198.51.100.20:138".parse().unwrap(),
+                to: "198.51.100.255:138".parse().unwrap(),
+                header_source: "203.0.113.7:40000".parse().unwrap(),
+                msg_type: "direct_group",
+                source: name,
+                destination: name,
+                broadcast: true,
+                for_us: false,
+                fragments: 4_000_000_000,
+                mailslot,
+                data,
+            };
+            let ev = Event::Datagram(DatagramEvent {
+                interface: IpAddr::V4(v.interface),
+                from: SocketAddr::V4(v.from),
+                to: Some(SocketAddr::V4(v.to)),
+                header_source: SocketAddr::V4(v.header_source),
+                msg_type: v.msg_type.into(),
+                source: name.into(),
+                destination: name.into(),
+                broadcast: v.broadcast,
+                for_us: v.for_us,
+                fragments: v.fragments,
+                mailslot: mailslot.map(String::from),
+                data_hex: nbdgm_wire::hex::encode(data),
+            });
+            let line = v.line();
+            assert_eq!(line.last(), Some(&b'\n'));
+            let ours: serde_json::Value = serde_json::from_slice(&line).unwrap();
+            assert_eq!(ours, serde_json::to_value(&ev).unwrap());
+            match proto::parse_server_line(&line[..line.len() - 1]).unwrap() {
+                ServerMsg::Event(back) => assert_eq!(back, ev),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 
     fn temp_dir() -> PathBuf {
         static N: AtomicU64 = AtomicU64::new(0);

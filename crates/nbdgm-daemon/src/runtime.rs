@@ -1,14 +1,14 @@
 //! `nbdgm serve`: bind, drop privileges, run one worker per interface and the local
 //! API, reload on SIGHUP, release the names on SIGTERM/SIGINT (issue 4 §2).
 
-use crate::api::{self, ApiMsg, Hub};
+use crate::api::{self, ApiMsg, DatagramView, Hub};
 use crate::config::{self, Config, Overrides};
 use crate::dispatch::{Dispatcher, Identity, WorkerHandle};
 use crate::worker::{Command, Door, Outlet, Worker};
 use crate::{privilege, sockets};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
-use nbdgm_client::proto::{self, DatagramEvent, NameEvent, NameState};
+use nbdgm_client::proto::{self, NameEvent, NameState};
 use nbdgm_node::{Delivery, Name, Node, NodeConfig};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -121,21 +121,21 @@ impl Outlet for HubOutlet {
     }
 
     fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, d: &Delivery) {
-        let ev = DatagramEvent {
-            interface: interface.into(),
-            from: SocketAddr::V4(d.from),
-            to: Some(SocketAddr::V4(to)),
-            header_source: SocketAddr::V4(d.header_source),
-            msg_type: proto::msg_type_str(d.msg_type).to_string(),
-            source: d.source.to_string(),
-            destination: d.destination.to_string(),
+        let (source, destination) = (d.source.to_string(), d.destination.to_string());
+        self.0.publish_datagram_view(&DatagramView {
+            interface,
+            from: d.from,
+            to,
+            header_source: d.header_source,
+            msg_type: proto::msg_type_str(d.msg_type),
+            source: &source,
+            destination: &destination,
             broadcast: d.broadcast,
             for_us: d.for_us,
             fragments: u32::try_from(d.fragments).unwrap_or(u32::MAX),
-            mailslot: d.mailslot.clone(),
-            data_hex: nbdgm_wire::hex::encode(&d.data),
-        };
-        self.0.publish_datagram(&ev);
+            mailslot: d.mailslot.as_deref(),
+            data: &d.data,
+        });
     }
 
     fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>) {
@@ -206,7 +206,6 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     let outlet = Arc::new(HubOutlet(hub.clone()));
     let names = cfg.names();
     let mut handles = Vec::new();
-    let mut tasks = Vec::new();
     for (iface, socks) in bound {
         let node = Node::new(node_config(&cfg, &iface), Instant::now())
             .map_err(|e| anyhow::anyhow!("interface {}: {e}", iface.net))?;
@@ -217,9 +216,34 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
             broadcast: iface.broadcast,
             tx,
         });
-        let worker = Worker::new(node, socks, door(&cfg, &own), outlet.clone());
+        // Each interface gets a thread of its own (a current-thread runtime), so a flood on
+        // the receive path never starves the API's writer tasks on the main runtime.
+        let door = door(&cfg, &own);
+        let outlet = outlet.clone();
         let names = names.clone();
-        tasks.push(tokio::spawn(worker.run(names, rx)));
+        let addr = iface.net.addr();
+        std::thread::Builder::new()
+            .name(format!("nbdgm {addr}"))
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        return error!(interface = %addr, error = %e, "no runtime for the interface")
+                    }
+                };
+                rt.block_on(async move {
+                    match socks.into_tokio() {
+                        Ok(socks) => Worker::new(node, socks, door, outlet).run(names, rx).await,
+                        Err(e) => {
+                            error!(interface = %addr, error = %e, "cannot register the sockets")
+                        }
+                    }
+                });
+            })
+            .context("starting the interface thread")?;
         info!(interface = %iface.net, broadcast = %iface.broadcast,
               name_port = cfg.ports.name, datagram_port = cfg.ports.datagram, "serving");
     }
@@ -289,9 +313,6 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
-    for t in tasks {
-        t.abort();
-    }
     info!("stopped");
     Ok(())
 }

@@ -10,7 +10,7 @@
 use crate::privilege::explain_bind_error;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
 use tokio::net::UdpSocket;
 
 /// Kernel receive buffer asked for on every socket (floods are absorbed here).
@@ -33,6 +33,28 @@ pub struct InterfaceSockets {
     pub datagram_bcast: Option<UdpSocket>,
 }
 
+/// The same sockets before they join a tokio runtime: bound (as root, before privileges
+/// are dropped) in one place, registered with the runtime of the thread that serves them.
+pub struct BoundSockets {
+    name: StdUdpSocket,
+    datagram: StdUdpSocket,
+    name_bcast: Option<StdUdpSocket>,
+    datagram_bcast: Option<StdUdpSocket>,
+}
+
+impl BoundSockets {
+    /// Register with the current tokio runtime.
+    pub fn into_tokio(self) -> io::Result<InterfaceSockets> {
+        let opt = |s: Option<StdUdpSocket>| s.map(UdpSocket::from_std).transpose();
+        Ok(InterfaceSockets {
+            name: UdpSocket::from_std(self.name)?,
+            datagram: UdpSocket::from_std(self.datagram)?,
+            name_bcast: opt(self.name_bcast)?,
+            datagram_bcast: opt(self.datagram_bcast)?,
+        })
+    }
+}
+
 /// A bind failure with a message a user can act on.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -42,7 +64,7 @@ pub struct BindError {
     pub source: io::Error,
 }
 
-fn open(addr: SocketAddrV4, reuse: bool) -> Result<UdpSocket, BindError> {
+fn open(addr: SocketAddrV4, reuse: bool) -> Result<StdUdpSocket, BindError> {
     let wrap = |e: io::Error| BindError {
         message: explain_bind_error(&e, SocketAddr::V4(addr)),
         source: e,
@@ -54,7 +76,7 @@ fn open(addr: SocketAddrV4, reuse: bool) -> Result<UdpSocket, BindError> {
     let _ = s.set_recv_buffer_size(RECV_BUFFER);
     s.set_nonblocking(true).map_err(wrap)?;
     s.bind(&SocketAddr::V4(addr).into()).map_err(wrap)?;
-    UdpSocket::from_std(s.into()).map_err(wrap)
+    Ok(s.into())
 }
 
 /// Bind the sockets of one interface. `broadcast` equal to `addr` (a /32) skips the
@@ -64,7 +86,7 @@ pub fn bind(
     broadcast: Ipv4Addr,
     name_port: u16,
     datagram_port: u16,
-) -> Result<InterfaceSockets, BindError> {
+) -> Result<BoundSockets, BindError> {
     let name = open(SocketAddrV4::new(addr, name_port), false)?;
     let datagram = open(SocketAddrV4::new(addr, datagram_port), false)?;
     let (name_bcast, datagram_bcast) = if broadcast != addr {
@@ -75,7 +97,7 @@ pub fn bind(
     } else {
         (None, None)
     };
-    Ok(InterfaceSockets {
+    Ok(BoundSockets {
         name,
         datagram,
         name_bcast,
