@@ -30,6 +30,14 @@ enum Command {
     Lookup(nbdgm::tools::lookup::LookupArgs),
     /// Ask a host for its name table (NODE STATUS, like `nmblookup -A`).
     Status(nbdgm::tools::status::StatusArgs),
+    /// Probe hosts for exposed NetBIOS ports (137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp).
+    Probe(nbdgm::tools::probe::ProbeArgs),
+    /// On this host: who listens on 137-139/445 and whether the firewall lets outsiders in.
+    Audit(nbdgm::tools::audit::AuditArgs),
+    /// Print, apply or remove firewall rules closing 137-139 (445 optional), then verify.
+    Firewall(nbdgm::tools::firewall::FirewallArgs),
+    /// Watch hosts' NetBIOS ports on a schedule: store, alerts, metrics, web page.
+    Monitor(nbdgm::tools::monitor::MonitorArgs),
     /// Show the daemon's counters.
     Stats(nbdgm::tools::stats::StatsArgs),
     /// Write a generated test capture (for the conformance tests and benchmarks).
@@ -64,6 +72,10 @@ fn main() -> ExitCode {
         Command::Lookup(args) => nbdgm::tools::lookup::run(&args),
         Command::Status(args) => nbdgm::tools::status::run(&args),
         Command::Stats(args) => nbdgm::tools::stats::run(&args),
+        Command::Monitor(args) => nbdgm::tools::monitor::run(&args),
+        Command::Probe(args) => nbdgm::tools::probe::run(&args),
+        Command::Audit(args) => nbdgm::tools::audit::run(&args),
+        Command::Firewall(args) => nbdgm::tools::firewall::run(&args),
     };
     ExitCode::from(code)
 }

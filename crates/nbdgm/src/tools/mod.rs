@@ -2,8 +2,12 @@
 //! through a running daemon's local API when one answers, or standalone from its own
 //! sockets (`--standalone`, or when no daemon runs).
 
+pub mod audit;
+pub mod firewall;
 pub mod listen;
 pub mod lookup;
+pub mod monitor;
+pub mod probe;
 pub mod send;
 pub mod serve;
 pub mod stats;

@@ -1,0 +1,902 @@
+//! The monitor's TOML configuration (`dist/monitor.toml`): checks, sinks, store, HTTP
+//! listener, maintenance windows. Errors name the key and the line (`monitor.toml:12:
+//! check[1].interval: ...`).
+//!
+//! Positions: a `toml` error carries a byte span; a validation error carries a key path
+//! (`check[1].ports`) that is mapped back to a line by scanning the text for the table
+//! header and the key (the same idea as `nbdgm-daemon`'s config: plain public structs, spans
+//! looked up from the text).
+
+use super::maintenance::Window;
+use crate::probe::{Port, ProbeOptions};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Largest configuration file read.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Most checks in one file.
+pub const MAX_CHECKS: usize = 256;
+/// Most addresses one check expands to (CIDR ranges included).
+pub const MAX_TARGETS_PER_CHECK: usize = 4096;
+/// Most sinks.
+pub const MAX_SINKS: usize = 32;
+
+/// A configuration error: file, line (0 = unknown), key path and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self
+            .file
+            .as_ref()
+            .map_or_else(|| "<config>".to_owned(), |p| p.display().to_string());
+        write!(f, "{file}")?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What a check expects its ports to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    Open,
+    Closed,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Open => "open",
+            Expect::Closed => "closed",
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub store: StoreConfig,
+    pub http: Option<HttpConfig>,
+    pub alerts: AlertConfig,
+    pub checks: Vec<Check>,
+    pub sinks: Vec<Sink>,
+    /// Windows that apply to every check.
+    pub maintenance: Vec<Window>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A file path (or `sqlite:PATH`) for SQLite, or a `postgres://` / `postgresql://` URL.
+    pub url: String,
+    /// Results and changes older than this are deleted (hourly); 0 keeps everything.
+    pub retention_days: u32,
+    /// This instance's name in the store (default: the host name).
+    pub instance: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertConfig {
+    /// Delivery attempts per sink (1 = no retry).
+    pub attempts: u32,
+    /// First retry delay (doubled each time, capped at 60 s).
+    pub backoff: Duration,
+    /// Alerts waiting for delivery; more are dropped (and logged as failed).
+    pub queue: usize,
+}
+
+/// One check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    /// As written: addresses, CIDR ranges, host names.
+    pub targets: Vec<String>,
+    pub ports: Vec<Port>,
+    pub expect: Expect,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub rate: u32,
+    pub concurrency: usize,
+    pub workgroup: Option<String>,
+    /// Consecutive equal results before a state counts (and alerts).
+    pub confirmations: u32,
+    /// `open|filtered` and `likely-open` count as open (else they are "ambiguous").
+    pub ambiguous_as_open: bool,
+    /// Re-alert every so often while in the bad state.
+    pub remind_every: Option<Duration>,
+    pub maintenance: Vec<Window>,
+    /// Sink names; empty = every sink.
+    pub sinks: Vec<String>,
+}
+
+impl Check {
+    pub fn probe_options(&self) -> ProbeOptions {
+        ProbeOptions {
+            ports: self.ports.clone(),
+            timeout: self.timeout,
+            retries: self.retries,
+            rate: self.rate,
+            concurrency: self.concurrency,
+            workgroup: self.workgroup.clone(),
+        }
+    }
+}
+
+/// Format of a webhook body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    Json,
+    Slack,
+    Discord,
+    Ntfy,
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    pub name: String,
+    pub kind: SinkKind,
+    /// Alert kinds sent to this sink; empty = all.
+    pub kinds: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    Webhook {
+        url: String,
+        format: WebhookFormat,
+        timeout: Duration,
+        headers: BTreeMap<String, String>,
+    },
+    Email {
+        server: String,
+        port: u16,
+        starttls: bool,
+        from: String,
+        to: Vec<String>,
+        username: Option<String>,
+        /// Name of the environment variable holding the password.
+        password_env: Option<String>,
+        timeout: Duration,
+    },
+    Exec {
+        program: PathBuf,
+        args: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+// ---------------------------------------------------------------------------
+// Raw file structure
+// ---------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    store: RawStore,
+    http: Option<RawHttp>,
+    #[serde(default)]
+    alerts: RawAlerts,
+    #[serde(default)]
+    defaults: RawCheck,
+    #[serde(default)]
+    check: Vec<RawCheck>,
+    #[serde(default)]
+    sink: Vec<RawSink>,
+    #[serde(default)]
+    maintenance: Vec<RawWindow>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<String>,
+    retention_days: Option<u32>,
+    instance: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    attempts: Option<u32>,
+    backoff: Option<String>,
+    queue: Option<usize>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    name: Option<String>,
+    targets: Option<Vec<String>>,
+    ports: Option<Vec<String>>,
+    expect: Option<Expect>,
+    interval: Option<String>,
+    timeout: Option<String>,
+    retries: Option<u32>,
+    rate: Option<u32>,
+    concurrency: Option<usize>,
+    workgroup: Option<String>,
+    confirmations: Option<u32>,
+    ambiguous_as_open: Option<bool>,
+    remind_every: Option<String>,
+    #[serde(default)]
+    maintenance: Vec<RawWindow>,
+    sinks: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    days: Option<Vec<String>>,
+    start: Option<String>,
+    end: Option<String>,
+    from: Option<toml::value::Datetime>,
+    until: Option<toml::value::Datetime>,
+    timezone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    kinds: Vec<String>,
+    // webhook
+    url: Option<String>,
+    format: Option<WebhookFormat>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    // email
+    server: Option<String>,
+    port: Option<u16>,
+    starttls: Option<bool>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    username: Option<String>,
+    password_env: Option<String>,
+    // exec
+    program: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    // all
+    timeout: Option<String>,
+}
+
+/// Alert kind names accepted in `kinds`.
+pub const ALERT_KINDS: &[&str] = &[
+    "PORT_NEW_OPEN",
+    "PORT_NOW_CLOSED",
+    "PORT_STATE_AMBIGUOUS",
+    "SERVICE_CHANGED",
+    "HOST_DOWN",
+];
+
+// ---------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------
+
+/// A duration: `500ms`, `30s`, `5m`, `2h`, `1d`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)"))?;
+    let ms = match unit.trim() {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" | "min" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        _ => None,
+    }
+    .ok_or_else(|| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)"))?;
+    if ms > 366 * 86_400_000 {
+        return Err(format!("{s:?} is longer than a year"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// `137/udp` etc.
+pub fn parse_port(s: &str) -> Result<Port, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "137/udp" => Ok(Port::Ns137Udp),
+        "138/udp" => Ok(Port::Dgm138Udp),
+        "138/tcp" => Ok(Port::Dgm138Tcp),
+        "139/tcp" => Ok(Port::Ssn139Tcp),
+        "445/tcp" => Ok(Port::Smb445Tcp),
+        _ => Err(format!(
+            "unknown port {s:?}, expected one of 137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp"
+        )),
+    }
+}
+
+/// The port's name as in the config and the store (`137/udp`).
+pub fn port_name(p: Port) -> &'static str {
+    match p {
+        Port::Ns137Udp => "137/udp",
+        Port::Dgm138Udp => "138/udp",
+        Port::Dgm138Tcp => "138/tcp",
+        Port::Ssn139Tcp => "139/tcp",
+        Port::Smb445Tcp => "445/tcp",
+    }
+}
+
+/// An issue found by validation: a key path and a message.
+struct Issue {
+    key: String,
+    message: String,
+}
+
+fn issue(key: impl Into<String>, message: impl Into<String>) -> Issue {
+    Issue {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl MonitorConfig {
+    /// Read and parse a file (at most [`MAX_FILE_BYTES`]).
+    pub fn load(path: &Path) -> Result<MonitorConfig, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: Some(path.to_owned()),
+            line: 0,
+            key: String::new(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| err(format!("cannot read: {e}")))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(err(format!("larger than {MAX_FILE_BYTES} bytes")));
+        }
+        Self::parse(&text, Some(path))
+    }
+
+    /// Parse text; `file` names it in errors.
+    pub fn parse(text: &str, file: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let pos = e.span().map(|s| s.start);
+            let (line, key) = pos.map_or((0, String::new()), |p| key_at(text, p));
+            let mut key = key;
+            let message = e.message().trim().replace('\n', "; ");
+            if let Some(field) = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                if !key.ends_with(field) {
+                    key = if key.is_empty() {
+                        field.to_owned()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                }
+            }
+            ConfigError {
+                file: file.map(Path::to_owned),
+                line,
+                key,
+                message,
+            }
+        })?;
+        convert(raw).map_err(|i| ConfigError {
+            file: file.map(Path::to_owned),
+            line: line_of_key(text, &i.key),
+            key: i.key,
+            message: i.message,
+        })
+    }
+
+    /// The check called `name`.
+    pub fn check(&self, name: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.name == name)
+    }
+}
+
+fn default_instance() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "nbdgm-monitor".to_owned())
+}
+
+fn dur(key: &str, v: &Option<String>, default: Duration) -> Result<Duration, Issue> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_duration(s).map_err(|m| issue(key, m)),
+    }
+}
+
+fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
+    let store = StoreConfig {
+        url: raw
+            .store
+            .url
+            .unwrap_or_else(|| "/var/lib/nbdgm/monitor.db".to_owned()),
+        retention_days: raw.store.retention_days.unwrap_or(30),
+        instance: raw.store.instance.unwrap_or_else(default_instance),
+    };
+    if store.url.trim().is_empty() {
+        return Err(issue("store.url", "must not be empty"));
+    }
+    if store.instance.is_empty() || store.instance.len() > 64 {
+        return Err(issue("store.instance", "1-64 characters"));
+    }
+    let http = match raw.http {
+        None => None,
+        Some(h) => Some(HttpConfig {
+            listen: h.listen.parse().map_err(|_| {
+                issue(
+                    "http.listen",
+                    format!("{:?} is not IP:PORT (e.g. 127.0.0.1:9138)", h.listen),
+                )
+            })?,
+        }),
+    };
+    let alerts = AlertConfig {
+        attempts: raw.alerts.attempts.unwrap_or(3),
+        backoff: dur(
+            "alerts.backoff",
+            &raw.alerts.backoff,
+            Duration::from_secs(1),
+        )?,
+        queue: raw.alerts.queue.unwrap_or(1024),
+    };
+    if !(1..=10).contains(&alerts.attempts) {
+        return Err(issue("alerts.attempts", "must be 1-10"));
+    }
+    if !(1..=100_000).contains(&alerts.queue) {
+        return Err(issue("alerts.queue", "must be 1-100000"));
+    }
+
+    let mut sinks = Vec::new();
+    if raw.sink.len() > MAX_SINKS {
+        return Err(issue("sink", format!("at most {MAX_SINKS} sinks")));
+    }
+    for (i, s) in raw.sink.into_iter().enumerate() {
+        let k = |f: &str| format!("sink[{i}].{f}");
+        if s.name.is_empty() || sinks.iter().any(|o: &Sink| o.name == s.name) {
+            return Err(issue(k("name"), "must be non-empty and unique"));
+        }
+        for kind in &s.kinds {
+            if !ALERT_KINDS.contains(&kind.as_str()) {
+                return Err(issue(
+                    k("kinds"),
+                    format!("unknown alert kind {kind:?}, expected one of {ALERT_KINDS:?}"),
+                ));
+            }
+        }
+        let timeout = dur(&k("timeout"), &s.timeout, Duration::from_secs(10))?;
+        let kind = match s.kind.as_str() {
+            "webhook" => {
+                let url = s
+                    .url
+                    .ok_or_else(|| issue(k("url"), "required for a webhook"))?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(issue(k("url"), "must start with http:// or https://"));
+                }
+                SinkKind::Webhook {
+                    url,
+                    format: s.format.unwrap_or(WebhookFormat::Json),
+                    timeout,
+                    headers: s.headers,
+                }
+            }
+            "email" => {
+                let to = s.to.unwrap_or_default();
+                if to.is_empty() {
+                    return Err(issue(k("to"), "at least one recipient"));
+                }
+                SinkKind::Email {
+                    server: s
+                        .server
+                        .ok_or_else(|| issue(k("server"), "required for email"))?,
+                    port: s.port.unwrap_or(25),
+                    starttls: s.starttls.unwrap_or(false),
+                    from: s
+                        .from
+                        .ok_or_else(|| issue(k("from"), "required for email"))?,
+                    to,
+                    username: s.username,
+                    password_env: s.password_env,
+                    timeout,
+                }
+            }
+            "exec" => {
+                let program = s
+                    .program
+                    .ok_or_else(|| issue(k("program"), "required for exec"))?;
+                if !program.starts_with('/') {
+                    return Err(issue(k("program"), "must be an absolute path"));
+                }
+                if s.args.len() > 64 {
+                    return Err(issue(k("args"), "at most 64 arguments"));
+                }
+                SinkKind::Exec {
+                    program: PathBuf::from(program),
+                    args: s.args,
+                    timeout,
+                }
+            }
+            other => {
+                return Err(issue(
+                    k("type"),
+                    format!("unknown sink type {other:?}, expected webhook, email or exec"),
+                ))
+            }
+        };
+        sinks.push(Sink {
+            name: s.name,
+            kind,
+            kinds: s.kinds,
+        });
+    }
+
+    let mut maintenance = Vec::new();
+    for (i, w) in raw.maintenance.iter().enumerate() {
+        maintenance.push(window(&format!("maintenance[{i}]"), w)?);
+    }
+
+    if raw.check.is_empty() {
+        return Err(issue("check", "at least one [[check]] is needed"));
+    }
+    if raw.check.len() > MAX_CHECKS {
+        return Err(issue("check", format!("at most {MAX_CHECKS} checks")));
+    }
+    let d = raw.defaults;
+    let mut checks: Vec<Check> = Vec::new();
+    for (i, c) in raw.check.into_iter().enumerate() {
+        let k = |f: &str| format!("check[{i}].{f}");
+        let name = c.name.unwrap_or_else(|| format!("check{}", i + 1));
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            return Err(issue(k("name"), "1-64 characters of A-Z a-z 0-9 - _ ."));
+        }
+        if checks.iter().any(|o| o.name == name) {
+            return Err(issue(k("name"), format!("duplicate check name {name:?}")));
+        }
+        let targets = c.targets.or_else(|| d.targets.clone()).unwrap_or_default();
+        if targets.is_empty() {
+            return Err(issue(k("targets"), "at least one target"));
+        }
+        let mut count = 0usize;
+        for t in &targets {
+            count += super::targets::count(t).map_err(|m| issue(k("targets"), m))?;
+        }
+        if count > MAX_TARGETS_PER_CHECK {
+            return Err(issue(
+                k("targets"),
+                format!("{count} addresses; at most {MAX_TARGETS_PER_CHECK} per check"),
+            ));
+        }
+        let port_names = c.ports.or_else(|| d.ports.clone()).unwrap_or_else(|| {
+            ["137/udp", "138/udp", "139/tcp", "445/tcp"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        });
+        let mut ports = Vec::new();
+        for p in &port_names {
+            let p = parse_port(p).map_err(|m| issue(k("ports"), m))?;
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        if ports.is_empty() {
+            return Err(issue(k("ports"), "at least one port"));
+        }
+        let interval = dur(
+            &k("interval"),
+            &c.interval.or_else(|| d.interval.clone()),
+            Duration::from_secs(300),
+        )?;
+        if interval < Duration::from_millis(100) {
+            return Err(issue(k("interval"), "at least 100ms"));
+        }
+        let timeout = dur(
+            &k("timeout"),
+            &c.timeout.or_else(|| d.timeout.clone()),
+            Duration::from_secs(2),
+        )?;
+        if timeout.is_zero() || timeout > Duration::from_secs(60) {
+            return Err(issue(k("timeout"), "must be more than 0 and at most 60s"));
+        }
+        let retries = c.retries.or(d.retries).unwrap_or(1);
+        if retries > 10 {
+            return Err(issue(k("retries"), "at most 10"));
+        }
+        let confirmations = c.confirmations.or(d.confirmations).unwrap_or(2);
+        if !(1..=100).contains(&confirmations) {
+            return Err(issue(k("confirmations"), "must be 1-100"));
+        }
+        let concurrency = c.concurrency.or(d.concurrency).unwrap_or(16);
+        if !(1..=1024).contains(&concurrency) {
+            return Err(issue(k("concurrency"), "must be 1-1024"));
+        }
+        let remind_every = match c.remind_every.or_else(|| d.remind_every.clone()) {
+            None => None,
+            Some(s) => {
+                let v = parse_duration(&s).map_err(|m| issue(k("remind_every"), m))?;
+                if v < Duration::from_secs(1) {
+                    return Err(issue(k("remind_every"), "at least 1s"));
+                }
+                Some(v)
+            }
+        };
+        let mut windows = Vec::new();
+        for (j, w) in c.maintenance.iter().enumerate() {
+            windows.push(window(&format!("check[{i}].maintenance[{j}]"), w)?);
+        }
+        let check_sinks = c.sinks.or_else(|| d.sinks.clone()).unwrap_or_default();
+        for s in &check_sinks {
+            if !sinks.iter().any(|o| &o.name == s) {
+                return Err(issue(k("sinks"), format!("no [[sink]] named {s:?}")));
+            }
+        }
+        checks.push(Check {
+            name,
+            targets,
+            ports,
+            expect: c.expect.or(d.expect).unwrap_or(Expect::Closed),
+            interval,
+            timeout,
+            retries,
+            rate: c.rate.or(d.rate).unwrap_or(100),
+            concurrency,
+            workgroup: c.workgroup.or_else(|| d.workgroup.clone()),
+            confirmations,
+            ambiguous_as_open: c.ambiguous_as_open.or(d.ambiguous_as_open).unwrap_or(false),
+            remind_every,
+            maintenance: windows,
+            sinks: check_sinks,
+        });
+    }
+    Ok(MonitorConfig {
+        store,
+        http,
+        alerts,
+        checks,
+        sinks,
+        maintenance,
+    })
+}
+
+fn window(key: &str, w: &RawWindow) -> Result<Window, Issue> {
+    let k = |f: &str| format!("{key}.{f}");
+    let parse_dt = |f: &str, v: &toml::value::Datetime| {
+        chrono::DateTime::parse_from_rfc3339(&v.to_string())
+            .map(|d| d.with_timezone(&chrono::Utc))
+            .map_err(|_| issue(k(f), "an RFC 3339 date and time with offset"))
+    };
+    match (&w.from, &w.until) {
+        (Some(from), Some(until)) => {
+            if w.days.is_some() || w.start.is_some() || w.end.is_some() {
+                return Err(issue(
+                    k("from"),
+                    "use either from/until or days/start/end, not both",
+                ));
+            }
+            let from = parse_dt("from", from)?;
+            let until = parse_dt("until", until)?;
+            if until <= from {
+                return Err(issue(k("until"), "must be after `from`"));
+            }
+            return Ok(Window::Absolute { from, until });
+        }
+        (Some(_), None) => return Err(issue(k("until"), "`from` needs `until`")),
+        (None, Some(_)) => return Err(issue(k("from"), "`until` needs `from`")),
+        (None, None) => {}
+    }
+    let days = w.days.clone().unwrap_or_else(|| vec!["mon-sun".to_owned()]);
+    let days = super::maintenance::parse_days(&days).map_err(|m| issue(k("days"), m))?;
+    let start = w
+        .start
+        .as_deref()
+        .ok_or_else(|| issue(k("start"), "required (HH:MM), or use from/until"))?;
+    let end = w
+        .end
+        .as_deref()
+        .ok_or_else(|| issue(k("end"), "required (HH:MM)"))?;
+    let start = super::maintenance::parse_hm(start).map_err(|m| issue(k("start"), m))?;
+    let end = super::maintenance::parse_hm(end).map_err(|m| issue(k("end"), m))?;
+    let utc = match w.timezone.as_deref().unwrap_or("local") {
+        "local" => false,
+        "utc" | "UTC" => true,
+        other => {
+            return Err(issue(
+                k("timezone"),
+                format!("{other:?}: expected \"local\" or \"utc\""),
+            ))
+        }
+    };
+    Ok(Window::Weekly {
+        days,
+        start,
+        end,
+        utc,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Positions
+// ---------------------------------------------------------------------------
+
+fn line_of(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    text.as_bytes()[..pos]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The table header of a line (`[store]` → `store`, `[[check]]` → `check`).
+fn header(line: &str) -> Option<(String, bool)> {
+    let t = line.trim();
+    if let Some(r) = t.strip_prefix("[[") {
+        let end = r.find("]]")?;
+        return Some((r[..end].trim().to_owned(), true));
+    }
+    if let Some(r) = t.strip_prefix('[') {
+        let end = r.find(']')?;
+        return Some((r[..end].trim().to_owned(), false));
+    }
+    None
+}
+
+/// The key written on a line (`interval = "5s"` → `interval`).
+fn key_of_line(line: &str) -> Option<String> {
+    let t = line.trim();
+    if t.starts_with('#') || t.starts_with('[') {
+        return None;
+    }
+    let (k, _) = t.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty()).then(|| k.to_owned())
+}
+
+/// Resolves table headers to key paths (`[[check.maintenance]]` → `check[1].maintenance[0]`).
+#[derive(Default)]
+struct Headers {
+    counts: BTreeMap<String, usize>,
+}
+
+impl Headers {
+    fn resolve(&mut self, name: &str, array: bool) -> String {
+        let parts: Vec<&str> = name.split('.').map(str::trim).collect();
+        let mut path = String::new();
+        for (i, part) in parts.iter().enumerate() {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(part.trim_matches('"'));
+            let last = i + 1 == parts.len();
+            if last && array {
+                let n = self.counts.entry(path.clone()).or_insert(0);
+                path = format!("{path}[{}]", *n);
+                *n += 1;
+            } else if !last {
+                if let Some(n) = self.counts.get(&path) {
+                    path = format!("{path}[{}]", n.saturating_sub(1));
+                }
+            }
+        }
+        path
+    }
+}
+
+/// The line of `pos` and the key path there (`check[1].interval`).
+fn key_at(text: &str, pos: usize) -> (usize, String) {
+    let line_no = line_of(text, pos);
+    let mut headers = Headers::default();
+    let mut table = String::new();
+    let mut key = None;
+    for (i, line) in text.lines().enumerate() {
+        if i + 1 > line_no {
+            break;
+        }
+        if let Some((name, array)) = header(line) {
+            table = headers.resolve(&name, array);
+            key = None;
+        } else if i + 1 == line_no {
+            key = key_of_line(line);
+        }
+    }
+    let path = match key {
+        Some(k) if table.is_empty() => k,
+        Some(k) => format!("{table}.{k}"),
+        None => table,
+    };
+    (line_no, path)
+}
+
+/// Best-effort line of a key path such as `check[1].ports` or `http.listen` (0 = unknown).
+fn line_of_key(text: &str, path: &str) -> usize {
+    let (table, key) = match path.rsplit_once('.') {
+        Some((t, k)) => (t.to_owned(), k.to_owned()),
+        None => (String::new(), path.to_owned()),
+    };
+    let mut headers = Headers::default();
+    let mut current = String::new();
+    let mut table_line = 0;
+    for (i, line) in text.lines().enumerate() {
+        if let Some((name, array)) = header(line) {
+            current = headers.resolve(&name, array);
+            if current == table || current == path {
+                table_line = i + 1;
+            }
+            continue;
+        }
+        if current == table && key_of_line(line).as_deref() == Some(key.as_str()) {
+            return i + 1;
+        }
+    }
+    table_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn key_positions() {
+        let text = "[store]\nurl = \"x\"\n\n[[check]]\nname = \"a\"\n[[check]]\nname = \"b\"\nports = [\"1/x\"]\n";
+        assert_eq!(line_of_key(text, "check[1].ports"), 8);
+        assert_eq!(line_of_key(text, "store.url"), 2);
+        assert_eq!(
+            key_at(text, text.find("ports").unwrap()).1,
+            "check[1].ports"
+        );
+    }
+}

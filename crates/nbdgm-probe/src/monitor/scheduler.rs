@@ -1,0 +1,410 @@
+//! The schedule: one task per check probes its targets every `interval` (a bounded number
+//! of hosts at once), stores the cycle, runs the edge logic and commits confirmed changes,
+//! and claims alerts; one alert task delivers them (bounded queue) to the sinks.
+
+use super::alert::{self, AlertEvent};
+use super::config::{AlertConfig, Check, Sink, MAX_TARGETS_PER_CHECK};
+use super::engine::{self, Engine, Key, KeyKind, KeyState, Rules, Step};
+use super::maintenance::{self, Window};
+use super::metrics::{CheckLabels, Metrics, SinkLabels};
+use super::prober::Prober;
+use super::store::{NewChange, Store};
+use super::targets;
+use crate::probe::HostResult;
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// An alert claimed by this instance, waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct AlertJob {
+    pub alert_id: i64,
+    pub event: AlertEvent,
+    /// Sink names; empty = all.
+    pub sinks: Vec<String>,
+}
+
+/// What the check tasks share.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<Mutex<Store>>,
+    pub metrics: Arc<Metrics>,
+    pub alerts: mpsc::Sender<AlertJob>,
+    pub instance: String,
+}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Probe every target, at most `concurrency` at once; results in target order.
+pub async fn probe_all(
+    prober: &Arc<dyn Prober>,
+    targets: &[targets::Target],
+    check: &Check,
+) -> Vec<HostResult> {
+    let opts = check.probe_options();
+    let sem = Arc::new(Semaphore::new(check.concurrency.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().enumerate() {
+        let permit = sem.clone().acquire_owned().await;
+        let fut = prober.probe(t.address, t.hostname.clone(), &opts);
+        set.spawn(async move {
+            let r = fut.await;
+            drop(permit);
+            (i, r)
+        });
+    }
+    let mut out: Vec<(usize, HostResult)> = Vec::with_capacity(targets.len());
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e) => tracing::error!(error = %e, "probe task failed"),
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Load the confirmed states of a check from the store.
+pub fn load_engine(store: &mut Store, check: &str) -> Result<Engine, super::store::StoreError> {
+    let mut e = Engine::default();
+    for row in store.current(Some(check))? {
+        let since = super::store::parse_ts(&row.since).unwrap_or_else(Utc::now);
+        e.keys.insert(
+            Key {
+                check: row.check,
+                target: row.target,
+                port: row.port,
+            },
+            KeyState::confirmed(row.value, row.seq, since),
+        );
+    }
+    Ok(e)
+}
+
+/// The observations of one host: host key, port keys, service key.
+fn observations(check: &Check, h: &HostResult) -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    let all_down = !h.ports.is_empty()
+        && h.ports
+            .iter()
+            .all(|p| p.state == crate::probe::PortState::HostDown);
+    let any_known = h
+        .ports
+        .iter()
+        .any(|p| engine::classify(p.state, check.ambiguous_as_open).is_some());
+    if all_down {
+        out.push((engine::HOST_KEY.to_owned(), "", "down".to_owned()));
+    } else if any_known || h.info.is_some() {
+        out.push((engine::HOST_KEY.to_owned(), "", "up".to_owned()));
+    }
+    for p in &h.ports {
+        if let Some(v) = engine::classify(p.state, check.ambiguous_as_open) {
+            out.push((
+                super::config::port_name(p.port).to_owned(),
+                check.expect.as_str(),
+                v.to_owned(),
+            ));
+        }
+    }
+    if let Some(info) = &h.info {
+        out.push((
+            engine::SERVICE_KEY.to_owned(),
+            "",
+            engine::fingerprint(info),
+        ));
+    }
+    out
+}
+
+/// Process one cycle's results (blocking: store calls). Returns the alerts to deliver.
+#[allow(clippy::too_many_arguments)]
+pub fn process_cycle(
+    store: &mut Store,
+    metrics: &Metrics,
+    engine: &mut Engine,
+    check: &Check,
+    global_windows: &[Window],
+    results: &[HostResult],
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+) -> Result<Vec<AlertJob>, super::store::StoreError> {
+    store.record_cycle(&check.name, started, finished, results)?;
+    let now = finished;
+    let in_maint =
+        maintenance::active(&check.maintenance, now) || maintenance::active(global_windows, now);
+    let rules = Rules {
+        confirmations: check.confirmations,
+        remind_every: check.remind_every,
+    };
+    let mut jobs = Vec::new();
+    for h in results {
+        let target = h.address.to_string();
+        for (port, expected, value) in observations(check, h) {
+            let key = Key {
+                check: check.name.clone(),
+                target: target.clone(),
+                port,
+            };
+            let kind = KeyKind::of(&key.port, check.expect);
+            let st = engine.keys.entry(key.clone()).or_default();
+            let step = st.observe(kind, &value, rules, now, in_maint);
+            let (seq, reminder, akind, old) = match step {
+                Step::Nothing => {
+                    if let Some(v) = &st.value {
+                        metrics.set_key(&key.check, &key.target, &key.port, v, expected);
+                    }
+                    continue;
+                }
+                Step::Change { old, new, kind: ak } => {
+                    let bad = engine::is_bad(kind, &new);
+                    let c = store.commit_change(&NewChange {
+                        key: &key,
+                        old: old.as_deref(),
+                        new: &new,
+                        kind: ak,
+                        expected,
+                        bad,
+                        in_maintenance: in_maint,
+                        at: now,
+                    })?;
+                    let suppressed = c.applied && ak.is_some() && in_maint;
+                    st.apply(new.clone(), c.seq, c.since, suppressed);
+                    metrics.set_key(&key.check, &key.target, &key.port, &new, expected);
+                    tracing::info!(check = %key.check, target = %key.target, port = %key.port,
+                        old = ?old, new = %new, seq = c.seq, applied = c.applied,
+                        maintenance = in_maint, "state change");
+                    match ak {
+                        Some(k) if c.applied && !in_maint => (c.seq, 0, k, old),
+                        _ => continue,
+                    }
+                }
+                Step::Alert {
+                    seq,
+                    reminder,
+                    kind: k,
+                } => (seq, reminder, k, None),
+            };
+            let st = &engine.keys[&key];
+            let event = AlertEvent {
+                kind: akind,
+                check: key.check.clone(),
+                target: key.target.clone(),
+                hostname: h.hostname.clone(),
+                port: key.port.clone(),
+                old,
+                new: st.value.clone().unwrap_or_default(),
+                expected: (!expected.is_empty()).then(|| expected.to_owned()),
+                seq,
+                reminder,
+                since: st.since.unwrap_or(now),
+                at: now,
+                instance: store.instance.clone(),
+            };
+            let payload = serde_json::to_string(&event).unwrap_or_default();
+            if let Some(id) = store.claim_alert(&key, seq, reminder, akind, &payload, now)? {
+                jobs.push(AlertJob {
+                    alert_id: id,
+                    event,
+                    sinks: check.sinks.clone(),
+                });
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+/// The task of one check; ends when `stop` turns true.
+pub async fn run_check(
+    check: Check,
+    global_windows: Vec<Window>,
+    prober: Arc<dyn Prober>,
+    shared: Shared,
+    mut stop: watch::Receiver<bool>,
+) {
+    let store = shared.store.clone();
+    let name = check.name.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_engine(&mut lock(&store), &name)).await;
+    let mut engine = match loaded {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            tracing::error!(check = %check.name, error = %e, "cannot load state; starting empty");
+            shared.metrics.store_errors.inc();
+            Engine::default()
+        }
+        Err(_) => Engine::default(),
+    };
+    let check = Arc::new(check);
+    let windows = Arc::new(global_windows);
+    let mut ticker = tokio::time::interval(check.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let started = Utc::now();
+        let t0 = std::time::Instant::now();
+        let (targets, failed) = targets::expand(&check.targets, MAX_TARGETS_PER_CHECK).await;
+        for f in &failed {
+            tracing::warn!(check = %check.name, target = %f, "target does not resolve");
+        }
+        let results = tokio::select! {
+            r = probe_all(&prober, &targets, &check) => r,
+            _ = stop.changed() => break,
+        };
+        let finished = Utc::now();
+        shared
+            .metrics
+            .durations
+            .get_or_create(&CheckLabels {
+                check: check.name.clone(),
+            })
+            .observe(t0.elapsed().as_secs_f64());
+        shared
+            .metrics
+            .cycles
+            .get_or_create(&CheckLabels {
+                check: check.name.clone(),
+            })
+            .inc();
+        let (store, metrics, c, w) = (
+            shared.store.clone(),
+            shared.metrics.clone(),
+            check.clone(),
+            windows.clone(),
+        );
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = process_cycle(
+                &mut lock(&store),
+                &metrics,
+                &mut engine,
+                &c,
+                &w,
+                &results,
+                started,
+                finished,
+            );
+            (engine, r)
+        })
+        .await;
+        let (e, r) = match joined {
+            Ok(v) => v,
+            Err(err) => {
+                tracing::error!(check = %check.name, error = %err, "cycle task failed");
+                return;
+            }
+        };
+        engine = e;
+        match r {
+            Ok(jobs) => {
+                for job in jobs {
+                    if let Err(err) = shared.alerts.try_send(job) {
+                        let job = match err {
+                            mpsc::error::TrySendError::Full(j)
+                            | mpsc::error::TrySendError::Closed(j) => j,
+                        };
+                        tracing::error!(alert = job.alert_id, "alert queue full; alert dropped");
+                        shared
+                            .metrics
+                            .alerts_failed
+                            .get_or_create(&SinkLabels {
+                                sink: "(queue)".into(),
+                                kind: job.event.kind.as_str().into(),
+                            })
+                            .inc();
+                        let store = shared.store.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            lock(&store).record_delivery(
+                                job.alert_id,
+                                "(queue)",
+                                false,
+                                0,
+                                Some("alert queue full"),
+                                Utc::now(),
+                            )
+                        })
+                        .await;
+                    }
+                }
+            }
+            Err(err) => {
+                shared.metrics.store_errors.inc();
+                tracing::error!(check = %check.name, error = %err, "store error; cycle not processed");
+            }
+        }
+    }
+}
+
+/// The alert task: delivers each job to its sinks, records each outcome. Ends when the
+/// channel closes (after delivering what is queued); `stop` shortens retry waits.
+pub async fn run_alerts(
+    mut rx: mpsc::Receiver<AlertJob>,
+    sinks: Arc<Vec<Sink>>,
+    cfg: AlertConfig,
+    store: Arc<Mutex<Store>>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) {
+    while let Some(job) = rx.recv().await {
+        let (sinks, cfg, store, metrics, stop) = (
+            sinks.clone(),
+            cfg.clone(),
+            store.clone(),
+            metrics.clone(),
+            stop.clone(),
+        );
+        let r = tokio::task::spawn_blocking(move || {
+            for sink in sinks.iter() {
+                if !(job.sinks.is_empty() || job.sinks.contains(&sink.name))
+                    || !alert::wants(sink, &job.event)
+                {
+                    continue;
+                }
+                let attempts = if stop.load(Ordering::Relaxed) {
+                    1
+                } else {
+                    cfg.attempts
+                };
+                let o = alert::deliver(sink, &job.event, attempts, cfg.backoff, &|| {
+                    stop.load(Ordering::Relaxed)
+                });
+                let labels = SinkLabels {
+                    sink: sink.name.clone(),
+                    kind: job.event.kind.as_str().into(),
+                };
+                if o.ok {
+                    metrics.alerts_sent.get_or_create(&labels).inc();
+                    tracing::info!(sink = %sink.name, alert = job.alert_id, summary = %job.event.summary(), "alert sent");
+                } else {
+                    metrics.alerts_failed.get_or_create(&labels).inc();
+                    tracing::error!(sink = %sink.name, alert = job.alert_id, error = ?o.error, "alert not delivered");
+                }
+                if let Err(e) = lock(&store).record_delivery(
+                    job.alert_id,
+                    &sink.name,
+                    o.ok,
+                    o.attempts,
+                    o.error.as_deref(),
+                    Utc::now(),
+                ) {
+                    metrics.store_errors.inc();
+                    tracing::error!(error = %e, "cannot record delivery");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "alert task failed");
+        }
+    }
+}
+
+/// A bounded wait used by shutdown paths.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);

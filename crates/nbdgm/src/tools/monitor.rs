@@ -1,0 +1,363 @@
+//! `nbdgm monitor`: the monitoring service (`run`) and its read-only views of the store
+//! (`status`, `history`, `diff`). The library is `nbdgm_probe::monitor`.
+
+use crate::exit;
+use clap::{Args, Subcommand, ValueEnum};
+use nbdgm_probe::monitor::{self, store, MonitorConfig, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/nbdgm/monitor.toml";
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    nbdgm monitor run --config /etc/nbdgm/monitor.toml\n  \
+    nbdgm monitor status --format json\n  \
+    nbdgm monitor history --target 198.51.100.10 --port 138/udp --since 2h\n  \
+    nbdgm monitor diff --from 2025-01-01 --to now\n\n\
+Configuration: dist/monitor.toml; reference: docs/monitor.md.")]
+pub struct MonitorArgs {
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MonitorCommand {
+    /// Run the checks, store results, send alerts, serve /metrics and the web page.
+    Run(RunArgs),
+    /// Current confirmed state per check, target and port.
+    Status(StatusArgs),
+    /// Stored probe results (newest first), or confirmed changes with --changes.
+    History(HistoryArgs),
+    /// States that differ between two times or two run ids (exit 0 none, 1 some, 2 error).
+    Diff(DiffArgs),
+}
+
+/// Where the store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The monitor's configuration (its [store] url is used).
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// A store URL or SQLite path instead of the configuration's.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<Store, String> {
+        let (url, instance) = match &self.store {
+            Some(u) => (u.clone(), "cli".to_owned()),
+            None => {
+                let cfg = MonitorConfig::load(&self.config).map_err(|e| e.to_string())?;
+                (cfg.store.url, cfg.store.instance)
+            }
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(&url);
+            if !std::path::Path::new(path).exists() {
+                return Err(format!("no store at {path} (has `nbdgm monitor run` run?)"));
+            }
+        }
+        Store::open(&url, &instance).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Validate the configuration, print a summary and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub log_format: Format,
+    /// Testing: read port states from FILE instead of probing (see ScriptedProber).
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub fake_states: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this check.
+    #[arg(long)]
+    pub check: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long)]
+    pub check: Option<String>,
+    #[arg(long)]
+    pub target: Option<String>,
+    /// `137/udp`, ..., or `host` / `service` with --changes.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (UTC), or an age such as 2h.
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Most rows (at most 100000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Confirmed state changes instead of raw results.
+    #[arg(long)]
+    pub changes: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A time (as for history --since) or a run id (an integer).
+    #[arg(long)]
+    pub from: String,
+    /// A time or a run id [default: now].
+    #[arg(long, default_value = "now")]
+    pub to: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+pub fn run(args: &MonitorArgs) -> u8 {
+    let r = match &args.command {
+        MonitorCommand::Run(a) => run_service(a),
+        MonitorCommand::Status(a) => status(a),
+        MonitorCommand::History(a) => history(a),
+        MonitorCommand::Diff(a) => diff(a),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nbdgm monitor: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn run_service(a: &RunArgs) -> Result<u8, String> {
+    let cfg = MonitorConfig::load(&a.config).map_err(|e| e.to_string())?;
+    if a.check_config {
+        println!(
+            "{}: ok: {} check(s), {} sink(s), store {}, http {}",
+            a.config.display(),
+            cfg.checks.len(),
+            cfg.sinks.len(),
+            cfg.store.url,
+            cfg.http
+                .as_ref()
+                .map_or("off".to_owned(), |h| h.listen.to_string())
+        );
+        for c in &cfg.checks {
+            println!(
+                "  check {}: {} target spec(s), ports {}, expect {}, every {:?}, {} confirmation(s)",
+                c.name,
+                c.targets.len(),
+                c.ports
+                    .iter()
+                    .map(|p| monitor::config::port_name(*p))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                c.expect.as_str(),
+                c.interval,
+                c.confirmations
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let format = match a.log_format {
+        Format::Json => nbdgm_daemon::config::LogFormat::Json,
+        Format::Text => nbdgm_daemon::config::LogFormat::Text,
+    };
+    nbdgm_daemon::runtime::init_logging(format, "info");
+    let prober: Arc<dyn monitor::Prober> = match &a.fake_states {
+        Some(p) => Arc::new(monitor::ScriptedProber { path: p.clone() }),
+        None => Arc::new(monitor::RealProber::new()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(16)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("tokio runtime: {e}"))?;
+    rt.block_on(monitor::run_service(&a.config, prober))
+        .map_err(|e| e.to_string())?;
+    Ok(exit::OK)
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    if let Ok(s) = serde_json::to_string_pretty(v) {
+        println!("{s}");
+    }
+}
+
+fn status(a: &StatusArgs) -> Result<u8, String> {
+    let mut s = a.store.open()?;
+    let rows = s.current(a.check.as_deref()).map_err(|e| e.to_string())?;
+    match a.format {
+        Format::Json => print_json(&rows),
+        Format::Text => {
+            if rows.is_empty() {
+                println!("no confirmed state yet");
+            }
+            for r in &rows {
+                println!(
+                    "{:<12} {:<15} {:<8} {:<10} {:<8} {:<5} since {}  last {} {}",
+                    r.check,
+                    r.target,
+                    r.port,
+                    truncate(&r.value, 40),
+                    if r.expected.is_empty() {
+                        "-"
+                    } else {
+                        &r.expected
+                    },
+                    if r.bad { "BAD" } else { "ok" },
+                    r.since,
+                    r.last_state.as_deref().unwrap_or("-"),
+                    r.last_seen.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn history(a: &HistoryArgs) -> Result<u8, String> {
+    let q = store::Query {
+        check: a.check.clone(),
+        target: a.target.clone(),
+        port: a.port.clone(),
+        since: a
+            .since
+            .as_deref()
+            .map(monitor::parse_time)
+            .transpose()
+            .map_err(|e| format!("--since: {e}"))?,
+        until: a
+            .until
+            .as_deref()
+            .map(monitor::parse_time)
+            .transpose()
+            .map_err(|e| format!("--until: {e}"))?,
+        limit: a.limit.clamp(1, store::MAX_ROWS),
+    };
+    let mut s = a.store.open()?;
+    if a.changes {
+        let rows = s.changes(&q).map_err(|e| e.to_string())?;
+        match a.format {
+            Format::Json => print_json(&rows),
+            Format::Text => {
+                for r in &rows {
+                    println!(
+                        "{} {} {} {} #{}: {} -> {}{}{}",
+                        r.ts,
+                        r.check,
+                        r.target,
+                        r.port,
+                        r.seq,
+                        r.old.as_deref().unwrap_or("(none)"),
+                        truncate(&r.new, 60),
+                        r.kind
+                            .as_deref()
+                            .map(|k| format!(" {k}"))
+                            .unwrap_or_default(),
+                        if r.in_maintenance {
+                            " (maintenance)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+    } else {
+        let rows = s.history(&q).map_err(|e| e.to_string())?;
+        match a.format {
+            Format::Json => print_json(&rows),
+            Format::Text => {
+                for r in &rows {
+                    println!(
+                        "{} run {} {} {} {} {} ({})",
+                        r.ts,
+                        r.run_id,
+                        r.check,
+                        r.target,
+                        r.port,
+                        r.state,
+                        truncate(&r.evidence, 80)
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn snapshot(
+    s: &mut Store,
+    arg: &str,
+) -> Result<std::collections::BTreeMap<monitor::engine::Key, String>, String> {
+    if let Ok(id) = arg.trim().parse::<i64>() {
+        return s.states_of_run(id).map_err(|e| e.to_string());
+    }
+    let t = monitor::parse_time(arg)?;
+    s.states_at(t).map_err(|e| e.to_string())
+}
+
+fn diff(a: &DiffArgs) -> Result<u8, String> {
+    let mut s = a.store.open()?;
+    let from = snapshot(&mut s, &a.from).map_err(|e| format!("--from: {e}"))?;
+    let to = snapshot(&mut s, &a.to).map_err(|e| format!("--to: {e}"))?;
+    let d = store::diff(&from, &to);
+    match a.format {
+        Format::Json => print_json(&d),
+        Format::Text => {
+            for e in &d {
+                println!(
+                    "{} {} {}: {} -> {}",
+                    e.check,
+                    e.target,
+                    e.port,
+                    e.from.as_deref().unwrap_or("(none)"),
+                    e.to.as_deref().unwrap_or("(none)")
+                );
+            }
+        }
+    }
+    Ok(if d.is_empty() {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}

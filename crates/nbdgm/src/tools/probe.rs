@@ -1,0 +1,190 @@
+//! `nbdgm probe`: exposure probes of the NetBIOS ports (issue 5 §1; DIGEST §4.3 NODE STATUS,
+//! §5 mailslot write, §6 GetBackupListRequest; RFC 1002 §4.3.2 SESSION REQUEST). The probing
+//! itself is `nbdgm_probe::probe`; this module is the command line, the progress bar and the
+//! exit codes (docs/probe.md).
+
+use crate::exit;
+use clap::{Args, ValueEnum};
+use nbdgm_probe::probe::{self, Expect, Port, ProbeOptions};
+use nbdgm_probe::target;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectArg {
+    Closed,
+    Open,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    nbdgm probe 198.51.100.10\n  \
+    nbdgm probe 198.51.100.0/24 --ports 137,138/udp --format csv > exposure.csv\n  \
+    nbdgm probe fileserver.example --format json\n  \
+    nbdgm probe 198.51.100.10 --ports 138/udp --expect closed      # Nagios check\n  \
+    nbdgm probe 198.51.100.0/24 --rate 200 --concurrency 32 --timeout-ms 500 --retries 1\n\n\
+States: open, likely-open (138/udp silent while 137/udp answered), open|filtered (silence),\n\
+filtered (no answer to SYN, or ICMP admin-prohibited), closed (ICMP port unreachable, TCP reset),\n\
+host-down (host unreachable, no ARP answer), error. Details: docs/probe.md.\n\n\
+Exit codes without --expect: 0 probed, nothing open; 1 some port open or likely-open (findings);\n\
+2 usage error, or no probe could be made at all.\n\
+With --expect (Nagios plugin): 0 OK, 1 WARNING (uncertain: likely-open, open|filtered),\n\
+2 CRITICAL (open when expecting closed; closed/filtered/host-down when expecting open),\n\
+3 UNKNOWN (a probe failed); one summary line with performance data is printed last.")]
+pub struct ProbeArgs {
+    /// IPv4 addresses, CIDR ranges (network and broadcast address skipped up to /30) or host
+    /// names (resolved to IPv4).
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Ports to probe: 137, 138/udp, 138/tcp, 139, 445 (138 = both 138s; all).
+    #[arg(
+        long,
+        default_value = "137,138/udp,138/tcp,139,445",
+        value_name = "LIST"
+    )]
+    pub ports: String,
+    #[arg(long, value_enum, default_value_t = ProbeFormat::Text)]
+    pub format: ProbeFormat,
+    /// Nagios mode: what the ports should be.
+    #[arg(long, value_enum)]
+    pub expect: Option<ExpectArg>,
+    /// Packets and connection attempts per second, over all hosts (0 = unlimited).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rate: u32,
+    /// Hosts probed at the same time (1-4096).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+    /// First wait for an answer, in milliseconds (10-30000); doubled on each retry.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub timeout_ms: u64,
+    /// Retries after the first packet or connect (0-8).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+    /// Workgroup for the 138/udp probe when 137/udp does not tell [default: WORKGROUP].
+    #[arg(long, value_name = "NAME")]
+    pub workgroup: Option<String>,
+    /// Refuse target lists longer than this.
+    #[arg(long, default_value_t = target::DEFAULT_MAX_HOSTS, value_name = "N")]
+    pub max_hosts: usize,
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn run(args: &ProbeArgs) -> u8 {
+    match options(args) {
+        Ok((targets, opts)) => probe_and_report(args, targets, &opts),
+        Err(e) => {
+            eprintln!("nbdgm probe: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn options(args: &ProbeArgs) -> Result<(Vec<target::Target>, ProbeOptions), String> {
+    let ports = Port::parse_list(&args.ports).map_err(|e| format!("--ports: {e}"))?;
+    if !(10..=30_000).contains(&args.timeout_ms) {
+        return Err("--timeout-ms must be 10-30000".into());
+    }
+    if args.retries > probe::MAX_RETRIES {
+        return Err(format!("--retries must be 0-{}", probe::MAX_RETRIES));
+    }
+    if !(1..=probe::MAX_CONCURRENCY).contains(&args.concurrency) {
+        return Err(format!(
+            "--concurrency must be 1-{}",
+            probe::MAX_CONCURRENCY
+        ));
+    }
+    if args.max_hosts == 0 {
+        return Err("--max-hosts must be at least 1".into());
+    }
+    if let Some(w) = &args.workgroup {
+        nbdgm_wire::Name::new(w, 0x1D).map_err(|e| format!("--workgroup {w:?}: {e}"))?;
+    }
+    let targets =
+        target::parse_targets(&args.targets, args.max_hosts).map_err(|e| e.to_string())?;
+    Ok((
+        targets,
+        ProbeOptions {
+            ports,
+            timeout: Duration::from_millis(args.timeout_ms),
+            retries: args.retries,
+            rate: args.rate,
+            concurrency: args.concurrency,
+            workgroup: args.workgroup.clone(),
+        },
+    ))
+}
+
+fn probe_and_report(args: &ProbeArgs, targets: Vec<target::Target>, opts: &ProbeOptions) -> u8 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("nbdgm probe: cannot start the runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    let bar =
+        (targets.len() > 1 && !args.no_progress && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(targets.len() as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} probing [{bar:30}] {pos}/{len} hosts, {elapsed} (eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+    let results = rt.block_on(probe::probe_all(targets, opts, |done, _total| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    }));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let out = match args.format {
+        ProbeFormat::Text => probe::to_text(&results),
+        ProbeFormat::Json => probe::to_json(&results) + "\n",
+        ProbeFormat::Csv => match probe::to_csv(&results) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("nbdgm probe: CSV output: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
+    let verdict = args.expect.map(|e| {
+        probe::nagios(
+            &results,
+            match e {
+                ExpectArg::Closed => Expect::Closed,
+                ExpectArg::Open => Expect::Open,
+            },
+        )
+    });
+    match &verdict {
+        // A Nagios plugin's first stdout line is its status; the table is the long output.
+        Some(v) if args.format == ProbeFormat::Text => println!("{}", v.summary),
+        // Keep JSON/CSV stdout machine-readable: the status line goes to stderr.
+        Some(v) => eprintln!("{}", v.summary),
+        None => {}
+    }
+    print!("{out}");
+    match verdict {
+        Some(v) => v.code,
+        None => probe::exit_code(&results),
+    }
+}
