@@ -13,7 +13,7 @@ use crate::target::{Target, TargetSet};
 use nbdgm_wire::browser::BrowserFrame;
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::{self, MailslotWrite};
-use nbdgm_wire::nbns::{self, NodeStatus, Packet, Question, RData, CLASS_IN, TYPE_NBSTAT};
+use nbdgm_wire::nbns::{self, NodeStatus, Packet, RData, TYPE_NBSTAT};
 use nbdgm_wire::Name;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -880,19 +880,7 @@ pub fn host_info(status: &NodeStatus) -> HostInfo {
 }
 
 fn node_status_request(id: u16) -> Packet {
-    Packet {
-        id,
-        flags: 0,
-        questions: vec![Question {
-            name: Name::wildcard(),
-            qtype: TYPE_NBSTAT,
-            qclass: CLASS_IN,
-        }],
-        answers: vec![],
-        authority: vec![],
-        additional: vec![],
-        trailing: vec![],
-    }
+    Packet::request(id, 0, Name::wildcard(), TYPE_NBSTAT)
 }
 
 /// Judge an answer on 137: a NODE STATUS RESPONSE with our id gives the host info; any
@@ -1667,7 +1655,7 @@ pub fn exit_code(results: &[HostResult]) -> u8 {
 mod tests {
     use super::*;
     use nbdgm_wire::browser::GetBackupListResponse;
-    use nbdgm_wire::nbns::{NodeName, Statistics};
+    use nbdgm_wire::nbns::{NodeName, Statistics, CLASS_IN};
     use proptest::prelude::*;
 
     fn icmp(t: u8, code: u8) -> Evidence {

@@ -271,6 +271,25 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// A request with one question (class IN) and no records: NAME QUERY (`TYPE_NB`,
+    /// flags 0x0110 broadcast / 0x0100 unicast) or NODE STATUS (`TYPE_NBSTAT`, flags 0)
+    /// (RFC 1002 §4.2.12, §4.2.17).
+    pub fn request(id: u16, flags: u16, name: Name, qtype: u16) -> Packet {
+        Packet {
+            id,
+            flags,
+            questions: vec![Question {
+                name,
+                qtype,
+                qclass: CLASS_IN,
+            }],
+            answers: vec![],
+            authority: vec![],
+            additional: vec![],
+            trailing: vec![],
+        }
+    }
+
     pub fn is_response(&self) -> bool {
         self.flags & FLAG_RESPONSE != 0
     }

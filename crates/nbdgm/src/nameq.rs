@@ -4,9 +4,7 @@
 //! Every answer within the wait is collected (a broadcast query can have several
 //! responders, and Samba answers broadcasts twice), matched on NAME_TRN_ID.
 
-use nbdgm_wire::nbns::{
-    self, Packet, Question, RData, CLASS_IN, FLAG_B, FLAG_RD, TYPE_NB, TYPE_NBSTAT,
-};
+use nbdgm_wire::nbns::{self, Packet, RData, FLAG_B, FLAG_RD, TYPE_NB, TYPE_NBSTAT};
 use nbdgm_wire::Name;
 use serde::Serialize;
 use std::io;
@@ -96,36 +94,13 @@ fn transaction_id() -> u16 {
 
 /// A NAME QUERY REQUEST (flags 0x0110 broadcast, 0x0100 unicast).
 pub fn name_query(name: &Name, broadcast: bool) -> Packet {
-    Packet {
-        id: transaction_id(),
-        flags: FLAG_RD | if broadcast { FLAG_B } else { 0 },
-        questions: vec![Question {
-            name: name.clone(),
-            qtype: TYPE_NB,
-            qclass: CLASS_IN,
-        }],
-        answers: vec![],
-        authority: vec![],
-        additional: vec![],
-        trailing: vec![],
-    }
+    let flags = FLAG_RD | if broadcast { FLAG_B } else { 0 };
+    Packet::request(transaction_id(), flags, name.clone(), TYPE_NB)
 }
 
 /// A NODE STATUS REQUEST for `name` (usually `*`).
 pub fn status_query(name: &Name) -> Packet {
-    Packet {
-        id: transaction_id(),
-        flags: 0,
-        questions: vec![Question {
-            name: name.clone(),
-            qtype: TYPE_NBSTAT,
-            qclass: CLASS_IN,
-        }],
-        answers: vec![],
-        authority: vec![],
-        additional: vec![],
-        trailing: vec![],
-    }
+    Packet::request(transaction_id(), 0, name.clone(), TYPE_NBSTAT)
 }
 
 /// One address of a positive name query response.
@@ -173,7 +148,7 @@ pub fn negatives(answers: &[Answer]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nbdgm_wire::nbns::{NbAddress, Record as Rr};
+    use nbdgm_wire::nbns::{NbAddress, Record as Rr, CLASS_IN};
 
     #[test]
     fn query_flags() {
