@@ -78,6 +78,14 @@ fn usage_errors_exit_2_without_probing() {
         assert!(out.stdout.is_empty(), "{args:?} printed results");
         assert!(!out.stderr.is_empty(), "{args:?} gave no message");
     }
+    // As a Nagios check, a probe that cannot run is UNKNOWN (3), with a status line.
+    let out = nbdgm(&["probe", "198.51.100.300", "--expect", "closed"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("NBDGM PROBE UNKNOWN - "),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]

@@ -82,11 +82,20 @@ pub fn run(args: &ProbeArgs) -> u8 {
     match options(args) {
         Ok((targets, opts)) => probe_and_report(args, targets, &opts),
         Err(e) => {
-            eprintln!("nbdgm probe: {e}");
-            exit::USAGE
+            // As a Nagios plugin (--expect), a check that cannot run is UNKNOWN.
+            if args.expect.is_some() {
+                println!("NBDGM PROBE UNKNOWN - {e}");
+                NAGIOS_UNKNOWN
+            } else {
+                eprintln!("nbdgm probe: {e}");
+                exit::USAGE
+            }
         }
     }
 }
+
+/// Nagios UNKNOWN.
+const NAGIOS_UNKNOWN: u8 = 3;
 
 fn options(args: &ProbeArgs) -> Result<(Vec<target::Target>, ProbeOptions), String> {
     let ports = Port::parse_list(&args.ports).map_err(|e| format!("--ports: {e}"))?;
