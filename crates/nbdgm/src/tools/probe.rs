@@ -55,8 +55,10 @@ pub struct ProbeArgs {
     /// Nagios mode: what the ports should be.
     #[arg(long, value_enum)]
     pub expect: Option<ExpectArg>,
-    /// Packets and connection attempts per second, over all hosts (0 = unlimited).
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Packets and connection attempts per second, over all hosts (0 = unlimited). The
+    /// default keeps the kernel's "host unreachable" errors for absent hosts under its ICMP
+    /// rate limit (net.ipv4.icmp_msgs_per_sec 1000), so they are reported as host-down.
+    #[arg(long, default_value_t = probe::DEFAULT_RATE, value_name = "N")]
     pub rate: u32,
     /// Hosts probed at the same time (1-4096).
     #[arg(long, default_value_t = 64, value_name = "N")]
