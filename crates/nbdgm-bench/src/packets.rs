@@ -3,7 +3,7 @@
 use nbdgm_wire::browser::{Announcement, BrowserFrame};
 use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
-use nbdgm_wire::nbns::{self, Packet, Question, CLASS_IN, TYPE_NB, TYPE_NBSTAT};
+use nbdgm_wire::nbns::{self, Packet, TYPE_NB, TYPE_NBSTAT};
 use nbdgm_wire::Name;
 use std::net::SocketAddrV4;
 
@@ -97,20 +97,7 @@ fn question(name: &str, qtype: u16, id: u16) -> anyhow::Result<Vec<u8>> {
         .parse()
         .map_err(|e| anyhow::anyhow!("name {name:?}: {e}"))?;
     let flags = if qtype == TYPE_NB { nbns::FLAG_RD } else { 0 };
-    Ok(Packet {
-        id,
-        flags,
-        questions: vec![Question {
-            name,
-            qtype,
-            qclass: CLASS_IN,
-        }],
-        answers: vec![],
-        authority: vec![],
-        additional: vec![],
-        trailing: vec![],
-    }
-    .to_bytes()?)
+    Ok(Packet::request(id, flags, name, qtype).to_bytes()?)
 }
 
 /// Rewrite the NAME_TRN_ID (first two bytes) of a name-service packet in place.
