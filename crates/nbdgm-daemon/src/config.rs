@@ -200,15 +200,8 @@ impl Default for DatagramConfig {
     }
 }
 
-/// Policy for SOURCE_IP ≠ UDP source address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceIpPolicy {
-    Accept,
-    #[default]
-    Log,
-    Drop,
-}
+/// Policy for SOURCE_IP ≠ UDP source address: the engine's own type (same TOML spelling).
+pub use nbdgm_node::SourceIpPolicy;
 
 /// `[reassembly]`: caps of the fragment table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -74,11 +74,7 @@ pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
     n.node_status = cfg.name_service.node_status;
     n.datagram_error_on_unknown = cfg.datagram.error_on_unknown_name;
     n.deliver_not_for_us = true; // the hub filters by subscription
-    n.source_ip_policy = match cfg.datagram.source_ip_mismatch {
-        config::SourceIpPolicy::Accept => nbdgm_node::SourceIpPolicy::Accept,
-        config::SourceIpPolicy::Log => nbdgm_node::SourceIpPolicy::Log,
-        config::SourceIpPolicy::Drop => nbdgm_node::SourceIpPolicy::Drop,
-    };
+    n.source_ip_policy = cfg.datagram.source_ip_mismatch;
     n.reply_limit_factor = cfg.limits.reply_amplification as usize;
     n.max_names = cfg.limits.max_names;
     n
