@@ -158,6 +158,13 @@ pub struct SendArgs {
     /// Address of the interface to send from; the first one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<IpAddr>,
+    /// Send to this host instead of resolving the destination name (`unique`:
+    /// DIRECT_UNIQUE, `group`: DIRECT_GROUP unicast to it; not with `broadcast`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// UDP port at `address`; the daemon's datagram port when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl SendArgs {
@@ -171,6 +178,8 @@ impl SendArgs {
             data_hex: Some(nbdgm_wire::hex::encode(data)),
             data_text: None,
             interface: None,
+            address: None,
+            port: None,
         }
     }
 

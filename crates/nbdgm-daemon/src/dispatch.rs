@@ -10,7 +10,7 @@ use nbdgm_node::{LookupTarget, Name, SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -319,13 +319,24 @@ impl Dispatcher {
                     None => data,
                 };
                 let bytes = data.len();
-                let mode = match args.mode {
-                    proto::SendMode::Unique => SendMode::Unique,
-                    proto::SendMode::Group => SendMode::Group,
-                    proto::SendMode::Broadcast => SendMode::Broadcast,
+                let at = match args.address {
+                    None => None,
+                    Some(IpAddr::V4(ip)) => Some(SocketAddrV4::new(ip, args.port.unwrap_or(0))),
+                    Some(IpAddr::V6(_)) => return Err(bad(id, "address: IPv4 only")),
+                };
+                // Port 0: the worker fills in its datagram port.
+                let mode = match (args.mode, at) {
+                    (proto::SendMode::Unique, None) => SendMode::Unique,
+                    (proto::SendMode::Group, None) => SendMode::Group,
+                    (proto::SendMode::Broadcast, None) => SendMode::Broadcast,
+                    (proto::SendMode::Unique, Some(a)) => SendMode::UniqueAt(a),
+                    (proto::SendMode::Group, Some(a)) => SendMode::GroupAt(a),
+                    (proto::SendMode::Broadcast, Some(_)) => {
+                        return Err(bad(id, "address cannot be used with mode broadcast"))
+                    }
                 };
                 let w = self
-                    .worker_for(args.interface, None)
+                    .worker_for(args.interface, at.map(|a| *a.ip()))
                     .ok_or_else(|| bad(id, "no such interface"))?;
                 let request = SendRequest {
                     source,

@@ -12,7 +12,7 @@ use crate::sockets::InterfaceSockets;
 use nbdgm_client::proto;
 use nbdgm_node::{
     Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
-    SendRequest, Service,
+    SendMode, SendRequest, Service,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -154,6 +154,15 @@ pub struct Worker<O: Outlet> {
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
     buf: Vec<u8>,
+}
+
+/// An explicit address with port 0 means our own datagram port.
+fn with_port(mut r: SendRequest, port: u16) -> SendRequest {
+    match &mut r.mode {
+        SendMode::UniqueAt(a) | SendMode::GroupAt(a) if a.port() == 0 => a.set_port(port),
+        _ => {}
+    }
+    r
 }
 
 /// A name's address as the API shows it.
@@ -502,7 +511,10 @@ impl<O: Outlet> Worker<O> {
                     let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
                 }
             },
-            Command::Send { request, reply } => match self.node.send(now, request) {
+            Command::Send { request, reply } => match self
+                .node
+                .send(now, with_port(request, self.node.config().datagram_port))
+            {
                 Ok(id) => {
                     self.pending.insert(id.0, reply);
                 }

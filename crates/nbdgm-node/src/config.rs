@@ -193,6 +193,9 @@ pub struct NodeConfig {
     /// do not hold; when false they are dropped with reason `not_owned`.
     pub deliver_not_for_us: bool,
     pub source_ip_policy: SourceIpPolicy,
+    /// The address our registrations, answers and datagram headers carry instead of the
+    /// interface's (NAT, containers); `None` for the interface address.
+    pub announce_address: Option<Ipv4Addr>,
     /// No reply may be larger than this many times the request's size.
     pub reply_limit_factor: usize,
     /// Allow [`crate::Node::send`] under a source name we did not register (standalone tools).
@@ -230,6 +233,7 @@ impl NodeConfig {
             datagram_error_on_unknown: true,
             deliver_not_for_us: true,
             source_ip_policy: SourceIpPolicy::Log,
+            announce_address: None,
             reply_limit_factor: 12,
             allow_unregistered_source: false,
             max_transactions: 64,

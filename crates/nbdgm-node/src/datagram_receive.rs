@@ -188,7 +188,7 @@ impl Node {
                 reserved: 0,
             },
             id: dgm_id,
-            source_ip: self.addr(),
+            source_ip: self.announced_addr(),
             source_port: self.config.datagram_port,
             body: Body::Error {
                 code: ERR_DESTINATION_NAME_NOT_PRESENT,

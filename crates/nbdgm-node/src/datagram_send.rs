@@ -44,6 +44,8 @@ impl Node {
         match req.mode {
             SendMode::Broadcast => self.send_now(pending, MsgType::Broadcast, None),
             SendMode::Group => self.send_now(pending, MsgType::DirectGroup, None),
+            SendMode::UniqueAt(to) => self.send_now(pending, MsgType::DirectUnique, Some(to)),
+            SendMode::GroupAt(to) => self.send_now(pending, MsgType::DirectGroup, Some(to)),
             SendMode::Unique => {
                 let dest = pending.destination.clone();
                 if self.names.active(&dest).is_some_and(|r| !r.group) {
@@ -98,15 +100,15 @@ impl Node {
     pub(crate) fn send_resolved(&mut self, p: PendingSend, addrs: &[NameAddress]) {
         match addrs.iter().find(|a| !a.group) {
             Some(a) => {
-                let ip = a.addr;
-                self.send_now(p, MsgType::DirectUnique, Some(ip))
+                let to = SocketAddrV4::new(a.addr, self.config.datagram_port);
+                self.send_now(p, MsgType::DirectUnique, Some(to))
             }
             None => self.send_now(p, MsgType::DirectGroup, None),
         }
     }
 
     /// Build, fragment and queue; then report [`Event::SendDone`].
-    fn send_now(&mut self, p: PendingSend, msg_type: MsgType, to: Option<std::net::Ipv4Addr>) {
+    fn send_now(&mut self, p: PendingSend, msg_type: MsgType, to: Option<SocketAddrV4>) {
         let result = self.transmit_datagram(&p, msg_type, to);
         if result.is_err() {
             self.stats.sends_failed += 1;
@@ -118,14 +120,14 @@ impl Node {
         &mut self,
         p: &PendingSend,
         msg_type: MsgType,
-        to: Option<std::net::Ipv4Addr>,
+        to: Option<SocketAddrV4>,
     ) -> Result<SendInfo, SendError> {
         let dgm_id = self.alloc_dgm_id();
         let out = Outgoing {
             msg_type,
             node_type: self.config.node_type,
             id: dgm_id,
-            source: (self.addr(), self.config.datagram_port),
+            source: (self.announced_addr(), self.config.datagram_port),
             source_name: &p.source,
             destination_name: &p.destination,
             data: &p.data,
@@ -145,7 +147,10 @@ impl Node {
             return Err(SendError::QueueFull);
         }
         let (dest, broadcast) = match to {
-            Some(ip) => (SocketAddrV4::new(ip, self.config.datagram_port), false),
+            Some(to) => (
+                to,
+                to.ip().is_broadcast() || *to.ip() == self.config.interface.broadcast(),
+            ),
             None => (self.broadcast_to(Service::Datagram), true),
         };
         let fragments = packets.len();

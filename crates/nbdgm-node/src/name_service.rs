@@ -158,7 +158,7 @@ impl Node {
             &name,
             self.config.registration_ttl,
             self.nb_flags(group),
-            self.addr(),
+            self.announced_addr(),
         );
         let bytes = self
             .encode(&p)
@@ -205,7 +205,7 @@ impl Node {
                     &name,
                     0,
                     self.nb_flags(group),
-                    self.addr(),
+                    self.announced_addr(),
                 );
                 let bytes = self.encode(&p).ok_or(NodeError::Encode("release".into()))?;
                 self.broadcast_name_packet(bytes.clone());
@@ -628,7 +628,7 @@ impl Node {
                     &q.name,
                     self.config.registration_ttl,
                     self.nb_flags(group),
-                    self.addr(),
+                    self.announced_addr(),
                 ));
                 if let Some(bytes) = self.encode(&r) {
                     self.stats.queries_answered += 1;
@@ -735,8 +735,12 @@ impl Node {
             return;
         }
         let mut r = packet(p.id, FLAGS_DEFEND);
-        r.answers
-            .push(nb_record(&q.name, 0, self.nb_flags(false), self.addr()));
+        r.answers.push(nb_record(
+            &q.name,
+            0,
+            self.nb_flags(false),
+            self.announced_addr(),
+        ));
         if let Some(bytes) = self.encode(&r) {
             self.stats.defences_sent += 1;
             self.reply(inc.from, Service::Name, bytes, inc.bytes.len());

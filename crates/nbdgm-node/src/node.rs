@@ -61,6 +61,11 @@ pub enum SendMode {
     Group,
     /// BROADCAST (0x12) to `*` at the broadcast address (the destination is ignored).
     Broadcast,
+    /// DIRECT_UNIQUE (0x10) to this address, without resolving the name (replies to
+    /// the UDP source, `--server` targets).
+    UniqueAt(SocketAddrV4),
+    /// DIRECT_GROUP (0x11) to this address (announcements to a remote subnet).
+    GroupAt(SocketAddrV4),
 }
 
 /// A datagram to send.
@@ -257,6 +262,14 @@ impl Node {
 
     pub(crate) fn addr(&self) -> Ipv4Addr {
         self.config.interface.addr
+    }
+
+    /// The address our packets carry (NB_ADDRESS, SOURCE_IP): `announce_address` or
+    /// the interface's own.
+    pub(crate) fn announced_addr(&self) -> Ipv4Addr {
+        self.config
+            .announce_address
+            .unwrap_or(self.config.interface.addr)
     }
 
     pub(crate) fn broadcast_to(&self, service: Service) -> SocketAddrV4 {

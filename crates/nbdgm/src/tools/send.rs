@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
     group(ArgGroup::new("mode").args(["unique", "group", "broadcast"])),
     after_help = "Examples:\n  \
     nbdgm send --to 'FRED<03>' --text 'hello'                  # DIRECT_UNIQUE, resolved by broadcast\n  \
+    nbdgm send --to 'FRED<03>' --address 192.0.2.7 --text 'hi'  # DIRECT_UNIQUE to that host, no lookup\n  \
     nbdgm send --to 'WORKGROUP<1d>' --group --mailslot '\\MAILSLOT\\BROWSE' --hex 01000000...\n  \
     nbdgm send --broadcast --mailslot '\\MAILSLOT\\APP' --file message.bin --standalone --interface 198.51.100.20/24\n\n\
 Without a daemon it binds UDP 138 on --bind (needs root or CAP_NET_BIND_SERVICE, or --port).\n\
@@ -36,6 +37,10 @@ pub struct SendArgs {
     /// BROADCAST datagram to `*` on the subnet broadcast address.
     #[arg(long)]
     pub broadcast: bool,
+    /// Send straight to this host instead of resolving --to (DIRECT_UNIQUE, or
+    /// DIRECT_GROUP with --group).
+    #[arg(long, value_name = "IP", conflicts_with = "broadcast")]
+    pub address: Option<Ipv4Addr>,
     /// Wrap the data in an SMB mailslot write to this mailslot, e.g. '\MAILSLOT\BROWSE'.
     #[arg(long, value_name = "NAME")]
     pub mailslot: Option<String>,
@@ -110,12 +115,15 @@ fn payload(args: &SendArgs) -> Result<Vec<u8>, String> {
 
 fn send(args: &SendArgs) -> Result<u8, String> {
     let data = payload(args)?;
-    let mode = if args.broadcast {
-        SendMode::Broadcast
-    } else if args.group {
-        SendMode::Group
-    } else {
-        SendMode::Unique
+    let at = args
+        .address
+        .map(|ip| std::net::SocketAddrV4::new(ip, args.port));
+    let mode = match (args.broadcast, args.group, at) {
+        (true, _, _) => SendMode::Broadcast,
+        (false, true, None) => SendMode::Group,
+        (false, true, Some(a)) => SendMode::GroupAt(a),
+        (false, false, None) => SendMode::Unique,
+        (false, false, Some(a)) => SendMode::UniqueAt(a),
     };
     let destination: Name = match &args.to {
         Some(t) => t.parse().map_err(|e| format!("bad --to {t:?}: {e}"))?,
@@ -137,12 +145,13 @@ fn send(args: &SendArgs) -> Result<u8, String> {
             let mut a = ApiSend::new(
                 destination.to_string(),
                 match mode {
-                    SendMode::Unique => ApiMode::Unique,
-                    SendMode::Group => ApiMode::Group,
+                    SendMode::Unique | SendMode::UniqueAt(_) => ApiMode::Unique,
+                    SendMode::Group | SendMode::GroupAt(_) => ApiMode::Group,
                     SendMode::Broadcast => ApiMode::Broadcast,
                 },
                 &data,
             );
+            a.address = args.address.map(Into::into);
             a.source = args.from.clone();
             a.mailslot = args.mailslot.clone();
             client
