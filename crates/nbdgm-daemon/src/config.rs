@@ -47,6 +47,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub privileges: PrivilegesConfig,
     pub log: LogConfig,
+    pub messenger: crate::messenger::MessengerConfig,
 }
 
 /// `[node]`: who we are.

@@ -9,12 +9,14 @@
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
 //! - [`runtime`]: start-up, signals, reload, shutdown
+//! - [`messenger`]: received WinPopup messages: log and exec hook
 //! - [`standalone`]: a node on its own sockets, for the CLI tools without a daemon
 
 pub mod acl;
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod messenger;
 pub mod privilege;
 pub mod ratelimit;
 pub mod runtime;

@@ -4,7 +4,7 @@
 use crate::api::{self, ApiMsg, DatagramView, Hub};
 use crate::config::{self, Config, Overrides};
 use crate::dispatch::{Dispatcher, Identity, WorkerHandle};
-use crate::worker::{Command, Door, Outlet, Worker};
+use crate::worker::{AppsConfig, Command, Door, Outlet, Worker};
 use crate::{privilege, sockets};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
@@ -39,6 +39,13 @@ pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
     cfg.apply(&opts.overrides)?;
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// The mailslot applications' settings for one interface.
+pub fn apps_config(cfg: &Config, _iface: &config::Interface) -> AppsConfig {
+    AppsConfig {
+        messenger: cfg.messenger.clone(),
+    }
 }
 
 /// The engine's settings for one interface.
@@ -215,6 +222,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
         // Each interface gets a thread of its own (a current-thread runtime), so a flood on
         // the receive path never starves the API's writer tasks on the main runtime.
         let door = door(&cfg, &own);
+        let apps = apps_config(&cfg, &iface);
         let outlet = outlet.clone();
         let names = names.clone();
         let addr = iface.net.addr();
@@ -232,7 +240,11 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
                 };
                 rt.block_on(async move {
                     match socks.into_tokio() {
-                        Ok(socks) => Worker::new(node, socks, door, outlet).run(names, rx).await,
+                        Ok(socks) => {
+                            Worker::new(node, socks, door, outlet, apps)
+                                .run(names, rx)
+                                .await
+                        }
                         Err(e) => {
                             error!(interface = %addr, error = %e, "cannot register the sockets")
                         }
@@ -277,6 +289,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
                                 node: Box::new(node_config(&new, &iface)),
                                 door: door(&new, &own),
                                 names: new.names(),
+                                apps: Box::new(apps_config(&new, &iface)),
                             };
                             if h.tx.send(cmd).await.is_err() {
                                 error!(interface = %h.interface, "worker is gone");

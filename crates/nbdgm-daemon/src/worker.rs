@@ -7,6 +7,7 @@
 //! then send what the node queued and pass its events on.
 
 use crate::acl::Acl;
+use crate::messenger::{Messenger, MessengerConfig};
 use crate::ratelimit::{LogLimiter, RateLimiter};
 use crate::sockets::InterfaceSockets;
 use nbdgm_client::proto;
@@ -113,10 +114,17 @@ pub enum Command {
         node: Box<NodeConfig>,
         door: Door,
         names: Vec<(Name, bool)>,
+        apps: Box<AppsConfig>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
     },
+}
+
+/// Settings of the mailslot applications a worker runs.
+#[derive(Debug, Clone, Default)]
+pub struct AppsConfig {
+    pub messenger: MessengerConfig,
 }
 
 /// Counters of the runtime side (the engine keeps its own).
@@ -153,6 +161,7 @@ pub struct Worker<O: Outlet> {
     config_names: Vec<(Name, bool)>,
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
+    messenger: Messenger,
     buf: Vec<u8>,
 }
 
@@ -197,7 +206,13 @@ enum Which {
 }
 
 impl<O: Outlet> Worker<O> {
-    pub fn new(node: Node, sockets: InterfaceSockets, door: Door, outlet: Arc<O>) -> Self {
+    pub fn new(
+        node: Node,
+        sockets: InterfaceSockets,
+        door: Door,
+        outlet: Arc<O>,
+        apps: AppsConfig,
+    ) -> Self {
         let addr = node.config().interface.addr;
         Worker {
             addr,
@@ -216,6 +231,7 @@ impl<O: Outlet> Worker<O> {
             pending: HashMap::new(),
             config_names: Vec::new(),
             name_waiters: HashMap::new(),
+            messenger: Messenger::new(&apps.messenger),
             buf: vec![0; RECV_BUF],
         }
     }
@@ -388,6 +404,12 @@ impl<O: Outlet> Worker<O> {
     fn event(&mut self, ev: Event) {
         match ev {
             Event::Delivered(d) => {
+                if d.mailslot
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(nbdgm_wire::mailslot::MESSNGR))
+                {
+                    self.messenger.on_delivery(self.addr, &d);
+                }
                 if self.outlet.wants_datagrams() {
                     self.stats.delivered_to_api += 1;
                     let cfg = self.node.config();
@@ -592,7 +614,15 @@ impl<O: Outlet> Worker<O> {
                     "logs_suppressed": self.log_limiter.suppressed(),
                 })));
             }
-            Command::Reconfigure { node, door, names } => self.reconfigure(*node, door, names),
+            Command::Reconfigure {
+                node,
+                door,
+                names,
+                apps,
+            } => {
+                self.messenger.set_config(&apps.messenger);
+                self.reconfigure(*node, door, names)
+            }
             Command::Shutdown { .. } => {} // handled in run()
         }
     }

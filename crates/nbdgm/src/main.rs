@@ -30,6 +30,13 @@ enum Command {
     Lookup(nbdgm::tools::lookup::LookupArgs),
     /// Ask a host for its name table (NODE STATUS, like `nmblookup -A`).
     Status(nbdgm::tools::status::StatusArgs),
+    /// List the workgroups and servers of the network neighbourhood (browse list).
+    Browse(nbdgm::tools::browse::BrowseArgs),
+    /// Ping the domain controllers of a domain over NETLOGON (LOGON_PRIMARY_QUERY, SAM logon).
+    #[command(name = "dc-ping")]
+    DcPing(nbdgm::tools::dcping::DcPingArgs),
+    /// Send or receive WinPopup messages (\MAILSLOT\MESSNGR).
+    Message(nbdgm::tools::message::MessageArgs),
     /// Probe hosts for exposed NetBIOS ports (137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp).
     Probe(nbdgm::tools::probe::ProbeArgs),
     /// On this host: who listens on 137-139/445 and whether the firewall lets outsiders in.
@@ -73,6 +80,9 @@ fn main() -> ExitCode {
         Command::Status(args) => nbdgm::tools::status::run(&args),
         Command::Stats(args) => nbdgm::tools::stats::run(&args),
         Command::Monitor(args) => nbdgm::tools::monitor::run(&args),
+        Command::Browse(args) => nbdgm::tools::browse::run(&args),
+        Command::DcPing(args) => nbdgm::tools::dcping::run(&args),
+        Command::Message(args) => nbdgm::tools::message::run(&args),
         Command::Probe(args) => nbdgm::tools::probe::run(&args),
         Command::Audit(args) => nbdgm::tools::audit::run(&args),
         Command::Firewall(args) => nbdgm::tools::firewall::run(&args),

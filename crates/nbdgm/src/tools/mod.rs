@@ -3,9 +3,12 @@
 //! sockets (`--standalone`, or when no daemon runs).
 
 pub mod audit;
+pub mod browse;
+pub mod dcping;
 pub mod firewall;
 pub mod listen;
 pub mod lookup;
+pub mod message;
 pub mod monitor;
 pub mod probe;
 pub mod send;
