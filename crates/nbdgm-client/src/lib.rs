@@ -29,8 +29,8 @@
 pub mod proto;
 
 use proto::{
-    CacheResult, ErrorCode, Event, HelloResult, LookupResult, NamesResult, Op, RegisterArgs,
-    RegisterResult, Request, Response, SendArgs, SendResult, ServerMsg, StatusResult,
+    BrowseResult, CacheResult, ErrorCode, Event, HelloResult, LookupResult, NamesResult, Op,
+    RegisterArgs, RegisterResult, Request, Response, SendArgs, SendResult, ServerMsg, StatusResult,
     SubscribeResult, Subscription, MAX_SERVER_LINE,
 };
 use serde::de::DeserializeOwned;
@@ -278,6 +278,13 @@ impl Client {
     }
 
     /// The daemon's counters (free-form).
+    /// The daemon's browse lists (`workgroup`: only that workgroup's servers).
+    pub fn browse(&mut self, workgroup: Option<&str>) -> Result<BrowseResult> {
+        self.call(Op::Browse {
+            workgroup: workgroup.map(str::to_owned),
+        })
+    }
+
     pub fn stats(&mut self) -> Result<serde_json::Value> {
         self.request(Op::Stats)
     }

@@ -64,6 +64,11 @@ pub enum Op {
     Cache,
     /// The daemon's counters.
     Stats,
+    /// The browse list of every interface (optionally one workgroup's servers only).
+    Browse {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        workgroup: Option<String>,
+    },
 }
 
 impl Op {
@@ -81,6 +86,7 @@ impl Op {
             Op::Names => "names",
             Op::Cache => "cache",
             Op::Stats => "stats",
+            Op::Browse { .. } => "browse",
         }
     }
 }
@@ -98,6 +104,7 @@ pub const OPS: &[&str] = &[
     "names",
     "cache",
     "stats",
+    "browse",
 ];
 
 /// Arguments of `register`.
@@ -791,4 +798,70 @@ mod tests {
         let back: CacheResult = serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
         assert_eq!(back, c);
     }
+}
+
+/// Result of `browse`: what each interface's browser knows (MS-BRWS §3.3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseResult {
+    pub interfaces: Vec<BrowseInterface>,
+}
+
+/// The browse list of one interface (subnet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseInterface {
+    pub interface: IpAddr,
+    /// Our workgroup.
+    pub workgroup: String,
+    /// Our browser role: `none`, `potential`, `backup` or `master`.
+    pub role: String,
+    /// The local master browser of our workgroup, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_address: Option<IpAddr>,
+    #[serde(default)]
+    pub backups: Vec<String>,
+    pub servers: Vec<BrowseServer>,
+    pub workgroups: Vec<BrowseWorkgroup>,
+}
+
+/// One server of the browse list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseServer {
+    pub name: String,
+    pub workgroup: String,
+    /// SV_TYPE bits.
+    pub server_type: u32,
+    /// The names of the set bits (`WORKSTATION`, `SERVER`, `MASTER_BROWSER`, ...).
+    pub types: Vec<String>,
+    /// `major.minor`.
+    pub os_version: String,
+    pub comment: String,
+    pub periodicity_ms: u32,
+    pub address: IpAddr,
+    pub age_s: u64,
+    pub expires_in_s: u64,
+    /// Heard on `\MAILSLOT\LANMAN`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lanman: bool,
+    /// This is the daemon itself.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local: bool,
+}
+
+/// One workgroup (DomainAnnouncement).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseWorkgroup {
+    pub name: String,
+    /// Its local master browser.
+    pub master: String,
+    pub server_type: u32,
+    pub types: Vec<String>,
+    pub os_version: String,
+    pub periodicity_ms: u32,
+    pub address: IpAddr,
+    pub age_s: u64,
+    pub expires_in_s: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub local: bool,
 }

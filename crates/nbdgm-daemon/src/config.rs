@@ -48,6 +48,7 @@ pub struct Config {
     pub privileges: PrivilegesConfig,
     pub log: LogConfig,
     pub messenger: crate::messenger::MessengerConfig,
+    pub browser: crate::browse::BrowserSection,
 }
 
 /// `[node]`: who we are.
@@ -68,8 +69,10 @@ pub struct NodeConfig {
     pub server: bool,
     /// Also register `NAME<03>` (and `ALIAS<03>`).
     pub messenger: bool,
-    /// Also register `WORKGROUP<1E>` (group).
-    pub browser: bool,
+    /// The address our name registrations, answers and datagrams carry instead of the
+    /// interface's (NAT, containers); `[[interface]] announce_address` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announce_address: Option<Ipv4Addr>,
 }
 
 impl Default for NodeConfig {
@@ -83,7 +86,7 @@ impl Default for NodeConfig {
             names: Vec::new(),
             server: false,
             messenger: false,
-            browser: false,
+            announce_address: None,
         }
     }
 }
@@ -143,6 +146,9 @@ pub struct InterfaceConfig {
     /// Broadcast address; default: the subnet-directed broadcast of `address`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broadcast: Option<Ipv4Addr>,
+    /// The address this interface's packets carry instead of `address` (NAT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce_address: Option<Ipv4Addr>,
 }
 
 impl InterfaceConfig {
@@ -157,6 +163,8 @@ impl InterfaceConfig {
 pub struct Interface {
     pub net: Ipv4Net,
     pub broadcast: Ipv4Addr,
+    /// `announce_address` of the interface, else of `[node]`.
+    pub announce_address: Option<Ipv4Addr>,
 }
 
 /// `[ports]`: UDP ports (change them for unprivileged tests).
@@ -485,6 +493,13 @@ impl FromStr for LogFormat {
             _ => Err("expected text or json".to_owned()),
         }
     }
+}
+
+fn check_announce_address(a: Ipv4Addr) -> Result<(), String> {
+    if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+        return Err(format!("{a} cannot be a node's address"));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -868,6 +883,16 @@ impl Config {
                 }
             }
         }
+        if let Some(a) = n.announce_address {
+            check_announce_address(a).map_err(|m| issue("node.announce_address", m))?;
+        }
+        for (i, itf) in self.interfaces.iter().enumerate() {
+            if let Some(a) = itf.announce_address {
+                check_announce_address(a)
+                    .map_err(|m| issue(format!("interface[{i}].announce_address"), m))?;
+            }
+        }
+        self.browser.check().map_err(|(k, m)| issue(k, m))?;
         let p = &self.ports;
         for (key, port) in [("ports.name", p.name), ("ports.datagram", p.datagram)] {
             if port == 0 {
@@ -1009,6 +1034,7 @@ impl Config {
                 list.push(InterfaceConfig {
                     address: net,
                     broadcast: None,
+                    announce_address: None,
                 });
             }
             self.interfaces = list;
@@ -1058,7 +1084,8 @@ impl Config {
 
     /// The names to register, `(name, group)`, scope applied, without duplicates:
     /// NAME<00>, NAME<03> (messenger), NAME<20> (server), the same for each alias,
-    /// WORKGROUP<00> (group), WORKGROUP<1E> (group, browser), then `node.names`.
+    /// WORKGROUP<00> (group), then `node.names`. (The browser registers
+    /// WORKGROUP<1E>, <1D> and MSBROWSE itself as its role requires.)
     pub fn names(&self) -> Vec<(Name, bool)> {
         let n = &self.node;
         let mut wanted: Vec<(Name, bool)> = Vec::new();
@@ -1081,9 +1108,6 @@ impl Config {
             }
         }
         push(Name::new(&n.workgroup, 0x00).ok(), true);
-        if n.browser {
-            push(Name::new(&n.workgroup, 0x1E).ok(), true);
-        }
         for x in &n.names {
             push(parse_extra_name(&x.name).ok(), x.group);
         }
@@ -1100,6 +1124,7 @@ impl Config {
                 .map(|i| Interface {
                     net: i.address,
                     broadcast: i.broadcast_addr(),
+                    announce_address: i.announce_address.or(self.node.announce_address),
                 })
                 .collect());
         }
@@ -1110,6 +1135,7 @@ impl Config {
                 Some(Interface {
                     net,
                     broadcast: bcast.unwrap_or_else(|| net.broadcast()),
+                    announce_address: self.node.announce_address,
                 })
             })
             .collect();
@@ -2290,7 +2316,7 @@ mod tests {
     fn names_to_register() {
         let c = Config::from_str(
             "[node]\nname = \"fred\"\naliases = [\"files\", \"FRED\"]\nworkgroup = \"lab\"\n\
-             server = true\nmessenger = true\nbrowser = true\n\
+             server = true\nmessenger = true\n\
              names = [{ name = \"APP<2a>\" }, { name = \"TEAM\", group = true }]\n",
         )
         .unwrap();
@@ -2309,7 +2335,6 @@ mod tests {
                 "FILES<03>",
                 "FILES<20>",
                 "LAB<00> group",
-                "LAB<1e> group",
                 "APP<2a>",
                 "TEAM<00> group",
             ]

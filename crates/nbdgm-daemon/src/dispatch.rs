@@ -77,7 +77,10 @@ fn bad(id: u64, msg: impl Into<String>) -> Response {
 }
 
 /// Ask one worker; a full command queue is `busy`.
-async fn ask(w: &WorkerHandle, make: impl FnOnce(Reply) -> Command) -> Result<Value, CmdError> {
+pub(crate) async fn ask(
+    w: &WorkerHandle,
+    make: impl FnOnce(Reply) -> Command,
+) -> Result<Value, CmdError> {
     let (tx, rx) = oneshot::channel();
     w.tx.try_send(make(tx))
         .map_err(|_| CmdError::new("busy", format!("interface {} is overloaded", w.interface)))?;
@@ -443,6 +446,12 @@ impl Dispatcher {
                     }
                 }
                 Response::ok(id, &json!({ "entries": entries }))
+            }),
+            Op::Browse { workgroup } => Box::pin(async move {
+                match crate::browse::collect(&workers, workgroup).await {
+                    Ok(r) => Response::ok(id, &r),
+                    Err(e) => err(id, e),
+                }
             }),
             Op::Stats => {
                 let extra = (self.stats)();

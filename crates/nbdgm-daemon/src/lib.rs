@@ -9,11 +9,13 @@
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
 //! - [`runtime`]: start-up, signals, reload, shutdown
+//! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
 //! - [`messenger`]: received WinPopup messages: log and exec hook
 //! - [`standalone`]: a node on its own sockets, for the CLI tools without a daemon
 
 pub mod acl;
 pub mod api;
+pub mod browse;
 pub mod config;
 pub mod dispatch;
 pub mod messenger;

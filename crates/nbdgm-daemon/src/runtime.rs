@@ -45,6 +45,10 @@ pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
 pub fn apps_config(cfg: &Config, _iface: &config::Interface) -> AppsConfig {
     AppsConfig {
         messenger: cfg.messenger.clone(),
+        browser: cfg.browser.active().then(|| {
+            cfg.browser
+                .engine_config(&cfg.node_name(), &cfg.node.workgroup, cfg.ports.datagram)
+        }),
     }
 }
 
@@ -82,6 +86,7 @@ pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
     n.datagram_error_on_unknown = cfg.datagram.error_on_unknown_name;
     n.deliver_not_for_us = true; // the hub filters by subscription
     n.source_ip_policy = cfg.datagram.source_ip_mismatch;
+    n.announce_address = iface.announce_address;
     n.reply_limit_factor = cfg.limits.reply_amplification as usize;
     n.max_names = cfg.limits.max_names;
     n
@@ -268,6 +273,26 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
         Arc::new(move || serde_json::to_value(hub_stats.stats()).unwrap_or_default()),
     );
 
+    // 4b. The browse list over HTTP (read-only).
+    let http_task = match cfg.browser.http_addr().map_err(|e| anyhow::anyhow!(e))? {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("browser.http {addr}"))?;
+            if !addr.ip().is_loopback() {
+                warn!(%addr, "browser.http listens beyond localhost: anyone who can reach it reads the browse list");
+            }
+            info!(%addr, "browse list over HTTP at /api/browse");
+            let app = crate::browse::http::router(Arc::new(handles.clone()));
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    error!(error = %e, "browse HTTP endpoint stopped");
+                }
+            }))
+        }
+        None => None,
+    };
+
     // 5. Signals.
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -319,6 +344,9 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     }
     for w in waits {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
+    }
+    if let Some(t) = http_task {
+        t.abort();
     }
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;

@@ -10,11 +10,13 @@ use crate::acl::Acl;
 use crate::messenger::{Messenger, MessengerConfig};
 use crate::ratelimit::{LogLimiter, RateLimiter};
 use crate::sockets::InterfaceSockets;
+use nbdgm_browser::{Action, Browser, BrowserConfig, BrowserEvent, Inbound, Target};
 use nbdgm_client::proto;
 use nbdgm_node::{
     Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
     SendMode, SendRequest, Service,
 };
+use nbdgm_wire::mailslot::MailslotWrite;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -110,6 +112,11 @@ pub enum Command {
     Stats {
         reply: Reply,
     },
+    /// The browse list (`null` without a browser); `workgroup` filters the servers.
+    Browse {
+        workgroup: Option<String>,
+        reply: Reply,
+    },
     Reconfigure {
         node: Box<NodeConfig>,
         door: Door,
@@ -125,7 +132,12 @@ pub enum Command {
 #[derive(Debug, Clone, Default)]
 pub struct AppsConfig {
     pub messenger: MessengerConfig,
+    /// `None`: no browser on this interface.
+    pub browser: Option<BrowserConfig>,
 }
+
+/// Rounds of browser ⇄ node exchange per flush (each round handles what the last produced).
+const BROWSER_ROUNDS: usize = 8;
 
 /// Counters of the runtime side (the engine keeps its own).
 #[derive(Debug, Default, Clone, Serialize)]
@@ -143,6 +155,8 @@ pub struct RuntimeStats {
     pub tx_bytes: u64,
     pub tx_errors: u64,
     pub delivered_to_api: u64,
+    /// Browser frames the node refused to send (e.g. our name not registered yet).
+    pub browser_send_errors: u64,
 }
 
 pub struct Worker<O: Outlet> {
@@ -162,6 +176,9 @@ pub struct Worker<O: Outlet> {
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
     messenger: Messenger,
+    browser: Option<Browser>,
+    /// Received browser frames since the last flush round (more work for the engine).
+    browser_fed: bool,
     buf: Vec<u8>,
 }
 
@@ -214,6 +231,12 @@ impl<O: Outlet> Worker<O> {
         apps: AppsConfig,
     ) -> Self {
         let addr = node.config().interface.addr;
+        let browser = apps.browser.and_then(|c| {
+            let seed = u64::from(u32::from(addr)) ^ std::process::id() as u64;
+            Browser::new(c, Instant::now(), seed)
+                .map_err(|e| warn!(interface = %addr, error = %e, "browser not started"))
+                .ok()
+        });
         Worker {
             addr,
             rx_limiter: RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources),
@@ -232,6 +255,8 @@ impl<O: Outlet> Worker<O> {
             config_names: Vec::new(),
             name_waiters: HashMap::new(),
             messenger: Messenger::new(&apps.messenger),
+            browser,
+            browser_fed: false,
             buf: vec![0; RECV_BUF],
         }
     }
@@ -245,15 +270,30 @@ impl<O: Outlet> Worker<O> {
                 warn!(interface = %self.addr, %name, error = %e, "cannot register name");
             }
         }
+        if let Some(b) = &mut self.browser {
+            b.start(now);
+        }
         loop {
             self.flush().await;
-            let deadline = self.node.poll_timeout();
+            let deadline = match (
+                self.node.poll_timeout(),
+                self.browser.as_ref().and_then(|b| b.poll_timeout()),
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             tokio::select! {
                 r = self.sockets.name.readable() => self.ready(r, Which::Name),
                 r = readable(&self.sockets.name_bcast) => self.ready(r, Which::NameBcast),
                 r = self.sockets.datagram.readable() => self.ready(r, Which::Dgm),
                 r = readable(&self.sockets.datagram_bcast) => self.ready(r, Which::DgmBcast),
-                _ = sleep_until(deadline) => self.node.handle_timeout(Instant::now()),
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.node.handle_timeout(now);
+                    if let Some(b) = &mut self.browser {
+                        b.handle_timeout(now);
+                    }
+                }
                 cmd = commands.recv() => match cmd {
                     Some(Command::Shutdown { done }) => {
                         self.shutdown().await;
@@ -351,8 +391,141 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// Send what the node queued, then pass its events on.
+    /// Hand the browser's wishes to the node, send what the node queued, pass its
+    /// events on (browser frames go back to the browser); repeat while that made work.
     async fn flush(&mut self) {
+        for _ in 0..BROWSER_ROUNDS {
+            self.browser_fed = false;
+            self.pump_browser();
+            self.transmit().await;
+            while let Some(ev) = self.node.poll_event() {
+                self.event(ev);
+            }
+            if !self.browser_fed {
+                break;
+            }
+        }
+    }
+
+    /// Carry out the browser's actions.
+    fn pump_browser(&mut self) {
+        let now = Instant::now();
+        let Some(b) = &mut self.browser else { return };
+        let mut actions = Vec::new();
+        while let Some(a) = b.poll_action() {
+            actions.push(a);
+        }
+        for a in actions {
+            match a {
+                Action::Send {
+                    source,
+                    destination,
+                    target,
+                    data,
+                } => {
+                    let mode = match target {
+                        Target::Broadcast => SendMode::Group,
+                        Target::Unique(to) => SendMode::UniqueAt(to),
+                        Target::GroupAt(to) => SendMode::GroupAt(to),
+                    };
+                    let request = SendRequest {
+                        source: self.scoped(source),
+                        destination: self.scoped(destination),
+                        mode,
+                        data,
+                    };
+                    if let Err(e) = self.node.send(now, request) {
+                        self.stats.browser_send_errors += 1;
+                        if self.log_limiter.allow(now).is_some() {
+                            debug!(interface = %self.addr, error = %e, "browser frame not sent");
+                        }
+                    }
+                }
+                Action::Register { name, group } => {
+                    let name = self.scoped(name);
+                    if let Err(e) = self.node.register(now, name.clone(), group) {
+                        warn!(interface = %self.addr, %name, error = %e, "browser: cannot register");
+                    }
+                }
+                Action::Release { name } => {
+                    let name = self.scoped(name);
+                    if let Err(e) = self.node.release(now, &name) {
+                        debug!(interface = %self.addr, %name, error = %e, "browser: release");
+                    }
+                }
+                Action::Event(ev) => self.browser_event(ev),
+            }
+        }
+    }
+
+    /// A browser name in our scope.
+    fn scoped(&self, name: Name) -> Name {
+        let scope = &self.node.config().scope;
+        if scope.is_empty() || !name.scope().is_empty() {
+            return name;
+        }
+        name.clone().with_scope(scope).unwrap_or(name)
+    }
+
+    fn browser_event(&mut self, ev: BrowserEvent) {
+        let a = self.addr;
+        match ev {
+            BrowserEvent::RoleChanged { from, to } => {
+                info!(interface = %a, from = from.as_str(), to = to.as_str(), "browser role changed")
+            }
+            BrowserEvent::ElectionStarted => info!(interface = %a, "browser election started"),
+            BrowserEvent::ElectionWon => {
+                info!(interface = %a, "won the browser election: local master browser")
+            }
+            BrowserEvent::ElectionLost { winner } => {
+                info!(interface = %a, %winner, "lost the browser election")
+            }
+            BrowserEvent::MasterSeen { name, from } => {
+                info!(interface = %a, master = %name, %from, "local master browser seen")
+            }
+            BrowserEvent::BackupPromoted { candidate } => {
+                info!(interface = %a, %candidate, "asked a backup browser to start")
+            }
+            BrowserEvent::Refused { what, from } => {
+                if self.log_limiter.allow(Instant::now()).is_some() {
+                    warn!(interface = %a, %from, what = what.as_str(), "browser frame refused");
+                }
+            }
+            BrowserEvent::ResetState { flags, from } => {
+                warn!(interface = %a, %from, flags, "browser reset by ResetStateRequest")
+            }
+        }
+    }
+
+    /// A delivered datagram on BROWSE or LANMAN goes to the browser.
+    fn feed_browser(&mut self, d: &Delivery) {
+        let Some(b) = &mut self.browser else { return };
+        let Some(slot) = d.mailslot.as_deref() else {
+            return;
+        };
+        let browse = slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::BROWSE);
+        if !browse && !slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::LANMAN) {
+            return;
+        }
+        let Ok(m) = MailslotWrite::parse_ref(&d.data) else {
+            return;
+        };
+        b.handle(
+            Instant::now(),
+            Inbound {
+                from: d.from,
+                source: &d.source,
+                destination: &d.destination,
+                mailslot: slot,
+                data: m.data,
+                broadcast: d.broadcast,
+            },
+        );
+        self.browser_fed = true;
+    }
+
+    /// Send what the node queued.
+    async fn transmit(&mut self) {
         let now = Instant::now();
         while let Some(t) = self.node.poll_transmit() {
             if let Some(request_len) = t.reply_to {
@@ -396,9 +569,6 @@ impl<O: Outlet> Worker<O> {
                 }
             }
         }
-        while let Some(ev) = self.node.poll_event() {
-            self.event(ev);
-        }
     }
 
     fn event(&mut self, ev: Event) {
@@ -410,6 +580,7 @@ impl<O: Outlet> Worker<O> {
                 {
                     self.messenger.on_delivery(self.addr, &d);
                 }
+                self.feed_browser(&d);
                 if self.outlet.wants_datagrams() {
                     self.stats.delivered_to_api += 1;
                     let cfg = self.node.config();
@@ -424,6 +595,9 @@ impl<O: Outlet> Worker<O> {
             }
             Event::NameRegistered { name, group } => {
                 info!(interface = %self.addr, %name, group, "name registered");
+                if let Some(b) = &mut self.browser {
+                    b.name_registered(Instant::now(), &name);
+                }
                 self.outlet.name(self.addr, &name, "registered", None);
                 self.answer_name(
                     &name,
@@ -432,6 +606,9 @@ impl<O: Outlet> Worker<O> {
             }
             Event::NameConflict { name, by, reason } => {
                 warn!(interface = %self.addr, %name, by = ?by, reason = ?reason, "name conflict");
+                if let Some(b) = &mut self.browser {
+                    b.name_failed(Instant::now(), &name);
+                }
                 self.outlet.name(self.addr, &name, "conflict", by);
                 let who = by
                     .map(|b| b.to_string())
@@ -607,12 +784,24 @@ impl<O: Outlet> Worker<O> {
             Command::Stats { reply } => {
                 let _ = reply.send(Ok(json!({
                     "interface": self.addr.to_string(),
+                    "browser": self.browser.as_ref().map(|b| b.stats()),
                     "node": self.node.stats(),
                     "runtime": self.stats,
                     "rate_limit_rx": self.rx_limiter.stats(),
                     "rate_limit_reply": self.reply_limiter.stats(),
                     "logs_suppressed": self.log_limiter.suppressed(),
                 })));
+            }
+            Command::Browse { workgroup, reply } => {
+                let v = match &self.browser {
+                    Some(b) => json!(crate::browse::to_proto(
+                        self.addr,
+                        b.list(Instant::now()),
+                        workgroup.as_deref()
+                    )),
+                    None => Value::Null,
+                };
+                let _ = reply.send(Ok(v));
             }
             Command::Reconfigure {
                 node,
@@ -621,9 +810,45 @@ impl<O: Outlet> Worker<O> {
                 apps,
             } => {
                 self.messenger.set_config(&apps.messenger);
+                self.reconfigure_browser(apps.browser);
                 self.reconfigure(*node, door, names)
             }
             Command::Shutdown { .. } => {} // handled in run()
+        }
+    }
+
+    fn reconfigure_browser(&mut self, cfg: Option<BrowserConfig>) {
+        let now = Instant::now();
+        match (&mut self.browser, cfg) {
+            (Some(b), Some(c)) => {
+                if let Err(e) = b.set_config(c, now) {
+                    warn!(interface = %self.addr, error = %e, "reload: browser settings rejected");
+                }
+            }
+            (Some(b), None) => {
+                b.shutdown(now);
+                self.pump_browser();
+                self.browser = None;
+            }
+            (None, Some(c)) => {
+                let seed = u64::from(u32::from(self.addr)) ^ 0x9e37_79b9;
+                match Browser::new(c, now, seed) {
+                    Ok(mut b) => {
+                        b.start(now);
+                        // Names we already hold count as registered for the browser.
+                        for e in self.node.names() {
+                            if e.state == NameState::Active {
+                                b.name_registered(now, &e.name);
+                            }
+                        }
+                        self.browser = Some(b);
+                    }
+                    Err(e) => {
+                        warn!(interface = %self.addr, error = %e, "reload: browser not started")
+                    }
+                }
+            }
+            (None, None) => {}
         }
     }
 
@@ -664,6 +889,11 @@ impl<O: Outlet> Worker<O> {
 
     async fn shutdown(&mut self) {
         let start = Instant::now();
+        if let Some(b) = &mut self.browser {
+            b.shutdown(start);
+            self.pump_browser();
+            self.transmit().await;
+        }
         self.node.shutdown(start);
         // Drive the release broadcasts to the end (bounded).
         while !self.node.is_shutdown_complete() && start.elapsed() < SHUTDOWN_GRACE {

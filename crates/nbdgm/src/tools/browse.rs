@@ -1,12 +1,258 @@
-//! `nbdgm browse`: the browse list (MS-BRWS §3.3.1) from the daemon, or heard passively.
-//! CONTRACT stub: to be written.
+//! `nbdgm browse`: the browse list (MS-BRWS §3.3.1: servers and workgroups) without SMB1
+//! RAP. Through the daemon it shows what the daemon's browser keeps; without one it
+//! listens passively on UDP 138 for `--wait` seconds (optionally after sending an
+//! AnnouncementRequest, MS-BRWS §2.2.2) and builds the list from what it hears.
 
+use super::{print_json, DaemonArgs, OutFormat, Via};
+use crate::exit;
 use clap::Args;
+use nbdgm_browser::{Browser, BrowserConfig};
+use nbdgm_client::proto::{BrowseInterface, BrowseResult};
+use nbdgm_node::{Event, NodeConfig, SendMode, SendRequest};
+use nbdgm_wire::browser::{AnnouncementRequest, BrowserFrame};
+use nbdgm_wire::mailslot::{MailslotWrite, BROWSE, LANMAN};
+use nbdgm_wire::Name;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
-pub struct BrowseArgs {}
+#[command(after_help = "Examples:\n  \
+    nbdgm browse                              # the daemon's list, every workgroup\n  \
+    nbdgm browse --workgroup TESTGROUP --format json\n  \
+    sudo nbdgm browse --standalone --wait 65  # no daemon: listen to announcements for 65 s\n  \
+    sudo nbdgm browse --standalone --solicit --workgroup TESTGROUP --wait 35\n\n\
+Servers announce themselves every 1 to 12 minutes, so a passive listen needs time;\n\
+--solicit asks the workgroup (AnnouncementRequest): the master browser answers at once,\n\
+other servers within 30 s. Standalone it binds UDP 138 (root or CAP_NET_BIND_SERVICE,\n\
+or --port). Exit codes: 0 servers listed, 1 the list is empty, 2 usage or network error.")]
+pub struct BrowseArgs {
+    /// Only this workgroup's servers (and, with --solicit, the workgroup to ask).
+    #[arg(long, short)]
+    pub workgroup: Option<String>,
+    /// Standalone: seconds to listen.
+    #[arg(long, default_value_t = 15.0)]
+    pub wait: f64,
+    /// Standalone: send an AnnouncementRequest to WORKGROUP<1E> first (needs --workgroup).
+    #[arg(long, requires = "workgroup")]
+    pub solicit: bool,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    /// Standalone: interface IP/PREFIX [default: the first IPv4 interface].
+    #[arg(long, value_name = "IP/PREFIX")]
+    pub interface: Option<String>,
+    /// Standalone: local address to bind (0.0.0.0 also receives broadcasts).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind: String,
+    /// Standalone: datagram port.
+    #[arg(long, default_value_t = 138)]
+    pub port: u16,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
 
 pub fn run(args: &BrowseArgs) -> u8 {
-    let _ = args;
-    crate::exit::USAGE
+    match browse(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nbdgm browse: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn browse(args: &BrowseArgs) -> Result<u8, String> {
+    if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 86_400.0) {
+        return Err("--wait must be between 0 and 86400 seconds".into());
+    }
+    let standalone_only = args.interface.is_some() || args.port != 138 || args.solicit;
+    let via = if standalone_only && !args.daemon.daemon {
+        Via::Standalone
+    } else {
+        args.daemon.connect()?
+    };
+    let result = match via {
+        Via::Daemon(mut client) => client
+            .browse(args.workgroup.as_deref())
+            .map_err(|e| e.to_string())?,
+        Via::Standalone => standalone(args)?,
+    };
+    let servers: usize = result.interfaces.iter().map(|i| i.servers.len()).sum();
+    match args.format {
+        OutFormat::Text => print_text(&result),
+        f => print_json(&result, f),
+    }
+    Ok(if servers > 0 {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}
+
+fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
+    let interface = super::standalone_interface(args.interface.as_deref())?;
+    let bind = super::ipv4(&args.bind)?;
+    let me = super::host_netbios_name();
+    let workgroup = args
+        .workgroup
+        .clone()
+        .unwrap_or_else(|| "WORKGROUP".into())
+        .to_ascii_uppercase();
+    // A listener only: no announcements, no elections.
+    let mut bc = BrowserConfig::new(&me, &workgroup);
+    bc.announce = false;
+    bc.potential_browser = false;
+    let mut config = NodeConfig::new(interface);
+    config.datagram_port = args.port;
+    config.allow_unregistered_source = true;
+    config.deliver_not_for_us = true;
+    config.node_status = false;
+    config.datagram_error_on_unknown = false;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let start = Instant::now();
+        let mut browser = Browser::new(bc, start, u64::from(std::process::id()))?;
+        let mut node =
+            nbdgm_daemon::standalone::Standalone::open(config, bind).map_err(|e| e.to_string())?;
+        if args.solicit {
+            let frame = BrowserFrame::AnnouncementRequest(AnnouncementRequest {
+                response_name: me.clone(),
+                ..Default::default()
+            });
+            let data = MailslotWrite::new(BROWSE, frame.to_bytes().map_err(|e| e.to_string())?)
+                .to_bytes()
+                .map_err(|e| e.to_string())?;
+            let name = |n: &str, s: u8| Name::new(n, s).map_err(|e| format!("{n}: {e}"));
+            node.node()
+                .send(
+                    start,
+                    SendRequest {
+                        source: name(&me, 0)?,
+                        destination: name(&workgroup, 0x1E)?,
+                        mode: SendMode::Group,
+                        data,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        let deadline = start + Duration::from_secs_f64(args.wait);
+        node.run(Some(deadline), |ev| {
+            if let Event::Delivered(d) = ev {
+                let slot = d.mailslot.as_deref().unwrap_or_default();
+                if slot.eq_ignore_ascii_case(BROWSE) || slot.eq_ignore_ascii_case(LANMAN) {
+                    if let Ok(m) = MailslotWrite::parse_ref(&d.data) {
+                        browser.handle(
+                            Instant::now(),
+                            nbdgm_browser::Inbound {
+                                from: d.from,
+                                source: &d.source,
+                                destination: &d.destination,
+                                mailslot: slot,
+                                data: m.data,
+                                broadcast: d.broadcast,
+                            },
+                        );
+                    }
+                }
+            }
+            true
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let list = browser.list(Instant::now());
+        Ok(BrowseResult {
+            interfaces: vec![nbdgm_daemon::browse::to_proto(
+                interface.addr,
+                list,
+                args.workgroup.as_deref(),
+            )],
+        })
+    })
+}
+
+fn age(s: u64) -> String {
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+/// The SV_TYPE names, lower case, without the browser bits' prefix noise.
+fn types(t: &[String]) -> String {
+    if t.is_empty() {
+        return "-".into();
+    }
+    t.iter()
+        .map(|s| s.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn print_text(r: &BrowseResult) {
+    if r.interfaces.is_empty() {
+        println!("no browse list (the daemon runs no browser: [browser] listen = false)");
+    }
+    for i in &r.interfaces {
+        print_interface(i);
+    }
+}
+
+fn print_interface(i: &BrowseInterface) {
+    let master = match (&i.master, &i.master_address) {
+        (Some(m), Some(a)) => format!("{m} ({a})"),
+        (Some(m), None) => m.clone(),
+        _ => "unknown".into(),
+    };
+    println!(
+        "interface {}: workgroup {}, our role {}, local master browser {}",
+        i.interface, i.workgroup, i.role, master
+    );
+    if !i.backups.is_empty() {
+        println!("backup browsers: {}", i.backups.join(", "));
+    }
+    println!();
+    println!(
+        "{:<16} {:<16} {:<15} {:>5}",
+        "WORKGROUP", "MASTER", "ADDRESS", "AGE"
+    );
+    if i.workgroups.is_empty() {
+        println!("(none heard)");
+    }
+    for w in &i.workgroups {
+        println!(
+            "{:<16} {:<16} {:<15} {:>5}",
+            w.name,
+            w.master,
+            w.address.to_string(),
+            age(w.age_s)
+        );
+    }
+    println!();
+    println!(
+        "{:<16} {:<16} {:<15} {:<5} {:>5}  {:<40} COMMENT",
+        "SERVER", "WORKGROUP", "ADDRESS", "OS", "AGE", "TYPE"
+    );
+    if i.servers.is_empty() {
+        println!("(none heard)");
+    }
+    for s in &i.servers {
+        let name = if s.local {
+            format!("{} *", s.name)
+        } else {
+            s.name.clone()
+        };
+        println!(
+            "{:<16} {:<16} {:<15} {:<5} {:>5}  {:<40} {}",
+            name,
+            s.workgroup,
+            s.address.to_string(),
+            s.os_version,
+            age(s.age_s),
+            types(&s.types),
+            s.comment.escape_debug()
+        );
+    }
+    println!();
 }

@@ -1,0 +1,395 @@
+//! The browser service in the daemon (MS-BRWS §3.2–§3.3 via `nbdgm-browser`): the
+//! `[browser]` configuration section, the browse list as the API and the HTTP
+//! endpoint show it (issue 6 §1–§2).
+
+use crate::dispatch::{ask, WorkerHandle};
+use crate::worker::{CmdError, Command};
+use nbdgm_browser::{BrowseList, BrowserConfig, LmAnnounce, RemoteAnnounce};
+use nbdgm_client::proto::{BrowseInterface, BrowseResult, BrowseServer, BrowseWorkgroup};
+use nbdgm_wire::browser::{server_type_names, ServerType};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// `lm_announce` in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LmAnnounceSetting {
+    No,
+    Yes,
+    #[default]
+    Auto,
+}
+
+/// One `[[browser.remote_announce]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteAnnounceConfig {
+    /// A host or a directed broadcast address on another subnet.
+    pub address: Ipv4Addr,
+    /// The workgroup to announce into; ours when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workgroup: Option<String>,
+}
+
+/// `server_type`: a number, or a list of SV_TYPE names (`"workstation"`, `"server"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerTypeSetting(pub u32);
+
+impl Default for ServerTypeSetting {
+    fn default() -> Self {
+        ServerTypeSetting(ServerType::WORKSTATION | ServerType::SERVER | ServerType::NT)
+    }
+}
+
+impl Serialize for ServerTypeSetting {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            server_type_names(self.0)
+                .iter()
+                .map(|n| n.to_ascii_lowercase()),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerTypeSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = ServerTypeSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a number or a list of server type names such as [\"workstation\", \"server\"]",
+                )
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u32::try_from(v)
+                    .map(ServerTypeSetting)
+                    .map_err(|_| E::custom(format!("{v} does not fit in 32 bits")))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut bits = 0u32;
+                while let Some(name) = seq.next_element::<String>()? {
+                    bits |= server_type_bit(&name).ok_or_else(|| {
+                        de::Error::custom(format!(
+                            "{name:?} is not a server type; known: {}",
+                            server_type_names(u32::MAX & !0x0800_0000)
+                                .iter()
+                                .map(|n| n.to_ascii_lowercase())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                }
+                Ok(ServerTypeSetting(bits))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The SV_TYPE bit of a name (case-insensitive, as `server_type_names` spells them).
+fn server_type_bit(name: &str) -> Option<u32> {
+    (0..32)
+        .map(|i| 1u32 << i)
+        .find(|&bit| {
+            server_type_names(bit)
+                .first()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .filter(|&bit| bit != 0x0800_0000)
+}
+
+/// `[browser]`: the browser service (MS-BRWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrowserSection {
+    /// Keep the browse list heard on the network (servers and workgroups) for
+    /// `nbdgm browse`, the API and HTTP, in every role.
+    pub listen: bool,
+    /// Send HostAnnouncements: this host appears in the network neighbourhood.
+    pub announce: bool,
+    /// Take part in elections and browse roles (Samba's `local master`).
+    pub local_master: bool,
+    /// Election OS level (Samba's `os level`): higher wins.
+    pub os_level: u8,
+    /// Force an election at start-up and win ties on this bit (Samba's `preferred master`).
+    pub preferred_master: bool,
+    pub comment: String,
+    pub server_type: ServerTypeSetting,
+    /// `major.minor` in announcements.
+    pub os_version: String,
+    pub lm_announce: LmAnnounceSetting,
+    pub lm_interval_s: u64,
+    pub remote_announce: Vec<RemoteAnnounceConfig>,
+    pub max_servers: usize,
+    pub max_workgroups: usize,
+    pub elections_per_minute: u32,
+    /// Obey ResetStateRequest frames (anyone on the subnet can send them).
+    pub allow_reset: bool,
+    /// Serve the browse list as JSON over HTTP on this address (`127.0.0.1:8139`);
+    /// empty: off.
+    pub http: String,
+}
+
+impl Default for BrowserSection {
+    fn default() -> Self {
+        let d = BrowserConfig::new("X", "X");
+        BrowserSection {
+            listen: true,
+            announce: false,
+            local_master: false,
+            os_level: d.os_level,
+            preferred_master: false,
+            comment: String::new(),
+            server_type: ServerTypeSetting::default(),
+            os_version: format!("{}.{}", d.os_version.0, d.os_version.1),
+            lm_announce: LmAnnounceSetting::Auto,
+            lm_interval_s: d.lm_interval.as_secs(),
+            remote_announce: Vec::new(),
+            max_servers: d.max_servers,
+            max_workgroups: d.max_workgroups,
+            elections_per_minute: d.elections_per_minute,
+            allow_reset: false,
+            http: String::new(),
+        }
+    }
+}
+
+impl BrowserSection {
+    /// `os_version` as two bytes.
+    pub fn os_version(&self) -> Result<(u8, u8), String> {
+        let (a, b) = self
+            .os_version
+            .split_once('.')
+            .ok_or_else(|| format!("{:?}: expected major.minor, as in \"6.1\"", self.os_version))?;
+        let p = |x: &str| {
+            x.trim()
+                .parse::<u8>()
+                .map_err(|_| format!("{:?}: {x:?} is not a number 0-255", self.os_version))
+        };
+        Ok((p(a)?, p(b)?))
+    }
+
+    /// The HTTP listen address, if any.
+    pub fn http_addr(&self) -> Result<Option<SocketAddr>, String> {
+        if self.http.trim().is_empty() {
+            return Ok(None);
+        }
+        self.http.trim().parse().map(Some).map_err(|_| {
+            format!(
+                "{:?}: expected IP:PORT, as in \"127.0.0.1:8139\"",
+                self.http
+            )
+        })
+    }
+
+    /// Whether any browser engine runs.
+    pub fn active(&self) -> bool {
+        self.listen || self.announce || self.local_master
+    }
+
+    /// Check the values (`Err((key, message))`).
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let k = |key: &str, m: String| (format!("browser.{key}"), m);
+        self.os_version().map_err(|m| k("os_version", m))?;
+        self.http_addr().map_err(|m| k("http", m))?;
+        if self.comment.len() > nbdgm_wire::browser::MAX_COMMENT_LEN {
+            return Err(k(
+                "comment",
+                format!(
+                    "{} bytes; announcements carry at most {}",
+                    self.comment.len(),
+                    nbdgm_wire::browser::MAX_COMMENT_LEN
+                ),
+            ));
+        }
+        if !self.comment.is_ascii() || self.comment.contains('\0') {
+            return Err(k("comment", "printable ASCII only".into()));
+        }
+        if !(1..=3600).contains(&self.lm_interval_s) {
+            return Err(k("lm_interval_s", "between 1 and 3600".into()));
+        }
+        if !(1..=1_000_000).contains(&self.max_servers) {
+            return Err(k("max_servers", "between 1 and 1000000".into()));
+        }
+        if !(1..=100_000).contains(&self.max_workgroups) {
+            return Err(k("max_workgroups", "between 1 and 100000".into()));
+        }
+        if !(1..=6000).contains(&self.elections_per_minute) {
+            return Err(k("elections_per_minute", "between 1 and 6000".into()));
+        }
+        for (i, r) in self.remote_announce.iter().enumerate() {
+            if r.address.is_unspecified() || r.address.is_multicast() {
+                return Err(k(
+                    &format!("remote_announce[{i}].address"),
+                    format!("{} cannot receive announcements", r.address),
+                ));
+            }
+            if let Some(w) = &r.workgroup {
+                if w.is_empty() || w.len() > 15 || !w.is_ascii() {
+                    return Err(k(
+                        &format!("remote_announce[{i}].workgroup"),
+                        "1 to 15 ASCII characters".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's settings for the node `name` in `workgroup`.
+    pub fn engine_config(&self, name: &str, workgroup: &str, datagram_port: u16) -> BrowserConfig {
+        let mut c = BrowserConfig::new(name, workgroup);
+        c.comment = self.comment.clone();
+        c.server_type = self.server_type.0;
+        c.os_version = self.os_version().unwrap_or(c.os_version);
+        c.announce = self.announce;
+        c.potential_browser = self.local_master;
+        c.os_level = self.os_level;
+        c.preferred_master = self.preferred_master;
+        c.lm_announce = match self.lm_announce {
+            LmAnnounceSetting::No => LmAnnounce::No,
+            LmAnnounceSetting::Yes => LmAnnounce::Yes,
+            LmAnnounceSetting::Auto => LmAnnounce::Auto,
+        };
+        c.lm_interval = Duration::from_secs(self.lm_interval_s);
+        c.remote_announce = self
+            .remote_announce
+            .iter()
+            .map(|r| RemoteAnnounce {
+                address: r.address,
+                workgroup: r.workgroup.as_ref().map(|w| w.to_ascii_uppercase()),
+            })
+            .collect();
+        c.max_servers = self.max_servers;
+        c.max_workgroups = self.max_workgroups;
+        c.elections_per_minute = self.elections_per_minute;
+        c.allow_reset = self.allow_reset;
+        let _ = datagram_port;
+        c
+    }
+}
+
+fn os(major: u8, minor: u8) -> String {
+    format!("{major}.{minor}")
+}
+
+fn type_names(bits: u32) -> Vec<String> {
+    server_type_names(bits)
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The API's view of one interface's list; `workgroup` keeps only that workgroup's
+/// servers (case-insensitive).
+pub fn to_proto(interface: Ipv4Addr, l: BrowseList, workgroup: Option<&str>) -> BrowseInterface {
+    BrowseInterface {
+        interface: interface.into(),
+        workgroup: l.workgroup,
+        role: l.role.as_str().to_owned(),
+        master: l.master,
+        master_address: l.master_address.map(Into::into),
+        backups: l.backups,
+        servers: l
+            .servers
+            .into_iter()
+            .filter(|s| workgroup.is_none_or(|w| s.workgroup.eq_ignore_ascii_case(w)))
+            .map(|s| BrowseServer {
+                types: type_names(s.server_type),
+                os_version: os(s.os_major, s.os_minor),
+                name: s.name,
+                workgroup: s.workgroup,
+                server_type: s.server_type,
+                comment: s.comment,
+                periodicity_ms: s.periodicity_ms,
+                address: s.address.into(),
+                age_s: s.age_s,
+                expires_in_s: s.expires_in_s,
+                lanman: s.lanman,
+                local: s.local,
+            })
+            .collect(),
+        workgroups: l
+            .workgroups
+            .into_iter()
+            .map(|w| BrowseWorkgroup {
+                types: type_names(w.server_type),
+                os_version: os(w.os_major, w.os_minor),
+                name: w.name,
+                master: w.master,
+                server_type: w.server_type,
+                periodicity_ms: w.periodicity_ms,
+                address: w.address.into(),
+                age_s: w.age_s,
+                expires_in_s: w.expires_in_s,
+                local: w.local,
+            })
+            .collect(),
+    }
+}
+
+/// Ask every worker for its list.
+pub async fn collect(
+    workers: &[WorkerHandle],
+    workgroup: Option<String>,
+) -> Result<BrowseResult, CmdError> {
+    let mut interfaces = Vec::new();
+    for w in workers {
+        let wg = workgroup.clone();
+        let v = ask(w, |reply| Command::Browse {
+            workgroup: wg,
+            reply,
+        })
+        .await?;
+        if v.is_null() {
+            continue; // no browser on this interface
+        }
+        let one: BrowseInterface = serde_json::from_value(v)
+            .map_err(|e| CmdError::new("internal", format!("browse list: {e}")))?;
+        interfaces.push(one);
+    }
+    Ok(BrowseResult { interfaces })
+}
+
+/// The read-only HTTP endpoint: `GET /api/browse[?workgroup=W]` (JSON) and `/healthz`.
+pub mod http {
+    use super::collect;
+    use crate::dispatch::WorkerHandle;
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use serde::Deserialize;
+    use std::sync::Arc;
+
+    #[derive(Deserialize)]
+    struct Params {
+        workgroup: Option<String>,
+    }
+
+    /// The routes over the workers.
+    pub fn router(workers: Arc<Vec<WorkerHandle>>) -> Router {
+        Router::new()
+            .route("/api/browse", get(browse))
+            .route("/healthz", get(|| async { "ok\n" }))
+            .with_state(workers)
+    }
+
+    async fn browse(
+        State(workers): State<Arc<Vec<WorkerHandle>>>,
+        Query(p): Query<Params>,
+    ) -> Response {
+        match collect(&workers, p.workgroup).await {
+            Ok(r) => Json(r).into_response(),
+            Err(e) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"error": e.code, "message": e.message})),
+            )
+                .into_response(),
+        }
+    }
+}
