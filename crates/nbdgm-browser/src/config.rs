@@ -4,6 +4,8 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use nbdgm_wire::browser::{MAX_COMMENT_LEN, MAX_NAME_LEN};
+
 /// `lm announce`: LAN Manager announcements on `\MAILSLOT\LANMAN` (DIGEST §6.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LmAnnounce {
@@ -65,6 +67,8 @@ pub struct BrowserConfig {
     pub elections_per_minute: u32,
     /// Obey ResetStateRequest (0x0E); refused and counted otherwise.
     pub allow_reset: bool,
+    /// UDP port of `remote_announce` targets (138; tests on loopback use others).
+    pub datagram_port: u16,
 }
 
 impl BrowserConfig {
@@ -90,17 +94,85 @@ impl BrowserConfig {
             max_workgroups: 256,
             elections_per_minute: 30,
             allow_reset: false,
+            datagram_port: 138,
         }
     }
 
-    /// Check the names (1–15 bytes of printable ASCII without `.`-leading oddities);
-    /// returns the comment cut to 42 bytes when it was longer (the caller logs it).
+    /// Check the names (1–15 bytes of printable ASCII, no leading or trailing space, not
+    /// starting with `*` or `.`; upper-cased here), the remote workgroups, the intervals
+    /// and the comment (Latin-1 without NUL). Returns `Some(original length)` when the
+    /// comment was cut to 42 bytes (the caller logs it).
     pub fn validate(&mut self) -> Result<Option<usize>, String> {
-        todo_validate(self)
+        self.name = check_name("name", &self.name)?;
+        self.workgroup = check_name("workgroup", &self.workgroup)?;
+        for (i, r) in self.remote_announce.iter_mut().enumerate() {
+            if let Some(w) = &r.workgroup {
+                r.workgroup = Some(check_name(&format!("remote_announce[{i}].workgroup"), w)?);
+            }
+        }
+        if self
+            .comment
+            .chars()
+            .any(|c| c == '\0' || u32::from(c) > 0xFF)
+        {
+            return Err("comment: NUL or a character outside Latin-1".into());
+        }
+        if self.max_announce_interval < Duration::from_secs(1) {
+            return Err("max_announce_interval: at least 1 s".into());
+        }
+        if self.lm_interval < Duration::from_secs(1) {
+            return Err("lm_interval: at least 1 s".into());
+        }
+        // Latin-1: one byte per character.
+        let len = self.comment.chars().count();
+        if len > MAX_COMMENT_LEN {
+            self.comment = self.comment.chars().take(MAX_COMMENT_LEN).collect();
+            return Ok(Some(len));
+        }
+        Ok(None)
     }
 }
 
-// Implemented by the engine author; kept separate so the contract above stays readable.
-fn todo_validate(_c: &mut BrowserConfig) -> Result<Option<usize>, String> {
-    unimplemented!("BrowserConfig::validate")
+fn check_name(what: &str, n: &str) -> Result<String, String> {
+    let ok = !n.is_empty()
+        && n.len() <= MAX_NAME_LEN
+        && n.bytes().all(|b| (0x20..0x7F).contains(&b))
+        && !n.starts_with([' ', '*', '.'])
+        && !n.ends_with(' ');
+    if ok {
+        Ok(n.to_ascii_uppercase())
+    } else {
+        Err(format!(
+            "{what}: {n:?} is not 1 to 15 printable ASCII characters"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_names_and_comment() {
+        let mut c = BrowserConfig::new("host", "wg");
+        assert_eq!(c.validate(), Ok(None));
+        assert_eq!((c.name.as_str(), c.workgroup.as_str()), ("HOST", "WG"));
+        c.comment = "x".repeat(50);
+        assert_eq!(c.validate(), Ok(Some(50)));
+        assert_eq!(c.comment.len(), 42);
+        for bad in ["", "SIXTEENCHARSXXXX", "*X", " X", "A\u{1}B", "é"] {
+            let mut c = BrowserConfig::new("H", "W");
+            c.name = bad.into();
+            assert!(c.validate().is_err(), "{bad:?}");
+        }
+        let mut c = BrowserConfig::new("H", "W");
+        c.remote_announce.push(RemoteAnnounce {
+            address: Ipv4Addr::LOCALHOST,
+            workgroup: Some("other".into()),
+        });
+        c.validate().unwrap();
+        assert_eq!(c.remote_announce[0].workgroup.as_deref(), Some("OTHER"));
+        c.comment = "a\u{263a}".into();
+        assert!(c.validate().is_err());
+    }
 }

@@ -3,8 +3,15 @@
 //! from DomainAnnouncement. Entries expire at 3 × their announced periodicity (DIGEST
 //! §6.5); a server-type-0 announcement removes its entry at once. Bounded: caps on
 //! servers and workgroups, overflow counted.
+//!
+//! Expiry: 3 × the announced periodicity, with the periodicity first clamped to
+//! [60 s, 1 h] (a periodicity of 0 or of days would otherwise expire at once or never);
+//! the 1 × periodicity floor of MS-BRWS §3.3.6 holds since 3 × p ≥ p. `BrowseTable` is
+//! the engine's internal table; [`BrowseList`] is the snapshot it hands out.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 /// One server as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,4 +68,226 @@ pub struct BrowseList {
     pub servers: Vec<ServerEntry>,
     /// Sorted by name.
     pub workgroups: Vec<WorkgroupEntry>,
+}
+
+/// Shortest periodicity used for expiry (60 s).
+pub const MIN_EXPIRY_PERIOD: Duration = Duration::from_secs(60);
+/// Longest periodicity used for expiry (1 h).
+pub const MAX_EXPIRY_PERIOD: Duration = Duration::from_secs(3600);
+
+/// How long an entry announced with `periodicity_ms` lives: 3 × the periodicity clamped to
+/// [`MIN_EXPIRY_PERIOD`, `MAX_EXPIRY_PERIOD`].
+pub fn expiry_after(periodicity_ms: u32) -> Duration {
+    3 * Duration::from_millis(u64::from(periodicity_ms)).clamp(MIN_EXPIRY_PERIOD, MAX_EXPIRY_PERIOD)
+}
+
+/// What an announcement said about a server (or, for a workgroup, its LMB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Heard {
+    pub name: String,
+    /// Workgroup the server announced into; for a workgroup record, its LMB's name.
+    pub group: String,
+    pub server_type: u32,
+    pub os_major: u8,
+    pub os_minor: u8,
+    pub periodicity_ms: u32,
+    pub comment: String,
+    pub address: Ipv4Addr,
+    pub lanman: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Rec {
+    heard: Heard,
+    last_seen: Instant,
+    expires: Instant,
+}
+
+/// Result of recording an announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upsert {
+    Inserted,
+    Updated,
+    /// New entry refused: the table is at its cap.
+    Full,
+}
+
+/// The bounded server and workgroup tables (keys upper-cased).
+#[derive(Debug, Default)]
+pub(crate) struct BrowseTable {
+    /// (workgroup, server) → record.
+    servers: HashMap<(String, String), Rec>,
+    /// workgroup → record (`heard.group` = its LMB).
+    groups: HashMap<String, Rec>,
+    /// A lower bound of the earliest expiry (exact after [`BrowseTable::expire`]).
+    next_expiry: Option<Instant>,
+}
+
+fn upsert<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Rec>,
+    key: K,
+    heard: Heard,
+    now: Instant,
+    cap: usize,
+) -> Upsert {
+    let expires = now + expiry_after(heard.periodicity_ms);
+    if let Some(r) = map.get_mut(&key) {
+        *r = Rec {
+            heard,
+            last_seen: now,
+            expires,
+        };
+        return Upsert::Updated;
+    }
+    if map.len() >= cap {
+        return Upsert::Full;
+    }
+    map.insert(
+        key,
+        Rec {
+            heard,
+            last_seen: now,
+            expires,
+        },
+    );
+    Upsert::Inserted
+}
+
+fn trim<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, Rec>, cap: usize) {
+    if map.len() <= cap {
+        return;
+    }
+    let mut by_age: Vec<(Instant, K)> = map.iter().map(|(k, r)| (r.last_seen, k.clone())).collect();
+    by_age.sort_by_key(|(t, _)| *t);
+    let excess = map.len() - cap;
+    for (_, k) in by_age.into_iter().take(excess) {
+        map.remove(&k);
+    }
+}
+
+impl BrowseTable {
+    fn note_expiry(&mut self, now: Instant, periodicity_ms: u32) {
+        let t = now + expiry_after(periodicity_ms);
+        self.next_expiry = Some(self.next_expiry.map_or(t, |n| n.min(t)));
+    }
+
+    pub fn upsert_server(&mut self, now: Instant, heard: Heard, cap: usize) -> Upsert {
+        self.expire(now);
+        self.note_expiry(now, heard.periodicity_ms);
+        let key = (
+            heard.group.to_ascii_uppercase(),
+            heard.name.to_ascii_uppercase(),
+        );
+        upsert(&mut self.servers, key, heard, now, cap)
+    }
+
+    /// Removes a server (server type 0); true when it was there.
+    pub fn remove_server(&mut self, workgroup: &str, name: &str) -> bool {
+        self.servers
+            .remove(&(workgroup.to_ascii_uppercase(), name.to_ascii_uppercase()))
+            .is_some()
+    }
+
+    /// `heard.name` is the workgroup, `heard.group` its LMB.
+    pub fn upsert_group(&mut self, now: Instant, heard: Heard, cap: usize) -> Upsert {
+        self.expire(now);
+        self.note_expiry(now, heard.periodicity_ms);
+        let key = heard.name.to_ascii_uppercase();
+        upsert(&mut self.groups, key, heard, now, cap)
+    }
+
+    pub fn remove_group(&mut self, name: &str) -> bool {
+        self.groups.remove(&name.to_ascii_uppercase()).is_some()
+    }
+
+    /// Drop expired entries; O(1) unless something may be due.
+    pub fn expire(&mut self, now: Instant) {
+        if self.next_expiry.is_some_and(|t| t <= now) {
+            self.servers.retain(|_, r| r.expires > now);
+            self.groups.retain(|_, r| r.expires > now);
+            self.next_expiry = self
+                .servers
+                .values()
+                .chain(self.groups.values())
+                .map(|r| r.expires)
+                .min();
+        }
+    }
+
+    /// When [`BrowseTable::expire`] may next have work (possibly early, never late).
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.next_expiry
+    }
+
+    pub fn clear(&mut self) {
+        self.servers.clear();
+        self.groups.clear();
+        self.next_expiry = None;
+    }
+
+    /// Drop the oldest entries beyond new caps.
+    pub fn trim(&mut self, max_servers: usize, max_workgroups: usize) {
+        trim(&mut self.servers, max_servers);
+        trim(&mut self.groups, max_workgroups);
+    }
+
+    pub fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Live servers of `workgroup` (case-insensitive).
+    pub fn servers_in<'a>(
+        &'a self,
+        workgroup: &'a str,
+        now: Instant,
+    ) -> impl Iterator<Item = &'a Heard> + 'a {
+        self.servers
+            .iter()
+            .filter(move |((wg, _), r)| r.expires > now && wg.eq_ignore_ascii_case(workgroup))
+            .map(|(_, r)| &r.heard)
+    }
+
+    pub fn server_entries(&self, now: Instant) -> Vec<ServerEntry> {
+        self.servers
+            .values()
+            .filter(|r| r.expires > now)
+            .map(|r| ServerEntry {
+                name: r.heard.name.clone(),
+                workgroup: r.heard.group.clone(),
+                server_type: r.heard.server_type,
+                os_major: r.heard.os_major,
+                os_minor: r.heard.os_minor,
+                comment: r.heard.comment.clone(),
+                periodicity_ms: r.heard.periodicity_ms,
+                address: r.heard.address,
+                age_s: now.saturating_duration_since(r.last_seen).as_secs(),
+                expires_in_s: r.expires.saturating_duration_since(now).as_secs(),
+                lanman: r.heard.lanman,
+                local: false,
+            })
+            .collect()
+    }
+
+    pub fn group_entries(&self, now: Instant) -> Vec<WorkgroupEntry> {
+        self.groups
+            .values()
+            .filter(|r| r.expires > now)
+            .map(|r| WorkgroupEntry {
+                name: r.heard.name.clone(),
+                master: r.heard.group.clone(),
+                server_type: r.heard.server_type,
+                os_major: r.heard.os_major,
+                os_minor: r.heard.os_minor,
+                periodicity_ms: r.heard.periodicity_ms,
+                address: r.heard.address,
+                age_s: now.saturating_duration_since(r.last_seen).as_secs(),
+                expires_in_s: r.expires.saturating_duration_since(now).as_secs(),
+                local: false,
+            })
+            .collect()
+    }
 }

@@ -17,6 +17,24 @@ pub struct BrowserStats {
     pub refused_server_list_full: u64,
     pub refused_workgroup_list_full: u64,
     pub refused_malformed: u64,
+    /// Frames ignored on purpose (not for us, wrong name type, responses).
+    pub frames_ignored: u64,
+    /// Unknown opcodes: ignored, as MS-BRWS §3.3.5 says, not refused.
+    pub unknown_opcodes: u64,
+    pub elections_started: u64,
+    /// RequestElection frames for our workgroup accepted by the rate limit.
+    pub elections_received: u64,
+    pub remote_announcements_sent: u64,
+    pub local_master_announcements_sent: u64,
+    pub domain_announcements_sent: u64,
+    pub lanman_announcements_sent: u64,
+    pub lanman_announcements_received: u64,
+    pub master_announcements_received: u64,
+    pub announcement_requests_received: u64,
+    pub backups_promoted: u64,
+    pub reset_state_obeyed: u64,
+    /// Events dropped because the action queue was full.
+    pub events_dropped: u64,
     /// Gauges.
     pub servers: u64,
     pub workgroups: u64,

@@ -45,6 +45,9 @@ impl Default for ServerTypeSetting {
 
 impl Serialize for ServerTypeSetting {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 & 0x0800_0000 != 0 {
+            return s.serialize_u32(self.0); // a bit without a name
+        }
         s.collect_seq(
             server_type_names(self.0)
                 .iter()
@@ -391,5 +394,106 @@ pub mod http {
             )
                 .into_response(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError, ErrorKind};
+    use std::str::FromStr;
+
+    fn cfg(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str(text)
+    }
+
+    #[test]
+    fn defaults_listen_only() {
+        let c = cfg("").unwrap();
+        assert!(c.browser.listen && !c.browser.announce && !c.browser.local_master);
+        assert!(c.browser.active());
+        let e = c.browser.engine_config("HOST", "WG", 138);
+        assert!(!e.announce && !e.potential_browser);
+        assert_eq!(e.server_type, 0x0000_1003);
+        assert_eq!(e.os_version, (6, 1));
+    }
+
+    #[test]
+    fn full_section() {
+        let c = cfg("[browser]\nannounce = true\nlocal_master = true\nos_level = 65\n\
+                     preferred_master = true\ncomment = \"files\"\n\
+                     server_type = [\"workstation\", \"SERVER\", \"print_q_server\"]\n\
+                     os_version = \"10.0\"\nlm_announce = \"yes\"\nhttp = \"127.0.0.1:8139\"\n\
+                     [[browser.remote_announce]]\naddress = \"203.0.113.255\"\nworkgroup = \"other\"\n");
+        // "print_q_server" is not a name: the error names the key.
+        let e = c.unwrap_err();
+        assert_eq!(e.key(), Some("browser.server_type"), "{e}");
+        assert!(e.to_string().contains("printq_server"), "{e}");
+        let c = cfg("[browser]\nannounce = true\nlocal_master = true\nos_level = 65\n\
+                     preferred_master = true\ncomment = \"files\"\n\
+                     server_type = [\"workstation\", \"SERVER\", \"printq_server\"]\n\
+                     os_version = \"10.0\"\nlm_announce = \"yes\"\nhttp = \"127.0.0.1:8139\"\n\
+                     [[browser.remote_announce]]\naddress = \"203.0.113.255\"\nworkgroup = \"other\"\n")
+        .unwrap();
+        let e = c.browser.engine_config("HOST", "WG", 138);
+        assert_eq!(e.server_type, 0x0000_0203);
+        assert_eq!(e.os_version, (10, 0));
+        assert_eq!(e.os_level, 65);
+        assert!(e.preferred_master && e.potential_browser && e.announce);
+        assert_eq!(e.lm_announce, nbdgm_browser::LmAnnounce::Yes);
+        assert_eq!(e.remote_announce.len(), 1);
+        assert_eq!(e.remote_announce[0].workgroup.as_deref(), Some("OTHER"));
+        assert_eq!(
+            c.browser.http_addr().unwrap(),
+            Some("127.0.0.1:8139".parse().unwrap())
+        );
+        let n = cfg("[browser]\nserver_type = 4099\n").unwrap();
+        assert_eq!(n.browser.server_type.0, 4099);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, key) in [
+            ("[browser]\nos_version = \"6\"\n", "browser.os_version"),
+            ("[browser]\nos_version = \"6.300\"\n", "browser.os_version"),
+            ("[browser]\nhttp = \"localhost\"\n", "browser.http"),
+            ("[browser]\ncomment = \"0123456789012345678901234567890123456789abc\"\n", "browser.comment"),
+            ("[browser]\nmax_servers = 0\n", "browser.max_servers"),
+            ("[browser]\nelections_per_minute = 0\n", "browser.elections_per_minute"),
+            ("[browser]\nlm_interval_s = 0\n", "browser.lm_interval_s"),
+            (
+                "[[browser.remote_announce]]\naddress = \"0.0.0.0\"\n",
+                "browser.remote_announce[0].address",
+            ),
+            (
+                "[[browser.remote_announce]]\naddress = \"203.0.113.9\"\nworkgroup = \"SIXTEEN_CHARS_XX\"\n",
+                "browser.remote_announce[0].workgroup",
+            ),
+            ("[node]\nannounce_address = \"224.0.0.1\"\n", "node.announce_address"),
+            (
+                "[[interface]]\naddress = \"198.51.100.1/24\"\nannounce_address = \"0.0.0.0\"\n",
+                "interface[0].announce_address",
+            ),
+        ] {
+            let e = cfg(text).unwrap_err();
+            assert_eq!(e.key(), Some(key), "{text}: {e}");
+            assert_eq!(e.kind(), Some(ErrorKind::Value), "{text}: {e}");
+        }
+        let e = cfg("[browser]\nlm_announce = \"sometimes\"\n").unwrap_err();
+        assert_eq!(e.key(), Some("browser.lm_announce"), "{e}");
+        let e = cfg("[browser]\nenable = true\n").unwrap_err();
+        assert_eq!(e.kind(), Some(ErrorKind::UnknownKey), "{e}");
+    }
+
+    #[test]
+    fn announce_address_reaches_the_interfaces() {
+        let c = cfg("[node]\nannounce_address = \"203.0.113.5\"\n\
+                     [[interface]]\naddress = \"198.51.100.1/24\"\n\
+                     [[interface]]\naddress = \"198.51.100.2/24\"\nannounce_address = \"203.0.113.6\"\n")
+        .unwrap();
+        let i = c.resolve_interfaces().unwrap();
+        assert_eq!(i[0].announce_address, Some("203.0.113.5".parse().unwrap()));
+        assert_eq!(i[1].announce_address, Some("203.0.113.6".parse().unwrap()));
+        let n = crate::runtime::node_config(&c, &i[1]);
+        assert_eq!(n.announce_address, Some("203.0.113.6".parse().unwrap()));
     }
 }

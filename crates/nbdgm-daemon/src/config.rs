@@ -1926,8 +1926,12 @@ mod tests {
             vec![InterfaceConfig {
                 address: net("198.51.100.10/24"),
                 broadcast: Some(Ipv4Addr::new(198, 51, 100, 255)),
+                announce_address: Some(Ipv4Addr::new(203, 0, 113, 5)),
             }]
         );
+        assert_eq!(c.node.announce_address, Some(Ipv4Addr::new(203, 0, 113, 5)));
+        assert_eq!(c.browser.http, "127.0.0.1:8139");
+        assert_eq!(c.browser.remote_announce.len(), 1);
         assert_eq!(c.api.group.as_deref(), Some("nbdgm"));
         assert_eq!(c.api.tcp, Some("127.0.0.1:1380".parse().unwrap()));
         assert_eq!(c.privileges.user.as_deref(), Some("nbdgm"));
@@ -1936,6 +1940,9 @@ mod tests {
         let mut d = c.clone();
         d.node.name = None;
         d.node.names.clear();
+        d.node.announce_address = None;
+        d.browser.http.clear();
+        d.browser.remote_announce.clear();
         d.interfaces.clear();
         d.api.group = None;
         d.api.tcp = None;

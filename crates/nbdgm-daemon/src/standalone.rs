@@ -46,6 +46,29 @@ impl Standalone {
         })
     }
 
+    /// Like [`Standalone::open`], but the datagram socket is also ephemeral (no root
+    /// needed): `config.datagram_port` is then only the remote port datagrams go to. For
+    /// client tools whose peers answer the UDP source (`nbdgm dc-ping`; Samba nmbd
+    /// replies to the request's source IP and port). Headers still carry
+    /// `config.datagram_port` as SOURCE_PORT.
+    pub fn open_ephemeral(config: NodeConfig, bind: Ipv4Addr) -> io::Result<Standalone> {
+        let name = open(SocketAddrV4::new(bind, 0))?;
+        let datagram = open(SocketAddrV4::new(bind, 0))?;
+        let node = Node::new(config, Instant::now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        Ok(Standalone {
+            node,
+            name,
+            datagram,
+            buf: vec![0; 65_536],
+        })
+    }
+
+    /// The local address of the datagram socket.
+    pub fn datagram_local_addr(&self) -> io::Result<SocketAddr> {
+        self.datagram.local_addr()
+    }
+
     pub fn node(&mut self) -> &mut Node {
         &mut self.node
     }

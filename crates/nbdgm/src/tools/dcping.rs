@@ -1,15 +1,1150 @@
 //! `nbdgm dc-ping`: NETLOGON domain-controller ping (MS-ADTS §6.3.1, §6.3.5; DIGEST §7).
-//! CONTRACT stub: to be written.
+//!
+//! Sends LOGON_PRIMARY_QUERY and/or LOGON_SAM_LOGON_REQUEST as mailslot writes to
+//! `\MAILSLOT\NET\NETLOGON` at `<DOMAIN><1C>` (DIRECT_GROUP broadcast), `<DOMAIN><1B>`
+//! (resolved, DIRECT_UNIQUE) or straight to `--server`. Every request names its own
+//! temporary reply mailslot `\MAILSLOT\NET\GETDCxxxxxxxx`, so each response is matched
+//! to exactly one request and timed from it. Through the daemon the reply arrives at the
+//! daemon's node name (subscribed by mailslot); standalone it arrives at this command's
+//! own ephemeral socket (DCs reply to the UDP source, DIGEST §8.5).
 
-use clap::Args;
+use super::{print_json, DaemonArgs, OutFormat, Via};
+use crate::exit;
+use clap::{Args, ValueEnum};
+use nbdgm_client::proto::Subscription;
+use nbdgm_client::proto::{Event as ApiEvent, SendArgs as ApiSend, SendMode as ApiMode};
+use nbdgm_node::{DropReason, Event, NodeConfig, RequestId, SendMode, SendRequest};
+use nbdgm_wire::mailslot::{MailslotWrite, NETLOGON};
+use nbdgm_wire::netlogon::{
+    ds_flag, nt_version, opcode, NetlogonMessage, PrimaryQuery, SamLogonRequest,
+};
+use nbdgm_wire::Name;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+/// NtVersion of LOGON_SAM_LOGON_REQUEST by default: V1 | V5 | V5EX | V5EX_WITH_IP.
+pub const DEFAULT_SAM_NT_VERSION: u32 =
+    nt_version::V1 | nt_version::V5 | nt_version::V5EX | nt_version::V5EX_WITH_IP;
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetArg {
+    /// `<DOMAIN><1C>`: all DCs (DIRECT_GROUP broadcast).
+    #[value(name = "1c")]
+    Dc,
+    /// `<DOMAIN><1B>`: the PDC (resolved, DIRECT_UNIQUE).
+    #[value(name = "1b")]
+    Pdc,
+    /// Both.
+    Both,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryArg {
+    /// LOGON_PRIMARY_QUERY (answered by the PDC).
+    Primary,
+    /// LOGON_SAM_LOGON_REQUEST.
+    Sam,
+    /// Both.
+    Both,
+}
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    nbdgm dc-ping TESTGROUP                              # <1C> broadcast and <1B>, both queries\n  \
+    nbdgm dc-ping TESTGROUP --server 198.51.100.10       # DIRECT_UNIQUE to that host, no lookup\n  \
+    nbdgm dc-ping CORP --query sam --user alice --target 1c --wait 2 --format json\n  \
+    nbdgm dc-ping CORP --standalone --interface 198.51.100.20/24 --count 3\n\n\
+Each request carries its own reply mailslot \\MAILSLOT\\NET\\GETDCxxxxxxxx; every response is\n\
+printed decoded, with the DC's address and the time since its request in ms. Through a daemon\n\
+the replies come to the daemon's name <00>; standalone, to this command's own ephemeral UDP\n\
+port (no root needed; DCs such as Samba nmbd reply to the UDP source).\n\
+Exit codes: 0 at least one DC answered, 1 no answer (malformed replies are printed as\n\
+errors and do not count), 2 usage or network error.")]
 pub struct DcPingArgs {
     /// The domain (NetBIOS name).
     pub domain: String,
+    /// Send straight to this DC (DIRECT_UNIQUE, no name lookup).
+    #[arg(long, value_name = "IP")]
+    pub server: Option<Ipv4Addr>,
+    /// Destination name(s) [default: both; with --server: 1c].
+    #[arg(long, value_enum)]
+    pub target: Option<TargetArg>,
+    /// Which request(s) to send.
+    #[arg(long, value_enum, default_value_t = QueryArg::Both)]
+    pub query: QueryArg,
+    /// User name of the SAM logon request.
+    #[arg(long, default_value = "")]
+    pub user: String,
+    /// NtVersion bits of both requests, e.g. 0xB [default: primary 0x1, SAM 0xF].
+    #[arg(long, value_name = "BITS", value_parser = parse_u32)]
+    pub nt_version: Option<u32>,
+    /// Collect responses for this many seconds after each round of requests.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub wait: f64,
+    /// Rounds of requests.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Source name [default: the daemon's name; standalone: the host name <00>].
+    #[arg(long, value_name = "NAME<xx>")]
+    pub from: Option<String>,
+    /// Standalone: interface IP/PREFIX [default: the first IPv4 interface].
+    #[arg(long, value_name = "IP/PREFIX")]
+    pub interface: Option<String>,
+    /// Standalone: local address to bind (the port is ephemeral).
+    #[arg(long)]
+    pub bind: Option<Ipv4Addr>,
+    /// Remote datagram port [default: 138; through a daemon: its port].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Standalone: name-service port of other nodes (for the <1B> lookup).
+    #[arg(long, default_value_t = 137)]
+    pub name_port: u16,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| format!("{s:?} is not a 32-bit number (decimal or 0x hex)"))
+}
+
+/// Which request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryKind {
+    Primary,
+    Sam,
+}
+
+impl QueryKind {
+    pub fn command(self) -> &'static str {
+        match self {
+            QueryKind::Primary => "LOGON_PRIMARY_QUERY",
+            QueryKind::Sam => "LOGON_SAM_LOGON_REQUEST",
+        }
+    }
+
+    /// Whether `op` answers this request.
+    pub fn answered_by(self, op: u16) -> bool {
+        match self {
+            QueryKind::Primary => op == opcode::LOGON_PRIMARY_RESPONSE,
+            QueryKind::Sam => matches!(
+                op,
+                opcode::LOGON_SAM_LOGON_RESPONSE
+                    | opcode::LOGON_SAM_PAUSE_RESPONSE
+                    | opcode::LOGON_SAM_USER_UNKNOWN
+                    | opcode::LOGON_SAM_LOGON_RESPONSE_EX
+                    | opcode::LOGON_SAM_PAUSE_RESPONSE_EX
+                    | opcode::LOGON_SAM_USER_UNKNOWN_EX
+            ),
+        }
+    }
+}
+
+/// How a request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// DIRECT_GROUP to the subnet broadcast address.
+    Broadcast,
+    /// Resolve the name, DIRECT_UNIQUE to its owner.
+    Resolve,
+    /// DIRECT_UNIQUE to this host; the port `None` means the default datagram port.
+    At(Ipv4Addr, Option<u16>),
+}
+
+/// One request of one round.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub round: u32,
+    pub kind: QueryKind,
+    pub destination: Name,
+    pub how: How,
+    /// The reply mailslot named in the request.
+    pub mailslot: String,
+    /// The NETLOGON message (mailslot data).
+    pub message: Vec<u8>,
+    pub sent_at: Option<Instant>,
+}
+
+/// The temporary reply mailslot of request `tag` (Windows: `\MAILSLOT\NET\GETDCxxx`).
+pub fn reply_mailslot(tag: u32) -> String {
+    format!("\\MAILSLOT\\NET\\GETDC{tag:08X}")
+}
+
+/// A random 32-bit start for the mailslot tags.
+pub fn random_tag() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        if std::io::Read::read_exact(&mut f, &mut b).is_ok() {
+            return u32::from_le_bytes(b);
+        }
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    t.subsec_nanos() ^ std::process::id().rotate_left(16)
+}
+
+/// The NETLOGON request bytes.
+pub fn build_request(
+    kind: QueryKind,
+    computer: &str,
+    user: &str,
+    mailslot: &str,
+    nt: Option<u32>,
+) -> Result<Vec<u8>, String> {
+    let msg = match kind {
+        QueryKind::Primary => {
+            let mut q = PrimaryQuery::new(computer, mailslot);
+            if let Some(v) = nt {
+                q.nt_version = Some(v);
+            }
+            NetlogonMessage::PrimaryQuery(q)
+        }
+        QueryKind::Sam => NetlogonMessage::SamLogonRequest(SamLogonRequest::new(
+            computer,
+            user,
+            mailslot,
+            nt.unwrap_or(DEFAULT_SAM_NT_VERSION),
+        )),
+    };
+    msg.to_bytes()
+        .map_err(|e| format!("cannot build {}: {e}", kind.command()))
+}
+
+/// What to send in one round.
+pub struct PlanSpec<'a> {
+    pub domain: &'a str,
+    pub server: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+    pub target: Option<TargetArg>,
+    pub query: QueryArg,
+    pub computer: &'a str,
+    pub user: &'a str,
+    pub nt_version: Option<u32>,
+}
+
+/// The requests of round `round`; their mailslot tags are `tag`, `tag + 1`, ...
+pub fn plan(spec: &PlanSpec<'_>, round: u32, tag: u32) -> Result<Vec<Probe>, String> {
+    let target = spec.target.unwrap_or(if spec.server.is_some() {
+        TargetArg::Dc
+    } else {
+        TargetArg::Both
+    });
+    let suffixes: &[u8] = match target {
+        TargetArg::Dc => &[0x1C],
+        TargetArg::Pdc => &[0x1B],
+        TargetArg::Both => &[0x1C, 0x1B],
+    };
+    let kinds: &[QueryKind] = match spec.query {
+        QueryArg::Primary => &[QueryKind::Primary],
+        QueryArg::Sam => &[QueryKind::Sam],
+        QueryArg::Both => &[QueryKind::Primary, QueryKind::Sam],
+    };
+    let mut out = Vec::new();
+    for &suffix in suffixes {
+        let destination = Name::new(spec.domain, suffix)
+            .map_err(|e| format!("bad domain {:?}: {e}", spec.domain))?;
+        let how = match (spec.server, suffix) {
+            (Some(ip), _) => How::At(ip, spec.port),
+            (None, 0x1C) => How::Broadcast,
+            (None, _) => How::Resolve,
+        };
+        for &kind in kinds {
+            let mailslot = reply_mailslot(tag.wrapping_add(out.len() as u32));
+            let message =
+                build_request(kind, spec.computer, spec.user, &mailslot, spec.nt_version)?;
+            out.push(Probe {
+                round,
+                kind,
+                destination: destination.clone(),
+                how,
+                mailslot,
+                message,
+                sent_at: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One received response (or a malformed one) as printed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Response {
+    /// UDP source.
+    pub from: String,
+    /// NetBIOS source name of the datagram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailslot: Option<String>,
+    /// The request it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    /// Milliseconds since the request was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opcode: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dc_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nt_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_host_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_guid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flag_names: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dc_site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dc_address: Option<String>,
+    /// The whole decoded message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<serde_json::Value>,
+    /// Set when the datagram is not a well-formed answer to one of our requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The same host already answered this request (nmbd answers a broadcast once per
+    /// socket it arrives on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+impl Response {
+    /// A well-formed answer to one of our requests.
+    pub fn is_answer(&self) -> bool {
+        self.error.is_none() && self.request.is_some()
+    }
+}
+
+/// Names of the set DS_FLAG bits.
+pub fn flag_names(flags: u32) -> Vec<&'static str> {
+    const NAMES: &[(u32, &str)] = &[
+        (ds_flag::PDC, "PDC"),
+        (ds_flag::GC, "GC"),
+        (ds_flag::LDAP, "LDAP"),
+        (ds_flag::DS, "DS"),
+        (ds_flag::KDC, "KDC"),
+        (ds_flag::TIMESERV, "TIMESERV"),
+        (ds_flag::CLOSEST, "CLOSEST"),
+        (ds_flag::WRITABLE, "WRITABLE"),
+        (ds_flag::GOOD_TIMESERV, "GOOD_TIMESERV"),
+        (ds_flag::NDNC, "NDNC"),
+        (ds_flag::SELECT_SECRET_DOMAIN_6, "SELECT_SECRET_DOMAIN_6"),
+        (ds_flag::FULL_SECRET_DOMAIN_6, "FULL_SECRET_DOMAIN_6"),
+        (ds_flag::WS, "WS"),
+        (ds_flag::DS_8, "DS_8"),
+        (ds_flag::DS_9, "DS_9"),
+        (ds_flag::DNS_CONTROLLER, "DNS_CONTROLLER"),
+        (ds_flag::DNS_DOMAIN, "DNS_DOMAIN"),
+        (ds_flag::DNS_FOREST, "DNS_FOREST"),
+    ];
+    NAMES
+        .iter()
+        .filter(|(b, _)| flags & b != 0)
+        .map(|(_, n)| *n)
+        .collect()
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+/// Fill the decoded fields of `r` from `msg`.
+fn describe(r: &mut Response, msg: &NetlogonMessage) {
+    r.opcode = Some(msg.opcode());
+    r.command = Some(msg.command());
+    r.message = serde_json::to_value(msg).ok();
+    match msg {
+        NetlogonMessage::PrimaryResponse(p) => {
+            r.dc_name = p
+                .unicode_primary_dc_name
+                .clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| Some(p.primary_dc_name.clone()));
+            r.domain = p.unicode_domain_name.clone();
+            r.nt_version = p.nt_version;
+        }
+        NetlogonMessage::SamLogonResponse(s)
+        | NetlogonMessage::SamPauseResponse(s)
+        | NetlogonMessage::SamUserUnknown(s) => {
+            r.dc_name = Some(s.unicode_logon_server.trim_start_matches('\\').to_owned());
+            r.domain = non_empty(&s.unicode_domain_name);
+            r.user = non_empty(&s.user_name);
+            r.nt_version = s.nt_version;
+            if let Some(v5) = &s.v5 {
+                r.forest = non_empty(&v5.forest);
+                r.dns_domain = non_empty(&v5.dns_domain);
+                r.dns_host_name = non_empty(&v5.dns_host_name);
+                r.domain_guid = (!v5.domain_guid.is_null()).then(|| v5.domain_guid.to_string());
+                r.flags = Some(v5.flags);
+                r.flag_names = flag_names(v5.flags);
+                r.dc_address = Some(v5.dc_ip_address.to_string());
+            }
+        }
+        NetlogonMessage::SamLogonResponseEx(x)
+        | NetlogonMessage::SamPauseResponseEx(x)
+        | NetlogonMessage::SamUserUnknownEx(x) => {
+            r.dc_name = non_empty(&x.netbios_computer_name);
+            r.domain = non_empty(&x.netbios_domain);
+            r.user = non_empty(&x.user_name);
+            r.nt_version = Some(x.nt_version);
+            r.forest = non_empty(&x.forest);
+            r.dns_domain = non_empty(&x.dns_domain);
+            r.dns_host_name = non_empty(&x.dns_host_name);
+            r.domain_guid = (!x.domain_guid.is_null()).then(|| x.domain_guid.to_string());
+            r.flags = Some(x.flags);
+            r.flag_names = flag_names(x.flags);
+            r.dc_site = non_empty(&x.dc_site_name);
+            r.client_site = non_empty(&x.client_site_name);
+            r.dc_address = x.dc_sock_addr.as_ref().map(|a| a.address.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// Decode a datagram's user data (an SMB mailslot write) that arrived from `from` and
+/// match it to one of `probes` by its mailslot. Never fails: problems are in `error`.
+pub fn match_response(
+    probes: &[Probe],
+    from: SocketAddr,
+    source: Option<String>,
+    user_data: &[u8],
+    now: Instant,
+) -> Response {
+    let mut r = Response {
+        from: from.to_string(),
+        source,
+        ..Response::default()
+    };
+    let write = match MailslotWrite::parse(user_data) {
+        Ok(w) => w,
+        Err(e) => {
+            r.error = Some(format!("not a mailslot write: {e}"));
+            return r;
+        }
+    };
+    r.mailslot = Some(write.name.clone());
+    let probe = probes
+        .iter()
+        .find(|p| p.mailslot.eq_ignore_ascii_case(&write.name));
+    let msg = NetlogonMessage::parse(&write.data);
+    if let Ok(m) = &msg {
+        describe(&mut r, m);
+    }
+    let Some(p) = probe else {
+        r.error = Some(format!("mailslot {} is not one of ours", write.name));
+        return r;
+    };
+    r.target = Some(p.destination.to_string());
+    r.round = Some(p.round);
+    r.time_ms = p
+        .sent_at
+        .map(|t| now.saturating_duration_since(t).as_secs_f64() * 1000.0);
+    match msg {
+        Err(e) => {
+            r.error = Some(format!("malformed NETLOGON message: {e}"));
+        }
+        Ok(m) if !p.kind.answered_by(m.opcode()) => {
+            r.error = Some(format!(
+                "{} (0x{:04x}) does not answer {}",
+                m.command(),
+                m.opcode(),
+                p.kind.command()
+            ));
+        }
+        Ok(_) => r.request = Some(p.kind.command()),
+    }
+    r
+}
+
+/// A note about a request (sent, or why not).
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub round: u32,
+    pub request: &'static str,
+    pub target: String,
+    pub mailslot: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Printer {
+    format: OutFormat,
+    responses: Vec<Response>,
+    sent: Vec<Sent>,
+}
+
+fn fmt_ms(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "? ms".into(), |m| format!("{m:.2} ms"))
+}
+
+impl Printer {
+    fn response(&mut self, mut r: Response) {
+        r.duplicate = r.is_answer()
+            && self
+                .responses
+                .iter()
+                .any(|o| o.is_answer() && o.from == r.from && o.mailslot == r.mailslot);
+        match self.format {
+            OutFormat::Text => println!("{}", text_line(&r)),
+            OutFormat::Ndjson => print_json(&serde_json::json!({"response": &r}), self.format),
+            OutFormat::Json => {}
+        }
+        self.responses.push(r);
+    }
+
+    fn sent(&mut self, s: Sent) {
+        match self.format {
+            OutFormat::Text => {
+                if let Some(e) = &s.error {
+                    eprintln!("nbdgm dc-ping: {} to {}: {e}", s.request, s.target);
+                }
+            }
+            OutFormat::Ndjson => print_json(&serde_json::json!({"request": &s}), self.format),
+            OutFormat::Json => {}
+        }
+        self.sent.push(s);
+    }
+
+    fn finish(&self, domain: &str, via: &str) -> u8 {
+        let answers: Vec<&Response> = self.responses.iter().filter(|r| r.is_answer()).collect();
+        let errors = self.responses.len() - answers.len();
+        let duplicates = answers.iter().filter(|r| r.duplicate).count();
+        let mut dcs: Vec<String> = answers.iter().map(|r| r.from.clone()).collect();
+        dcs.sort();
+        dcs.dedup();
+        let times: Vec<f64> = answers.iter().filter_map(|r| r.time_ms).collect();
+        let min = times.iter().copied().reduce(f64::min);
+        let max = times.iter().copied().reduce(f64::max);
+        let summary = serde_json::json!({
+            "domain": domain,
+            "via": via,
+            "requests": self.sent.len(),
+            "answers": answers.len(),
+            "errors": errors,
+            "duplicates": duplicates,
+            "dcs": dcs,
+            "min_ms": min,
+            "max_ms": max,
+        });
+        match self.format {
+            OutFormat::Text => {
+                if answers.is_empty() {
+                    println!(
+                        "no DC of {domain} answered {} request(s){}",
+                        self.sent.len(),
+                        if errors > 0 {
+                            format!(" ({errors} malformed or unexpected repl(ies))")
+                        } else {
+                            String::new()
+                        }
+                    );
+                } else {
+                    println!(
+                        "{} answer(s) from {} DC(s) to {} request(s), {errors} error(s); time min/max {} / {}",
+                        answers.len(),
+                        dcs.len(),
+                        self.sent.len(),
+                        fmt_ms(min),
+                        fmt_ms(max)
+                    );
+                }
+            }
+            OutFormat::Ndjson => print_json(&serde_json::json!({"summary": summary}), self.format),
+            OutFormat::Json => print_json(
+                &serde_json::json!({
+                    "summary": summary,
+                    "requests": self.sent,
+                    "responses": self.responses,
+                }),
+                self.format,
+            ),
+        }
+        if answers.is_empty() {
+            exit::FINDINGS
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// One text line for a response.
+pub fn text_line(r: &Response) -> String {
+    let who = match &r.source {
+        Some(s) => format!("{} ({s})", r.from),
+        None => r.from.clone(),
+    };
+    if let Some(e) = &r.error {
+        let what = r.command.map(|c| format!(" {c}")).unwrap_or_default();
+        return format!("{who}: error:{what} {e}");
+    }
+    let mut line = format!(
+        "{who}: {} in {}",
+        r.command.unwrap_or("?"),
+        fmt_ms(r.time_ms)
+    );
+    if let Some(req) = r.request {
+        line.push_str(&format!(
+            " ({req} to {}{})",
+            r.target.as_deref().unwrap_or("?"),
+            if r.duplicate { ", duplicate" } else { "" }
+        ));
+    }
+    let mut add = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            line.push_str(&format!(" {k}={v}"));
+        }
+    };
+    add("dc", &r.dc_name);
+    add("domain", &r.domain);
+    add("user", &r.user);
+    add("nt_version", &r.nt_version.map(|v| format!("0x{v:08x}")));
+    add("dns_domain", &r.dns_domain);
+    add("dns_host", &r.dns_host_name);
+    add("forest", &r.forest);
+    add("site", &r.dc_site);
+    add("client_site", &r.client_site);
+    add("dc_address", &r.dc_address);
+    add("guid", &r.domain_guid);
+    add(
+        "flags",
+        &r.flags
+            .map(|f| format!("0x{f:08x}[{}]", flag_names(f).join(","))),
+    );
+    line
 }
 
 pub fn run(args: &DcPingArgs) -> u8 {
-    let _ = args;
-    crate::exit::USAGE
+    match dc_ping(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nbdgm dc-ping: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+fn check(args: &DcPingArgs) -> Result<(), String> {
+    Name::new(&args.domain, 0x1C).map_err(|e| format!("bad domain {:?}: {e}", args.domain))?;
+    if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
+        return Err("--wait must be between 0 and 3600 seconds".into());
+    }
+    if args.count == 0 {
+        return Err("--count must be at least 1".into());
+    }
+    if args.port == Some(0) {
+        return Err("--port must not be 0".into());
+    }
+    Ok(())
+}
+
+fn dc_ping(args: &DcPingArgs) -> Result<u8, String> {
+    check(args)?;
+    let standalone_only = args.interface.is_some() || args.bind.is_some();
+    let via = if standalone_only {
+        Via::Standalone
+    } else {
+        args.daemon.connect()?
+    };
+    let mut printer = Printer {
+        format: args.format,
+        responses: Vec::new(),
+        sent: Vec::new(),
+    };
+    let wait = Duration::from_secs_f64(args.wait);
+    let tag = random_tag();
+    match via {
+        Via::Daemon(client) => {
+            daemon(args, *client, &mut printer, tag, wait)?;
+            Ok(printer.finish(&args.domain, "daemon"))
+        }
+        Via::Standalone => {
+            standalone(args, &mut printer, tag, wait)?;
+            Ok(printer.finish(&args.domain, "standalone"))
+        }
+    }
+}
+
+fn spec<'a>(args: &'a DcPingArgs, computer: &'a str) -> PlanSpec<'a> {
+    PlanSpec {
+        domain: &args.domain,
+        server: args.server,
+        port: args.port,
+        target: args.target,
+        query: args.query,
+        computer,
+        user: &args.user,
+        nt_version: args.nt_version,
+    }
+}
+
+fn sent_note(p: &Probe, to: Option<String>, error: Option<String>) -> Sent {
+    Sent {
+        round: p.round,
+        request: p.kind.command(),
+        target: p.destination.to_string(),
+        mailslot: p.mailslot.clone(),
+        to,
+        error,
+    }
+}
+
+/// The daemon's unique `<00>` name, for ComputerName in the requests.
+fn daemon_computer(client: &mut nbdgm_client::Client) -> Option<String> {
+    let names = client.names().ok()?;
+    names
+        .interfaces
+        .iter()
+        .flat_map(|i| i.names.iter())
+        .filter(|n| !n.group)
+        .filter_map(|n| n.name.parse::<Name>().ok())
+        .find(|n| n.suffix() == 0)
+        .map(|n| n.name())
+}
+
+fn daemon(
+    args: &DcPingArgs,
+    mut client: nbdgm_client::Client,
+    printer: &mut Printer,
+    tag: u32,
+    wait: Duration,
+) -> Result<(), String> {
+    client
+        .set_timeout(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let computer = match &args.from {
+        Some(f) => f
+            .parse::<Name>()
+            .map_err(|e| format!("bad --from {f:?}: {e}"))?
+            .name(),
+        None => daemon_computer(&mut client).unwrap_or_else(super::host_netbios_name),
+    };
+    let spec = spec(args, &computer);
+    let mut probes: Vec<Probe> = Vec::new();
+    for round in 0..args.count {
+        let start = probes.len();
+        let round_tag = tag.wrapping_add(start as u32);
+        probes.extend(plan(&spec, round, round_tag)?);
+        for p in &probes[start..] {
+            client
+                .subscribe(Subscription {
+                    name: None,
+                    mailslot: Some(p.mailslot.clone()),
+                    all: args.from.is_some(),
+                })
+                .map_err(|e| format!("subscribe: {e}"))?;
+        }
+        for p in probes.iter_mut().skip(start) {
+            let (mode, address, port) = match p.how {
+                How::Broadcast => (ApiMode::Group, None, None),
+                How::Resolve => (ApiMode::Unique, None, None),
+                How::At(ip, port) => (ApiMode::Unique, Some(IpAddr::V4(ip)), port),
+            };
+            let mut a = ApiSend::new(p.destination.to_string(), mode, &p.message);
+            a.mailslot = Some(NETLOGON.to_owned());
+            a.source = args.from.clone();
+            a.address = address;
+            a.port = port;
+            let before = Instant::now();
+            match client.send(a) {
+                Ok(r) => {
+                    // A resolved send returns after the lookup: time from the answer.
+                    p.sent_at = Some(if p.how == How::Resolve {
+                        Instant::now()
+                    } else {
+                        before
+                    });
+                    let note = sent_note(p, Some(r.to.to_string()), None);
+                    printer.sent(note);
+                }
+                Err(nbdgm_client::Error::Server { code, message }) => {
+                    let note = sent_note(p, None, Some(format!("{code:?}: {message}")));
+                    printer.sent(note);
+                }
+                Err(e) => return Err(format!("send: {e}")),
+            }
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match client.next_event(Some(left)).map_err(|e| e.to_string())? {
+                Some(ApiEvent::Datagram(ev)) => {
+                    let now = Instant::now();
+                    let r = match nbdgm_wire::hex::decode(&ev.data_hex) {
+                        Some(data) => match_response(&probes, ev.from, Some(ev.source), &data, now),
+                        None => Response {
+                            from: ev.from.to_string(),
+                            source: Some(ev.source),
+                            error: Some("the daemon sent data that is not hex".into()),
+                            ..Response::default()
+                        },
+                    };
+                    printer.response(r);
+                }
+                Some(ApiEvent::Overflow { dropped }) => {
+                    eprintln!("nbdgm dc-ping: {dropped} datagrams dropped by the daemon (too slow)")
+                }
+                Some(_) | None => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn standalone(
+    args: &DcPingArgs,
+    printer: &mut Printer,
+    tag: u32,
+    wait: Duration,
+) -> Result<(), String> {
+    let interface = super::standalone_interface(args.interface.as_deref())?;
+    let bind = args.bind.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let source: Name = match &args.from {
+        Some(f) => f.parse().map_err(|e| format!("bad --from {f:?}: {e}"))?,
+        None => Name::new(&super::host_netbios_name(), 0).map_err(|e| e.to_string())?,
+    };
+    let computer = source.name();
+    let port = args.port.unwrap_or(138);
+    let mut config = NodeConfig::new(interface);
+    config.datagram_port = port;
+    config.name_port = args.name_port;
+    config.allow_unregistered_source = true;
+    config.node_status = false;
+    config.datagram_error_on_unknown = false;
+    config.deliver_not_for_us = true;
+    let spec = spec(args, &computer);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let mut node = nbdgm_daemon::standalone::Standalone::open_ephemeral(config, bind)
+            .map_err(|e| e.to_string())?;
+        let mut probes: Vec<Probe> = Vec::new();
+        for round in 0..args.count {
+            let start = probes.len();
+            probes.extend(plan(&spec, round, tag.wrapping_add(start as u32))?);
+            let mut ids: HashMap<RequestId, usize> = HashMap::new();
+            for (i, p) in probes.iter().enumerate().skip(start) {
+                let mode = match p.how {
+                    How::Broadcast => SendMode::Group,
+                    How::Resolve => SendMode::Unique,
+                    How::At(ip, _) => SendMode::UniqueAt(SocketAddrV4::new(ip, port)),
+                };
+                let data = MailslotWrite::new(NETLOGON, p.message.clone())
+                    .to_bytes()
+                    .map_err(|e| format!("mailslot write: {e}"))?;
+                let id = node
+                    .node()
+                    .send(
+                        Instant::now(),
+                        SendRequest {
+                            source: source.clone(),
+                            destination: p.destination.clone(),
+                            mode,
+                            data,
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
+                ids.insert(id, i);
+            }
+            let deadline = Instant::now() + wait;
+            let mut pending: Vec<Response> = Vec::new();
+            let mut notes: Vec<Sent> = Vec::new();
+            let probes_ref = &mut probes;
+            node.run(Some(deadline), |ev| {
+                match ev {
+                    // Emitted after the datagram was handed to the socket.
+                    Event::SendDone { id, result } => {
+                        if let Some(&i) = ids.get(&id) {
+                            let p = &mut probes_ref[i];
+                            match result {
+                                Ok(info) => {
+                                    p.sent_at = Some(Instant::now());
+                                    notes.push(sent_note(p, Some(info.to.to_string()), None));
+                                }
+                                Err(e) => notes.push(sent_note(p, None, Some(e.to_string()))),
+                            }
+                        }
+                    }
+                    Event::Delivered(d) => pending.push(match_response(
+                        probes_ref,
+                        SocketAddr::V4(d.from),
+                        Some(d.source.to_string()),
+                        &d.data,
+                        Instant::now(),
+                    )),
+                    Event::Dropped { reason, from }
+                        if !matches!(reason, DropReason::OwnPacket | DropReason::NotOwned) =>
+                    {
+                        pending.push(Response {
+                            from: from.to_string(),
+                            error: Some(format!("dropped: {}", reason.as_str())),
+                            ..Response::default()
+                        })
+                    }
+                    _ => {}
+                }
+                // Print as they come.
+                for s in notes.drain(..) {
+                    printer.sent(s);
+                }
+                for r in pending.drain(..) {
+                    printer.response(r);
+                }
+                true
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_wire::netlogon::{PrimaryResponse, SamLogonResponseEx};
+
+    fn spec<'a>(server: Option<Ipv4Addr>, target: Option<TargetArg>, q: QueryArg) -> PlanSpec<'a> {
+        PlanSpec {
+            domain: "TESTGROUP",
+            server,
+            port: None,
+            target,
+            query: q,
+            computer: "WKS01",
+            user: "alice",
+            nt_version: None,
+        }
+    }
+
+    fn reply(mailslot: &str, msg: NetlogonMessage) -> Vec<u8> {
+        MailslotWrite::new(mailslot, msg.to_bytes().unwrap())
+            .to_bytes()
+            .unwrap()
+    }
+
+    fn from() -> SocketAddr {
+        "198.51.100.10:138".parse().unwrap()
+    }
+
+    #[test]
+    fn mailslot_names_are_getdc_with_8_hex_digits() {
+        assert_eq!(reply_mailslot(0xAB), "\\MAILSLOT\\NET\\GETDC000000AB");
+        assert_eq!(reply_mailslot(u32::MAX), "\\MAILSLOT\\NET\\GETDCFFFFFFFF");
+    }
+
+    #[test]
+    fn default_plan_is_both_targets_and_both_queries() {
+        let p = plan(&spec(None, None, QueryArg::Both), 0, 0xFFFF_FFFF).unwrap();
+        assert_eq!(p.len(), 4);
+        assert_eq!(p[0].destination.name(), "TESTGROUP");
+        assert_eq!(p[0].destination.suffix(), 0x1C);
+        assert_eq!(p[0].how, How::Broadcast);
+        assert_eq!(p[2].destination.suffix(), 0x1B);
+        assert_eq!(p[2].how, How::Resolve);
+        assert_eq!(p[0].kind, QueryKind::Primary);
+        assert_eq!(p[1].kind, QueryKind::Sam);
+        // Tags wrap and stay distinct.
+        let slots: std::collections::HashSet<_> = p.iter().map(|x| x.mailslot.clone()).collect();
+        assert_eq!(slots.len(), 4);
+        assert!(slots.contains("\\MAILSLOT\\NET\\GETDC00000000"));
+    }
+
+    #[test]
+    fn server_plan_is_unique_to_that_host_at_1c() {
+        let ip = Ipv4Addr::new(198, 51, 100, 10);
+        let p = plan(&spec(Some(ip), None, QueryArg::Primary), 2, 7).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].how, How::At(ip, None));
+        assert_eq!(p[0].destination.suffix(), 0x1C);
+        assert_eq!(p[0].round, 2);
+        let p = plan(&spec(Some(ip), Some(TargetArg::Pdc), QueryArg::Sam), 0, 7).unwrap();
+        assert_eq!(p[0].destination.suffix(), 0x1B);
+        assert_eq!(p[0].how, How::At(ip, None));
+    }
+
+    #[test]
+    fn requests_decode_with_our_mailslot() {
+        let p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Both), 0, 1).unwrap();
+        match NetlogonMessage::parse(&p[0].message).unwrap() {
+            NetlogonMessage::PrimaryQuery(q) => {
+                assert_eq!(q.computer_name, "WKS01");
+                assert_eq!(q.mailslot_name, p[0].mailslot);
+                assert_eq!(q.nt_version, Some(nt_version::V1));
+            }
+            m => panic!("{m:?}"),
+        }
+        match NetlogonMessage::parse(&p[1].message).unwrap() {
+            NetlogonMessage::SamLogonRequest(q) => {
+                assert_eq!(q.unicode_computer_name, "WKS01");
+                assert_eq!(q.user_name, "alice");
+                assert_eq!(q.mailslot_name, p[1].mailslot);
+                assert_eq!(q.nt_version, Some(DEFAULT_SAM_NT_VERSION));
+            }
+            m => panic!("{m:?}"),
+        }
+        let mut s = spec(None, Some(TargetArg::Dc), QueryArg::Primary);
+        s.nt_version = Some(0xB);
+        let p = plan(&s, 0, 1).unwrap();
+        match NetlogonMessage::parse(&p[0].message).unwrap() {
+            NetlogonMessage::PrimaryQuery(q) => assert_eq!(q.nt_version, Some(0xB)),
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_domain_is_an_error() {
+        let mut s = spec(None, None, QueryArg::Both);
+        s.domain = "MUCH-TOO-LONG-DOMAIN-NAME";
+        assert!(plan(&s, 0, 0).is_err());
+    }
+
+    #[test]
+    fn primary_response_matches_its_request() {
+        let mut p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Both), 0, 100).unwrap();
+        let t0 = Instant::now();
+        p[0].sent_at = Some(t0);
+        let resp = PrimaryResponse {
+            primary_dc_name: "SAMBAA".into(),
+            unicode_primary_dc_name: Some("SAMBAA".into()),
+            unicode_domain_name: Some("TESTGROUP".into()),
+            nt_version: Some(1),
+            lmnt_token: Some(0xFFFF),
+            lm20_token: Some(0xFFFF),
+            ..PrimaryResponse::default()
+        };
+        let data = reply(&p[0].mailslot, NetlogonMessage::PrimaryResponse(resp));
+        let r = match_response(
+            &p,
+            from(),
+            Some("SAMBAA<00>".into()),
+            &data,
+            t0 + Duration::from_millis(5),
+        );
+        assert!(r.is_answer(), "{r:?}");
+        assert_eq!(r.request, Some("LOGON_PRIMARY_QUERY"));
+        assert_eq!(r.command, Some("LOGON_PRIMARY_RESPONSE"));
+        assert_eq!(r.dc_name.as_deref(), Some("SAMBAA"));
+        assert_eq!(r.domain.as_deref(), Some("TESTGROUP"));
+        assert_eq!(r.nt_version, Some(1));
+        assert!((r.time_ms.unwrap() - 5.0).abs() < 0.001);
+        let line = text_line(&r);
+        assert!(
+            line.contains("LOGON_PRIMARY_RESPONSE") && line.contains("dc=SAMBAA"),
+            "{line}"
+        );
+        // The same response on the SAM request's mailslot does not answer it.
+        let data = reply(
+            &p[1].mailslot,
+            NetlogonMessage::PrimaryResponse(PrimaryResponse::default()),
+        );
+        let r = match_response(&p, from(), None, &data, Instant::now());
+        assert!(!r.is_answer());
+        assert!(r.error.unwrap().contains("does not answer"));
+    }
+
+    #[test]
+    fn ex_response_fields_are_shown() {
+        let p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Sam), 0, 5).unwrap();
+        let ex = SamLogonResponseEx {
+            flags: ds_flag::PDC | ds_flag::LDAP | ds_flag::DS,
+            forest: "corp.example".into(),
+            dns_domain: "corp.example".into(),
+            dns_host_name: "dc1.corp.example".into(),
+            netbios_domain: "CORP".into(),
+            netbios_computer_name: "DC1".into(),
+            dc_site_name: "Default-First-Site-Name".into(),
+            nt_version: 5,
+            ..SamLogonResponseEx::default()
+        };
+        let data = reply(&p[0].mailslot, NetlogonMessage::SamLogonResponseEx(ex));
+        let r = match_response(&p, from(), None, &data, Instant::now());
+        assert!(r.is_answer(), "{r:?}");
+        assert_eq!(r.dc_name.as_deref(), Some("DC1"));
+        assert_eq!(r.domain.as_deref(), Some("CORP"));
+        assert_eq!(r.dns_host_name.as_deref(), Some("dc1.corp.example"));
+        assert_eq!(r.dc_site.as_deref(), Some("Default-First-Site-Name"));
+        assert_eq!(r.flag_names, vec!["PDC", "LDAP", "DS"]);
+        // Not sent yet: no time.
+        assert_eq!(r.time_ms, None);
+    }
+
+    #[test]
+    fn malformed_replies_are_errors_not_panics() {
+        let p = plan(&spec(None, None, QueryArg::Both), 0, 9).unwrap();
+        // Not SMB at all.
+        let r = match_response(&p, from(), None, b"garbage", Instant::now());
+        assert!(r.error.unwrap().contains("not a mailslot write"));
+        // A mailslot write to our mailslot with a truncated PrimaryResponse.
+        let data = MailslotWrite::new(&p[0].mailslot, vec![0x0C, 0x00, b'S'])
+            .to_bytes()
+            .unwrap();
+        let r = match_response(&p, from(), None, &data, Instant::now());
+        assert!(!r.is_answer());
+        assert!(r.error.unwrap().contains("malformed NETLOGON"));
+        // A foreign mailslot.
+        let data = MailslotWrite::new("\\MAILSLOT\\NET\\GETDC1", vec![0x0C, 0x00])
+            .to_bytes()
+            .unwrap();
+        let r = match_response(&p, from(), None, &data, Instant::now());
+        assert!(r.error.unwrap().contains("not one of ours"));
+        // Every prefix of a valid reply decodes or errors without panicking.
+        let ok = reply(
+            &p[0].mailslot,
+            NetlogonMessage::PrimaryResponse(PrimaryResponse {
+                primary_dc_name: "X".into(),
+                unicode_primary_dc_name: Some("X".into()),
+                unicode_domain_name: Some("D".into()),
+                nt_version: Some(1),
+                lmnt_token: Some(0xFFFF),
+                lm20_token: Some(0xFFFF),
+                ..PrimaryResponse::default()
+            }),
+        );
+        for n in 0..ok.len() {
+            let _ = match_response(&p, from(), None, &ok[..n], Instant::now());
+        }
+    }
+
+    #[test]
+    fn nt_version_parses_hex_and_decimal() {
+        assert_eq!(parse_u32("0xB"), Ok(11));
+        assert_eq!(parse_u32("11"), Ok(11));
+        assert!(parse_u32("zz").is_err());
+    }
 }
