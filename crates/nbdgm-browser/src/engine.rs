@@ -42,6 +42,12 @@ pub const MAX_QUEUED: usize = 1024;
 const PROMOTION_HOLD: Duration = Duration::from_secs(12 * 60);
 /// Window of `elections_per_minute`.
 const ELECTION_WINDOW: Duration = Duration::from_secs(60);
+/// A potential or backup browser that has heard no local master browser this long after
+/// its names are up forces an election (Samba's periodic master check; MS-BRWS §3.3.5.10:
+/// a browser that cannot find the master forces one).
+pub const MASTER_CHECK_FIRST: Duration = Duration::from_secs(30);
+/// The check repeats at this interval.
+pub const MASTER_CHECK_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// A datagram received on `\MAILSLOT\BROWSE` or `\MAILSLOT\LANMAN`.
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +210,8 @@ pub struct Browser {
     lm_next: Option<Instant>,
     /// Pending answer to AnnouncementRequest.
     reply_at: Option<Instant>,
+    /// Next "is there a local master browser?" check.
+    master_check: Option<Instant>,
     election: Election,
     /// BecomeBackup sent (upper-case name → when).
     promoted: HashMap<String, Instant>,
@@ -247,6 +255,7 @@ impl Browser {
             dom: Periodic::default(),
             lm_next: None,
             reply_at: None,
+            master_check: None,
             election: Election::default(),
             promoted: HashMap::new(),
             election_window: (now, 0),
@@ -400,6 +409,17 @@ impl Browser {
             self.send_lanman(self.our_type());
             self.lm_next = Some(now + self.cfg.lm_interval);
         }
+        if self.master_check.is_some_and(|t| t <= now) {
+            self.master_check = Some(now + MASTER_CHECK_EVERY);
+            if self.is_browser()
+                && self.role != Role::Master
+                && self.master.is_none()
+                && self.election.next().is_none()
+            {
+                self.stats.master_checks_failed += 1;
+                self.start_election(now);
+            }
+        }
         if self.reply_at.is_some_and(|t| t <= now) {
             self.reply_at = None;
             if self.role == Role::Master {
@@ -433,6 +453,7 @@ impl Browser {
             self.dom.next,
             self.lm_next,
             self.reply_at,
+            self.master_check,
             self.election.next(),
             self.table.next_expiry(),
             self.master.as_ref().map(|m| m.2),
@@ -725,6 +746,9 @@ impl Browser {
         self.refresh_lm(now);
         if self.is_browser() && self.cfg.preferred_master {
             self.start_election(now);
+        }
+        if self.is_browser() {
+            self.master_check = Some(now + MASTER_CHECK_FIRST);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct BrowserStats {
     pub announcement_requests_received: u64,
     pub backups_promoted: u64,
     pub reset_state_obeyed: u64,
+    /// Master checks that found no local master browser (and started an election).
+    pub master_checks_failed: u64,
     /// Events dropped because the action queue was full.
     pub events_dropped: u64,
     /// Gauges.

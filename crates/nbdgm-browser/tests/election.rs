@@ -302,7 +302,8 @@ fn one_d_registration_failure_restarts_then_gives_up() {
     let mut t = t0;
     for _ in 0..200 {
         let Some(n) = b.poll_timeout() else { break };
-        if n > t0 + secs(600) {
+        // Before the periodic master check (5 min) would start a fresh election.
+        if n > t0 + secs(240) {
             break;
         }
         t = n;
@@ -392,9 +393,24 @@ fn preferred_master_forces_election_at_startup() {
     let e = elections(&o);
     assert_eq!(e.len(), 4);
     assert_eq!(e[0].criteria, 0x4101_0F08);
-    // not preferred: nothing
+    // Not preferred: nothing until the master check (30 s after the names) finds no
+    // master; then it forces an election.
     let mut p = started(config("OTHER"), t0, 1);
-    assert!(elections(&run_until(&mut p, t0 + secs(600))).is_empty());
+    assert!(elections(&run_until(&mut p, t0 + secs(25))).is_empty());
+    assert!(!elections(&run_until(&mut p, t0 + secs(40))).is_empty());
+    assert_eq!(p.stats().master_checks_failed, 1);
+    // A master heard in time: no election.
+    let mut q = started(config("THIRD"), t0, 1);
+    feed(
+        &mut q,
+        t0 + secs(10),
+        addr(20),
+        "MASTER",
+        &name(WG, 0x1E),
+        &lma("MASTER", 0x0004_1003),
+    );
+    assert!(elections(&run_until(&mut q, t0 + secs(600))).is_empty());
+    assert_eq!(q.stats().master_checks_failed, 0);
 }
 
 #[test]

@@ -77,7 +77,7 @@ impl<'de> Deserialize<'de> for ServerTypeSetting {
                     bits |= server_type_bit(&name).ok_or_else(|| {
                         de::Error::custom(format!(
                             "{name:?} is not a server type; known: {}",
-                            server_type_names(u32::MAX & !0x0800_0000)
+                            server_type_names(!0x0800_0000)
                                 .iter()
                                 .map(|n| n.to_ascii_lowercase())
                                 .collect::<Vec<_>>()
@@ -270,7 +270,7 @@ impl BrowserSection {
         c.max_workgroups = self.max_workgroups;
         c.elections_per_minute = self.elections_per_minute;
         c.allow_reset = self.allow_reset;
-        let _ = datagram_port;
+        c.datagram_port = datagram_port;
         c
     }
 }
@@ -287,14 +287,25 @@ fn type_names(bits: u32) -> Vec<String> {
 }
 
 /// The API's view of one interface's list; `workgroup` keeps only that workgroup's
-/// servers (case-insensitive).
-pub fn to_proto(interface: Ipv4Addr, l: BrowseList, workgroup: Option<&str>) -> BrowseInterface {
+/// servers (case-insensitive). `own` is the address we announce (the engine does not
+/// know it): it fills our own entries and, as master, the master's address.
+pub fn to_proto(
+    interface: Ipv4Addr,
+    own: Ipv4Addr,
+    l: BrowseList,
+    workgroup: Option<&str>,
+) -> BrowseInterface {
+    let master_address = match l.master_address {
+        None if l.role == nbdgm_browser::Role::Master => Some(own),
+        a => a,
+    };
+    let fill = |local: bool, a: Ipv4Addr| if local && a.is_unspecified() { own } else { a };
     BrowseInterface {
         interface: interface.into(),
         workgroup: l.workgroup,
         role: l.role.as_str().to_owned(),
         master: l.master,
-        master_address: l.master_address.map(Into::into),
+        master_address: master_address.map(Into::into),
         backups: l.backups,
         servers: l
             .servers
@@ -308,7 +319,7 @@ pub fn to_proto(interface: Ipv4Addr, l: BrowseList, workgroup: Option<&str>) -> 
                 server_type: s.server_type,
                 comment: s.comment,
                 periodicity_ms: s.periodicity_ms,
-                address: s.address.into(),
+                address: fill(s.local, s.address).into(),
                 age_s: s.age_s,
                 expires_in_s: s.expires_in_s,
                 lanman: s.lanman,
@@ -325,7 +336,7 @@ pub fn to_proto(interface: Ipv4Addr, l: BrowseList, workgroup: Option<&str>) -> 
                 master: w.master,
                 server_type: w.server_type,
                 periodicity_ms: w.periodicity_ms,
-                address: w.address.into(),
+                address: fill(w.local, w.address).into(),
                 age_s: w.age_s,
                 expires_in_s: w.expires_in_s,
                 local: w.local,

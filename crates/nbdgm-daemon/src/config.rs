@@ -893,6 +893,9 @@ impl Config {
             }
         }
         self.browser.check().map_err(|(k, m)| issue(k, m))?;
+        self.messenger
+            .validate()
+            .map_err(|m| issue("messenger", m))?;
         let p = &self.ports;
         for (key, port) in [("ports.name", p.name), ("ports.datagram", p.datagram)] {
             if port == 0 {

@@ -785,6 +785,7 @@ impl<O: Outlet> Worker<O> {
                 let _ = reply.send(Ok(json!({
                     "interface": self.addr.to_string(),
                     "browser": self.browser.as_ref().map(|b| b.stats()),
+                    "messenger": self.messenger.stats(),
                     "node": self.node.stats(),
                     "runtime": self.stats,
                     "rate_limit_rx": self.rx_limiter.stats(),
@@ -796,6 +797,7 @@ impl<O: Outlet> Worker<O> {
                 let v = match &self.browser {
                     Some(b) => json!(crate::browse::to_proto(
                         self.addr,
+                        self.node.config().announce_address.unwrap_or(self.addr),
                         b.list(Instant::now()),
                         workgroup.as_deref()
                     )),

@@ -164,6 +164,7 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
         Ok(BrowseResult {
             interfaces: vec![nbdgm_daemon::browse::to_proto(
                 interface.addr,
+                interface.addr,
                 list,
                 args.workgroup.as_deref(),
             )],
