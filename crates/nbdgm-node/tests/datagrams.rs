@@ -571,3 +571,65 @@ fn nbdd_queries_are_ignored_and_counted() {
     assert_eq!(sim.wire.len(), before);
     assert_eq!(sim.node(0).stats().dropped.nbdd_query, 3);
 }
+
+#[test]
+fn announce_address_and_explicit_targets() {
+    // Node 1 sits behind NAT: its registrations and datagram headers carry 203.0.113.5.
+    let mut sim = Sim::new(SimConfig::default());
+    sim.add("10.0.0.1/24");
+    let mut c = NodeConfig::new(nbdgm_node::Interface::parse("10.0.0.2/24").unwrap());
+    c.announce_address = Some("203.0.113.5".parse().unwrap());
+    sim.add_node(c).unwrap();
+    sim.register(0, "HOST0<00>", false).unwrap();
+    sim.register(1, "HOST1<00>", false).unwrap();
+    sim.run_for(secs(1.0));
+    let regs: Vec<nbdgm_wire::nbns::Packet> = sim
+        .wire
+        .iter()
+        .filter(|w| w.from.ip() == &ip(2) && w.service == Service::Name)
+        .filter_map(nbns)
+        .collect();
+    assert!(!regs.is_empty());
+    for p in &regs {
+        let rr = p.additional.first().expect("registration record");
+        let nbdgm_wire::nbns::RData::Nb(entries) = &rr.rdata else {
+            panic!("{rr:?}")
+        };
+        assert_eq!(entries[0].ip.to_string(), "203.0.113.5");
+    }
+    // UniqueAt: DIRECT_UNIQUE straight to the address, no name query.
+    let queries = with_flags(&sim, 0x0110).len();
+    sim.send(
+        1,
+        req(
+            "HOST1<00>",
+            "HOST0<00>",
+            SendMode::UniqueAt(sock(1, 138)),
+            vec![7],
+        ),
+    )
+    .unwrap();
+    sim.run_for(secs(0.1));
+    assert_eq!(with_flags(&sim, 0x0110).len(), queries, "no lookup");
+    let d = sim.delivered(0).last().unwrap().clone();
+    assert_eq!(d.msg_type, MsgType::DirectUnique);
+    assert_eq!(d.from, sock(2, 138));
+    assert_eq!(d.header_source, "203.0.113.5:138".parse().unwrap());
+    // GroupAt: DIRECT_GROUP by unicast.
+    sim.send(
+        1,
+        req(
+            "HOST1<00>",
+            "WG<1d>",
+            SendMode::GroupAt(sock(1, 138)),
+            vec![8],
+        ),
+    )
+    .unwrap();
+    sim.run_for(secs(0.1));
+    let w = dgm_packets(&sim);
+    let last = w.last().unwrap();
+    assert!(!last.broadcast);
+    assert_eq!(last.to, sock(1, 138));
+    assert_eq!(last.bytes[0], 0x11);
+}
