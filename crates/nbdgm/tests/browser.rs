@@ -359,3 +359,123 @@ fn http_endpoint_reset_refusal_and_election_cap() {
         "weak elections change nothing"
     );
 }
+
+/// HostAnnouncements to a remote subnet by unicast (`remote_announce`), and `nbdgm browse
+/// --standalone` building the list from announcements it hears, without a daemon.
+#[test]
+fn remote_announce_and_standalone_browse() {
+    let s = Scratch::new("browser-remote");
+    let ports = ports();
+    // The "remote subnet" is a socket of ours; the daemon sends to its port via
+    // the datagram port, so bind it on another loopback address.
+    let remote = UdpSocket::bind((ip(41), ports.1)).unwrap();
+    remote
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let extra = format!(
+        "[browser]\nannounce = true\ncomment = \"remote\"\n\
+         [[browser.remote_announce]]\naddress = \"{}\"\nworkgroup = \"FARAWAY\"\n",
+        ip(41)
+    );
+    let d = Daemon::start(spec(&s.0, "r", "BRWR", ip(40), ports, &extra));
+    d.wait_names(&["BRWR<00>"]);
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 2048];
+    let got = loop {
+        assert!(
+            Instant::now() < until,
+            "no remote announcement\n{}",
+            d.log_text()
+        );
+        let Ok((n, from)) = remote.recv_from(&mut buf) else {
+            continue;
+        };
+        let dg = Datagram::parse(&buf[..n]).unwrap();
+        if let Body::Data {
+            body:
+                DataBody::Names {
+                    destination_name,
+                    user_data,
+                    ..
+                },
+            ..
+        } = dg.body
+        {
+            break (from, dg.msg_type, destination_name, user_data);
+        }
+    };
+    assert_eq!(got.0.ip(), std::net::IpAddr::V4(ip(40)));
+    assert_eq!(got.1, MsgType::DirectGroup);
+    assert_eq!(got.2.to_string(), "FARAWAY<1d>");
+    let m = MailslotWrite::parse(&got.3).unwrap();
+    match BrowserFrame::parse(&m.data).unwrap() {
+        BrowserFrame::HostAnnouncement(a) => {
+            assert_eq!(a.server_name, "BRWR");
+            assert_eq!(a.comment, "remote");
+        }
+        f => panic!("{f:?}"),
+    }
+    drop(d);
+
+    // Standalone: `browse` listens on its own socket while a "server" announces.
+    let (_, port) = common::ports();
+    let child = bin()
+        .args([
+            "browse",
+            "--standalone",
+            "--interface",
+            &format!("{}/8", ip(50)),
+            "--bind",
+            &ip(50).to_string(),
+            "--port",
+            &port.to_string(),
+            "--wait",
+            "3",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let srv = UdpSocket::bind((ip(51), 0)).unwrap();
+    let me = match srv.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        _ => unreachable!(),
+    };
+    let ann = BrowserFrame::HostAnnouncement(nbdgm_wire::browser::Announcement {
+        periodicity_ms: 60_000,
+        server_name: "FILER".into(),
+        os_major: 10,
+        server_type: 0x0000_9003,
+        comment: "standalone heard".into(),
+        ..Default::default()
+    });
+    let bytes = datagram(me, "FILER", Name::new("OFFICE", 0x1D).unwrap(), &ann);
+    srv.send_to(&bytes, (ip(50), port)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: BrowseResult = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v.interfaces[0].servers;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(
+        (
+            e[0].name.as_str(),
+            e[0].workgroup.as_str(),
+            e[0].comment.as_str(),
+            e[0].os_version.as_str()
+        ),
+        ("FILER", "OFFICE", "standalone heard", "10.0")
+    );
+    assert!(
+        e[0].types.iter().any(|t| t == "SERVER_NT"),
+        "{:?}",
+        e[0].types
+    );
+}
