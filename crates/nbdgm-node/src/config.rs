@@ -6,7 +6,7 @@ use crate::error::NodeError;
 use nbdgm_wire::datagram::NodeType;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -163,7 +163,9 @@ pub struct NodeConfig {
     pub name_port: u16,
     /// UDP port of the datagram service (138).
     pub datagram_port: u16,
-    /// Only [`NodeType::B`] is implemented; others are rejected by [`crate::Node::new`].
+    /// B (broadcast), P (NBNS only), M (broadcast, then NBNS) or H (NBNS, then
+    /// broadcast). P and M need at least one [`NodeConfig::nbns`]; an H-node without
+    /// an NBNS behaves exactly like a B-node (its datagrams still carry SNT 11).
     pub node_type: NodeType,
     /// NetBIOS scope (empty on nearly every network). All our names live in it.
     pub scope: String,
@@ -208,6 +210,21 @@ pub struct NodeConfig {
     pub max_events: usize,
     /// Packets waiting for [`crate::Node::poll_transmit`].
     pub max_transmits: usize,
+    /// NBNS (WINS) servers, primary first (RFC 1002 §5.1.2; MS-NBTE §3.1.4.2: each
+    /// consulted in turn). Ignored by B-nodes.
+    pub nbns: Vec<Ipv4Addr>,
+    /// UDP port of the NBNS (137).
+    pub nbns_port: u16,
+    /// Where P/M-nodes (and H-nodes with this set) send group and broadcast datagrams
+    /// (RFC 1002 §5.3.2). `None`: the primary NBNS at `datagram_port`.
+    pub nbdd: Option<SocketAddrV4>,
+    /// Ask the NBDD with a DATAGRAM QUERY REQUEST (0x14) before relaying through it.
+    pub nbdd_query: bool,
+    /// Shortest refresh interval of a name registered with the NBNS (MS-NBTE §3.1.4.1:
+    /// 5 minutes). Names are refreshed after max(TTL / 2, this); TTL 0 = never.
+    pub refresh_min: Duration,
+    /// Longest total wait on one NBNS request after WACKs (RFC 1002 §4.2.16).
+    pub wack_limit: Duration,
 }
 
 impl NodeConfig {
@@ -240,7 +257,41 @@ impl NodeConfig {
             max_names: 64,
             max_events: 1024,
             max_transmits: 1024,
+            nbns: Vec::new(),
+            nbns_port: 137,
+            nbdd: None,
+            nbdd_query: true,
+            refresh_min: Duration::from_secs(300),
+            wack_limit: Duration::from_secs(120),
         }
+    }
+
+    /// True when names are registered with and resolved through an NBNS (P, M, H
+    /// with at least one NBNS configured).
+    pub fn uses_nbns(&self) -> bool {
+        self.node_type != NodeType::B && !self.nbns.is_empty()
+    }
+
+    /// True when group and broadcast datagrams go to the NBDD (P, M with an NBNS;
+    /// H only when [`NodeConfig::nbdd`] is set, DIGEST §3.2a).
+    pub fn uses_nbdd(&self) -> bool {
+        match self.node_type {
+            NodeType::B => false,
+            NodeType::P | NodeType::M => self.nbdd.is_some() || !self.nbns.is_empty(),
+            NodeType::H => self.nbdd.is_some(),
+        }
+    }
+
+    /// The NBDD address, if group datagrams go through one.
+    pub fn nbdd_addr(&self) -> Option<SocketAddrV4> {
+        if !self.uses_nbdd() {
+            return None;
+        }
+        self.nbdd.or_else(|| {
+            self.nbns
+                .first()
+                .map(|ip| SocketAddrV4::new(*ip, self.datagram_port))
+        })
     }
 
     /// The local port of `service`.
@@ -254,8 +305,25 @@ impl NodeConfig {
     /// Check the values a node cannot work with.
     pub fn validate(&self) -> Result<(), NodeError> {
         let bad = |s: &str| Err(NodeError::InvalidConfig(s.to_owned()));
-        if self.node_type != NodeType::B {
-            return Err(NodeError::UnsupportedNodeType(self.node_type.as_str()));
+        if matches!(self.node_type, NodeType::P | NodeType::M) && self.nbns.is_empty() {
+            return Err(NodeError::InvalidConfig(format!(
+                "a {}-node needs at least one NBNS",
+                self.node_type.as_str()
+            )));
+        }
+        let unusable =
+            |ip: &Ipv4Addr| ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast();
+        if self.nbns.iter().any(unusable) || self.nbdd.is_some_and(|a| unusable(a.ip())) {
+            return bad("NBNS/NBDD addresses must be unicast");
+        }
+        if self.nbns.len() > 16 {
+            return bad("at most 16 NBNS addresses");
+        }
+        if self.nbns_port == 0 || self.nbdd.is_some_and(|a| a.port() == 0) {
+            return bad("NBNS/NBDD ports must not be 0");
+        }
+        if self.refresh_min.is_zero() {
+            return bad("refresh_min must be above zero");
         }
         if nbdgm_wire::name::validate_scope(&self.scope).is_err() {
             return bad("invalid NetBIOS scope");
@@ -280,6 +348,8 @@ impl NodeConfig {
             self.fragment_timeout,
             self.cache.ttl,
             self.cache.negative_ttl,
+            self.refresh_min,
+            self.wack_limit,
         ];
         if durations.iter().any(|d| *d > MAX_DURATION) {
             return bad("durations must not exceed one year");
@@ -346,14 +416,33 @@ mod tests {
     #[test]
     fn validation() {
         assert!(NodeConfig::default().validate().is_ok());
+        // H without an NBNS is a B-node; P and M need one.
         let c = NodeConfig {
             node_type: NodeType::H,
             ..NodeConfig::default()
         };
-        assert!(matches!(
-            c.validate(),
-            Err(NodeError::UnsupportedNodeType("H"))
-        ));
+        assert!(c.validate().is_ok());
+        assert!(!c.uses_nbns());
+        for t in [NodeType::P, NodeType::M] {
+            let c = NodeConfig {
+                node_type: t,
+                ..NodeConfig::default()
+            };
+            assert!(c.validate().is_err());
+            let c = NodeConfig {
+                nbns: vec![Ipv4Addr::new(10, 0, 0, 9)],
+                ..c
+            };
+            assert!(c.validate().is_ok());
+            assert!(c.uses_nbns() && c.uses_nbdd());
+            assert_eq!(c.nbdd_addr(), Some("10.0.0.9:138".parse().unwrap()));
+        }
+        let c = NodeConfig {
+            node_type: NodeType::P,
+            nbns: vec![Ipv4Addr::BROADCAST],
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
         let c = NodeConfig {
             max_datagram_length: 60,
             ..NodeConfig::default()

@@ -40,9 +40,12 @@ impl Node {
                 self.stats.cache_entries = self.cache.len() as u64;
                 return;
             }
-            MsgType::QueryRequest
-            | MsgType::PositiveQueryResponse
-            | MsgType::NegativeQueryResponse => {
+            MsgType::PositiveQueryResponse | MsgType::NegativeQueryResponse => {
+                // The NBDD's answer to our DATAGRAM QUERY REQUEST (DIGEST §3.3 item 6).
+                self.nbdd_response(inc, &dg);
+                return;
+            }
+            MsgType::QueryRequest => {
                 self.drop_packet(DropReason::NbddQuery, inc.from);
                 return;
             }

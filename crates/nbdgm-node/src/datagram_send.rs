@@ -42,8 +42,18 @@ impl Node {
             data: req.data,
         };
         match req.mode {
-            SendMode::Broadcast => self.send_now(pending, MsgType::Broadcast, None),
-            SendMode::Group => self.send_now(pending, MsgType::DirectGroup, None),
+            SendMode::Broadcast | SendMode::Group => {
+                let msg_type = if req.mode == SendMode::Broadcast {
+                    MsgType::Broadcast
+                } else {
+                    MsgType::DirectGroup
+                };
+                match self.config.nbdd_addr() {
+                    // P/M (and H with an NBDD): through the NBDD (RFC 1002 §5.3.2).
+                    Some(nbdd) => self.nbdd_send(pending, msg_type, nbdd),
+                    None => self.send_now(pending, msg_type, None),
+                }
+            }
             SendMode::UniqueAt(to) => self.send_now(pending, MsgType::DirectUnique, Some(to)),
             SendMode::GroupAt(to) => self.send_now(pending, MsgType::DirectGroup, Some(to)),
             SendMode::Unique => {
@@ -61,7 +71,7 @@ impl Node {
                             result: Err(SendError::Unresolved(e)),
                         });
                     }
-                    None => self.query(now, dest, None, Waiter::Send(pending))?,
+                    None => self.resolve(now, dest, Waiter::Send(pending))?,
                 }
             }
         }
@@ -103,12 +113,15 @@ impl Node {
                 let to = SocketAddrV4::new(a.addr, self.config.datagram_port);
                 self.send_now(p, MsgType::DirectUnique, Some(to))
             }
-            None => self.send_now(p, MsgType::DirectGroup, None),
+            None => match self.config.nbdd_addr() {
+                Some(nbdd) => self.nbdd_send(p, MsgType::DirectGroup, nbdd),
+                None => self.send_now(p, MsgType::DirectGroup, None),
+            },
         }
     }
 
     /// Build, fragment and queue; then report [`Event::SendDone`].
-    fn send_now(&mut self, p: PendingSend, msg_type: MsgType, to: Option<SocketAddrV4>) {
+    pub(crate) fn send_now(&mut self, p: PendingSend, msg_type: MsgType, to: Option<SocketAddrV4>) {
         let result = self.transmit_datagram(&p, msg_type, to);
         if result.is_err() {
             self.stats.sends_failed += 1;

@@ -63,6 +63,10 @@ pub enum SendError {
     QueueFull,
     #[error("cannot encode datagram: {0}")]
     Encode(String),
+    /// P-node: the NBDD refused the datagram (NEGATIVE QUERY RESPONSE) or did not
+    /// answer the DATAGRAM QUERY REQUEST (RFC 1002 §5.3.2).
+    #[error("the NBDD is unavailable or refused the datagram")]
+    NbddUnavailable,
 }
 
 pub(crate) fn check_scope(name: &Name, scope: &str) -> Result<Name, NodeError> {

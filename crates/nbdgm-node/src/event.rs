@@ -22,6 +22,14 @@ pub enum ConflictReason {
     /// Our broadcast query got different unique answers (the name is someone else's;
     /// we sent a conflict demand to the later responder, `by`).
     DuplicateQueryAnswers,
+    /// P-node: no NBNS answered the registration (RFC 1002 §5.1.2.1 "NBNS is down.
+    /// Cannot claim name"); `by` is `None`.
+    NbnsUnavailable,
+    /// The NBNS refused a NAME REFRESH REQUEST (RFC 1002 §5.1.2.6: "assume in conflict").
+    RefreshRefused,
+    /// The NBNS answered with an END-NODE CHALLENGE and the owner it named still
+    /// holds the name (RFC 1002 §5.1.2.1).
+    ChallengeLost,
 }
 
 /// One ADDR_ENTRY of a name, decoded.
@@ -132,10 +140,12 @@ pub enum DropReason {
     FragmentEvicted,
     /// A fragment set not completed within `fragment_timeout`.
     FragmentTimeout,
+    /// A P-node ignores everything that arrived by broadcast (RFC 1002 §5.1.2.5, §5.3.3).
+    BroadcastIgnored,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::OwnPacket,
         DropReason::BadSource,
         DropReason::MalformedNamePacket,
@@ -152,6 +162,7 @@ impl DropReason {
         DropReason::FragmentOversize,
         DropReason::FragmentEvicted,
         DropReason::FragmentTimeout,
+        DropReason::BroadcastIgnored,
     ];
 
     /// The snake_case name (as in JSON and the stats).
@@ -173,6 +184,7 @@ impl DropReason {
             DropReason::FragmentOversize => "fragment_oversize",
             DropReason::FragmentEvicted => "fragment_evicted",
             DropReason::FragmentTimeout => "fragment_timeout",
+            DropReason::BroadcastIgnored => "broadcast_ignored",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `nbdgm-node`: a sans-IO NetBIOS B-node (RFC 1001/1002) in the manner of quinn-proto.
+//! `nbdgm-node`: a sans-IO NetBIOS node (B, and P/M/H with an NBNS; RFC 1001/1002, MS-NBTE) in the manner of quinn-proto.
 //!
 //! A [`Node`] owns no sockets and no clock. Feed it received UDP packets with
 //! [`Node::handle`] and the time with [`Node::handle_timeout`]; drain the packets it
@@ -9,6 +9,8 @@
 //! - [`config`]: interface, ports, RFC 1002 §6 constants and caps
 //! - [`name_table`]: our names and their states (RFC 1001 §15.2)
 //! - [`name_service`]: registration, defence, queries, node status, release (RFC 1002 §5.1.1)
+//! - [`nbns_client`]: P/M/H registration, refresh, release and resolution with an NBNS (RFC 1002 §5.1.2–5.1.3)
+//! - [`nbdd`]: P/M group datagrams through the NBDD (RFC 1002 §5.3.2)
 //! - [`transaction`]: NAME_TRN_ID matching and retries (RFC 1001 §13)
 //! - [`cache`]: remote-name cache (RFC 1001 §15.1.8)
 //! - [`datagram_send`], [`fragment`]: sending and fragmentation (RFC 1002 §5.3.1, RFC 1001 §17.1.2)
@@ -26,6 +28,8 @@ pub mod event;
 pub mod fragment;
 pub mod name_service;
 pub mod name_table;
+pub mod nbdd;
+pub mod nbns_client;
 pub mod node;
 pub mod reassembly;
 #[doc(hidden)]

@@ -8,9 +8,11 @@ use crate::error::{check_scope, LookupError, NodeError, SendError};
 use crate::event::{
     ConflictReason, DropReason, Event, NameAddress, NodeStatusReply, RequestId, StatusName,
 };
+use crate::name_table::NsOp;
 use crate::name_table::{Job, NameRecord, NameState};
 use crate::node::{Incoming, LookupTarget, Node, Transmit};
 use crate::transaction::{Answered, Kind, Transaction, Waiter};
+use nbdgm_wire::datagram::NodeType;
 use nbdgm_wire::nbns::{
     NbAddress, NodeName, NodeStatus, Opcode, Packet, Question, RData, Record, Statistics, CLASS_IN,
     FLAG_AA, FLAG_B, FLAG_RA, FLAG_RD, FLAG_RESPONSE, FLAG_TC, NAME_ACT, NB_GROUP, TYPE_NB,
@@ -20,8 +22,8 @@ use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-const OP_REGISTRATION: u16 = 5 << 11;
-const OP_RELEASE: u16 = 6 << 11;
+pub(crate) const OP_REGISTRATION: u16 = 5 << 11;
+pub(crate) const OP_RELEASE: u16 = 6 << 11;
 /// NAME REGISTRATION REQUEST, broadcast (RFC 1002 §4.2.2).
 pub const FLAGS_REGISTRATION: u16 = OP_REGISTRATION | FLAG_RD | FLAG_B; // 0x2910
 /// NAME RELEASE REQUEST, broadcast (RFC 1002 §4.2.9).
@@ -41,7 +43,7 @@ pub const FLAGS_CONFLICT_DEMAND: u16 =
 /// NODE STATUS RESPONSE (RFC 1002 §4.2.18).
 pub const FLAGS_NODE_STATUS: u16 = FLAG_RESPONSE | FLAG_AA; // 0x8400
 
-fn question(name: &Name, qtype: u16) -> Question {
+pub(crate) fn question(name: &Name, qtype: u16) -> Question {
     Question {
         name: name.clone(),
         qtype,
@@ -49,7 +51,7 @@ fn question(name: &Name, qtype: u16) -> Question {
     }
 }
 
-fn nb_record(name: &Name, ttl: u32, flags: u16, ip: Ipv4Addr) -> Record {
+pub(crate) fn nb_record(name: &Name, ttl: u32, flags: u16, ip: Ipv4Addr) -> Record {
     Record {
         name: name.clone(),
         rr_type: TYPE_NB,
@@ -59,7 +61,7 @@ fn nb_record(name: &Name, ttl: u32, flags: u16, ip: Ipv4Addr) -> Record {
     }
 }
 
-fn packet(id: u16, flags: u16) -> Packet {
+pub(crate) fn packet(id: u16, flags: u16) -> Packet {
     Packet {
         id,
         flags,
@@ -88,7 +90,7 @@ pub(crate) fn request_with_record(
 }
 
 impl Node {
-    fn encode(&mut self, p: &Packet) -> Option<Vec<u8>> {
+    pub(crate) fn encode(&mut self, p: &Packet) -> Option<Vec<u8>> {
         match p.to_bytes() {
             Ok(b) => Some(b),
             Err(_) => {
@@ -98,7 +100,7 @@ impl Node {
         }
     }
 
-    fn broadcast_name_packet(&mut self, bytes: Vec<u8>) {
+    pub(crate) fn broadcast_name_packet(&mut self, bytes: Vec<u8>) {
         let to = self.broadcast_to(Service::Name);
         self.push_transmit(Transmit {
             to,
@@ -109,11 +111,21 @@ impl Node {
         });
     }
 
-    fn send_name_packet(&mut self, to: Option<Ipv4Addr>, bytes: Vec<u8>) {
+    pub(crate) fn send_name_packet(&mut self, to: Option<Ipv4Addr>, bytes: Vec<u8>) {
+        let port = self.config.name_port;
+        self.send_name_packet_port(to, port, bytes)
+    }
+
+    pub(crate) fn send_name_packet_port(
+        &mut self,
+        to: Option<Ipv4Addr>,
+        port: u16,
+        bytes: Vec<u8>,
+    ) {
         match to {
             None => self.broadcast_name_packet(bytes),
             Some(ip) => {
-                let to = SocketAddrV4::new(ip, self.config.name_port);
+                let to = SocketAddrV4::new(ip, port);
                 self.push_transmit(Transmit {
                     to,
                     service: Service::Name,
@@ -151,6 +163,23 @@ impl Node {
             self.stats.names_refused += 1;
             return Err(NodeError::TooManyNames(self.config.max_names));
         }
+        if self.config.uses_nbns() && self.config.node_type != NodeType::M {
+            // P and H: the NBNS first (RFC 1002 §5.1.2.1; MS-NBTE §3.1.4.1).
+            self.stats.registrations_started += 1;
+            self.names.insert(NameRecord {
+                name: name.clone(),
+                group,
+                state: NameState::Registering,
+                job: None,
+                ns: None,
+                refresh_at: None,
+            });
+            if let Err(e) = self.start_ns(now, &name, NsOp::Register) {
+                self.names.remove(&name);
+                return Err(e);
+            }
+            return Ok(());
+        }
         let trn = self.alloc_trn();
         let p = request_with_record(
             trn,
@@ -176,6 +205,8 @@ impl Node {
                 sends_left: self.config.bcast_retry_count - 1,
                 deadline: now + self.config.bcast_retry_interval,
             }),
+            ns: None,
+            refresh_at: None,
         });
         Ok(())
     }
@@ -196,39 +227,55 @@ impl Node {
                 self.push_event(Event::NameReleased { name });
                 Ok(())
             }
-            NameState::Registering | NameState::Active => {
-                let group = rec.group;
-                let trn = self.alloc_trn();
-                let p = request_with_record(
-                    trn,
-                    FLAGS_RELEASE,
-                    &name,
-                    0,
-                    self.nb_flags(group),
-                    self.announced_addr(),
-                );
-                let bytes = self.encode(&p).ok_or(NodeError::Encode("release".into()))?;
-                self.broadcast_name_packet(bytes.clone());
-                self.stats.releases_sent += 1;
-                let left = self.config.bcast_retry_count - 1;
-                if left == 0 {
-                    self.names.remove(&name);
-                    self.push_event(Event::NameReleased { name });
-                    return Ok(());
-                }
-                let deadline = now + self.config.bcast_retry_interval;
+            NameState::Registering | NameState::Active if self.config.uses_nbns() => {
+                // P/M/H: the NBNS first (RFC 1002 §5.1.2.4, §5.1.3.4; MS-NBTE §3.1.7).
                 if let Some(rec) = self.names.get_mut(&name) {
                     rec.state = NameState::Releasing;
-                    rec.job = Some(Job {
-                        trn,
-                        packet: bytes,
-                        sends_left: left,
-                        deadline,
-                    });
+                    rec.job = None;
+                    rec.refresh_at = None;
                 }
-                Ok(())
+                self.start_ns(now, &name, NsOp::Release)
             }
+            NameState::Registering | NameState::Active => self.broadcast_release(now, &name),
         }
+    }
+
+    /// The B-node release (RFC 1002 §5.1.1.4): broadcast `bcast_retry_count` times.
+    pub(crate) fn broadcast_release(&mut self, now: Instant, name: &Name) -> Result<(), NodeError> {
+        let name = name.clone();
+        let Some(rec) = self.names.get(&name) else {
+            return Ok(());
+        };
+        let group = rec.group;
+        let trn = self.alloc_trn();
+        let p = request_with_record(
+            trn,
+            FLAGS_RELEASE,
+            &name,
+            0,
+            self.nb_flags(group),
+            self.announced_addr(),
+        );
+        let bytes = self.encode(&p).ok_or(NodeError::Encode("release".into()))?;
+        self.broadcast_name_packet(bytes.clone());
+        self.stats.releases_sent += 1;
+        let left = self.config.bcast_retry_count - 1;
+        if left == 0 {
+            self.names.remove(&name);
+            self.push_event(Event::NameReleased { name });
+            return Ok(());
+        }
+        let deadline = now + self.config.bcast_retry_interval;
+        if let Some(rec) = self.names.get_mut(&name) {
+            rec.state = NameState::Releasing;
+            rec.job = Some(Job {
+                trn,
+                packet: bytes,
+                sends_left: left,
+                deadline,
+            });
+        }
+        Ok(())
     }
 
     /// Release every name and cancel pending lookups, sends and status requests.
@@ -242,6 +289,7 @@ impl Node {
         for t in self.transactions.drain() {
             self.fail_transaction(t, LookupError::Cancelled);
         }
+        self.cancel_nbdd_queries();
     }
 
     /// Resolve `name` (RFC 1002 §5.1.1.2 broadcast query, or a unicast query).
@@ -262,10 +310,11 @@ impl Node {
                     self.finish_lookup(id, name, result);
                     return Ok(id);
                 }
-                self.query(now, name, None, Waiter::Lookup(id))?;
+                self.resolve(now, name, Waiter::Lookup(id))?;
             }
             LookupTarget::Unicast(ip) => {
-                self.query(now, name, Some(ip), Waiter::Lookup(id))?;
+                let port = self.ns_port_for(ip);
+                self.query_plan(now, name, Some(ip), port, Vec::new(), Waiter::Lookup(id))?;
             }
         }
         Ok(id)
@@ -305,12 +354,15 @@ impl Node {
         }
     }
 
-    /// Start (or join) a query for `name`.
-    pub(crate) fn query(
+    /// Start (or join) a query for `name` at `to`, continuing with `rest` when it
+    /// gets no answer.
+    pub(crate) fn query_plan(
         &mut self,
         now: Instant,
         name: Name,
         to: Option<Ipv4Addr>,
+        port: u16,
+        rest: Vec<Option<Ipv4Addr>>,
         waiter: Waiter,
     ) -> Result<(), NodeError> {
         if to.is_none() {
@@ -335,11 +387,15 @@ impl Node {
         p.questions.push(question(&name, TYPE_NB));
         let bytes = self.encode(&p).ok_or(NodeError::Encode("query".into()))?;
         let (count, interval) = self.retry(to);
-        self.send_name_packet(to, bytes.clone());
+        self.send_name_packet_port(to, port, bytes.clone());
         self.stats.queries_sent += 1;
+        if to.is_some_and(|ip| self.is_nbns(ip)) {
+            self.stats.nbns_queries_sent += 1;
+        }
         self.transactions.push(Transaction {
             trn,
             to,
+            port,
             packet: bytes,
             sends_left: count - 1,
             interval,
@@ -348,6 +404,7 @@ impl Node {
                 name,
                 waiters: vec![waiter],
                 answered: None,
+                rest,
             },
         });
         Ok(())
@@ -396,6 +453,7 @@ impl Node {
         self.transactions.push(Transaction {
             trn,
             to: Some(addr),
+            port: self.config.name_port,
             packet: bytes,
             sends_left: count - 1,
             interval,
@@ -430,10 +488,21 @@ impl Node {
                         let bytes = job.packet.clone();
                         self.broadcast_name_packet(bytes);
                         self.stats.registration_requests_sent += 1;
+                    } else if self.config.node_type == NodeType::M && self.config.uses_nbns() {
+                        // M-node: nobody objected on the subnet; now the NBNS
+                        // (RFC 1002 §5.1.3.1).
+                        rec.job = None;
+                        if self.start_ns(now, &name, NsOp::Register).is_err() {
+                            self.mark_conflict_by(&name, None, ConflictReason::NbnsUnavailable);
+                        }
                     } else {
                         rec.job = None;
                         rec.state = NameState::Active;
                         let group = rec.group;
+                        if self.config.uses_nbns() {
+                            // H-node after the broadcast fallback: try the NBNS again later.
+                            rec.refresh_at = Some(now + self.config.refresh_min);
+                        }
                         self.stats.names_registered += 1;
                         self.push_event(Event::NameRegistered { name, group });
                     }
@@ -475,23 +544,28 @@ impl Node {
             if t.sends_left > 0 {
                 t.sends_left -= 1;
                 t.deadline = now + t.interval;
-                let (to, bytes) = (t.to, t.packet.clone());
+                let (to, port, bytes) = (t.to, t.port, t.packet.clone());
                 let status = matches!(t.kind, Kind::Status { .. });
-                self.send_name_packet(to, bytes);
+                self.send_name_packet_port(to, port, bytes);
                 if status {
                     self.stats.status_requests_sent += 1;
                 } else {
                     self.stats.queries_sent += 1;
+                    if to.is_some_and(|ip| self.is_nbns(ip)) {
+                        self.stats.nbns_queries_sent += 1;
+                    }
                 }
                 continue;
             }
             if let Some(t) = self.transactions.remove(trn) {
-                self.fail_transaction(t, LookupError::NoResponse);
+                if let Some(t) = self.next_step(now, t, false) {
+                    self.fail_transaction(t, LookupError::NoResponse);
+                }
             }
         }
     }
 
-    fn fail_transaction(&mut self, t: Transaction, err: LookupError) {
+    pub(crate) fn fail_transaction(&mut self, t: Transaction, err: LookupError) {
         match t.kind {
             Kind::Query { name, waiters, .. } => {
                 // A silent broadcast means "not found" to a B-node: cache it if asked to.
@@ -512,7 +586,7 @@ impl Node {
         }
     }
 
-    fn cache_negative(&mut self, name: &Name) {
+    pub(crate) fn cache_negative(&mut self, name: &Name) {
         let mut delta = CacheDelta::default();
         let ttl = self.config.cache.negative_ttl;
         if !ttl.is_zero() {
@@ -543,7 +617,7 @@ impl Node {
         self.push_event(Event::LookupDone { id, name, result });
     }
 
-    fn complete_waiters(
+    pub(crate) fn complete_waiters(
         &mut self,
         name: &Name,
         waiters: Vec<Waiter>,
@@ -562,6 +636,7 @@ impl Node {
                         });
                     }
                 },
+                Waiter::Challenge(n) => self.challenge_done(&n, &result),
             }
         }
     }
@@ -598,6 +673,9 @@ impl Node {
                     return;
                 };
                 self.stats.releases_heard += 1;
+                if self.release_from_nbns(inc, &q.name) {
+                    return;
+                }
                 if self.cache.remove(&q.name) {
                     self.stats.cache_flushes += 1;
                     self.stats.cache_entries = self.cache.len() as u64;
@@ -748,6 +826,9 @@ impl Node {
     }
 
     fn handle_response(&mut self, now: Instant, inc: Incoming<'_>, p: &Packet) {
+        if self.config.uses_nbns() && self.ns_response(now, inc, p) {
+            return;
+        }
         match p.opcode() {
             Opcode::Registration | Opcode::MultiHomedRegistration => {
                 self.registration_response(inc, p)
@@ -770,7 +851,16 @@ impl Node {
         }
     }
 
-    fn mark_conflict(&mut self, name: &Name, by: SocketAddrV4, reason: ConflictReason) {
+    pub(crate) fn mark_conflict(&mut self, name: &Name, by: SocketAddrV4, reason: ConflictReason) {
+        self.mark_conflict_by(name, Some(by), reason)
+    }
+
+    pub(crate) fn mark_conflict_by(
+        &mut self,
+        name: &Name,
+        by: Option<SocketAddrV4>,
+        reason: ConflictReason,
+    ) {
         let Some(rec) = self.names.get_mut(name) else {
             return;
         };
@@ -779,9 +869,11 @@ impl Node {
         }
         rec.state = NameState::Conflict;
         rec.job = None;
+        rec.ns = None;
+        rec.refresh_at = None;
         self.push_event(Event::NameConflict {
             name: name.clone(),
-            by: Some(by),
+            by,
             reason,
         });
     }
@@ -842,6 +934,10 @@ impl Node {
             // Negative (or empty) answer: final for a unicast query, noise for a broadcast one.
             if unicast && answered.is_none() {
                 if let Some(t) = self.transactions.remove(trn) {
+                    // H-node: an NBNS "not found" still leaves the broadcast step.
+                    let Some(t) = self.next_step(now, t, true) else {
+                        return;
+                    };
                     if let Kind::Query { waiters, .. } = t.kind {
                         self.cache_negative(&name);
                         self.complete_waiters(&name, waiters, Err(LookupError::NotFound));

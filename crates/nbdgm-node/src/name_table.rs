@@ -40,12 +40,41 @@ pub(crate) struct Job {
     pub deadline: Instant,
 }
 
+/// What a unicast exchange with the NBNS is for (RFC 1002 §5.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NsOp {
+    Register,
+    Refresh,
+    Release,
+    /// NAME OVERWRITE ("UPDATE") REQUEST after winning an end-node challenge.
+    Overwrite,
+}
+
+/// A unicast request to the NBNS, retried UCAST_REQ_RETRY_COUNT times per server,
+/// then sent to the next server.
+#[derive(Debug, Clone)]
+pub(crate) struct NsJob {
+    pub op: NsOp,
+    pub trn: u16,
+    /// Index into `NodeConfig::nbns`.
+    pub server: usize,
+    pub packet: Vec<u8>,
+    pub sends_left: u32,
+    pub deadline: Instant,
+    /// WACKs cannot push the deadline past this.
+    pub limit: Instant,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct NameRecord {
     pub name: Name,
     pub group: bool,
     pub state: NameState,
     pub job: Option<Job>,
+    /// Exchange with the NBNS in progress (P/M/H).
+    pub ns: Option<NsJob>,
+    /// When the next NAME REFRESH REQUEST is due (P/M/H).
+    pub refresh_at: Option<Instant>,
 }
 
 /// Our names, in registration order (node status lists them in that order).
@@ -90,9 +119,17 @@ impl NameTable {
     }
 
     pub fn trn_in_use(&self, trn: u16) -> bool {
+        self.records.iter().any(|r| {
+            r.job.as_ref().is_some_and(|j| j.trn == trn)
+                || r.ns.as_ref().is_some_and(|j| j.trn == trn)
+        })
+    }
+
+    /// The record whose NBNS exchange used TRN id `trn`.
+    pub fn by_ns_trn(&mut self, trn: u16) -> Option<&mut NameRecord> {
         self.records
-            .iter()
-            .any(|r| r.job.as_ref().is_some_and(|j| j.trn == trn))
+            .iter_mut()
+            .find(|r| r.ns.as_ref().is_some_and(|j| j.trn == trn))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &NameRecord> {
@@ -102,7 +139,14 @@ impl NameTable {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.records
             .iter()
-            .filter_map(|r| r.job.as_ref().map(|j| j.deadline))
+            .flat_map(|r| {
+                [
+                    r.job.as_ref().map(|j| j.deadline),
+                    r.ns.as_ref().map(|j| j.deadline),
+                    r.refresh_at,
+                ]
+            })
+            .flatten()
             .min()
     }
 
@@ -128,6 +172,8 @@ mod tests {
             group: false,
             state,
             job: None,
+            ns: None,
+            refresh_at: None,
         }
     }
 

@@ -11,6 +11,7 @@ use crate::name_table::{NameEntry, NameTable};
 use crate::reassembly::Reassembler;
 use crate::stats::Stats;
 use crate::transaction::Transactions;
+use nbdgm_wire::datagram::NodeType;
 use nbdgm_wire::nbns::{NB_GROUP, NB_ONT_MASK};
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -92,14 +93,15 @@ pub struct Node {
     pub(crate) events: VecDeque<Event>,
     pub(crate) stats: Stats,
     pub(crate) now: Instant,
+    pub(crate) nbdd_queries: Vec<crate::nbdd::NbddQuery>,
     next_trn: u16,
     next_dgm: u16,
     next_request: u64,
 }
 
 impl Node {
-    /// A node with an empty name table. Fails on an invalid configuration or a node
-    /// type other than B.
+    /// A node with an empty name table. Fails on an invalid configuration (a P- or
+    /// M-node without an NBNS among others).
     pub fn new(config: NodeConfig, now: Instant) -> Result<Node, NodeError> {
         config.validate()?;
         // Deterministic per address, different between nodes.
@@ -113,6 +115,7 @@ impl Node {
             events: VecDeque::new(),
             stats: Stats::default(),
             now,
+            nbdd_queries: Vec::new(),
             next_trn: (seed >> 16) as u16,
             next_dgm: seed as u16,
             next_request: 0,
@@ -166,6 +169,15 @@ impl Node {
             self.drop_packet(DropReason::BadSource, incoming.from);
             return;
         }
+        if incoming.broadcast && self.config.node_type == NodeType::P {
+            // "always ignore UDP broadcast packets" (RFC 1002 §5.1.2.5, §5.3.3).
+            match incoming.service {
+                Service::Name => self.stats.name_packets_received += 1,
+                Service::Datagram => self.stats.datagram_packets_received += 1,
+            }
+            self.drop_packet(DropReason::BroadcastIgnored, incoming.from);
+            return;
+        }
         match incoming.service {
             Service::Name => self.handle_name(now, incoming),
             Service::Datagram => self.handle_datagram(now, incoming),
@@ -177,7 +189,9 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.touch(now);
         self.name_timeouts(now);
+        self.ns_timeouts(now);
         self.transaction_timeouts(now);
+        self.nbdd_timeouts(now);
         let mut drops = Vec::new();
         self.reassembly.expire(now, &mut drops);
         self.report_drops(drops);
@@ -196,6 +210,7 @@ impl Node {
             self.names.next_deadline(),
             self.transactions.next_deadline(),
             self.reassembly.next_deadline(),
+            self.nbdd_deadline(),
         ]
         .into_iter()
         .flatten()

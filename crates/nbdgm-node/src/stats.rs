@@ -23,6 +23,7 @@ pub struct DropCounters {
     pub fragment_oversize: u64,
     pub fragment_evicted: u64,
     pub fragment_timeout: u64,
+    pub broadcast_ignored: u64,
 }
 
 impl DropCounters {
@@ -44,6 +45,7 @@ impl DropCounters {
             DropReason::FragmentOversize => &mut self.fragment_oversize,
             DropReason::FragmentEvicted => &mut self.fragment_evicted,
             DropReason::FragmentTimeout => &mut self.fragment_timeout,
+            DropReason::BroadcastIgnored => &mut self.broadcast_ignored,
         }
     }
 
@@ -70,6 +72,7 @@ impl DropCounters {
             DropReason::FragmentOversize => self.fragment_oversize,
             DropReason::FragmentEvicted => self.fragment_evicted,
             DropReason::FragmentTimeout => self.fragment_timeout,
+            DropReason::BroadcastIgnored => self.broadcast_ignored,
         }
     }
 
@@ -108,6 +111,35 @@ pub struct Stats {
     pub status_requests_sent: u64,
     pub status_succeeded: u64,
     pub status_failed: u64,
+    // NBNS client (P/M/H).
+    /// Unicast NAME REGISTRATION REQUESTs to an NBNS (retransmissions included).
+    pub nbns_registration_requests_sent: u64,
+    /// Positive registration responses from the NBNS.
+    pub nbns_registrations_accepted: u64,
+    /// Negative registration responses from the NBNS.
+    pub nbns_registrations_refused: u64,
+    pub wacks_received: u64,
+    /// NAME REFRESH REQUESTs sent (retransmissions included).
+    pub refreshes_sent: u64,
+    pub refreshes_succeeded: u64,
+    /// Refreshes nobody answered (the name is kept and retried after `refresh_min`).
+    pub refreshes_unanswered: u64,
+    pub refreshes_refused: u64,
+    /// Unicast NAME RELEASE REQUESTs to an NBNS (retransmissions included).
+    pub nbns_releases_sent: u64,
+    /// NAME RELEASE REQUESTs from our NBNS that removed one of our names.
+    pub names_released_by_nbns: u64,
+    /// Unicast NAME QUERY REQUESTs to an NBNS (retransmissions included).
+    pub nbns_queries_sent: u64,
+    /// An NBNS did not answer and the next one was tried.
+    pub nbns_failovers: u64,
+    /// No NBNS answered a request (registration, refresh, release or query).
+    pub nbns_unreachable: u64,
+    /// Registrations or lookups that fell back to broadcast (M/H).
+    pub broadcast_fallbacks: u64,
+    /// END-NODE CHALLENGE responses received; challenges won (name overwritten).
+    pub challenges_received: u64,
+    pub challenges_won: u64,
     // Name cache.
     pub cache_hits: u64,
     pub cache_misses: u64,
@@ -131,6 +163,17 @@ pub struct Stats {
     pub datagram_errors_received: u64,
     pub dgm_length_mismatches: u64,
     pub source_ip_mismatches: u64,
+    /// DATAGRAM QUERY REQUESTs sent to the NBDD (retransmissions included).
+    pub nbdd_queries_sent: u64,
+    pub nbdd_positive: u64,
+    pub nbdd_negative: u64,
+    /// DATAGRAM QUERY REQUESTs never answered.
+    pub nbdd_timeouts: u64,
+    /// Datagrams relayed by unicast to the NBDD.
+    pub nbdd_relayed: u64,
+    /// Group/broadcast datagrams sent to the local broadcast address because the NBDD
+    /// refused or was silent (M/H; MS-NBTE behaviour).
+    pub nbdd_fallbacks: u64,
     /// Gauge: incomplete fragment sets held.
     pub reassembly_pending: u64,
     /// Gauge: bytes held by the reassembly table (data + per-set overhead).

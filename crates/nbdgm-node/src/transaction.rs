@@ -22,6 +22,8 @@ pub(crate) struct PendingSend {
 pub(crate) enum Waiter {
     Lookup(RequestId),
     Send(PendingSend),
+    /// End-node challenge of the presumed owner of our name (RFC 1002 §5.1.2.1).
+    Challenge(Name),
 }
 
 /// After the first positive answer to a broadcast query: who answered, and whether
@@ -37,6 +39,9 @@ pub(crate) enum Kind {
         name: Name,
         waiters: Vec<Waiter>,
         answered: Option<Answered>,
+        /// Where to ask next when this step gets no answer (P/M/H resolution order):
+        /// `None` = broadcast, `Some(ip)` = an NBNS.
+        rest: Vec<Option<Ipv4Addr>>,
     },
     Status {
         req: RequestId,
@@ -48,6 +53,8 @@ pub(crate) struct Transaction {
     pub trn: u16,
     /// `None`: broadcast.
     pub to: Option<Ipv4Addr>,
+    /// UDP port of a unicast request (the name port, or the NBNS port).
+    pub port: u16,
     pub packet: Vec<u8>,
     pub sends_left: u32,
     pub interval: Duration,
@@ -89,8 +96,20 @@ impl Transactions {
     pub fn open_broadcast_query(&mut self, name: &Name) -> Option<&mut Transaction> {
         self.list.iter_mut().find(|t| {
             t.to.is_none()
-                && matches!(&t.kind, Kind::Query { name: n, answered: None, waiters } if n == name && waiters.len() < MAX_WAITERS)
+                && matches!(&t.kind, Kind::Query { name: n, answered: None, waiters, .. } if n == name && waiters.len() < MAX_WAITERS)
         })
+    }
+
+    /// The newest unanswered query for `name` at `to`.
+    pub fn find_query(&self, name: &Name, to: Option<Ipv4Addr>) -> Option<u16> {
+        self.list
+            .iter()
+            .rev()
+            .find(|t| {
+                t.to == to
+                    && matches!(&t.kind, Kind::Query { name: n, answered: None, .. } if n == name)
+            })
+            .map(|t| t.trn)
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {

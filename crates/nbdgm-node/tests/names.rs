@@ -621,9 +621,9 @@ fn command_errors() {
     sim.lookup(0, "Q2", LookupTarget::Broadcast).unwrap();
     assert!(sim.lookup(0, "Q3", LookupTarget::Broadcast).is_err());
     assert_eq!(sim.node(0).stats().transactions_refused, 1);
-    // Node types other than B are refused.
+    // P and M nodes without an NBNS are refused (H without one is a B-node).
     let c = NodeConfig {
-        node_type: nbdgm_node::NodeType::H,
+        node_type: nbdgm_node::NodeType::P,
         ..NodeConfig::default()
     };
     assert!(nbdgm_node::Node::new(c, sim.now()).is_err());

@@ -1,0 +1,1117 @@
+//! The sans-IO NBNS engine (RFC 1001 §15.1; RFC 1002 §5.1.4 incoming packet and
+//! timer processing, as a "secure" server that challenges the current owner itself;
+//! MS-NBTE §3.2.5 for group appends and multi-homed registrations).
+//!
+//! It owns no socket and no clock: feed it packets ([`NbnsServer::handle`]) and
+//! time ([`NbnsServer::handle_timeout`]); drain [`NbnsServer::poll_transmit`] and
+//! [`NbnsServer::poll_event`]; sleep until [`NbnsServer::poll_timeout`].
+
+use crate::config::{GroupAnswers, NbnsConfig};
+use crate::event::{ChallengeOutcome, NbnsEvent, RefuseReason};
+use crate::packets::{self, RCODE_ACT_ERR, RCODE_FMT_ERR, RCODE_IMP_ERR, RCODE_NAM_ERR};
+use crate::packets::{RCODE_RFS_ERR, RCODE_SRV_ERR};
+use crate::rate::{RateLimiter, Verdict};
+use crate::stats::NbnsStats;
+use crate::table::{Member, Record, Table};
+use nbdgm_wire::nbns::{
+    NbAddress, Opcode, Packet, RData, FLAG_RD, NB_GROUP, NB_ONT_MASK, TYPE_NB, TYPE_NBSTAT,
+};
+use nbdgm_wire::Name;
+use serde::Serialize;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+/// A UDP packet to send from the NBNS socket (port 137).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: SocketAddrV4,
+    pub bytes: Vec<u8>,
+    /// `Some(request_len)` when this answers a received packet of that size; `None`
+    /// for packets the NBNS starts itself (challenge queries).
+    pub reply_to: Option<usize>,
+}
+
+/// What the NBNS knows about a name (for an NBDD resolving group members).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: Name,
+    pub group: bool,
+    /// Live addresses, oldest registration first.
+    pub addresses: Vec<Ipv4Addr>,
+    /// When the last of them expires unless refreshed.
+    pub expires: Instant,
+}
+
+/// One address of an [`EntrySnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberSnapshot {
+    pub ip: Ipv4Addr,
+    pub nb_flags: u16,
+    /// B, P, M or H.
+    pub ont: &'static str,
+    pub ttl: u32,
+    pub expires_in_s: u64,
+}
+
+/// A serializable view of one name, for the local API and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntrySnapshot {
+    /// `NAME<xx>` (with `.scope` when there is one).
+    pub name: String,
+    pub suffix: u8,
+    pub group: bool,
+    pub members: Vec<MemberSnapshot>,
+}
+
+/// Which registration opcode a request used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegKind {
+    Registration,
+    MultiHomed,
+    Refresh,
+}
+
+/// A NAME REGISTRATION REQUEST's useful content.
+#[derive(Debug, Clone)]
+struct NbRequest {
+    name: Name,
+    addr: NbAddress,
+    ttl: u32,
+}
+
+/// An end-node challenge in progress (RFC 1002 §5.1.4.1, secure server).
+#[derive(Debug, Clone)]
+struct Challenge {
+    name: Name,
+    requester: SocketAddrV4,
+    request_id: u16,
+    request_len: usize,
+    member: NbAddress,
+    ttl: u32,
+    multihomed: bool,
+    /// Owner addresses queried, and whether each answered negatively.
+    targets: Vec<(Ipv4Addr, bool)>,
+    owners: Vec<Ipv4Addr>,
+    attempts_left: u32,
+    deadline: Instant,
+}
+
+/// The NetBIOS Name Server.
+#[derive(Debug)]
+pub struct NbnsServer {
+    cfg: NbnsConfig,
+    table: Table,
+    rate: RateLimiter,
+    pending: HashMap<u16, Challenge>,
+    pending_by_name: HashMap<Name, u16>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<NbnsEvent>,
+    stats: NbnsStats,
+    rng: u64,
+}
+
+impl NbnsServer {
+    /// An empty server. Fails on an invalid configuration.
+    pub fn new(cfg: NbnsConfig, now: Instant) -> Result<Self, String> {
+        cfg.validate()?;
+        let _ = now;
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(0x4E42_4E53);
+        let rng = h.finish() | 1;
+        let (rate, burst) = cfg.registrations_per_source_per_s;
+        Ok(NbnsServer {
+            rate: RateLimiter::new(rate, burst, cfg.max_sources),
+            cfg,
+            table: Table::default(),
+            pending: HashMap::new(),
+            pending_by_name: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: NbnsStats::default(),
+            rng,
+        })
+    }
+
+    pub fn config(&self) -> &NbnsConfig {
+        &self.cfg
+    }
+
+    /// A packet received unicast on the NBNS port. Packets with the B flag are
+    /// dropped (counted): the NBNS is unicast-only (RFC 1002 §5.1.4).
+    pub fn handle(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8]) {
+        self.handle_received(now, from, bytes, false);
+    }
+
+    /// Like [`NbnsServer::handle`], telling whether the packet arrived on a
+    /// broadcast socket (then it is dropped and counted).
+    pub fn handle_received(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        bytes: &[u8],
+        broadcast: bool,
+    ) {
+        self.stats.packets_received += 1;
+        self.run_timers(now);
+        self.dispatch(now, from, bytes, broadcast);
+        self.update_gauges();
+    }
+
+    fn dispatch(&mut self, now: Instant, from: SocketAddrV4, bytes: &[u8], broadcast: bool) {
+        if broadcast {
+            self.stats.broadcast_ignored += 1;
+            return;
+        }
+        let ip = *from.ip();
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || from.port() == 0 {
+            self.stats.bad_source += 1;
+            return;
+        }
+        let Ok(pkt) = Packet::parse(bytes) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if pkt.is_broadcast() {
+            self.stats.broadcast_ignored += 1;
+            return;
+        }
+        if pkt.is_response() {
+            self.on_response(now, from, &pkt);
+            return;
+        }
+        match pkt.opcode() {
+            Opcode::Query => self.on_query(now, from, &pkt, bytes.len()),
+            Opcode::Registration => {
+                self.stats.registrations += 1;
+                self.on_registration(now, from, &pkt, bytes.len(), RegKind::Registration)
+            }
+            Opcode::MultiHomedRegistration => {
+                self.stats.multihomed_registrations += 1;
+                self.on_registration(now, from, &pkt, bytes.len(), RegKind::MultiHomed)
+            }
+            Opcode::Refresh(_) => {
+                self.stats.refreshes += 1;
+                self.on_registration(now, from, &pkt, bytes.len(), RegKind::Refresh)
+            }
+            Opcode::Release => self.on_release(now, from, &pkt, bytes.len()),
+            Opcode::Wack | Opcode::Other(_) => self.stats.unsupported_opcode += 1,
+        }
+    }
+
+    /// Expire names and run challenge timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+        self.update_gauges();
+    }
+
+    /// The next instant [`NbnsServer::handle_timeout`] has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let challenges = self.pending.values().map(|c| c.deadline).min();
+        [self.table.next_deadline(), challenges]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<NbnsEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn stats(&self) -> &NbnsStats {
+        &self.stats
+    }
+
+    /// The live addresses of `name` (exact name, scope included), or `None`.
+    pub fn lookup(&self, name: &Name, now: Instant) -> Option<Entry> {
+        let rec = self.table.get(name)?;
+        let mut live: Vec<&Member> = rec.live(now).collect();
+        if live.is_empty() {
+            return None;
+        }
+        live.sort_by_key(|m| m.since);
+        Some(Entry {
+            name: name.clone(),
+            group: rec.group,
+            addresses: live.iter().map(|m| m.ip).collect(),
+            expires: live.iter().map(|m| m.expires).max().unwrap_or(now),
+        })
+    }
+
+    /// Every live address of every name, sorted and deduplicated: the members of
+    /// "all nodes in the scope" for an NBDD relaying a datagram to `*`
+    /// (RFC 1001 §17.3).
+    pub fn all_addresses(&self, now: Instant) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self
+            .table
+            .iter()
+            .flat_map(|(_, rec)| rec.live(now).map(|m| m.ip))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every name with its live addresses, sorted by name.
+    pub fn entries(&self, now: Instant) -> Vec<EntrySnapshot> {
+        let mut names: Vec<(&Name, &Record)> = self.table.iter().collect();
+        names.sort_by(|a, b| a.0.cmp(b.0));
+        names
+            .into_iter()
+            .filter_map(|(name, rec)| {
+                let mut members: Vec<&Member> = rec.live(now).collect();
+                if members.is_empty() {
+                    return None;
+                }
+                members.sort_by_key(|m| m.since);
+                Some(EntrySnapshot {
+                    name: name.to_string(),
+                    suffix: name.suffix(),
+                    group: rec.group,
+                    members: members
+                        .into_iter()
+                        .map(|m| MemberSnapshot {
+                            ip: m.ip,
+                            nb_flags: m.nb_flags,
+                            ont: nbdgm_wire::nbns::ont_name(m.nb_flags),
+                            ttl: m.ttl,
+                            expires_in_s: m.expires.saturating_duration_since(now).as_secs(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    // ----------------------------------------------------------------- output
+
+    fn send(&mut self, to: SocketAddrV4, pkt: &Packet, reply_to: Option<usize>) {
+        let bytes = match pkt.to_bytes() {
+            Ok(b) => b,
+            Err(_) => {
+                self.stats.emit_errors += 1;
+                return;
+            }
+        };
+        if self.transmits.len() >= self.cfg.max_queued_transmits {
+            self.stats.transmits_dropped += 1;
+            return;
+        }
+        self.stats.transmits += 1;
+        self.transmits.push_back(Transmit {
+            to,
+            bytes,
+            reply_to,
+        });
+    }
+
+    fn emit(&mut self, ev: NbnsEvent) {
+        if self.events.len() >= self.cfg.max_queued_events {
+            self.events.pop_front();
+            self.stats.events_dropped += 1;
+        }
+        self.events.push_back(ev);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn refuse(
+        &mut self,
+        to: SocketAddrV4,
+        id: u16,
+        len: usize,
+        rcode: u8,
+        req: &NbRequest,
+        addr: NbAddress,
+        reason: RefuseReason,
+    ) {
+        let pkt = packets::registration_response(id, rcode, &req.name, 0, addr);
+        self.send(to, &pkt, Some(len));
+        self.emit(NbnsEvent::Refused {
+            name: req.name.clone(),
+            ip: *to.ip(),
+            reason,
+        });
+    }
+
+    fn update_gauges(&mut self) {
+        self.stats.names = self.table.len() as u64;
+        self.stats.addresses = self.table.members() as u64;
+        self.stats.pending_challenges = self.pending.len() as u64;
+        self.stats.sources_tracked = self.rate.len() as u64;
+    }
+
+    fn next_id(&mut self) -> u16 {
+        // xorshift64: transaction ids an off-path host cannot guess from earlier ones
+        // as easily as a counter.
+        loop {
+            let mut x = self.rng;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.rng = x;
+            let id = (x >> 24) as u16;
+            // `pending` is capped far below 65536, so this ends.
+            if !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn deadline(&self, now: Instant, d: Duration) -> Instant {
+        now.checked_add(d).unwrap_or(now)
+    }
+
+    fn member(&self, now: Instant, addr: NbAddress, ttl: u32) -> Member {
+        let life = Duration::from_secs(u64::from(ttl)).saturating_add(self.cfg.expiry_grace);
+        Member {
+            ip: addr.ip,
+            nb_flags: addr.flags & (NB_GROUP | NB_ONT_MASK),
+            ttl,
+            since: now,
+            expires: self.deadline(now, life),
+        }
+    }
+
+    fn in_scope(&mut self, name: &Name) -> bool {
+        if name.scope().eq_ignore_ascii_case(&self.cfg.scope) {
+            true
+        } else {
+            self.stats.scope_mismatch += 1;
+            false
+        }
+    }
+
+    fn rate_ok(&mut self, ip: Ipv4Addr, now: Instant) -> bool {
+        match self.rate.check(ip, now) {
+            Verdict::Allowed => true,
+            Verdict::Limited => {
+                self.stats.rate_limited += 1;
+                false
+            }
+            Verdict::TableFull => {
+                self.stats.rate_table_full += 1;
+                false
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ timers
+
+    fn run_timers(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.table.expire(now, &mut expired);
+        for (name, ip, name_gone) in expired {
+            self.stats.expired_addresses += 1;
+            if name_gone {
+                self.stats.expired_names += 1;
+            }
+            self.emit(NbnsEvent::Expired { name, ip });
+        }
+        let due: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, c)| c.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(ch) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            if ch.attempts_left > 0 {
+                ch.attempts_left -= 1;
+                ch.deadline = now.checked_add(self.cfg.challenge_timeout).unwrap_or(now);
+                let name = ch.name.clone();
+                let targets: Vec<Ipv4Addr> = ch
+                    .targets
+                    .iter()
+                    .filter(|(_, neg)| !neg)
+                    .map(|(ip, _)| *ip)
+                    .collect();
+                self.send_challenge_queries(id, &name, &targets);
+            } else if let Some(ch) = self.take_challenge(id) {
+                self.stats.challenges_owner_silent += 1;
+                self.finish_transfer(now, ch, ChallengeOutcome::OwnerSilent);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------- query
+
+    fn on_query(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet, len: usize) {
+        let Some(q) = pkt.questions.first() else {
+            self.stats.malformed_request += 1;
+            return;
+        };
+        if q.qtype == TYPE_NBSTAT {
+            // The NBNS has no node name table of its own to show; scanners get nothing.
+            self.stats.node_status_ignored += 1;
+            return;
+        }
+        if q.qtype != TYPE_NB {
+            self.stats.unsupported_opcode += 1;
+            return;
+        }
+        let name = q.name.clone();
+        if !self.in_scope(&name) {
+            return;
+        }
+        self.stats.queries += 1;
+        let rd = pkt.flags & FLAG_RD != 0;
+        let answer = self.answer_for(&name, now);
+        let Some((mut addrs, ttl)) = answer else {
+            self.stats.queries_negative += 1;
+            let resp = packets::negative_query(pkt.id, rd, RCODE_NAM_ERR, &name);
+            self.send(from, &resp, Some(len));
+            return;
+        };
+        // Amplification cap: at most max_reply_factor × the request, at least one
+        // address, at most max_answer_addresses.
+        let budget = len.saturating_mul(self.cfg.max_reply_factor);
+        let base = packets::positive_query_len(&name, 0);
+        let by_size = budget.saturating_sub(base) / 6;
+        let cap = by_size.clamp(1, self.cfg.max_answer_addresses);
+        let truncated = addrs.len() > cap;
+        if truncated {
+            addrs.truncate(cap);
+            self.stats.answers_truncated += 1;
+        }
+        self.stats.queries_positive += 1;
+        let resp = packets::positive_query(pkt.id, rd, truncated, &name, ttl, addrs);
+        self.send(from, &resp, Some(len));
+    }
+
+    /// The addresses a query for `name` gets, with the TTL to announce.
+    fn answer_for(&self, name: &Name, now: Instant) -> Option<(Vec<NbAddress>, u32)> {
+        let rec = self.table.get(name)?;
+        let mut live: Vec<&Member> = rec.live(now).collect();
+        if live.is_empty() {
+            return None;
+        }
+        live.sort_by_key(|m| m.since);
+        // Remaining TTL of the soonest-expiring address, never 0 (0 means infinite).
+        let ttl = live
+            .iter()
+            .map(|m| {
+                m.expires
+                    .saturating_duration_since(now)
+                    .saturating_sub(self.cfg.expiry_grace)
+                    .as_secs()
+            })
+            .min()
+            .unwrap_or(1)
+            .clamp(1, u64::from(u32::MAX)) as u32;
+        let wins = self.cfg.group_answers == GroupAnswers::Broadcast;
+        if wins && name.suffix() == 0x1D {
+            // WINS: <1D> queries are answered negatively (DIGEST §8 item 19).
+            return None;
+        }
+        if rec.group && wins {
+            match name.suffix() {
+                0x1C => {}
+                _ => {
+                    let ont = live.first().map_or(0, |m| m.nb_flags & NB_ONT_MASK);
+                    return Some((
+                        vec![NbAddress {
+                            flags: NB_GROUP | ont,
+                            ip: Ipv4Addr::BROADCAST,
+                        }],
+                        ttl,
+                    ));
+                }
+            }
+        }
+        let group_bit = if rec.group { NB_GROUP } else { 0 };
+        Some((
+            live.iter()
+                .map(|m| NbAddress {
+                    flags: (m.nb_flags & NB_ONT_MASK) | group_bit,
+                    ip: m.ip,
+                })
+                .collect(),
+            ttl,
+        ))
+    }
+
+    // ------------------------------------------------------------ registration
+
+    /// The question and the first address of the additional NB record, or a
+    /// FMT_ERR answer when there is a question to answer.
+    fn parse_nb_request(
+        &mut self,
+        from: SocketAddrV4,
+        pkt: &Packet,
+        len: usize,
+        release: bool,
+    ) -> Option<NbRequest> {
+        let Some(q) = pkt.questions.first() else {
+            self.stats.malformed_request += 1;
+            return None;
+        };
+        let rec = pkt.additional.first().filter(|r| {
+            r.rr_type == TYPE_NB
+                && r.name == q.name
+                && pkt.questions.len() == 1
+                && q.qtype == TYPE_NB
+        });
+        let addr = rec.and_then(|r| match &r.rdata {
+            RData::Nb(v) => v.first().copied().map(|a| (a, v.len(), r.ttl)),
+            _ => None,
+        });
+        match addr {
+            Some((addr, n, ttl)) => {
+                if n > 1 {
+                    self.stats.extra_addresses_ignored += (n - 1) as u64;
+                }
+                Some(NbRequest {
+                    name: q.name.clone(),
+                    addr,
+                    ttl,
+                })
+            }
+            None => {
+                self.stats.malformed_request += 1;
+                let name = q.name.clone();
+                if self.in_scope(&name) {
+                    let zero = NbAddress {
+                        flags: 0,
+                        ip: Ipv4Addr::UNSPECIFIED,
+                    };
+                    let resp = if release {
+                        packets::release_response(pkt.id, RCODE_FMT_ERR, &name, zero)
+                    } else {
+                        packets::registration_response(pkt.id, RCODE_FMT_ERR, &name, 0, zero)
+                    };
+                    self.send(from, &resp, Some(len));
+                    self.emit(NbnsEvent::Refused {
+                        name,
+                        ip: *from.ip(),
+                        reason: RefuseReason::Malformed,
+                    });
+                }
+                None
+            }
+        }
+    }
+
+    fn on_registration(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        pkt: &Packet,
+        len: usize,
+        kind: RegKind,
+    ) {
+        let Some(req) = self.parse_nb_request(from, pkt, len, false) else {
+            return;
+        };
+        if !self.in_scope(&req.name) {
+            return;
+        }
+        if !self.rate_ok(*from.ip(), now) {
+            return;
+        }
+        let id = pkt.id;
+        let own = req.addr;
+        if req.name.is_wildcard() || req.name.raw()[0] == b'*' {
+            self.stats.refused_bad_name += 1;
+            return self.refuse(
+                from,
+                id,
+                len,
+                RCODE_RFS_ERR,
+                &req,
+                own,
+                RefuseReason::BadName,
+            );
+        }
+        if kind == RegKind::Registration && pkt.flags & FLAG_RD == 0 {
+            // NAME OVERWRITE / "NAME UPDATE REQUEST": a secure server says IMP_ERR.
+            self.stats.refused_update += 1;
+            let r = RefuseReason::UpdateNotSupported;
+            return self.refuse(from, id, len, RCODE_IMP_ERR, &req, own, r);
+        }
+        let ip = own.ip;
+        if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            self.stats.refused_bad_address += 1;
+            let r = RefuseReason::BadAddress;
+            return self.refuse(from, id, len, RCODE_RFS_ERR, &req, own, r);
+        }
+        if self.cfg.require_source_match && ip != *from.ip() {
+            self.stats.refused_source_mismatch += 1;
+            let r = RefuseReason::SourceMismatch;
+            return self.refuse(from, id, len, RCODE_RFS_ERR, &req, own, r);
+        }
+        let ttl = self.cfg.grant_ttl(req.ttl);
+        let group = own.is_group();
+        if self.cfg.group_answers == GroupAnswers::Broadcast && req.name.suffix() == 0x1D {
+            // WINS grants <1D> (one master browser per subnet) without storing it, so
+            // the master browsers of different subnets never conflict (MS-NBTE §6).
+            self.stats.unstored_1d += 1;
+            return self.grant(from, id, len, &req, ttl);
+        }
+        let Some(rec) = self.table.get(&req.name) else {
+            if kind == RegKind::Refresh {
+                // After a restart the clients only refresh: take it as a registration.
+                self.stats.refresh_unknown += 1;
+            }
+            return self.register_new(now, from, id, len, &req, ttl);
+        };
+        if rec.group != group {
+            self.stats.refused_kind_mismatch += 1;
+            let holder = self.holder_addr(&req.name, now).unwrap_or(own);
+            let r = RefuseReason::KindMismatch;
+            return self.refuse(from, id, len, RCODE_ACT_ERR, &req, holder, r);
+        }
+        if rec.has(ip) {
+            return self.refresh_member(now, from, id, len, &req, ttl);
+        }
+        if group {
+            return self.add_member(now, from, id, len, &req, ttl);
+        }
+        // A unique name held by other addresses.
+        if kind == RegKind::Refresh {
+            self.stats.refused_active += 1;
+            let holder = self.holder_addr(&req.name, now).unwrap_or(own);
+            let r = RefuseReason::Active;
+            return self.refuse(from, id, len, RCODE_ACT_ERR, &req, holder, r);
+        }
+        let mut owners: Vec<&Member> = rec.members.iter().collect();
+        owners.sort_by_key(|m| m.since);
+        let owners: Vec<Ipv4Addr> = owners.iter().map(|m| m.ip).collect();
+        self.start_challenge(now, from, pkt, len, req, ttl, kind, owners);
+    }
+
+    /// The first (oldest) address of a name, with its flags, for ACT_ERR answers.
+    fn holder_addr(&self, name: &Name, now: Instant) -> Option<NbAddress> {
+        let rec = self.table.get(name)?;
+        let m = rec.live(now).min_by_key(|m| m.since)?;
+        let g = if rec.group { NB_GROUP } else { 0 };
+        Some(NbAddress {
+            flags: (m.nb_flags & NB_ONT_MASK) | g,
+            ip: m.ip,
+        })
+    }
+
+    fn grant(&mut self, to: SocketAddrV4, id: u16, len: usize, req: &NbRequest, ttl: u32) {
+        let resp = packets::registration_response(id, 0, &req.name, ttl, req.addr);
+        self.send(to, &resp, Some(len));
+    }
+
+    fn register_new(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        id: u16,
+        len: usize,
+        req: &NbRequest,
+        ttl: u32,
+    ) {
+        if self.table.len() >= self.cfg.max_names {
+            self.stats.refused_table_full += 1;
+            let r = RefuseReason::TableFull;
+            return self.refuse(from, id, len, RCODE_SRV_ERR, req, req.addr, r);
+        }
+        let group = req.addr.is_group();
+        let m = self.member(now, req.addr, ttl);
+        self.table.insert(req.name.clone(), group, m);
+        self.stats.granted += 1;
+        self.emit(NbnsEvent::Registered {
+            name: req.name.clone(),
+            ip: req.addr.ip,
+            group,
+            ttl,
+        });
+        self.grant(from, id, len, req, ttl);
+    }
+
+    fn refresh_member(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        id: u16,
+        len: usize,
+        req: &NbRequest,
+        ttl: u32,
+    ) {
+        let fresh = self.member(now, req.addr, ttl);
+        self.table.update(&req.name, |members| {
+            if let Some(m) = members.iter_mut().find(|m| m.ip == fresh.ip) {
+                m.ttl = fresh.ttl;
+                m.nb_flags = fresh.nb_flags;
+                m.expires = fresh.expires;
+            }
+        });
+        self.stats.refreshed += 1;
+        self.grant(from, id, len, req, ttl);
+    }
+
+    /// Append an address to a group, or to a unique name of the same (multi-homed)
+    /// owner; a full list loses its oldest address (MS-NBTE §3.2.5.1, §3.2.5.3) or
+    /// refuses the newcomer.
+    fn add_member(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        id: u16,
+        len: usize,
+        req: &NbRequest,
+        ttl: u32,
+    ) {
+        let cap = self.cfg.max_group_members;
+        let full = self
+            .table
+            .get(&req.name)
+            .is_some_and(|r| r.members.len() >= cap);
+        if full && !self.cfg.evict_oldest_member {
+            self.stats.refused_group_full += 1;
+            let r = RefuseReason::GroupFull;
+            return self.refuse(from, id, len, RCODE_RFS_ERR, req, req.addr, r);
+        }
+        let m = self.member(now, req.addr, ttl);
+        let evicted = self
+            .table
+            .update(&req.name, |members| {
+                let mut out = Vec::new();
+                while members.len() >= cap {
+                    let Some(i) = members
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, m)| m.since)
+                        .map(|(i, _)| i)
+                    else {
+                        break;
+                    };
+                    out.push(members.remove(i).ip);
+                }
+                members.push(m);
+                out
+            })
+            .unwrap_or_default();
+        for ip in evicted {
+            self.stats.members_evicted += 1;
+            self.emit(NbnsEvent::Evicted {
+                name: req.name.clone(),
+                ip,
+            });
+        }
+        self.stats.granted += 1;
+        self.emit(NbnsEvent::Registered {
+            name: req.name.clone(),
+            ip: req.addr.ip,
+            group: req.addr.is_group(),
+            ttl,
+        });
+        self.grant(from, id, len, req, ttl);
+    }
+
+    // --------------------------------------------------------------- challenge
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_challenge(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        pkt: &Packet,
+        len: usize,
+        req: NbRequest,
+        ttl: u32,
+        kind: RegKind,
+        owners: Vec<Ipv4Addr>,
+    ) {
+        let id = pkt.id;
+        if let Some(&trn) = self.pending_by_name.get(&req.name) {
+            let same = self
+                .pending
+                .get(&trn)
+                .is_some_and(|c| c.requester == from && c.member.ip == req.addr.ip);
+            if same {
+                // The requester retransmitted: tell it again to wait.
+                self.stats.challenge_duplicates += 1;
+                let w = packets::wack(id, &req.name, self.cfg.wack_ttl(), pkt.flags);
+                self.send(from, &w, Some(len));
+                return;
+            }
+            self.stats.challenge_busy += 1;
+            let holder = self.holder_addr(&req.name, now).unwrap_or(req.addr);
+            let r = RefuseReason::ChallengeBusy;
+            return self.refuse(from, id, len, RCODE_ACT_ERR, &req, holder, r);
+        }
+        if self.pending.len() >= self.cfg.max_pending_challenges {
+            self.stats.challenges_full += 1;
+            let r = RefuseReason::ChallengesFull;
+            return self.refuse(from, id, len, RCODE_SRV_ERR, &req, req.addr, r);
+        }
+        let trn = self.next_id();
+        let targets: Vec<Ipv4Addr> = owners
+            .iter()
+            .copied()
+            .take(self.cfg.max_challenge_targets)
+            .collect();
+        let w = packets::wack(id, &req.name, self.cfg.wack_ttl(), pkt.flags);
+        self.send(from, &w, Some(len));
+        self.send_challenge_queries(trn, &req.name, &targets);
+        self.stats.challenges_started += 1;
+        self.emit(NbnsEvent::ChallengeStarted {
+            name: req.name.clone(),
+            owners: owners.clone(),
+            requester: req.addr.ip,
+        });
+        self.pending_by_name.insert(req.name.clone(), trn);
+        self.pending.insert(
+            trn,
+            Challenge {
+                name: req.name,
+                requester: from,
+                request_id: id,
+                request_len: len,
+                member: req.addr,
+                ttl,
+                multihomed: kind == RegKind::MultiHomed,
+                targets: targets.into_iter().map(|ip| (ip, false)).collect(),
+                owners,
+                attempts_left: self.cfg.challenge_attempts.saturating_sub(1),
+                deadline: now.checked_add(self.cfg.challenge_timeout).unwrap_or(now),
+            },
+        );
+    }
+
+    fn send_challenge_queries(&mut self, trn: u16, name: &Name, targets: &[Ipv4Addr]) {
+        let q = packets::challenge_query(trn, name);
+        for ip in targets {
+            self.stats.challenge_queries_sent += 1;
+            self.send(SocketAddrV4::new(*ip, self.cfg.node_port), &q, None);
+        }
+    }
+
+    fn take_challenge(&mut self, trn: u16) -> Option<Challenge> {
+        let ch = self.pending.remove(&trn)?;
+        if self.pending_by_name.get(&ch.name) == Some(&trn) {
+            self.pending_by_name.remove(&ch.name);
+        }
+        Some(ch)
+    }
+
+    fn on_response(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet) {
+        let matched = self.pending.get(&pkt.id).and_then(|ch| {
+            let idx = ch.targets.iter().position(|(ip, _)| ip == from.ip())?;
+            (pkt.opcode() == Opcode::Query).then_some(idx)
+        });
+        let Some(idx) = matched else {
+            self.stats.unsolicited_response += 1;
+            return;
+        };
+        let trn = pkt.id;
+        if pkt.rcode() != 0 {
+            let all_negative = match self.pending.get_mut(&trn) {
+                Some(ch) => {
+                    if let Some(t) = ch.targets.get_mut(idx) {
+                        t.1 = true;
+                    }
+                    ch.targets.iter().all(|(_, neg)| *neg)
+                }
+                None => false,
+            };
+            if all_negative {
+                if let Some(ch) = self.take_challenge(trn) {
+                    self.stats.challenges_owner_released += 1;
+                    self.finish_transfer(now, ch, ChallengeOutcome::OwnerReleased);
+                }
+            }
+            return;
+        }
+        // Positive: the answer must be NB data for the challenged name.
+        let addrs: Option<Vec<Ipv4Addr>> = self.pending.get(&trn).and_then(|ch| {
+            let rec = pkt.answers.first().filter(|r| r.name == ch.name)?;
+            match &rec.rdata {
+                RData::Nb(v) => Some(v.iter().map(|a| a.ip).collect()),
+                _ => None,
+            }
+        });
+        let Some(addrs) = addrs else {
+            self.stats.unsolicited_response += 1;
+            return;
+        };
+        let Some(ch) = self.take_challenge(trn) else {
+            return;
+        };
+        if ch.multihomed && addrs.contains(&ch.member.ip) {
+            self.stats.challenges_joined += 1;
+            self.finish_join(now, ch);
+        } else {
+            self.stats.challenges_defended += 1;
+            self.stats.refused_active += 1;
+            let holder = self.holder_addr(&ch.name, now).unwrap_or(NbAddress {
+                flags: 0,
+                ip: *from.ip(),
+            });
+            let req = NbRequest {
+                name: ch.name.clone(),
+                addr: ch.member,
+                ttl: ch.ttl,
+            };
+            self.emit(NbnsEvent::Conflict {
+                name: ch.name.clone(),
+                owners: ch.owners.clone(),
+                requester: ch.member.ip,
+                outcome: ChallengeOutcome::OwnerDefended,
+            });
+            let r = RefuseReason::Active;
+            self.refuse(
+                ch.requester,
+                ch.request_id,
+                ch.request_len,
+                RCODE_ACT_ERR,
+                &req,
+                holder,
+                r,
+            );
+        }
+    }
+
+    fn challenge_request(ch: &Challenge) -> NbRequest {
+        NbRequest {
+            name: ch.name.clone(),
+            addr: ch.member,
+            ttl: ch.ttl,
+        }
+    }
+
+    /// The owner is gone: the name moves to the requester (re-checking the table,
+    /// which may have changed while the challenge ran).
+    fn finish_transfer(&mut self, now: Instant, ch: Challenge, outcome: ChallengeOutcome) {
+        self.emit(NbnsEvent::Conflict {
+            name: ch.name.clone(),
+            owners: ch.owners.clone(),
+            requester: ch.member.ip,
+            outcome,
+        });
+        let req = Self::challenge_request(&ch);
+        let (to, id, len, ttl) = (ch.requester, ch.request_id, ch.request_len, ch.ttl);
+        let current = self
+            .table
+            .get(&ch.name)
+            .map(|r| (r.group, r.has(ch.member.ip)));
+        match current {
+            Some((true, _)) => {
+                self.stats.refused_kind_mismatch += 1;
+                let holder = self.holder_addr(&ch.name, now).unwrap_or(ch.member);
+                let r = RefuseReason::KindMismatch;
+                self.refuse(to, id, len, RCODE_ACT_ERR, &req, holder, r);
+            }
+            Some((false, true)) => self.refresh_member(now, to, id, len, &req, ttl),
+            Some((false, false)) => {
+                if let Some(old) = self.table.remove(&ch.name) {
+                    for m in old.members {
+                        self.emit(NbnsEvent::Evicted {
+                            name: ch.name.clone(),
+                            ip: m.ip,
+                        });
+                    }
+                }
+                self.register_new(now, to, id, len, &req, ttl);
+            }
+            None => self.register_new(now, to, id, len, &req, ttl),
+        }
+    }
+
+    /// A multi-homed owner confirmed the new address: append it.
+    fn finish_join(&mut self, now: Instant, ch: Challenge) {
+        self.emit(NbnsEvent::Conflict {
+            name: ch.name.clone(),
+            owners: ch.owners.clone(),
+            requester: ch.member.ip,
+            outcome: ChallengeOutcome::Joined,
+        });
+        let req = Self::challenge_request(&ch);
+        let (to, id, len, ttl) = (ch.requester, ch.request_id, ch.request_len, ch.ttl);
+        let current = self
+            .table
+            .get(&ch.name)
+            .map(|r| (r.group, r.has(ch.member.ip)));
+        match current {
+            Some((false, false)) => self.add_member(now, to, id, len, &req, ttl),
+            Some((false, true)) => self.refresh_member(now, to, id, len, &req, ttl),
+            Some((true, _)) => {
+                self.stats.refused_kind_mismatch += 1;
+                let holder = self.holder_addr(&ch.name, now).unwrap_or(ch.member);
+                let r = RefuseReason::KindMismatch;
+                self.refuse(to, id, len, RCODE_ACT_ERR, &req, holder, r);
+            }
+            None => self.register_new(now, to, id, len, &req, ttl),
+        }
+    }
+
+    // ----------------------------------------------------------------- release
+
+    fn on_release(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet, len: usize) {
+        self.stats.releases += 1;
+        let Some(req) = self.parse_nb_request(from, pkt, len, true) else {
+            return;
+        };
+        if !self.in_scope(&req.name) {
+            return;
+        }
+        if !self.rate_ok(*from.ip(), now) {
+            return;
+        }
+        let id = pkt.id;
+        let addr = req.addr;
+        let reply = |s: &mut Self, rcode: u8, reason: Option<RefuseReason>| {
+            let resp = packets::release_response(id, rcode, &req.name, addr);
+            s.send(from, &resp, Some(len));
+            if let Some(reason) = reason {
+                s.emit(NbnsEvent::Refused {
+                    name: req.name.clone(),
+                    ip: *from.ip(),
+                    reason,
+                });
+            }
+        };
+        // Only the registering host may release its address (RFC 1002 §4.2.11 ACT_ERR
+        // note; the UDP source is the best evidence of who that is).
+        if addr.ip != *from.ip() {
+            self.stats.release_source_mismatch += 1;
+            return reply(self, RCODE_RFS_ERR, Some(RefuseReason::SourceMismatch));
+        }
+        let Some(rec) = self.table.get(&req.name) else {
+            self.stats.release_unknown += 1;
+            return reply(self, RCODE_NAM_ERR, Some(RefuseReason::UnknownName));
+        };
+        if !rec.has(addr.ip) {
+            self.stats.release_not_owner += 1;
+            return reply(self, RCODE_ACT_ERR, Some(RefuseReason::NotOwner));
+        }
+        self.table
+            .update(&req.name, |members| members.retain(|m| m.ip != addr.ip));
+        self.stats.released += 1;
+        self.emit(NbnsEvent::Released {
+            name: req.name.clone(),
+            ip: addr.ip,
+        });
+        reply(self, 0, None);
+        // A challenge waiting on this owner need not wait any longer.
+        if let Some(&trn) = self.pending_by_name.get(&req.name) {
+            let done = match self.pending.get_mut(&trn) {
+                Some(ch) => {
+                    for t in ch.targets.iter_mut().filter(|t| t.0 == addr.ip) {
+                        t.1 = true;
+                    }
+                    ch.targets.iter().all(|(_, neg)| *neg)
+                }
+                None => false,
+            };
+            if done {
+                if let Some(ch) = self.take_challenge(trn) {
+                    self.stats.challenges_owner_released += 1;
+                    self.finish_transfer(now, ch, ChallengeOutcome::OwnerReleased);
+                }
+            }
+        }
+    }
+}

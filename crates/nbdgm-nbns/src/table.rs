@@ -1,0 +1,204 @@
+//! The NBNS name database (RFC 1001 §15.1.1; RFC 1002 §5.1.4.2 timer-driven removal;
+//! MS-NBTE §3.2.1 several addresses per name). Each address has its own TTL; a name
+//! lives while one address does. An ordered deadline index makes the next expiry
+//! O(log n).
+
+use nbdgm_wire::Name;
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+/// One address of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub ip: Ipv4Addr,
+    /// NB_FLAGS as registered (G and ONT).
+    pub nb_flags: u16,
+    /// Granted TTL in seconds.
+    pub ttl: u32,
+    /// First registration (for "oldest address" eviction).
+    pub since: Instant,
+    /// Removal time: last refresh + TTL + grace.
+    pub expires: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub group: bool,
+    pub members: Vec<Member>,
+    deadline: Instant,
+}
+
+impl Record {
+    /// Addresses still alive at `now`.
+    pub fn live(&self, now: Instant) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(move |m| m.expires > now)
+    }
+
+    pub fn has(&self, ip: Ipv4Addr) -> bool {
+        self.members.iter().any(|m| m.ip == ip)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    map: HashMap<Name, Record>,
+    index: BTreeSet<(Instant, Name)>,
+    members: usize,
+}
+
+fn min_expiry(members: &[Member]) -> Option<Instant> {
+    members.iter().map(|m| m.expires).min()
+}
+
+impl Table {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    pub fn get(&self, name: &Name) -> Option<&Record> {
+        self.map.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Name, &Record)> {
+        self.map.iter()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.index.first().map(|(t, _)| *t)
+    }
+
+    /// Add a new name (the caller checked that it is absent and that there is room).
+    pub fn insert(&mut self, name: Name, group: bool, member: Member) {
+        // Not expected to be present; keep the counters right anyway.
+        self.remove(&name);
+        let deadline = member.expires;
+        self.index.insert((deadline, name.clone()));
+        self.members += 1;
+        self.map.insert(
+            name,
+            Record {
+                group,
+                members: vec![member],
+                deadline,
+            },
+        );
+    }
+
+    /// Remove a whole name.
+    pub fn remove(&mut self, name: &Name) -> Option<Record> {
+        let rec = self.map.remove(name)?;
+        self.index.remove(&(rec.deadline, name.clone()));
+        self.members -= rec.members.len();
+        Some(rec)
+    }
+
+    /// Change a name's addresses with `f`; the index and counters follow, and a name
+    /// left without addresses is removed. `None` if the name is not held.
+    pub fn update<R>(&mut self, name: &Name, f: impl FnOnce(&mut Vec<Member>) -> R) -> Option<R> {
+        let rec = self.map.get_mut(name)?;
+        let before = rec.members.len();
+        let old_deadline = rec.deadline;
+        let out = f(&mut rec.members);
+        let after = rec.members.len();
+        self.members = self.members - before + after;
+        match min_expiry(&rec.members) {
+            None => {
+                self.map.remove(name);
+                self.index.remove(&(old_deadline, name.clone()));
+            }
+            Some(d) if d != old_deadline => {
+                rec.deadline = d;
+                self.index.remove(&(old_deadline, name.clone()));
+                self.index.insert((d, name.clone()));
+            }
+            Some(_) => {}
+        }
+        Some(out)
+    }
+
+    /// Remove every address whose time is up. Reports (name, ip, name gone).
+    pub fn expire(&mut self, now: Instant, out: &mut Vec<(Name, Ipv4Addr, bool)>) {
+        while let Some((d, name)) = self.index.first().cloned() {
+            if d > now {
+                break;
+            }
+            let mut gone = Vec::new();
+            let res = self.update(&name, |members| {
+                members.retain(|m| {
+                    let keep = m.expires > now;
+                    if !keep {
+                        gone.push(m.ip);
+                    }
+                    keep
+                });
+                members.is_empty()
+            });
+            match res {
+                Some(emptied) => {
+                    let n = gone.len();
+                    for (i, ip) in gone.into_iter().enumerate() {
+                        out.push((name.clone(), ip, emptied && i + 1 == n));
+                    }
+                }
+                None => {
+                    // Index entry without a record: repair.
+                    self.index.remove(&(d, name));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn m(ip: u8, now: Instant, secs: u64) -> Member {
+        Member {
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            nb_flags: 0,
+            ttl: secs as u32,
+            since: now,
+            expires: now + Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn expiry_per_address() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        let n = Name::new("G", 0).unwrap();
+        t.insert(n.clone(), true, m(1, t0, 10));
+        t.update(&n, |v| v.push(m(2, t0, 20))).unwrap();
+        assert_eq!(t.members(), 2);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(10)));
+        let mut out = vec![];
+        t.expire(t0 + Duration::from_secs(10), &mut out);
+        assert_eq!(out, vec![(n.clone(), Ipv4Addr::new(10, 0, 0, 1), false)]);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(20)));
+        out.clear();
+        t.expire(t0 + Duration::from_secs(30), &mut out);
+        assert_eq!(out, vec![(n.clone(), Ipv4Addr::new(10, 0, 0, 2), true)]);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.members(), 0);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn update_to_empty_removes() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        let n = Name::new("U", 0x20).unwrap();
+        t.insert(n.clone(), false, m(1, t0, 10));
+        t.update(&n, |v| v.clear()).unwrap();
+        assert!(t.get(&n).is_none());
+        assert_eq!(t.next_deadline(), None);
+        assert!(t.update(&n, |_| ()).is_none());
+    }
+}

@@ -1,0 +1,561 @@
+//! The NBNS (WINS) client of P-, M- and H-nodes (RFC 1001 §15.1, §15.4; RFC 1002
+//! §5.1.2, §5.1.3; MS-NBTE §3.1.4, §3.1.7; DIGEST §3.2a, §4.5):
+//!
+//! * registration: unicast NAME REGISTRATION REQUEST (RD set) to the NBNS, retried
+//!   UCAST_REQ_RETRY_COUNT times every UCAST_REQ_RETRY_TIMEOUT, then the next NBNS.
+//!   A WACK extends the wait by its TTL (bounded by `wack_limit`). Positive: active,
+//!   refreshed after max(TTL / 2, `refresh_min`). Negative: conflict. END-NODE
+//!   CHALLENGE (positive without RA naming another owner): the owner is queried; if it
+//!   is silent or denies, a NAME OVERWRITE REQUEST claims the name.
+//!   When no NBNS answers: P fails (RFC 1002 §5.1.2.1 "NBNS is down. Cannot claim
+//!   name"), M keeps the name its broadcast registration already won, H falls back to
+//!   the B-node broadcast registration.
+//! * M-nodes register by broadcast first, then with the NBNS (RFC 1002 §5.1.3.1).
+//! * refresh: NAME REFRESH REQUEST (opcode 8); negative = conflict (§5.1.2.6);
+//!   silence keeps the name and retries after `refresh_min`.
+//! * release: unicast NAME RELEASE REQUEST to the NBNS; M then always broadcasts the
+//!   release (§5.1.3.4); H only when the NBNS refused or was silent (MS-NBTE §3.1.7).
+//! * a NAME RELEASE REQUEST from our NBNS for one of our names removes it
+//!   (§5.1.2.5, §5.1.3.5).
+//! * resolution order: P = NBNS list; M = broadcast, then the NBNS list; H = the
+//!   NBNS list, then broadcast (also after a negative NBNS answer, DIGEST §8.19).
+//!
+//! Not implemented: MULTIHOMED NAME REGISTRATION (opcode 0xF; one interface per
+//! node), REDIRECT NAME QUERY RESPONSE.
+
+use crate::config::Service;
+use crate::config::MAX_DURATION;
+use crate::error::{LookupError, NodeError};
+use crate::event::{ConflictReason, DropReason, Event, NameAddress};
+use crate::name_service::{request_with_record, FLAGS_REGISTRATION, OP_REGISTRATION, OP_RELEASE};
+use crate::name_table::{Job, NameState, NsJob, NsOp};
+use crate::node::{Incoming, Node, Transmit};
+use crate::transaction::{Kind, Transaction, Waiter};
+use nbdgm_wire::datagram::NodeType;
+use nbdgm_wire::nbns::{Opcode, Packet, RData, FLAG_RA, FLAG_RD};
+use nbdgm_wire::Name;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+const OP_REFRESH: u16 = 8 << 11;
+/// NAME REGISTRATION REQUEST, unicast to the NBNS (RFC 1002 §4.2.2; DIGEST §10.3 Windows capture).
+pub const FLAGS_REGISTRATION_UCAST: u16 = OP_REGISTRATION | FLAG_RD; // 0x2900
+/// NAME OVERWRITE REQUEST & DEMAND, here the "NAME UPDATE REQUEST" of §5.1.2.1 (RFC 1002 §4.2.3).
+pub const FLAGS_OVERWRITE: u16 = OP_REGISTRATION; // 0x2800
+/// NAME REFRESH REQUEST (RFC 1002 §4.2.4, opcode 8).
+pub const FLAGS_REFRESH: u16 = OP_REFRESH; // 0x4000
+/// NAME RELEASE REQUEST, unicast to the NBNS (RFC 1002 §4.2.9).
+pub const FLAGS_RELEASE_UCAST: u16 = OP_RELEASE; // 0x3000
+
+impl Node {
+    /// `ip` is one of our NBNS servers (and we use them).
+    pub(crate) fn is_nbns(&self, ip: Ipv4Addr) -> bool {
+        self.config.uses_nbns() && self.config.nbns.contains(&ip)
+    }
+
+    /// The name-service port to query at `ip`.
+    pub(crate) fn ns_port_for(&self, ip: Ipv4Addr) -> u16 {
+        if self.is_nbns(ip) {
+            self.config.nbns_port
+        } else {
+            self.config.name_port
+        }
+    }
+
+    /// Refresh interval for a granted TTL (DIGEST §4.5): TTL 0 = infinite, never.
+    fn refresh_delay(&self, ttl: u32) -> Option<Duration> {
+        if ttl == 0 {
+            return None;
+        }
+        Some(
+            Duration::from_secs(u64::from(ttl / 2))
+                .max(self.config.refresh_min)
+                .min(MAX_DURATION),
+        )
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// Start a unicast exchange `op` for our `name` with the primary NBNS.
+    pub(crate) fn start_ns(
+        &mut self,
+        now: Instant,
+        name: &Name,
+        op: NsOp,
+    ) -> Result<(), NodeError> {
+        let Some(rec) = self.names.get(name) else {
+            return Ok(());
+        };
+        let Some(&server_ip) = self.config.nbns.first() else {
+            return Err(NodeError::InvalidConfig("no NBNS configured".into()));
+        };
+        let group = rec.group;
+        let (flags, ttl) = match op {
+            NsOp::Register => (FLAGS_REGISTRATION_UCAST, self.config.registration_ttl),
+            NsOp::Overwrite => (FLAGS_OVERWRITE, self.config.registration_ttl),
+            NsOp::Refresh => (FLAGS_REFRESH, self.config.registration_ttl),
+            NsOp::Release => (FLAGS_RELEASE_UCAST, 0),
+        };
+        let trn = self.alloc_trn();
+        let p = request_with_record(
+            trn,
+            flags,
+            name,
+            ttl,
+            self.nb_flags(group),
+            self.announced_addr(),
+        );
+        let bytes = self
+            .encode(&p)
+            .ok_or(NodeError::Encode("NBNS request".into()))?;
+        self.ns_transmit(server_ip, op, bytes.clone());
+        let job = NsJob {
+            op,
+            trn,
+            server: 0,
+            packet: bytes,
+            sends_left: self.config.ucast_retry_count - 1,
+            deadline: now + self.config.ucast_retry_interval,
+            limit: now + self.config.wack_limit,
+        };
+        if let Some(rec) = self.names.get_mut(name) {
+            rec.ns = Some(job);
+        }
+        Ok(())
+    }
+
+    fn ns_transmit(&mut self, server: Ipv4Addr, op: NsOp, bytes: Vec<u8>) {
+        match op {
+            NsOp::Register | NsOp::Overwrite => self.stats.nbns_registration_requests_sent += 1,
+            NsOp::Refresh => self.stats.refreshes_sent += 1,
+            NsOp::Release => self.stats.nbns_releases_sent += 1,
+        }
+        self.push_transmit(Transmit {
+            to: SocketAddrV4::new(server, self.config.nbns_port),
+            service: Service::Name,
+            bytes,
+            broadcast: false,
+            reply_to: None,
+        });
+    }
+
+    /// A B-node style broadcast registration of a name already in the table (H-node
+    /// fallback when no NBNS answers).
+    fn start_broadcast_registration(&mut self, now: Instant, name: &Name) {
+        let Some(rec) = self.names.get(name) else {
+            return;
+        };
+        let group = rec.group;
+        let trn = self.alloc_trn();
+        let p = request_with_record(
+            trn,
+            FLAGS_REGISTRATION,
+            name,
+            self.config.registration_ttl,
+            self.nb_flags(group),
+            self.announced_addr(),
+        );
+        let Some(bytes) = self.encode(&p) else {
+            self.mark_conflict_by(name, None, ConflictReason::NbnsUnavailable);
+            return;
+        };
+        self.broadcast_name_packet(bytes.clone());
+        self.stats.registration_requests_sent += 1;
+        let job = Job {
+            trn,
+            packet: bytes,
+            sends_left: self.config.bcast_retry_count - 1,
+            deadline: now + self.config.bcast_retry_interval,
+        };
+        if let Some(rec) = self.names.get_mut(name) {
+            rec.state = NameState::Registering;
+            rec.ns = None;
+            rec.job = Some(job);
+        }
+    }
+
+    /// The name is ours: active, refresh scheduled, [`Event::NameRegistered`] when it
+    /// was still registering.
+    fn activate(&mut self, now: Instant, name: &Name, ttl: Option<u32>) {
+        let delay = match ttl {
+            Some(t) => self.refresh_delay(t),
+            None => Some(self.config.refresh_min),
+        };
+        let Some(rec) = self.names.get_mut(name) else {
+            return;
+        };
+        rec.ns = None;
+        rec.job = None;
+        rec.refresh_at = delay.map(|d| now + d);
+        if rec.state == NameState::Registering {
+            rec.state = NameState::Active;
+            let group = rec.group;
+            self.stats.names_registered += 1;
+            self.push_event(Event::NameRegistered {
+                name: name.clone(),
+                group,
+            });
+        }
+    }
+
+    fn remove_name(&mut self, name: &Name) {
+        if self.names.remove(name).is_some() {
+            self.push_event(Event::NameReleased { name: name.clone() });
+        }
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// Retransmissions, NBNS failover and refreshes that are due.
+    pub(crate) fn ns_timeouts(&mut self, now: Instant) {
+        if !self.config.uses_nbns() {
+            return;
+        }
+        let due: Vec<Name> = self
+            .names
+            .iter()
+            .filter(|r| match &r.ns {
+                Some(j) => j.deadline <= now,
+                None => r.refresh_at.is_some_and(|t| t <= now),
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        let interval = self.config.ucast_retry_interval;
+        let count = self.config.ucast_retry_count;
+        for name in due {
+            let Some(rec) = self.names.get_mut(&name) else {
+                continue;
+            };
+            let Some(job) = rec.ns.as_mut() else {
+                // A refresh is due (RFC 1002 §5.1.2.6).
+                rec.refresh_at = None;
+                if rec.state == NameState::Active
+                    && self.start_ns(now, &name, NsOp::Refresh).is_err()
+                {
+                    if let Some(rec) = self.names.get_mut(&name) {
+                        rec.refresh_at = Some(now + self.config.refresh_min);
+                    }
+                }
+                continue;
+            };
+            let op = job.op;
+            if job.sends_left > 0 {
+                job.sends_left -= 1;
+                job.deadline = now + interval;
+                let bytes = job.packet.clone();
+                if let Some(&ip) = self.config.nbns.get(job.server) {
+                    self.ns_transmit(ip, op, bytes);
+                }
+                continue;
+            }
+            if job.server + 1 < self.config.nbns.len() {
+                // This NBNS is silent: the next one (MS-NBTE §3.1.4.2).
+                job.server += 1;
+                job.sends_left = count - 1;
+                job.deadline = now + interval;
+                job.limit = now + self.config.wack_limit;
+                let bytes = job.packet.clone();
+                let ip = self.config.nbns[job.server];
+                self.stats.nbns_failovers += 1;
+                self.ns_transmit(ip, op, bytes);
+                continue;
+            }
+            rec.ns = None;
+            self.stats.nbns_unreachable += 1;
+            self.ns_silent(now, &name, op);
+        }
+    }
+
+    /// No NBNS answered `op` for `name`.
+    fn ns_silent(&mut self, now: Instant, name: &Name, op: NsOp) {
+        match op {
+            NsOp::Register | NsOp::Overwrite => match self.config.node_type {
+                NodeType::M => {
+                    // The broadcast registration already succeeded (RFC 1002 §5.1.3.1
+                    // would fail here; real M/H-nodes keep the name).
+                    self.stats.broadcast_fallbacks += 1;
+                    self.activate(now, name, None);
+                }
+                NodeType::H | NodeType::B => {
+                    self.stats.broadcast_fallbacks += 1;
+                    self.start_broadcast_registration(now, name);
+                }
+                NodeType::P => self.mark_conflict_by(name, None, ConflictReason::NbnsUnavailable),
+            },
+            NsOp::Refresh => {
+                self.stats.refreshes_unanswered += 1;
+                if let Some(rec) = self.names.get_mut(name) {
+                    rec.refresh_at = Some(now + self.config.refresh_min);
+                }
+            }
+            NsOp::Release => {
+                if self.config.node_type == NodeType::P {
+                    self.remove_name(name);
+                } else {
+                    self.release_by_broadcast(now, name);
+                }
+            }
+        }
+    }
+
+    fn release_by_broadcast(&mut self, now: Instant, name: &Name) {
+        if self.broadcast_release(now, name).is_err() {
+            self.remove_name(name);
+        }
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// A response that may answer one of our NBNS exchanges. True when handled
+    /// (including dropped); false to let the B-node code look at it.
+    pub(crate) fn ns_response(&mut self, now: Instant, inc: Incoming<'_>, p: &Packet) -> bool {
+        let job = self.names.by_ns_trn(p.id).and_then(|r| {
+            r.ns.as_ref()
+                .map(|j| (r.name.clone(), r.group, j.op, j.server))
+        });
+        let Some((name, group, op, server)) = job else {
+            if p.opcode() == Opcode::Wack {
+                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                return true;
+            }
+            return false;
+        };
+        if self.config.nbns.get(server) != Some(inc.from.ip()) {
+            if matches!(
+                p.opcode(),
+                Opcode::Wack | Opcode::Refresh(_) | Opcode::Release
+            ) {
+                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                return true;
+            }
+            return false;
+        }
+        let answer = p.answers.first();
+        if answer.is_some_and(|a| a.name != name) {
+            self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+            return true;
+        }
+        let rcode = p.rcode();
+        match (p.opcode(), op) {
+            (Opcode::Wack, _) => {
+                let Some(a) = answer else {
+                    self.drop_packet(DropReason::MalformedNamePacket, inc.from);
+                    return true;
+                };
+                self.stats.wacks_received += 1;
+                let wait = Duration::from_secs(u64::from(a.ttl).max(1)).min(MAX_DURATION);
+                if let Some(j) = self.names.get_mut(&name).and_then(|r| r.ns.as_mut()) {
+                    j.deadline = (now + wait).min(j.limit).max(j.deadline);
+                }
+            }
+            (
+                Opcode::Registration | Opcode::MultiHomedRegistration | Opcode::Refresh(_),
+                NsOp::Register | NsOp::Overwrite,
+            ) => {
+                if rcode != 0 {
+                    self.stats.nbns_registrations_refused += 1;
+                    self.stats.registrations_refused += 1;
+                    self.mark_conflict(&name, inc.from, ConflictReason::RegistrationRefused);
+                    return true;
+                }
+                let owner = match answer.map(|a| &a.rdata) {
+                    Some(RData::Nb(list)) => list.first().map(|a| a.ip),
+                    _ => None,
+                };
+                let challenge = op == NsOp::Register
+                    && !group
+                    && p.flags & FLAG_RA == 0
+                    && owner.is_some_and(|ip| {
+                        ip != self.announced_addr() && ip != self.addr() && !ip.is_unspecified()
+                    });
+                if let (true, Some(owner)) = (challenge, owner) {
+                    self.start_challenge(now, &name, owner);
+                    return true;
+                }
+                self.stats.nbns_registrations_accepted += 1;
+                let ttl = answer.map_or(self.config.registration_ttl, |a| a.ttl);
+                self.activate(now, &name, Some(ttl));
+            }
+            (Opcode::Registration | Opcode::Refresh(_), NsOp::Refresh) => {
+                if rcode != 0 {
+                    self.stats.refreshes_refused += 1;
+                    self.mark_conflict(&name, inc.from, ConflictReason::RefreshRefused);
+                    return true;
+                }
+                self.stats.refreshes_succeeded += 1;
+                let ttl = answer.map_or(self.config.registration_ttl, |a| a.ttl);
+                let delay = self.refresh_delay(ttl);
+                if let Some(rec) = self.names.get_mut(&name) {
+                    rec.ns = None;
+                    rec.refresh_at = delay.map(|d| now + d);
+                }
+            }
+            (Opcode::Release, NsOp::Release) => {
+                if let Some(rec) = self.names.get_mut(&name) {
+                    rec.ns = None;
+                }
+                let broadcast = match self.config.node_type {
+                    NodeType::M => true,
+                    NodeType::H => rcode != 0,
+                    NodeType::P | NodeType::B => false,
+                };
+                if broadcast {
+                    self.release_by_broadcast(now, &name);
+                } else {
+                    self.remove_name(&name);
+                }
+            }
+            _ => {
+                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+            }
+        }
+        true
+    }
+
+    /// END-NODE CHALLENGE REGISTRATION RESPONSE: ask the presumed owner (RFC 1002
+    /// §5.1.2.1).
+    fn start_challenge(&mut self, now: Instant, name: &Name, owner: Ipv4Addr) {
+        self.stats.challenges_received += 1;
+        if let Some(rec) = self.names.get_mut(name) {
+            rec.ns = None;
+        }
+        let port = self.config.name_port;
+        let waiter = Waiter::Challenge(name.clone());
+        if self
+            .query_plan(now, name.clone(), Some(owner), port, Vec::new(), waiter)
+            .is_err()
+        {
+            let by = SocketAddrV4::new(owner, port);
+            self.mark_conflict(name, by, ConflictReason::ChallengeLost);
+        }
+    }
+
+    /// The challenged owner answered (it keeps the name) or not (we claim it with a
+    /// NAME OVERWRITE REQUEST to the NBNS).
+    pub(crate) fn challenge_done(
+        &mut self,
+        name: &Name,
+        result: &Result<Vec<NameAddress>, LookupError>,
+    ) {
+        if self.names.get(name).map(|r| r.state) != Some(NameState::Registering) {
+            return;
+        }
+        match result {
+            Ok(addrs) => {
+                let by = addrs
+                    .first()
+                    .map(|a| SocketAddrV4::new(a.addr, self.config.name_port));
+                self.mark_conflict_by(name, by, ConflictReason::ChallengeLost);
+            }
+            Err(LookupError::Cancelled) => {}
+            Err(_) => {
+                self.stats.challenges_won += 1;
+                let now = self.now;
+                if self.start_ns(now, name, NsOp::Overwrite).is_err() {
+                    self.mark_conflict_by(name, None, ConflictReason::NbnsUnavailable);
+                }
+            }
+        }
+    }
+
+    /// A NAME RELEASE REQUEST unicast by our NBNS for one of our names: the NBNS
+    /// wants it gone (RFC 1002 §5.1.2.5). True when it removed a name.
+    pub(crate) fn release_from_nbns(&mut self, inc: Incoming<'_>, name: &Name) -> bool {
+        if inc.broadcast || !self.is_nbns(*inc.from.ip()) || self.names.get(name).is_none() {
+            return false;
+        }
+        self.stats.names_released_by_nbns += 1;
+        self.remove_name(name);
+        true
+    }
+
+    // ---------------------------------------------------------------- resolution
+
+    /// Where to ask, in order (`None` = broadcast).
+    fn resolution_plan(&self) -> Vec<Option<Ipv4Addr>> {
+        if !self.config.uses_nbns() {
+            return vec![None];
+        }
+        let servers = self.config.nbns.iter().map(|ip| Some(*ip));
+        match self.config.node_type {
+            NodeType::P => servers.collect(),
+            NodeType::M => std::iter::once(None).chain(servers).collect(),
+            NodeType::H => servers.chain(std::iter::once(None)).collect(),
+            NodeType::B => vec![None],
+        }
+    }
+
+    /// Resolve `name` in the node type's order (the cache was already consulted).
+    pub(crate) fn resolve(
+        &mut self,
+        now: Instant,
+        name: Name,
+        waiter: Waiter,
+    ) -> Result<(), NodeError> {
+        let mut plan = self.resolution_plan();
+        let first = if plan.is_empty() {
+            None
+        } else {
+            plan.remove(0)
+        };
+        let port = first.map_or(self.config.name_port, |_| self.config.nbns_port);
+        self.query_plan(now, name, first, port, plan, waiter)
+    }
+
+    /// A query step ended without an answer (`negative`: the NBNS said "not found"):
+    /// start the next step of its plan (`None`), or give it back to be failed.
+    pub(crate) fn next_step(
+        &mut self,
+        now: Instant,
+        t: Transaction,
+        negative: bool,
+    ) -> Option<Transaction> {
+        let mut rest = match &t.kind {
+            Kind::Query { rest, .. } => rest.clone(),
+            Kind::Status { .. } => return Some(t),
+        };
+        let from_nbns = t.to.is_some_and(|ip| self.is_nbns(ip));
+        if negative {
+            // The NBNS answered: no other NBNS is consulted (MS-NBTE §3.1.4.2).
+            rest.retain(Option::is_none);
+        }
+        if rest.is_empty() {
+            if from_nbns && !negative {
+                self.stats.nbns_unreachable += 1;
+            }
+            return Some(t);
+        }
+        let next = rest.remove(0);
+        match (from_nbns, next) {
+            (true, Some(_)) => self.stats.nbns_failovers += 1,
+            (true, None) => {
+                if !negative {
+                    self.stats.nbns_unreachable += 1;
+                }
+                self.stats.broadcast_fallbacks += 1;
+            }
+            _ => {}
+        }
+        let Kind::Query { name, waiters, .. } = t.kind else {
+            return None;
+        };
+        let port = next.map_or(self.config.name_port, |_| self.config.nbns_port);
+        let first = waiters.first().cloned()?;
+        match self.query_plan(now, name.clone(), next, port, rest, first) {
+            Ok(()) => {
+                // Attach the other waiters to the query just started (or joined).
+                let others: Vec<Waiter> = waiters.into_iter().skip(1).collect();
+                let trn = self.transactions.find_query(&name, next);
+                match trn.and_then(|trn| self.transactions.get_mut(trn)) {
+                    Some(Transaction {
+                        kind: Kind::Query { waiters, .. },
+                        ..
+                    }) => waiters.extend(others),
+                    _ => self.complete_waiters(&name, others, Err(LookupError::NoResponse)),
+                }
+            }
+            Err(_) => self.complete_waiters(&name, waiters, Err(LookupError::NoResponse)),
+        }
+        None
+    }
+}
