@@ -49,6 +49,10 @@ pub struct Config {
     pub log: LogConfig,
     pub messenger: crate::messenger::MessengerConfig,
     pub browser: crate::browse::BrowserSection,
+    pub nbns: crate::routed::NbnsClientConfig,
+    pub nbdd: crate::routed::NbddClientConfig,
+    pub nbns_server: crate::routed::NbnsServerConfig,
+    pub nbdd_server: crate::routed::NbddServerConfig,
 }
 
 /// `[node]`: who we are.
@@ -73,6 +77,13 @@ pub struct NodeConfig {
     /// interface's (NAT, containers); `[[interface]] announce_address` overrides it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub announce_address: Option<Ipv4Addr>,
+    /// Server roles besides the node: `"nbns"`, `"nbdd"` or both (`["nbns", "nbdd"]`).
+    #[serde(skip_serializing_if = "is_no_role")]
+    pub role: crate::routed::Roles,
+}
+
+fn is_no_role(r: &crate::routed::Roles) -> bool {
+    *r == crate::routed::Roles::default()
 }
 
 impl Default for NodeConfig {
@@ -87,6 +98,7 @@ impl Default for NodeConfig {
             server: false,
             messenger: false,
             announce_address: None,
+            role: crate::routed::Roles::default(),
         }
     }
 }
@@ -858,7 +870,45 @@ impl Config {
         }
         check_netbios_name(&n.workgroup).map_err(|m| issue("node.workgroup", m))?;
         check_scope(&n.scope).map_err(|m| issue("node.scope", m))?;
-        check_node_type(n.node_type).map_err(|m| issue("node.node_type", m))?;
+        check_node_type(n.node_type, &self.nbns).map_err(|m| issue("node.node_type", m))?;
+        for (i, ip) in self.nbns.servers.iter().enumerate() {
+            if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
+                return Err(issue(
+                    format!("nbns.servers[{i}]"),
+                    format!("{ip} cannot be a name server"),
+                ));
+            }
+        }
+        if self.nbns.port == 0 {
+            return Err(issue("nbns.port", "port 0 is not allowed"));
+        }
+        if self.nbns.refresh_min_s == 0 {
+            return Err(issue("nbns.refresh_min_s", "must be at least 1"));
+        }
+        if let Some(a) = self.nbdd.address {
+            if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                return Err(issue("nbdd.address", format!("{a} cannot be an NBDD")));
+            }
+        }
+        if self.nbdd.port == Some(0) {
+            return Err(issue("nbdd.port", "port 0 is not allowed"));
+        }
+        if n.role.nbns {
+            self.nbns_server
+                .check(self.ports.name, self.ports.name)
+                .map_err(|(k, m)| issue(k, m))?;
+        }
+        if n.role.nbdd {
+            self.nbdd_server
+                .check(self.ports.datagram)
+                .map_err(|(k, m)| issue(k, m))?;
+            if !n.role.nbns && self.nbdd_server.nbns.is_none() && self.nbns.servers.is_empty() {
+                return Err(issue(
+                    "node.role",
+                    "the NBDD needs group members: add role \"nbns\", nbdd_server.nbns or [nbns] servers",
+                ));
+            }
+        }
         for (i, x) in n.names.iter().enumerate() {
             parse_extra_name(&x.name).map_err(|m| issue(format!("node.names[{i}].name"), m))?;
         }
@@ -1062,7 +1112,7 @@ impl Config {
         }
         if let Some(t) = &o.node_type {
             let nt: NodeType = t.parse().map_err(|m| flag("--node-type", t, m))?;
-            check_node_type(nt).map_err(|m| flag("--node-type", t, m))?;
+            check_node_type(nt, &self.nbns).map_err(|m| flag("--node-type", t, m))?;
             self.node.node_type = nt;
         }
         if let Some(p) = &o.api_socket {
@@ -1218,13 +1268,13 @@ fn wire_reason(e: &nbdgm_wire::Error) -> String {
     }
 }
 
-fn check_node_type(t: NodeType) -> Result<(), String> {
+fn check_node_type(t: NodeType, nbns: &crate::routed::NbnsClientConfig) -> Result<(), String> {
     match t {
-        NodeType::B => Ok(()),
-        other => Err(format!(
-            "node type {:?} is not implemented yet; only \"b\" (broadcast) runs",
-            other.as_str()
+        NodeType::P | NodeType::M if nbns.servers.is_empty() => Err(format!(
+            "a {}-node needs a name server: set [nbns] servers",
+            t.as_str().to_ascii_uppercase()
         )),
+        _ => Ok(()),
     }
 }
 
@@ -2165,7 +2215,30 @@ mod tests {
             "node.node_type",
             2,
         );
-        assert!(m.contains("not implemented"), "{m}");
+        assert!(m.contains("needs a name server"), "{m}");
+        Config::from_str("[node]\nnode_type = \"p\"\n[nbns]\nservers = [\"198.51.100.1\"]\n")
+            .unwrap();
+        expect(
+            "[nbns]\nservers = [\"0.0.0.0\"]\n",
+            ErrorKind::Value,
+            "nbns.servers[0]",
+            2,
+        );
+        expect(
+            "[node]\nrole = \"nbdd\"\n",
+            ErrorKind::Value,
+            "node.role",
+            2,
+        );
+        let r = Config::from_str("[node]\nrole = [\"nbns\", \"nbdd\"]\n").unwrap();
+        assert!(r.node.role.nbns && r.node.role.nbdd);
+        expect("[node]\nrole = \"wins\"\n", ErrorKind::Type, "node.role", 2);
+        expect(
+            "[node]\nrole = \"nbdd\"\n[nbdd_server]\npolicy = \"allow_list\"\nnbns = \"198.51.100.1\"\n",
+            ErrorKind::Value,
+            "nbdd_server.allow",
+            3,
+        );
         expect(
             "[node]\nnames = [\n { name = \"OK<20>\" },\n { name = \"APP<zz>\" },\n]\n",
             ErrorKind::Value,
@@ -2459,12 +2532,19 @@ mod tests {
         );
         bad(
             Overrides {
-                node_type: Some("h".into()),
+                node_type: Some("p".into()),
                 ..o()
             },
             "--node-type",
-            "not implemented",
+            "needs a name server",
         );
+        // H without a name server is allowed (it acts as a B node).
+        Config::default()
+            .apply(&Overrides {
+                node_type: Some("h".into()),
+                ..o()
+            })
+            .unwrap();
         bad(
             Overrides {
                 api_socket: Some(PathBuf::new()),

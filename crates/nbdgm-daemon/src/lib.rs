@@ -8,6 +8,7 @@
 //! - [`sockets`]: unicast and broadcast sockets of an interface
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
+//! - [`routed`]: NBNS/NBDD client settings and the NBNS and NBDD roles (issue 7)
 //! - [`runtime`]: start-up, signals, reload, shutdown
 //! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
 //! - [`messenger`]: received WinPopup messages: log and exec hook
@@ -21,6 +22,7 @@ pub mod dispatch;
 pub mod messenger;
 pub mod privilege;
 pub mod ratelimit;
+pub mod routed;
 pub mod runtime;
 pub mod sockets;
 pub mod standalone;

@@ -42,8 +42,30 @@ pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
 }
 
 /// The mailslot applications' settings for one interface.
-pub fn apps_config(cfg: &Config, _iface: &config::Interface) -> AppsConfig {
+pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
+    let roles = &cfg.node.role;
+    let settings = (roles.nbns || roles.nbdd).then(|| crate::routed::RoleSettings {
+        nbns: roles.nbns.then(|| {
+            cfg.nbns_server
+                .engine(cfg.ports.name, cfg.ports.name, &cfg.node.scope)
+        }),
+        nbdd: roles.nbdd.then(|| {
+            let mut own = vec![iface.net.addr()];
+            own.extend(iface.announce_address);
+            cfg.nbdd_server.engine(
+                cfg.ports.datagram,
+                &cfg.node.scope,
+                own,
+                cfg.datagram.max_length,
+            )
+        }),
+        member_server: cfg
+            .nbdd_server
+            .nbns
+            .or_else(|| cfg.nbns.servers.first().copied()),
+    });
     AppsConfig {
+        roles: settings,
         messenger: cfg.messenger.clone(),
         browser: cfg.browser.active().then(|| {
             cfg.browser
@@ -87,6 +109,12 @@ pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
     n.deliver_not_for_us = true; // the hub filters by subscription
     n.source_ip_policy = cfg.datagram.source_ip_mismatch;
     n.announce_address = iface.announce_address;
+    n.nbns = cfg.nbns.servers.clone();
+    n.nbns_port = cfg.nbns.port;
+    n.refresh_min = Duration::from_secs(cfg.nbns.refresh_min_s);
+    n.nbdd = crate::routed::nbdd_target(&cfg.nbdd, &cfg.nbns, cfg.ports.datagram)
+        .filter(|_| cfg.nbdd.address.is_some() || n.node_type != nbdgm_node::NodeType::H);
+    n.nbdd_query = cfg.nbdd.query;
     n.reply_limit_factor = cfg.limits.reply_amplification as usize;
     n.max_names = cfg.limits.max_names;
     n

@@ -132,6 +132,8 @@ pub enum Command {
 #[derive(Debug, Clone, Default)]
 pub struct AppsConfig {
     pub messenger: MessengerConfig,
+    /// NBNS and NBDD roles (settings fixed at start-up).
+    pub roles: Option<crate::routed::RoleSettings>,
     /// `None`: no browser on this interface.
     pub browser: Option<BrowserConfig>,
 }
@@ -176,6 +178,7 @@ pub struct Worker<O: Outlet> {
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
     messenger: Messenger,
+    roles: crate::routed::RoleRuntime,
     browser: Option<Browser>,
     /// Received browser frames since the last flush round (more work for the engine).
     browser_fed: bool,
@@ -237,8 +240,14 @@ impl<O: Outlet> Worker<O> {
                 .map_err(|e| warn!(interface = %addr, error = %e, "browser not started"))
                 .ok()
         });
+        let roles = crate::routed::RoleRuntime::new(apps.roles.unwrap_or_default(), Instant::now())
+            .unwrap_or_else(|e| {
+                warn!(interface = %addr, error = %e, "NBNS/NBDD role not started");
+                crate::routed::RoleRuntime::none()
+            });
         Worker {
             addr,
+            roles,
             rx_limiter: RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources),
             reply_limiter: RateLimiter::new(
                 door.reply_limit.0,
@@ -275,13 +284,14 @@ impl<O: Outlet> Worker<O> {
         }
         loop {
             self.flush().await;
-            let deadline = match (
+            let deadline = [
                 self.node.poll_timeout(),
                 self.browser.as_ref().and_then(|b| b.poll_timeout()),
-            ) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+                self.roles.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             tokio::select! {
                 r = self.sockets.name.readable() => self.ready(r, Which::Name),
                 r = readable(&self.sockets.name_bcast) => self.ready(r, Which::NameBcast),
@@ -290,6 +300,7 @@ impl<O: Outlet> Worker<O> {
                 _ = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.node.handle_timeout(now);
+                    self.roles.handle_timeout(now);
                     if let Some(b) = &mut self.browser {
                         b.handle_timeout(now);
                     }
@@ -374,6 +385,22 @@ impl<O: Outlet> Worker<O> {
             return;
         }
         let bytes = self.buf.get(..len).unwrap_or_default();
+        if !self.roles.is_empty() {
+            let to_node = match service {
+                Service::Name => {
+                    let node = &self.node;
+                    self.roles.route_name(now, from, broadcast, bytes, |n| {
+                        node.names()
+                            .iter()
+                            .any(|e| e.name == *n && e.state == NameState::Active)
+                    })
+                }
+                Service::Datagram => self.roles.route_datagram(now, from, broadcast, bytes),
+            };
+            if !to_node {
+                return;
+            }
+        }
         self.node.handle(
             now,
             Incoming {
@@ -397,6 +424,7 @@ impl<O: Outlet> Worker<O> {
         for _ in 0..BROWSER_ROUNDS {
             self.browser_fed = false;
             self.pump_browser();
+            self.roles.drive(Instant::now(), &mut self.node);
             self.transmit().await;
             while let Some(ev) = self.node.poll_event() {
                 self.event(ev);
@@ -524,9 +552,30 @@ impl<O: Outlet> Worker<O> {
         self.browser_fed = true;
     }
 
-    /// Send what the node queued.
+    /// Send what the node and the roles queued.
     async fn transmit(&mut self) {
         let now = Instant::now();
+        while let Some((service, to, bytes)) = self.roles.poll_transmit() {
+            let sock = match service {
+                Service::Name => &self.sockets.name,
+                Service::Datagram => &self.sockets.datagram,
+            };
+            match sock.try_send_to(&bytes, SocketAddr::V4(to)) {
+                Ok(n) => {
+                    self.stats.tx += 1;
+                    self.stats.tx_bytes += n as u64;
+                }
+                Err(e) => {
+                    self.stats.tx_errors += 1;
+                    if self.log_limiter.allow(now).is_some() {
+                        warn!(interface = %self.addr, %to, error = %e, "send failed");
+                    }
+                }
+            }
+        }
+        let limiter = &mut self.log_limiter;
+        self.roles
+            .log_events(self.addr, || limiter.allow(now).is_some());
         while let Some(t) = self.node.poll_transmit() {
             if let Some(request_len) = t.reply_to {
                 let cap = request_len.saturating_mul(self.door.reply_amplification);
@@ -629,6 +678,8 @@ impl<O: Outlet> Worker<O> {
                     Ok(json!({"name": name.to_string(), "state": "released"})),
                 );
             }
+            Event::LookupDone { id, result, .. }
+                if self.roles.lookup_done(Instant::now(), id.0, &result) => {}
             Event::LookupDone { id, name, result } => {
                 let r = match result {
                     Ok(addrs) => Ok(json!(proto::LookupResult {
@@ -786,6 +837,7 @@ impl<O: Outlet> Worker<O> {
                     "interface": self.addr.to_string(),
                     "browser": self.browser.as_ref().map(|b| b.stats()),
                     "messenger": self.messenger.stats(),
+                    "roles": self.roles.stats(),
                     "node": self.node.stats(),
                     "runtime": self.stats,
                     "rate_limit_rx": self.rx_limiter.stats(),

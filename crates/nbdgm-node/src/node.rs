@@ -155,7 +155,9 @@ impl Node {
             self.config.interface.addr,
             self.config.port(incoming.service),
         );
-        if incoming.from == own {
+        // Our own broadcasts loop back. A unicast from our own socket is not a loop: it is
+        // an NBNS or NBDD role on this host answering the node (DIGEST §8.21).
+        if incoming.from == own && incoming.broadcast {
             self.drop_packet(DropReason::OwnPacket, incoming.from);
             return;
         }

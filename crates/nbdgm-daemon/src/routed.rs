@@ -1,0 +1,640 @@
+//! Routed networks in `nbdgm serve` (issue 7): the NBNS and NBDD this node uses as a
+//! P, M or H node (RFC 1001 §15, RFC 1002 §5.1.2–§5.1.3, §5.3.2; MS-NBTE §3.1), and the
+//! NBNS and NBDD *roles* the daemon can play (RFC 1002 §5.1.4, §5.3.4) — their
+//! configuration sections and the engines' settings built from them.
+
+use ipnet::Ipv4Net;
+use nbdgm_nbdd::{Ipv4Prefix, NbddConfig, QueryAnswer, Rate, RelayPolicy};
+use nbdgm_nbns::{GroupAnswers, NbnsConfig};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+/// `[node] role`: `"nbns"`, `"nbdd"`, or a list of both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Roles {
+    pub nbns: bool,
+    pub nbdd: bool,
+}
+
+impl Roles {
+    fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.nbns {
+            v.push("nbns");
+        }
+        if self.nbdd {
+            v.push("nbdd");
+        }
+        v
+    }
+}
+
+impl Serialize for Roles {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.names())
+    }
+}
+
+impl<'de> Deserialize<'de> for Roles {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        fn add<E: de::Error>(r: &mut Roles, s: &str) -> Result<(), E> {
+            match s {
+                "nbns" => r.nbns = true,
+                "nbdd" => r.nbdd = true,
+                "" | "node" => {}
+                _ => {
+                    return Err(E::custom(format!(
+                        "{s:?}: expected \"nbns\" or \"nbdd\" (or a list of them)"
+                    )))
+                }
+            }
+            Ok(())
+        }
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Roles;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"nbns\", \"nbdd\" or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Roles, E> {
+                let mut r = Roles::default();
+                add(&mut r, v)?;
+                Ok(r)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Roles, A::Error> {
+                let mut r = Roles::default();
+                while let Some(s) = seq.next_element::<String>()? {
+                    add(&mut r, &s)?;
+                }
+                Ok(r)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[nbns]`: the NBNS (WINS) servers a P, M or H node uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NbnsClientConfig {
+    /// Primary first. P and M nodes need one; an H node without one acts as a B node.
+    pub servers: Vec<Ipv4Addr>,
+    pub port: u16,
+    /// Shortest refresh interval of registered names (MS-NBTE: 5 minutes).
+    pub refresh_min_s: u64,
+}
+
+impl Default for NbnsClientConfig {
+    fn default() -> Self {
+        NbnsClientConfig {
+            servers: Vec::new(),
+            port: 137,
+            refresh_min_s: 300,
+        }
+    }
+}
+
+/// `[nbdd]`: where a P or M node (or an H node with `address`) sends group and broadcast
+/// datagrams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NbddClientConfig {
+    /// Default: the primary NBNS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv4Addr>,
+    /// Default: `ports.datagram`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Ask with a DATAGRAM QUERY REQUEST before relaying through it.
+    pub query: bool,
+}
+
+impl Default for NbddClientConfig {
+    fn default() -> Self {
+        NbddClientConfig {
+            address: None,
+            port: None,
+            query: true,
+        }
+    }
+}
+
+/// `group_answers` of the NBNS role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupAnswersSetting {
+    #[default]
+    Members,
+    Broadcast,
+}
+
+/// `[nbns_server]`: the NBNS role (`role = "nbns"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NbnsServerConfig {
+    pub max_names: usize,
+    pub max_group_members: usize,
+    pub min_ttl_s: u32,
+    pub max_ttl_s: u32,
+    pub default_ttl_s: u32,
+    /// `members` (RFC: the NBDD needs them) or `broadcast` (WINS: 255.255.255.255 for
+    /// groups other than <1C>).
+    pub group_answers: GroupAnswersSetting,
+    /// Registration, refresh and release requests per source: rate per second, burst.
+    pub requests_per_source_per_s: f64,
+    pub requests_burst: u32,
+}
+
+impl Default for NbnsServerConfig {
+    fn default() -> Self {
+        let d = NbnsConfig::default();
+        NbnsServerConfig {
+            max_names: d.max_names,
+            max_group_members: d.max_group_members,
+            min_ttl_s: d.min_ttl,
+            max_ttl_s: d.max_ttl,
+            default_ttl_s: d.default_ttl,
+            group_answers: GroupAnswersSetting::Members,
+            requests_per_source_per_s: d.registrations_per_source_per_s.0,
+            requests_burst: d.registrations_per_source_per_s.1,
+        }
+    }
+}
+
+/// `policy` of the NBDD role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayPolicySetting {
+    /// The SOURCE_NAME must be registered in the NBNS at SOURCE_IP.
+    #[default]
+    Registered,
+    /// Only senders in `allow`.
+    AllowList,
+}
+
+/// `[nbdd_server]`: the NBDD role (`role = "nbdd"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NbddServerConfig {
+    pub policy: RelayPolicySetting,
+    /// For `policy = "allow_list"`.
+    pub allow: Vec<Ipv4Net>,
+    /// Most copies of one datagram.
+    pub max_fanout: usize,
+    /// Relayed bytes per sender per second, and the burst.
+    pub relay_bytes_per_source_per_s: f64,
+    pub relay_burst_bytes: u32,
+    /// Other NBDDs: never relay from or to them.
+    pub peers: Vec<Ipv4Addr>,
+    /// `members` (positive only when we would relay to someone) or `always`.
+    pub query_answer: String,
+    /// Re-fragment unfragmented datagrams above `datagram.max_length` when relaying
+    /// (Windows and Samba cannot reassemble).
+    pub refragment: bool,
+    /// Relay BROADCAST (`*`) datagrams to every node the NBNS knows.
+    pub relay_broadcast: bool,
+    pub member_cache_ttl_s: u64,
+    /// Where to look up group members when this daemon is not also the NBNS: default
+    /// the first of `[nbns] servers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbns: Option<Ipv4Addr>,
+}
+
+impl Default for NbddServerConfig {
+    fn default() -> Self {
+        let d = NbddConfig::default();
+        NbddServerConfig {
+            policy: RelayPolicySetting::Registered,
+            allow: Vec::new(),
+            max_fanout: d.max_fanout,
+            relay_bytes_per_source_per_s: d.relay_bytes_per_source_per_s.rate,
+            relay_burst_bytes: d.relay_bytes_per_source_per_s.burst,
+            peers: Vec::new(),
+            query_answer: "members".into(),
+            refragment: d.refragment,
+            relay_broadcast: d.relay_broadcast,
+            member_cache_ttl_s: d.member_cache_ttl.as_secs(),
+            nbns: None,
+        }
+    }
+}
+
+impl NbnsServerConfig {
+    pub fn engine(&self, port: u16, node_port: u16, scope: &str) -> NbnsConfig {
+        NbnsConfig {
+            port,
+            node_port,
+            max_names: self.max_names,
+            max_group_members: self.max_group_members,
+            min_ttl: self.min_ttl_s,
+            max_ttl: self.max_ttl_s,
+            default_ttl: self.default_ttl_s,
+            group_answers: match self.group_answers {
+                GroupAnswersSetting::Members => GroupAnswers::Members,
+                GroupAnswersSetting::Broadcast => GroupAnswers::Broadcast,
+            },
+            registrations_per_source_per_s: (self.requests_per_source_per_s, self.requests_burst),
+            scope: scope.to_owned(),
+            ..NbnsConfig::default()
+        }
+    }
+
+    pub fn check(&self, port: u16, node_port: u16) -> Result<(), (String, String)> {
+        self.engine(port, node_port, "")
+            .validate()
+            .map_err(|e| ("nbns_server".to_owned(), e.to_string()))
+    }
+}
+
+impl NbddServerConfig {
+    /// The engine's settings; `own`: our addresses on this interface.
+    pub fn engine(
+        &self,
+        port: u16,
+        scope: &str,
+        own: Vec<Ipv4Addr>,
+        max_datagram_length: usize,
+    ) -> NbddConfig {
+        NbddConfig {
+            port,
+            scope: scope.to_owned(),
+            max_fanout: self.max_fanout,
+            relay_bytes_per_source_per_s: Rate::new(
+                self.relay_bytes_per_source_per_s,
+                self.relay_burst_bytes,
+            ),
+            policy: match self.policy {
+                RelayPolicySetting::Registered => RelayPolicy::RegisteredSources,
+                RelayPolicySetting::AllowList => RelayPolicy::AllowList(
+                    self.allow
+                        .iter()
+                        .filter_map(|n| Ipv4Prefix::new(n.network(), n.prefix_len()))
+                        .collect(),
+                ),
+            },
+            own_addresses: own,
+            peer_nbdds: self.peers.clone(),
+            member_cache_ttl: Duration::from_secs(self.member_cache_ttl_s),
+            max_datagram_length,
+            refragment: self.refragment,
+            query_answer: if self.query_answer == "always" {
+                QueryAnswer::AlwaysPositive
+            } else {
+                QueryAnswer::Members
+            },
+            relay_broadcast: self.relay_broadcast,
+            ..NbddConfig::default()
+        }
+    }
+
+    pub fn check(&self, port: u16) -> Result<(), (String, String)> {
+        let k = |key: &str, m: String| (format!("nbdd_server.{key}"), m);
+        if self.query_answer != "members" && self.query_answer != "always" {
+            return Err(k(
+                "query_answer",
+                "expected \"members\" or \"always\"".into(),
+            ));
+        }
+        if self.policy == RelayPolicySetting::AllowList && self.allow.is_empty() {
+            return Err(k(
+                "allow",
+                "policy \"allow_list\" with an empty list relays for nobody".into(),
+            ));
+        }
+        self.engine(port, "", Vec::new(), 576)
+            .validate()
+            .map_err(|e| k("", e.to_string()))
+            .map_err(|(key, m)| (key.trim_end_matches('.').to_owned(), m))
+    }
+}
+
+/// The NBDD a P/M/H node uses.
+pub fn nbdd_target(
+    client: &NbddClientConfig,
+    nbns: &NbnsClientConfig,
+    datagram_port: u16,
+) -> Option<SocketAddrV4> {
+    let ip = client.address.or_else(|| nbns.servers.first().copied())?;
+    Some(SocketAddrV4::new(ip, client.port.unwrap_or(datagram_port)))
+}
+
+// ---------------------------------------------------------------------------------------
+// The roles at run time (one per worker, i.e. per interface)
+
+use nbdgm_nbdd::{Nbdd, NbddAction, NbddEvent, Resolution};
+use nbdgm_nbns::{NbnsEvent, NbnsServer};
+use nbdgm_node::{LookupError, LookupTarget, Name, NameAddress, Node, Service};
+use std::collections::HashMap;
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+/// What an NBDD lookup through the node was for.
+enum Asked {
+    Members(Name),
+    Source(Name, Ipv4Addr),
+}
+
+/// The NBNS and NBDD roles of one interface, and how packets reach them: the worker
+/// shows every received packet to [`RoleRuntime::route_name`] /
+/// [`RoleRuntime::route_datagram`], which take what is theirs and say whether the node
+/// should see it too.
+pub struct RoleRuntime {
+    nbns: Option<NbnsServer>,
+    nbdd: Option<Nbdd>,
+    /// Where the NBDD resolves members when there is no NBNS role here.
+    member_server: Option<Ipv4Addr>,
+    /// Node lookups made for the NBDD, by request id.
+    asked: HashMap<u64, Asked>,
+    /// Cap of `asked`.
+    max_asked: usize,
+    pub lookups_refused: u64,
+}
+
+/// Settings of the roles of one interface (fixed at start-up; a reload does not change
+/// them).
+#[derive(Debug, Clone, Default)]
+pub struct RoleSettings {
+    pub nbns: Option<NbnsConfig>,
+    pub nbdd: Option<NbddConfig>,
+    pub member_server: Option<Ipv4Addr>,
+}
+
+impl RoleRuntime {
+    pub fn new(s: RoleSettings, now: Instant) -> Result<RoleRuntime, String> {
+        Ok(RoleRuntime {
+            nbns: s.nbns.map(|c| NbnsServer::new(c, now)).transpose()?,
+            nbdd: s.nbdd.map(|c| Nbdd::new(c, now)).transpose()?,
+            member_server: s.member_server,
+            asked: HashMap::new(),
+            max_asked: 1024,
+            lookups_refused: 0,
+        })
+    }
+
+    /// No roles.
+    pub fn none() -> RoleRuntime {
+        RoleRuntime {
+            nbns: None,
+            nbdd: None,
+            member_server: None,
+            asked: HashMap::new(),
+            max_asked: 1024,
+            lookups_refused: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nbns.is_none() && self.nbdd.is_none()
+    }
+
+    /// A packet on the name port. Returns true when the node should handle it too.
+    /// Unicast requests to the NBNS (registration, refresh, release, multi-homed, and
+    /// queries for names the node does not hold) are the NBNS's; responses go to both
+    /// (the NBNS challenges owners); broadcasts are the node's.
+    pub fn route_name(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        broadcast: bool,
+        bytes: &[u8],
+        node_holds: impl Fn(&Name) -> bool,
+    ) -> bool {
+        let Some(nbns) = &mut self.nbns else {
+            return true;
+        };
+        if broadcast || bytes.len() < 12 {
+            return true;
+        }
+        let flags = u16::from_be_bytes([bytes[2], bytes[3]]);
+        if flags & 0x8000 != 0 {
+            nbns.handle(now, from, bytes);
+            return true;
+        }
+        let opcode = (flags >> 11) & 0x0F;
+        match opcode {
+            5 | 6 | 8 | 9 | 15 => {
+                nbns.handle(now, from, bytes);
+                false
+            }
+            0 => {
+                let p = nbdgm_wire::nbns::Packet::parse(bytes).ok();
+                let q = p.as_ref().and_then(|p| p.questions.first());
+                match q {
+                    Some(q) if q.qtype == nbdgm_wire::nbns::TYPE_NB && !node_holds(&q.name) => {
+                        nbns.handle(now, from, bytes);
+                        false
+                    }
+                    _ => true,
+                }
+            }
+            _ => true,
+        }
+    }
+
+    /// A packet on the datagram port. Returns true when the node should handle it too.
+    /// Unicast DIRECT_GROUP and BROADCAST datagrams are relayed by the NBDD (and still
+    /// delivered here if we are a member); DATAGRAM QUERY REQUESTs are the NBDD's.
+    pub fn route_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        broadcast: bool,
+        bytes: &[u8],
+    ) -> bool {
+        let Some(nbdd) = &mut self.nbdd else {
+            return true;
+        };
+        if broadcast || bytes.is_empty() {
+            return true;
+        }
+        match bytes[0] {
+            0x11 | 0x12 => {
+                nbdd.handle(now, from, bytes);
+                true
+            }
+            0x14 => {
+                nbdd.handle(now, from, bytes);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Answer the NBDD's questions: from the NBNS role here, or by asking the name
+    /// server through the node.
+    pub fn drive(&mut self, now: Instant, node: &mut Node) {
+        let Some(nbdd) = &mut self.nbdd else { return };
+        let mut actions = Vec::new();
+        while let Some(a) = nbdd.poll_action() {
+            actions.push(a);
+        }
+        for a in actions {
+            match (&self.nbns, a) {
+                (Some(nbns), NbddAction::ResolveMembers(name)) => {
+                    let r = if name.is_wildcard() {
+                        Resolution::Members(nbns.all_addresses(now))
+                    } else {
+                        match nbns.lookup(&name, now) {
+                            Some(e) => Resolution::Members(e.addresses),
+                            None => Resolution::NotFound,
+                        }
+                    };
+                    nbdd.members_resolved(now, &name, r);
+                }
+                (Some(nbns), NbddAction::VerifySource(name, ip)) => {
+                    let ok = nbns
+                        .lookup(&name, now)
+                        .is_some_and(|e| e.addresses.contains(&ip));
+                    nbdd.source_verified(now, &name, ip, ok);
+                }
+                (None, a) => {
+                    let (name, asked) = match a {
+                        NbddAction::ResolveMembers(n) => (n.clone(), Asked::Members(n)),
+                        NbddAction::VerifySource(n, ip) => (n.clone(), Asked::Source(n, ip)),
+                    };
+                    let server = self.member_server;
+                    let id = match server {
+                        Some(s) if !name.is_wildcard() && self.asked.len() < self.max_asked => node
+                            .lookup(now, name.clone(), LookupTarget::Unicast(s))
+                            .ok(),
+                        _ => None,
+                    };
+                    match id {
+                        Some(id) => {
+                            self.asked.insert(id.0, asked);
+                        }
+                        None => {
+                            self.lookups_refused += 1;
+                            match asked {
+                                Asked::Members(n) => {
+                                    nbdd.members_resolved(now, &n, Resolution::NotFound)
+                                }
+                                Asked::Source(n, ip) => nbdd.source_verified(now, &n, ip, false),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A lookup finished; true when it was the NBDD's.
+    pub fn lookup_done(
+        &mut self,
+        now: Instant,
+        id: u64,
+        result: &Result<Vec<NameAddress>, LookupError>,
+    ) -> bool {
+        let Some(asked) = self.asked.remove(&id) else {
+            return false;
+        };
+        let Some(nbdd) = &mut self.nbdd else {
+            return true;
+        };
+        match asked {
+            Asked::Members(n) => {
+                let r = match result {
+                    Ok(a) => Resolution::Members(a.iter().map(|a| a.addr).collect()),
+                    Err(LookupError::NotFound) => Resolution::NotFound,
+                    Err(_) => Resolution::Failed,
+                };
+                nbdd.members_resolved(now, &n, r);
+            }
+            Asked::Source(n, ip) => {
+                let ok = result
+                    .as_ref()
+                    .is_ok_and(|a| a.iter().any(|a| a.addr == ip));
+                nbdd.source_verified(now, &n, ip, ok);
+            }
+        }
+        true
+    }
+
+    /// The next packet the roles want sent, with the socket to send it from.
+    pub fn poll_transmit(&mut self) -> Option<(Service, SocketAddrV4, Vec<u8>)> {
+        if let Some(t) = self.nbns.as_mut().and_then(|n| n.poll_transmit()) {
+            return Some((Service::Name, t.to, t.bytes));
+        }
+        self.nbdd
+            .as_mut()
+            .and_then(|n| n.poll_transmit())
+            .map(|t| (Service::Datagram, t.to, t.bytes))
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let a = self.nbns.as_ref().and_then(|n| n.poll_timeout());
+        let b = self.nbdd.as_ref().and_then(|n| n.poll_timeout());
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(n) = &mut self.nbns {
+            n.handle_timeout(now);
+        }
+        if let Some(n) = &mut self.nbdd {
+            n.handle_timeout(now);
+        }
+    }
+
+    /// Log what happened (`allow`: the worker's log rate limit for bulk events).
+    pub fn log_events(&mut self, iface: Ipv4Addr, mut allow: impl FnMut() -> bool) {
+        if let Some(n) = &mut self.nbns {
+            while let Some(ev) = n.poll_event() {
+                match ev {
+                    NbnsEvent::Registered {
+                        name,
+                        ip,
+                        group,
+                        ttl,
+                    } => {
+                        info!(interface = %iface, %name, %ip, group, ttl, "nbns: registered")
+                    }
+                    NbnsEvent::Released { name, ip } => {
+                        info!(interface = %iface, %name, %ip, "nbns: released")
+                    }
+                    other => {
+                        if allow() {
+                            debug!(interface = %iface, event = ?other, "nbns");
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(n) = &mut self.nbdd {
+            while let Some(ev) = n.poll_event() {
+                match ev {
+                    NbddEvent::Relayed { .. } | NbddEvent::QueryAnswered { .. } => {
+                        if allow() {
+                            debug!(interface = %iface, event = ?ev, "nbdd");
+                        }
+                    }
+                    other => {
+                        if allow() {
+                            warn!(interface = %iface, event = ?other, "nbdd");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::json!({
+            "nbns": self.nbns.as_ref().map(|n| n.stats()),
+            "nbdd": self.nbdd.as_ref().map(|n| n.stats()),
+            "nbdd_lookups_refused": self.lookups_refused,
+        })
+    }
+
+    /// The NBNS role's table (for the API).
+    pub fn nbns_entries(&self, now: Instant) -> Option<serde_json::Value> {
+        self.nbns
+            .as_ref()
+            .map(|n| serde_json::to_value(n.entries(now)).unwrap_or_default())
+    }
+}
