@@ -278,11 +278,49 @@ impl Client {
     }
 
     /// The daemon's counters (free-form).
-    /// The daemon's browse lists (`workgroup`: only that workgroup's servers).
+    /// The daemon's browse lists (`workgroup`: only that workgroup's servers), all
+    /// pages of servers fetched and joined.
     pub fn browse(&mut self, workgroup: Option<&str>) -> Result<BrowseResult> {
-        self.call(Op::Browse {
-            workgroup: workgroup.map(str::to_owned),
-        })
+        let mut all: Option<BrowseResult> = None;
+        let mut offset = 0;
+        // Bounded: a page never shrinks the remaining count to below zero, and the
+        // daemon caps its list; stop after 10,000 pages regardless.
+        for _ in 0..10_000 {
+            let page: BrowseResult = self.call(Op::Browse {
+                workgroup: workgroup.map(str::to_owned),
+                offset: Some(offset),
+                limit: Some(proto::BROWSE_PAGE_MAX),
+            })?;
+            let more = page
+                .interfaces
+                .iter()
+                .any(|i| offset + i.servers.len() < i.servers_total && !i.servers.is_empty());
+            match &mut all {
+                None => all = Some(page),
+                Some(acc) => {
+                    for p in page.interfaces {
+                        if let Some(a) = acc
+                            .interfaces
+                            .iter_mut()
+                            .find(|a| a.interface == p.interface)
+                        {
+                            a.servers.extend(p.servers);
+                        }
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+            offset += proto::BROWSE_PAGE_MAX;
+        }
+        let mut r = all.unwrap_or(BrowseResult {
+            interfaces: Vec::new(),
+        });
+        for i in &mut r.interfaces {
+            i.offset = 0;
+        }
+        Ok(r)
     }
 
     pub fn stats(&mut self) -> Result<serde_json::Value> {

@@ -16,6 +16,11 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// the hex of the largest datagram (65,535 bytes of data). Longer results are
 /// replaced by an `internal` error; longer events are dropped and counted.
 pub const MAX_SERVER_LINE: usize = 256 * 1024;
+/// Servers per interface in one `browse` response by default (a server is about 250
+/// bytes of JSON).
+pub const BROWSE_PAGE: usize = 200;
+/// Largest `limit` of `browse`.
+pub const BROWSE_PAGE_MAX: usize = 500;
 
 /// A request line: `{"id": n, "op": "...", ...arguments}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,10 +69,16 @@ pub enum Op {
     Cache,
     /// The daemon's counters.
     Stats,
-    /// The browse list of every interface (optionally one workgroup's servers only).
+    /// The browse list of every interface (optionally one workgroup's servers only),
+    /// servers paged by `offset` and `limit` (default [`BROWSE_PAGE`], at most
+    /// [`BROWSE_PAGE_MAX`]) so a response stays under [`MAX_SERVER_LINE`].
     Browse {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         workgroup: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
     },
 }
 
@@ -821,6 +832,12 @@ pub struct BrowseInterface {
     pub master_address: Option<IpAddr>,
     #[serde(default)]
     pub backups: Vec<String>,
+    /// Servers in the list (after the workgroup filter); `servers` is the page from
+    /// `offset`.
+    #[serde(default)]
+    pub servers_total: usize,
+    #[serde(default)]
+    pub offset: usize,
     pub servers: Vec<BrowseServer>,
     pub workgroups: Vec<BrowseWorkgroup>,
 }

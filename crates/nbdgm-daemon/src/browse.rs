@@ -294,7 +294,15 @@ pub fn to_proto(
     own: Ipv4Addr,
     l: BrowseList,
     workgroup: Option<&str>,
+    page: Option<(usize, usize)>,
 ) -> BrowseInterface {
+    let servers: Vec<_> = l
+        .servers
+        .into_iter()
+        .filter(|s| workgroup.is_none_or(|w| s.workgroup.eq_ignore_ascii_case(w)))
+        .collect();
+    let servers_total = servers.len();
+    let (offset, limit) = page.unwrap_or((0, usize::MAX));
     let master_address = match l.master_address {
         None if l.role == nbdgm_browser::Role::Master => Some(own),
         a => a,
@@ -307,10 +315,12 @@ pub fn to_proto(
         master: l.master,
         master_address: master_address.map(Into::into),
         backups: l.backups,
-        servers: l
-            .servers
+        servers_total,
+        offset,
+        servers: servers
             .into_iter()
-            .filter(|s| workgroup.is_none_or(|w| s.workgroup.eq_ignore_ascii_case(w)))
+            .skip(offset)
+            .take(limit)
             .map(|s| BrowseServer {
                 types: type_names(s.server_type),
                 os_version: os(s.os_major, s.os_minor),
@@ -345,16 +355,18 @@ pub fn to_proto(
     }
 }
 
-/// Ask every worker for its list.
+/// Ask every worker for its list; `page`: (offset, limit) of the servers.
 pub async fn collect(
     workers: &[WorkerHandle],
     workgroup: Option<String>,
+    page: Option<(usize, usize)>,
 ) -> Result<BrowseResult, CmdError> {
     let mut interfaces = Vec::new();
     for w in workers {
         let wg = workgroup.clone();
         let v = ask(w, |reply| Command::Browse {
             workgroup: wg,
+            page,
             reply,
         })
         .await?;
@@ -383,6 +395,8 @@ pub mod http {
     #[derive(Deserialize)]
     struct Params {
         workgroup: Option<String>,
+        offset: Option<usize>,
+        limit: Option<usize>,
     }
 
     /// The routes over the workers.
@@ -397,7 +411,10 @@ pub mod http {
         State(workers): State<Arc<Vec<WorkerHandle>>>,
         Query(p): Query<Params>,
     ) -> Response {
-        match collect(&workers, p.workgroup).await {
+        // HTTP has no line limit: the whole list unless a page is asked for.
+        let page = (p.offset.is_some() || p.limit.is_some())
+            .then(|| (p.offset.unwrap_or(0), p.limit.unwrap_or(usize::MAX)));
+        match collect(&workers, p.workgroup, page).await {
             Ok(r) => Json(r).into_response(),
             Err(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -103,7 +103,7 @@ impl Default for NodeConfig {
     }
 }
 
-/// RFC 1001 node types. Only `b` runs at present.
+/// RFC 1001 node types (and Microsoft's H); P and M need `[nbns] servers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeType {

@@ -447,8 +447,16 @@ impl Dispatcher {
                 }
                 Response::ok(id, &json!({ "entries": entries }))
             }),
-            Op::Browse { workgroup } => Box::pin(async move {
-                match crate::browse::collect(&workers, workgroup).await {
+            Op::Browse {
+                workgroup,
+                offset,
+                limit,
+            } => Box::pin(async move {
+                let limit = limit
+                    .unwrap_or(proto::BROWSE_PAGE)
+                    .min(proto::BROWSE_PAGE_MAX);
+                let page = Some((offset.unwrap_or(0), limit));
+                match crate::browse::collect(&workers, workgroup, page).await {
                     Ok(r) => Response::ok(id, &r),
                     Err(e) => err(id, e),
                 }

@@ -115,6 +115,8 @@ pub enum Command {
     /// The browse list (`null` without a browser); `workgroup` filters the servers.
     Browse {
         workgroup: Option<String>,
+        /// (offset, limit) of the servers.
+        page: Option<(usize, usize)>,
         reply: Reply,
     },
     Reconfigure {
@@ -845,13 +847,18 @@ impl<O: Outlet> Worker<O> {
                     "logs_suppressed": self.log_limiter.suppressed(),
                 })));
             }
-            Command::Browse { workgroup, reply } => {
+            Command::Browse {
+                workgroup,
+                page,
+                reply,
+            } => {
                 let v = match &self.browser {
                     Some(b) => json!(crate::browse::to_proto(
                         self.addr,
                         self.node.config().announce_address.unwrap_or(self.addr),
                         b.list(Instant::now()),
-                        workgroup.as_deref()
+                        workgroup.as_deref(),
+                        page,
                     )),
                     None => Value::Null,
                 };

@@ -479,3 +479,84 @@ fn remote_announce_and_standalone_browse() {
         e[0].types
     );
 }
+
+/// A list larger than one API line: `browse` pages the servers (`servers_total`,
+/// `offset`, `limit`), the client joins the pages, and the cap holds.
+#[test]
+fn large_browse_list_is_paged_and_capped() {
+    let s = Scratch::new("browser-paged");
+    let ports = ports();
+    let extra = "[browser]\nmax_servers = 1500\n\
+                 [limits]\nrx_per_source = { rate = 100000.0, burst = 100000 }\n";
+    let d = Daemon::start(spec(&s.0, "p", "BRWP", ip(60), ports, extra));
+    d.wait_names(&["BRWP<00>"]);
+    let sock = UdpSocket::bind((ip(61), 0)).unwrap();
+    let me = match sock.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        _ => unreachable!(),
+    };
+    for i in 0..1600u32 {
+        let ann = BrowserFrame::HostAnnouncement(nbdgm_wire::browser::Announcement {
+            periodicity_ms: 720_000,
+            server_name: format!("SRV{i:05}"),
+            os_major: 6,
+            os_minor: 1,
+            server_type: 0x0000_1003,
+            comment: "a comment of forty bytes to pad the JSON".into(),
+            ..Default::default()
+        });
+        let bytes = datagram(me, "SRV", Name::new("TESTGROUP", 0x1D).unwrap(), &ann);
+        sock.send_to(&bytes, (ip(60), ports.1)).unwrap();
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = d.stats();
+        if counter(&st, "browser.servers") >= 1500 {
+            assert!(
+                counter(&st, "browser.refused_server_list_full") >= 100,
+                "{st}"
+            );
+            break;
+        }
+        assert!(Instant::now() < until, "{st}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One raw page: the default size, and the total.
+    let mut c = d.client();
+    let v = c
+        .request(nbdgm_client::proto::Op::Browse {
+            workgroup: None,
+            offset: None,
+            limit: None,
+        })
+        .unwrap();
+    let i = &v["interfaces"][0];
+    assert_eq!(
+        i["servers"].as_array().unwrap().len(),
+        nbdgm_client::proto::BROWSE_PAGE
+    );
+    assert_eq!(i["servers_total"], 1500);
+    // The client joins every page: 1500 distinct servers.
+    let r = c.browse(Some("testgroup")).unwrap();
+    let names: std::collections::BTreeSet<&str> = r.interfaces[0]
+        .servers
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names.len(), 1500);
+    // And the CLI prints them all.
+    let out = run(&[
+        "browse",
+        "--daemon",
+        "--format",
+        "json",
+        "--api-socket",
+        d.socket.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: BrowseResult = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.interfaces[0].servers.len(), 1500);
+}

@@ -167,6 +167,7 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
                 interface.addr,
                 list,
                 args.workgroup.as_deref(),
+                None,
             )],
         })
     })

@@ -3,7 +3,7 @@
 
 use crate::exit;
 use clap::{Args, ValueEnum};
-use nbdgm_daemon::config::{self, Overrides};
+use nbdgm_daemon::config::Overrides;
 use nbdgm_daemon::runtime::{self, ServeOptions};
 use std::path::PathBuf;
 
@@ -43,7 +43,7 @@ pub struct ServeArgs {
     /// NetBIOS scope (RFC 1001 §9).
     #[arg(long)]
     pub scope: Option<String>,
-    /// b, p, m or h (only b runs in this version).
+    /// b, p, m or h (p and m need [nbns] servers).
     #[arg(long)]
     pub node_type: Option<String>,
     /// Path of the local API socket.
@@ -96,13 +96,6 @@ pub fn run(args: &ServeArgs) -> u8 {
         return exit::OK;
     }
     runtime::init_logging(cfg.log.format, &cfg.log.level);
-    if cfg.node.node_type != config::NodeType::B {
-        eprintln!(
-            "nbdgm serve: node_type {} is not implemented yet; only b runs",
-            cfg.node.node_type.as_str()
-        );
-        return exit::USAGE;
-    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -82,9 +82,17 @@ pub struct DaemonSpec<'a> {
 }
 
 impl DaemonSpec<'_> {
+    /// The file. When `extra` starts with a `[node]` table, its keys join ours.
     pub fn toml(&self) -> String {
+        let (node_keys, extra) = match self.extra.strip_prefix("[node]\n") {
+            Some(rest) => match rest.find("\n[") {
+                Some(i) => (&rest[..=i], &rest[i + 1..]),
+                None => (rest, ""),
+            },
+            None => ("", self.extra),
+        };
         format!(
-            "[node]\nname = \"{}\"\nworkgroup = \"TESTGROUP\"\n\n[[interface]]\naddress = \"{}/{}\"\n\n\
+            "[node]\nname = \"{}\"\nworkgroup = \"TESTGROUP\"\n{node_keys}\n[[interface]]\naddress = \"{}/{}\"\n\n\
              [ports]\nname = {}\ndatagram = {}\n\n[api]\nsocket = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{}\n",
             self.name,
             self.addr,
@@ -92,7 +100,7 @@ impl DaemonSpec<'_> {
             self.ports.0,
             self.ports.1,
             self.dir.join(format!("{}.sock", self.tag)).display(),
-            self.extra
+            extra
         )
     }
 }
