@@ -4,7 +4,9 @@
 //!
 //! Benchmarks, never tests: nothing here asserts a timing.
 
+pub mod browse;
 pub mod daemon;
+pub mod nbdd;
 pub mod packets;
 pub mod procfs;
 pub mod report;
