@@ -186,6 +186,9 @@ pub struct NbddServerConfig {
     /// Relayed bytes per sender per second, and the burst.
     pub relay_bytes_per_source_per_s: f64,
     pub relay_burst_bytes: u32,
+    /// Relayed bytes per second of the whole NBDD, and the burst (0: no total cap).
+    pub relay_bytes_total_per_s: f64,
+    pub relay_total_burst_bytes: u32,
     /// Other NBDDs: never relay from or to them.
     pub peers: Vec<Ipv4Addr>,
     /// `members` (positive only when we would relay to someone) or `always`.
@@ -211,6 +214,8 @@ impl Default for NbddServerConfig {
             max_fanout: d.max_fanout,
             relay_bytes_per_source_per_s: d.relay_bytes_per_source_per_s.rate,
             relay_burst_bytes: d.relay_bytes_per_source_per_s.burst,
+            relay_bytes_total_per_s: d.relay_bytes_total_per_s.map_or(0.0, |r| r.rate),
+            relay_total_burst_bytes: d.relay_bytes_total_per_s.map_or(0, |r| r.burst),
             peers: Vec::new(),
             query_answer: "members".into(),
             refragment: d.refragment,
@@ -265,6 +270,9 @@ impl NbddServerConfig {
                 self.relay_bytes_per_source_per_s,
                 self.relay_burst_bytes,
             ),
+            relay_bytes_total_per_s: (self.relay_bytes_total_per_s > 0.0).then(|| {
+                Rate::new(self.relay_bytes_total_per_s, self.relay_total_burst_bytes)
+            }),
             policy: match self.policy {
                 RelayPolicySetting::Registered => RelayPolicy::RegisteredSources,
                 RelayPolicySetting::AllowList => RelayPolicy::AllowList(

@@ -679,6 +679,7 @@ const BIN: Duration = Duration::from_millis(100);
 
 /// Receive on the first `n` member sockets until `stop` (checked every 50 ms), keeping
 /// copies of `run` only.
+#[allow(clippy::too_many_arguments)] // a benchmark's measuring loop: every knob is a parameter
 fn receive(
     m: &mut Members,
     n: usize,
@@ -757,6 +758,7 @@ struct Tx {
 /// Send `group` datagrams from `from_ip` to `to`: `rate` packets/s (0: as fast as
 /// possible) for `secs`, at most `max` packets; paced in bursts every millisecond.
 /// Sequence numbers carry `run` in their top bits.
+#[allow(clippy::too_many_arguments)]
 fn send(
     from_ip: Ipv4Addr,
     to: SocketAddrV4,
