@@ -963,7 +963,11 @@ impl<O: Outlet> Worker<O> {
                 .node
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
-            tokio::time::sleep_until(deadline.into()).await;
+            // P/M/H nodes release by unicast and wait for the NBNS's answer: read it.
+            tokio::select! {
+                r = self.sockets.name.readable() => self.ready(r, Which::Name),
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+            }
             self.node.handle_timeout(Instant::now());
         }
         self.flush().await;
