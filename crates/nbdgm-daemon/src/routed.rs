@@ -270,9 +270,8 @@ impl NbddServerConfig {
                 self.relay_bytes_per_source_per_s,
                 self.relay_burst_bytes,
             ),
-            relay_bytes_total_per_s: (self.relay_bytes_total_per_s > 0.0).then(|| {
-                Rate::new(self.relay_bytes_total_per_s, self.relay_total_burst_bytes)
-            }),
+            relay_bytes_total_per_s: (self.relay_bytes_total_per_s > 0.0)
+                .then(|| Rate::new(self.relay_bytes_total_per_s, self.relay_total_burst_bytes)),
             policy: match self.policy {
                 RelayPolicySetting::Registered => RelayPolicy::RegisteredSources,
                 RelayPolicySetting::AllowList => RelayPolicy::AllowList(

@@ -120,10 +120,31 @@ pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
     n
 }
 
+/// `auto` access lists: our own subnets, plus the name servers and the NBDD we use
+/// (they may sit behind a router and must be able to answer).
+fn auto_allowed(cfg: &Config, own: &[Ipv4Net]) -> Vec<Ipv4Net> {
+    let mut v = own.to_vec();
+    let hosts = cfg
+        .nbns
+        .servers
+        .iter()
+        .chain(cfg.nbdd.address.iter())
+        .chain(cfg.nbdd_server.nbns.iter());
+    for ip in hosts {
+        if let Ok(n) = Ipv4Net::new(*ip, 32) {
+            if !v.iter().any(|o| o.contains(ip)) {
+                v.push(n);
+            }
+        }
+    }
+    v
+}
+
 fn door(cfg: &Config, own: &[Ipv4Net]) -> Door {
+    let auto = auto_allowed(cfg, own);
     Door {
-        name_acl: Arc::new(cfg.access.name_service.acl(own)),
-        datagram_acl: Arc::new(cfg.access.datagram.acl(own)),
+        name_acl: Arc::new(cfg.access.name_service.acl(&auto)),
+        datagram_acl: Arc::new(cfg.access.datagram.acl(&auto)),
         rx_limit: (
             cfg.limits.rx_per_source.rate,
             cfg.limits.rx_per_source.burst,
@@ -408,4 +429,39 @@ pub fn init_logging(format: config::LogFormat, level: &str) {
         config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
         config::LogFormat::Text => builder.try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn auto_access_admits_our_name_servers_and_nbdd() {
+        let c = Config::from_str(
+            "[node]\nnode_type = \"p\"\n[nbns]\nservers = [\"203.0.113.1\", \"198.51.100.7\"]\n\
+             [nbdd]\naddress = \"203.0.113.9\"\n",
+        )
+        .unwrap();
+        let own = [Ipv4Net::from_str("198.51.100.20/24").unwrap()];
+        let d = door(&c, &own);
+        for ip in [
+            "203.0.113.1",
+            "203.0.113.9",
+            "198.51.100.7",
+            "198.51.100.200",
+        ] {
+            let ip: Ipv4Addr = ip.parse().unwrap();
+            assert!(d.name_acl.permits(ip) && d.datagram_acl.permits(ip), "{ip}");
+        }
+        assert!(!d.name_acl.permits("203.0.113.2".parse().unwrap()));
+        // An explicit list is taken as it is.
+        let c = Config::from_str(
+            "[nbns]\nservers = [\"203.0.113.1\"]\n[access]\nname_service = { allow = [\"10.0.0.0/8\"] }\n",
+        )
+        .unwrap();
+        let d = door(&c, &own);
+        assert!(!d.name_acl.permits("203.0.113.1".parse().unwrap()));
+        assert!(d.datagram_acl.permits("203.0.113.1".parse().unwrap()));
+    }
 }
