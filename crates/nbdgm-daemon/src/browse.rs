@@ -521,7 +521,13 @@ mod tests {
         let i = c.resolve_interfaces().unwrap();
         assert_eq!(i[0].announce_address, Some("203.0.113.5".parse().unwrap()));
         assert_eq!(i[1].announce_address, Some("203.0.113.6".parse().unwrap()));
-        let n = crate::runtime::node_config(&c, &i[1]);
+        let host = [
+            i[0].announce_address.unwrap(),
+            i[1].announce_address.unwrap(),
+        ];
+        let n = crate::runtime::node_config(&c, &i[1], &host);
         assert_eq!(n.announce_address, Some("203.0.113.6".parse().unwrap()));
+        // The other interface makes this a multi-homed host.
+        assert_eq!(n.multihomed, vec![host[0]]);
     }
 }

@@ -74,8 +74,9 @@ pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
     }
 }
 
-/// The engine's settings for one interface.
-pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
+/// The engine's settings for one interface; `host`: the addresses of every interface
+/// served (the others make a multi-homed registration with the NBNS, MS-NBTE §3.1.4.1).
+pub fn node_config(cfg: &Config, iface: &config::Interface, host: &[Ipv4Addr]) -> NodeConfig {
     let mut n = NodeConfig::new(nbdgm_node::Interface {
         addr: iface.net.addr(),
         prefix: iface.net.prefix_len(),
@@ -115,6 +116,13 @@ pub fn node_config(cfg: &Config, iface: &config::Interface) -> NodeConfig {
     n.nbdd = crate::routed::nbdd_target(&cfg.nbdd, &cfg.nbns, cfg.ports.datagram)
         .filter(|_| cfg.nbdd.address.is_some() || n.node_type != nbdgm_node::NodeType::H);
     n.nbdd_query = cfg.nbdd.query;
+    let me = iface.announce_address.unwrap_or(iface.net.addr());
+    n.multihomed = host
+        .iter()
+        .copied()
+        .filter(|a| *a != me && *a != iface.net.addr())
+        .take(nbdgm_node::config::MAX_MULTIHOMED)
+        .collect();
     n.reply_limit_factor = cfg.limits.reply_amplification as usize;
     n.max_names = cfg.limits.max_names;
     n
@@ -263,8 +271,12 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     let outlet = Arc::new(HubOutlet(hub.clone()));
     let names = cfg.names();
     let mut handles = Vec::new();
+    let host: Vec<Ipv4Addr> = bound
+        .iter()
+        .map(|(i, _)| i.announce_address.unwrap_or(i.net.addr()))
+        .collect();
     for (iface, socks) in bound {
-        let node = Node::new(node_config(&cfg, &iface), Instant::now())
+        let node = Node::new(node_config(&cfg, &iface, &host), Instant::now())
             .map_err(|e| anyhow::anyhow!("interface {}: {e}", iface.net))?;
         let (tx, rx) = mpsc::channel(WORKER_QUEUE);
         handles.push(WorkerHandle {
@@ -360,7 +372,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
                                 continue;
                             };
                             let cmd = Command::Reconfigure {
-                                node: Box::new(node_config(&new, &iface)),
+                                node: Box::new(node_config(&new, &iface, &host)),
                                 door: door(&new, &own),
                                 names: new.names(),
                                 apps: Box::new(apps_config(&new, &iface)),

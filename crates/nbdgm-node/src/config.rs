@@ -225,7 +225,25 @@ pub struct NodeConfig {
     pub refresh_min: Duration,
     /// Longest total wait on one NBNS request after WACKs (RFC 1002 §4.2.16).
     pub wack_limit: Duration,
+    /// The host's OTHER IPv4 addresses (its other NetBT interfaces, each served by its
+    /// own node) when the host is multihomed (MS-NBTE §1, §2.2.2, §3.1.4.1). Empty (the
+    /// default): a single-homed node, nothing changes. When not empty and the node uses
+    /// an NBNS ([`NodeConfig::uses_nbns`]):
+    /// * unique names are registered with the NBNS by MULTIHOMED NAME REGISTRATION
+    ///   REQUEST (opcode 0xF, flags 0x7900) carrying only this node's address; group
+    ///   names, refreshes, overwrites, releases and broadcast registrations are unchanged;
+    /// * a unicast NAME QUERY REQUEST for one of our active unique names (the NBNS's
+    ///   challenge) is answered with this node's address first, then these addresses
+    ///   (as many as the reply caps allow), so the NBNS keeps all of them. Broadcast
+    ///   queries and group names are still answered with this node's address only.
+    ///
+    /// Entries equal to this node's own (or announced) address are ignored. At most 24
+    /// (WINS keeps at most 25 addresses per name), all unicast.
+    pub multihomed: Vec<Ipv4Addr>,
 }
+
+/// Most entries of [`NodeConfig::multihomed`] (WINS: 25 addresses per name, ours included).
+pub const MAX_MULTIHOMED: usize = 24;
 
 impl NodeConfig {
     /// Defaults (RFC 1002 §6 constants) for `interface`.
@@ -263,6 +281,7 @@ impl NodeConfig {
             nbdd_query: true,
             refresh_min: Duration::from_secs(300),
             wack_limit: Duration::from_secs(120),
+            multihomed: Vec::new(),
         }
     }
 
@@ -315,6 +334,14 @@ impl NodeConfig {
             |ip: &Ipv4Addr| ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast();
         if self.nbns.iter().any(unusable) || self.nbdd.is_some_and(|a| unusable(a.ip())) {
             return bad("NBNS/NBDD addresses must be unicast");
+        }
+        if self.multihomed.iter().any(unusable) {
+            return bad("multihomed addresses must be unicast");
+        }
+        if self.multihomed.len() > MAX_MULTIHOMED {
+            return Err(NodeError::InvalidConfig(format!(
+                "at most {MAX_MULTIHOMED} multihomed addresses"
+            )));
         }
         if self.nbns.len() > 16 {
             return bad("at most 16 NBNS addresses");
@@ -458,6 +485,21 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(c.validate().is_err());
+        let c = NodeConfig {
+            multihomed: vec![Ipv4Addr::UNSPECIFIED],
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NodeConfig {
+            multihomed: (0..25).map(|i| Ipv4Addr::new(10, 9, 0, i)).collect(),
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let c = NodeConfig {
+            multihomed: vec![Ipv4Addr::new(10, 9, 0, 1)],
+            ..NodeConfig::default()
+        };
+        assert!(c.validate().is_ok());
         let c = NodeConfig {
             max_events: 0,
             ..NodeConfig::default()

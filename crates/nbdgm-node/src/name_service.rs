@@ -708,8 +708,15 @@ impl Node {
                     self.nb_flags(group),
                     self.announced_addr(),
                 ));
+                let mut multihomed = false;
+                if !broadcast && !group && self.is_multihomed() {
+                    multihomed = self.add_multihomed_addrs(&mut r, inc.bytes.len());
+                }
                 if let Some(bytes) = self.encode(&r) {
                     self.stats.queries_answered += 1;
+                    if multihomed {
+                        self.stats.multihomed_query_answers += 1;
+                    }
                     self.reply(inc.from, Service::Name, bytes, inc.bytes.len());
                 }
             }
@@ -718,6 +725,38 @@ impl Node {
             // Samba: NAM_ERR for an unknown name only to a unicast query with RD clear.
             None if !broadcast && p.flags & FLAG_RD == 0 => self.negative_query(inc, p, q),
             _ => self.stats.queries_ignored += 1,
+        }
+    }
+
+    /// Append our other addresses to the single-address answer `r` (a unicast query
+    /// for one of our unique names on a multihomed node: MS-NBTE §3.2.5.3, the NBNS
+    /// keeps every address the owner lists), as many as fit both the reply cap
+    /// (`reply_limit_factor` × request) and one IP datagram (MAX_DATAGRAM_LENGTH).
+    /// True when at least one was added.
+    fn add_multihomed_addrs(&self, r: &mut Packet, request_len: usize) -> bool {
+        let Ok(base) = r.to_bytes().map(|b| b.len()) else {
+            return false;
+        };
+        let limit = (self.config.max_datagram_length - crate::fragment::IP_UDP_HEADER)
+            .min(self.config.reply_limit_factor.saturating_mul(request_len));
+        // RDLENGTH is 16 bits: 6 bytes per address.
+        let fit = (limit.saturating_sub(base) / 6).min(usize::from(u16::MAX) / 6 - 1);
+        let flags = self.nb_flags(false);
+        let extra: Vec<NbAddress> = self
+            .multihomed_addrs()
+            .into_iter()
+            .take(fit)
+            .map(|ip| NbAddress { flags, ip })
+            .collect();
+        if extra.is_empty() {
+            return false;
+        }
+        match r.answers.first_mut().map(|a| &mut a.rdata) {
+            Some(RData::Nb(list)) => {
+                list.extend(extra);
+                true
+            }
+            _ => false,
         }
     }
 

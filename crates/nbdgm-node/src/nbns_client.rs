@@ -19,9 +19,17 @@
 //!   (§5.1.2.5, §5.1.3.5).
 //! * resolution order: P = NBNS list; M = broadcast, then the NBNS list; H = the
 //!   NBNS list, then broadcast (also after a negative NBNS answer, DIGEST §8.19).
+//! * multihomed hosts (MS-NBTE §2.2.2, §3.1.4.1; [`crate::NodeConfig::multihomed`]):
+//!   one node per interface; a unique name is registered with the NBNS by
+//!   MULTIHOMED NAME REGISTRATION REQUEST (opcode 0xF, flags 0x7900) carrying this
+//!   node's address, and its responses are handled like registration responses.
+//!   Group names keep opcode 5. Refreshes keep opcode 8: MS-NBTE changes only the
+//!   registration (§3.1.4.1) and keeps the refresh of RFC 1002 §5.1.2.6 (§3.1.6 only
+//!   makes the refresh timer global). A unicast query for one of our unique names
+//!   (the NBNS's challenge) is answered with all the host's addresses
+//!   (`name_service`), so the NBNS keeps them all (MS-NBTE §3.2.5.3).
 //!
-//! Not implemented: MULTIHOMED NAME REGISTRATION (opcode 0xF; one interface per
-//! node), REDIRECT NAME QUERY RESPONSE.
+//! Not implemented: REDIRECT NAME QUERY RESPONSE.
 
 use crate::config::Service;
 use crate::config::MAX_DURATION;
@@ -40,6 +48,10 @@ use std::time::{Duration, Instant};
 const OP_REFRESH: u16 = 8 << 11;
 /// NAME REGISTRATION REQUEST, unicast to the NBNS (RFC 1002 §4.2.2; DIGEST §10.3 Windows capture).
 pub const FLAGS_REGISTRATION_UCAST: u16 = OP_REGISTRATION | FLAG_RD; // 0x2900
+/// MULTIHOMED NAME REGISTRATION REQUEST, unicast to the NBNS (MS-NBTE §2.2.2: the
+/// format of RFC 1002 §4.2.2 with OPCODE 0xF).
+pub const FLAGS_MULTIHOMED_REGISTRATION: u16 = OP_MULTIHOMED | FLAG_RD; // 0x7900
+const OP_MULTIHOMED: u16 = 15 << 11;
 /// NAME OVERWRITE REQUEST & DEMAND, here the "NAME UPDATE REQUEST" of §5.1.2.1 (RFC 1002 §4.2.3).
 pub const FLAGS_OVERWRITE: u16 = OP_REGISTRATION; // 0x2800
 /// NAME REFRESH REQUEST (RFC 1002 §4.2.4, opcode 8).
@@ -60,6 +72,23 @@ impl Node {
         } else {
             self.config.name_port
         }
+    }
+
+    /// The host's other addresses (`NodeConfig::multihomed` without our own and
+    /// without duplicates), in configuration order.
+    pub(crate) fn multihomed_addrs(&self) -> Vec<Ipv4Addr> {
+        let mut out: Vec<Ipv4Addr> = Vec::new();
+        for &ip in &self.config.multihomed {
+            if ip != self.announced_addr() && ip != self.addr() && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        out
+    }
+
+    /// True when this node registers its unique names by multihomed registration.
+    pub(crate) fn is_multihomed(&self) -> bool {
+        self.config.uses_nbns() && !self.multihomed_addrs().is_empty()
     }
 
     /// Refresh interval for a granted TTL (DIGEST §4.5): TTL 0 = infinite, never.
@@ -91,6 +120,10 @@ impl Node {
         };
         let group = rec.group;
         let (flags, ttl) = match op {
+            NsOp::Register if !group && self.is_multihomed() => {
+                // MS-NBTE §3.1.4.1: multihomed, unique, with an NBNS.
+                (FLAGS_MULTIHOMED_REGISTRATION, self.config.registration_ttl)
+            }
             NsOp::Register => (FLAGS_REGISTRATION_UCAST, self.config.registration_ttl),
             NsOp::Overwrite => (FLAGS_OVERWRITE, self.config.registration_ttl),
             NsOp::Refresh => (FLAGS_REFRESH, self.config.registration_ttl),
@@ -126,7 +159,12 @@ impl Node {
 
     fn ns_transmit(&mut self, server: Ipv4Addr, op: NsOp, bytes: Vec<u8>) {
         match op {
-            NsOp::Register | NsOp::Overwrite => self.stats.nbns_registration_requests_sent += 1,
+            NsOp::Register | NsOp::Overwrite => {
+                self.stats.nbns_registration_requests_sent += 1;
+                if bytes.get(2).map(|b| (b >> 3) & 0x0F) == Some(15) {
+                    self.stats.multihomed_registrations_sent += 1;
+                }
+            }
             NsOp::Refresh => self.stats.refreshes_sent += 1,
             NsOp::Release => self.stats.nbns_releases_sent += 1,
         }
@@ -366,7 +404,10 @@ impl Node {
                     && !group
                     && p.flags & FLAG_RA == 0
                     && owner.is_some_and(|ip| {
-                        ip != self.announced_addr() && ip != self.addr() && !ip.is_unspecified()
+                        ip != self.announced_addr()
+                            && ip != self.addr()
+                            && !ip.is_unspecified()
+                            && !self.config.multihomed.contains(&ip)
                     });
                 if let (true, Some(owner)) = (challenge, owner) {
                     self.start_challenge(now, &name, owner);

@@ -140,6 +140,11 @@ pub struct Stats {
     /// END-NODE CHALLENGE responses received; challenges won (name overwritten).
     pub challenges_received: u64,
     pub challenges_won: u64,
+    /// MULTIHOMED NAME REGISTRATION REQUESTs (opcode 0xF) sent to an NBNS
+    /// (retransmissions included; also counted in `nbns_registration_requests_sent`).
+    pub multihomed_registrations_sent: u64,
+    /// Positive query responses that listed our other (multihomed) addresses too.
+    pub multihomed_query_answers: u64,
     // Name cache.
     pub cache_hits: u64,
     pub cache_misses: u64,

@@ -833,3 +833,108 @@ fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
+
+/// A daemon serving two interfaces of one host registers its unique names with Samba's
+/// WINS by multi-homed registration (opcode 0xF, MS-NBTE §3.1.4.1) from each address,
+/// and the WINS ends up with both addresses for the name.
+#[test]
+fn multihomed_registration_with_nmbd_wins() {
+    if !require_or_skip("multihomed_registration_with_nmbd_wins") {
+        return;
+    }
+    let s = Scratch::new("routed-mh");
+    let lab = Lab::new(LabSpec::two_subnets()).expect("lab");
+    let ha = lab.add_host("a", "198.51.100.10/24").unwrap();
+    let hb = lab.add_host("b", "198.51.100.20/24").unwrap();
+    let hc = lab.add_host("c", "198.51.100.30/24").unwrap();
+    // A second address on b's interface: b is a multi-homed host.
+    let out = hb
+        .cmd("ip")
+        .args(["addr", "add", "198.51.100.21/24", "dev", hb.iface()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nmbd = Nmbd::start(
+        &ha,
+        NmbdOptions {
+            extra_global: vec!["wins support = yes".into()],
+            ..NmbdOptions::default()
+        },
+    )
+    .expect("nmbd");
+    let until = Instant::now() + Duration::from_secs(30);
+    while nmblookup(&hc, ["-U", NBDD_IP, "--recursion", "SAMBAA"])
+        .unwrap()
+        .addresses("SAMBAA")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < until,
+            "WINS does not answer\n{}",
+            nmbd.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let extra = format!(
+        "{}\n[[interface]]\naddress = \"198.51.100.21/24\"\n",
+        nbns_client("")
+    );
+    let b = daemon_in(&hb, &s.0, "WINSMH", &client_node("h"), &extra);
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = b.stats();
+        let ifs = st["interfaces"].as_array().cloned().unwrap_or_default();
+        let sent: u64 = ifs
+            .iter()
+            .map(|i| {
+                i["node"]["multihomed_registrations_sent"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .sum();
+        let accepted: u64 = ifs
+            .iter()
+            .map(|i| {
+                i["node"]["nbns_registrations_accepted"]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .sum();
+        if ifs.len() == 2 && sent >= 2 && accepted >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "multi-homed registration: {st}\n{}\nnmbd:\n{}",
+            b.log_text(),
+            tail(&nmbd.log(), 60)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The WINS answers with both addresses of the name.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = nmblookup(&hc, ["-U", NBDD_IP, "--recursion", "WINSMH"]).unwrap();
+        let mut got = r.addresses("WINSMH");
+        got.sort();
+        if got
+            == vec![
+                Ipv4Addr::new(198, 51, 100, 20),
+                Ipv4Addr::new(198, 51, 100, 21),
+            ]
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "WINS has {got:?} for WINSMH\n{}\nnmbd:\n{}",
+            b.log_text(),
+            tail(&nmbd.log(), 80)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
