@@ -38,6 +38,21 @@ use std::time::{Duration, Instant};
 
 /// Pending actions beyond which new events are dropped (counted in `events_dropped`).
 pub const MAX_QUEUED: usize = 1024;
+/// A backup fetches the master's list this often (MS-BRWS §3.3.6: 12 minutes).
+pub const MASTER_SYNC_MS: u32 = 12 * 60 * 1000;
+/// Retry when no master is known yet.
+pub const MASTER_SYNC_RETRY: Duration = Duration::from_secs(60);
+
+/// One entry of the master's list (RAP NetServerEnum2 level 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub os_major: u8,
+    pub os_minor: u8,
+    pub server_type: u32,
+    pub comment: String,
+}
+
 /// How long a BecomeBackup candidate is not asked again.
 const PROMOTION_HOLD: Duration = Duration::from_secs(12 * 60);
 /// Window of `elections_per_minute`.
@@ -96,6 +111,14 @@ pub enum Action {
     Release { name: Name },
     /// For the log and the API.
     Event(BrowserEvent),
+    /// As backup browser: fetch the master's list (RAP NetServerEnum2 over SMB, MS-BRWS
+    /// §3.3.6) and hand it back with [`Browser::master_list`] or
+    /// [`Browser::master_list_failed`]. One at a time.
+    FetchMasterList {
+        master: String,
+        address: Ipv4Addr,
+        workgroup: String,
+    },
 }
 
 /// Our browser role (MS-BRWS §3.3: potential, backup, local master).
@@ -212,6 +235,9 @@ pub struct Browser {
     reply_at: Option<Instant>,
     /// Next "is there a local master browser?" check.
     master_check: Option<Instant>,
+    /// Backup: next fetch of the master's list, and whether one is running.
+    sync_next: Option<Instant>,
+    sync_pending: bool,
     election: Election,
     /// BecomeBackup sent (upper-case name → when).
     promoted: HashMap<String, Instant>,
@@ -256,6 +282,8 @@ impl Browser {
             lm_next: None,
             reply_at: None,
             master_check: None,
+            sync_next: None,
+            sync_pending: false,
             election: Election::default(),
             promoted: HashMap::new(),
             election_window: (now, 0),
@@ -409,6 +437,9 @@ impl Browser {
             self.send_lanman(self.our_type());
             self.lm_next = Some(now + self.cfg.lm_interval);
         }
+        if self.sync_next.is_some_and(|t| t <= now) {
+            self.sync_timer(now);
+        }
         if self.master_check.is_some_and(|t| t <= now) {
             self.master_check = Some(now + MASTER_CHECK_EVERY);
             if self.is_browser()
@@ -454,6 +485,7 @@ impl Browser {
             self.lm_next,
             self.reply_at,
             self.master_check,
+            self.sync_next,
             self.election.next(),
             self.table.next_expiry(),
             self.master.as_ref().map(|m| m.2),
@@ -504,6 +536,91 @@ impl Browser {
         self.dom.stop();
         self.lm_next = None;
         self.reply_at = None;
+    }
+
+    /// The master's list, fetched after [`Action::FetchMasterList`]: servers of our
+    /// workgroup and (from a DOMAIN_ENUM request) workgroups with their masters. Entries
+    /// we heard ourselves are kept as heard (they carry addresses; the master's list has
+    /// none: these show 0.0.0.0). They expire like an announcement every 12 minutes.
+    pub fn master_list(&mut self, now: Instant, servers: Vec<Listed>, workgroups: Vec<Listed>) {
+        self.sync_pending = false;
+        if self.shut_down {
+            return;
+        }
+        self.stats.master_syncs += 1;
+        let wg = self.cfg.workgroup.clone();
+        for l in servers.into_iter().filter(|l| valid_name(&l.name)) {
+            if l.name.eq_ignore_ascii_case(&self.cfg.name) || self.table.has_server(&wg, &l.name) {
+                continue;
+            }
+            let h = Heard {
+                name: l.name.to_ascii_uppercase(),
+                group: wg.clone(),
+                server_type: l.server_type & !ServerType::LOCAL_LIST_ONLY,
+                os_major: l.os_major,
+                os_minor: l.os_minor,
+                periodicity_ms: MASTER_SYNC_MS,
+                comment: l.comment.chars().take(wire::MAX_COMMENT_LEN).collect(),
+                address: Ipv4Addr::UNSPECIFIED,
+                lanman: false,
+            };
+            match self.table.upsert_server(now, h, self.cfg.max_servers) {
+                Upsert::Full => {
+                    self.stats.refused_server_list_full += 1;
+                    break;
+                }
+                _ => self.stats.master_list_entries += 1,
+            }
+        }
+        for l in workgroups.into_iter().filter(|l| valid_name(&l.name)) {
+            if self.table.has_group(&l.name) {
+                continue;
+            }
+            let h = Heard {
+                name: l.name.to_ascii_uppercase(),
+                // NetServerEnum2 level 1 of a workgroup: the comment is its master.
+                group: l.comment.chars().take(MAX_NAME_LEN).collect(),
+                server_type: l.server_type,
+                os_major: l.os_major,
+                os_minor: l.os_minor,
+                periodicity_ms: MASTER_SYNC_MS,
+                comment: String::new(),
+                address: Ipv4Addr::UNSPECIFIED,
+                lanman: false,
+            };
+            if let Upsert::Full = self.table.upsert_group(now, h, self.cfg.max_workgroups) {
+                self.stats.refused_workgroup_list_full += 1;
+                break;
+            }
+            self.stats.master_list_entries += 1;
+        }
+        self.update_gauges();
+    }
+
+    /// The fetch of the master's list failed (counted; retried at the next interval).
+    pub fn master_list_failed(&mut self, _now: Instant) {
+        self.sync_pending = false;
+        self.stats.master_sync_failures += 1;
+    }
+
+    fn sync_timer(&mut self, now: Instant) {
+        if self.role != Role::Backup || self.shut_down {
+            self.sync_next = None;
+            return;
+        }
+        match (&self.master, self.sync_pending) {
+            (Some((name, address, _)), false) => {
+                self.actions.push_back(Action::FetchMasterList {
+                    master: name.clone(),
+                    address: *address,
+                    workgroup: self.cfg.workgroup.clone(),
+                });
+                self.sync_pending = true;
+                self.sync_next = Some(now + Duration::from_millis(u64::from(MASTER_SYNC_MS)));
+            }
+            // No master known yet (or a fetch still running): look again soon.
+            _ => self.sync_next = Some(now + MASTER_SYNC_RETRY),
+        }
     }
 
     pub fn role(&self) -> Role {
@@ -698,6 +815,9 @@ impl Browser {
             self.dom.stop();
             self.promoted.clear();
         }
+        // A backup keeps a copy of the master's list (MS-BRWS §3.3.6).
+        self.sync_next = (to == Role::Backup).then_some(now);
+        self.sync_pending = false;
         self.event(BrowserEvent::RoleChanged { from, to });
         self.changed(now);
     }

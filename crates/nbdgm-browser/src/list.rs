@@ -196,6 +196,15 @@ impl BrowseTable {
         upsert(&mut self.groups, key, heard, now, cap)
     }
 
+    pub fn has_server(&self, workgroup: &str, name: &str) -> bool {
+        self.servers
+            .contains_key(&(workgroup.to_ascii_uppercase(), name.to_ascii_uppercase()))
+    }
+
+    pub fn has_group(&self, name: &str) -> bool {
+        self.groups.contains_key(&name.to_ascii_uppercase())
+    }
+
     pub fn remove_group(&mut self, name: &str) -> bool {
         self.groups.remove(&name.to_ascii_uppercase()).is_some()
     }

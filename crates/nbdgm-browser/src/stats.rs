@@ -35,6 +35,10 @@ pub struct BrowserStats {
     pub reset_state_obeyed: u64,
     /// Master checks that found no local master browser (and started an election).
     pub master_checks_failed: u64,
+    /// Backup: fetches of the master's list that succeeded / failed, entries taken from them.
+    pub master_syncs: u64,
+    pub master_sync_failures: u64,
+    pub master_list_entries: u64,
     /// Events dropped because the action queue was full.
     pub events_dropped: u64,
     /// Gauges.

@@ -768,3 +768,106 @@ fn reset_state_refused_by_default_and_obeyed_when_allowed() {
         "still a server"
     );
 }
+
+#[test]
+fn backup_fetches_the_masters_list() {
+    use nbdgm_browser::Listed;
+    let t0 = Instant::now();
+    let mut b = started(config("RUSTHOST"), t0, 1);
+    // The master is known from its LocalMasterAnnouncement; a server heard directly.
+    feed(
+        &mut b,
+        t0,
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", WKS | ServerType::MASTER_BROWSER),
+    );
+    feed(
+        &mut b,
+        t0,
+        addr(7),
+        "HEARD",
+        &name(WG, 0x1D),
+        &host_ann("HEARD", WKS, 60_000),
+    );
+    drain(&mut b);
+    let bb = BrowserFrame::BecomeBackup(BecomeBackup {
+        browser_to_promote: "RUSTHOST".into(),
+        trailing: vec![],
+    });
+    feed(&mut b, t0, addr(2), "LMB", &name("RUSTHOST", 0), &bb);
+    assert_eq!(b.role(), Role::Backup);
+    // Becoming backup: one fetch from the master, at once.
+    let o = run_until(&mut b, t0 + secs(1));
+    assert_eq!(
+        o.fetches,
+        vec![("LMB".to_string(), *addr(2).ip(), WG.to_string())]
+    );
+    // Nothing more while it runs, even past the interval.
+    assert!(run_until(&mut b, t0 + secs(13 * 60)).fetches.is_empty());
+    let l = |n: &str, c: &str| Listed {
+        name: n.into(),
+        os_major: 10,
+        os_minor: 0,
+        server_type: WKS | ServerType::LOCAL_LIST_ONLY,
+        comment: c.into(),
+    };
+    let t1 = t0 + secs(13 * 60);
+    b.master_list(
+        t1,
+        vec![
+            l("FARSERVER", "only the master knows"),
+            l("HEARD", "stale"),
+            l("RUSTHOST", "us"),
+        ],
+        vec![l("OTHERWG", "OTHERLMB")],
+    );
+    let list = b.list(t1);
+    let far = list.servers.iter().find(|s| s.name == "FARSERVER").unwrap();
+    assert_eq!(far.comment, "only the master knows");
+    assert!(far.address.is_unspecified());
+    assert_eq!(far.server_type & ServerType::LOCAL_LIST_ONLY, 0);
+    let heard = list.servers.iter().find(|s| s.name == "HEARD");
+    // HEARD expired (3 x 60 s) long ago; the master's copy is taken then.
+    assert!(heard.is_some());
+    let wg = list
+        .workgroups
+        .iter()
+        .find(|w| w.name == "OTHERWG")
+        .unwrap();
+    assert_eq!(wg.master, "OTHERLMB");
+    assert_eq!(b.stats().master_syncs, 1);
+    assert_eq!(b.stats().master_list_entries, 3);
+    // The master's announcement has expired by now: no master, no fetch. Once it is
+    // heard again, the next fetch goes out (within the 60 s retry); a failure is counted.
+    assert!(run_until(&mut b, t1 + secs(5 * 60)).fetches.is_empty());
+    let t2 = t1 + secs(5 * 60);
+    feed(
+        &mut b,
+        t2,
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", WKS | ServerType::MASTER_BROWSER),
+    );
+    let o = run_until(&mut b, t2 + secs(61));
+    assert_eq!(o.fetches.len(), 1);
+    b.master_list_failed(t1 + secs(12 * 60));
+    assert_eq!(b.stats().master_sync_failures, 1);
+    // Entries from the master expire like announcements every 12 minutes (3 x).
+    let late = t1 + secs(37 * 60);
+    run_until(&mut b, late);
+    assert!(!b.list(late).servers.iter().any(|s| s.name == "FARSERVER"));
+    // A potential browser never fetches.
+    let mut p = started(config("OTHER"), t0, 2);
+    feed(
+        &mut p,
+        t0,
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", WKS),
+    );
+    assert!(run_until(&mut p, t0 + secs(3600)).fetches.is_empty());
+}

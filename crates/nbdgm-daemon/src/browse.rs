@@ -355,6 +355,43 @@ pub fn to_proto(
     }
 }
 
+/// The master's servers and workgroups, or why they could not be fetched.
+pub type MasterListResult =
+    Result<(Vec<nbdgm_browser::Listed>, Vec<nbdgm_browser::Listed>), String>;
+
+/// Fetch the local master browser's list as a backup browser does: RAP NetServerEnum2
+/// over an SMB session to `address` (MS-BRWS §3.3.6), for our workgroup's servers and
+/// for the workgroups. Blocking (run on a thread of its own); bounded in time and size.
+pub fn fetch_master_list(
+    me: Ipv4Addr,
+    address: Ipv4Addr,
+    master: &str,
+    workgroup: &str,
+) -> MasterListResult {
+    use nbdgm_rap::{net_server_enum2, Options};
+    let opts = Options {
+        timeout: Duration::from_secs(10),
+        max_entries: 10_000,
+        client_name: format!("NBDGM{}", u32::from(me) & 0xFFFF),
+    };
+    let conv = |v: Vec<nbdgm_rap::ServerInfo>| {
+        v.into_iter()
+            .map(|s| nbdgm_browser::Listed {
+                name: s.name,
+                os_major: s.os_major,
+                os_minor: s.os_minor,
+                server_type: s.server_type,
+                comment: s.comment,
+            })
+            .collect::<Vec<_>>()
+    };
+    let servers = net_server_enum2(address, master, workgroup, 0xFFFF_FFFF, &opts)
+        .map_err(|e| e.to_string())?;
+    let groups = net_server_enum2(address, master, workgroup, 0x8000_0000, &opts)
+        .map_err(|e| e.to_string())?;
+    Ok((conv(servers), conv(groups)))
+}
+
 /// Ask every worker for its list; `page`: (offset, limit) of the servers.
 pub async fn collect(
     workers: &[WorkerHandle],

@@ -184,6 +184,9 @@ pub struct Worker<O: Outlet> {
     browser: Option<Browser>,
     /// Received browser frames since the last flush round (more work for the engine).
     browser_fed: bool,
+    /// Backup browser: results of fetching the master's list (one fetch at a time).
+    sync_tx: mpsc::Sender<crate::browse::MasterListResult>,
+    sync_rx: mpsc::Receiver<crate::browse::MasterListResult>,
     buf: Vec<u8>,
 }
 
@@ -247,6 +250,7 @@ impl<O: Outlet> Worker<O> {
                 warn!(interface = %addr, error = %e, "NBNS/NBDD role not started");
                 crate::routed::RoleRuntime::none()
             });
+        let (sync_tx, sync_rx) = mpsc::channel(2);
         Worker {
             addr,
             roles,
@@ -268,6 +272,8 @@ impl<O: Outlet> Worker<O> {
             messenger: Messenger::new(&apps.messenger),
             browser,
             browser_fed: false,
+            sync_tx,
+            sync_rx,
             buf: vec![0; RECV_BUF],
         }
     }
@@ -305,6 +311,22 @@ impl<O: Outlet> Worker<O> {
                     self.roles.handle_timeout(now);
                     if let Some(b) = &mut self.browser {
                         b.handle_timeout(now);
+                    }
+                }
+                Some(r) = self.sync_rx.recv() => {
+                    let now = Instant::now();
+                    if let Some(b) = &mut self.browser {
+                        match r {
+                            Ok((servers, groups)) => {
+                                info!(interface = %self.addr, servers = servers.len(),
+                                      workgroups = groups.len(), "fetched the master browser's list");
+                                b.master_list(now, servers, groups)
+                            }
+                            Err(e) => {
+                                warn!(interface = %self.addr, error = %e, "cannot fetch the master browser's list");
+                                b.master_list_failed(now)
+                            }
+                        }
                     }
                 }
                 cmd = commands.recv() => match cmd {
@@ -484,6 +506,28 @@ impl<O: Outlet> Worker<O> {
                     }
                 }
                 Action::Event(ev) => self.browser_event(ev),
+                Action::FetchMasterList {
+                    master,
+                    address,
+                    workgroup,
+                } => {
+                    let tx = self.sync_tx.clone();
+                    let me = self.node.config().interface.addr;
+                    let spawned =
+                        std::thread::Builder::new()
+                            .name("nbdgm rap".into())
+                            .spawn(move || {
+                                let r = crate::browse::fetch_master_list(
+                                    me, address, &master, &workgroup,
+                                );
+                                let _ = tx.blocking_send(r);
+                            });
+                    if spawned.is_err() {
+                        if let Some(b) = &mut self.browser {
+                            b.master_list_failed(now);
+                        }
+                    }
+                }
             }
         }
     }

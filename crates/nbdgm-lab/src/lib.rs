@@ -47,5 +47,5 @@ pub use lab::{Host, Lab, LabSpec, SUBNET1, SUBNET2};
 pub use nix::sys::signal::Signal;
 pub use prereq::{find_nbdgm_binary, prerequisites, require_or_skip, tool_path};
 pub use process::Proc;
-pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, ToolOutput};
+pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
 pub use tshark::Tshark;

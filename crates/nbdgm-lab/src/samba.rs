@@ -413,6 +413,127 @@ impl std::fmt::Debug for Nmbd {
     }
 }
 
+/// A Samba `smbd` next to an [`Nmbd`], sharing its smb.conf and scratch directory (so it
+/// serves nmbd's `browse.dat` to RAP NetServerEnum2 and SMB1 is allowed: `server min protocol
+/// = NT1`, `map to guest = bad user`). Started as `setsid smbd -F --no-process-group -s CONF
+/// -l DIR/smbd-log --option=rpc start on demand helpers=no </dev/null`: its own session and
+/// process group (SAMBA-LAB G8), so stopping it cannot take nmbd down, and no
+/// `samba-dcerpcd` helpers are spawned. Dropping it stops it by PID.
+pub struct Smbd {
+    proc: Proc,
+    host: Host,
+    dir: PathBuf,
+}
+
+impl Smbd {
+    /// Start smbd on `host` with `nmbd`'s configuration and wait (≤ 10 s) until its log says
+    /// it is ready (`waiting for connections`). `host` must be the host nmbd runs on.
+    pub fn start(host: &Host, nmbd: &Nmbd) -> Result<Smbd> {
+        if host.addr() != nmbd.host().addr() {
+            return Err(LabError::Invalid(format!(
+                "smbd on {} but nmbd on {}",
+                host.addr(),
+                nmbd.host().addr()
+            )));
+        }
+        let smbd = tool("smbd")?;
+        let dir = nmbd.dir().join("smbd-log");
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
+        let mut cmd = host.cmd("setsid");
+        cmd.arg(&smbd)
+            .args(["-F", "--no-process-group", "-s"])
+            .arg(nmbd.smbconf_path())
+            .arg("-l")
+            .arg(&dir)
+            .arg("--option=rpc start on demand helpers=no");
+        let proc = host.spawn(cmd)?;
+        let me = Smbd {
+            proc,
+            host: host.clone(),
+            dir,
+        };
+        me.wait_ready(Duration::from_secs(10))?;
+        Ok(me)
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains("waiting for connections") {
+                return Ok(());
+            }
+            if !self.proc.is_running() {
+                return Err(LabError::Exited {
+                    what: format!("{} (pid {})", self.proc.label(), self.proc.pid()),
+                    status: self
+                        .proc
+                        .try_status()
+                        .map_or_else(|| "running".into(), |s| s.to_string()),
+                    detail: format!(
+                        "during start; stderr: {}; log tail:\n{}",
+                        tail(&self.proc.read_stderr().unwrap_or_default(), 5),
+                        tail(&self.log(), 15)
+                    ),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::Timeout {
+                    what: format!(
+                        "{} to be ready; log tail:\n{}",
+                        self.proc.label(),
+                        tail(&self.log(), 10)
+                    ),
+                    after: timeout,
+                });
+            }
+            std::thread::sleep(LOG_POLL.min(deadline.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// The smbd PID.
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
+
+    /// The tracked process.
+    pub fn proc(&self) -> &Proc {
+        &self.proc
+    }
+
+    /// The host it runs on.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Content of its log files (in `DIR/smbd-log`), concatenated in name order.
+    pub fn log(&self) -> String {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| read_lossy(p).ok())
+            .collect::<Vec<_>>()
+            .join("")
+    }
+
+    /// Stop it: SIGTERM by PID, wait up to 3 s, then SIGKILL.
+    pub fn stop(&self) -> Result<ExitStatus> {
+        self.proc.stop()
+    }
+}
+
+impl std::fmt::Debug for Smbd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smbd")
+            .field("pid", &self.proc.pid())
+            .field("host", &self.host.name())
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
 /// Output of a client tool run in a namespace.
 #[derive(Debug, Clone)]
 pub struct ToolOutput {

@@ -336,3 +336,112 @@ fn lanman_announcements_between_nbdgm_nodes_decoded_by_tshark() {
         "{text}"
     );
 }
+
+/// As backup browser (told so by BecomeBackup), the daemon fetches the master's list
+/// over SMB (RAP NetServerEnum2, MS-BRWS §3.3.6) from nmbd + smbd: a server only the
+/// master knows (announced to it by unicast) appears in our list.
+#[test]
+fn backup_browser_fetches_the_masters_list_from_samba() {
+    if !require_or_skip("backup_browser_fetches_the_masters_list_from_samba") {
+        return;
+    }
+    let s = Scratch::new("brw-backup");
+    let lab = Lab::new(LabSpec::one_subnet()).expect("lab");
+    let a = lab.add_host("a", "198.51.100.10/24").unwrap();
+    let b = lab.add_host("b", "198.51.100.20/24").unwrap();
+    let c = lab.add_host("c", "198.51.100.30/24").unwrap();
+    let ours = daemon_in(&b, &s.0, "NBDGMB", &browser_toml(1, false));
+    ours.wait_names(&["NBDGMB<00>"]);
+    let nmbd = Nmbd::start(&a, NmbdOptions::default()).expect("nmbd");
+    nmbd.wait_local_master(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", nmbd.log()));
+    let _smbd = nbdgm_lab::Smbd::start(&a, &nmbd).expect("smbd");
+    // We know the master from its LocalMasterAnnouncement.
+    wait_list(&ours, "master known", 30, |r| {
+        r.interfaces[0].master.as_deref() == Some("SAMBAA")
+    });
+    // FARSERVER announces itself to the master only (unicast): we cannot hear it.
+    let frame = |f: &BrowserFrame, src_name: &str, dest: Name| {
+        let data = MailslotWrite::new(BROWSE, f.to_bytes().unwrap())
+            .to_bytes()
+            .unwrap();
+        Datagram {
+            msg_type: MsgType::DirectGroup,
+            flags: Flags {
+                more: false,
+                first: true,
+                node_type: NodeType::B,
+                reserved: 0,
+            },
+            id: 0x6161,
+            source_ip: Ipv4Addr::new(198, 51, 100, 30),
+            source_port: 138,
+            body: Body::Data {
+                length: None,
+                offset: 0,
+                body: DataBody::Names {
+                    source_name: Name::new(src_name, 0).unwrap(),
+                    destination_name: dest,
+                    user_data: data,
+                },
+            },
+        }
+        .to_bytes()
+        .unwrap()
+    };
+    let ann = frame(
+        &BrowserFrame::HostAnnouncement(nbdgm_wire::browser::Announcement {
+            periodicity_ms: 720_000,
+            server_name: "FARSERVER".into(),
+            os_major: 6,
+            os_minor: 1,
+            server_type: 0x0000_1003,
+            comment: "known to the master".into(),
+            ..Default::default()
+        }),
+        "FARSERVER",
+        Name::new("TESTGROUP", 0x1D).unwrap(),
+    );
+    let bb = frame(
+        &BrowserFrame::BecomeBackup(nbdgm_wire::browser::BecomeBackup {
+            browser_to_promote: "NBDGMB".into(),
+            trailing: vec![],
+        }),
+        "SAMBAA",
+        Name::new("NBDGMB", 0).unwrap(),
+    );
+    c.in_netns(move || {
+        let sock = UdpSocket::bind(("198.51.100.30", 138)).unwrap();
+        sock.send_to(&ann, ("198.51.100.10", 138)).unwrap();
+    })
+    .unwrap();
+    nmbd.wait_browse_dat("FARSERVER", Duration::from_secs(30))
+        .expect("nmbd lists FARSERVER");
+    assert!(!ours.client().browse(None).unwrap().interfaces[0]
+        .servers
+        .iter()
+        .any(|s| s.name == "FARSERVER"));
+    // Promote us; the daemon fetches the master's list.
+    c.in_netns(move || {
+        let sock = UdpSocket::bind(("198.51.100.30", 138)).unwrap();
+        sock.send_to(&bb, ("198.51.100.20", 138)).unwrap();
+    })
+    .unwrap();
+    let r = wait_list(&ours, "FARSERVER from the master", 30, |r| {
+        r.interfaces[0]
+            .servers
+            .iter()
+            .any(|s| s.name == "FARSERVER")
+    });
+    let i = &r.interfaces[0];
+    assert_eq!(i.role, "backup");
+    let far = i.servers.iter().find(|s| s.name == "FARSERVER").unwrap();
+    assert_eq!(far.comment, "known to the master");
+    assert!(
+        i.workgroups.iter().any(|w| w.name == "TESTGROUP"),
+        "{:?}",
+        i.workgroups
+    );
+    let st = ours.stats();
+    assert!(counter(&st, "browser.master_syncs") >= 1, "{st}");
+}

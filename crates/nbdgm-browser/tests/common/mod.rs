@@ -46,6 +46,8 @@ pub struct Out {
     pub registers: Vec<(Name, bool)>,
     pub releases: Vec<Name>,
     pub events: Vec<BrowserEvent>,
+    /// FetchMasterList: (master, address, workgroup).
+    pub fetches: Vec<(String, std::net::Ipv4Addr, String)>,
 }
 
 impl Out {
@@ -76,6 +78,7 @@ impl Out {
         self.registers.extend(o.registers);
         self.releases.extend(o.releases);
         self.events.extend(o.events);
+        self.fetches.extend(o.fetches);
     }
 }
 
@@ -118,6 +121,11 @@ pub fn drain(b: &mut Browser) -> Out {
             Action::Register { name, group } => o.registers.push((name, group)),
             Action::Release { name } => o.releases.push(name),
             Action::Event(e) => o.events.push(e),
+            Action::FetchMasterList {
+                master,
+                address,
+                workgroup,
+            } => o.fetches.push((master, address, workgroup)),
         }
     }
     o
