@@ -144,3 +144,36 @@ impl Standalone {
         }
     }
 }
+
+/// Send one datagram from a standalone node on `bind` and wait (at most `timeout`) for
+/// its outcome: `Ok(None)` when none came in time. Used by `nbdgm send` and `nbdgm
+/// message send` without a daemon.
+pub fn send_once(
+    config: NodeConfig,
+    bind: Ipv4Addr,
+    request: nbdgm_node::SendRequest,
+    timeout: std::time::Duration,
+) -> Result<Option<Result<nbdgm_node::SendInfo, nbdgm_node::SendError>>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let mut node = Standalone::open(config, bind).map_err(|e| e.to_string())?;
+        let id = node
+            .node()
+            .send(Instant::now(), request)
+            .map_err(|e| e.to_string())?;
+        let mut outcome = None;
+        node.run(Some(Instant::now() + timeout), |ev| match ev {
+            Event::SendDone { id: done, result } if done == id => {
+                outcome = Some(result);
+                false
+            }
+            _ => true,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(outcome)
+    })
+}

@@ -275,51 +275,27 @@ fn standalone_send(
     config.allow_unregistered_source = true;
     config.node_status = false;
     config.datagram_error_on_unknown = false;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let mut node =
-            nbdgm_daemon::standalone::Standalone::open(config, bind).map_err(|e| e.to_string())?;
-        let id = node
-            .node()
-            .send(
-                Instant::now(),
-                SendRequest {
-                    source,
-                    destination: destination.clone(),
-                    mode,
-                    data: user_data,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        let mut outcome = None;
-        let deadline = Instant::now() + Duration::from_millis(args.timeout_ms);
-        node.run(Some(deadline), |ev| match ev {
-            Event::SendDone { id: done, result } if done == id => {
-                outcome = Some(result);
-                false
-            }
-            _ => true,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        match outcome {
-            Some(Ok(info)) => Ok(Some(json!({
-                "to": info.to.to_string(), "destination": destination.to_string(),
-                "sender": sender, "recipient": args.name, "bytes": bytes, "via": "standalone",
-            }))),
-            Some(Err(e)) => {
-                eprintln!("nbdgm message send: {destination}: {e}");
-                Ok(None)
-            }
-            None => {
-                eprintln!("nbdgm message send: {destination}: no answer in time");
-                Ok(None)
-            }
+    let request = SendRequest {
+        source,
+        destination: destination.clone(),
+        mode,
+        data: user_data,
+    };
+    let timeout = Duration::from_millis(args.timeout_ms);
+    match nbdgm_daemon::standalone::send_once(config, bind, request, timeout)? {
+        Some(Ok(info)) => Ok(Some(json!({
+            "to": info.to.to_string(), "destination": destination.to_string(),
+            "sender": sender, "recipient": args.name, "bytes": bytes, "via": "standalone",
+        }))),
+        Some(Err(e)) => {
+            eprintln!("nbdgm message send: {destination}: {e}");
+            Ok(None)
         }
-    })
+        None => {
+            eprintln!("nbdgm message send: {destination}: no answer in time");
+            Ok(None)
+        }
+    }
 }
 
 // ---------------------------------------------------------------- listen

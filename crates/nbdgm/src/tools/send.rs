@@ -5,12 +5,12 @@ use super::{print_json, DaemonArgs, OutFormat, Via};
 use crate::exit;
 use clap::{ArgGroup, Args};
 use nbdgm_client::proto::{SendArgs as ApiSend, SendMode as ApiMode};
-use nbdgm_node::{Event, NodeConfig, SendMode, SendRequest};
+use nbdgm_node::{NodeConfig, SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::Name;
 use serde_json::json;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 #[command(
@@ -215,51 +215,27 @@ fn standalone(
     config.allow_unregistered_source = true;
     config.node_status = false;
     config.datagram_error_on_unknown = false;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let mut node =
-            nbdgm_daemon::standalone::Standalone::open(config, bind).map_err(|e| e.to_string())?;
-        let id = node
-            .node()
-            .send(
-                Instant::now(),
-                SendRequest {
-                    source,
-                    destination: destination.clone(),
-                    mode,
-                    data: user_data,
-                },
-            )
-            .map_err(|e| e.to_string())?;
-        let mut outcome = None;
-        let deadline = Instant::now() + Duration::from_millis(args.timeout_ms);
-        node.run(Some(deadline), |ev| match ev {
-            Event::SendDone { id: done, result } if done == id => {
-                outcome = Some(result);
-                false
-            }
-            _ => true,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        match outcome {
-            Some(Ok(info)) => Ok(Some(json!({
-                "to": info.to.to_string(),
-                "fragments": info.fragments,
-                "bytes": bytes,
-                "via": "standalone",
-            }))),
-            Some(Err(e)) => {
-                eprintln!("nbdgm send: {destination}: {e}");
-                Ok(None)
-            }
-            None => {
-                eprintln!("nbdgm send: {destination}: no answer in time");
-                Ok(None)
-            }
+    let request = SendRequest {
+        source,
+        destination: destination.clone(),
+        mode,
+        data: user_data,
+    };
+    let timeout = Duration::from_millis(args.timeout_ms);
+    match nbdgm_daemon::standalone::send_once(config, bind, request, timeout)? {
+        Some(Ok(info)) => Ok(Some(json!({
+            "to": info.to.to_string(),
+            "fragments": info.fragments,
+            "bytes": bytes,
+            "via": "standalone",
+        }))),
+        Some(Err(e)) => {
+            eprintln!("nbdgm send: {destination}: {e}");
+            Ok(None)
         }
-    })
+        None => {
+            eprintln!("nbdgm send: {destination}: no answer in time");
+            Ok(None)
+        }
+    }
 }
