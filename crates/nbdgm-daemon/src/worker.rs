@@ -413,11 +413,8 @@ impl<O: Outlet> Worker<O> {
             let to_node = match service {
                 Service::Name => {
                     let node = &self.node;
-                    self.roles.route_name(now, from, broadcast, bytes, |n| {
-                        node.names()
-                            .iter()
-                            .any(|e| e.name == *n && e.state == NameState::Active)
-                    })
+                    self.roles
+                        .route_name(now, from, broadcast, bytes, |n| node.holds(n))
                 }
                 Service::Datagram => self.roles.route_datagram(now, from, broadcast, bytes),
             };

@@ -224,6 +224,11 @@ impl Node {
     }
 
     /// Our names and their state.
+    /// `name` is one of our active names.
+    pub fn holds(&self, name: &Name) -> bool {
+        self.names.active(name).is_some()
+    }
+
     pub fn names(&self) -> Vec<NameEntry> {
         self.names.entries()
     }

@@ -29,16 +29,7 @@ fn spec<'a>(
     ports: (u16, u16),
     extra: &'a str,
 ) -> DaemonSpec<'a> {
-    DaemonSpec {
-        dir,
-        tag,
-        name,
-        addr,
-        prefix: 8,
-        ports,
-        extra,
-        wrapper: vec![],
-    }
+    DaemonSpec::loopback(dir, tag, name, addr, ports, extra)
 }
 
 fn browser_toml(os_level: u8, preferred: bool, more: &str) -> String {

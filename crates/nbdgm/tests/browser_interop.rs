@@ -18,21 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn daemon_in(host: &Host, dir: &std::path::Path, name: &str, extra: &str) -> Daemon {
-    Daemon::start(DaemonSpec {
-        dir,
-        tag: host.name(),
-        name,
-        addr: host.addr(),
-        prefix: 24,
-        ports: (137, 138),
-        extra,
-        wrapper: vec![
-            "ip".into(),
-            "netns".into(),
-            "exec".into(),
-            host.netns().to_string(),
-        ],
-    })
+    Daemon::start(DaemonSpec::in_host(host, dir, name, extra))
 }
 
 fn browser_toml(os_level: u8, preferred: bool) -> String {

@@ -25,16 +25,7 @@ fn spec<'a>(
     ports: (u16, u16),
     extra: &'a str,
 ) -> DaemonSpec<'a> {
-    DaemonSpec {
-        dir,
-        tag,
-        name,
-        addr,
-        prefix: 8,
-        ports,
-        extra,
-        wrapper: vec![],
-    }
+    DaemonSpec::loopback(dir, tag, name, addr, ports, extra)
 }
 
 fn query(name: &str, id: u16) -> Vec<u8> {

@@ -16,21 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Start `nbdgm serve` inside a host's namespace on the real ports.
 fn daemon_in(host: &Host, dir: &std::path::Path, name: &str, extra: &str) -> Daemon {
-    Daemon::start(DaemonSpec {
-        dir,
-        tag: host.name(),
-        name,
-        addr: host.addr(),
-        prefix: 24,
-        ports: (137, 138),
-        extra,
-        wrapper: vec![
-            "ip".into(),
-            "netns".into(),
-            "exec".into(),
-            host.netns().to_string(),
-        ],
-    })
+    Daemon::start(DaemonSpec::in_host(host, dir, name, extra))
 }
 
 fn state_of(list: &[(String, NameState)], name: &str) -> Option<NameState> {

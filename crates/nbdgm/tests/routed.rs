@@ -23,16 +23,7 @@ fn spec<'a>(
     ports: (u16, u16),
     extra: &'a str,
 ) -> DaemonSpec<'a> {
-    DaemonSpec {
-        dir,
-        tag,
-        name,
-        addr,
-        prefix: 8,
-        ports,
-        extra,
-        wrapper: vec![],
-    }
+    DaemonSpec::loopback(dir, tag, name, addr, ports, extra)
 }
 
 /// The TOML of a node of `kind` using the NBNS at ip(1).

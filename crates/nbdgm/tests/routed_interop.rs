@@ -14,59 +14,15 @@ use nbdgm_client::proto::{DatagramEvent, ErrorCode, Event, NameState, SendArgs, 
 use nbdgm_client::{Client, Error};
 use nbdgm_lab::{nmblookup, require_or_skip, Host, Lab, LabSpec, Nmbd, NmbdOptions, Tshark};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const NBDD_IP: &str = "198.51.100.10";
 
-/// Start `nbdgm serve` inside a host's namespace on the real ports. `node` holds more
-/// `[node]` keys (node_type, role): the spec's `extra` is appended after the last table,
-/// where they cannot go, so they are put into the generated `[node]` table here.
+/// Start `nbdgm serve` inside a host's namespace on the real ports; `node` holds more
+/// `[node]` keys (node_type, role).
 fn daemon_in(host: &Host, dir: &std::path::Path, name: &str, node: &str, extra: &str) -> Daemon {
-    let spec = DaemonSpec {
-        dir,
-        tag: host.name(),
-        name,
-        addr: host.addr(),
-        prefix: 24,
-        ports: (137, 138),
-        extra,
-        wrapper: vec![],
-    };
-    let text = spec
-        .toml()
-        .replacen("[node]\n", &format!("[node]\n{node}\n"), 1);
-    let config = dir.join(format!("{}.toml", host.name()));
-    std::fs::write(&config, text).unwrap();
-    let log = dir.join(format!("{}.log", host.name()));
-    let socket = dir.join(format!("{}.sock", host.name()));
-    let child = std::process::Command::new("ip")
-        .args(["netns", "exec", host.netns(), env!("CARGO_BIN_EXE_nbdgm")])
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn nbdgm serve");
-    let d = Daemon {
-        child: Some(child),
-        socket,
-        config,
-        log,
-        addr: host.addr(),
-    };
-    let until = Instant::now() + Duration::from_secs(10);
-    while Client::connect(&d.socket).is_err() {
-        assert!(
-            Instant::now() < until,
-            "daemon {} did not open its API; log:\n{}",
-            host.name(),
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    d
+    let extra = format!("[node]\n{node}\n{extra}");
+    Daemon::start(DaemonSpec::in_host(host, dir, name, &extra))
 }
 
 /// `[node]` keys of a P/M/H node using our NBNS (and NBDD) at 198.51.100.10.

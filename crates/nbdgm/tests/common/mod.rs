@@ -81,7 +81,52 @@ pub struct DaemonSpec<'a> {
     pub wrapper: Vec<String>,
 }
 
-impl DaemonSpec<'_> {
+impl<'a> DaemonSpec<'a> {
+    /// A daemon on loopback (127.0.0.0/8, one broadcast domain) at `addr`.
+    pub fn loopback(
+        dir: &'a Path,
+        tag: &'a str,
+        name: &'a str,
+        addr: Ipv4Addr,
+        ports: (u16, u16),
+        extra: &'a str,
+    ) -> Self {
+        DaemonSpec {
+            dir,
+            tag,
+            name,
+            addr,
+            prefix: 8,
+            ports,
+            extra,
+            wrapper: vec![],
+        }
+    }
+
+    /// A daemon in a lab host's namespace on the real ports 137/138 (/24).
+    pub fn in_host(
+        host: &'a nbdgm_lab::Host,
+        dir: &'a Path,
+        name: &'a str,
+        extra: &'a str,
+    ) -> Self {
+        DaemonSpec {
+            dir,
+            tag: host.name(),
+            name,
+            addr: host.addr(),
+            prefix: 24,
+            ports: (137, 138),
+            extra,
+            wrapper: vec![
+                "ip".into(),
+                "netns".into(),
+                "exec".into(),
+                host.netns().to_string(),
+            ],
+        }
+    }
+
     /// The file. When `extra` starts with a `[node]` table, its keys join ours.
     pub fn toml(&self) -> String {
         let (node_keys, extra) = match self.extra.strip_prefix("[node]\n") {
