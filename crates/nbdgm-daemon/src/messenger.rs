@@ -381,18 +381,10 @@ fn truncate(s: &str, max: usize) -> (&str, bool) {
     (&s[..end], true)
 }
 
-/// Text safe for one log line: control characters, quotes and backslashes escaped
-/// (`\r`, `\n`, `\u{1b}`), so a message cannot forge log lines or terminal sequences.
+/// Text safe for one log line (the project's one escaping function,
+/// [`nbdgm_wire::text::escape`]).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || c == '\\' || c == '"' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    nbdgm_wire::text::escape(s).into_owned()
 }
 
 #[cfg(test)]
@@ -632,7 +624,7 @@ mod tests {
     fn escaping_and_truncation() {
         assert_eq!(
             escape("a\r\nINFO forged\u{1b}[31m\"\\"),
-            "a\\r\\nINFO forged\\u{1b}[31m\\\"\\\\"
+            "a\\r\\nINFO forged\\x1b[31m\"\\\\"
         );
         assert_eq!(escape("Grüße; $(x)"), "Grüße; $(x)");
         assert_eq!(truncate("abc", 3), ("abc", false));

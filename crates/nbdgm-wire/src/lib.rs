@@ -9,6 +9,7 @@
 //! - [`netlogon`]: NETLOGON mailslot messages (MS-ADTS §6.3.1)
 //! - [`messenger`]: WinPopup messages on `\MAILSLOT\MESSNGR`
 //! - [`payload`]: dispatch of mailslot data to the application codecs by mailslot name
+//! - [`text`]: escaping of network strings for logs and terminals (one function for all output)
 //!
 //! Parsing never panics; malformed input returns [`Error`]. With the `serde` feature
 //! (on by default) the Repr types serialize with the field names of the JSON contract
@@ -26,6 +27,7 @@ pub mod nbns;
 pub mod netlogon;
 pub mod payload;
 pub mod reader;
+pub mod text;
 
 pub use error::{Error, Result};
 pub use name::Name;

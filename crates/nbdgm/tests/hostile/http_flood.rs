@@ -1,0 +1,1 @@
+//! Attack: http_flood (issue 12). Tests are added here by the work on this path.

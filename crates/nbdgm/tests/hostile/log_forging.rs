@@ -1,0 +1,1 @@
+//! Attack: log_forging (issue 12). Tests are added here by the work on this path.

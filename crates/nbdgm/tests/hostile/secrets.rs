@@ -1,0 +1,1 @@
+//! Attack: secrets (issue 12). Tests are added here by the work on this path.
