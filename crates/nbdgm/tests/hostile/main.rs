@@ -10,6 +10,7 @@ mod elections;
 mod http_flood;
 mod log_forging;
 mod nbns_quota;
+mod privileges;
 mod rap_fetch;
 mod reply_gate;
 mod secrets;
