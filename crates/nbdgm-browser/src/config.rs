@@ -65,6 +65,12 @@ pub struct BrowserConfig {
     pub max_workgroups: usize,
     /// RequestElection frames processed per minute; more are dropped and counted.
     pub elections_per_minute: u32,
+    /// Elections we may start back to back, whatever triggers them (another master
+    /// heard, a RequestElection we answer, the master check, preferred master); then
+    /// one per `election_start_interval`. Over the limit: not started, counted in
+    /// `elections_suppressed` (issue 12 item 8).
+    pub election_start_burst: u32,
+    pub election_start_interval: Duration,
     /// Obey ResetStateRequest (0x0E); refused and counted otherwise.
     pub allow_reset: bool,
     /// UDP port of `remote_announce` targets (138; tests on loopback use others).
@@ -74,7 +80,8 @@ pub struct BrowserConfig {
 impl BrowserConfig {
     /// Defaults for `name` in `workgroup`: a workstation + server (0x00001003) with
     /// OS version 6.1, potential browser, os level 20 (Samba's default), no preferred
-    /// master, LANMAN auto, 4096 servers, 256 workgroups, 30 elections a minute.
+    /// master, LANMAN auto, 4096 servers, 256 workgroups, 30 elections a minute
+    /// processed, at most 3 elections started back to back and then one a minute.
     pub fn new(name: &str, workgroup: &str) -> Self {
         BrowserConfig {
             name: name.to_ascii_uppercase(),
@@ -93,6 +100,8 @@ impl BrowserConfig {
             max_servers: 4096,
             max_workgroups: 256,
             elections_per_minute: 30,
+            election_start_burst: 3,
+            election_start_interval: Duration::from_secs(60),
             allow_reset: false,
             datagram_port: 138,
         }
@@ -122,6 +131,12 @@ impl BrowserConfig {
         }
         if self.lm_interval < Duration::from_secs(1) {
             return Err("lm_interval: at least 1 s".into());
+        }
+        if self.election_start_burst == 0 {
+            return Err("election_start_burst: at least 1".into());
+        }
+        if self.election_start_interval < Duration::from_secs(1) {
+            return Err("election_start_interval: at least 1 s".into());
         }
         // Latin-1: one byte per character.
         let len = self.comment.chars().count();

@@ -9,11 +9,20 @@
 //!   `<WG><1D>` + MSBROWSE and, once `<1D>` is ours, announces as local master (LMA +
 //!   DomainAnnouncement), answers GetBackupListRequest and promotes backups (BecomeBackup
 //!   to `<WG><1E>`, one per 32 servers, at most 3, checked on winning and at each LMA).
-//! * A backup keeps only the passively heard list: fetching the master's list over SMB
-//!   (RAP NetServerEnum2) is out of scope. Backups do not answer GetBackupListRequest
-//!   and stay backups when an election is lost (MS-BRWS figure 2).
+//! * A backup fetches the master's list ([`Action::FetchMasterList`], RAP NetServerEnum2
+//!   over SMB) at most once per [`MASTER_SYNC_MS`], whatever triggers it. Backups do not
+//!   answer GetBackupListRequest and stay backups when an election is lost (MS-BRWS
+//!   figure 2).
+//! * BecomeBackup is obeyed only from the local master browser we know: the name and
+//!   address of the last LocalMasterAnnouncement of our workgroup (issue 12 item 1);
+//!   other senders are refused and counted (`refused_become_backup`).
+//! * GetBackupListResponse lists only confirmed backups: promoted by us or heard with the
+//!   backup bit twice a period apart ([`crate::list`], issue 12 item 2).
 //! * A LocalMasterAnnouncement of our workgroup from another host while we are master
 //!   forces an election (as Samba does); we stay master until a stronger RequestElection.
+//! * Elections we start, whatever the trigger, are rate limited: a burst of
+//!   `election_start_burst`, then one per `election_start_interval`; the rest are not
+//!   started and are counted in `elections_suppressed` (issue 12 item 8).
 //! * Unknown opcodes are ignored and counted (`unknown_opcodes`), not refused (MS-BRWS
 //!   §3.3.5); every frame the codec rejects or over the sender limits is `Malformed`.
 //! * Events beyond [`MAX_QUEUED`] pending actions are dropped and counted, so an
@@ -79,6 +88,18 @@ pub struct Inbound<'a> {
     pub data: &'a [u8],
     /// Arrived on the broadcast socket.
     pub broadcast: bool,
+    /// Size in bytes of the datagram that carried the frame (for [`ReplyTo`]).
+    pub request_len: usize,
+}
+
+/// Marks an [`Action::Send`] that answers a received frame (issue 12 item 2): the
+/// runtime passes it through its reply gate (rate and amplification per destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTo {
+    /// The request's UDP source.
+    pub to: SocketAddrV4,
+    /// The request's datagram size in bytes.
+    pub request_len: usize,
 }
 
 /// How a datagram the browser wants sent is addressed.
@@ -104,6 +125,8 @@ pub enum Action {
         destination: Name,
         target: Target,
         data: Vec<u8>,
+        /// `Some` when this answers a received frame.
+        reply_to: Option<ReplyTo>,
     },
     /// Register a name (answer with [`Browser::name_registered`] / [`Browser::name_failed`]).
     Register { name: Name, group: bool },
@@ -155,6 +178,8 @@ pub enum Refusal {
     WorkgroupListFull,
     /// A frame the codec rejected, or with a name/comment over the limits.
     Malformed,
+    /// BecomeBackup naming us from a host that is not the local master we know.
+    BecomeBackup,
 }
 
 impl Refusal {
@@ -165,6 +190,7 @@ impl Refusal {
             Refusal::ServerListFull => "server_list_full",
             Refusal::WorkgroupListFull => "workgroup_list_full",
             Refusal::Malformed => "malformed",
+            Refusal::BecomeBackup => "become_backup",
         }
     }
 }
@@ -238,6 +264,10 @@ pub struct Browser {
     /// Backup: next fetch of the master's list, and whether one is running.
     sync_next: Option<Instant>,
     sync_pending: bool,
+    /// When the last fetch of the master's list was asked for (one per MASTER_SYNC_MS).
+    last_fetch: Option<Instant>,
+    /// Election starts left in the burst, and when the last one was added back.
+    election_tokens: (u32, Instant),
     election: Election,
     /// BecomeBackup sent (upper-case name → when).
     promoted: HashMap<String, Instant>,
@@ -262,6 +292,7 @@ impl Browser {
     pub fn new(mut config: BrowserConfig, now: Instant, seed: u64) -> Result<Browser, String> {
         config.validate()?;
         let me = Name::new(&config.name, 0x00).map_err(|e| e.to_string())?;
+        let burst = config.election_start_burst;
         Ok(Browser {
             cfg: config,
             created: now,
@@ -284,6 +315,8 @@ impl Browser {
             master_check: None,
             sync_next: None,
             sync_pending: false,
+            last_fetch: None,
+            election_tokens: (burst, now),
             election: Election::default(),
             promoted: HashMap::new(),
             election_window: (now, 0),
@@ -320,6 +353,7 @@ impl Browser {
         self.cfg = config;
         self.me = me;
         self.stopped = false;
+        self.election_tokens.0 = self.election_tokens.0.min(self.cfg.election_start_burst);
         if name_changed {
             self.name_ok = false;
             self.host.stop();
@@ -608,6 +642,16 @@ impl Browser {
             self.sync_next = None;
             return;
         }
+        let period = Duration::from_millis(u64::from(MASTER_SYNC_MS));
+        if let Some(last) = self
+            .last_fetch
+            .filter(|t| now.saturating_duration_since(*t) < period)
+        {
+            // One fetch per period, whatever asked for this one (issue 12 item 1).
+            self.stats.master_syncs_deferred += 1;
+            self.sync_next = Some(last + period);
+            return;
+        }
         match (&self.master, self.sync_pending) {
             (Some((name, address, _)), false) => {
                 self.actions.push_back(Action::FetchMasterList {
@@ -616,7 +660,8 @@ impl Browser {
                     workgroup: self.cfg.workgroup.clone(),
                 });
                 self.sync_pending = true;
-                self.sync_next = Some(now + Duration::from_millis(u64::from(MASTER_SYNC_MS)));
+                self.last_fetch = Some(now);
+                self.sync_next = Some(now + period);
             }
             // No master known yet (or a fetch still running): look again soon.
             _ => self.sync_next = Some(now + MASTER_SYNC_RETRY),
@@ -791,6 +836,7 @@ impl Browser {
             Refusal::ServerListFull => self.stats.refused_server_list_full += 1,
             Refusal::WorkgroupListFull => self.stats.refused_workgroup_list_full += 1,
             Refusal::Malformed => self.stats.refused_malformed += 1,
+            Refusal::BecomeBackup => self.stats.refused_become_backup += 1,
         }
         self.event(BrowserEvent::Refused { what, from });
     }
@@ -899,9 +945,36 @@ impl Browser {
     // ---------------------------------------------------------------------------------
     // Elections
 
+    /// Start an election unless one runs or the start rate limit says no (issue 12
+    /// item 8: a burst of `election_start_burst`, then one per `election_start_interval`).
     fn start_election(&mut self, now: Instant) {
+        if self.election.active() {
+            return;
+        }
+        let burst = self.cfg.election_start_burst;
+        let every = self.cfg.election_start_interval;
+        let (tokens, since) = &mut self.election_tokens;
+        if *tokens >= burst {
+            *since = now;
+        } else {
+            let n = now.saturating_duration_since(*since).as_nanos() / every.as_nanos().max(1);
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
+            if n > 0 {
+                *tokens = tokens.saturating_add(n).min(burst);
+                *since = if *tokens >= burst {
+                    now
+                } else {
+                    *since + every * n
+                };
+            }
+        }
+        if *tokens == 0 {
+            self.stats.elections_suppressed += 1;
+            return;
+        }
         let d = election::delay(self.role, &mut self.rng);
         if self.election.start(now, d) {
+            self.election_tokens.0 -= 1;
             self.stats.elections_started += 1;
             self.event(BrowserEvent::ElectionStarted);
         }
@@ -1027,13 +1100,36 @@ impl Browser {
     // Sending
 
     fn send(&mut self, slot: &str, destination: Name, target: Target, payload: Vec<u8>) {
+        self.send_marked(slot, destination, target, payload, None)
+    }
+
+    fn send_marked(
+        &mut self,
+        slot: &str,
+        destination: Name,
+        target: Target,
+        payload: Vec<u8>,
+        reply_to: Option<ReplyTo>,
+    ) {
         if let Ok(data) = MailslotWrite::new(slot, payload).to_bytes() {
             self.actions.push_back(Action::Send {
                 source: self.me.clone(),
                 destination,
                 target,
                 data,
+                reply_to,
             });
+        }
+    }
+
+    /// Answer the frame `ib` by unicast to its UDP source, marked as a reply.
+    fn reply_browse(&mut self, ib: &Inbound<'_>, destination: Name, f: &BrowserFrame) {
+        if let Ok(b) = f.to_bytes() {
+            let reply_to = Some(ReplyTo {
+                to: ib.from,
+                request_len: ib.request_len,
+            });
+            self.send_marked(BROWSE, destination, Target::Unique(ib.from), b, reply_to);
         }
     }
 
@@ -1295,8 +1391,9 @@ impl Browser {
         if self.table.upsert_server(now, h, self.cfg.max_servers) == Upsert::Full {
             self.refuse(Refusal::ServerListFull, ib.from);
         }
-        if ours && is_backup {
-            self.promoted.remove(&name.to_ascii_uppercase());
+        if ours && is_backup && self.promoted.remove(&name.to_ascii_uppercase()).is_some() {
+            let wg = self.cfg.workgroup.clone();
+            self.table.confirm_backup(&wg, &name);
         }
         if ours && lma {
             self.on_master_seen(now, ib, name, periodicity);
@@ -1362,15 +1459,9 @@ impl Browser {
         }
     }
 
+    /// Confirmed backups only (promoted by us or heard repeatedly; issue 12 item 2).
     fn known_backups(&self, now: Instant) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .table
-            .servers_in(&self.cfg.workgroup, now)
-            .filter(|h| h.server_type & ServerType::BACKUP_BROWSER != 0)
-            .map(|h| h.name.clone())
-            .collect();
-        v.sort();
-        v
+        self.table.confirmed_backups(&self.cfg.workgroup, now)
     }
 
     fn on_backup_list_request(&mut self, now: Instant, ib: &Inbound<'_>, count: u8, token: u32) {
@@ -1392,7 +1483,7 @@ impl Browser {
         });
         let mut raw = *ib.source.raw();
         raw[15] = 0x00;
-        self.send_browse(Name::from_raw(raw), Target::Unique(ib.from), &f);
+        self.reply_browse(ib, Name::from_raw(raw), &f);
         self.stats.backup_list_requests_answered += 1;
     }
 
@@ -1436,9 +1527,18 @@ impl Browser {
         {
             return;
         }
-        if self.is_browser() && self.role == Role::Potential {
-            self.set_role(now, Role::Backup);
+        if !self.is_browser() || self.role != Role::Potential {
+            return;
         }
+        // Only the master we know (name and address of its LocalMasterAnnouncement) may
+        // make us a backup, which connects to it (issue 12 item 1).
+        let from_master = self.master.as_ref().is_some_and(|(name, addr, expires)| {
+            *expires > now && *addr == *ib.from.ip() && ib.source.name().eq_ignore_ascii_case(name)
+        });
+        if !from_master {
+            return self.refuse(Refusal::BecomeBackup, ib.from);
+        }
+        self.set_role(now, Role::Backup);
     }
 
     fn on_reset(&mut self, now: Instant, ib: &Inbound<'_>, flags: u8) {

@@ -8,10 +8,20 @@
 //! [60 s, 1 h] (a periodicity of 0 or of days would otherwise expire at once or never);
 //! the 1 × periodicity floor of MS-BRWS §3.3.6 holds since 3 × p ≥ p. `BrowseTable` is
 //! the engine's internal table; [`BrowseList`] is the snapshot it hands out.
+//!
+//! Backup browsers (issue 12 item 2): a server announcing the backup-browser bit is a
+//! backup we hand out in GetBackupListResponse only once confirmed: heard with the bit
+//! from the same address in two announcements at least one (clamped) announcement
+//! period apart, or promoted by us (BecomeBackup we sent). One forged announcement
+//! cannot put a name in the backup list.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+use nbdgm_wire::browser::ServerType;
+
+const BACKUP_BROWSER: u32 = ServerType::BACKUP_BROWSER;
 
 /// One server as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +111,10 @@ struct Rec {
     heard: Heard,
     last_seen: Instant,
     expires: Instant,
+    /// First announcement of the current unbroken run with the backup bit (same address).
+    backup_since: Option<Instant>,
+    /// A confirmed backup browser (see the module documentation).
+    backup_ok: bool,
 }
 
 /// Result of recording an announcement.
@@ -132,22 +146,40 @@ fn upsert<K: std::hash::Hash + Eq>(
 ) -> Upsert {
     let expires = now + expiry_after(heard.periodicity_ms);
     if let Some(r) = map.get_mut(&key) {
+        let backup = heard.server_type & BACKUP_BROWSER != 0;
+        let (backup_since, backup_ok) = match r.backup_since {
+            Some(t) if backup && r.heard.address == heard.address => {
+                let period = Duration::from_millis(u64::from(r.heard.periodicity_ms))
+                    .clamp(MIN_EXPIRY_PERIOD, MAX_EXPIRY_PERIOD);
+                (
+                    Some(t),
+                    r.backup_ok || now.saturating_duration_since(t) >= period,
+                )
+            }
+            _ if backup => (Some(now), false),
+            _ => (None, false),
+        };
         *r = Rec {
             heard,
             last_seen: now,
             expires,
+            backup_since,
+            backup_ok,
         };
         return Upsert::Updated;
     }
     if map.len() >= cap {
         return Upsert::Full;
     }
+    let backup_since = (heard.server_type & BACKUP_BROWSER != 0).then_some(now);
     map.insert(
         key,
         Rec {
             heard,
             last_seen: now,
             expires,
+            backup_since,
+            backup_ok: false,
         },
     );
     Upsert::Inserted
@@ -199,6 +231,33 @@ impl BrowseTable {
     pub fn has_server(&self, workgroup: &str, name: &str) -> bool {
         self.servers
             .contains_key(&(workgroup.to_ascii_uppercase(), name.to_ascii_uppercase()))
+    }
+
+    /// A server we promoted announced the backup bit: a confirmed backup at once.
+    pub fn confirm_backup(&mut self, workgroup: &str, name: &str) {
+        let key = (workgroup.to_ascii_uppercase(), name.to_ascii_uppercase());
+        if let Some(r) = self.servers.get_mut(&key) {
+            if r.heard.server_type & BACKUP_BROWSER != 0 {
+                r.backup_ok = true;
+            }
+        }
+    }
+
+    /// Live confirmed backup browsers of `workgroup` (names, sorted).
+    pub fn confirmed_backups(&self, workgroup: &str, now: Instant) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .servers
+            .iter()
+            .filter(|((wg, _), r)| {
+                r.expires > now
+                    && r.backup_ok
+                    && r.heard.server_type & BACKUP_BROWSER != 0
+                    && wg.eq_ignore_ascii_case(workgroup)
+            })
+            .map(|(_, r)| r.heard.name.clone())
+            .collect();
+        v.sort();
+        v
     }
 
     pub fn has_group(&self, name: &str) -> bool {
@@ -298,5 +357,65 @@ impl BrowseTable {
                 local: false,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup(name: &str, addr: u8, periodicity_ms: u32) -> Heard {
+        Heard {
+            name: name.into(),
+            group: "WG".into(),
+            server_type: 0x1003 | BACKUP_BROWSER,
+            os_major: 6,
+            os_minor: 1,
+            periodicity_ms,
+            comment: String::new(),
+            address: Ipv4Addr::new(192, 0, 2, addr),
+            lanman: false,
+        }
+    }
+
+    /// Issue 12 item 2: one announcement with the backup bit (or a flood of them within
+    /// one period) does not make a backup we hand out; two a period apart from the same
+    /// address do, and so does our own promotion.
+    #[test]
+    fn backups_are_confirmed_by_repetition_or_promotion() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut t = BrowseTable::default();
+        t.upsert_server(t0, backup("FORGED", 1, 720_000), 100);
+        for i in 1..50 {
+            t.upsert_server(s(i), backup("FORGED", 1, 720_000), 100);
+        }
+        assert!(
+            t.confirmed_backups("WG", s(50)).is_empty(),
+            "flood in one period"
+        );
+        // 12 minutes after the first: confirmed.
+        t.upsert_server(s(720), backup("FORGED", 1, 720_000), 100);
+        assert_eq!(t.confirmed_backups("wg", s(720)), ["FORGED"]);
+        // The period is clamped to at least 60 s: periodicity 0 does not shortcut it.
+        t.upsert_server(t0, backup("FAST", 2, 0), 100);
+        t.upsert_server(s(30), backup("FAST", 2, 0), 100);
+        assert_eq!(t.confirmed_backups("WG", s(30)), ["FORGED"]);
+        t.upsert_server(s(61), backup("FAST", 2, 0), 100);
+        assert_eq!(t.confirmed_backups("WG", s(61)), ["FAST", "FORGED"]);
+        // Another address restarts the run (and loses the confirmation).
+        t.upsert_server(s(62), backup("FAST", 3, 0), 100);
+        assert_eq!(t.confirmed_backups("WG", s(62)), ["FORGED"]);
+        // Dropping the bit loses it as well.
+        let mut h = backup("FORGED", 1, 720_000);
+        h.server_type &= !BACKUP_BROWSER;
+        t.upsert_server(s(800), h, 100);
+        assert!(t.confirmed_backups("WG", s(800)).is_empty());
+        // Promoted by us: confirmed at its first announcement with the bit.
+        t.upsert_server(s(801), backup("PROMOTED", 4, 720_000), 100);
+        t.confirm_backup("WG", "promoted");
+        assert_eq!(t.confirmed_backups("WG", s(801)), ["PROMOTED"]);
+        // Expired entries are not handed out.
+        assert!(t.confirmed_backups("WG", s(801 + 3 * 720)).is_empty());
     }
 }

@@ -39,6 +39,14 @@ pub struct BrowserStats {
     pub master_syncs: u64,
     pub master_sync_failures: u64,
     pub master_list_entries: u64,
+    /// BecomeBackup naming us from a host that is not the local master we know (name
+    /// and address), refused (issue 12 item 1).
+    pub refused_become_backup: u64,
+    /// Fetches of the master's list put off because one ran less than 12 minutes ago.
+    pub master_syncs_deferred: u64,
+    /// Elections we would have started beyond `election_start_burst` /
+    /// `election_start_interval` (issue 12 item 8).
+    pub elections_suppressed: u64,
     /// Events dropped because the action queue was full.
     pub events_dropped: u64,
     /// Gauges.

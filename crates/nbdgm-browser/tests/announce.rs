@@ -80,7 +80,15 @@ fn server_type_bits_by_role() {
         "potential only; request-only and role bits stripped"
     );
 
-    // backup
+    // backup (told so by the master we know)
+    feed(
+        &mut b,
+        t0 + secs(5),
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", 0x1003),
+    );
     feed(
         &mut b,
         t0 + secs(5),

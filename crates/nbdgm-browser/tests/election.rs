@@ -501,6 +501,7 @@ impl Subnet {
                     destination,
                     target: Target::Broadcast,
                     data,
+                    ..
                 } => {
                     let w = MailslotWrite::parse(&data).unwrap();
                     for j in 0..self.nodes.len() {

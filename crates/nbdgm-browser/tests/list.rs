@@ -459,6 +459,33 @@ fn get_backup_list_response() {
     }
     drain(&mut b);
     let src = name("CLIENT", 0x20);
+    // Heard once with the backup bit: not yet handed out (issue 12 item 2).
+    feed(&mut b, t, from, "CLIENT", &name(WG, 0x1D), &req);
+    match drain(&mut b).frames(opcode::GET_BACKUP_LIST_RESPONSE)[0]
+        .frame
+        .as_ref()
+        .unwrap()
+    {
+        BrowserFrame::GetBackupListResponse(g) => assert_eq!(g.servers, ["RUSTHOST"]),
+        _ => unreachable!(),
+    }
+    // Heard again one period (60 s) later: confirmed backups.
+    let t = t + secs(60);
+    for (n, ty) in [
+        ("BK1", POT | ServerType::BACKUP_BROWSER),
+        ("BK2", POT | ServerType::BACKUP_BROWSER),
+        ("PLAIN", WKS),
+    ] {
+        feed(
+            &mut b,
+            t,
+            addr(30),
+            n,
+            &name(WG, 0x1D),
+            &host_ann(n, ty, 60_000),
+        );
+    }
+    drain(&mut b);
     feed_raw(
         &mut b,
         t,
@@ -505,7 +532,7 @@ fn get_backup_list_response() {
     feed(&mut b, t, from, "CLIENT", &name("OTHER", 0x1D), &req);
     feed(&mut b, t, from, "CLIENT", &name(WG, 0x1E), &req);
     assert!(drain(&mut b).sent.is_empty());
-    assert_eq!(b.stats().backup_list_requests_answered, 2);
+    assert_eq!(b.stats().backup_list_requests_answered, 3);
     assert_eq!(b.list(t).backups, ["BK1", "BK2"]);
 }
 
@@ -586,6 +613,14 @@ fn backup_role_on_become_backup() {
             trailing: vec![],
         })
     };
+    feed(
+        &mut b,
+        t0,
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", WKS),
+    );
     feed(&mut b, t0, addr(2), "LMB", &name(WG, 0x1E), &bb("SOMEONE"));
     assert_eq!(b.role(), Role::Potential);
     feed(
@@ -710,6 +745,14 @@ fn reset_state_refused_by_default_and_obeyed_when_allowed() {
         "SRV",
         &name(WG, 0x1D),
         &host_ann("SRV", WKS, 60_000),
+    );
+    feed(
+        &mut b,
+        t0,
+        addr(2),
+        "LMB",
+        &name(WG, 0x1E),
+        &lma("LMB", WKS),
     );
     feed(
         &mut b,

@@ -12,11 +12,17 @@ const PORT: u16 = 139;
 const RECV_BUFFER: u16 = 0xFFFF;
 /// At most this many keep-alives / pieces before giving up (each is also time bounded).
 const MAX_FRAMES: usize = 64;
+/// Most bytes read from the peer over one connection (issue 12 item 1): the small
+/// replies of the set-up plus one TRANSACTION reply (≤ 64 KiB of parameters and
+/// 64 KiB of data, headers and a few pieces) fit with room to spare.
+pub const MAX_READ_BYTES: usize = 512 * 1024;
 
 struct Conn {
     stream: TcpStream,
     deadline: Instant,
     ids: Ids,
+    /// Bytes still allowed from the peer ([`MAX_READ_BYTES`] at the start).
+    budget: usize,
 }
 
 fn remaining(deadline: Instant, stage: &'static str) -> Result<Duration, RapError> {
@@ -51,6 +57,7 @@ impl Conn {
                 pid: (std::process::id() & 0xFFFF) as u16,
                 ..Ids::default()
             },
+            budget: MAX_READ_BYTES,
         })
     }
 
@@ -63,6 +70,11 @@ impl Conn {
     }
 
     fn read_exact(&mut self, buf: &mut [u8], stage: &'static str) -> Result<(), RapError> {
+        self.budget = self.budget.checked_sub(buf.len()).ok_or_else(|| {
+            RapError::TooLarge(format!(
+                "more than {MAX_READ_BYTES} bytes from the server during {stage}"
+            ))
+        })?;
         let mut got = 0;
         while got < buf.len() {
             let left = remaining(self.deadline, stage)?;
@@ -94,8 +106,11 @@ impl Conn {
             let mut h = [0u8; 4];
             self.read_exact(&mut h, stage)?;
             let (t, len) = nbss::parse_header(&h)?;
-            if len > MAX_MESSAGE {
-                return Err(RapError::TooLarge(format!("NBSS packet of {len} bytes")));
+            if len > MAX_MESSAGE || len > self.budget {
+                return Err(RapError::TooLarge(format!(
+                    "NBSS packet of {len} bytes ({} left of {MAX_READ_BYTES} per connection)",
+                    self.budget
+                )));
             }
             let mut body = vec![0u8; len];
             self.read_exact(&mut body, stage)?;

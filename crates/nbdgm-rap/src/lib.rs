@@ -11,8 +11,11 @@
 //! 5. TRANSACTION on `\PIPE\LANMAN`: RAP opcode 104 (`WrLehDz` / `B16BBDz`, level 1).
 //!
 //! Strings are sent as OEM (ASCII); received bytes ≥ 0x80 are decoded as Latin-1 (the
-//! server's OEM code page is unknown). Every read is bounded in size ([`MAX_MESSAGE`]) and
-//! by the overall [`Options::timeout`]. Parsers never panic: every field is bounds checked.
+//! server's OEM code page is unknown). Every read is bounded in size ([`MAX_MESSAGE`] a
+//! packet, [`MAX_READ_BYTES`] a connection) and by the overall [`Options::timeout`].
+//! Parsers never panic: every field is bounds checked, and a reply decodes into at most
+//! [`rap::MAX_ENTRIES`] entries and [`rap::MAX_DECODED_BYTES`] of strings, each cut at its
+//! field's limit (issue 12 item 1: a hostile master cannot make us allocate more).
 //!
 //! ```no_run
 //! use nbdgm_rap::{net_server_enum2, Options, SV_TYPE_ALL};
@@ -40,6 +43,7 @@ pub mod smb;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+pub use conn::MAX_READ_BYTES;
 pub use rap::ServerInfo;
 
 /// `ServerType` mask for all servers.

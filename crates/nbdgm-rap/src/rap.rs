@@ -1,4 +1,10 @@
 //! RAP NetServerEnum2 (MS-RAP 2.5.5.2, 2.5.5.2.1, 2.5.5.2.2): request parameters and reply parsing.
+//!
+//! Bounded decoding (issue 12 item 1): every string is cut at its field's protocol limit
+//! ([`MAX_NAME_LEN`], [`MAX_COMMENT_LEN`]), a reply has at most [`MAX_ENTRIES`] entries,
+//! and the strings of one reply decode into at most [`MAX_DECODED_BYTES`]: a hostile
+//! master whose comment pointers all aim at one long run of non-NUL bytes gets 48-byte
+//! comments, not one copy of the run per entry.
 
 use crate::RapError;
 
@@ -10,6 +16,21 @@ pub const NERR_SUCCESS: u16 = 0;
 pub const ERROR_MORE_DATA: u16 = 234;
 /// Size of a level-1 entry (SERVER_INFO_1).
 pub const ENTRY_LEN: usize = 26;
+/// Longest server name: the 16-byte ServerName field holds a NUL-terminated name
+/// (MS-RAP 2.5.5.4.2 NetServerInfo1; NetBIOS names are 15 characters).
+pub const MAX_NAME_LEN: usize = 15;
+/// Longest comment kept: LAN Manager comments are at most 48 characters
+/// (`LM20_MAXCOMMENTSZ` in lmcons.h, the limit of the RAP / LAN Manager 2.0 server
+/// comment that NetServerInfo1's ServerComment points to, MS-RAP 2.5.5.4.2). Longer
+/// strings are cut here; announcements carry even less (43 bytes with the NUL).
+pub const MAX_COMMENT_LEN: usize = 48;
+/// Most entries a reply can hold: the data block of a TRANSACTION reply is at most
+/// 65,535 bytes (16-bit counts), 26 bytes an entry.
+pub const MAX_ENTRIES: usize = 0xFFFF / ENTRY_LEN;
+/// Cap on the string bytes (UTF-8) one reply decodes into: every entry at its limits,
+/// Latin-1 bytes ≥ 0x80 taking two bytes in UTF-8 (about 310 KiB). With the entries
+/// themselves (< 150 KiB) one reply costs well under 1 MiB, whatever the peer sends.
+pub const MAX_DECODED_BYTES: usize = MAX_ENTRIES * 2 * (MAX_NAME_LEN + MAX_COMMENT_LEN);
 
 /// One entry of a level-1 NetServerEnum2 reply (SERVER_INFO_1).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +84,16 @@ pub fn oem_to_string(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
 }
 
+/// The string bytes (UTF-8) decoded for `v`: what [`MAX_DECODED_BYTES`] bounds.
+pub fn decoded_bytes(v: &[ServerInfo]) -> usize {
+    v.iter().map(|s| s.name.len() + s.comment.len()).sum()
+}
+
 /// Parse the reply parameters (`Status`, `Converter`, `EntriesReturned`, `EntriesAvailable`)
 /// and level-1 entries from `data`. Status 0 and ERROR_MORE_DATA return the entries; any
-/// other status is [`RapError::Rap`]. More than `max_entries` entries is
-/// [`RapError::TooLarge`].
+/// other status is [`RapError::Rap`]. More than `max_entries` (or [`MAX_ENTRIES`]) entries
+/// is [`RapError::TooLarge`]. Names are cut at [`MAX_NAME_LEN`], comments at
+/// [`MAX_COMMENT_LEN`]; the result never holds more than [`MAX_DECODED_BYTES`] of strings.
 pub fn parse_reply(
     params: &[u8],
     data: &[u8],
@@ -90,9 +117,10 @@ pub fn parse_reply(
         )));
     };
     let count = usize::from(count);
-    if count > max_entries {
+    let limit = max_entries.min(MAX_ENTRIES);
+    if count > limit {
         return Err(RapError::TooLarge(format!(
-            "{count} entries (limit {max_entries})"
+            "{count} entries (limit {limit})"
         )));
     }
     if count * ENTRY_LEN > data.len() {
@@ -102,23 +130,36 @@ pub fn parse_reply(
         )));
     }
     let mut out = Vec::with_capacity(count);
+    let mut decoded = 0usize;
     for e in data.chunks_exact(ENTRY_LEN).take(count) {
-        let name_end = e[..16].iter().position(|&b| b == 0).unwrap_or(16);
+        let name_end = e[..MAX_NAME_LEN]
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(MAX_NAME_LEN);
         let server_type = u32::from_le_bytes([e[18], e[19], e[20], e[21]]);
         let ptr = u32::from_le_bytes([e[22], e[23], e[24], e[25]]);
-        out.push(ServerInfo {
+        let s = ServerInfo {
             name: oem_to_string(&e[..name_end]),
             os_major: e[16],
             os_minor: e[17],
             server_type,
             comment: comment_at(data, ptr, converter)?,
-        });
+        };
+        decoded += s.name.len() + s.comment.len();
+        if decoded > MAX_DECODED_BYTES {
+            return Err(RapError::TooLarge(format!(
+                "more than {MAX_DECODED_BYTES} bytes of strings"
+            )));
+        }
+        out.push(s);
     }
     Ok(out)
 }
 
 /// The NUL-terminated string a RAP pointer refers to: offset = low word − Converter.
-/// A zero pointer is an empty string.
+/// A zero pointer is an empty string. Only the first [`MAX_COMMENT_LEN`] + 1 bytes are
+/// looked at: a longer string is cut at [`MAX_COMMENT_LEN`]; a string that the data
+/// block cuts off before its NUL (and before the limit) is malformed.
 fn comment_at(data: &[u8], ptr: u32, converter: u16) -> Result<String, RapError> {
     if ptr == 0 {
         return Ok(String::new());
@@ -131,10 +172,16 @@ fn comment_at(data: &[u8], ptr: u32, converter: u16) -> Result<String, RapError>
             data.len()
         ))
     })?;
-    let end = rest
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(|| RapError::Malformed(format!("comment at {off} not NUL-terminated")))?;
+    let window = &rest[..rest.len().min(MAX_COMMENT_LEN + 1)];
+    let end = match window.iter().position(|&b| b == 0) {
+        Some(end) => end,
+        None if window.len() > MAX_COMMENT_LEN => MAX_COMMENT_LEN,
+        None => {
+            return Err(RapError::Malformed(format!(
+                "comment at {off} not NUL-terminated"
+            )))
+        }
+    };
     Ok(oem_to_string(&rest[..end]))
 }
 
@@ -197,7 +244,43 @@ mod tests {
         let (p, d) = build(ERROR_MORE_DATA, 0xFFF0, &[("X", 1, "c")]);
         assert_eq!(parse_reply(&p, &d, 100).unwrap()[0].comment, "c");
         let (p, d) = build(0, 0, &[("ABCDEFGHIJKLMNOP", 1, "")]);
-        assert_eq!(parse_reply(&p, &d, 100).unwrap()[0].name.len(), 16);
+        assert_eq!(parse_reply(&p, &d, 100).unwrap()[0].name, "ABCDEFGHIJKLMNO");
+    }
+
+    /// The reply of issue 12 item 1: every comment pointer aims at one 60 KB run of
+    /// non-NUL bytes ≥ 0x80. Before the caps each entry copied the whole run (2 bytes a
+    /// character in UTF-8: ~120 KB an entry, 150 MB for this reply).
+    #[test]
+    fn comment_bomb_is_cut_at_the_field_limits() {
+        let n = 200;
+        let mut data = vec![0u8; n * ENTRY_LEN];
+        for (i, e) in data.chunks_exact_mut(ENTRY_LEN).enumerate() {
+            e[..16].fill(b'A' + (i % 26) as u8); // 16 bytes, no NUL
+            e[22..26].copy_from_slice(&((n * ENTRY_LEN) as u32).to_le_bytes());
+        }
+        data.resize(0xFFFF - 1, 0xC1);
+        data.push(0);
+        let mut p = vec![0u8, 0, 0, 0];
+        p.extend_from_slice(&(n as u16).to_le_bytes());
+        p.extend_from_slice(&(n as u16).to_le_bytes());
+        let v = parse_reply(&p, &data, 10_000).unwrap();
+        assert_eq!(v.len(), n);
+        for s in &v {
+            assert_eq!(s.name.chars().count(), MAX_NAME_LEN);
+            assert_eq!(s.comment.chars().count(), MAX_COMMENT_LEN);
+        }
+        assert!(decoded_bytes(&v) <= n * 2 * (MAX_NAME_LEN + MAX_COMMENT_LEN));
+        // entry count above MAX_ENTRIES is refused whatever max_entries says
+        let mut p = p.clone();
+        p[4..6].copy_from_slice(&((MAX_ENTRIES + 1) as u16).to_le_bytes());
+        assert!(matches!(
+            parse_reply(&p, &vec![0; 0xFFFF], usize::MAX),
+            Err(RapError::TooLarge(_))
+        ));
+        // a comment of exactly the limit, NUL-terminated, is kept whole
+        let c = "c".repeat(MAX_COMMENT_LEN);
+        let (p, d) = build(0, 0, &[("X", 1, &c)]);
+        assert_eq!(parse_reply(&p, &d, 10).unwrap()[0].comment, c);
     }
 
     #[test]

@@ -91,6 +91,7 @@ pub fn drain(b: &mut Browser) -> Out {
                 destination,
                 target,
                 data,
+                ..
             } => {
                 let w = MailslotWrite::parse(&data).expect("engine sent an invalid mailslot write");
                 let frame = if w.name == BROWSE {
@@ -190,6 +191,7 @@ pub fn feed_raw(
             mailslot: slot,
             data,
             broadcast: true,
+            request_len: 82 + data.len(),
         },
     );
 }
