@@ -45,9 +45,17 @@ pub struct NbnsConfig {
     /// Most addresses per name: members of a group, addresses of a multi-homed
     /// unique name. MS-NBTE §3.2.1 asks for at least 25.
     pub max_group_members: usize,
-    /// When a group (or a multi-homed name) is full: `true` evicts the oldest address
-    /// (MS-NBTE §3.2.5.1/§3.2.5.3), `false` refuses the newcomer (RFS_ERR).
+    /// When a group (or a multi-homed name) is full: `true` evicts an address whose
+    /// TTL ran out, else the oldest address that never refreshed (MS-NBTE
+    /// §3.2.5.1/§3.2.5.3, limited so that a stranger cannot push out an established
+    /// member: with none evictable the newcomer gets RFS_ERR); `false` always refuses
+    /// the newcomer (RFS_ERR).
     pub evict_oldest_member: bool,
+    /// Most addresses of unique names one address may hold (per-source quota, issue
+    /// 12 item 11). More get RFS_ERR.
+    pub max_names_per_source: usize,
+    /// Most group memberships one address may hold. More get RFS_ERR.
+    pub max_groups_per_source: usize,
     /// Granted TTLs are clamped to `min_ttl..=max_ttl` seconds.
     pub min_ttl: u32,
     pub max_ttl: u32,
@@ -96,6 +104,9 @@ impl Default for NbnsConfig {
             max_names: 10_000,
             max_group_members: 25,
             evict_oldest_member: true,
+            // A Windows host holds about 3–8 unique names and 2–5 groups.
+            max_names_per_source: 32,
+            max_groups_per_source: 16,
             min_ttl: 60,
             // Six days, like WINS' default renewal interval.
             max_ttl: 518_400,
@@ -131,6 +142,9 @@ impl NbnsConfig {
         }
         if !(1..=1_000).contains(&self.max_group_members) {
             return err("max_group_members must be within 1..=1000");
+        }
+        if self.max_names_per_source == 0 || self.max_groups_per_source == 0 {
+            return err("max_names_per_source and max_groups_per_source must be at least 1");
         }
         if self.min_ttl == 0 || self.min_ttl > self.max_ttl {
             return err("need 0 < min_ttl <= max_ttl");
@@ -217,6 +231,11 @@ mod tests {
         assert!(c.validate().is_err());
         c = NbnsConfig {
             registrations_per_source_per_s: (f64::NAN, 1),
+            ..Default::default()
+        };
+        assert!(c.validate().is_err());
+        c = NbnsConfig {
+            max_names_per_source: 0,
             ..Default::default()
         };
         assert!(c.validate().is_err());

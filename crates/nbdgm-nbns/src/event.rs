@@ -15,6 +15,10 @@ pub enum RefuseReason {
     TableFull,
     /// Group or multi-homed name full and eviction is off.
     GroupFull,
+    /// Group or multi-homed name full of established (refreshed) addresses.
+    GroupEstablished,
+    /// The requester's address holds its quota of names or group memberships.
+    SourceQuota,
     /// NB_ADDRESS is not the UDP source IP.
     SourceMismatch,
     /// NB_ADDRESS is 0.0.0.0, broadcast or multicast.

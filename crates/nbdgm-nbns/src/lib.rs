@@ -31,8 +31,10 @@
 //!   §5.1.4.1): WACK to the requester, unicast NAME QUERY (RD clear) to the owner(s),
 //!   retried `challenge_attempts` times every `challenge_timeout`; a positive answer
 //!   gives the requester ACT_ERR, a negative answer or silence moves the name to it.
-//!   A group registration adds a member (up to `max_group_members`; the oldest is
-//!   evicted, MS-NBTE §3.2.5.1, unless `evict_oldest_member` is off). A unique request
+//!   A group registration adds a member (up to `max_group_members`; when full, a
+//!   member whose TTL ran out, else the oldest never-refreshed member, is evicted,
+//!   MS-NBTE §3.2.5.1; an *established* member, one that has refreshed, is never
+//!   evicted: the newcomer gets RFS_ERR). A unique request
 //!   for a group name (and the reverse) gets ACT_ERR. RD = 0 ("NAME UPDATE") gets
 //!   IMP_ERR. `*`-names, 0.0.0.0/broadcast/multicast addresses and (by default) an
 //!   NB_ADDRESS other than the UDP source IP get RFS_ERR.
@@ -54,6 +56,10 @@
 //! * **Node status** requests are ignored (counted): the NBNS has no name table of its
 //!   own to show, and scanners get nothing to amplify.
 //! * Only names in `config.scope` are served; others are dropped (counted).
+//! * **Quotas** (issue 12 item 11): one address holds at most
+//!   `max_names_per_source` unique names and `max_groups_per_source` group
+//!   memberships (RFS_ERR beyond); a full table (`max_names`) refuses new names
+//!   (SRV_ERR) and never evicts a holder.
 //! * State-changing requests are rate-limited per source IP (token bucket, at most
 //!   `max_sources` tracked); rate-limited requests are dropped silently (counted).
 //! * Every cap and every refusal or drop has a counter in [`NbnsStats`].

@@ -344,6 +344,7 @@ impl NbnsServer {
         self.stats.addresses = self.table.members() as u64;
         self.stats.pending_challenges = self.pending.len() as u64;
         self.stats.sources_tracked = self.rate.len() as u64;
+        self.stats.sources_holding = self.table.sources() as u64;
     }
 
     fn next_id(&mut self) -> u16 {
@@ -375,6 +376,7 @@ impl NbnsServer {
             ttl,
             since: now,
             expires: self.deadline(now, life),
+            established: false,
         }
     }
 
@@ -684,6 +686,9 @@ impl NbnsServer {
         let mut owners: Vec<&Member> = rec.members.iter().collect();
         owners.sort_by_key(|m| m.since);
         let owners: Vec<Ipv4Addr> = owners.iter().map(|m| m.ip).collect();
+        if !self.quota_ok(from, id, len, &req) {
+            return;
+        }
         self.start_challenge(now, from, pkt, len, req, ttl, kind, owners);
     }
 
@@ -696,6 +701,27 @@ impl NbnsServer {
             flags: (m.nb_flags & NB_ONT_MASK) | g,
             ip: m.ip,
         })
+    }
+
+    /// Per-source quotas (issue 12 item 11): `false`, after an RFS_ERR answer, when
+    /// the requester's address already holds `max_groups_per_source` group
+    /// memberships or `max_names_per_source` unique names.
+    fn quota_ok(&mut self, to: SocketAddrV4, id: u16, len: usize, req: &NbRequest) -> bool {
+        let held = self.table.held_by(req.addr.ip);
+        let over = if req.addr.is_group() {
+            let over = held.groups >= self.cfg.max_groups_per_source;
+            self.stats.refused_groups_per_source += u64::from(over);
+            over
+        } else {
+            let over = held.unique >= self.cfg.max_names_per_source;
+            self.stats.refused_names_per_source += u64::from(over);
+            over
+        };
+        if over {
+            let r = RefuseReason::SourceQuota;
+            self.refuse(to, id, len, RCODE_RFS_ERR, req, req.addr, r);
+        }
+        !over
     }
 
     fn grant(&mut self, to: SocketAddrV4, id: u16, len: usize, req: &NbRequest, ttl: u32) {
@@ -712,6 +738,9 @@ impl NbnsServer {
         req: &NbRequest,
         ttl: u32,
     ) {
+        if !self.quota_ok(from, id, len, req) {
+            return;
+        }
         if self.table.len() >= self.cfg.max_names {
             self.stats.refused_table_full += 1;
             let r = RefuseReason::TableFull;
@@ -745,6 +774,7 @@ impl NbnsServer {
                 m.ttl = fresh.ttl;
                 m.nb_flags = fresh.nb_flags;
                 m.expires = fresh.expires;
+                m.established = true;
             }
         });
         self.stats.refreshed += 1;
@@ -752,8 +782,10 @@ impl NbnsServer {
     }
 
     /// Append an address to a group, or to a unique name of the same (multi-homed)
-    /// owner; a full list loses its oldest address (MS-NBTE §3.2.5.1, §3.2.5.3) or
-    /// refuses the newcomer.
+    /// owner. A full list (MS-NBTE §3.2.5.1, §3.2.5.3) makes room only by evicting an
+    /// address whose TTL ran out, else the oldest one that never refreshed: an
+    /// established member leaves only by expiry or by its own release (issue 12 item
+    /// 11). With nothing evictable, or eviction off, the newcomer gets RFS_ERR.
     fn add_member(
         &mut self,
         now: Instant,
@@ -763,32 +795,54 @@ impl NbnsServer {
         req: &NbRequest,
         ttl: u32,
     ) {
+        if !self.quota_ok(from, id, len, req) {
+            return;
+        }
         let cap = self.cfg.max_group_members;
-        let full = self
-            .table
-            .get(&req.name)
-            .is_some_and(|r| r.members.len() >= cap);
-        if full && !self.cfg.evict_oldest_member {
-            self.stats.refused_group_full += 1;
-            let r = RefuseReason::GroupFull;
-            return self.refuse(from, id, len, RCODE_RFS_ERR, req, req.addr, r);
+        let grace = self.cfg.expiry_grace;
+        let victim = match self.table.get(&req.name) {
+            Some(r) if r.members.len() >= cap => {
+                let lapsed = |m: &Member| m.expires.checked_sub(grace).is_some_and(|t| t <= now);
+                let victim = r
+                    .members
+                    .iter()
+                    .filter(|m| lapsed(m))
+                    .min_by_key(|m| m.expires)
+                    .or_else(|| {
+                        r.members
+                            .iter()
+                            .filter(|m| !m.established)
+                            .min_by_key(|m| m.since)
+                    })
+                    .map(|m| m.ip);
+                Some(victim)
+            }
+            _ => None,
+        };
+        match victim {
+            Some(_) if !self.cfg.evict_oldest_member => {
+                self.stats.refused_group_full += 1;
+                let r = RefuseReason::GroupFull;
+                return self.refuse(from, id, len, RCODE_RFS_ERR, req, req.addr, r);
+            }
+            Some(None) => {
+                self.stats.refused_group_established += 1;
+                let r = RefuseReason::GroupEstablished;
+                return self.refuse(from, id, len, RCODE_RFS_ERR, req, req.addr, r);
+            }
+            _ => {}
         }
         let m = self.member(now, req.addr, ttl);
-        let evicted = self
+        let evicted: Vec<Ipv4Addr> = self
             .table
             .update(&req.name, |members| {
-                let mut out = Vec::new();
-                while members.len() >= cap {
-                    let Some(i) = members
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, m)| m.since)
-                        .map(|(i, _)| i)
-                    else {
-                        break;
-                    };
-                    out.push(members.remove(i).ip);
-                }
+                let out: Vec<Ipv4Addr> = match victim {
+                    Some(Some(ip)) => {
+                        members.retain(|m| m.ip != ip);
+                        vec![ip]
+                    }
+                    _ => Vec::new(),
+                };
                 members.push(m);
                 out
             })
@@ -1006,6 +1060,9 @@ impl NbnsServer {
             }
             Some((false, true)) => self.refresh_member(now, to, id, len, &req, ttl),
             Some((false, false)) => {
+                if !self.quota_ok(to, id, len, &req) {
+                    return;
+                }
                 if let Some(old) = self.table.remove(&ch.name) {
                     for m in old.members {
                         self.emit(NbnsEvent::Evicted {

@@ -53,6 +53,13 @@ pub struct NbnsStats {
     pub refused_table_full: u64,
     /// Group / multi-homed name at `max_group_members` and eviction off (RFS_ERR).
     pub refused_group_full: u64,
+    /// Group / multi-homed name at `max_group_members` and every address established
+    /// (refreshed) and alive: a newcomer never evicts one (RFS_ERR).
+    pub refused_group_established: u64,
+    /// The source address holds `max_names_per_source` unique names (RFS_ERR).
+    pub refused_names_per_source: u64,
+    /// The source address holds `max_groups_per_source` group memberships (RFS_ERR).
+    pub refused_groups_per_source: u64,
     /// NB_ADDRESS other than the UDP source IP (RFS_ERR).
     pub refused_source_mismatch: u64,
     /// NB_ADDRESS 0.0.0.0, broadcast or multicast (RFS_ERR).
@@ -63,7 +70,8 @@ pub struct NbnsStats {
     pub refused_update: u64,
     /// `<1D>` registrations granted without being stored (GroupAnswers::Broadcast).
     pub unstored_1d: u64,
-    /// Oldest addresses removed from a full group or multi-homed name.
+    /// Addresses removed from a full group or multi-homed name to admit a newcomer
+    /// (only expired or never-refreshed ones).
     pub members_evicted: u64,
 
     // --- end-node challenge (RFC 1002 §5.1.4.1) ---
@@ -122,4 +130,6 @@ pub struct NbnsStats {
     pub addresses: u64,
     pub pending_challenges: u64,
     pub sources_tracked: u64,
+    /// Addresses holding at least one name.
+    pub sources_holding: u64,
 }

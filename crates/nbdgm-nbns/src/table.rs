@@ -1,7 +1,8 @@
 //! The NBNS name database (RFC 1001 §15.1.1; RFC 1002 §5.1.4.2 timer-driven removal;
 //! MS-NBTE §3.2.1 several addresses per name). Each address has its own TTL; a name
 //! lives while one address does. An ordered deadline index makes the next expiry
-//! O(log n).
+//! O(log n); a per-address index counts what each address holds, for the per-source
+//! quotas (issue 12 item 11).
 
 use nbdgm_wire::Name;
 use std::collections::{BTreeSet, HashMap};
@@ -20,6 +21,8 @@ pub(crate) struct Member {
     pub since: Instant,
     /// Removal time: last refresh + TTL + grace.
     pub expires: Instant,
+    /// Refreshed at least once by its own address: never evicted by a newcomer.
+    pub established: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -40,11 +43,20 @@ impl Record {
     }
 }
 
+/// What one address holds: addresses of unique names, and group memberships.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub unique: usize,
+    pub groups: usize,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     map: HashMap<Name, Record>,
     index: BTreeSet<(Instant, Name)>,
     members: usize,
+    /// Per address; an address holding nothing has no entry.
+    held: HashMap<Ipv4Addr, Held>,
 }
 
 fn min_expiry(members: &[Member]) -> Option<Instant> {
@@ -58,6 +70,27 @@ impl Table {
 
     pub fn members(&self) -> usize {
         self.members
+    }
+
+    /// What `ip` holds.
+    pub fn held_by(&self, ip: Ipv4Addr) -> Held {
+        self.held.get(&ip).copied().unwrap_or_default()
+    }
+
+    /// Addresses holding at least one name.
+    pub fn sources(&self) -> usize {
+        self.held.len()
+    }
+
+    fn account(held: &mut HashMap<Ipv4Addr, Held>, group: bool, members: &[Member], add: bool) {
+        for m in members {
+            let h = held.entry(m.ip).or_default();
+            let n = if group { &mut h.groups } else { &mut h.unique };
+            *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            if *h == Held::default() {
+                held.remove(&m.ip);
+            }
+        }
     }
 
     pub fn get(&self, name: &Name) -> Option<&Record> {
@@ -79,6 +112,7 @@ impl Table {
         let deadline = member.expires;
         self.index.insert((deadline, name.clone()));
         self.members += 1;
+        Self::account(&mut self.held, group, std::slice::from_ref(&member), true);
         self.map.insert(
             name,
             Record {
@@ -94,6 +128,7 @@ impl Table {
         let rec = self.map.remove(name)?;
         self.index.remove(&(rec.deadline, name.clone()));
         self.members -= rec.members.len();
+        Self::account(&mut self.held, rec.group, &rec.members, false);
         Some(rec)
     }
 
@@ -103,7 +138,9 @@ impl Table {
         let rec = self.map.get_mut(name)?;
         let before = rec.members.len();
         let old_deadline = rec.deadline;
+        Self::account(&mut self.held, rec.group, &rec.members, false);
         let out = f(&mut rec.members);
+        Self::account(&mut self.held, rec.group, &rec.members, true);
         let after = rec.members.len();
         self.members = self.members - before + after;
         match min_expiry(&rec.members) {
@@ -166,6 +203,7 @@ mod tests {
             ttl: secs as u32,
             since: now,
             expires: now + Duration::from_secs(secs),
+            established: false,
         }
     }
 
@@ -188,6 +226,46 @@ mod tests {
         assert_eq!(t.len(), 0);
         assert_eq!(t.members(), 0);
         assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.sources(), 0);
+    }
+
+    #[test]
+    fn per_address_counts_follow_changes() {
+        let t0 = Instant::now();
+        let mut t = Table::default();
+        let (g, u) = (Name::new("G", 0).unwrap(), Name::new("U", 0).unwrap());
+        t.insert(g.clone(), true, m(1, t0, 10));
+        t.insert(u.clone(), false, m(1, t0, 10));
+        t.update(&g, |v| v.push(m(2, t0, 10))).unwrap();
+        let ip = |d| Ipv4Addr::new(10, 0, 0, d);
+        assert_eq!(
+            t.held_by(ip(1)),
+            Held {
+                unique: 1,
+                groups: 1
+            }
+        );
+        assert_eq!(
+            t.held_by(ip(2)),
+            Held {
+                unique: 0,
+                groups: 1
+            }
+        );
+        t.update(&g, |v| v.retain(|m| m.ip != ip(1))).unwrap();
+        assert_eq!(
+            t.held_by(ip(1)),
+            Held {
+                unique: 1,
+                groups: 0
+            }
+        );
+        t.remove(&u);
+        assert_eq!(t.held_by(ip(1)), Held::default());
+        assert_eq!(t.sources(), 1);
+        let mut out = vec![];
+        t.expire(t0 + Duration::from_secs(10), &mut out);
+        assert_eq!(t.sources(), 0);
     }
 
     #[test]
