@@ -240,6 +240,10 @@ pub struct NodeConfig {
     /// Entries equal to this node's own (or announced) address are ignored. At most 24
     /// (WINS keeps at most 25 addresses per name), all unicast.
     pub multihomed: Vec<Ipv4Addr>,
+    /// Seed of the generator of NAME_TRN_IDs and DGM_IDs. `None` (the default): seeded
+    /// from the operating system's random source, so that an off-path host cannot
+    /// guess our ids (issue 12 item 9). `Some`: reproducible ids (simulations, tests).
+    pub rng_seed: Option<u64>,
 }
 
 /// Most entries of [`NodeConfig::multihomed`] (WINS: 25 addresses per name, ours included).
@@ -282,6 +286,7 @@ impl NodeConfig {
             refresh_min: Duration::from_secs(300),
             wack_limit: Duration::from_secs(120),
             multihomed: Vec::new(),
+            rng_seed: None,
         }
     }
 

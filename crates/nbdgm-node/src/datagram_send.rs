@@ -78,6 +78,31 @@ impl Node {
         Ok(id)
     }
 
+    /// Send a datagram that answers a received one of `request_len` bytes (an
+    /// application's reply, e.g. the browser's GetBackupListResponse): its packets are
+    /// marked with [`Transmit::reply_to`] and [`Transmit::app_reply`] for the runtime's
+    /// reply gate. Only addressed modes (`UniqueAt`, `GroupAt`) can be replies; other
+    /// modes are refused.
+    pub fn send_reply(
+        &mut self,
+        now: Instant,
+        req: SendRequest,
+        request_len: usize,
+    ) -> Result<RequestId, NodeError> {
+        if !matches!(req.mode, SendMode::UniqueAt(_) | SendMode::GroupAt(_)) {
+            return Err(NodeError::InvalidConfig(
+                "a reply goes to an address (UniqueAt or GroupAt)".into(),
+            ));
+        }
+        let before = self.transmits.len();
+        let id = self.send(now, req)?;
+        for t in self.transmits.iter_mut().skip(before) {
+            t.reply_to = Some(request_len);
+            t.app_reply = true;
+        }
+        Ok(id)
+    }
+
     /// A unique name of our own: hand the datagram straight to our user.
     fn deliver_locally(&mut self, p: PendingSend) {
         let me = SocketAddrV4::new(self.addr(), self.config.datagram_port);
@@ -174,6 +199,7 @@ impl Node {
                 bytes,
                 broadcast,
                 reply_to: None,
+                app_reply: false,
             });
         }
         self.stats.datagrams_sent += 1;

@@ -102,6 +102,14 @@ pub struct Delivery {
     pub mailslot: Option<String>,
 }
 
+impl Delivery {
+    /// Bytes of the datagram as sent (header, names and data; fragments joined): the
+    /// size of the request when an application answers it.
+    pub fn datagram_len(&self) -> usize {
+        14 + self.source.encoded_len() + self.destination.encoded_len() + self.data.len()
+    }
+}
+
 /// Why a packet (or a fragment set) was dropped. Each has a counter in
 /// [`crate::Stats::dropped`] under the same snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -142,10 +150,15 @@ pub enum DropReason {
     FragmentTimeout,
     /// A P-node ignores everything that arrived by broadcast (RFC 1002 §5.1.2.5, §5.3.3).
     BroadcastIgnored,
+    /// An answer with the NAME_TRN_ID of one of our unicast requests from another
+    /// address than the one we asked (issue 12 item 9: off-path forgery).
+    AnswerWrongSource,
+    /// An answer with the NAME_TRN_ID of one of our requests for another name.
+    AnswerWrongName,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::OwnPacket,
         DropReason::BadSource,
         DropReason::MalformedNamePacket,
@@ -163,6 +176,8 @@ impl DropReason {
         DropReason::FragmentEvicted,
         DropReason::FragmentTimeout,
         DropReason::BroadcastIgnored,
+        DropReason::AnswerWrongSource,
+        DropReason::AnswerWrongName,
     ];
 
     /// The snake_case name (as in JSON and the stats).
@@ -185,6 +200,8 @@ impl DropReason {
             DropReason::FragmentEvicted => "fragment_evicted",
             DropReason::FragmentTimeout => "fragment_timeout",
             DropReason::BroadcastIgnored => "broadcast_ignored",
+            DropReason::AnswerWrongSource => "answer_wrong_source",
+            DropReason::AnswerWrongName => "answer_wrong_name",
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`nbns_client`]: P/M/H registration, refresh, release and resolution with an NBNS (RFC 1002 §5.1.2–5.1.3)
 //! - [`nbdd`]: P/M group datagrams through the NBDD (RFC 1002 §5.3.2)
 //! - [`transaction`]: NAME_TRN_ID matching and retries (RFC 1001 §13)
+//! - [`ids`]: unpredictable NAME_TRN_IDs and DGM_IDs (issue 12 item 9)
 //! - [`cache`]: remote-name cache (RFC 1001 §15.1.8)
 //! - [`datagram_send`], [`fragment`]: sending and fragmentation (RFC 1002 §5.3.1, RFC 1001 §17.1.2)
 //! - [`datagram_receive`], [`reassembly`]: receiving and reassembly (RFC 1002 §5.3.3)
@@ -26,6 +27,7 @@ pub mod datagram_send;
 pub mod error;
 pub mod event;
 pub mod fragment;
+pub mod ids;
 pub mod name_service;
 pub mod name_table;
 pub mod nbdd;

@@ -108,6 +108,7 @@ impl Node {
             bytes,
             broadcast: true,
             reply_to: None,
+            app_reply: false,
         });
     }
 
@@ -132,6 +133,7 @@ impl Node {
                     bytes,
                     broadcast: false,
                     reply_to: None,
+                    app_reply: false,
                 });
             }
         }
@@ -956,8 +958,13 @@ impl Node {
         };
         let responder = *inc.from.ip();
         let answer = p.answers.first();
-        if t.to.is_some_and(|ip| ip != responder) || answer.is_none_or(|a| &a.name != name) {
-            self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+        // Match on id AND source AND name (issue 12 item 9): a right id is not enough.
+        if t.to.is_some_and(|ip| ip != responder) {
+            self.drop_packet(DropReason::AnswerWrongSource, inc.from);
+            return;
+        }
+        if answer.is_none_or(|a| &a.name != name) {
+            self.drop_packet(DropReason::AnswerWrongName, inc.from);
             return;
         }
         let trn = t.trn;
@@ -1058,13 +1065,21 @@ impl Node {
     }
 
     fn status_response(&mut self, inc: Incoming<'_>, p: &Packet) {
-        let ok = self
+        let asked = self
             .transactions
             .get_mut(p.id)
-            .is_some_and(|t| matches!(t.kind, Kind::Status { .. }) && t.to == Some(*inc.from.ip()));
-        if !ok {
-            self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
-            return;
+            .filter(|t| matches!(t.kind, Kind::Status { .. }))
+            .map(|t| t.to);
+        match asked {
+            None => {
+                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                return;
+            }
+            Some(to) if to != Some(*inc.from.ip()) => {
+                self.drop_packet(DropReason::AnswerWrongSource, inc.from);
+                return;
+            }
+            Some(_) => {}
         }
         let Some(RData::NodeStatus(ns)) = p.answers.first().map(|a| &a.rdata) else {
             self.drop_packet(DropReason::MalformedNamePacket, inc.from);

@@ -78,6 +78,7 @@ impl Node {
             bytes,
             broadcast: false,
             reply_to: None,
+            app_reply: false,
         });
     }
 

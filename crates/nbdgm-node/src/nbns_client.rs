@@ -174,6 +174,7 @@ impl Node {
             bytes,
             broadcast: false,
             reply_to: None,
+            app_reply: false,
         });
     }
 
@@ -363,14 +364,14 @@ impl Node {
                 p.opcode(),
                 Opcode::Wack | Opcode::Refresh(_) | Opcode::Release
             ) {
-                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                self.drop_packet(DropReason::AnswerWrongSource, inc.from);
                 return true;
             }
             return false;
         }
         let answer = p.answers.first();
         if answer.is_some_and(|a| a.name != name) {
-            self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+            self.drop_packet(DropReason::AnswerWrongName, inc.from);
             return true;
         }
         let rcode = p.rcode();

@@ -38,9 +38,13 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
     /// `to` is a broadcast address (the socket needs SO_BROADCAST).
     pub broadcast: bool,
-    /// `Some(request_len)` when this answers a received packet of that size, for the
-    /// runtime's amplification and reply-rate checks.
+    /// `Some(request_len)` when this answers a received packet of that size whose UDP
+    /// source is `to`, for the runtime's reply gate (rate and amplification per
+    /// destination; issue 12 item 2).
     pub reply_to: Option<usize>,
+    /// `reply_to` marks an application's answer sent with [`Node::send_reply`] (the
+    /// browser's), not one of the node's own (name service, DATAGRAM ERROR).
+    pub app_reply: bool,
 }
 
 /// Where a name query goes.
@@ -94,8 +98,9 @@ pub struct Node {
     pub(crate) stats: Stats,
     pub(crate) now: Instant,
     pub(crate) nbdd_queries: Vec<crate::nbdd::NbddQuery>,
-    next_trn: u16,
-    next_dgm: u16,
+    /// NAME_TRN_IDs and DGM_IDs (issue 12 item 9): unpredictable, from
+    /// [`NodeConfig::rng_seed`] or the OS.
+    ids: crate::ids::IdSource,
     next_request: u64,
 }
 
@@ -104,8 +109,6 @@ impl Node {
     /// M-node without an NBNS among others).
     pub fn new(config: NodeConfig, now: Instant) -> Result<Node, NodeError> {
         config.validate()?;
-        // Deterministic per address, different between nodes.
-        let seed = u32::from(config.interface.addr).wrapping_mul(2_654_435_761);
         Ok(Node {
             names: NameTable::default(),
             cache: Cache::default(),
@@ -116,8 +119,7 @@ impl Node {
             stats: Stats::default(),
             now,
             nbdd_queries: Vec::new(),
-            next_trn: (seed >> 16) as u16,
-            next_dgm: seed as u16,
+            ids: crate::ids::IdSource::new(config.rng_seed),
             next_request: 0,
             config,
         })
@@ -260,20 +262,16 @@ impl Node {
         RequestId(self.next_request)
     }
 
+    /// A random NAME_TRN_ID that no pending request of ours uses.
     pub(crate) fn alloc_trn(&mut self) -> u16 {
-        for _ in 0..=u16::MAX as u32 {
-            self.next_trn = self.next_trn.wrapping_add(1);
-            let t = self.next_trn;
-            if !self.names.trn_in_use(t) && !self.transactions.in_use(t) {
-                return t;
-            }
-        }
-        self.next_trn
+        let (names, transactions) = (&self.names, &self.transactions);
+        self.ids
+            .fresh(|t| names.trn_in_use(t) || transactions.in_use(t))
     }
 
+    /// A random DGM_ID.
     pub(crate) fn alloc_dgm_id(&mut self) -> u16 {
-        self.next_dgm = self.next_dgm.wrapping_add(1);
-        self.next_dgm
+        self.ids.next()
     }
 
     /// NB_FLAGS for one of our names: G bit and our ONT.
@@ -349,6 +347,7 @@ impl Node {
             bytes,
             broadcast: false,
             reply_to: Some(request_len),
+            app_reply: false,
         });
     }
 

@@ -134,7 +134,11 @@ impl Sim {
         self.add_node(NodeConfig::new(iface)).expect("node")
     }
 
-    pub fn add_node(&mut self, config: NodeConfig) -> Result<usize, NodeError> {
+    /// Without a seed, the node gets one derived from its address (reproducible runs).
+    pub fn add_node(&mut self, mut config: NodeConfig) -> Result<usize, NodeError> {
+        config
+            .rng_seed
+            .get_or_insert(u64::from(u32::from(config.interface.addr)));
         let node = Node::new(config, self.now)?;
         self.nodes.push(node);
         self.events.push(Vec::new());
@@ -281,6 +285,7 @@ impl Sim {
                 bytes,
                 broadcast,
                 reply_to,
+                ..
             } = t;
             let port = match service {
                 Service::Name => ports.0,

@@ -24,6 +24,8 @@ pub struct DropCounters {
     pub fragment_evicted: u64,
     pub fragment_timeout: u64,
     pub broadcast_ignored: u64,
+    pub answer_wrong_source: u64,
+    pub answer_wrong_name: u64,
 }
 
 impl DropCounters {
@@ -46,6 +48,8 @@ impl DropCounters {
             DropReason::FragmentEvicted => &mut self.fragment_evicted,
             DropReason::FragmentTimeout => &mut self.fragment_timeout,
             DropReason::BroadcastIgnored => &mut self.broadcast_ignored,
+            DropReason::AnswerWrongSource => &mut self.answer_wrong_source,
+            DropReason::AnswerWrongName => &mut self.answer_wrong_name,
         }
     }
 
@@ -73,6 +77,8 @@ impl DropCounters {
             DropReason::FragmentEvicted => self.fragment_evicted,
             DropReason::FragmentTimeout => self.fragment_timeout,
             DropReason::BroadcastIgnored => self.broadcast_ignored,
+            DropReason::AnswerWrongSource => self.answer_wrong_source,
+            DropReason::AnswerWrongName => self.answer_wrong_name,
         }
     }
 

@@ -333,7 +333,7 @@ fn unicast_lookup_and_negative_answer() {
     let neg = response(q.id, 0x8583, &name("OTHER<00>"), 0, ip(1));
     // From the wrong responder: ignored and counted.
     sim.inject(1, sock(7, 137), Service::Name, false, &neg);
-    assert_eq!(sim.node(1).stats().dropped.unsolicited_response, 1);
+    assert_eq!(sim.node(1).stats().dropped.answer_wrong_source, 1);
     sim.inject(1, sock(1, 137), Service::Name, false, &neg);
     assert!(sim.events(1).contains(&Event::LookupDone {
         id,

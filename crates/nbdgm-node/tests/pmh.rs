@@ -669,7 +669,11 @@ fn unsolicited_and_malformed_nbns_packets_are_dropped() {
     dgm_query_response(&mut sim, p, &q, true);
     assert_eq!(state(&sim, p, "PNODE<00>"), Some(NameState::Registering));
     let d = &sim.node(p).stats().dropped;
-    assert_eq!(d.unsolicited_response, 5);
+    assert_eq!(d.answer_wrong_name, 1);
+    assert_eq!(
+        d.unsolicited_response + d.answer_wrong_source + d.answer_wrong_name,
+        5
+    );
     assert_eq!(d.malformed_name_packet, 1);
     assert_eq!(d.nbdd_query, 1);
     // The genuine answer still works.
