@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: the TOML file and command-line overrides
 //! - [`acl`], [`ratelimit`]: checks at the door
+//! - [`reply_gate`]: every answer to a received packet (rate, amplification; issue 12)
 //! - [`privilege`]: dropping root, bind-error messages
 //! - [`sockets`]: unicast and broadcast sockets of an interface
 //! - [`worker`]: one interface at run time
@@ -22,6 +23,7 @@ pub mod dispatch;
 pub mod messenger;
 pub mod privilege;
 pub mod ratelimit;
+pub mod reply_gate;
 pub mod routed;
 pub mod runtime;
 pub mod sockets;

@@ -136,6 +136,9 @@ pub enum GroupAnswersSetting {
 pub struct NbnsServerConfig {
     pub max_names: usize,
     pub max_group_members: usize,
+    /// Per-source quotas: unique names and group memberships one address may hold.
+    pub max_names_per_source: usize,
+    pub max_groups_per_source: usize,
     pub min_ttl_s: u32,
     pub max_ttl_s: u32,
     pub default_ttl_s: u32,
@@ -153,6 +156,8 @@ impl Default for NbnsServerConfig {
         NbnsServerConfig {
             max_names: d.max_names,
             max_group_members: d.max_group_members,
+            max_names_per_source: d.max_names_per_source,
+            max_groups_per_source: d.max_groups_per_source,
             min_ttl_s: d.min_ttl,
             max_ttl_s: d.max_ttl,
             default_ttl_s: d.default_ttl,
@@ -233,6 +238,8 @@ impl NbnsServerConfig {
             node_port,
             max_names: self.max_names,
             max_group_members: self.max_group_members,
+            max_names_per_source: self.max_names_per_source,
+            max_groups_per_source: self.max_groups_per_source,
             min_ttl: self.min_ttl_s,
             max_ttl: self.max_ttl_s,
             default_ttl: self.default_ttl_s,
@@ -336,6 +343,15 @@ use nbdgm_node::{LookupError, LookupTarget, Name, NameAddress, Node, Service};
 use std::collections::HashMap;
 use std::time::Instant;
 use tracing::{debug, info, warn};
+
+/// A packet of the NBNS (`Service::Name`) or NBDD (`Service::Datagram`) role.
+pub struct RoleTransmit {
+    pub service: Service,
+    pub to: SocketAddrV4,
+    pub bytes: Vec<u8>,
+    /// `Some(request_len)`: an answer to a packet of that size from `to` (reply gate).
+    pub reply_to: Option<usize>,
+}
 
 /// What an NBDD lookup through the node was for.
 enum Asked {
@@ -559,15 +575,26 @@ impl RoleRuntime {
         true
     }
 
-    /// The next packet the roles want sent, with the socket to send it from.
-    pub fn poll_transmit(&mut self) -> Option<(Service, SocketAddrV4, Vec<u8>)> {
+    /// The next packet the roles want sent, with the socket to send it from (Name: the
+    /// NBNS, Datagram: the NBDD).
+    pub fn poll_transmit(&mut self) -> Option<RoleTransmit> {
         if let Some(t) = self.nbns.as_mut().and_then(|n| n.poll_transmit()) {
-            return Some((Service::Name, t.to, t.bytes));
+            return Some(RoleTransmit {
+                service: Service::Name,
+                to: t.to,
+                bytes: t.bytes,
+                reply_to: t.reply_to,
+            });
         }
         self.nbdd
             .as_mut()
             .and_then(|n| n.poll_transmit())
-            .map(|t| (Service::Datagram, t.to, t.bytes))
+            .map(|t| RoleTransmit {
+                service: Service::Datagram,
+                to: t.to,
+                bytes: t.bytes,
+                reply_to: t.reply_to,
+            })
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

@@ -9,6 +9,7 @@
 use crate::acl::Acl;
 use crate::messenger::{Messenger, MessengerConfig};
 use crate::ratelimit::{LogLimiter, RateLimiter};
+use crate::reply_gate::{Refusal, ReplyGate, ReplyService};
 use crate::sockets::InterfaceSockets;
 use nbdgm_browser::{Action, Browser, BrowserConfig, BrowserEvent, Inbound, Target};
 use nbdgm_client::proto;
@@ -17,6 +18,7 @@ use nbdgm_node::{
     SendMode, SendRequest, Service,
 };
 use nbdgm_wire::mailslot::MailslotWrite;
+use nbdgm_wire::text::Escaped;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -55,7 +57,8 @@ pub struct Door {
     /// Replies per destination.
     pub reply_limit: (f64, u32),
     pub max_sources: usize,
-    /// A reply may be at most this many times the request's size.
+    /// Answers may be at most this many times the request's size, and all answers to
+    /// one address at most this many times what it sent (the reply gate).
     pub reply_amplification: usize,
     pub drop_log_per_s: u32,
 }
@@ -153,7 +156,9 @@ pub struct RuntimeStats {
     pub acl_denied_name: u64,
     pub acl_denied_datagram: u64,
     pub rate_limited_rx: u64,
+    /// Answers the reply gate refused by rate (all services; by service in `reply_gate`).
     pub rate_limited_reply: u64,
+    /// Answers the reply gate refused by size or byte budget.
     pub amplification_dropped: u64,
     pub tx: u64,
     pub tx_bytes: u64,
@@ -169,7 +174,8 @@ pub struct Worker<O: Outlet> {
     sockets: InterfaceSockets,
     door: Door,
     rx_limiter: RateLimiter,
-    reply_limiter: RateLimiter,
+    /// Every answer to a received packet passes here (issue 12 item 2).
+    gate: ReplyGate,
     log_limiter: LogLimiter,
     outlet: Arc<O>,
     stats: RuntimeStats,
@@ -255,11 +261,7 @@ impl<O: Outlet> Worker<O> {
             addr,
             roles,
             rx_limiter: RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources),
-            reply_limiter: RateLimiter::new(
-                door.reply_limit.0,
-                door.reply_limit.1,
-                door.max_sources,
-            ),
+            gate: ReplyGate::new(door.reply_amplification, door.reply_limit, door.max_sources),
             log_limiter: LogLimiter::new(door.drop_log_per_s),
             door,
             node,
@@ -323,7 +325,7 @@ impl<O: Outlet> Worker<O> {
                                 b.master_list(now, servers, groups)
                             }
                             Err(e) => {
-                                warn!(interface = %self.addr, error = %e, "cannot fetch the master browser's list");
+                                warn!(interface = %self.addr, error = %Escaped(&e.to_string()), "cannot fetch the master browser's list");
                                 b.master_list_failed(now)
                             }
                         }
@@ -408,6 +410,8 @@ impl<O: Outlet> Worker<O> {
             self.drop_log(from, "rate limit");
             return;
         }
+        // What this source sent is what answers to it may spend (× the factor).
+        self.gate.credit(ip, len, now);
         let bytes = self.buf.get(..len).unwrap_or_default();
         if !self.roles.is_empty() {
             let to_node = match service {
@@ -471,6 +475,7 @@ impl<O: Outlet> Worker<O> {
                     destination,
                     target,
                     data,
+                    reply_to,
                 } => {
                     let mode = match target {
                         Target::Broadcast => SendMode::Group,
@@ -483,7 +488,11 @@ impl<O: Outlet> Worker<O> {
                         mode,
                         data,
                     };
-                    if let Err(e) = self.node.send(now, request) {
+                    let sent = match reply_to {
+                        Some(r) => self.node.send_reply(now, request, r.request_len),
+                        None => self.node.send(now, request),
+                    };
+                    if let Err(e) = sent {
                         self.stats.browser_send_errors += 1;
                         if self.log_limiter.allow(now).is_some() {
                             debug!(interface = %self.addr, error = %e, "browser frame not sent");
@@ -549,13 +558,13 @@ impl<O: Outlet> Worker<O> {
                 info!(interface = %a, "won the browser election: local master browser")
             }
             BrowserEvent::ElectionLost { winner } => {
-                info!(interface = %a, %winner, "lost the browser election")
+                info!(interface = %a, winner = %Escaped(&winner), "lost the browser election")
             }
             BrowserEvent::MasterSeen { name, from } => {
-                info!(interface = %a, master = %name, %from, "local master browser seen")
+                info!(interface = %a, master = %Escaped(&name), %from, "local master browser seen")
             }
             BrowserEvent::BackupPromoted { candidate } => {
-                info!(interface = %a, %candidate, "asked a backup browser to start")
+                info!(interface = %a, candidate = %Escaped(&candidate), "asked a backup browser to start")
             }
             BrowserEvent::Refused { what, from } => {
                 if self.log_limiter.allow(Instant::now()).is_some() {
@@ -590,6 +599,7 @@ impl<O: Outlet> Worker<O> {
                 mailslot: slot,
                 data: m.data,
                 broadcast: d.broadcast,
+                request_len: d.datagram_len(),
             },
         );
         self.browser_fed = true;
@@ -598,7 +608,17 @@ impl<O: Outlet> Worker<O> {
     /// Send what the node and the roles queued.
     async fn transmit(&mut self) {
         let now = Instant::now();
-        while let Some((service, to, bytes)) = self.roles.poll_transmit() {
+        while let Some(t) = self.roles.poll_transmit() {
+            let (service, to, bytes) = (t.service, t.to, t.bytes);
+            if let Some(request_len) = t.reply_to {
+                let who = match service {
+                    Service::Name => ReplyService::Nbns,
+                    Service::Datagram => ReplyService::Nbdd,
+                };
+                if !self.pass_gate(who, to, bytes.len(), request_len, now) {
+                    continue;
+                }
+            }
             let sock = match service {
                 Service::Name => &self.sockets.name,
                 Service::Datagram => &self.sockets.datagram,
@@ -621,13 +641,12 @@ impl<O: Outlet> Worker<O> {
             .log_events(self.addr, || limiter.allow(now).is_some());
         while let Some(t) = self.node.poll_transmit() {
             if let Some(request_len) = t.reply_to {
-                let cap = request_len.saturating_mul(self.door.reply_amplification);
-                if t.bytes.len() > cap {
-                    self.stats.amplification_dropped += 1;
-                    continue;
-                }
-                if !self.reply_limiter.check(*t.to.ip(), now) {
-                    self.stats.rate_limited_reply += 1;
+                let who = match (t.app_reply, t.service) {
+                    (true, _) => ReplyService::Browser,
+                    (false, Service::Name) => ReplyService::Name,
+                    (false, Service::Datagram) => ReplyService::DatagramError,
+                };
+                if !self.pass_gate(who, t.to, t.bytes.len(), request_len, now) {
                     continue;
                 }
             }
@@ -659,6 +678,28 @@ impl<O: Outlet> Worker<O> {
                         warn!(interface = %self.addr, to = %t.to, error = %e, "send failed");
                     }
                 }
+            }
+        }
+    }
+
+    /// The reply gate; refusals are counted (by reason and service in `reply_gate`).
+    fn pass_gate(
+        &mut self,
+        who: ReplyService,
+        to: SocketAddrV4,
+        len: usize,
+        request_len: usize,
+        now: Instant,
+    ) -> bool {
+        match self.gate.check(who, *to.ip(), len, request_len, now) {
+            Ok(()) => true,
+            Err(Refusal::Rate) => {
+                self.stats.rate_limited_reply += 1;
+                false
+            }
+            Err(Refusal::Amplification | Refusal::Budget) => {
+                self.stats.amplification_dropped += 1;
+                false
             }
         }
     }
@@ -884,7 +925,8 @@ impl<O: Outlet> Worker<O> {
                     "node": self.node.stats(),
                     "runtime": self.stats,
                     "rate_limit_rx": self.rx_limiter.stats(),
-                    "rate_limit_reply": self.reply_limiter.stats(),
+                    "rate_limit_reply": self.gate.rate_stats(),
+                    "reply_gate": self.gate.stats(),
                     "logs_suppressed": self.log_limiter.suppressed(),
                 })));
             }
@@ -962,9 +1004,12 @@ impl<O: Outlet> Worker<O> {
         if door.rx_limit != self.door.rx_limit || door.max_sources != self.door.max_sources {
             self.rx_limiter = RateLimiter::new(door.rx_limit.0, door.rx_limit.1, door.max_sources);
         }
-        if door.reply_limit != self.door.reply_limit || door.max_sources != self.door.max_sources {
-            self.reply_limiter =
-                RateLimiter::new(door.reply_limit.0, door.reply_limit.1, door.max_sources);
+        if door.reply_limit != self.door.reply_limit
+            || door.max_sources != self.door.max_sources
+            || door.reply_amplification != self.door.reply_amplification
+        {
+            self.gate =
+                ReplyGate::new(door.reply_amplification, door.reply_limit, door.max_sources);
         }
         self.log_limiter = LogLimiter::new(door.drop_log_per_s);
         self.door = door;

@@ -11,6 +11,10 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 pub struct Transmit {
     pub to: SocketAddrV4,
     pub bytes: Vec<u8>,
+    /// `Some(request_len)` when this answers a received packet of that size whose UDP
+    /// source is `to` (DATAGRAM QUERY answers, DATAGRAM ERRORs), for the runtime's reply
+    /// gate (issue 12 item 2); `None` for relayed copies.
+    pub reply_to: Option<usize>,
 }
 
 /// The answer to [`NbddAction::ResolveMembers`].

@@ -953,7 +953,7 @@ impl Nbdd {
                     self.stats.copies_rate_limited += 1;
                     continue;
                 }
-                if !self.push_transmit(to, p.clone()) {
+                if !self.push_transmit(to, p.clone(), None) {
                     continue;
                 }
                 self.sources.get(slot).relay.take(now, rate, n);
@@ -1061,19 +1061,23 @@ impl Nbdd {
             self.dropped(to, DropReason::ReplyRateLimited);
             return false;
         }
-        self.push_transmit(to, bytes)
+        self.push_transmit(to, bytes, Some(request_len))
     }
 
     // ---- helpers -----------------------------------------------------------------
 
-    fn push_transmit(&mut self, to: SocketAddrV4, bytes: Vec<u8>) -> bool {
+    fn push_transmit(&mut self, to: SocketAddrV4, bytes: Vec<u8>, reply_to: Option<usize>) -> bool {
         if self.transmits.len() >= self.cfg.max_transmit_queue {
             self.stats.drop(DropReason::TransmitQueueFull);
             return false;
         }
         self.stats.packets_out += 1;
         self.stats.bytes_out += bytes.len() as u64;
-        self.transmits.push_back(Transmit { to, bytes });
+        self.transmits.push_back(Transmit {
+            to,
+            bytes,
+            reply_to,
+        });
         true
     }
 

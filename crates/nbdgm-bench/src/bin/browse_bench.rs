@@ -220,6 +220,7 @@ fn master_browser(cfg: BrowserConfig, t0: Instant) -> anyhow::Result<(Browser, I
             mailslot: BROWSE,
             data: &force,
             broadcast: true,
+            request_len: 0, // no reply gate here
         },
     );
     drain(&mut b);
@@ -286,6 +287,7 @@ fn engine_case(a: &CaseArgs) -> anyhow::Result<Value> {
                 mailslot: BROWSE,
                 data: &tpl.frame,
                 broadcast: false,
+                request_len: 0, // no reply gate here
             },
         );
         while b.poll_action().is_some() {}
@@ -328,6 +330,7 @@ fn engine_case(a: &CaseArgs) -> anyhow::Result<Value> {
                 mailslot: BROWSE,
                 data: &req,
                 broadcast: false,
+                request_len: 0, // no reply gate here
             },
         );
         sends += drain(&mut b).0;
@@ -355,6 +358,7 @@ fn engine_case(a: &CaseArgs) -> anyhow::Result<Value> {
             mailslot: BROWSE,
             data: &backup_list_request_frame(4, 7)?,
             broadcast: false,
+            request_len: 0, // no reply gate here
         },
     );
     let mut listed = Vec::new();
