@@ -49,6 +49,8 @@ pub const DEFAULT_SOCKET: &str = "/run/nbdgm/api.sock";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default number of events buffered while waiting for a response.
 pub const DEFAULT_EVENT_BUFFER: usize = 4096;
+/// Bytes of events buffered by default while a request waits (about, by their JSON).
+pub const DEFAULT_EVENT_BUFFER_BYTES: usize = 16 << 20;
 
 /// `$NBDGM_API_SOCKET`, or `/run/nbdgm/api.sock`.
 pub fn default_socket_path() -> PathBuf {
@@ -137,6 +139,14 @@ impl Write for Stream {
     }
 }
 
+/// About the memory an event takes (its hex data dominates).
+fn event_size(ev: &Event) -> usize {
+    match ev {
+        Event::Datagram(d) => 256 + d.data_hex.len() + d.source.len() + d.destination.len(),
+        _ => 256,
+    }
+}
+
 /// A blocking connection to the daemon. Not thread-safe by itself (`&mut self`);
 /// events that arrive while a request waits for its response are buffered (up to
 /// [`Client::set_event_buffer`]; beyond that they are dropped and counted).
@@ -148,8 +158,10 @@ pub struct Client {
     partial: Vec<u8>,
     next_id: u64,
     timeout: Duration,
-    events: VecDeque<Event>,
+    events: VecDeque<(Event, usize)>,
     event_cap: usize,
+    event_bytes: usize,
+    event_bytes_cap: usize,
     events_dropped: u64,
     closed: bool,
 }
@@ -183,6 +195,8 @@ impl Client {
             timeout: DEFAULT_TIMEOUT,
             events: VecDeque::new(),
             event_cap: DEFAULT_EVENT_BUFFER,
+            event_bytes: 0,
+            event_bytes_cap: DEFAULT_EVENT_BUFFER_BYTES,
             events_dropped: 0,
             closed: false,
         })
@@ -200,6 +214,12 @@ impl Client {
         self.event_cap = cap.max(1);
     }
 
+    /// How many bytes of events to buffer while waiting for responses (counted by
+    /// their size on the wire, about).
+    pub fn set_event_buffer_bytes(&mut self, cap: usize) {
+        self.event_bytes_cap = cap.max(1);
+    }
+
     /// Events dropped because the local buffer was full (events the daemon dropped
     /// arrive as [`Event::Overflow`]).
     pub fn events_dropped(&self) -> u64 {
@@ -211,6 +231,33 @@ impl Client {
         self.call(Op::Hello {
             client: Some(format!("nbdgm-client/{}", env!("CARGO_PKG_VERSION"))),
         })
+    }
+
+    /// `hello` with the TCP API's token (the first request on a TCP connection must be
+    /// this one; the daemon closes the connection on a wrong token).
+    pub fn hello_with_token(&mut self, token: &str) -> Result<HelloResult> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut v = serde_json::to_value(Request {
+            id,
+            op: Op::Hello {
+                client: Some(format!("nbdgm-client/{}", env!("CARGO_PKG_VERSION"))),
+            },
+        })
+        .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
+        v["token"] = serde_json::Value::String(token.to_owned());
+        let mut line = serde_json::to_vec(&v)
+            .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
+        line.push(b'\n');
+        let v = self.exchange(id, &line)?;
+        serde_json::from_value(v).map_err(|e| Error::Protocol(format!("unexpected result: {e}")))
+    }
+
+    /// Connect to the daemon's TCP listener and authenticate with `token`.
+    pub fn connect_tcp_with_token(addr: impl ToSocketAddrs, token: &str) -> Result<Client> {
+        let mut c = Client::connect_tcp(addr)?;
+        c.hello_with_token(token)?;
+        Ok(c)
     }
 
     /// Register a unique or group name; released when this connection closes.
@@ -340,7 +387,12 @@ impl Client {
         let mut line = serde_json::to_vec(&Request { id, op })
             .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
         line.push(b'\n');
-        self.write_line(&line)?;
+        self.exchange(id, &line)
+    }
+
+    /// Write a request line and wait for the response with `id`.
+    fn exchange(&mut self, id: u64, line: &[u8]) -> Result<serde_json::Value> {
+        self.write_line(line)?;
         let deadline = Instant::now() + self.timeout;
         loop {
             let now = Instant::now();
@@ -378,7 +430,8 @@ impl Client {
     /// `Ok(None)` when none came in time. Responses read here (late answers to
     /// requests that timed out) are discarded.
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
-        if let Some(ev) = self.events.pop_front() {
+        if let Some((ev, size)) = self.events.pop_front() {
+            self.event_bytes -= size;
             return Ok(Some(ev));
         }
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -408,10 +461,12 @@ impl Client {
     }
 
     fn buffer_event(&mut self, ev: Event) {
-        if self.events.len() >= self.event_cap {
+        let size = event_size(&ev);
+        if self.events.len() >= self.event_cap || self.event_bytes + size > self.event_bytes_cap {
             self.events_dropped += 1;
         } else {
-            self.events.push_back(ev);
+            self.event_bytes += size;
+            self.events.push_back((ev, size));
         }
     }
 

@@ -7,6 +7,10 @@
 //! Each client has one bounded outgoing queue drained by a writer task; events that
 //! find it full are dropped, counted, and reported to the client by an `overflow`
 //! event as soon as the queue moves again.
+//!
+//! Issue 12: queues are bounded in bytes per client and in total (item 6); clients
+//! are capped per peer (uid, TCP address) as well as in all, accept errors back off
+//! (item 7); a TCP client must say `hello` with the token first (item 10).
 
 use nbdgm_client::proto::{
     self, DatagramEvent, ErrorCode, NameEvent, Op, Request, Response, SubscribeResult,
@@ -22,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 /// Longest time a forwarded request may take before the client gets `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,9 +38,30 @@ pub const MAX_SUBSCRIPTIONS_PER_CLIENT: usize = 256;
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed to deliver the error line to a rejected client.
 const REJECT_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Rejections being written at once; beyond, a rejected connection is just closed.
+const MAX_REJECTING: usize = 64;
+/// A TCP client must authenticate (`hello` with the token) within this time.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// TCP clients authenticating at once (they hold no client slot yet).
+pub const MAX_AUTHENTICATING: usize = 8;
+/// Default byte caps of the outgoing queues: per client and for all clients.
+pub const DEFAULT_QUEUE_BYTES_PER_CLIENT: usize = 4 << 20;
+pub const DEFAULT_QUEUE_BYTES_TOTAL: usize = 64 << 20;
 
 /// One line to send, serialized once and shared by every client it goes to.
 type Line = Arc<[u8]>;
+
+/// A queued line and the queue bytes it holds until written.
+struct Queued {
+    line: Line,
+    _bytes: Option<OwnedSemaphorePermit>,
+    _total: Option<OwnedSemaphorePermit>,
+}
+
+/// Bytes a line takes from a byte cap of `cap` (a line larger than the cap takes it all).
+fn permits(len: usize, cap: usize) -> u32 {
+    u32::try_from(len.min(cap).max(1)).unwrap_or(u32::MAX)
+}
 
 /// Settings of the API listener.
 #[derive(Clone)]
@@ -51,8 +76,15 @@ pub struct ApiConfig {
     pub max_clients: usize,
     /// Outgoing lines queued per client; events beyond are dropped and counted.
     pub queue_per_client: usize,
+    /// Bytes of outgoing lines queued per client; events beyond are dropped and
+    /// counted, responses wait.
+    pub queue_bytes_per_client: usize,
+    /// Connected clients at most per peer: per uid (Unix) or per address (TCP).
+    pub max_clients_per_peer: usize,
     /// Optional TCP listener (same protocol, no peer credentials).
     pub tcp: Option<SocketAddr>,
+    /// The secret a TCP client must send in its first request, `hello` (`token`).
+    pub tcp_token: Option<Arc<[u8]>>,
     /// Which TCP peers may connect.
     pub tcp_acl: Arc<dyn Fn(IpAddr) -> bool + Send + Sync>,
     /// Unix peers allowed by uid; when both lists are empty every peer that can open
@@ -72,7 +104,10 @@ impl ApiConfig {
             group: None,
             max_clients: 64,
             queue_per_client: 1024,
+            queue_bytes_per_client: DEFAULT_QUEUE_BYTES_PER_CLIENT,
+            max_clients_per_peer: 32,
             tcp: None,
+            tcp_token: None,
             tcp_acl: Arc::new(|ip: IpAddr| ip.is_loopback()),
             allow_uids: Vec::new(),
             allow_gids: Vec::new(),
@@ -88,7 +123,10 @@ impl std::fmt::Debug for ApiConfig {
             .field("group", &self.group)
             .field("max_clients", &self.max_clients)
             .field("queue_per_client", &self.queue_per_client)
+            .field("queue_bytes_per_client", &self.queue_bytes_per_client)
+            .field("max_clients_per_peer", &self.max_clients_per_peer)
             .field("tcp", &self.tcp)
+            .field("tcp_token", &self.tcp_token.as_ref().map(|_| "<secret>"))
             .field("allow_uids", &self.allow_uids)
             .field("allow_gids", &self.allow_gids)
             .finish_non_exhaustive()
@@ -135,12 +173,27 @@ pub struct HubStats {
     pub clients_rejected: u64,
     /// Clients turned away by the uid/gid allow lists or the TCP ACL.
     pub clients_denied: u64,
+    /// Clients turned away because their peer (uid, TCP address) had its share.
+    #[serde(default)]
+    pub clients_rejected_per_peer: u64,
+    /// TCP clients turned away for a missing or wrong token (or none in time).
+    #[serde(default)]
+    pub clients_unauthenticated: u64,
+    /// Accept errors (e.g. out of descriptors); the listener backs off.
+    #[serde(default)]
+    pub accept_errors: u64,
     /// Events published (datagram and name), whether they matched or not.
     pub events_published: u64,
     /// Event lines queued to clients.
     pub events_delivered: u64,
-    /// Event lines dropped because a client's queue was full.
+    /// Event lines dropped because a client's queue was full (lines or bytes).
     pub events_dropped_queue_full: u64,
+    /// Event lines dropped because all clients' queues together held their cap.
+    #[serde(default)]
+    pub events_dropped_total_bytes: u64,
+    /// Bytes queued to all clients now.
+    #[serde(default)]
+    pub queued_bytes: usize,
     /// Events dropped because their line would exceed the line cap.
     pub events_too_large: u64,
     /// `overflow` events sent.
@@ -160,6 +213,10 @@ struct Counters {
     clients_total: AtomicU64,
     clients_rejected: AtomicU64,
     clients_denied: AtomicU64,
+    clients_rejected_per_peer: AtomicU64,
+    clients_unauthenticated: AtomicU64,
+    accept_errors: AtomicU64,
+    events_dropped_total_bytes: AtomicU64,
     events_published: AtomicU64,
     events_delivered: AtomicU64,
     events_dropped_queue_full: AtomicU64,
@@ -176,7 +233,10 @@ fn inc(c: &AtomicU64) {
 }
 
 struct ClientSlot {
-    tx: mpsc::Sender<Line>,
+    tx: mpsc::Sender<Queued>,
+    /// Queue bytes left to this client, of `cap`.
+    bytes: Arc<Semaphore>,
+    cap: usize,
     /// Events dropped since the last `overflow` event (shared with the writer).
     dropped: Arc<AtomicU64>,
     subscriptions: usize,
@@ -200,11 +260,19 @@ struct HubInner {
 
 /// The subscription registry and event fan-out, shared by the API server and the
 /// runtime (`Arc<Hub>`). All methods are synchronous and never block on a client.
-#[derive(Default)]
 pub struct Hub {
     inner: Mutex<HubInner>,
     counters: Counters,
     next_client: AtomicU64,
+    /// Event bytes all queues may hold together.
+    total: Arc<Semaphore>,
+    total_cap: usize,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::with_queue_bytes_total(DEFAULT_QUEUE_BYTES_TOTAL)
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -350,6 +418,18 @@ impl Hub {
         Hub::default()
     }
 
+    /// An empty hub whose client queues hold at most `total` event bytes together.
+    pub fn with_queue_bytes_total(total: usize) -> Hub {
+        let total = total.clamp(1, Semaphore::MAX_PERMITS);
+        Hub {
+            inner: Mutex::default(),
+            counters: Counters::default(),
+            next_client: AtomicU64::new(0),
+            total: Arc::new(Semaphore::new(total)),
+            total_cap: total,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -358,11 +438,19 @@ impl Hub {
         self.next_client.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn attach(&self, client: u64, tx: mpsc::Sender<Line>, dropped: Arc<AtomicU64>) {
+    fn attach(
+        &self,
+        client: u64,
+        tx: mpsc::Sender<Queued>,
+        bytes: (Arc<Semaphore>, usize),
+        dropped: Arc<AtomicU64>,
+    ) {
         self.lock().clients.insert(
             client,
             ClientSlot {
                 tx,
+                bytes: bytes.0,
+                cap: bytes.1,
                 dropped,
                 subscriptions: 0,
             },
@@ -485,11 +573,7 @@ impl Hub {
         self.fan_out(&EventRef::Name(ev), targets)
     }
 
-    fn fan_out(
-        &self,
-        ev: &EventRef<'_>,
-        targets: Vec<(mpsc::Sender<Line>, Arc<AtomicU64>)>,
-    ) -> usize {
+    fn fan_out(&self, ev: &EventRef<'_>, targets: Vec<Target>) -> usize {
         if targets.is_empty() {
             return 0;
         }
@@ -500,17 +584,43 @@ impl Hub {
         self.send_line(line, targets)
     }
 
-    fn send_line(&self, line: Line, targets: Vec<(mpsc::Sender<Line>, Arc<AtomicU64>)>) -> usize {
+    /// Queue `line` to each target that has room in lines and bytes (its own and the
+    /// total); the others count a drop.
+    fn send_line(&self, line: Line, targets: Vec<Target>) -> usize {
         let mut sent = 0;
-        for (tx, dropped) in targets {
-            match tx.try_send(line.clone()) {
+        for t in targets {
+            let drop_one = |c: &AtomicU64| {
+                t.dropped.fetch_add(1, Ordering::Relaxed);
+                inc(c);
+            };
+            let Ok(bytes) = t
+                .bytes
+                .clone()
+                .try_acquire_many_owned(permits(line.len(), t.cap))
+            else {
+                drop_one(&self.counters.events_dropped_queue_full);
+                continue;
+            };
+            let Ok(total) = self
+                .total
+                .clone()
+                .try_acquire_many_owned(permits(line.len(), self.total_cap))
+            else {
+                drop_one(&self.counters.events_dropped_total_bytes);
+                continue;
+            };
+            let q = Queued {
+                line: line.clone(),
+                _bytes: Some(bytes),
+                _total: Some(total),
+            };
+            match t.tx.try_send(q) {
                 Ok(()) => {
                     sent += 1;
                     inc(&self.counters.events_delivered);
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
-                    inc(&self.counters.events_dropped_queue_full);
+                    drop_one(&self.counters.events_dropped_queue_full);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -567,6 +677,11 @@ impl Hub {
             clients_total: get(&c.clients_total),
             clients_rejected: get(&c.clients_rejected),
             clients_denied: get(&c.clients_denied),
+            clients_rejected_per_peer: get(&c.clients_rejected_per_peer),
+            clients_unauthenticated: get(&c.clients_unauthenticated),
+            accept_errors: get(&c.accept_errors),
+            events_dropped_total_bytes: get(&c.events_dropped_total_bytes),
+            queued_bytes: self.total_cap - self.total.available_permits(),
             events_published: get(&c.events_published),
             events_delivered: get(&c.events_delivered),
             events_dropped_queue_full: get(&c.events_dropped_queue_full),
@@ -580,10 +695,23 @@ impl Hub {
     }
 }
 
-fn collect_targets(inner: &HubInner, ids: &[u64]) -> Vec<(mpsc::Sender<Line>, Arc<AtomicU64>)> {
+/// A client an event goes to.
+struct Target {
+    tx: mpsc::Sender<Queued>,
+    bytes: Arc<Semaphore>,
+    cap: usize,
+    dropped: Arc<AtomicU64>,
+}
+
+fn collect_targets(inner: &HubInner, ids: &[u64]) -> Vec<Target> {
     ids.iter()
         .filter_map(|id| inner.clients.get(id))
-        .map(|c| (c.tx.clone(), c.dropped.clone()))
+        .map(|c| Target {
+            tx: c.tx.clone(),
+            bytes: c.bytes.clone(),
+            cap: c.cap,
+            dropped: c.dropped.clone(),
+        })
         .collect()
 }
 
@@ -743,6 +871,39 @@ pub fn bind(config: ApiConfig) -> io::Result<ApiListener> {
     })
 }
 
+/// Shortest token accepted from `api.tcp_token_file`.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Read the TCP API's token: the file must be readable and writable by its owner only
+/// and hold at least [`MIN_TOKEN_LEN`] bytes (surrounding whitespace is ignored). The
+/// errors never contain the token.
+pub fn read_token_file(path: &Path) -> io::Result<Arc<[u8]>> {
+    let meta = std::fs::metadata(path)?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} has mode {:04o}: other users could read the token (chmod 600)",
+                path.display(),
+                mode & 0o7777
+            ),
+        ));
+    }
+    let text = std::fs::read(path)?;
+    let token = text.trim_ascii();
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{}: the token must be at least {MIN_TOKEN_LEN} bytes",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Arc::from(token))
+}
+
 /// Bind and run until `shutdown` becomes true (or its sender is dropped).
 pub async fn serve(
     config: ApiConfig,
@@ -759,14 +920,39 @@ struct Shared {
     hub: Arc<Hub>,
     tx: mpsc::Sender<ApiMsg>,
     active: AtomicUsize,
+    /// Connected clients per peer (uid or TCP address).
+    per_peer: Mutex<HashMap<String, usize>>,
+    /// Rejection lines being written.
+    rejecting: Arc<AtomicUsize>,
+    /// TCP clients authenticating.
+    authenticating: Arc<Semaphore>,
 }
 
-/// Decrements the active-client count when a connection ends, however it ends.
-struct ActiveGuard(Arc<Shared>);
+/// Frees the client's slots (in all and of its peer) when a connection ends, however
+/// it ends.
+struct ActiveGuard(Arc<Shared>, String);
 
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.active.fetch_sub(1, Ordering::Relaxed);
+        let mut p = self.0.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = p.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// The key of a client's peer for `max_clients_per_peer`.
+fn peer_key(info: &ClientInfo) -> String {
+    match (info.uid, info.peer.strip_prefix("tcp:")) {
+        (Some(uid), _) => format!("uid:{uid}"),
+        (None, Some(addr)) => addr
+            .parse::<SocketAddr>()
+            .map_or_else(|_| addr.to_owned(), |a| format!("ip:{}", a.ip())),
+        (None, None) => "unknown".to_owned(),
     }
 }
 
@@ -809,17 +995,33 @@ impl ApiListener {
             hub,
             tx,
             active: AtomicUsize::new(0),
+            per_peer: Mutex::default(),
+            rejecting: Arc::default(),
+            authenticating: Arc::new(Semaphore::new(MAX_AUTHENTICATING)),
         });
+        let mut backoff = nbdgm_http::AcceptBackoff::new("api");
         loop {
             tokio::select! {
                 _ = wait_shutdown(&mut shutdown) => break,
                 r = unix.accept() => match r {
-                    Ok((stream, _)) => accept_unix(&shared, stream, shutdown.clone()),
-                    Err(e) => accept_error(e).await,
+                    Ok((stream, _)) => {
+                        backoff.reset();
+                        accept_unix(&shared, stream, shutdown.clone())
+                    }
+                    Err(e) => {
+                        inc(&shared.hub.counters.accept_errors);
+                        backoff.failed(&e).await
+                    }
                 },
                 r = accept_tcp(tcp.as_ref()) => match r {
-                    Ok((stream, peer)) => accept_tcp_conn(&shared, stream, peer, shutdown.clone()),
-                    Err(e) => accept_error(e).await,
+                    Ok((stream, peer)) => {
+                        backoff.reset();
+                        accept_tcp_conn(&shared, stream, peer, shutdown.clone())
+                    }
+                    Err(e) => {
+                        inc(&shared.hub.counters.accept_errors);
+                        backoff.failed(&e).await
+                    }
                 },
             }
         }
@@ -836,12 +1038,6 @@ async fn accept_tcp(
         Some(l) => l.accept().await,
         None => std::future::pending().await,
     }
-}
-
-/// Out of descriptors and the like: log and pause instead of spinning.
-async fn accept_error(e: io::Error) {
-    tracing::warn!(error = %e, "API accept failed");
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Supplementary groups of `pid` from `/proc/PID/status` (empty when unknown).
@@ -903,14 +1099,15 @@ fn accept_unix(
     if !peer_allowed(&shared.config, &info) {
         inc(&shared.hub.counters.clients_denied);
         tracing::warn!(client = id, pid = ?info.pid, uid = ?info.uid, gid = ?info.gid, "API client denied by uid/gid allow list");
-        tokio::spawn(reject(
+        reject(
+            shared,
             stream,
             ErrorCode::Denied,
             "not allowed to use this API",
-        ));
+        );
         return;
     }
-    start_client(shared, stream, info, shutdown);
+    start_client(shared, stream, info, None, shutdown);
 }
 
 fn accept_tcp_conn(
@@ -924,7 +1121,7 @@ fn accept_tcp_conn(
     if !(shared.config.tcp_acl)(peer.ip()) {
         inc(&shared.hub.counters.clients_denied);
         tracing::warn!(client = id, %peer, "API TCP client denied by ACL");
-        tokio::spawn(reject(stream, ErrorCode::Denied, "address not allowed"));
+        reject(shared, stream, ErrorCode::Denied, "address not allowed");
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -935,17 +1132,88 @@ fn accept_tcp_conn(
         gid: None,
         peer: format!("tcp:{peer}"),
     };
-    start_client(shared, stream, info, shutdown);
+    let Some(token) = shared.config.tcp_token.clone() else {
+        // Only reachable when the API is built in code without a token.
+        start_client(shared, stream, info, None, shutdown);
+        return;
+    };
+    let Ok(permit) = shared.authenticating.clone().try_acquire_owned() else {
+        inc(&shared.hub.counters.clients_rejected);
+        reject(
+            shared,
+            stream,
+            ErrorCode::Busy,
+            "too many clients authenticating",
+        );
+        return;
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let mut stream = BufReader::new(stream);
+        let first = tokio::time::timeout(AUTH_TIMEOUT, authenticate(&mut stream, &token)).await;
+        drop(permit);
+        match first {
+            Ok(Ok(hello)) => start_client(&shared, stream, info, Some(hello), shutdown),
+            r => {
+                inc(&shared.hub.counters.clients_unauthenticated);
+                let message = match r {
+                    Ok(Err(m)) => m,
+                    _ => "no hello with the token in time",
+                };
+                tracing::warn!(client = info.id, peer = %info.peer, "API TCP client not authenticated: {message}");
+                reject(&shared, stream, ErrorCode::Denied, message);
+            }
+        }
+    });
 }
 
-/// Send one error line and close.
-async fn reject<S: AsyncWrite + Unpin>(mut stream: S, code: ErrorCode, message: &str) {
-    let line = response_line(&Response::err(None, code, message));
-    let _ = tokio::time::timeout(REJECT_WRITE_TIMEOUT, async {
-        let _ = stream.write_all(&line).await;
-        let _ = stream.shutdown().await;
-    })
-    .await;
+/// Read the first request of a TCP client: it must be `hello` with the token. The
+/// token is compared in constant time and never logged.
+async fn authenticate<S: AsyncBufRead + Unpin>(
+    stream: &mut S,
+    token: &[u8],
+) -> Result<Request, &'static str> {
+    let mut line = Vec::with_capacity(256);
+    loop {
+        match read_line_capped(stream, &mut line, MAX_LINE).await {
+            Ok(ReadLine::Line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(ReadLine::Line) => break,
+            _ => return Err("no hello with the token"),
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&line)
+        .map_err(|_| "the first request must be hello with the token")?;
+    let given = match (v.get("op").and_then(|o| o.as_str()), v.get("token")) {
+        (Some("hello"), Some(serde_json::Value::String(t))) => t.as_bytes(),
+        _ => return Err("the first request must be hello with the token"),
+    };
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(given, token)) {
+        return Err("wrong token");
+    }
+    parse_request(&line).map_err(|_| "the first request must be hello with the token")
+}
+
+/// Send one error line and close (in the background, a bounded number at once).
+fn reject<S: AsyncWrite + Unpin + Send + 'static>(
+    shared: &Arc<Shared>,
+    mut stream: S,
+    code: ErrorCode,
+    message: &'static str,
+) {
+    let rejecting = shared.rejecting.clone();
+    if rejecting.fetch_add(1, Ordering::Relaxed) >= MAX_REJECTING {
+        rejecting.fetch_sub(1, Ordering::Relaxed);
+        return; // dropped: closed at once
+    }
+    tokio::spawn(async move {
+        let line = response_line(&Response::err(None, code, message));
+        let _ = tokio::time::timeout(REJECT_WRITE_TIMEOUT, async {
+            let _ = stream.write_all(&line).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+        rejecting.fetch_sub(1, Ordering::Relaxed);
+    });
 }
 
 trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -955,6 +1223,7 @@ fn start_client<S: Conn>(
     shared: &Arc<Shared>,
     stream: S,
     info: ClientInfo,
+    first: Option<Request>,
     shutdown: watch::Receiver<bool>,
 ) {
     let max = shared.config.max_clients;
@@ -966,12 +1235,36 @@ fn start_client<S: Conn>(
             max,
             "API client rejected: too many clients"
         );
-        tokio::spawn(reject(stream, ErrorCode::Busy, "too many clients"));
+        reject(shared, stream, ErrorCode::Busy, "too many clients");
         return;
     }
+    let key = peer_key(&info);
+    {
+        let mut p = shared.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let n = p.entry(key.clone()).or_insert(0);
+        if *n >= shared.config.max_clients_per_peer {
+            drop(p);
+            shared.active.fetch_sub(1, Ordering::Relaxed);
+            inc(&shared.hub.counters.clients_rejected_per_peer);
+            tracing::warn!(
+                client = info.id,
+                peer = %key,
+                max = shared.config.max_clients_per_peer,
+                "API client rejected: too many clients of this peer"
+            );
+            reject(
+                shared,
+                stream,
+                ErrorCode::Busy,
+                "too many clients of this peer",
+            );
+            return;
+        }
+        *n += 1;
+    }
     inc(&shared.hub.counters.clients_total);
-    let guard = ActiveGuard(shared.clone());
-    tokio::spawn(connection(guard, stream, Arc::new(info), shutdown));
+    let guard = ActiveGuard(shared.clone(), key);
+    tokio::spawn(connection(guard, stream, Arc::new(info), first, shutdown));
 }
 
 /// Outcome of reading one line.
@@ -1015,24 +1308,73 @@ async fn read_line_capped<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// A client's queue for responses: they wait for queue bytes, never dropped.
+#[derive(Clone)]
+struct Responder {
+    tx: mpsc::Sender<Queued>,
+    bytes: Arc<Semaphore>,
+    cap: usize,
+}
+
+impl Responder {
+    async fn send(&self, line: Line) -> Result<(), ()> {
+        let n = permits(line.len(), self.cap);
+        let bytes = self
+            .bytes
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(drop)?;
+        let q = Queued {
+            line,
+            _bytes: Some(bytes),
+            _total: None,
+        };
+        self.tx.send(q).await.map_err(drop)
+    }
+
+    async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
 async fn connection<S: Conn>(
     guard: ActiveGuard,
     stream: S,
     info: Arc<ClientInfo>,
+    mut first: Option<Request>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let shared = guard.0.clone();
     let hub = shared.hub.clone();
     let (rd, wr) = tokio::io::split(stream);
-    let (qtx, qrx) = mpsc::channel::<Line>(shared.config.queue_per_client.max(1));
+    let (tx, qrx) = mpsc::channel::<Queued>(shared.config.queue_per_client.max(1));
+    let cap = shared
+        .config
+        .queue_bytes_per_client
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let bytes = Arc::new(Semaphore::new(cap));
+    let qtx = Responder {
+        tx: tx.clone(),
+        bytes: bytes.clone(),
+        cap,
+    };
+    drop(tx);
     let dropped = Arc::new(AtomicU64::new(0));
-    hub.attach(info.id, qtx.clone(), dropped.clone());
+    hub.attach(info.id, qtx.tx.clone(), (bytes, cap), dropped.clone());
     let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id));
 
     let mut reader = BufReader::with_capacity(16 * 1024, rd);
     let mut line = Vec::with_capacity(1024);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
+        // The authenticated `hello` of a TCP client comes first.
+        if let Some(request) = first.take() {
+            if !handle_request(&shared, &info, &qtx, &in_flight, request, &mut shutdown).await {
+                break;
+            }
+            continue;
+        }
         let r = tokio::select! {
             _ = wait_shutdown(&mut shutdown) => break,
             _ = qtx.closed() => break, // the writer gave up on this client
@@ -1076,64 +1418,9 @@ async fn connection<S: Conn>(
                 continue;
             }
         };
-        let id = request.id;
-        let local = match &request.op {
-            Op::Subscribe(sub) => Some(match hub.try_subscribe(info.id, sub.clone()) {
-                Ok(s) => Response::ok(id, &SubscribeResult { subscription: s }),
-                Err((code, msg)) => Response::err(Some(id), code, msg),
-            }),
-            Op::Unsubscribe { subscription } => Some(if hub.unsubscribe(info.id, *subscription) {
-                Response::ok(id, &serde_json::json!({}))
-            } else {
-                Response::err(
-                    Some(id),
-                    ErrorCode::NotFound,
-                    format!("no subscription {subscription}"),
-                )
-            }),
-            _ => None,
-        };
-        if let Some(resp) = local {
-            if qtx.send(response_line(&resp)).await.is_err() {
-                break;
-            }
-            continue;
+        if !handle_request(&shared, &info, &qtx, &in_flight, request, &mut shutdown).await {
+            break;
         }
-        // Forward to the runtime, at most MAX_IN_FLIGHT at a time.
-        let permit = tokio::select! {
-            _ = wait_shutdown(&mut shutdown) => break,
-            p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let msg = ApiMsg::Request {
-            client: info.clone(),
-            request,
-            reply: reply_tx,
-        };
-        let forwarded = tokio::select! {
-            _ = wait_shutdown(&mut shutdown) => break,
-            r = shared.tx.send(msg) => r.is_ok(),
-        };
-        if !forwarded {
-            let r = Response::err(Some(id), ErrorCode::Internal, "the daemon is shutting down");
-            if qtx.send(response_line(&r)).await.is_err() {
-                break;
-            }
-            continue;
-        }
-        let qtx = qtx.clone();
-        tokio::spawn(async move {
-            let resp = match tokio::time::timeout(REQUEST_TIMEOUT, reply_rx).await {
-                Ok(Ok(mut r)) => {
-                    r.id = Some(id);
-                    r
-                }
-                Ok(Err(_)) => Response::err(Some(id), ErrorCode::Internal, "request was dropped"),
-                Err(_) => Response::err(Some(id), ErrorCode::Timeout, "no answer in time"),
-            };
-            let _ = qtx.send(response_line(&resp)).await;
-            drop(permit);
-        });
     }
 
     let ended = hub.detach(info.id);
@@ -1160,6 +1447,73 @@ async fn connection<S: Conn>(
     }
     let _ = writer.await;
     drop(guard);
+}
+
+/// Answer `subscribe`/`unsubscribe` here, forward the rest to the runtime (at most
+/// [`MAX_IN_FLIGHT`] at a time); false when the connection must end.
+async fn handle_request(
+    shared: &Arc<Shared>,
+    info: &Arc<ClientInfo>,
+    qtx: &Responder,
+    in_flight: &Arc<Semaphore>,
+    request: Request,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let id = request.id;
+    let local = match &request.op {
+        Op::Subscribe(sub) => Some(match shared.hub.try_subscribe(info.id, sub.clone()) {
+            Ok(s) => Response::ok(id, &SubscribeResult { subscription: s }),
+            Err((code, msg)) => Response::err(Some(id), code, msg),
+        }),
+        Op::Unsubscribe { subscription } => {
+            Some(if shared.hub.unsubscribe(info.id, *subscription) {
+                Response::ok(id, &serde_json::json!({}))
+            } else {
+                Response::err(
+                    Some(id),
+                    ErrorCode::NotFound,
+                    format!("no subscription {subscription}"),
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some(resp) = local {
+        return qtx.send(response_line(&resp)).await.is_ok();
+    }
+    // Forward to the runtime, at most MAX_IN_FLIGHT at a time.
+    let permit = tokio::select! {
+        _ = wait_shutdown(shutdown) => return false,
+        p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+    };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let msg = ApiMsg::Request {
+        client: info.clone(),
+        request,
+        reply: reply_tx,
+    };
+    let forwarded = tokio::select! {
+        _ = wait_shutdown(shutdown) => return false,
+        r = shared.tx.send(msg) => r.is_ok(),
+    };
+    if !forwarded {
+        let r = Response::err(Some(id), ErrorCode::Internal, "the daemon is shutting down");
+        return qtx.send(response_line(&r)).await.is_ok();
+    }
+    let qtx = qtx.clone();
+    tokio::spawn(async move {
+        let resp = match tokio::time::timeout(REQUEST_TIMEOUT, reply_rx).await {
+            Ok(Ok(mut r)) => {
+                r.id = Some(id);
+                r
+            }
+            Ok(Err(_)) => Response::err(Some(id), ErrorCode::Internal, "request was dropped"),
+            Err(_) => Response::err(Some(id), ErrorCode::Timeout, "no answer in time"),
+        };
+        let _ = qtx.send(response_line(&resp)).await;
+        drop(permit);
+    });
+    true
 }
 
 /// Parse a request line; the error is the response to send.
@@ -1205,7 +1559,7 @@ fn parse_request(line: &[u8]) -> Result<Request, Response> {
 /// momentarily empty; report dropped events with an `overflow` event.
 async fn writer_task<W: AsyncWrite + Unpin>(
     wr: W,
-    mut rx: mpsc::Receiver<Line>,
+    mut rx: mpsc::Receiver<Queued>,
     dropped: Arc<AtomicU64>,
     hub: Arc<Hub>,
     client: u64,
@@ -1214,8 +1568,9 @@ async fn writer_task<W: AsyncWrite + Unpin>(
     let result: io::Result<()> = async {
         while let Some(first) = rx.recv().await {
             let mut next = Some(first);
-            while let Some(line) = next.take() {
-                timed(WRITE_STALL_TIMEOUT, w.write_all(&line)).await?;
+            while let Some(q) = next.take() {
+                timed(WRITE_STALL_TIMEOUT, w.write_all(&q.line)).await?;
+                drop(q); // its queue bytes are free again
                 let n = dropped.swap(0, Ordering::Relaxed);
                 if n > 0 {
                     inc(&hub.counters.overflow_events);
@@ -1780,6 +2135,143 @@ mod tests {
         assert!(d.hub.stats().overflow_events >= 1);
         // The connection still works.
         c.hello().unwrap();
+    }
+
+    #[test]
+    fn queues_are_bounded_in_bytes() {
+        let cap = 300 * 1024;
+        let d = TestDaemon::start(|c| {
+            c.queue_per_client = 100_000;
+            c.queue_bytes_per_client = cap;
+        });
+        let mut c = d.client();
+        c.subscribe(Subscription::default()).unwrap();
+        let data = "ab".repeat(30_000);
+        let mut peak = 0;
+        for i in 0..2_000u32 {
+            d.hub
+                .publish_datagram(&dgram("X<00>", None, true, &format!("{i:04x}{data}")));
+            peak = peak.max(d.hub.stats().queued_bytes);
+        }
+        let st = d.hub.stats();
+        assert!(st.events_dropped_queue_full > 0, "{st:?}");
+        // Events only count against the total; the per-client cap bounds them.
+        assert!(peak <= cap, "{peak} queued bytes, cap {cap}");
+        // The client still gets what was queued, and an overflow notice.
+        c.set_event_buffer(100_000);
+        let mut overflow = 0;
+        while let Some(ev) = c.next_event(Some(Duration::from_millis(500))).unwrap() {
+            if let Event::Overflow { dropped } = ev {
+                overflow += dropped;
+            }
+        }
+        assert_eq!(overflow, st.events_dropped_queue_full);
+        c.hello().unwrap();
+    }
+
+    #[test]
+    fn total_queue_bytes_are_capped_across_clients() {
+        let hub = Hub::with_queue_bytes_total(200_000);
+        let mut keep = Vec::new();
+        for id in 1..=4u64 {
+            let (tx, rx) = mpsc::channel(10_000);
+            keep.push(rx);
+            hub.attach(
+                id,
+                tx,
+                (Arc::new(Semaphore::new(1 << 30)), 1 << 30),
+                Arc::default(),
+            );
+            hub.subscribe(id, Subscription::default());
+        }
+        let data = "ab".repeat(10_000);
+        for _ in 0..20 {
+            hub.publish_datagram(&dgram("X<00>", None, true, &data));
+        }
+        let st = hub.stats();
+        assert!(st.queued_bytes <= 200_000, "{st:?}");
+        assert!(st.events_dropped_total_bytes > 0, "{st:?}");
+        assert_eq!(st.events_delivered + st.events_dropped_total_bytes, 80);
+        // Written lines give their bytes back.
+        for rx in &mut keep {
+            while rx.try_recv().is_ok() {}
+        }
+        assert_eq!(hub.stats().queued_bytes, 0);
+    }
+
+    #[test]
+    fn clients_per_peer_capped() {
+        let d = TestDaemon::start(|c| c.max_clients_per_peer = 2);
+        let mut a = d.client();
+        let mut b = d.client();
+        a.hello().unwrap();
+        b.hello().unwrap();
+        let mut c = d.client();
+        match c.read_raw(Some(T)).unwrap() {
+            Some(ServerMsg::Response(r)) => assert_eq!(r.error.unwrap().code, ErrorCode::Busy),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(d.hub.stats().clients_rejected_per_peer, 1);
+        drop(a);
+        wait_until("slot freed", || d.hub.stats().clients == 1);
+        let start = Instant::now();
+        while d.client().hello().is_err() {
+            assert!(start.elapsed() < T);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn tcp_needs_the_token_first() {
+        let token = "0123456789abcdef-token";
+        let d = TestDaemon::start(|c| {
+            c.tcp = Some("127.0.0.1:0".parse().unwrap());
+            c.tcp_token = Some(Arc::from(token.as_bytes()));
+        });
+        let addr = d.tcp.unwrap();
+        let denied = |first: &[u8]| {
+            let mut c = Client::connect_tcp(addr).unwrap();
+            c.set_timeout(T).unwrap();
+            c.send_raw_line(first).unwrap();
+            match c.read_raw(Some(T)).unwrap() {
+                Some(ServerMsg::Response(r)) => {
+                    assert_eq!(r.error.unwrap().code, ErrorCode::Denied)
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(matches!(c.read_raw(Some(T)), Err(ClientError::Closed)));
+        };
+        denied(br#"{"id":1,"op":"names"}"#);
+        denied(br#"{"id":1,"op":"hello"}"#);
+        denied(br#"{"id":1,"op":"hello","token":"0123456789abcdef-tokeX"}"#);
+        denied(br#"{"id":1,"op":"hello","token":7}"#);
+        denied(b"not json");
+        assert_eq!(d.hub.stats().clients_unauthenticated, 5);
+        assert_eq!(d.hub.stats().clients_total, 0);
+        let mut c = Client::connect_tcp(addr).unwrap();
+        c.set_timeout(T).unwrap();
+        assert_eq!(c.hello_with_token(token).unwrap().server, "nbdgm");
+        let names: serde_json::Value = c.call(Op::Names).unwrap();
+        assert!(names["uid"].is_null());
+        // The Unix socket needs no token.
+        d.client().hello().unwrap();
+    }
+
+    #[test]
+    fn token_file_must_be_private() {
+        let dir = temp_dir();
+        let f = dir.join("token");
+        std::fs::write(&f, "  0123456789abcdef0123\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = read_token_file(&f).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!e.to_string().contains("0123456789abcdef"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(&*read_token_file(&f).unwrap(), b"0123456789abcdef0123");
+        std::fs::write(&f, "short").unwrap();
+        assert!(read_token_file(&f).is_err());
+        assert!(read_token_file(&dir.join("missing")).is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

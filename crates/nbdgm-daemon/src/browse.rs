@@ -134,6 +134,12 @@ pub struct BrowserSection {
     /// Serve the browse list as JSON over HTTP on this address (`127.0.0.1:8139`);
     /// empty: off.
     pub http: String,
+    /// `Host` names the HTTP endpoint answers besides its address and `localhost`
+    /// (others get 421: DNS rebinding, issue 12 item 12).
+    pub http_allowed_hosts: Vec<String>,
+    /// HTTP connections at once, in all and per client address (issue 12 item 7).
+    pub http_max_connections: usize,
+    pub http_max_connections_per_ip: usize,
 }
 
 impl Default for BrowserSection {
@@ -156,6 +162,9 @@ impl Default for BrowserSection {
             elections_per_minute: d.elections_per_minute,
             allow_reset: false,
             http: String::new(),
+            http_allowed_hosts: Vec::new(),
+            http_max_connections: nbdgm_http::Limits::default().max_connections,
+            http_max_connections_per_ip: nbdgm_http::Limits::default().max_per_ip,
         }
     }
 }
@@ -188,6 +197,15 @@ impl BrowserSection {
         })
     }
 
+    /// Caps and timeouts of the HTTP endpoint.
+    pub fn http_limits(&self) -> nbdgm_http::Limits {
+        nbdgm_http::Limits {
+            max_connections: self.http_max_connections,
+            max_per_ip: self.http_max_connections_per_ip,
+            ..nbdgm_http::Limits::default()
+        }
+    }
+
     /// Whether any browser engine runs.
     pub fn active(&self) -> bool {
         self.listen || self.announce || self.local_master
@@ -198,6 +216,25 @@ impl BrowserSection {
         let k = |key: &str, m: String| (format!("browser.{key}"), m);
         self.os_version().map_err(|m| k("os_version", m))?;
         self.http_addr().map_err(|m| k("http", m))?;
+        if !(1..=65_536).contains(&self.http_max_connections) {
+            return Err(k("http_max_connections", "must be 1-65536".into()));
+        }
+        if !(1..=self.http_max_connections).contains(&self.http_max_connections_per_ip) {
+            return Err(k(
+                "http_max_connections_per_ip",
+                "must be 1 to http_max_connections".into(),
+            ));
+        }
+        if let Some(h) = self
+            .http_allowed_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains([':', '/', ' ']))
+        {
+            return Err(k(
+                "http_allowed_hosts",
+                format!("{h:?} is not a host name (no port, no scheme)"),
+            ));
+        }
         if self.comment.len() > nbdgm_wire::browser::MAX_COMMENT_LEN {
             return Err(k(
                 "comment",

@@ -411,9 +411,19 @@ pub struct ApiConfig {
     pub max_clients: usize,
     /// Events queued per client before it is dropped as too slow.
     pub queue_per_client: usize,
+    /// Bytes queued per client: events beyond are dropped (issue 12 item 6).
+    pub queue_bytes_per_client: usize,
+    /// Bytes queued to all clients together: events beyond are dropped.
+    pub queue_bytes_total: usize,
+    /// Clients at once per uid (Unix socket) or per address (TCP).
+    pub max_clients_per_peer: usize,
     /// Optional TCP listener (IPv4).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp: Option<SocketAddrV4>,
+    /// File holding the secret a TCP client sends in `hello`; required with `tcp`,
+    /// readable by the daemon's user only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_token_file: Option<PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -424,7 +434,11 @@ impl Default for ApiConfig {
             group: None,
             max_clients: 64,
             queue_per_client: 4096,
+            queue_bytes_per_client: 4 << 20,
+            queue_bytes_total: 64 << 20,
+            max_clients_per_peer: 32,
             tcp: None,
+            tcp_token_file: None,
         }
     }
 }
@@ -1036,12 +1050,37 @@ impl Config {
         }
         in_range("api.max_clients", a.max_clients, 1, 65_536)?;
         in_range("api.queue_per_client", a.queue_per_client, 1, 1 << 20)?;
+        in_range(
+            "api.queue_bytes_per_client",
+            a.queue_bytes_per_client,
+            64 << 10,
+            1 << 30,
+        )?;
+        in_range(
+            "api.queue_bytes_total",
+            a.queue_bytes_total,
+            64 << 10,
+            1 << 32,
+        )?;
+        in_range(
+            "api.max_clients_per_peer",
+            a.max_clients_per_peer,
+            1,
+            65_536,
+        )?;
         if a.group.as_deref() == Some("") {
             return Err(issue("api.group", "must not be empty"));
         }
         if let Some(t) = a.tcp {
             if t.port() == 0 {
                 return Err(issue("api.tcp", "port 0 is not allowed"));
+            }
+            if a.tcp_token_file.is_none() {
+                return Err(issue(
+                    "api.tcp_token_file",
+                    "a TCP API needs a token file (every local user can reach a TCP port): \
+                     put a secret in a file only the daemon's user can read and name it here",
+                ));
             }
         }
         let pr = &self.privileges;
@@ -1484,6 +1523,20 @@ impl Config {
                     warnings.push(format!("{key} = [] admits nobody"))
                 }
                 _ => {}
+            }
+        }
+        if let Some(f) = &self.api.tcp_token_file {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::metadata(f) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => warnings.push(format!(
+                    "api.tcp_token_file {} is readable or writable by others: the daemon refuses it",
+                    f.display()
+                )),
+                Ok(_) => {}
+                Err(e) => warnings.push(format!(
+                    "api.tcp_token_file {}: {e}",
+                    f.display()
+                )),
             }
         }
         if let Some(t) = self.api.tcp {
@@ -1987,6 +2040,11 @@ mod tests {
         assert_eq!(c.browser.remote_announce.len(), 1);
         assert_eq!(c.api.group.as_deref(), Some("nbdgm"));
         assert_eq!(c.api.tcp, Some("127.0.0.1:1380".parse().unwrap()));
+        assert_eq!(
+            c.api.tcp_token_file.as_deref(),
+            Some(Path::new("/etc/nbdgm/api.token"))
+        );
+        assert_eq!(c.browser.http_allowed_hosts, ["nbdgm.example.org"]);
         assert_eq!(c.privileges.user.as_deref(), Some("nbdgm"));
         assert_eq!(c.privileges.group.as_deref(), Some("nbdgm"));
         // Nothing else differs from the defaults.
@@ -1999,6 +2057,8 @@ mod tests {
         d.interfaces.clear();
         d.api.group = None;
         d.api.tcp = None;
+        d.api.tcp_token_file = None;
+        d.browser.http_allowed_hosts.clear();
         d.privileges = PrivilegesConfig::default();
         assert_eq!(d, Config::default());
     }
@@ -2569,6 +2629,7 @@ mod tests {
         c.api.mode = FileMode(0o666);
         c.access.datagram.allow = AllowList::Any;
         c.api.tcp = Some("192.0.2.1:1380".parse().unwrap());
+        c.api.tcp_token_file = None; // a missing file would add a warning
         let s = c.summary(Path::new("x.toml"));
         assert_eq!(s.node_name, "FILESRV");
         assert_eq!(s.interfaces, ["198.51.100.10/24 broadcast 198.51.100.255"]);

@@ -2,6 +2,7 @@
 //! (the API side of issue 4 §3; names per client, released when the client leaves).
 
 use crate::api::{ApiMsg, ClientInfo};
+use crate::ownership::Owners;
 use crate::worker::{CmdError, Command, Reply};
 use nbdgm_client::proto::{
     self, ErrorCode, HelloResult, InterfaceInfo, NameState, Op, RegisterResult, Response,
@@ -9,15 +10,11 @@ use nbdgm_client::proto::{
 use nbdgm_node::{LookupTarget, Name, SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
-
-/// Names that a client registered (released when it disconnects); at most this many.
-const MAX_NAMES_PER_CLIENT: usize = 64;
 
 /// A worker as the dispatcher sees it.
 #[derive(Clone)]
@@ -45,15 +42,15 @@ pub struct Identity {
     /// The node name `<00>` (default source of sends), with the scope.
     pub node_name: Name,
     pub scope: String,
+    /// Names only the configuration may change (configured and browser names).
+    pub reserved: Vec<Name>,
 }
 
 pub struct Dispatcher {
     workers: Vec<WorkerHandle>,
     identity: Identity,
-    /// Client id → names it registered without `persistent`.
-    client_names: HashMap<u64, Vec<Name>>,
-    /// Name → (owner client, persistent), for the `names` view.
-    owners: Arc<std::sync::Mutex<HashMap<Name, (u64, bool)>>>,
+    /// Who holds which name registered through the API (issue 12 item 5).
+    owners: Arc<std::sync::Mutex<Owners>>,
     started: Instant,
     stats: Arc<dyn Fn() -> Value + Send + Sync>,
 }
@@ -94,17 +91,19 @@ impl Dispatcher {
         identity: Identity,
         stats: Arc<dyn Fn() -> Value + Send + Sync>,
     ) -> Self {
+        let mut owners = Owners::default();
+        owners.set_reserved(identity.reserved.clone());
         Dispatcher {
             workers,
             identity,
-            client_names: HashMap::new(),
-            owners: Arc::default(),
+            owners: Arc::new(std::sync::Mutex::new(owners)),
             started: Instant::now(),
             stats,
         }
     }
 
     pub fn set_identity(&mut self, identity: Identity) {
+        self.owners().set_reserved(identity.reserved.clone());
         self.identity = identity;
     }
 
@@ -166,15 +165,12 @@ impl Dispatcher {
         }
     }
 
+    fn owners(&self) -> std::sync::MutexGuard<'_, Owners> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn disconnected(&mut self, client: &ClientInfo) {
-        let Some(names) = self.client_names.remove(&client.id) else {
-            return;
-        };
-        if let Ok(mut o) = self.owners.lock() {
-            for n in &names {
-                o.remove(n);
-            }
-        }
+        let names = self.owners().disconnect(client.id);
         for name in names {
             info!(client = client.id, %name, "client left: releasing its name");
             for w in self.workers.clone() {
@@ -225,23 +221,11 @@ impl Dispatcher {
             }
             Op::Register(args) => {
                 let name = self.parse_name(&args.name).map_err(|e| bad(id, e))?;
-                if !args.persistent {
-                    let list = self.client_names.entry(client.id).or_default();
-                    if list.len() >= MAX_NAMES_PER_CLIENT {
-                        return Err(Response::err(
-                            Some(id),
-                            ErrorCode::Busy,
-                            format!("at most {MAX_NAMES_PER_CLIENT} names per client"),
-                        ));
-                    }
-                    if !list.contains(&name) {
-                        list.push(name.clone());
-                    }
-                }
-                if let Ok(mut o) = self.owners.lock() {
-                    o.insert(name.clone(), (client.id, args.persistent));
-                }
+                self.owners()
+                    .claim(client, &name, args.group, args.persistent)
+                    .map_err(|r| err(id, CmdError::new(r.code, r.message)))?;
                 let group = args.group;
+                let (owners, who) = (self.owners.clone(), client.clone());
                 Box::pin(async move {
                     for w in &workers {
                         let n = name.clone();
@@ -252,6 +236,10 @@ impl Dispatcher {
                         })
                         .await
                         {
+                            // Not registered: the claim goes too.
+                            if let Ok(mut o) = owners.lock() {
+                                let _ = o.release(&who, &name);
+                            }
                             return err(id, e);
                         }
                     }
@@ -267,24 +255,16 @@ impl Dispatcher {
             }
             Op::Release { name } => {
                 let name = self.parse_name(&name).map_err(|e| bad(id, e))?;
-                // Another connected client's (non-persistent) name is not ours to release.
-                let foreign = self.owners.lock().ok().and_then(|o| {
-                    o.get(&name)
-                        .filter(|(owner, persistent)| *owner != client.id && !*persistent)
-                        .map(|(owner, _)| *owner)
-                });
-                if let Some(owner) = foreign {
-                    return Err(Response::err(
-                        Some(id),
-                        ErrorCode::Denied,
-                        format!("{name} belongs to API client {owner}"),
+                // Only the holder may release; other members keep a group name.
+                let last = self
+                    .owners()
+                    .release(client, &name)
+                    .map_err(|r| err(id, CmdError::new(r.code, r.message)))?;
+                if !last {
+                    return Err(Response::ok(
+                        id,
+                        &json!({"name": name.to_string(), "state": "released"}),
                     ));
-                }
-                if let Some(list) = self.client_names.get_mut(&client.id) {
-                    list.retain(|n| n != &name);
-                }
-                if let Ok(mut o) = self.owners.lock() {
-                    o.remove(&name);
                 }
                 Box::pin(async move {
                     let mut last = Ok(Value::Null);
@@ -418,7 +398,7 @@ impl Dispatcher {
                                         let key =
                                             e["name"].as_str().and_then(|s| s.parse::<Name>().ok());
                                         if let Some((owner, persistent)) =
-                                            key.and_then(|k| o.get(&k))
+                                            key.and_then(|k| o.owner(&k))
                                         {
                                             e["owner"] = json!(owner);
                                             e["persistent"] = json!(persistent);
@@ -462,7 +442,10 @@ impl Dispatcher {
                 }
             }),
             Op::Stats => {
-                let extra = (self.stats)();
+                let mut extra = (self.stats)();
+                if let Some(x) = extra.as_object_mut() {
+                    x.insert("names".into(), json!(self.owners().stats()));
+                }
                 let uptime = self.started.elapsed().as_secs();
                 Box::pin(async move {
                     let mut interfaces = Vec::new();

@@ -9,6 +9,7 @@
 //! - [`sockets`]: unicast and broadcast sockets of an interface
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
+//! - [`ownership`]: which API client may register and release which name
 //! - [`routed`]: NBNS/NBDD client settings and the NBNS and NBDD roles (issue 7)
 //! - [`runtime`]: start-up, signals, reload, shutdown
 //! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
@@ -21,6 +22,7 @@ pub mod browse;
 pub mod config;
 pub mod dispatch;
 pub mod messenger;
+pub mod ownership;
 pub mod privilege;
 pub mod ratelimit;
 pub mod reply_gate;

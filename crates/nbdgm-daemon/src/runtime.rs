@@ -171,9 +171,23 @@ fn identity(cfg: &Config) -> Result<Identity> {
     let node_name = Name::new(&cfg.node_name(), 0)
         .and_then(|n| n.with_scope(&cfg.node.scope))
         .map_err(|e| anyhow::anyhow!("node name: {e}"))?;
+    // Names the API may not touch: the configured ones and, with a browser, its own.
+    let mut reserved: Vec<Name> = cfg.names().into_iter().map(|(n, _)| n).collect();
+    if cfg.browser.active() {
+        let wg = &cfg.node.workgroup;
+        let browser = [Name::new(wg, 0x1d), Name::new(wg, 0x1e)];
+        reserved.extend(
+            browser
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(Name::msbrowse()))
+                .filter_map(|n| n.with_scope(&cfg.node.scope).ok()),
+        );
+    }
     Ok(Identity {
         node_name,
         scope: cfg.node.scope.clone(),
+        reserved,
     })
 }
 
@@ -241,7 +255,15 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     api_cfg.group = cfg.api.group.clone();
     api_cfg.max_clients = cfg.api.max_clients;
     api_cfg.queue_per_client = cfg.api.queue_per_client;
+    api_cfg.queue_bytes_per_client = cfg.api.queue_bytes_per_client;
+    api_cfg.max_clients_per_peer = cfg.api.max_clients_per_peer;
     api_cfg.tcp = cfg.api.tcp.map(SocketAddr::V4);
+    if let Some(f) = &cfg.api.tcp_token_file {
+        api_cfg.tcp_token = Some(
+            api::read_token_file(f)
+                .with_context(|| format!("api.tcp_token_file {}", f.display()))?,
+        );
+    }
     let tcp_acl = Arc::new(cfg.access.api.acl());
     api_cfg.tcp_acl = Arc::new(move |ip| match ip {
         std::net::IpAddr::V4(v4) => tcp_acl.permits(v4),
@@ -267,7 +289,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     }
 
     // 3. Workers.
-    let hub = Arc::new(Hub::new());
+    let hub = Arc::new(Hub::with_queue_bytes_total(cfg.api.queue_bytes_total));
     let outlet = Arc::new(HubOutlet(hub.clone()));
     let names = cfg.names();
     let mut handles = Vec::new();
@@ -328,10 +350,18 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     info!(socket = %cfg.api.socket.display(), "local API listening");
     let api_task = tokio::spawn(listener.run(hub.clone(), api_tx, stop_rx));
     let hub_stats = hub.clone();
+    let http_limiter = nbdgm_http::ConnLimiter::new(cfg.browser.http_limits());
+    let http_stats = http_limiter.clone();
     let mut dispatcher = Dispatcher::new(
         handles.clone(),
         identity(&cfg)?,
-        Arc::new(move || serde_json::to_value(hub_stats.stats()).unwrap_or_default()),
+        Arc::new(move || {
+            let mut v = serde_json::to_value(hub_stats.stats()).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("http".into(), serde_json::json!(http_stats.snapshot()));
+            }
+            v
+        }),
     );
 
     // 4b. The browse list over HTTP (read-only).
@@ -345,11 +375,15 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
             }
             info!(%addr, "browse list over HTTP at /api/browse");
             let app = crate::browse::http::router(Arc::new(handles.clone()));
-            Some(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    error!(error = %e, "browse HTTP endpoint stopped");
-                }
-            }))
+            let hosts = nbdgm_http::HostCheck::new(addr, &cfg.browser.http_allowed_hosts);
+            Some(tokio::spawn(nbdgm_http::serve(
+                listener,
+                app,
+                http_limiter,
+                hosts,
+                "browser.http",
+                std::future::pending(),
+            )))
         }
         None => None,
     };

@@ -129,16 +129,9 @@ impl Monitor {
                     store: store.clone(),
                     metrics: metrics.clone(),
                 });
-                let task = tokio::spawn(async move {
-                    let r = axum::serve(listener, app)
-                        .with_graceful_shutdown(async move {
-                            let _ = rx.wait_for(|v| *v).await;
-                        })
-                        .await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "http server failed");
-                    }
-                });
+                let task = tokio::spawn(web::serve(listener, app, &h.allowed_hosts, async move {
+                    let _ = rx.wait_for(|v| *v).await;
+                }));
                 tracing::info!(%addr, "http listener (/, /api/state, /api/changes, /metrics)");
                 Some((addr, tx, task))
             }

@@ -95,6 +95,9 @@ pub struct StoreConfig {
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     pub listen: std::net::SocketAddr,
+    /// `Host` names answered besides the listening address and `localhost` (others
+    /// get 421: DNS rebinding).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -224,6 +227,8 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: String,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -468,6 +473,19 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
                     format!("{:?} is not IP:PORT (e.g. 127.0.0.1:9138)", h.listen),
                 )
             })?,
+            allowed_hosts: match h
+                .allowed_hosts
+                .iter()
+                .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
+            {
+                Some(n) => {
+                    return Err(issue(
+                        "http.allowed_hosts",
+                        format!("{n:?} is not a host name (no port, no scheme)"),
+                    ))
+                }
+                None => h.allowed_hosts,
+            },
         }),
     };
     let alerts = AlertConfig {

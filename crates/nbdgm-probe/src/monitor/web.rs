@@ -1,6 +1,7 @@
 //! The monitor's HTTP listener: `/` (a server-rendered page: current state per check,
 //! target and port, colour-coded, and a timeline of changes; every value HTML-escaped),
 //! `/api/state` and `/api/changes` (JSON), `/metrics` (OpenMetrics) and `/healthz`.
+//! Served by [`serve`]: capped connections, timeouts, `Host` check (issue 12 items 7, 12).
 
 use super::metrics::Metrics;
 use super::store::{ChangeRow, CurrentRow, Query as StoreQuery, Store};
@@ -28,6 +29,24 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .with_state(state)
+}
+
+/// Serve `app` until `shutdown`: at most 64 connections and 8 per client address,
+/// idle and slow connections timed out, accept errors backed off, and a `Host` other
+/// than the listening address, `localhost` or `allowed_hosts` answered with 421.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    allowed_hosts: &[String],
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let hosts = match listener.local_addr() {
+        Ok(a) => nbdgm_http::HostCheck::new(a, allowed_hosts),
+        // Unknown address: names only.
+        Err(_) => nbdgm_http::HostCheck::new(([0, 0, 0, 0], 0).into(), allowed_hosts),
+    };
+    let limiter = nbdgm_http::ConnLimiter::new(nbdgm_http::Limits::default());
+    nbdgm_http::serve(listener, app, limiter, hosts, "monitor http", shutdown)
 }
 
 /// HTML-escape text.

@@ -127,7 +127,8 @@ impl<'a> DaemonSpec<'a> {
         }
     }
 
-    /// The file. When `extra` starts with a `[node]` table, its keys join ours.
+    /// The file. When `extra` starts with a `[node]` table (then an `[api]` table), its
+    /// keys join ours.
     pub fn toml(&self) -> String {
         let (node_keys, extra) = match self.extra.strip_prefix("[node]\n") {
             Some(rest) => match rest.find("\n[") {
@@ -136,9 +137,17 @@ impl<'a> DaemonSpec<'a> {
             },
             None => ("", self.extra),
         };
+        // Likewise an `[api]` table (after the `[node]` one, if any) joins ours.
+        let (api_keys, extra) = match extra.strip_prefix("[api]\n") {
+            Some(rest) => match rest.find("\n[") {
+                Some(i) => (&rest[..=i], &rest[i + 1..]),
+                None => (rest, ""),
+            },
+            None => ("", extra),
+        };
         format!(
             "[node]\nname = \"{}\"\nworkgroup = \"TESTGROUP\"\n{node_keys}\n[[interface]]\naddress = \"{}/{}\"\n\n\
-             [ports]\nname = {}\ndatagram = {}\n\n[api]\nsocket = \"{}\"\n\n[log]\nlevel = \"debug\"\n\n{}\n",
+             [ports]\nname = {}\ndatagram = {}\n\n[api]\nsocket = \"{}\"\n{api_keys}\n[log]\nlevel = \"debug\"\n\n{}\n",
             self.name,
             self.addr,
             self.prefix,
