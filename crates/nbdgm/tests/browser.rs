@@ -285,7 +285,7 @@ fn http_endpoint_reset_refusal_and_election_cap() {
         t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             t,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{http_port}\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut s = String::new();

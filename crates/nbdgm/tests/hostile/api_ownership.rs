@@ -35,7 +35,10 @@ fn wait_registered(d: &Daemon, name: &str, secs: u64) {
 
 fn expect_refused<T: std::fmt::Debug>(what: &str, r: Result<T, Error>) {
     match r {
-        Err(Error::Server { code, .. }) if code == ErrorCode::Denied => {}
+        Err(Error::Server {
+            code: ErrorCode::Denied,
+            ..
+        }) => {}
         other => panic!("{what}: expected denied, got {other:?}"),
     }
 }
