@@ -194,7 +194,7 @@ impl Dispatcher {
         Ok(match op {
             Op::Hello { client: who } => {
                 if let Some(who) = who {
-                    info!(client = client.id, name = %who, "api hello");
+                    info!(client = client.id, name = %nbdgm_wire::text::Escaped(&who), "api hello");
                 }
                 let r = HelloResult {
                     server: "nbdgm".into(),

@@ -20,7 +20,10 @@
 //! `--from SENDER --to RECIPIENT --address IP --source NAME<xx> --destination NAME<xx>
 //! --interface IP --text TEXT` appended as separate arguments, byte for byte (Latin-1
 //! decoded, passed as UTF-8), an empty environment except `PATH` and `LANG`, stdin/stdout/
-//! stderr on /dev/null. It is killed after `exec_timeout_s`.
+//! stderr on /dev/null, and no capability: the ambient, inheritable and bounding sets are
+//! cleared and no_new_privs set before exec (`privilege::confine_hook`, issue 12 item 10),
+//! so the hook never holds the unit's CAP_NET_BIND_SERVICE nor root's capabilities. It is
+//! killed after `exec_timeout_s`.
 
 use crate::ratelimit::LogLimiter;
 use nbdgm_node::Delivery;
@@ -282,6 +285,7 @@ impl Messenger {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        crate::privilege::confine_hook(&mut cmd);
         match cmd.spawn() {
             Ok(child) => {
                 self.starts.push_back(now);

@@ -1,5 +1,7 @@
 //! Privileges: dropping root after the sockets are bound, checking whether
-//! ports 137/138 can be bound at all, and turning bind errors into advice.
+//! ports 137/138 can be bound at all, and turning bind errors into advice. Issue 12
+//! item 10: the warning for root without `[privileges] user`, and exec hooks that
+//! start with no capability at all ([`confine_hook`]).
 
 use nix::errno::Errno;
 use nix::unistd::{self, Gid, Group, Uid, User};
@@ -107,6 +109,102 @@ pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), PrivError>
         || unistd::getegid() != gid;
     if regained {
         return Err(PrivError::RegainedRoot);
+    }
+    Ok(())
+}
+
+/// The start-up and `--check-config` warning when the daemon runs as root (`euid`)
+/// and `[privileges] user` is not set: it would keep root for its whole life.
+pub fn root_warning(euid_is_root: bool, user: Option<&str>) -> Option<&'static str> {
+    (euid_is_root && user.is_none()).then_some(
+        "running as root without [privileges] user: the daemon keeps root after binding; \
+         set [privileges] user (e.g. \"nbdgm\") or run it through the systemd unit",
+    )
+}
+
+/// [`root_warning`] for this process.
+pub fn root_warning_now(user: Option<&str>) -> Option<&'static str> {
+    root_warning(unistd::geteuid().is_root(), user)
+}
+
+/// Last capability number the kernel may know (the sets are 64 bits wide).
+const CAP_LAST: libc::c_ulong = 63;
+
+/// Confine an exec hook: in the child, between fork and exec, clear the ambient and
+/// inheritable capability sets, empty the bounding set (when we may: root has
+/// CAP_SETPCAP) and set no_new_privs. After execve the hook holds no capability,
+/// whether the daemon runs as a user with the unit's ambient CAP_NET_BIND_SERVICE or
+/// as root, and cannot gain any through setuid or file capabilities.
+pub fn confine_hook(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: `drop_all_capabilities` makes only raw syscalls on stack data (no
+    // allocation, no locks), which is what may run between fork and exec.
+    unsafe {
+        cmd.pre_exec(drop_all_capabilities);
+    }
+}
+
+/// The child side of [`confine_hook`]. Async-signal-safe: prctl and capget/capset on
+/// stack buffers only.
+fn drop_all_capabilities() -> io::Result<()> {
+    /// `struct __user_cap_header_struct` / `__user_cap_data_struct` (linux/capability.h).
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let check = |r: libc::c_long| {
+        if r == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: prctl with integer arguments; capget/capset with a valid header and the
+    // two data structs that version 3 reads and writes.
+    unsafe {
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
+        check(
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            )
+            .into(),
+        )?;
+        // EPERM without CAP_SETPCAP (then exec grants nothing from it anyway: not
+        // root, no file capabilities under no_new_privs), EINVAL past the last cap.
+        for cap in 0..=CAP_LAST {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+        let mut header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let mut data = [Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        check(libc::syscall(
+            libc::SYS_capget,
+            &mut header,
+            data.as_mut_ptr(),
+        ))?;
+        for d in &mut data {
+            d.inheritable = 0;
+        }
+        check(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()))?;
     }
     Ok(())
 }
@@ -240,6 +338,30 @@ mod tests {
         assert_eq!(parse_unprivileged_port_start("0"), Some(0));
         assert_eq!(parse_unprivileged_port_start("65536"), Some(65536));
         assert_eq!(parse_unprivileged_port_start("x"), None);
+    }
+
+    #[test]
+    fn root_warning_only_for_root_without_user() {
+        assert!(root_warning(true, None).is_some_and(|w| w.contains("[privileges] user")));
+        assert_eq!(root_warning(true, Some("nbdgm")), None);
+        assert_eq!(root_warning(false, None), None);
+    }
+
+    #[test]
+    fn confined_child_has_no_capabilities() {
+        let mut cmd = std::process::Command::new("/bin/cat");
+        cmd.arg("/proc/self/status");
+        confine_hook(&mut cmd);
+        let out = cmd.output().expect("run /bin/cat");
+        let status = String::from_utf8_lossy(&out.stdout);
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            let v = status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|h| u64::from_str_radix(h.trim(), 16).unwrap());
+            assert_eq!(v, Some(0), "{key} in {status}");
+        }
+        assert!(status.lines().any(|l| l == "NoNewPrivs:\t1"), "{status}");
     }
 
     #[test]

@@ -66,12 +66,13 @@ fn push_escaped(out: &mut String, s: &str) {
 }
 
 /// `Display` that writes its string escaped: `warn!(server = %Escaped(&name), ...)`.
+/// Width and alignment apply to the escaped form (`{:<16}` in tables).
 #[derive(Clone, Copy)]
 pub struct Escaped<'a>(pub &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&escape(self.0))
+        f.pad(&escape(self.0))
     }
 }
 
@@ -118,5 +119,6 @@ mod tests {
     fn display_wrapper() {
         assert_eq!(format!("{}", Escaped("a\nb")), "a\\nb");
         assert_eq!(format!("{:?}", Escaped("a\"b")), "\"a\"b\"");
+        assert_eq!(format!("[{:<6}]", Escaped("a\nb")), "[a\\nb  ]");
     }
 }

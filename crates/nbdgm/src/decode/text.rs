@@ -1,7 +1,10 @@
 //! Human output of `decode`: one summary line per packet, and with `-v` the whole
 //! field tree (the same fields as the JSON output, so the two never drift apart).
+//! Every string from the capture is escaped (issue 12 item 4, `nbdgm_wire::text`): no
+//! control character, ESC sequence or bidi override reaches the terminal.
 
 use super::record::{BrowserView, Protocol, Record};
+use nbdgm_wire::text::{escape, Escaped};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -21,14 +24,18 @@ pub fn summary(r: &Record) -> String {
         }
     );
     if let Some(d) = &r.nbdgm {
-        let _ = write!(s, " {}", d.kind);
+        let _ = write!(s, " {}", Escaped(d.kind));
         if let (Some(a), Some(b)) = (&d.source_name, &d.destination_name) {
             let _ = write!(s, " {} -> {}", name(a), name(b));
         } else if let Some(b) = &d.destination_name {
             let _ = write!(s, " {}", name(b));
         }
         if let Some(code) = d.error_code {
-            let _ = write!(s, " code=0x{code:02x} ({})", d.error.unwrap_or("unknown"));
+            let _ = write!(
+                s,
+                " code=0x{code:02x} ({})",
+                Escaped(d.error.unwrap_or("unknown"))
+            );
         }
         if d.flags.more || !d.flags.first {
             let _ = write!(
@@ -41,36 +48,36 @@ pub fn summary(r: &Record) -> String {
         }
     }
     if let Some(n) = &r.nbns {
-        let _ = write!(s, " {} id=0x{:04x}", n.kind, n.id);
+        let _ = write!(s, " {} id=0x{:04x}", Escaped(n.kind), n.id);
         if let Some(q) = n.questions.first() {
             let _ = write!(s, " {}", name(&q.name));
         } else if let Some(a) = n.answers.first() {
             let _ = write!(s, " {}", name(&a.name));
         }
         if n.rcode != 0 {
-            let _ = write!(s, " rcode={}", n.rcode_name);
+            let _ = write!(s, " rcode={}", Escaped(n.rcode_name));
         }
         for rec in n.answers.iter().chain(&n.additional) {
             for a in rec.addresses.iter().flatten() {
-                let _ = write!(s, " {}", a.ip);
+                let _ = write!(s, " {}", Escaped(&a.ip));
             }
             if let Some(ns) = &rec.node_status {
                 let _ = write!(s, " names={}", ns.names.len());
                 if let Some(mac) = &ns.unit_id {
-                    let _ = write!(s, " mac={mac}");
+                    let _ = write!(s, " mac={}", Escaped(mac));
                 }
             }
         }
     }
     if let Some(m) = &r.mailslot {
-        let _ = write!(s, " {}", m.name);
+        let _ = write!(s, " {}", Escaped(&m.name));
     }
     if let Some(b) = &r.browser {
-        let _ = write!(s, " {}", b.command);
+        let _ = write!(s, " {}", Escaped(b.command));
         browser_detail(&mut s, b);
     }
     if let Some(n) = &r.netlogon {
-        let _ = write!(s, " {}", n.command);
+        let _ = write!(s, " {}", Escaped(n.command));
         detail_fields(
             &mut s,
             &serde_json::to_value(n).unwrap_or(Value::Null),
@@ -86,26 +93,33 @@ pub fn summary(r: &Record) -> String {
     if let Some(m) = &r.messenger {
         let _ = write!(
             s,
-            " from={:?} to={:?} text={:?}",
-            m.sender, m.recipient, m.text
+            " from={} to={} text={}",
+            quoted(&m.sender),
+            quoted(&m.recipient),
+            quoted(&m.text)
         );
     }
     if let Some(reason) = &r.malformed {
-        let _ = write!(s, " [MALFORMED: {reason}]");
+        let _ = write!(s, " [MALFORMED: {}]", Escaped(reason));
     }
     for w in &r.warnings {
-        let _ = write!(s, " [warning: {w}]");
+        let _ = write!(s, " [warning: {}]", Escaped(w));
     }
     s
 }
 
 fn name(n: &super::record::NameView) -> String {
-    let mut s = format!("{}<{:02x}>", n.name, n.suffix);
+    let mut s = format!("{}<{:02x}>", Escaped(&n.name), n.suffix);
     if !n.scope.is_empty() {
         s.push('.');
-        s.push_str(&n.scope);
+        s.push_str(&escape(&n.scope));
     }
     s
+}
+
+/// `"text"`, escaped, with `"` as `\"` (the form `{:?}` gave for plain text).
+fn quoted(t: &str) -> String {
+    format!("\"{}\"", escape(t).replace('"', "\\\""))
 }
 
 fn browser_detail(s: &mut String, b: &BrowserView) {
@@ -137,7 +151,7 @@ fn detail_fields(s: &mut String, v: &Value, keys: &[&str]) {
         match v.get(*k) {
             None | Some(Value::Null) => {}
             Some(Value::String(t)) => {
-                let _ = write!(s, " {k}={t:?}");
+                let _ = write!(s, " {k}={}", quoted(t));
             }
             Some(Value::Number(n)) if *k == "server_type" || *k == "criteria" => {
                 let _ = write!(s, " {k}=0x{:08x}", n.as_u64().unwrap_or(0));
@@ -172,13 +186,13 @@ fn walk(s: &mut String, key: &str, v: &Value, depth: usize) {
     let pad = "  ".repeat(depth);
     match v {
         Value::Object(map) => {
-            let _ = writeln!(s, "{pad}{key}:");
+            let _ = writeln!(s, "{pad}{}:", Escaped(key));
             for (k, val) in map {
                 walk(s, k, val, depth + 1);
             }
         }
         Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            let _ = writeln!(s, "{pad}{key}: [{}]", items.len());
+            let _ = writeln!(s, "{pad}{}: [{}]", Escaped(key), items.len());
             for (i, item) in items.iter().enumerate() {
                 walk(s, &format!("[{i}]"), item, depth + 1);
             }
@@ -195,8 +209,21 @@ fn walk(s: &mut String, key: &str, v: &Value, depth: usize) {
                 let _ = writeln!(s, "{pad}{key}: {x}");
             }
         }
+        Value::String(t) => {
+            let _ = writeln!(s, "{pad}{}: {}", Escaped(key), quoted(t));
+        }
+        Value::Array(items) => {
+            let list: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Value::String(t) => quoted(t),
+                    other => escape(&other.to_string()).into_owned(),
+                })
+                .collect();
+            let _ = writeln!(s, "{pad}{}: [{}]", Escaped(key), list.join(","));
+        }
         other => {
-            let _ = writeln!(s, "{pad}{key}: {other}");
+            let _ = writeln!(s, "{pad}{}: {}", Escaped(key), escape(&other.to_string()));
         }
     }
 }

@@ -11,6 +11,7 @@ use nbdgm_client::proto::{BrowseInterface, BrowseResult};
 use nbdgm_node::{Event, NodeConfig, SendMode, SendRequest};
 use nbdgm_wire::browser::{AnnouncementRequest, BrowserFrame};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE, LANMAN};
+use nbdgm_wire::text::{escape, Escaped};
 use nbdgm_wire::Name;
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ pub fn run(args: &BrowseArgs) -> u8 {
     match browse(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm browse: {e}");
+            eprintln!("nbdgm browse: {}", Escaped(&e.to_string()));
             exit::USAGE
         }
     }
@@ -187,7 +188,7 @@ fn types(t: &[String]) -> String {
         return "-".into();
     }
     t.iter()
-        .map(|s| s.to_ascii_lowercase())
+        .map(|s| escape(&s.to_ascii_lowercase()).into_owned())
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -202,17 +203,23 @@ fn print_text(r: &BrowseResult) {
 }
 
 fn print_interface(i: &BrowseInterface) {
+/// Every string here was announced by some host on the subnet: escaped (issue 12
+/// item 4) so that no name or comment can move the cursor or rewrite the screen.
     let master = match (&i.master, &i.master_address) {
-        (Some(m), Some(a)) => format!("{m} ({a})"),
-        (Some(m), None) => m.clone(),
+        (Some(m), Some(a)) => format!("{} ({})", Escaped(m), Escaped(&a.to_string())),
+        (Some(m), None) => escape(m).into_owned(),
         _ => "unknown".into(),
     };
     println!(
         "interface {}: workgroup {}, our role {}, local master browser {}",
-        i.interface, i.workgroup, i.role, master
+        Escaped(&i.interface.to_string()),
+        Escaped(&i.workgroup),
+        Escaped(&i.role),
+        master
     );
     if !i.backups.is_empty() {
-        println!("backup browsers: {}", i.backups.join(", "));
+        let backups: Vec<String> = i.backups.iter().map(|b| escape(b).into_owned()).collect();
+        println!("backup browsers: {}", backups.join(", "));
     }
     println!();
     println!(
@@ -225,9 +232,9 @@ fn print_interface(i: &BrowseInterface) {
     for w in &i.workgroups {
         println!(
             "{:<16} {:<16} {:<15} {:>5}",
-            w.name,
-            w.master,
-            w.address.to_string(),
+            Escaped(&w.name),
+            Escaped(&w.master),
+            Escaped(&w.address.to_string()),
             age(w.age_s)
         );
     }
@@ -241,19 +248,19 @@ fn print_interface(i: &BrowseInterface) {
     }
     for s in &i.servers {
         let name = if s.local {
-            format!("{} *", s.name)
+            format!("{} *", Escaped(&s.name))
         } else {
-            s.name.clone()
+            escape(&s.name).into_owned()
         };
         println!(
             "{:<16} {:<16} {:<15} {:<5} {:>5}  {:<40} {}",
             name,
-            s.workgroup,
-            s.address.to_string(),
-            s.os_version,
+            Escaped(&s.workgroup),
+            Escaped(&s.address.to_string()),
+            Escaped(&s.os_version),
             age(s.age_s),
             types(&s.types),
-            s.comment.escape_debug()
+            Escaped(&s.comment)
         );
     }
     println!();

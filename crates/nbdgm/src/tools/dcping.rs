@@ -18,6 +18,7 @@ use nbdgm_wire::mailslot::{MailslotWrite, NETLOGON};
 use nbdgm_wire::netlogon::{
     ds_flag, nt_version, opcode, NetlogonMessage, PrimaryQuery, SamLogonRequest,
 };
+use nbdgm_wire::text::{escape, Escaped};
 use nbdgm_wire::Name;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -527,7 +528,12 @@ impl Printer {
         match self.format {
             OutFormat::Text => {
                 if let Some(e) = &s.error {
-                    eprintln!("nbdgm dc-ping: {} to {}: {e}", s.request, s.target);
+                    eprintln!(
+                        "nbdgm dc-ping: {} to {}: {}",
+                        Escaped(s.request),
+                        Escaped(&s.target.to_string()),
+                        Escaped(&e.to_string())
+                    );
                 }
             }
             OutFormat::Ndjson => print_json(&serde_json::json!({"request": &s}), self.format),
@@ -599,30 +605,36 @@ impl Printer {
 }
 
 /// One text line for a response.
+/// Every string of the answer is escaped (issue 12 item 4): a DC, or anything that
+/// answers in its place, controls them.
 pub fn text_line(r: &Response) -> String {
     let who = match &r.source {
-        Some(s) => format!("{} ({s})", r.from),
-        None => r.from.clone(),
+        Some(s) => format!("{} ({})", Escaped(&r.from), Escaped(s)),
+        None => escape(&r.from).into_owned(),
     };
     if let Some(e) = &r.error {
-        let what = r.command.map(|c| format!(" {c}")).unwrap_or_default();
-        return format!("{who}: error:{what} {e}");
+        let what = r
+            .command
+            .map(|c| format!(" {}", Escaped(c)))
+            .unwrap_or_default();
+        return format!("{who}: error:{what} {}", Escaped(e));
     }
     let mut line = format!(
         "{who}: {} in {}",
-        r.command.unwrap_or("?"),
+        Escaped(r.command.unwrap_or("?")),
         fmt_ms(r.time_ms)
     );
     if let Some(req) = r.request {
         line.push_str(&format!(
-            " ({req} to {}{})",
-            r.target.as_deref().unwrap_or("?"),
+            " ({} to {}{})",
+            Escaped(req),
+            Escaped(r.target.as_deref().unwrap_or("?")),
             if r.duplicate { ", duplicate" } else { "" }
         ));
     }
     let mut add = |k: &str, v: &Option<String>| {
         if let Some(v) = v {
-            line.push_str(&format!(" {k}={v}"));
+            line.push_str(&format!(" {k}={}", Escaped(v)));
         }
     };
     add("dc", &r.dc_name);
@@ -648,7 +660,7 @@ pub fn run(args: &DcPingArgs) -> u8 {
     match dc_ping(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm dc-ping: {e}");
+            eprintln!("nbdgm dc-ping: {}", Escaped(&e.to_string()));
             exit::USAGE
         }
     }

@@ -74,7 +74,10 @@ pub fn run(args: &ListenArgs) -> u8 {
     match listen(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm listen: {e}");
+            eprintln!(
+                "nbdgm listen: {}",
+                nbdgm_wire::text::Escaped(&e.to_string())
+            );
             exit::USAGE
         }
     }

@@ -46,7 +46,7 @@ pub fn run(args: &LookupArgs) -> u8 {
     match lookup(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm lookup: {e}");
+            eprintln!("nbdgm lookup: {}", nbdgm_wire::text::Escaped(&e));
             exit::USAGE
         }
     }
@@ -110,7 +110,10 @@ fn lookup(args: &LookupArgs) -> Result<u8, String> {
             .map_err(|e| format!("query to {}:{}: {e}", target.ip, target.port))?;
             for n in nameq::negatives(&answers) {
                 if args.format == OutFormat::Text {
-                    eprintln!("negative answer: {n}");
+                    eprintln!(
+                        "negative answer: {}",
+                        nbdgm_wire::text::Escaped(&n.to_string())
+                    );
                 }
             }
             nameq::addresses(&answers)
@@ -131,16 +134,17 @@ fn lookup(args: &LookupArgs) -> Result<u8, String> {
                 } else {
                     "unique"
                 };
+                use nbdgm_wire::text::Escaped;
                 let from = a["from"]
                     .as_str()
-                    .map(|f| format!("  (from {f})"))
+                    .map(|f| format!("  (from {})", Escaped(f)))
                     .unwrap_or_default();
                 println!(
                     "{:<15} {} {} {}-node{}",
-                    a["address"].as_str().unwrap_or("?"),
+                    Escaped(a["address"].as_str().unwrap_or("?")),
                     name,
                     group,
-                    a["node_type"].as_str().unwrap_or("?"),
+                    Escaped(a["node_type"].as_str().unwrap_or("?")),
                     from
                 );
             }

@@ -126,7 +126,7 @@ pub fn run(args: &MessageArgs) -> u8 {
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm message: {e}");
+            eprintln!("nbdgm message: {}", escape(&e.to_string()));
             exit::USAGE
         }
     }
@@ -224,7 +224,7 @@ fn send(args: &SendArgs) -> Result<u8, String> {
                     code: ErrorCode::NotFound | ErrorCode::Timeout,
                     message,
                 }) => {
-                    eprintln!("nbdgm message send: {message}");
+                    eprintln!("nbdgm message send: {}", escape(&message));
                     return Ok(exit::FINDINGS);
                 }
                 Err(e) => return Err(e.to_string()),
@@ -238,8 +238,8 @@ fn send(args: &SendArgs) -> Result<u8, String> {
     match args.format {
         OutFormat::Text => println!(
             "sent message to {} at {}",
-            report["destination"].as_str().unwrap_or("?"),
-            report["to"].as_str().unwrap_or("?")
+            escape(report["destination"].as_str().unwrap_or("?")),
+            escape(report["to"].as_str().unwrap_or("?"))
         ),
         f => print_json(&report, f),
     }
@@ -337,8 +337,8 @@ pub fn decode(data: &[u8]) -> Result<Message, String> {
     Message::parse(w.data).map_err(|e| format!("message: {e}"))
 }
 
-fn escape(s: &str) -> String {
-    nbdgm_daemon::messenger::escape(s)
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    nbdgm_wire::text::escape(s)
 }
 
 struct Printer {
@@ -355,12 +355,12 @@ impl Printer {
             OutFormat::Text => {
                 let mut s = format!(
                     "{} message from {} to {} ({} -> {}, {}){}\n",
-                    h.time,
+                    escape(&h.time),
                     escape(&h.sender),
                     escape(&h.recipient),
-                    h.from,
-                    h.destination,
-                    h.interface,
+                    escape(&h.from),
+                    escape(&h.destination),
+                    escape(&h.interface),
                     if h.for_us { "" } else { " [not for us]" }
                 );
                 for line in h.text.lines() {

@@ -84,7 +84,7 @@ pub fn run(args: &SendArgs) -> u8 {
     match send(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm send: {e}");
+            eprintln!("nbdgm send: {}", nbdgm_wire::text::Escaped(&e.to_string()));
             exit::USAGE
         }
     }
@@ -166,7 +166,7 @@ fn send(args: &SendArgs) -> Result<u8, String> {
                     code: ErrorCode::NotFound | ErrorCode::Timeout,
                     message,
                 }) => {
-                    eprintln!("nbdgm send: {message}");
+                    eprintln!("nbdgm send: {}", nbdgm_wire::text::Escaped(&message));
                     return Ok(exit::FINDINGS);
                 }
                 Err(e) => return Err(e.to_string()),
@@ -182,7 +182,7 @@ fn send(args: &SendArgs) -> Result<u8, String> {
             "sent {} bytes in {} fragment(s) to {}",
             report["bytes"],
             report["fragments"],
-            report["to"].as_str().unwrap_or("?")
+            nbdgm_wire::text::Escaped(report["to"].as_str().unwrap_or("?"))
         ),
         f => print_json(&report, f),
     }

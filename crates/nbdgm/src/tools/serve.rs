@@ -88,7 +88,10 @@ pub fn run(args: &ServeArgs) -> u8 {
             .config_path
             .clone()
             .unwrap_or_else(|| PathBuf::from("(defaults)"));
-        let summary = cfg.summary(&file);
+        let mut summary = cfg.summary(&file);
+        if let Some(w) = nbdgm_daemon::privilege::root_warning_now(cfg.privileges.user.as_deref()) {
+            summary.warnings.push(w.to_owned());
+        }
         match serde_json::to_string_pretty(&summary) {
             Ok(s) => println!("configuration OK\n{s}"),
             Err(_) => println!("configuration OK"),

@@ -5,6 +5,7 @@ use super::{print_json, OutFormat};
 use crate::exit;
 use clap::Args;
 use nbdgm_client::Client;
+use nbdgm_wire::text::Escaped;
 use serde_json::Value;
 
 #[derive(Args, Debug)]
@@ -38,7 +39,7 @@ pub fn run(args: &StatsArgs) -> u8 {
     let mut v = match client.stats() {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("nbdgm stats: {e}");
+            eprintln!("nbdgm stats: {}", Escaped(&e.to_string()));
             return exit::USAGE;
         }
     };
@@ -53,7 +54,8 @@ pub fn run(args: &StatsArgs) -> u8 {
             let mut lines = Vec::new();
             flatten("", &v, &mut lines);
             for (k, val) in lines {
-                println!("{k:<60} {val}");
+                // Keys and values can hold names heard on the network: escaped.
+                println!("{:<60} {}", Escaped(&k), Escaped(&val));
             }
         }
         f => print_json(&v, f),

@@ -6,6 +6,7 @@ use crate::nameq::{self, Target};
 use clap::Args;
 use nbdgm_client::proto::StatusResult;
 use nbdgm_wire::nbns::{self, RData};
+use nbdgm_wire::text::Escaped;
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub fn run(args: &StatusArgs) -> u8 {
     match status(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("nbdgm status: {e}");
+            eprintln!("nbdgm status: {}", Escaped(&e));
             exit::USAGE
         }
     }
@@ -122,10 +123,16 @@ fn status(args: &StatusArgs) -> Result<u8, String> {
                 if n.permanent {
                     flags.push("permanent");
                 }
-                println!("  {:<22} {}-node {}", n.name, n.node_type, flags.join(" "));
+                // Names come from the answering host (or the daemon): escaped.
+                println!(
+                    "  {:<22} {}-node {}",
+                    Escaped(&n.name),
+                    Escaped(&n.node_type.to_string()),
+                    flags.join(" ")
+                );
             }
             if let Some(mac) = &r.mac {
-                println!("  unit id (MAC): {mac}");
+                println!("  unit id (MAC): {}", Escaped(mac));
             }
         }
         f => print_json(&r, f),
