@@ -86,15 +86,20 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> std::io::Result<Outpu
     })
 }
 
-/// Find a program on `$PATH` or in the sbin directories.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for d in ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        dirs.push(PathBuf::from(d));
+/// Where firewall tools are looked for, in order. Never `$PATH`: these run as root, and
+/// a directory on a user's `PATH` could hold a fake `nft`.
+pub const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
+/// The system's copy of a tool (`nft`, `iptables`, `ufw`, `ip`, ...) from [`SYSTEM_DIRS`].
+pub fn find_tool(name: &str) -> Result<PathBuf, String> {
+    if name.contains('/') {
+        return Err(format!("{name:?} is not a tool name"));
     }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+    SYSTEM_DIRS
+        .iter()
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("`{name}` not found in {}", SYSTEM_DIRS.join(", ")))
 }
 
 /// What to read.
@@ -242,7 +247,7 @@ fn cmd_output(tool: &PathBuf, args: &[&str], timeout: Duration) -> Result<String
 pub fn read_firewall(timeout: Duration) -> FirewallView {
     let mut view = FirewallView::default();
     let mut nft_ok = false;
-    if let Some(nft) = find_tool("nft") {
+    if let Ok(nft) = find_tool("nft") {
         match cmd_output(&nft, &["-j", "list", "ruleset"], timeout).and_then(|t| nft::parse(&t)) {
             Ok(p) => {
                 nft_ok = true;
@@ -275,7 +280,7 @@ pub fn read_firewall(timeout: Duration) -> FirewallView {
         ("iptables", "iptables-save"),
         ("ip6tables", "ip6tables-save"),
     ] {
-        let (Some(bin), Some(save_bin)) = (find_tool(name), find_tool(save)) else {
+        let (Ok(bin), Ok(save_bin)) = (find_tool(name), find_tool(save)) else {
             view.sources.push(SourceStatus {
                 name: name.into(),
                 used: false,
@@ -333,7 +338,7 @@ pub fn read_firewall(timeout: Duration) -> FirewallView {
             }
         }
     }
-    if let Some(ufw_bin) = find_tool("ufw") {
+    if let Ok(ufw_bin) = find_tool("ufw") {
         match cmd_output(&ufw_bin, &["status", "verbose"], timeout) {
             Ok(text) => {
                 let st = ufw::parse(&text);
@@ -567,6 +572,7 @@ pub fn to_json(r: &AuditReport) -> String {
 
 /// The report as text.
 pub fn to_text(r: &AuditReport) -> String {
+    use nbdgm_wire::text::Escaped;
     let mut s = String::new();
     for p in &r.ports {
         let listen = if p.listening.is_empty() {
@@ -574,7 +580,7 @@ pub fn to_text(r: &AuditReport) -> String {
         } else {
             p.listening
                 .iter()
-                .map(|b| format!("{}:{} {}", b.local, b.port, b.owner_text()))
+                .map(|b| format!("{}:{} {}", b.local, b.port, Escaped(&b.owner_text())))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -591,10 +597,10 @@ pub fn to_text(r: &AuditReport) -> String {
             p.firewall.evaluated_from,
         ));
         for d in p.firewall.decided_by.iter().take(4) {
-            s.push_str(&format!("           {d}\n"));
+            s.push_str(&format!("           {}\n", Escaped(d)));
         }
         for u in p.firewall.undetermined.iter().skip(1).take(3) {
-            s.push_str(&format!("           also {u}\n"));
+            s.push_str(&format!("           also {}\n", Escaped(u)));
         }
     }
     let others: Vec<&BoundSocket> = r
@@ -608,7 +614,7 @@ pub fn to_text(r: &AuditReport) -> String {
             b.port,
             b.proto,
             b.local,
-            b.owner_text()
+            Escaped(&b.owner_text())
         ));
     }
     s.push_str("firewall sources:\n");
@@ -617,11 +623,11 @@ pub fn to_text(r: &AuditReport) -> String {
             "  {:<9} {} {}\n",
             f.name,
             if f.used { "used" } else { "not used:" },
-            f.detail
+            Escaped(&f.detail)
         ));
     }
     for n in &r.notes {
-        s.push_str(&format!("note: {n}\n"));
+        s.push_str(&format!("note: {}\n", Escaped(n)));
     }
     for b in r
         .sockets
@@ -630,7 +636,10 @@ pub fn to_text(r: &AuditReport) -> String {
     {
         s.push_str(&format!(
             "note: {}/{} inode {}: {}\n",
-            b.0.port, b.0.proto, b.0.inode, b.1
+            b.0.port,
+            b.0.proto,
+            b.0.inode,
+            Escaped(b.1)
         ));
     }
     s.push_str(&format!("summary: {}\n", r.summary));

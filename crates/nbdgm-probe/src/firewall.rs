@@ -4,8 +4,13 @@
 //! ufw. Rules are argument vectors run without a shell; applying replaces a previous
 //! application (idempotent) and removing deletes exactly what applying created. After
 //! applying, a [`Verifier`] probes the host from another vantage point.
+//!
+//! Tools are run from the system directories only ([`crate::audit::find_tool`], never
+//! `$PATH`); nftables rules go in as one `nft -f -` transaction (all or nothing); ufw rules
+//! are prepended (they win over earlier allow rules) and tagged with the comment
+//! [`UFW_TAG`], by which `--remove` finds exactly them.
 
-use crate::audit::{find_tool, run_bounded};
+use crate::audit::{find_tool, run_bounded, MAX_OUTPUT};
 use crate::probe::{HostResult, Port, PortResult, PortState};
 pub use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -24,6 +29,8 @@ pub const IPT_CHAIN: &str = "NBDGM";
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most `--allow` networks.
 pub const MAX_ALLOW: usize = 256;
+/// The comment on every ufw rule nbdgm adds.
+pub const UFW_TAG: &str = "nbdgm";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,12 +63,16 @@ pub struct FwCommand {
     pub argv: Vec<String>,
     /// Cleanup of a previous application: failing is fine (nothing to clean).
     pub may_fail: bool,
+    /// Written to the command's standard input (the ruleset of `nft -f -`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
 }
 
 fn cmd(argv: &[&str], may_fail: bool) -> FwCommand {
     FwCommand {
         argv: argv.iter().map(|s| s.to_string()).collect(),
         may_fail,
+        stdin: None,
     }
 }
 
@@ -129,11 +140,12 @@ pub fn apply_commands(o: &FirewallOptions) -> Vec<FwCommand> {
     match o.backend {
         Backend::Nftables => nft_apply(o),
         Backend::Iptables => ipt_apply(o),
-        Backend::Ufw => ufw_commands(o, false),
+        Backend::Ufw => ufw_commands(o),
     }
 }
 
-/// The commands that remove what [`apply_commands`] created.
+/// The commands that remove what [`apply_commands`] created. For ufw they depend on the
+/// rule numbers of the moment: see [`ufw_remove_commands`] (this gives none).
 pub fn remove_commands(o: &FirewallOptions) -> Vec<FwCommand> {
     match o.backend {
         Backend::Nftables => vec![cmd(&["nft", "delete", "table", "inet", NFT_TABLE], false)],
@@ -147,50 +159,45 @@ pub fn remove_commands(o: &FirewallOptions) -> Vec<FwCommand> {
                 ]
             })
             .collect(),
-        Backend::Ufw => ufw_commands(o, true),
+        Backend::Ufw => Vec::new(),
     }
 }
 
-fn nft_apply(o: &FirewallOptions) -> Vec<FwCommand> {
+/// The nftables ruleset [`apply_commands`] loads: declare the table, delete it, declare it
+/// whole. In one `nft -f` this replaces an earlier application atomically and never fails
+/// for want of one.
+pub fn nft_ruleset(o: &FirewallOptions) -> String {
+    use std::fmt::Write as _;
     let t = NFT_TABLE;
     let udp = format!("{{ {} }}", join(&o.udp_ports(), ", "));
     let tcp = format!("{{ {} }}", join(&o.tcp_ports(), ", "));
-    let chain = format!("{{ type filter hook input priority {NFT_PRIORITY} ; policy accept ; }}");
-    let mut v = vec![
-        // `add` then `delete` then `add`: replaces an earlier application, never fails.
-        cmd(&["nft", "add", "table", "inet", t], false),
-        cmd(&["nft", "delete", "table", "inet", t], false),
-        cmd(&["nft", "add", "table", "inet", t], false),
-        cmd(&["nft", "add", "chain", "inet", t, "input", &chain], false),
-        cmd(
-            &[
-                "nft", "add", "rule", "inet", t, "input", "iifname", "lo", "accept",
-            ],
-            false,
-        ),
-    ];
+    let mut s = format!("table inet {t}\ndelete table inet {t}\ntable inet {t} {{\n");
+    s.push_str("\tchain input {\n");
+    let _ = writeln!(
+        s,
+        "\t\ttype filter hook input priority {NFT_PRIORITY}; policy accept;"
+    );
+    s.push_str("\t\tiifname \"lo\" accept\n");
     for (fam, nets) in [("ip", o.allow_v4()), ("ip6", o.allow_v6())] {
         for n in nets {
             for (proto, set) in [("udp", &udp), ("tcp", &tcp)] {
-                v.push(cmd(
-                    &[
-                        "nft", "add", "rule", "inet", t, "input", fam, "saddr", &n, proto, "dport",
-                        set, "accept",
-                    ],
-                    false,
-                ));
+                let _ = writeln!(s, "\t\t{fam} saddr {n} {proto} dport {set} accept");
             }
         }
     }
     for (proto, set) in [("udp", &udp), ("tcp", &tcp)] {
-        v.push(cmd(
-            &[
-                "nft", "add", "rule", "inet", t, "input", proto, "dport", set, "drop",
-            ],
-            false,
-        ));
+        let _ = writeln!(s, "\t\t{proto} dport {set} drop");
     }
-    v
+    s.push_str("\t}\n}\n");
+    s
+}
+
+fn nft_apply(o: &FirewallOptions) -> Vec<FwCommand> {
+    vec![FwCommand {
+        argv: vec!["nft".into(), "-f".into(), "-".into()],
+        may_fail: false,
+        stdin: Some(nft_ruleset(o)),
+    }]
 }
 
 fn ipt_apply(o: &FirewallOptions) -> Vec<FwCommand> {
@@ -254,37 +261,79 @@ fn ipt_apply(o: &FirewallOptions) -> Vec<FwCommand> {
     v
 }
 
-/// ufw: the allows first (ufw applies the first matching rule), then the denies. ufw skips
-/// rules it already has, so applying twice changes nothing.
-fn ufw_commands(o: &FirewallOptions, remove: bool) -> Vec<FwCommand> {
-    let pre: &[&str] = if remove {
-        &["ufw", "--force", "delete"]
-    } else {
-        &["ufw"]
-    };
+/// ufw: every rule is prepended (`ufw prepend`: to the top of the list, so it wins over
+/// any earlier allow; `insert 1` fails on an empty list) and tagged `comment nbdgm`. Each
+/// prepend lands above the previous one, so the denies go in first and the allows last:
+/// the list then starts with the allows, then the denies. ufw skips rules it already has,
+/// so applying twice changes nothing.
+fn ufw_commands(o: &FirewallOptions) -> Vec<FwCommand> {
     let mut v = Vec::new();
     let ports: Vec<(u16, &str)> = o
         .ports()
         .iter()
         .map(|p| (p.number(), if p.is_udp() { "udp" } else { "tcp" }))
         .collect();
-    for n in o.allow.iter().map(|n| n.trunc().to_string()) {
-        for (port, proto) in &ports {
+    for (port, proto) in ports.iter().rev() {
+        let spec = format!("{port}/{proto}");
+        v.push(cmd(
+            &["ufw", "prepend", "deny", &spec, "comment", UFW_TAG],
+            false,
+        ));
+    }
+    let nets: Vec<String> = o.allow.iter().map(|n| n.trunc().to_string()).collect();
+    for n in nets.iter().rev() {
+        for (port, proto) in ports.iter().rev() {
             let port = port.to_string();
-            let mut a: Vec<&str> = pre.to_vec();
-            a.extend([
-                "allow", "from", &n, "to", "any", "port", &port, "proto", proto,
-            ]);
-            v.push(cmd(&a, false));
+            v.push(cmd(
+                &[
+                    "ufw", "prepend", "allow", "from", n, "to", "any", "port", &port, "proto",
+                    proto, "comment", UFW_TAG,
+                ],
+                false,
+            ));
         }
     }
-    for (port, proto) in &ports {
-        let spec = format!("{port}/{proto}");
-        let mut a: Vec<&str> = pre.to_vec();
-        a.extend(["deny", &spec]);
-        v.push(cmd(&a, false));
-    }
     v
+}
+
+/// The numbers of the rules tagged [`UFW_TAG`] in `ufw status numbered` output.
+pub fn ufw_tagged_rules(status_numbered: &str) -> Vec<u32> {
+    status_numbered
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (num, rest) = l.strip_prefix('[')?.split_once(']')?;
+            let (_, comment) = rest.rsplit_once('#')?;
+            (comment.trim() == UFW_TAG).then(|| num.trim().parse().ok())?
+        })
+        .collect()
+}
+
+/// The commands that delete exactly the rules nbdgm added, by number, highest first (so
+/// the remaining numbers stay valid), given the `ufw status numbered` output.
+pub fn ufw_remove_commands(status_numbered: &str) -> Vec<FwCommand> {
+    let mut nums = ufw_tagged_rules(status_numbered);
+    nums.sort_unstable_by(|a, b| b.cmp(a));
+    nums.dedup();
+    nums.iter()
+        .map(|n| cmd(&["ufw", "--force", "delete", &n.to_string()], false))
+        .collect()
+}
+
+/// `ufw status numbered`, run from the system path.
+pub fn ufw_status_numbered(timeout: Duration) -> Result<String, String> {
+    let ufw = find_tool("ufw")?;
+    let mut c = Command::new(ufw);
+    c.args(["status", "numbered"]);
+    let o = run_bounded(c, timeout).map_err(|e| format!("ufw status: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "ufw status: {}: {}",
+            o.status,
+            nbdgm_wire::text::escape(String::from_utf8_lossy(&o.stderr).trim())
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Quote one word for a POSIX shell (only for display: commands are run without a shell).
@@ -299,7 +348,8 @@ pub fn shell_quote(w: &str) -> String {
     }
 }
 
-/// The commands as a shell script (cleanup steps get `|| true`).
+/// The commands as a shell script (cleanup steps get `|| true`; standard input as a
+/// quoted here-document).
 pub fn to_script(cmds: &[FwCommand]) -> String {
     let mut s = String::from("#!/bin/sh\n# generated by nbdgm firewall\nset -e\n");
     for c in cmds {
@@ -308,7 +358,17 @@ pub fn to_script(cmds: &[FwCommand]) -> String {
         if c.may_fail {
             s.push_str(" 2>/dev/null || true");
         }
-        s.push('\n');
+        match &c.stdin {
+            Some(input) => {
+                s.push_str(" <<'NBDGM_EOF'\n");
+                s.push_str(input);
+                if !input.ends_with('\n') {
+                    s.push('\n');
+                }
+                s.push_str("NBDGM_EOF\n");
+            }
+            None => s.push('\n'),
+        }
     }
     s
 }
@@ -330,10 +390,17 @@ pub fn run_commands(
     let mut out = Vec::new();
     for c in cmds {
         let Some(prog) = c.argv.first() else { continue };
-        let path = find_tool(prog).unwrap_or_else(|| PathBuf::from(prog));
-        let mut command = Command::new(path);
+        // The system's tool, never one found through $PATH (we run as root).
+        let path = match find_tool(prog) {
+            Ok(p) => p,
+            Err(e) => return Err((out, e)),
+        };
+        let mut command = Command::new(&path);
         command.args(&c.argv[1..]);
-        let r = run_bounded(command, timeout);
+        let r = match &c.stdin {
+            Some(input) => run_with_input(command, input, timeout),
+            None => run_bounded(command, timeout),
+        };
         let (ok, message) = match r {
             Ok(o) if o.status.success() => (true, String::new()),
             Ok(o) => (
@@ -341,13 +408,15 @@ pub fn run_commands(
                 format!(
                     "{}: {}",
                     o.status,
-                    String::from_utf8_lossy(&o.stderr).trim()
+                    nbdgm_wire::text::escape(String::from_utf8_lossy(&o.stderr).trim())
                 ),
             ),
             Err(e) => (false, e.to_string()),
         };
+        let mut argv = c.argv.clone();
+        argv[0] = path.display().to_string();
         out.push(CmdOutcome {
-            argv: c.argv.clone(),
+            argv,
             ok,
             message: message.clone(),
         });
@@ -357,6 +426,70 @@ pub fn run_commands(
         }
     }
     Ok(out)
+}
+
+/// [`run_bounded`] with `input` on the child's standard input.
+fn run_with_input(
+    mut cmd: Command,
+    input: &str,
+    timeout: Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::time::Instant;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let mut stdin = child.stdin.take();
+    let data = input.as_bytes().to_vec();
+    let writer = std::thread::spawn(move || {
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(&data);
+        }
+    });
+    let read = |p: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = p {
+                let _ = p.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out_t = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err_t = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("timed out after {} s", timeout.as_secs()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = writer.join();
+    Ok(std::process::Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    })
 }
 
 /// Something that probes `target` from another vantage point.
@@ -391,7 +524,7 @@ impl Verifier for NetnsExecVerifier {
         if self.netns.is_empty() || self.netns.contains('/') || self.netns.starts_with('.') {
             return Err(format!("{:?} is not a network namespace name", self.netns));
         }
-        let ip = find_tool("ip").ok_or("`ip` not found")?;
+        let ip = find_tool("ip")?;
         let mut c = Command::new(ip);
         c.args(["netns", "exec", &self.netns])
             .arg(&self.program)

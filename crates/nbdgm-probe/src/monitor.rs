@@ -114,7 +114,7 @@ impl Monitor {
         let store = tokio::task::spawn_blocking(move || open_store(&c))
             .await
             .map_err(|e| anyhow::anyhow!("store task: {e}"))?
-            .map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
+            .map_err(|e| anyhow::anyhow!("store {}: {e}", store::redact_url(&config.store.url)))?;
         let store = Arc::new(Mutex::new(store));
         let metrics = Arc::new(metrics::Metrics::new());
         let http = match &config.http {

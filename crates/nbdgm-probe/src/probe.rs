@@ -508,22 +508,13 @@ pub fn decide(port: Port, ev: &Evidence, ns_answered: bool) -> (PortState, Strin
     }
 }
 
-/// Printable, bounded evidence: control characters escaped, at most
-/// [`MAX_EVIDENCE_LEN`] characters.
+/// Bounded evidence: at most [`MAX_EVIDENCE_LEN`] characters (then `…`). The text is kept
+/// as received (JSON is exact); text output escapes it ([`nbdgm_wire::text::escape`]).
 pub fn clean(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.chars().count() >= MAX_EVIDENCE_LEN {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.push_str(&format!("<{:02x}>", c as u32 & 0xff));
-        } else {
-            out.push(c);
-        }
+    match s.char_indices().nth(MAX_EVIDENCE_LEN) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
     }
-    out
 }
 
 fn port_result(
@@ -1452,7 +1443,18 @@ pub const CSV_HEADER: [&str; 11] = [
     "names",
 ];
 
-/// The results as CSV: a header, then one row per host × port.
+/// A CSV cell that a spreadsheet will not run: a cell starting with `=`, `+`, `-`, `@`,
+/// TAB or CR gets a leading `'` (OWASP, "CSV Injection").
+pub fn csv_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The results as CSV: a header, then one row per host × port. Every cell passes
+/// [`csv_cell`] (names, workgroups and evidence come from the network).
 pub fn to_csv(results: &[HostResult]) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
@@ -1470,7 +1472,7 @@ pub fn to_csv(results: &[HostResult]) -> Result<String, csv::Error> {
             })
             .collect();
         for p in &h.ports {
-            w.write_record([
+            let row = [
                 h.address.to_string(),
                 h.hostname.clone().unwrap_or_default(),
                 p.port.to_string(),
@@ -1482,7 +1484,8 @@ pub fn to_csv(results: &[HostResult]) -> Result<String, csv::Error> {
                 info.roles.join(" "),
                 info.mac.clone().unwrap_or_default(),
                 names.join(" "),
-            ])?;
+            ];
+            w.write_record(row.iter().map(|c| csv_cell(c)))?;
         }
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
@@ -1490,14 +1493,16 @@ pub fn to_csv(results: &[HostResult]) -> Result<String, csv::Error> {
 }
 
 /// The results as text: a block per host with its names, roles and MAC, then a table of
-/// ports.
+/// ports. Every string from the network or a resolver is escaped
+/// ([`nbdgm_wire::text::escape`]): no control character reaches the terminal.
 pub fn to_text(results: &[HostResult]) -> String {
+    use nbdgm_wire::text::{escape, Escaped};
     use std::fmt::Write as _;
     let mut s = String::new();
     for h in results {
         let _ = write!(s, "{}", h.address);
         if let Some(n) = &h.hostname {
-            let _ = write!(s, " ({})", clean(n));
+            let _ = write!(s, " ({})", Escaped(&clean(n)));
         }
         let _ = writeln!(s, "  [{:.0} ms]", h.duration_ms);
         if let Some(info) = &h.info {
@@ -1506,9 +1511,9 @@ pub fn to_text(results: &[HostResult]) -> String {
                 .iter()
                 .map(|n| {
                     if n.group {
-                        format!("{} (group)", n.name)
+                        format!("{} (group)", escape(&n.name))
                     } else {
-                        n.name.clone()
+                        escape(&n.name).into_owned()
                     }
                 })
                 .collect();
@@ -1516,13 +1521,13 @@ pub fn to_text(results: &[HostResult]) -> String {
             let _ = writeln!(
                 s,
                 "  workgroup: {}   roles: {}   MAC: {}",
-                info.workgroup.as_deref().unwrap_or("-"),
+                Escaped(info.workgroup.as_deref().unwrap_or("-")),
                 if info.roles.is_empty() {
                     "-".to_string()
                 } else {
-                    info.roles.join(", ")
+                    escape(&info.roles.join(", ")).into_owned()
                 },
-                info.mac.as_deref().unwrap_or("-")
+                Escaped(info.mac.as_deref().unwrap_or("-"))
             );
         }
         let _ = writeln!(s, "  {:<8} {:<14} {:>9}  EVIDENCE", "PORT", "STATE", "RTT");
@@ -1537,7 +1542,7 @@ pub fn to_text(results: &[HostResult]) -> String {
                 p.port.as_str(),
                 p.state.as_str(),
                 rtt,
-                p.evidence
+                Escaped(&p.evidence)
             );
         }
         s.push('\n');
@@ -2168,9 +2173,30 @@ mod tests {
     }
 
     #[test]
-    fn evidence_is_cleaned_and_bounded() {
-        assert_eq!(clean("a\u{1b}[31mb\n"), "a<1b>[31mb<0a>");
+    fn evidence_is_bounded_and_escaped_in_text_only() {
+        assert_eq!(clean("a\u{1b}[31mb\n"), "a\u{1b}[31mb\n");
         assert!(clean(&"x".repeat(10_000)).chars().count() <= MAX_EVIDENCE_LEN + 1);
+        let mut r = sample();
+        r[0].ports[0].evidence = "x\u{1b}[2J\ny\u{202e}".into();
+        let text = to_text(&r);
+        assert!(text.contains("x\\x1b[2J\\ny\\u{202e}"), "{text}");
+        assert!(to_json(&r).contains("x\\u001b[2J\\ny\u{202e}"));
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        for bad in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"));
+        }
+        assert_eq!(csv_cell("open"), "open");
+        let mut r = sample();
+        r[0].hostname = Some("=HYPERLINK(\"x\")".into());
+        let csv = to_csv(&r).unwrap();
+        let mut rd = csv::Reader::from_reader(csv.as_bytes());
+        for row in rd.records() {
+            let row = row.unwrap();
+            assert!(row.iter().all(|c| !c.starts_with('=')), "{row:?}");
+        }
     }
 
     #[test]

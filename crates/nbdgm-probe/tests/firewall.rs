@@ -25,35 +25,38 @@ fn nftables_rules() {
         &["198.51.100.0/24", "2001:db8::/32"],
         false,
     );
-    let l = lines(&firewall::apply_commands(&o));
-    assert_eq!(l[0], "nft add table inet nbdgm");
-    assert_eq!(l[1], "nft delete table inet nbdgm");
-    assert!(l.contains(
-        &"nft add rule inet nbdgm input ip saddr 198.51.100.0/24 udp dport { 137, 138 } accept"
-            .to_string()
-    ));
-    assert!(l.contains(
-        &"nft add rule inet nbdgm input ip6 saddr 2001:db8::/32 tcp dport { 138, 139 } accept"
-            .to_string()
-    ));
+    // One `nft -f -` transaction: declare, delete, declare whole (idempotent, atomic).
+    let cmds = firewall::apply_commands(&o);
+    assert_eq!(cmds.len(), 1);
+    assert_eq!(lines(&cmds), vec!["nft -f -"]);
+    let rs = cmds[0].stdin.as_deref().unwrap();
+    let l: Vec<&str> = rs.lines().map(str::trim).collect();
     assert_eq!(
-        l.last().unwrap(),
-        "nft add rule inet nbdgm input tcp dport { 138, 139 } drop"
+        &l[..3],
+        &[
+            "table inet nbdgm",
+            "delete table inet nbdgm",
+            "table inet nbdgm {"
+        ]
     );
-    let accepts = l
-        .iter()
-        .position(|x| x.ends_with("accept") && x.contains("saddr"))
-        .unwrap();
+    assert!(l.contains(&"ip saddr 198.51.100.0/24 udp dport { 137, 138 } accept"));
+    assert!(l.contains(&"ip6 saddr 2001:db8::/32 tcp dport { 138, 139 } accept"));
+    let accepts = l.iter().position(|x| x.contains("saddr")).unwrap();
     let drops = l.iter().position(|x| x.ends_with("drop")).unwrap();
     assert!(accepts < drops);
+    assert!(l.contains(&"tcp dport { 138, 139 } drop"));
+    let script = firewall::to_script(&cmds);
+    assert!(
+        script.contains("nft -f - <<'NBDGM_EOF'\ntable inet nbdgm\n"),
+        "{script}"
+    );
+    assert!(script.ends_with("}\nNBDGM_EOF\n"), "{script}");
     assert_eq!(
         lines(&firewall::remove_commands(&o)),
         vec!["nft delete table inet nbdgm"]
     );
     let o = opts(Backend::Nftables, &[], true);
-    assert!(lines(&firewall::apply_commands(&o))
-        .iter()
-        .any(|x| x.contains("{ 138, 139, 445 } drop")));
+    assert!(firewall::nft_ruleset(&o).contains("tcp dport { 138, 139, 445 } drop"));
 }
 
 #[test]
@@ -113,23 +116,68 @@ fn generated_rules_evaluate_as_intended() {
 
 #[test]
 fn ufw_rules_in_order() {
+    // Command lines only: ufw is never run by the tests (it cannot be confined to a network
+    // namespace: its state lives in /etc/ufw).
     let o = opts(Backend::Ufw, &["198.51.100.0/24"], false);
     let l = lines(&firewall::apply_commands(&o));
-    assert_eq!(
-        l[0],
-        "ufw allow from 198.51.100.0/24 to any port 137 proto udp"
-    );
     assert_eq!(l.len(), 8);
-    let first_deny = l.iter().position(|x| x.starts_with("ufw deny")).unwrap();
-    assert_eq!(first_deny, 4);
-    assert!(l[4..].iter().all(|x| x.starts_with("ufw deny")));
-    assert_eq!(l[7], "ufw deny 139/tcp");
-    let r = lines(&firewall::remove_commands(&o));
+    // Every rule is prepended (above any earlier allow) and tagged.
+    assert!(l
+        .iter()
+        .all(|x| x.starts_with("ufw prepend ") && x.ends_with(" comment nbdgm")));
+    // Each prepend lands on top: denies first, allows last, so the final list is the
+    // allows (137/udp first), then the denies (137/udp first).
+    assert_eq!(l[0], "ufw prepend deny 139/tcp comment nbdgm");
+    assert_eq!(l[3], "ufw prepend deny 137/udp comment nbdgm");
     assert_eq!(
-        r[0],
-        "ufw --force delete allow from 198.51.100.0/24 to any port 137 proto udp"
+        l[7],
+        "ufw prepend allow from 198.51.100.0/24 to any port 137 proto udp comment nbdgm"
     );
-    assert_eq!(r[7], "ufw --force delete deny 139/tcp");
+    let mut final_order = l.clone();
+    final_order.reverse();
+    let first_deny = final_order
+        .iter()
+        .position(|x| x.contains(" deny "))
+        .unwrap();
+    assert_eq!(first_deny, 4);
+    assert!(firewall::remove_commands(&o).is_empty());
+    // --remove deletes exactly the tagged rules, by number, highest first.
+    let status = "Status: active\n\n     To                         Action      From\n     \
+        --                         ------      ----\n\
+        [ 1] 137/udp                    ALLOW IN    198.51.100.0/24            # nbdgm\n\
+        [ 2] 137/udp                    DENY IN     Anywhere                   # nbdgm\n\
+        [ 3] 22/tcp                     ALLOW IN    Anywhere                   # ssh nbdgm\n\
+        [ 4] 80/tcp                     ALLOW IN    Anywhere\n\
+        [10] 139/tcp (v6)               DENY IN     Anywhere (v6)              # nbdgm\n";
+    assert_eq!(firewall::ufw_tagged_rules(status), vec![1, 2, 10]);
+    assert_eq!(
+        lines(&firewall::ufw_remove_commands(status)),
+        vec![
+            "ufw --force delete 10",
+            "ufw --force delete 2",
+            "ufw --force delete 1"
+        ]
+    );
+}
+
+#[test]
+fn tools_come_from_system_directories_only() {
+    use nbdgm_probe::audit::find_tool;
+    // Whatever $PATH says (these run as root): never a relative or PATH lookup.
+    for t in ["sh", "ip"] {
+        if let Ok(p) = find_tool(t) {
+            assert!(
+                ["/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"]
+                    .iter()
+                    .any(|d| p.starts_with(d)),
+                "{p:?}"
+            );
+        }
+    }
+    assert!(find_tool("no-such-firewall-tool")
+        .unwrap_err()
+        .contains("not found"));
+    assert!(find_tool("../bin/sh").is_err());
 }
 
 #[test]

@@ -322,7 +322,7 @@ fn postgres_store_round_trip_and_two_instances() {
 
 #[test]
 fn smtp_and_webhook_sinks() {
-    use nbdgm_probe::monitor::config::{Sink, SinkKind, WebhookFormat};
+    use nbdgm_probe::monitor::config::{EmailTls, Sink, SinkKind, WebhookFormat};
     let e = alert::AlertEvent {
         kind: AlertKind::PortNewOpen,
         check: "office".into(),
@@ -344,7 +344,7 @@ fn smtp_and_webhook_sinks() {
         kind: SinkKind::Email {
             server: "127.0.0.1".into(),
             port: smtp.addr.port(),
-            starttls: false,
+            tls: EmailTls::None,
             from: "nbdgm@example.invalid".into(),
             to: vec!["ops@example.invalid".into()],
             username: None,
@@ -915,4 +915,17 @@ timeout = "5s"
     assert_eq!(host.value, "down");
     assert!(host.bad);
     rt.block_on(m.stop());
+}
+
+#[test]
+fn store_urls_are_redacted() {
+    assert_eq!(
+        store::redact_url("postgres://nbdgm:S3cret@127.0.0.1:5432/nbdgm"),
+        "postgres://nbdgm:…@127.0.0.1:5432/nbdgm"
+    );
+    assert_eq!(
+        store::redact_url("postgresql:///nbdgm?host=/run/postgresql"),
+        "postgresql:///nbdgm?host=/run/postgresql"
+    );
+    assert_eq!(store::redact_url("/var/lib/x\n.db"), "/var/lib/x\\n.db");
 }

@@ -3,10 +3,16 @@
 //! with the event in its arguments and environment, killed after a timeout). Delivery is
 //! retried a bounded number of times with exponential backoff; every outcome is returned
 //! so the caller can store it.
+//!
+//! Hostile text (names from the network, answers of peer servers) is escaped in every
+//! human-readable form ([`AlertEvent::summary`], errors) and chat mentions in it are
+//! defanged ([`defang`]); webhook URLs appear only redacted ([`redact_url`]); credentials
+//! never cross a plaintext SMTP connection; exec hooks get a cleared environment.
 
-use super::config::{Sink, SinkKind, WebhookFormat};
+use super::config::{EmailTls, Sink, SinkKind, WebhookFormat};
 use super::engine::AlertKind;
 use chrono::{DateTime, Utc};
+use nbdgm_wire::text::{escape, Escaped};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -36,23 +42,24 @@ pub struct AlertEvent {
 }
 
 impl AlertEvent {
-    /// One line for humans.
+    /// One line for humans, every field escaped ([`escape`]): names from the network
+    /// cannot break the line or reach a terminal raw.
     pub fn summary(&self) -> String {
         let who = match &self.hostname {
-            Some(h) => format!("{} ({h})", self.target),
-            None => self.target.clone(),
+            Some(h) => format!("{} ({})", Escaped(&self.target), Escaped(h)),
+            None => escape(&self.target).into_owned(),
         };
         let mut s = format!(
             "{} {} {} {}: {} -> {}",
             self.kind.as_str(),
-            self.check,
+            Escaped(&self.check),
             who,
-            self.port,
-            self.old.as_deref().unwrap_or("(none)"),
-            self.new
+            Escaped(&self.port),
+            Escaped(self.old.as_deref().unwrap_or("(none)")),
+            Escaped(&self.new)
         );
         if let Some(e) = &self.expected {
-            s.push_str(&format!(" (expected {e})"));
+            s.push_str(&format!(" (expected {})", Escaped(e)));
         }
         if self.reminder > 0 {
             s.push_str(&format!(" [reminder {}]", self.reminder));
@@ -65,8 +72,8 @@ impl AlertEvent {
         format!(
             "nbdgm: {} {} {}",
             self.kind.as_str(),
-            self.target,
-            self.port
+            Escaped(&self.target),
+            Escaped(&self.port)
         )
     }
 
@@ -129,7 +136,88 @@ pub struct WebhookBody {
     pub headers: Vec<(String, String)>,
 }
 
-/// The body a webhook sink posts.
+/// Chat text that mentions nobody: a zero-width space after every `@` and `<`, so
+/// `@everyone`, `@here`, `<@U123>`, `<!channel>` and `<!here>` show as written but do not
+/// notify (Slack, Discord, Mattermost, Teams, ntfy's Markdown).
+pub fn defang(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        out.push(c);
+        if c == '@' || c == '<' {
+            out.push('\u{200b}');
+        }
+    }
+    out
+}
+
+/// Slack's own escaping of `&`, `<` and `>` (its control sequences are `<...>`), then
+/// [`defang`].
+fn slack_text(s: &str) -> String {
+    defang(
+        &s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+    )
+}
+
+/// A webhook URL as it may be shown, logged or stored: `scheme://host[:port]/…`. The
+/// user info, path and query are dropped: for Slack, Discord, ntfy and most others the
+/// path or the query is the secret.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
+                "/…"
+            } else {
+                "/"
+            };
+            format!("{}://{}{port}{rest}", u.scheme(), escape(host))
+        }
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// `s` with every secret part of `url` (the whole URL, user info, path, query) replaced by
+/// `…`, then escaped and cut to `max` characters.
+fn scrub(s: &str, url: &str, max: usize) -> String {
+    let mut s = s.replace(url, &redact_url(url));
+    if let Ok(u) = url::Url::parse(url) {
+        let mut secrets = vec![u.as_str().to_owned(), u.username().to_owned()];
+        secrets.extend(u.password().map(str::to_owned));
+        secrets.extend(u.query().map(str::to_owned));
+        secrets.extend(u.fragment().map(str::to_owned));
+        if u.path() != "/" {
+            secrets.push(u.path().to_owned());
+        }
+        for sec in secrets.iter().filter(|x| x.len() >= 2) {
+            s = s.replace(sec.as_str(), "…");
+        }
+    }
+    cut(&escape(&s), max)
+}
+
+/// At most `max` characters.
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// Keep the HTTP, TLS and database libraries' own records (the `log` crate) at `warn` and
+/// above: ureq logs each request's full URL, with its token, at `debug`. Call after the
+/// tracing subscriber is installed; nbdgm's own `tracing` records are not affected.
+pub fn quiet_library_logs() {
+    log::set_max_level(log::LevelFilter::Warn);
+}
+
+/// Most bytes of a peer's answer (HTTP error body, hook stderr) kept for an error.
+pub const MAX_PEER_TEXT: u64 = 300;
+
+/// The body a webhook sink posts. Chat formats carry the defanged summary; Discord's
+/// `allowed_mentions` also turns off every mention the text could still hold.
 pub fn webhook_body(format: WebhookFormat, e: &AlertEvent) -> WebhookBody {
     match format {
         WebhookFormat::Json => WebhookBody {
@@ -139,19 +227,23 @@ pub fn webhook_body(format: WebhookFormat, e: &AlertEvent) -> WebhookBody {
         },
         WebhookFormat::Slack => WebhookBody {
             content_type: "application/json",
-            body: serde_json::json!({ "text": e.summary() }).to_string(),
+            body: serde_json::json!({ "text": slack_text(&e.summary()) }).to_string(),
             headers: Vec::new(),
         },
         WebhookFormat::Discord => WebhookBody {
             content_type: "application/json",
-            body: serde_json::json!({ "content": e.summary() }).to_string(),
+            body: serde_json::json!({
+                "content": defang(&e.summary()),
+                "allowed_mentions": { "parse": [] }
+            })
+            .to_string(),
             headers: Vec::new(),
         },
         WebhookFormat::Ntfy => WebhookBody {
             content_type: "text/plain; charset=utf-8",
-            body: e.summary(),
+            body: defang(&e.summary()),
             headers: vec![
-                ("Title".into(), e.title()),
+                ("Title".into(), defang(&e.title())),
                 (
                     "Priority".into(),
                     if e.bad() { "4" } else { "3" }.to_owned(),
@@ -173,23 +265,23 @@ pub fn webhook_body(format: WebhookFormat, e: &AlertEvent) -> WebhookBody {
     }
 }
 
-/// The email a sink sends: subject and plain-text body.
+/// The email a sink sends: subject and plain-text body (every value escaped).
 pub fn email_text(e: &AlertEvent) -> (String, String) {
     let body = format!(
         "{}\n\ncheck:    {}\ntarget:   {}{}\nport:     {}\nold:      {}\nnew:      {}\nexpected: {}\nsince:    {}\ninstance: {}\n",
         e.summary(),
-        e.check,
-        e.target,
+        Escaped(&e.check),
+        Escaped(&e.target),
         e.hostname
             .as_ref()
-            .map(|h| format!(" ({h})"))
+            .map(|h| format!(" ({})", Escaped(h)))
             .unwrap_or_default(),
-        e.port,
-        e.old.as_deref().unwrap_or("-"),
-        e.new,
-        e.expected.as_deref().unwrap_or("-"),
+        Escaped(&e.port),
+        Escaped(e.old.as_deref().unwrap_or("-")),
+        Escaped(&e.new),
+        Escaped(e.expected.as_deref().unwrap_or("-")),
         e.since.to_rfc3339(),
-        e.instance
+        Escaped(&e.instance)
     );
     (e.title(), body)
 }
@@ -211,7 +303,7 @@ pub fn deliver_once(sink: &Sink, e: &AlertEvent) -> Result<(), String> {
         SinkKind::Email {
             server,
             port,
-            starttls,
+            tls,
             from,
             to,
             username,
@@ -220,7 +312,7 @@ pub fn deliver_once(sink: &Sink, e: &AlertEvent) -> Result<(), String> {
         } => send_email(
             server,
             *port,
-            *starttls,
+            *tls,
             from,
             to,
             username.as_deref(),
@@ -255,14 +347,36 @@ fn post_webhook(
     for (k, v) in b.headers.iter().map(|(k, v)| (k, v)).chain(headers.iter()) {
         req = req.set(k, v);
     }
+    // ureq bounds the answer's head (100 fields of at most 100 KiB) and the whole exchange
+    // (`timeout`); of the body at most MAX_PEER_TEXT bytes are read.
     match req.send_string(&b.body) {
         Ok(_) => Ok(()),
         Err(ureq::Error::Status(code, r)) => {
-            let mut text = String::new();
-            let _ = r.into_reader().take(300).read_to_string(&mut text);
-            Err(format!("HTTP {code}: {}", text.trim()))
+            let mut raw = Vec::new();
+            let _ = r.into_reader().take(MAX_PEER_TEXT).read_to_end(&mut raw);
+            let text = String::from_utf8_lossy(&raw);
+            Err(format!(
+                "HTTP {code} from {}: {}",
+                redact_url(url),
+                scrub(text.trim(), url, MAX_PEER_TEXT as usize)
+            ))
         }
-        Err(err) => Err(err.to_string()),
+        Err(ureq::Error::Transport(t)) => {
+            let mut text = t.kind().to_string();
+            if let Some(m) = t.message() {
+                text.push_str(": ");
+                text.push_str(m);
+            }
+            if let Some(src) = std::error::Error::source(&t) {
+                text.push_str(": ");
+                text.push_str(&src.to_string());
+            }
+            Err(format!(
+                "POST {}: {}",
+                redact_url(url),
+                scrub(&text, url, 500)
+            ))
+        }
     }
 }
 
@@ -270,7 +384,7 @@ fn post_webhook(
 fn send_email(
     server: &str,
     port: u16,
-    starttls: bool,
+    tls: EmailTls,
     from: &str,
     to: &[String],
     username: Option<&str>,
@@ -292,11 +406,20 @@ fn send_email(
         m = m.to(r.parse().map_err(|err| format!("to {r:?}: {err}"))?);
     }
     let msg = m.body(body).map_err(|err| err.to_string())?;
-    let mut b = if starttls {
-        // STARTTLS required (rustls, system-independent web PKI roots).
-        SmtpTransport::starttls_relay(server).map_err(|err| format!("smtp {server}: {err}"))?
-    } else {
-        SmtpTransport::builder_dangerous(server)
+    if username.is_some() && tls == EmailTls::None {
+        // The configuration refuses this too; never send credentials in the clear.
+        return Err(format!(
+            "smtp {server}:{port}: credentials need TLS (tls = \"starttls\" or \"implicit\")"
+        ));
+    }
+    // rustls with the web PKI roots built in. STARTTLS is required when asked for: a server
+    // that does not offer it gets nothing (no AUTH, no message).
+    let mut b = match tls {
+        EmailTls::StartTls => SmtpTransport::starttls_relay(server)
+            .map_err(|err| format!("smtp {server}: {}", Escaped(&err.to_string())))?,
+        EmailTls::Implicit => SmtpTransport::relay(server)
+            .map_err(|err| format!("smtp {server}: {}", Escaped(&err.to_string())))?,
+        EmailTls::None => SmtpTransport::builder_dangerous(server),
     }
     .port(port)
     .timeout(Some(timeout));
@@ -309,11 +432,17 @@ fn send_email(
             pass,
         ));
     }
-    b.build()
-        .send(&msg)
-        .map(|_| ())
-        .map_err(|err| format!("smtp {server}:{port}: {err}"))
+    // lettre bounds each SMTP answer (line and total size) and each read (`timeout`).
+    b.build().send(&msg).map(|_| ()).map_err(|err| {
+        format!(
+            "smtp {server}:{port}: {}",
+            cut(&escape(&err.to_string()), MAX_PEER_TEXT as usize)
+        )
+    })
 }
+
+/// `PATH` of exec hooks (the parent's is not passed on).
+pub const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn run_exec(
     program: &std::path::Path,
@@ -323,11 +452,21 @@ fn run_exec(
 ) -> Result<(), String> {
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(program);
+    // Only PATH, LANG and the alert: no secret of the monitor's environment (SMTP
+    // passwords, tokens) reaches the hook.
     cmd.args(args.iter().map(|a| e.expand(a)))
+        .env_clear()
+        .env("PATH", HOOK_PATH)
+        .envs(std::env::var_os("LANG").map(|l| ("LANG", l)))
         .envs(e.env())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // The hook is forked from this thread: with its ambient set cleared (capabilities are
+    // per thread), no capability the monitor's unit grants passes to the hook.
+    if let Err(err) = caps::clear(None, caps::CapSet::Ambient) {
+        tracing::debug!(error = %err, "cannot clear the ambient capabilities");
+    }
     let mut child = cmd
         .spawn()
         .map_err(|err| format!("{}: {err}", program.display()))?;
@@ -338,14 +477,14 @@ fn run_exec(
                 if status.success() {
                     return Ok(());
                 }
-                let mut text = String::new();
+                let mut raw = Vec::new();
                 if let Some(err) = child.stderr.take() {
-                    let _ = err.take(300).read_to_string(&mut text);
+                    let _ = err.take(MAX_PEER_TEXT).read_to_end(&mut raw);
                 }
                 return Err(format!(
                     "{} exited with {status}: {}",
                     program.display(),
-                    text.trim()
+                    escape(String::from_utf8_lossy(&raw).trim())
                 ));
             }
             Ok(None) if Instant::now() >= deadline => {
@@ -456,7 +595,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
         assert_eq!(
             v["text"],
-            "PORT_NEW_OPEN office 198.51.100.10 (fs) 138/udp: closed -> open (expected closed)"
+            // Slack's escaping: it shows `&gt;` as `>`.
+            "PORT_NEW_OPEN office 198.51.100.10 (fs) 138/udp: closed -&gt; open (expected closed)"
         );
         let d = webhook_body(WebhookFormat::Discord, &e);
         let v: serde_json::Value = serde_json::from_str(&d.body).unwrap();
@@ -475,6 +615,35 @@ mod tests {
         assert_eq!(
             e.expand("{kind}:{target}:{port}:{seq}"),
             "PORT_NEW_OPEN:198.51.100.10:138/udp:3"
+        );
+        // Hostile names: one escaped line, no live mention, URL secrets never shown.
+        let mut bad = e.clone();
+        bad.new = "@everyone <!channel> <@U1>\x1b[2J\n\u{202e}".into();
+        let d = webhook_body(WebhookFormat::Discord, &bad);
+        let v: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        let c = v["content"].as_str().unwrap();
+        assert!(!c.contains("@everyone") && !c.contains("<!channel>") && !c.contains("<@U1>"));
+        assert!(c.contains("\\x1b[2J\\n\\u{202e}"), "{c}");
+        assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]));
+        let s = webhook_body(WebhookFormat::Slack, &bad);
+        let v: serde_json::Value = serde_json::from_str(&s.body).unwrap();
+        let t = v["text"].as_str().unwrap();
+        assert!(!t.contains('<') && !t.contains("@everyone"), "{t}");
+        assert_eq!(
+            redact_url("https://u:p@hooks.slack.com/services/T/B/XYZ?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            scrub(
+                "POST https://ntfy.sh/sekrit: x /sekrit",
+                "https://ntfy.sh/sekrit",
+                100
+            ),
+            "POST https://ntfy.sh/…: x …"
         );
         // Expanded values are plain strings: no shell ever sees them.
         let mut bad = e.clone();

@@ -158,6 +158,18 @@ pub enum WebhookFormat {
     Ntfy,
 }
 
+/// How an email sink talks to its SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// Plaintext (no credentials allowed); default port 25.
+    None,
+    /// STARTTLS, required: a server that does not offer it gets nothing; default port 587.
+    StartTls,
+    /// TLS from the first byte (SMTPS); default port 465.
+    Implicit,
+}
+
 /// Where alerts go.
 #[derive(Debug, Clone)]
 pub struct Sink {
@@ -178,7 +190,7 @@ pub enum SinkKind {
     Email {
         server: String,
         port: u16,
-        starttls: bool,
+        tls: EmailTls,
         from: String,
         to: Vec<String>,
         username: Option<String>,
@@ -287,6 +299,8 @@ struct RawSink {
     // email
     server: Option<String>,
     port: Option<u16>,
+    tls: Option<EmailTls>,
+    /// Older spelling: `starttls = true` is `tls = "starttls"`.
     starttls: Option<bool>,
     from: Option<String>,
     to: Option<Vec<String>>,
@@ -542,12 +556,34 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
                 if to.is_empty() {
                     return Err(issue(k("to"), "at least one recipient"));
                 }
+                let tls = match (s.tls, s.starttls) {
+                    (Some(t), None) => t,
+                    (None, Some(true)) => EmailTls::StartTls,
+                    (None, Some(false) | None) => EmailTls::None,
+                    (Some(_), Some(_)) => {
+                        return Err(issue(
+                            k("starttls"),
+                            "use `tls` alone (starttls is its old form)",
+                        ))
+                    }
+                };
+                if s.username.is_some() && tls == EmailTls::None {
+                    return Err(issue(
+                        k("tls"),
+                        "credentials (username) are never sent without TLS: set tls = \"starttls\" \
+                         or \"implicit\"",
+                    ));
+                }
                 SinkKind::Email {
                     server: s
                         .server
                         .ok_or_else(|| issue(k("server"), "required for email"))?,
-                    port: s.port.unwrap_or(25),
-                    starttls: s.starttls.unwrap_or(false),
+                    port: s.port.unwrap_or(match tls {
+                        EmailTls::None => 25,
+                        EmailTls::StartTls => 587,
+                        EmailTls::Implicit => 465,
+                    }),
+                    tls,
                     from: s
                         .from
                         .ok_or_else(|| issue(k("from"), "required for email"))?,

@@ -12,6 +12,7 @@ use super::store::{NewChange, Store};
 use super::targets;
 use crate::probe::HostResult;
 use chrono::{DateTime, Utc};
+use nbdgm_wire::text::Escaped;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -175,7 +176,7 @@ pub fn process_cycle(
                     st.apply(new.clone(), c.seq, c.since, suppressed);
                     metrics.set_key(&key.check, &key.target, &key.port, &new, expected);
                     tracing::info!(check = %key.check, target = %key.target, port = %key.port,
-                        old = ?old, new = %new, seq = c.seq, applied = c.applied,
+                        old = %Escaped(old.as_deref().unwrap_or("(none)")), new = %Escaped(&new), seq = c.seq, applied = c.applied,
                         maintenance = in_maint, "state change");
                     match ak {
                         Some(k) if c.applied && !in_maint => (c.seq, 0, k, old),
@@ -253,7 +254,7 @@ pub async fn run_check(
         let t0 = std::time::Instant::now();
         let (targets, failed) = targets::expand(&check.targets, MAX_TARGETS_PER_CHECK).await;
         for f in &failed {
-            tracing::warn!(check = %check.name, target = %f, "target does not resolve");
+            tracing::warn!(check = %check.name, target = %Escaped(f), "target does not resolve");
         }
         let results = tokio::select! {
             r = probe_all(&prober, &targets, &check) => r,
@@ -384,7 +385,7 @@ pub async fn run_alerts(
                     tracing::info!(sink = %sink.name, alert = job.alert_id, summary = %job.event.summary(), "alert sent");
                 } else {
                     metrics.alerts_failed.get_or_create(&labels).inc();
-                    tracing::error!(sink = %sink.name, alert = job.alert_id, error = ?o.error, "alert not delivered");
+                    tracing::error!(sink = %sink.name, alert = job.alert_id, error = %o.error.as_deref().unwrap_or("-"), "alert not delivered");
                 }
                 if let Err(e) = lock(&store).record_delivery(
                     job.alert_id,

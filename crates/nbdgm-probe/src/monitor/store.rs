@@ -406,6 +406,25 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id);
 ";
 
+/// A store URL as it may be shown or logged: a PostgreSQL password becomes `…`
+/// (`postgres://user:…@host/db`); escaped.
+pub fn redact_url(url: &str) -> String {
+    use nbdgm_wire::text::escape;
+    let Some((scheme, rest)) = url
+        .split_once("://")
+        .filter(|(s, _)| *s == "postgres" || *s == "postgresql")
+    else {
+        return escape(url).into_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split(':').next().unwrap_or("");
+            escape(&format!("{scheme}://{user}:…@{host}")).into_owned()
+        }
+        _ => escape(url).into_owned(),
+    }
+}
+
 impl Store {
     /// Open a store by URL: `postgres://...` / `postgresql://...`, else a SQLite file path
     /// (optionally written `sqlite:PATH` or `sqlite://PATH`).
@@ -421,12 +440,36 @@ impl Store {
         }
     }
 
-    /// Open (or create) a SQLite file.
+    /// Open (or create) a SQLite file. A directory it creates is 0700; the database is
+    /// created 0600 (SQLite gives `-wal` and `-shm` the database's mode) and an existing
+    /// database, `-wal` or `-shm` readable by others is made 0600.
     pub fn open_sqlite(path: &Path, instance: &str) -> Result<Store> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
-                std::fs::create_dir_all(parent)
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
                     .map_err(|e| StoreError(format!("create {}: {e}", parent.display())))?;
+            }
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError(format!("open {}: {e}", path.display())))?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            if let Ok(m) = std::fs::metadata(&p) {
+                if m.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(
+                        |e| StoreError(format!("chmod {}: {e}", Path::new(&p).display())),
+                    )?;
+                }
             }
         }
         let conn = rusqlite::Connection::open(path)

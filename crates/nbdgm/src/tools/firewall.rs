@@ -31,8 +31,10 @@ pub enum FwFormat {
     sudo nbdgm firewall --backend nftables --remove\n\n\
 Closes 137/udp, 138/udp, 138/tcp and 139/tcp (445/tcp with --include-445) to everyone but\n\
 loopback and the --allow networks. nftables: table `inet nbdgm`; iptables: chain NBDGM\n\
-jumped to from INPUT (iptables and ip6tables); ufw: allow/deny rules. --apply replaces an\n\
-earlier application; --remove deletes it.\n\n\
+jumped to from INPUT (iptables and ip6tables); ufw: allow/deny rules prepended to the list\n\
+and tagged `comment nbdgm`. --apply replaces an earlier application (nftables: in one\n\
+transaction); --remove deletes it (ufw: every rule tagged nbdgm). The tools are run from\n\
+/usr/sbin, /sbin, /usr/bin or /bin, never from $PATH.\n\n\
 Exit codes: 0 done (and, with --verify-from, no port answers); 1 a port still answers after\n\
 --apply; 2 usage error or a command failed.")]
 pub struct FirewallArgs {
@@ -98,7 +100,16 @@ pub fn run(args: &FirewallArgs) -> u8 {
         eprintln!("nbdgm firewall: --verify-from needs --verify-target");
         return exit::USAGE;
     }
-    let cmds = if args.remove {
+    let cmds = if args.remove && opts.backend == Backend::Ufw {
+        // ufw deletes by rule number: the rules tagged nbdgm, read now.
+        match firewall::ufw_status_numbered(firewall::COMMAND_TIMEOUT) {
+            Ok(status) => firewall::ufw_remove_commands(&status),
+            Err(e) => {
+                eprintln!("nbdgm firewall: remove: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else if args.remove {
         firewall::remove_commands(&opts)
     } else {
         firewall::apply_commands(&opts)
@@ -172,7 +183,7 @@ pub fn run(args: &FirewallArgs) -> u8 {
                 "  {:<8} {:<14} {}",
                 r.port.as_str(),
                 r.state.as_str(),
-                r.evidence
+                nbdgm_wire::text::Escaped(&r.evidence)
             );
         }
         if v.still_exposed.is_empty() {

@@ -1,9 +1,11 @@
 //! `nbdgm monitor`: the monitoring service (`run`) and its read-only views of the store
-//! (`status`, `history`, `diff`). The library is `nbdgm_probe::monitor`.
+//! (`status`, `history`, `diff`). The library is `nbdgm_probe::monitor`. Text output
+//! escapes every stored string (names and evidence come from the network); JSON is exact.
 
 use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
 use nbdgm_probe::monitor::{self, store, MonitorConfig, Store};
+use nbdgm_wire::text::{escape, Escaped};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -163,7 +165,7 @@ fn run_service(a: &RunArgs) -> Result<u8, String> {
             a.config.display(),
             cfg.checks.len(),
             cfg.sinks.len(),
-            cfg.store.url,
+            store::redact_url(&cfg.store.url),
             cfg.http
                 .as_ref()
                 .map_or("off".to_owned(), |h| h.listen.to_string())
@@ -190,6 +192,7 @@ fn run_service(a: &RunArgs) -> Result<u8, String> {
         Format::Text => nbdgm_daemon::config::LogFormat::Text,
     };
     nbdgm_daemon::runtime::init_logging(format, "info");
+    monitor::alert::quiet_library_logs();
     let prober: Arc<dyn monitor::Prober> = match &a.fake_states {
         Some(p) => Arc::new(monitor::ScriptedProber { path: p.clone() }),
         None => Arc::new(monitor::RealProber::new()),
@@ -223,24 +226,29 @@ fn status(a: &StatusArgs) -> Result<u8, String> {
             for r in &rows {
                 println!(
                     "{:<12} {:<15} {:<8} {:<10} {:<8} {:<5} since {}  last {} {}",
-                    r.check,
-                    r.target,
-                    r.port,
-                    truncate(&r.value, 40),
+                    esc(&r.check),
+                    esc(&r.target),
+                    esc(&r.port),
+                    truncate(&esc(&r.value), 40),
                     if r.expected.is_empty() {
-                        "-"
+                        "-".to_owned()
                     } else {
-                        &r.expected
+                        esc(&r.expected)
                     },
                     if r.bad { "BAD" } else { "ok" },
-                    r.since,
-                    r.last_state.as_deref().unwrap_or("-"),
-                    r.last_seen.as_deref().unwrap_or("")
+                    esc(&r.since),
+                    Escaped(r.last_state.as_deref().unwrap_or("-")),
+                    Escaped(r.last_seen.as_deref().unwrap_or(""))
                 );
             }
         }
     }
     Ok(exit::OK)
+}
+
+/// A stored string for a terminal: escaped ([`escape`]), owned so widths apply.
+fn esc(s: &str) -> String {
+    escape(s).into_owned()
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -281,16 +289,16 @@ fn history(a: &HistoryArgs) -> Result<u8, String> {
                 for r in &rows {
                     println!(
                         "{} {} {} {} #{}: {} -> {}{}{}",
-                        r.ts,
-                        r.check,
-                        r.target,
-                        r.port,
+                        Escaped(&r.ts),
+                        Escaped(&r.check),
+                        Escaped(&r.target),
+                        Escaped(&r.port),
                         r.seq,
-                        r.old.as_deref().unwrap_or("(none)"),
-                        truncate(&r.new, 60),
+                        Escaped(r.old.as_deref().unwrap_or("(none)")),
+                        truncate(&esc(&r.new), 60),
                         r.kind
                             .as_deref()
-                            .map(|k| format!(" {k}"))
+                            .map(|k| format!(" {}", Escaped(k)))
                             .unwrap_or_default(),
                         if r.in_maintenance {
                             " (maintenance)"
@@ -309,13 +317,13 @@ fn history(a: &HistoryArgs) -> Result<u8, String> {
                 for r in &rows {
                     println!(
                         "{} run {} {} {} {} {} ({})",
-                        r.ts,
+                        Escaped(&r.ts),
                         r.run_id,
-                        r.check,
-                        r.target,
-                        r.port,
-                        r.state,
-                        truncate(&r.evidence, 80)
+                        Escaped(&r.check),
+                        Escaped(&r.target),
+                        Escaped(&r.port),
+                        Escaped(&r.state),
+                        truncate(&esc(&r.evidence), 80)
                     );
                 }
             }
@@ -346,11 +354,11 @@ fn diff(a: &DiffArgs) -> Result<u8, String> {
             for e in &d {
                 println!(
                     "{} {} {}: {} -> {}",
-                    e.check,
-                    e.target,
-                    e.port,
-                    e.from.as_deref().unwrap_or("(none)"),
-                    e.to.as_deref().unwrap_or("(none)")
+                    Escaped(&e.check),
+                    Escaped(&e.target),
+                    Escaped(&e.port),
+                    Escaped(e.from.as_deref().unwrap_or("(none)")),
+                    Escaped(e.to.as_deref().unwrap_or("(none)"))
                 );
             }
         }
