@@ -129,6 +129,10 @@ pub struct BrowserSection {
     pub max_servers: usize,
     pub max_workgroups: usize,
     pub elections_per_minute: u32,
+    /// Elections we may start back to back (whatever triggers them), then one per
+    /// `election_start_interval_s` (issue 12 item 8).
+    pub election_start_burst: u32,
+    pub election_start_interval_s: u64,
     /// Obey ResetStateRequest frames (anyone on the subnet can send them).
     pub allow_reset: bool,
     /// Serve the browse list as JSON over HTTP on this address (`127.0.0.1:8139`);
@@ -160,6 +164,8 @@ impl Default for BrowserSection {
             max_servers: d.max_servers,
             max_workgroups: d.max_workgroups,
             elections_per_minute: d.elections_per_minute,
+            election_start_burst: d.election_start_burst,
+            election_start_interval_s: d.election_start_interval.as_secs(),
             allow_reset: false,
             http: String::new(),
             http_allowed_hosts: Vec::new(),
@@ -260,6 +266,12 @@ impl BrowserSection {
         if !(1..=6000).contains(&self.elections_per_minute) {
             return Err(k("elections_per_minute", "between 1 and 6000".into()));
         }
+        if !(1..=100).contains(&self.election_start_burst) {
+            return Err(k("election_start_burst", "between 1 and 100".into()));
+        }
+        if !(1..=86_400).contains(&self.election_start_interval_s) {
+            return Err(k("election_start_interval_s", "between 1 and 86400".into()));
+        }
         for (i, r) in self.remote_announce.iter().enumerate() {
             if r.address.is_unspecified() || r.address.is_multicast() {
                 return Err(k(
@@ -306,6 +318,8 @@ impl BrowserSection {
         c.max_servers = self.max_servers;
         c.max_workgroups = self.max_workgroups;
         c.elections_per_minute = self.elections_per_minute;
+        c.election_start_burst = self.election_start_burst;
+        c.election_start_interval = Duration::from_secs(self.election_start_interval_s);
         c.allow_reset = self.allow_reset;
         c.datagram_port = datagram_port;
         c

@@ -407,9 +407,11 @@ fn backup_browser_fetches_the_masters_list_from_samba() {
         .servers
         .iter()
         .any(|s| s.name == "FARSERVER"));
-    // Promote us; the daemon fetches the master's list.
-    c.in_netns(move || {
-        let sock = UdpSocket::bind(("198.51.100.30", 138)).unwrap();
+    // Promote us; the daemon fetches the master's list. BecomeBackup is obeyed only
+    // from the master's address (issue 12 item 1): send it from nmbd's host (nmbd
+    // holds port 138 there).
+    a.in_netns(move || {
+        let sock = UdpSocket::bind(("198.51.100.10", 0)).unwrap();
         sock.send_to(&bb, ("198.51.100.20", 138)).unwrap();
     })
     .unwrap();
