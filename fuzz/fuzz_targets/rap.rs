@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(v.len() * rap::ENTRY_LEN <= block.len());
         for s in &v {
             assert!(s.name.chars().count() <= rap::MAX_NAME_LEN, "{:?}", s.name);
-            assert!(s.comment.chars().count() <= rap::MAX_COMMENT_LEN, "{:?}", s.comment);
+            assert!(
+                s.comment.chars().count() <= rap::MAX_COMMENT_LEN,
+                "{:?}",
+                s.comment
+            );
         }
         let decoded = rap::decoded_bytes(&v);
         assert!(decoded <= rap::MAX_DECODED_BYTES);
