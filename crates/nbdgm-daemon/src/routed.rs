@@ -232,7 +232,15 @@ impl Default for NbddServerConfig {
 }
 
 impl NbnsServerConfig {
-    pub fn engine(&self, port: u16, node_port: u16, scope: &str) -> NbnsConfig {
+    /// The engine's configuration; `reply_factor` is `[limits] reply_amplification`, so
+    /// that query answers are built to pass the reply gate (cut, not dropped).
+    pub fn engine(
+        &self,
+        port: u16,
+        node_port: u16,
+        scope: &str,
+        reply_factor: usize,
+    ) -> NbnsConfig {
         NbnsConfig {
             port,
             node_port,
@@ -249,12 +257,14 @@ impl NbnsServerConfig {
             },
             registrations_per_source_per_s: (self.requests_per_source_per_s, self.requests_burst),
             scope: scope.to_owned(),
+            max_reply_factor: reply_factor,
             ..NbnsConfig::default()
         }
     }
 
     pub fn check(&self, port: u16, node_port: u16) -> Result<(), (String, String)> {
-        self.engine(port, node_port, "")
+        let factor = NbnsConfig::default().max_reply_factor; // [limits] is checked apart
+        self.engine(port, node_port, "", factor)
             .validate()
             .map_err(|e| ("nbns_server".to_owned(), e.to_string()))
     }

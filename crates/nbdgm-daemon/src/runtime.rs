@@ -46,8 +46,12 @@ pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
     let roles = &cfg.node.role;
     let settings = (roles.nbns || roles.nbdd).then(|| crate::routed::RoleSettings {
         nbns: roles.nbns.then(|| {
-            cfg.nbns_server
-                .engine(cfg.ports.name, cfg.ports.name, &cfg.node.scope)
+            cfg.nbns_server.engine(
+                cfg.ports.name,
+                cfg.ports.name,
+                &cfg.node.scope,
+                cfg.limits.reply_amplification as usize,
+            )
         }),
         nbdd: roles.nbdd.then(|| {
             let mut own = vec![iface.net.addr()];

@@ -82,8 +82,10 @@ pub struct NbnsConfig {
     pub group_answers: GroupAnswers,
     /// Most addresses in one query answer.
     pub max_answer_addresses: usize,
-    /// A query answer is at most this many times the request's size (amplification
-    /// cap); addresses beyond are cut and TC is set.
+    /// A query answer is at most this many times the request's size: the daemon's
+    /// `[limits] reply_amplification`, so that its reply gate lets the answer out.
+    /// Addresses beyond are left out of this answer (round robin: the next cut answer
+    /// for the name starts after the last address listed); no TC for this cut.
     pub max_reply_factor: usize,
     /// Registrations and refreshes must carry the UDP source IP as NB_ADDRESS
     /// (a host registers only itself). Releases are always checked.
@@ -121,7 +123,7 @@ impl Default for NbnsConfig {
             max_challenge_targets: 4,
             group_answers: GroupAnswers::Members,
             max_answer_addresses: 25,
-            max_reply_factor: 8,
+            max_reply_factor: 4,
             require_source_match: true,
             scope: String::new(),
             max_queued_transmits: 4_096,

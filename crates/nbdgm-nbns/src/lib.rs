@@ -51,8 +51,12 @@
 //!   ([`GroupAnswers::Members`], default) or `255.255.255.255`
 //!   ([`GroupAnswers::Broadcast`], WINS-like, except `<1C>` which lists members and
 //!   `<1D>` which is granted but not stored, so it is answered negatively, as WINS
-//!   does); unknown → NAM_ERR. Answers are capped at
-//!   `max_answer_addresses` and at `max_reply_factor` × the request size (TC set).
+//!   does); unknown → NAM_ERR. An answer lists as many addresses as fit
+//!   `max_answer_addresses`, `max_reply_factor` × the request size (the daemon's
+//!   reply amplification factor) and one 576-byte datagram; a cut answer is a
+//!   round-robin window, so successive queries list every member in turn. TC is set
+//!   only when the whole list exceeds one datagram (RFC 1002 §4.2.1.1: TC means "use
+//!   TCP for the rest"), not for the amplification cut.
 //! * **Node status** requests are ignored (counted): the NBNS has no name table of its
 //!   own to show, and scanners get nothing to amplify.
 //! * Only names in `config.scope` are served; others are dropped (counted).

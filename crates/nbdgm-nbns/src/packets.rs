@@ -5,7 +5,7 @@
 //! Flag words: registration responses 0xAD80 + RCODE (R, opcode 5, AA, RD, RA);
 //! release responses 0xB400 + RCODE (R, opcode 6, AA); WACK 0xBC00; query responses
 //! 0x8480 + the request's RD (AA, RA: an NBNS sets RA, RFC 1002 §4.2.1.1), + TC when
-//! cut, + RCODE. Refresh and multi-homed registrations get a registration response
+//! the whole answer exceeds one 576-byte datagram (§4.2.1.1), + RCODE. Refresh and multi-homed registrations get a registration response
 //! (opcode 5): RFC 1002 §5.1.4.1 "send POSITIVE NAME REGISTRATION", and clients
 //! match on NAME_TRN_ID.
 
@@ -152,6 +152,10 @@ pub(crate) fn negative_query(id: u16, rd: bool, rcode: u8, name: &Name) -> Packe
 pub(crate) fn challenge_query(id: u16, name: &Name) -> Packet {
     Packet::request(id, 0x0000, name.clone(), TYPE_NB)
 }
+
+/// Largest NBNS message in one UDP datagram: MAX_DATAGRAM_LENGTH (576, RFC 1002
+/// §6) less the IP and UDP headers (28).
+pub(crate) const MAX_NBNS_PAYLOAD: usize = 576 - 28;
 
 /// Size of a positive answer with `n` addresses (header + RR name + fixed RR + RDATA).
 pub(crate) fn positive_query_len(name: &Name, n: usize) -> usize {

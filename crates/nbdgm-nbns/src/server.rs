@@ -472,19 +472,34 @@ impl NbnsServer {
             self.send(from, &resp, Some(len));
             return;
         };
-        // Amplification cap: at most max_reply_factor × the request, at least one
-        // address, at most max_answer_addresses.
-        let budget = len.saturating_mul(self.cfg.max_reply_factor);
+        // Room: max_reply_factor × the request (the daemon's reply gate refuses more),
+        // one datagram (RFC 1002 §4.2.1.1) and max_answer_addresses; at least one
+        // address (with a factor too small even for that the gate refuses it).
         let base = packets::positive_query_len(&name, 0);
-        let by_size = budget.saturating_sub(base) / 6;
-        let cap = by_size.clamp(1, self.cfg.max_answer_addresses);
-        let truncated = addrs.len() > cap;
-        if truncated {
+        let by_factor = len
+            .saturating_mul(self.cfg.max_reply_factor)
+            .saturating_sub(base)
+            / 6;
+        let by_datagram = packets::MAX_NBNS_PAYLOAD.saturating_sub(base) / 6;
+        let cap = by_factor
+            .min(by_datagram)
+            .min(self.cfg.max_answer_addresses)
+            .max(1);
+        // TC only for the RFC's reason: the whole answer exceeds one datagram.
+        let tc = addrs.len() > by_datagram;
+        if addrs.len() > cap {
+            // Round robin (RFC 1001 §15.3.2: no order is imposed): each cut answer
+            // starts where the previous one for this name stopped.
+            let start = self.table.rotate(&name, addrs.len(), cap);
+            addrs.rotate_left(start);
             addrs.truncate(cap);
             self.stats.answers_truncated += 1;
+            if tc {
+                self.stats.answers_tc += 1;
+            }
         }
         self.stats.queries_positive += 1;
-        let resp = packets::positive_query(pkt.id, rd, truncated, &name, ttl, addrs);
+        let resp = packets::positive_query(pkt.id, rd, tc, &name, ttl, addrs);
         self.send(from, &resp, Some(len));
     }
 

@@ -107,8 +107,13 @@ pub struct NbnsStats {
     pub queries: u64,
     pub queries_positive: u64,
     pub queries_negative: u64,
-    /// Answers cut to `max_answer_addresses` or to the amplification cap (TC set).
+    /// Positive answers listing fewer addresses than the name has: cut to
+    /// `max_answer_addresses`, to `max_reply_factor` × the request or to one datagram
+    /// (a round-robin window of the addresses).
     pub answers_truncated: u64,
+    /// Of those, answers with TC set: the whole list exceeds one 576-byte datagram
+    /// (RFC 1002 §4.2.1.1).
+    pub answers_tc: u64,
 
     // --- time ---
     /// Addresses removed at TTL + grace.

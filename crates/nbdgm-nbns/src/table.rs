@@ -30,6 +30,8 @@ pub(crate) struct Record {
     pub group: bool,
     pub members: Vec<Member>,
     deadline: Instant,
+    /// Where the next cut query answer starts (round robin over the live addresses).
+    cursor: usize,
 }
 
 impl Record {
@@ -97,6 +99,20 @@ impl Table {
         self.map.get(name)
     }
 
+    /// The start of the next cut answer for `name` among `live` addresses, then move
+    /// the cursor on by `sent`: successive cut answers list every address in turn.
+    pub fn rotate(&mut self, name: &Name, live: usize, sent: usize) -> usize {
+        let Some(rec) = self.map.get_mut(name) else {
+            return 0;
+        };
+        if live == 0 {
+            return 0;
+        }
+        let start = rec.cursor % live;
+        rec.cursor = (start + sent) % live;
+        start
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &Record)> {
         self.map.iter()
     }
@@ -119,6 +135,7 @@ impl Table {
                 group,
                 members: vec![member],
                 deadline,
+                cursor: 0,
             },
         );
     }

@@ -544,10 +544,11 @@ fn answers_are_capped_against_amplification() {
         bytes.len(),
         q.len()
     );
-    assert!(p.flags & 0x0200 != 0, "TC set");
+    // No TC: the whole list (40 addresses) fits one datagram (RFC 1002 §4.2.1.1).
+    assert!(p.flags & 0x0200 == 0, "TC clear");
     assert!(!nb_addrs(p).is_empty());
     assert_eq!(h.s.stats().answers_truncated, 1);
-    // With the default factor the answer is cut at max_answer_addresses (25).
+    // With the default factor (4) the answer is cut at 24 addresses (200 bytes).
     let mut h = Harness::new(NbnsConfig {
         max_group_members: 50,
         ..Default::default()
@@ -556,8 +557,19 @@ fn answers_are_capped_against_amplification() {
         h.register(&g, G, last);
     }
     let out = h.send(src(50), &query(1, &g));
-    assert_eq!(nb_addrs(&out[0].1).len(), 25);
+    assert_eq!(nb_addrs(&out[0].1).len(), 24);
     assert_eq!(h.s.stats().answers_truncated, 1);
+    // With a larger factor max_answer_addresses (25) cuts first.
+    let mut h = Harness::new(NbnsConfig {
+        max_group_members: 50,
+        max_reply_factor: 8,
+        ..Default::default()
+    });
+    for last in 1..=40 {
+        h.register(&g, G, last);
+    }
+    let out = h.send(src(50), &query(1, &g));
+    assert_eq!(nb_addrs(&out[0].1).len(), 25);
 }
 
 #[test]

@@ -6,9 +6,11 @@
 mod common;
 
 mod api_ownership;
+mod browser_gate;
 mod elections;
 mod http_flood;
 mod log_forging;
+mod nbns_answers;
 mod nbns_quota;
 mod privileges;
 mod rap_fetch;
