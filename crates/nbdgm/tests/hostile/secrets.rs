@@ -27,9 +27,21 @@ impl Drop for Monitor {
 /// `nbdgm monitor run` on `dir/m.toml` with every port scripted open (a bad baseline: one
 /// alert per port at once).
 fn start(dir: &Path, env: &[(&str, &str)]) -> Monitor {
+    start_under(dir, env, &[])
+}
+
+/// [`start`] under a wrapper command (e.g. `setpriv ...`).
+fn start_under(dir: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Monitor {
     std::fs::write(dir.join("states"), "138/udp open\nnames EVIL<20>\n").unwrap();
     let err = std::fs::File::create(dir.join("run.log")).unwrap();
-    let mut c = bin();
+    let mut c = match wrapper.split_first() {
+        Some((w, rest)) => {
+            let mut c = std::process::Command::new(w);
+            c.args(rest).arg(env!("CARGO_BIN_EXE_nbdgm"));
+            c
+        }
+        None => bin(),
+    };
     c.args(["monitor", "run", "--config"])
         .arg(dir.join("m.toml"))
         .arg("--fake-states")
@@ -300,20 +312,31 @@ fn store_is_private() {
 fn exec_sink_sees_only_the_documented_environment() {
     let dir = Scratch::new("secrets-exec");
     let out = dir.0.join("env.txt");
+    let caps = dir.0.join("caps.txt");
     config(
         &dir.0,
         dir.0.join("m.db").to_str().unwrap(),
         &format!(
             "[[sink]]\nname = \"hook\"\ntype = \"exec\"\nprogram = \"/bin/sh\"\n\
-             args = [\"-c\", \"env > {}.tmp; mv {}.tmp {}\"]\n",
+             args = [\"-c\", \"grep CapAmb /proc/self/status > {}; env > {}.tmp; mv {}.tmp {}\"]\n",
+            caps.display(),
             out.display(),
             out.display(),
             out.display()
         ),
     );
-    let m = start(
+    // The monitor runs with an ambient capability (as a unit's AmbientCapabilities= gives
+    // it); the hook must not inherit it.
+    let m = start_under(
         &dir.0,
         &[("AWS_SECRET_ACCESS_KEY", PASSWORD), ("LANG", "C.UTF-8")],
+        &[
+            "/usr/bin/setpriv",
+            "--inh-caps",
+            "+net_bind_service",
+            "--ambient-caps",
+            "+net_bind_service",
+        ],
     );
     let ok = wait_until(Duration::from_secs(10), || out.exists());
     drop(m);
@@ -331,4 +354,10 @@ fn exec_sink_sees_only_the_documented_environment() {
     }
     assert!(env.contains("NBDGM_ALERT_KIND=PORT_NEW_OPEN"), "{env}");
     assert!(env.contains("LANG=C.UTF-8"), "{env}");
+    let amb = std::fs::read_to_string(&caps).unwrap();
+    assert_eq!(
+        amb.trim(),
+        "CapAmb:\t0000000000000000",
+        "ambient capabilities inherited"
+    );
 }
