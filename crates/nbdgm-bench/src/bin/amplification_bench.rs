@@ -1,0 +1,415 @@
+//! `amplification_bench`: reflection and amplification (issue 12 item 2), nbdgm vs Samba
+//! nmbd side by side, for docs/BENCHMARKS.md ("Amplification").
+//!
+//! Lab (`nbdgm-lab`, one veth bridge on 198.51.100.0/24): host a runs nmbd (SAMBAA,
+//! local master of TESTGROUP), host b runs `nbdgm serve` with the default `[limits]`
+//! (NBDGMB, local master of BENCHWG), host c is the victim whose address an attacker
+//! would spoof: it sends each request with its own address as the UDP source (what the
+//! spoofer's packet looks like on the wire) from ports 137 and 138 and counts the UDP
+//! payload bytes that come back from the daemon (sockets bound to c's unicast address,
+//! so broadcasts are not counted). Requests: NAME QUERY for NAME<00> (RFC 1002
+//! §4.2.12), NODE STATUS for `*<00>` (§4.2.17), a DIRECT_UNIQUE datagram to a name
+//! nobody holds (DATAGRAM ERROR trigger, RFC 1002 §4.4.3), GetBackupListRequest to
+//! WG<1D> (MS-BRWS §2.2.4), and a flood of NAME QUERYs at once (the per-source rate).
+//!
+//! Every loop is bounded in count and time; nmbd and nbdgm are stopped by PID.
+//! Benchmarks, never tests: nothing here asserts. Needs root (namespaces, ports 137/138).
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use nbdgm_bench::daemon::{stats, wait_api, wait_names, DaemonConfig};
+use nbdgm_bench::packets;
+use nbdgm_client::Client;
+use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
+use nbdgm_wire::browser::{BrowserFrame, GetBackupListRequest};
+use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
+use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
+use nbdgm_wire::Name;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Bytes out ÷ bytes in per request kind, nbdgm vs nmbd (needs root)")]
+struct Cli {
+    /// The nbdgm binary [default: $NBDGM_BIN, else target/{release,debug}/nbdgm].
+    #[arg(long)]
+    nbdgm: Option<PathBuf>,
+    /// Requests per kind (GetBackupListRequest: half as many, 100 ms apart).
+    #[arg(long, default_value_t = 20)]
+    requests: u16,
+    /// Gap between two requests of a kind, milliseconds.
+    #[arg(long, default_value_t = 25)]
+    gap_ms: u64,
+    /// NAME QUERYs sent at once for the rate row.
+    #[arg(long, default_value_t = 400)]
+    flood: u16,
+    /// A kind is over when nothing arrived for this long, milliseconds.
+    #[arg(long, default_value_t = 400)]
+    quiet_ms: u64,
+    /// Longest wait for nmbd to become local master, seconds.
+    #[arg(long, default_value_t = 120)]
+    master_timeout_s: u64,
+}
+
+/// One daemon under test.
+struct Target {
+    label: String,
+    host: Host,
+    addr: Ipv4Addr,
+    name: String,
+    workgroup: String,
+}
+
+/// What one kind of request produced.
+#[derive(Debug, Clone, Copy, Default)]
+struct Measured {
+    requests: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    answers: u64,
+}
+
+impl Measured {
+    fn ratio(&self) -> f64 {
+        self.bytes_out as f64 / self.bytes_in.max(1) as f64
+    }
+
+    fn cell(&self) -> String {
+        format!(
+            "{} ({:.2}), {} answers",
+            thousands(self.bytes_out),
+            self.ratio(),
+            self.answers
+        )
+    }
+}
+
+fn thousands(n: u64) -> String {
+    nbdgm_bench::report::thousands(n as f64)
+}
+
+/// The victim's sockets on host c: name service (137) and datagram (138).
+struct Victim {
+    ns: UdpSocket,
+    dgm: UdpSocket,
+    addr: Ipv4Addr,
+}
+
+impl Victim {
+    fn new(host: &Host) -> anyhow::Result<Victim> {
+        let a = host.addr();
+        let (ns, dgm) = host.in_netns(|| -> std::io::Result<(UdpSocket, UdpSocket)> {
+            Ok((UdpSocket::bind((a, 137))?, UdpSocket::bind((a, 138))?))
+        })??;
+        ns.set_nonblocking(true)?;
+        dgm.set_nonblocking(true)?;
+        Ok(Victim { ns, dgm, addr: a })
+    }
+
+    /// Read what is queued on both sockets; count packets from `from` only.
+    fn drain(&self, from: Ipv4Addr, m: &mut Measured, buf: &mut [u8]) -> bool {
+        let mut any = false;
+        for s in [&self.ns, &self.dgm] {
+            while let Ok((n, src)) = s.recv_from(buf) {
+                if src.ip() == std::net::IpAddr::V4(from) {
+                    m.bytes_out += n as u64;
+                    m.answers += 1;
+                    any = true;
+                }
+            }
+        }
+        any
+    }
+
+    /// Send `reqs` (to `port` of `t`, from the socket of the same port), `gap` apart
+    /// (zero: all at once), then read until quiet for `quiet` (at most 10 s).
+    fn attack(
+        &self,
+        t: &Target,
+        port: u16,
+        reqs: &[Vec<u8>],
+        gap: Duration,
+        quiet: Duration,
+    ) -> anyhow::Result<Measured> {
+        let sock = if port == 137 { &self.ns } else { &self.dgm };
+        let to = SocketAddrV4::new(t.addr, port);
+        let mut m = Measured::default();
+        let mut buf = vec![0u8; 65_536];
+        self.drain(t.addr, &mut Measured::default(), &mut buf); // stale packets
+        for r in reqs {
+            m.bytes_in += sock.send_to(r, to)? as u64;
+            m.requests += 1;
+            if !gap.is_zero() {
+                let until = Instant::now() + gap;
+                while Instant::now() < until {
+                    self.drain(t.addr, &mut m, &mut buf);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut last = Instant::now();
+        while last.elapsed() < quiet && Instant::now() < end {
+            if self.drain(t.addr, &mut m, &mut buf) {
+                last = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(m)
+    }
+}
+
+fn name(s: &str, suffix: u8) -> anyhow::Result<Name> {
+    Ok(Name::new(s, suffix)?)
+}
+
+/// A DIRECT_UNIQUE or DIRECT_GROUP datagram from the victim's port 138.
+fn datagram(
+    v: &Victim,
+    msg_type: MsgType,
+    id: u16,
+    src: Name,
+    dst: Name,
+    data: Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(Datagram::data(msg_type, NodeType::B, id, (v.addr, 138), src, dst, data).to_bytes()?)
+}
+
+fn backup_list_request(v: &Victim, t: &Target, token: u32) -> anyhow::Result<Vec<u8>> {
+    let f = BrowserFrame::GetBackupListRequest(GetBackupListRequest {
+        count: 255,
+        token,
+        trailing: Vec::new(),
+    });
+    let smb = MailslotWrite::new(BROWSE, f.to_bytes()?).to_bytes()?;
+    datagram(
+        v,
+        MsgType::DirectGroup,
+        0x4000 + token as u16,
+        name("VICTIM", 0)?,
+        name(&t.workgroup, 0x1D)?,
+        smb,
+    )
+}
+
+const KINDS: [&str; 5] = [
+    "NAME QUERY NAME<00>",
+    "NODE STATUS *<00>",
+    "DIRECT_UNIQUE to an unknown name (DATAGRAM ERROR trigger)",
+    "GetBackupListRequest, count 255, to WG<1D> (local master)",
+    "NAME QUERY flood at once (rate)",
+];
+
+fn measure(cli: &Cli, v: &Victim, t: &Target) -> anyhow::Result<Vec<Measured>> {
+    let gap = Duration::from_millis(cli.gap_ms);
+    let quiet = Duration::from_millis(cli.quiet_ms);
+    let n = cli.requests;
+    let mut out = Vec::new();
+    let q: Vec<Vec<u8>> = (0..n)
+        .map(|i| packets::name_query(&format!("{}<00>", t.name), 0x100 + i))
+        .collect::<anyhow::Result<_>>()?;
+    out.push(v.attack(t, 137, &q, gap, quiet)?);
+    let q: Vec<Vec<u8>> = (0..n)
+        .map(|i| packets::node_status(0x200 + i))
+        .collect::<anyhow::Result<_>>()?;
+    out.push(v.attack(t, 137, &q, gap, quiet)?);
+    let q: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            datagram(
+                v,
+                MsgType::DirectUnique,
+                0x300 + i,
+                name("SENDER", 0)?,
+                name("NOBODYHERE", 0)?,
+                b"hello".to_vec(),
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    out.push(v.attack(t, 138, &q, gap, quiet)?);
+    let q: Vec<Vec<u8>> = (0..(n / 2).max(1))
+        .map(|i| backup_list_request(v, t, u32::from(i) + 1))
+        .collect::<anyhow::Result<_>>()?;
+    out.push(v.attack(t, 138, &q, Duration::from_millis(100), quiet)?);
+    // Full reply buckets for the flood (nbdgm: burst 100 / 50 per s = 2 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let q: Vec<Vec<u8>> = (0..cli.flood)
+        .map(|i| packets::name_query(&format!("{}<00>", t.name), 0x1000 + i))
+        .collect::<anyhow::Result<_>>()?;
+    let drops = udp_drops(&t.host, 137);
+    out.push(v.attack(t, 137, &q, Duration::ZERO, quiet)?);
+    let drops = udp_drops(&t.host, 137)
+        .zip(drops)
+        .map(|(b, a)| b.saturating_sub(a));
+    eprintln!(
+        "{}: flood: kernel receive-queue drops on port 137: {}",
+        t.label,
+        drops.map_or("n/a".into(), |d| d.to_string())
+    );
+    for (k, m) in KINDS.iter().zip(&out) {
+        eprintln!(
+            "{}: {k}: {} requests, {} bytes in, {} bytes out, {} answers, {:.2}",
+            t.label,
+            m.requests,
+            m.bytes_in,
+            m.bytes_out,
+            m.answers,
+            m.ratio()
+        );
+    }
+    Ok(out)
+}
+
+/// Start nbdgm serve in `host` with the default limits, local master of BENCHWG.
+fn start_nbdgm(bin: &Path, lab: &Lab, host: &Host) -> anyhow::Result<(nbdgm_lab::Proc, PathBuf)> {
+    let socket = lab.dir().join("nbdgm-amp.sock");
+    let cfg = DaemonConfig {
+        name: "NBDGMB".into(),
+        workgroup: "BENCHWG".into(),
+        address: host.addr(),
+        prefix: 24,
+        ports: (137, 138),
+        socket: socket.clone(),
+        raised_limits: false,
+        extra: "[browser]\nannounce = true\nlocal_master = true\nos_level = 60\n\
+                preferred_master = true\n"
+            .into(),
+    };
+    let conf = lab.dir().join("nbdgm-amp.toml");
+    cfg.write(&conf)?;
+    let mut cmd = host.cmd(bin);
+    cmd.args(["serve", "--config"]).arg(&conf);
+    let proc = host.spawn(cmd)?;
+    wait_api(&socket, Duration::from_secs(10), || proc.is_running())
+        .with_context(|| proc.read_stderr().unwrap_or_default())?;
+    wait_names(&socket, &["NBDGMB<00>"], Duration::from_secs(15))?;
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = Client::connect(&socket)?.browse(None)?;
+        if r.interfaces.first().is_some_and(|i| i.role == "master") {
+            break;
+        }
+        if Instant::now() > until {
+            bail!("nbdgm is not master of BENCHWG after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok((proc, socket))
+}
+
+/// Sum of the `drops` column of the UDP sockets on `port` in `host`'s namespace (packets
+/// the kernel discarded because a socket's receive queue was full).
+fn udp_drops(host: &Host, port: u16) -> Option<u64> {
+    let out = host.output("cat", ["/proc/net/udp"]).ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = format!(":{port:04X}");
+    Some(
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(1)
+                    .filter(|a| a.ends_with(&want))
+                    .and(f.last())
+                    .and_then(|d| d.parse::<u64>().ok())
+            })
+            .sum(),
+    )
+}
+
+fn nmbd_version() -> String {
+    std::process::Command::new("/usr/sbin/nmbd")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let v = String::from_utf8_lossy(&o.stdout);
+            format!("nmbd {}", v.trim().trim_start_matches("Version "))
+        })
+        .unwrap_or_else(|_| "nmbd".into())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("amplification_bench: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    if !nbdgm_lab::require_or_skip("amplification_bench") {
+        bail!("lab prerequisites missing (root, ip, nmbd, nmblookup, tshark, setsid)");
+    }
+    let bin = match &cli.nbdgm {
+        Some(p) => p.clone(),
+        None => nbdgm_lab::find_nbdgm_binary()?,
+    };
+    let bin = bin.canonicalize().context("nbdgm binary")?;
+    eprintln!("nbdgm binary: {}", bin.display());
+    let lab = Lab::new(LabSpec::one_subnet())?;
+    let ha = lab.add_host("a", "198.51.100.10/24")?;
+    let hb = lab.add_host("b", "198.51.100.20/24")?;
+    let hc = lab.add_host("c", "198.51.100.30/24")?;
+    // log level 3: the lab's wait helpers read the log; 10 would write every packet.
+    let nmbd = Nmbd::start(
+        &ha,
+        NmbdOptions {
+            extra_global: vec!["log level = 3".into()],
+            ..Default::default()
+        },
+    )?;
+    let (nb_proc, nb_sock) = start_nbdgm(&bin, &lab, &hb)?;
+    nmbd.wait_local_master(Duration::from_secs(cli.master_timeout_s))?;
+    let v = Victim::new(&hc)?;
+    let targets = [
+        Target {
+            label: nmbd_version(),
+            host: ha.clone(),
+            addr: ha.addr(),
+            name: "SAMBAA".into(),
+            workgroup: "TESTGROUP".into(),
+        },
+        Target {
+            label: "nbdgm (default configuration)".into(),
+            host: hb.clone(),
+            addr: hb.addr(),
+            name: "NBDGMB".into(),
+            workgroup: "BENCHWG".into(),
+        },
+    ];
+    let mut results = Vec::new();
+    for t in &targets {
+        results.push(measure(cli, &v, t)?);
+    }
+    let st = stats(&nb_sock)?;
+    eprintln!("nbdgm reply_gate: {}", st["interfaces"][0]["reply_gate"]);
+    eprintln!("nbdgm runtime: {}", st["interfaces"][0]["runtime"]);
+    nb_proc.stop()?;
+    nmbd.stop()?;
+
+    println!(
+        "\nLab: 198.51.100.0/24 in network namespaces; victim 198.51.100.30 sends from ports \
+         137/138 and counts the UDP payload bytes coming back (out) against those it sent \
+         (in). {} requests per kind, {} ms apart ({} GetBackupListRequests, 100 ms apart); \
+         the flood is {} NAME QUERYs at once.\n",
+        cli.requests,
+        cli.gap_ms,
+        (cli.requests / 2).max(1),
+        cli.flood
+    );
+    println!(
+        "| request | bytes in | {}: out (÷ in), answers | {}: out (÷ in), answers |",
+        targets[0].label, targets[1].label
+    );
+    println!("|---|---:|---|---|");
+    for (k, kind) in KINDS.iter().enumerate() {
+        let (a, b) = (&results[0][k], &results[1][k]);
+        println!(
+            "| {kind} | {} | {} | {} |",
+            thousands(a.bytes_in),
+            a.cell(),
+            b.cell()
+        );
+    }
+    Ok(())
+}
