@@ -302,7 +302,10 @@ pub fn validate_subscription(sub: &Subscription) -> Result<(), String> {
         }
     }
     if let Some(m) = &sub.mailslot {
-        if m.is_empty() || m.len() > 255 || !m.is_ascii() {
+        // Mailslot names are Latin-1 on the wire (any octet but NUL), so a filter may
+        // hold any character up to U+00FF: one octet each, 255 at most.
+        let latin1 = m.chars().all(|c| c != '\0' && u32::from(c) <= 0xFF);
+        if m.is_empty() || m.chars().count() > 255 || !latin1 {
             return Err(format!("bad mailslot name {m:?}"));
         }
     }
@@ -1870,6 +1873,36 @@ mod tests {
         assert_eq!(stats.clients, 1);
         assert_eq!(stats.requests, 6);
         assert_eq!(stats.bad_requests, 0);
+    }
+
+    #[test]
+    fn latin1_mailslot_filter_accepted_and_matched() {
+        // Mailslot names are Latin-1: U+009B is the octet 0x9b on the wire.
+        let name = "\\MAILSLOT\\EV\x1b[2J\u{9b}\n";
+        let ok = |m: &str| {
+            validate_subscription(&Subscription {
+                mailslot: Some(m.into()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(ok(name), Ok(()));
+        assert_eq!(ok(&"\u{ff}".repeat(255)), Ok(()));
+        for bad in ["", "\\MAILSLOT\\\u{100}", "a\0b"] {
+            assert!(ok(bad).is_err(), "{bad:?}");
+        }
+        assert!(ok(&"\u{ff}".repeat(256)).is_err());
+        let d = TestDaemon::start(|_| {});
+        let mut c = d.client();
+        c.subscribe(Subscription {
+            mailslot: Some(name.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let ev = dgram("TESTGROUP<1d>", Some(name), true, "01");
+        assert_eq!(d.hub.publish_datagram(&ev), 1);
+        let got = next_datagram(&mut c).unwrap();
+        assert_eq!(got.mailslot.as_deref(), Some(name));
+        assert_eq!(got, ev);
     }
 
     #[test]
