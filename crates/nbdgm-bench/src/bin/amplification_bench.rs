@@ -24,6 +24,7 @@ use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use nbdgm_wire::browser::{BrowserFrame, GetBackupListRequest};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
+use nbdgm_wire::nbns::{NbAddress, Packet, Question, RData, Record, CLASS_IN, TYPE_NB};
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -50,6 +51,9 @@ struct Cli {
     /// Longest wait for nmbd to become local master, seconds.
     #[arg(long, default_value_t = 120)]
     master_timeout_s: u64,
+    /// Members of DOMAIN<1C> registered for the name-server row (0: skip that row).
+    #[arg(long, default_value_t = 40)]
+    members: u8,
 }
 
 /// One daemon under test.
@@ -297,6 +301,138 @@ fn start_nbdgm(bin: &Path, lab: &Lab, host: &Host) -> anyhow::Result<(nbdgm_lab:
     Ok((proc, socket))
 }
 
+/// A group NAME REGISTRATION REQUEST (unicast, RD; G, ONT = H) of `name` at `at`.
+fn group_registration(id: u16, name: &Name, at: Ipv4Addr) -> anyhow::Result<Vec<u8>> {
+    Ok(Packet {
+        id,
+        flags: 0x2900,
+        questions: vec![Question {
+            name: name.clone(),
+            qtype: TYPE_NB,
+            qclass: CLASS_IN,
+        }],
+        answers: vec![],
+        authority: vec![],
+        additional: vec![Record {
+            name: name.clone(),
+            rr_type: TYPE_NB,
+            rr_class: CLASS_IN,
+            ttl: 300_000,
+            rdata: RData::Nb(vec![NbAddress {
+                flags: 0xE000,
+                ip: at,
+            }]),
+        }],
+        trailing: vec![],
+    }
+    .to_bytes()?)
+}
+
+/// Addresses of the group members on host c (198.51.100.100 and up).
+fn member_addr(k: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, 100 + k)
+}
+
+/// Give host c the members' addresses (once).
+fn add_member_addresses(hc: &Host, n: u8) -> anyhow::Result<()> {
+    for k in 0..n {
+        let a = format!("{}/24", member_addr(k));
+        let out = hc.output("ip", ["addr", "add", a.as_str(), "dev", hc.iface()])?;
+        if !out.status.success() {
+            bail!("ip addr add {a}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    Ok(())
+}
+
+/// Register `n` members of `group` at the name server `nbns`, each from its own
+/// address (≤ 5 tries of 1 s each); returns how many got a positive answer.
+fn register_members(hc: &Host, nbns: Ipv4Addr, group: &Name, n: u8) -> anyhow::Result<u8> {
+    let mut granted = 0;
+    for k in 0..n {
+        let at = member_addr(k);
+        let sock = hc.in_netns(|| UdpSocket::bind((at, 0)))??;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let id = 0x7000 + u16::from(k);
+        let req = group_registration(id, group, at)?;
+        let mut buf = [0u8; 1500];
+        'tries: for _ in 0..5 {
+            sock.send_to(&req, (nbns, 137))?;
+            let until = Instant::now() + Duration::from_secs(1);
+            while Instant::now() < until {
+                let Ok((len, _)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let Ok(p) = Packet::parse(&buf[..len]) else {
+                    continue;
+                };
+                // WACK (opcode 7): keep waiting; a final answer ends the tries.
+                if p.id == id && p.is_response() && (p.flags >> 11) & 0xF != 7 {
+                    if p.rcode() == 0 {
+                        granted += 1;
+                    }
+                    break 'tries;
+                }
+            }
+        }
+    }
+    Ok(granted)
+}
+
+/// The name-server row: `members` register DOMAIN<1C> at `t`, then the victim asks
+/// for it `requests` times.
+fn nbns_row(cli: &Cli, hc: &Host, v: &Victim, t: &Target) -> anyhow::Result<(u8, Measured)> {
+    let group = name("DOMAIN", 0x1C)?;
+    let granted = register_members(hc, t.addr, &group, cli.members)?;
+    let q: Vec<Vec<u8>> = (0..cli.requests)
+        .map(|i| packets::name_query("DOMAIN<1C>", 0x500 + i))
+        .collect::<anyhow::Result<_>>()?;
+    let m = v.attack(
+        t,
+        137,
+        &q,
+        Duration::from_millis(cli.gap_ms),
+        Duration::from_millis(cli.quiet_ms),
+    )?;
+    eprintln!(
+        "{}: DOMAIN<1C> with {granted} granted of {} members: {} bytes in, {} out, {} answers, {:.2}",
+        t.label,
+        cli.members,
+        m.bytes_in,
+        m.bytes_out,
+        m.answers,
+        m.ratio()
+    );
+    Ok((granted, m))
+}
+
+/// nbdgm serve with the NBNS role (default limits; room for the members).
+fn start_nbdgm_nbns(
+    bin: &Path,
+    lab: &Lab,
+    host: &Host,
+    members: u8,
+) -> anyhow::Result<(nbdgm_lab::Proc, PathBuf)> {
+    let socket = lab.dir().join("nbdgm-amp-nbns.sock");
+    let conf = lab.dir().join("nbdgm-amp-nbns.toml");
+    let text = format!(
+        "# written by amplification_bench\n[node]\nname = \"NBDGMB\"\nworkgroup = \"BENCHWG\"\n\
+         role = [\"nbns\"]\n\n[[interface]]\naddress = \"{}/24\"\n\n[ports]\nname = 137\n\
+         datagram = 138\n\n[api]\nsocket = \"{}\"\n\n[nbns_server]\nmax_group_members = {}\n",
+        host.addr(),
+        socket.display(),
+        u32::from(members).max(25)
+    );
+    std::fs::write(&conf, text).with_context(|| format!("write {}", conf.display()))?;
+    let mut cmd = host.cmd(bin);
+    cmd.args(["serve", "--config"]).arg(&conf);
+    let proc = host.spawn(cmd)?;
+    wait_api(&socket, Duration::from_secs(10), || proc.is_running())
+        .with_context(|| proc.read_stderr().unwrap_or_default())?;
+    wait_names(&socket, &["NBDGMB<00>"], Duration::from_secs(15))?;
+    Ok((proc, socket))
+}
+
 /// Sum of the `drops` column of the UDP sockets on `port` in `host`'s namespace (packets
 /// the kernel discarded because a socket's receive queue was full).
 fn udp_drops(host: &Host, port: u16) -> Option<u64> {
@@ -387,6 +523,47 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     nb_proc.stop()?;
     nmbd.stop()?;
 
+    // The name-server row: nmbd as WINS server vs nbdgm's NBNS role.
+    let mut nbns = None;
+    if cli.members > 0 {
+        add_member_addresses(&hc, cli.members)?;
+        let wins = Nmbd::start(
+            &ha,
+            NmbdOptions {
+                extra_global: vec!["log level = 3".into(), "wins support = yes".into()],
+                ..Default::default()
+            },
+        )?;
+        // As its own WINS server nmbd may log its registrations differently: the
+        // members' registrations below retry anyway.
+        if let Err(e) = wins.wait_registered(Duration::from_secs(20)) {
+            eprintln!("nmbd (wins): {e}");
+        }
+        let tw = Target {
+            label: format!("{} (wins support = yes)", targets[0].label),
+            host: ha.clone(),
+            addr: ha.addr(),
+            name: "SAMBAA".into(),
+            workgroup: "TESTGROUP".into(),
+        };
+        let a = nbns_row(cli, &hc, &v, &tw)?;
+        wins.stop()?;
+        let (p, sock) = start_nbdgm_nbns(&bin, &lab, &hb, cli.members)?;
+        let tn = Target {
+            label: "nbdgm (role nbns)".into(),
+            host: hb.clone(),
+            addr: hb.addr(),
+            name: "NBDGMB".into(),
+            workgroup: "BENCHWG".into(),
+        };
+        let b = nbns_row(cli, &hc, &v, &tn)?;
+        let st = stats(&sock)?;
+        eprintln!("nbdgm nbns: {}", st["interfaces"][0]["roles"]["nbns"]);
+        eprintln!("nbdgm reply_gate: {}", st["interfaces"][0]["reply_gate"]);
+        p.stop()?;
+        nbns = Some((a, b));
+    }
+
     println!(
         "\nLab: 198.51.100.0/24 in network namespaces; victim 198.51.100.30 sends from ports \
          137/138 and counts the UDP payload bytes coming back (out) against those it sent \
@@ -406,6 +583,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let (a, b) = (&results[0][k], &results[1][k]);
         println!(
             "| {kind} | {} | {} | {} |",
+            thousands(a.bytes_in),
+            a.cell(),
+            b.cell()
+        );
+    }
+    if let Some(((ga, a), (gb, b))) = nbns {
+        println!(
+            "| NAME QUERY DOMAIN<1C>, {} members registered (WINS / NBNS role; granted {ga} / {gb}) | {} | {} | {} |",
+            cli.members,
             thousands(a.bytes_in),
             a.cell(),
             b.cell()
