@@ -55,6 +55,8 @@ fuzz_target!(|data: &[u8]| {
                 destination: dest,
                 mailslot: if flags & 0x20 != 0 { LANMAN } else { BROWSE },
                 data: bytes,
+                // A datagram header and SMB around the frame, as the daemon counts it.
+                request_len: bytes.len() + 170,
                 broadcast: flags & 0x10 != 0,
             },
         );

@@ -290,12 +290,12 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
         privilege::drop_privileges(user, cfg.privileges.group.as_deref())
             .with_context(|| format!("dropping privileges to {user}"))?;
         info!(user, "dropped privileges");
+    } else if let Some(w) = privilege::root_warning_now(None) {
+        warn!("{w}");
     }
 
     // 3. Workers.
     let hub = Arc::new(Hub::with_queue_bytes_total(cfg.api.queue_bytes_total));
-    } else if let Some(w) = privilege::root_warning_now(None) {
-        warn!("{w}");
     let outlet = Arc::new(HubOutlet(hub.clone()));
     let names = cfg.names();
     let mut handles = Vec::new();

@@ -45,7 +45,7 @@ impl IdSource {
     }
 
     /// Any 16-bit id but 0.
-    pub fn next(&mut self) -> u16 {
+    pub fn draw(&mut self) -> u16 {
         loop {
             let v = (self.rng.next_u32() >> 16) as u16;
             if v != 0 {
@@ -57,13 +57,13 @@ impl IdSource {
     /// A random id for which `in_use` is false (0 is never used).
     pub fn fresh(&mut self, in_use: impl Fn(u16) -> bool) -> u16 {
         for _ in 0..DRAWS {
-            let v = self.next();
+            let v = self.draw();
             if !in_use(v) {
                 return v;
             }
         }
         // Nearly every id is in use: scan from a random start.
-        let start = self.next();
+        let start = self.draw();
         (0..=u16::MAX)
             .map(|i| start.wrapping_add(i))
             .find(|&v| v != 0 && !in_use(v))
@@ -80,20 +80,20 @@ mod tests {
     fn seeded_ids_are_reproducible_and_os_ids_differ() {
         let a: Vec<u16> = {
             let mut s = IdSource::new(Some(7));
-            (0..8).map(|_| s.next()).collect()
+            (0..8).map(|_| s.draw()).collect()
         };
         let b: Vec<u16> = {
             let mut s = IdSource::new(Some(7));
-            (0..8).map(|_| s.next()).collect()
+            (0..8).map(|_| s.draw()).collect()
         };
         assert_eq!(a, b);
         let c: Vec<u16> = {
             let mut s = IdSource::new(None);
-            (0..8).map(|_| s.next()).collect()
+            (0..8).map(|_| s.draw()).collect()
         };
         let d: Vec<u16> = {
             let mut s = IdSource::new(None);
-            (0..8).map(|_| s.next()).collect()
+            (0..8).map(|_| s.draw()).collect()
         };
         assert_ne!(c, d, "two OS-seeded sources give different ids");
     }
@@ -101,7 +101,7 @@ mod tests {
     #[test]
     fn ids_are_not_sequential_and_spread() {
         let mut s = IdSource::new(None);
-        let ids: Vec<u16> = (0..256).map(|_| s.next()).collect();
+        let ids: Vec<u16> = (0..256).map(|_| s.draw()).collect();
         let diffs: HashSet<u16> = ids.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
         assert!(diffs.len() > 200, "differences vary: {}", diffs.len());
         // Each 4096-wide slice of the space gets some (expected 16 each).

@@ -271,7 +271,7 @@ impl Node {
 
     /// A random DGM_ID.
     pub(crate) fn alloc_dgm_id(&mut self) -> u16 {
-        self.ids.next()
+        self.ids.draw()
     }
 
     /// NB_FLAGS for one of our names: G bit and our ONT.

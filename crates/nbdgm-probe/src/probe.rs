@@ -930,7 +930,8 @@ pub async fn probe_ns(
     opts: &ProbeOptions,
     limiter: &RateLimiter,
 ) -> (PortResult, Option<HostInfo>) {
-    let id = (random_u32() & 0x7fff) as u16 | 1;
+    // 16 unpredictable bits (SipHash under the process's random key), never 0.
+    let id = (random_u32() as u16).max(1);
     let bytes = node_status_request(id).to_bytes();
     let out = udp_exchange(
         scope,

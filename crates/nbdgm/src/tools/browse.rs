@@ -152,6 +152,7 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
                                 mailslot: slot,
                                 data: m.data,
                                 broadcast: d.broadcast,
+                                request_len: d.datagram_len(),
                             },
                         );
                     }
@@ -202,9 +203,9 @@ fn print_text(r: &BrowseResult) {
     }
 }
 
-fn print_interface(i: &BrowseInterface) {
 /// Every string here was announced by some host on the subnet: escaped (issue 12
 /// item 4) so that no name or comment can move the cursor or rewrite the screen.
+fn print_interface(i: &BrowseInterface) {
     let master = match (&i.master, &i.master_address) {
         (Some(m), Some(a)) => format!("{} ({})", Escaped(m), Escaped(&a.to_string())),
         (Some(m), None) => escape(m).into_owned(),
