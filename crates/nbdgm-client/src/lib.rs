@@ -330,20 +330,23 @@ impl Client {
     pub fn browse(&mut self, workgroup: Option<&str>) -> Result<BrowseResult> {
         let mut all: Option<BrowseResult> = None;
         let mut offset = 0;
-        // Bounded: a page never shrinks the remaining count to below zero, and the
-        // daemon caps its list; stop after 10,000 pages regardless.
+        // A page may end before its limit (the daemon caps it in bytes) and interfaces
+        // may stop at different points: each page says where it starts (`offset`), the
+        // servers already held are skipped, and the next page starts where the
+        // interface furthest behind stands. Bounded: stop when a page brings nothing
+        // new, and after 10,000 pages regardless.
         for _ in 0..10_000 {
             let page: BrowseResult = self.call(Op::Browse {
                 workgroup: workgroup.map(str::to_owned),
                 offset: Some(offset),
                 limit: Some(proto::BROWSE_PAGE_MAX),
             })?;
-            let more = page
-                .interfaces
-                .iter()
-                .any(|i| offset + i.servers.len() < i.servers_total && !i.servers.is_empty());
+            let mut grew = false;
             match &mut all {
-                None => all = Some(page),
+                None => {
+                    grew = page.interfaces.iter().any(|i| !i.servers.is_empty());
+                    all = Some(page);
+                }
                 Some(acc) => {
                     for p in page.interfaces {
                         if let Some(a) = acc
@@ -351,15 +354,28 @@ impl Client {
                             .iter_mut()
                             .find(|a| a.interface == p.interface)
                         {
-                            a.servers.extend(p.servers);
+                            let have = a.servers.len();
+                            if p.offset <= have {
+                                let before = a.servers.len();
+                                a.servers
+                                    .extend(p.servers.into_iter().skip(have - p.offset));
+                                grew |= a.servers.len() > before;
+                            }
                         }
                     }
                 }
             }
-            if !more {
-                break;
+            let next = all.as_ref().and_then(|acc| {
+                acc.interfaces
+                    .iter()
+                    .filter(|a| a.servers.len() < a.servers_total)
+                    .map(|a| a.servers.len())
+                    .min()
+            });
+            match next {
+                Some(n) if grew => offset = n,
+                _ => break,
             }
-            offset += proto::BROWSE_PAGE_MAX;
         }
         let mut r = all.unwrap_or(BrowseResult {
             interfaces: Vec::new(),

@@ -21,6 +21,11 @@ pub const MAX_SERVER_LINE: usize = 256 * 1024;
 pub const BROWSE_PAGE: usize = 200;
 /// Largest `limit` of `browse`.
 pub const BROWSE_PAGE_MAX: usize = 500;
+/// Bytes of JSON the interfaces of one `browse` response take at most (servers are
+/// added while they fit, at least one per interface): a page of entries as large as a
+/// hostile host can announce them stays under [`MAX_SERVER_LINE`], so a page may hold
+/// fewer servers than its `limit`.
+pub const BROWSE_PAGE_BYTES: usize = 192 * 1024;
 
 /// A request line: `{"id": n, "op": "...", ...arguments}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -337,6 +337,28 @@ fn type_names(bits: u32) -> Vec<String> {
         .collect()
 }
 
+/// Bytes of the whole `/api/browse` HTTP answer's servers and workgroups: the whole
+/// list of any realistic network, yet a bound on what one connection makes the daemon
+/// build (issue 12: a hostile subnet fills the list with its largest entries).
+pub const HTTP_BROWSE_BYTES: usize = 4 << 20;
+
+/// Bytes `v` takes as serde_json writes it (the API and HTTP write the same way).
+fn json_len<T: Serialize>(v: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
 /// The API's view of one interface's list; `workgroup` keeps only that workgroup's
 /// servers (case-insensitive). `own` is the address we announce (the engine does not
 /// know it): it fills our own entries and, as master, the master's address.
@@ -346,6 +368,22 @@ pub fn to_proto(
     l: BrowseList,
     workgroup: Option<&str>,
     page: Option<(usize, usize)>,
+) -> BrowseInterface {
+    to_proto_capped(interface, own, l, workgroup, page, usize::MAX)
+}
+
+/// [`to_proto`] whose JSON stays within `budget` bytes: servers from the page's offset
+/// are added while the interface's JSON fits, always at least one (so that paging
+/// moves on), so the page may end before its `limit`; `servers_total` and `offset`
+/// say where it stands. Only an interface whose workgroups alone exceed the budget,
+/// plus that one server, is larger.
+pub fn to_proto_capped(
+    interface: Ipv4Addr,
+    own: Ipv4Addr,
+    l: BrowseList,
+    workgroup: Option<&str>,
+    page: Option<(usize, usize)>,
+    budget: usize,
 ) -> BrowseInterface {
     let servers: Vec<_> = l
         .servers
@@ -359,7 +397,7 @@ pub fn to_proto(
         a => a,
     };
     let fill = |local: bool, a: Ipv4Addr| if local && a.is_unspecified() { own } else { a };
-    BrowseInterface {
+    let mut out = BrowseInterface {
         interface: interface.into(),
         workgroup: l.workgroup,
         role: l.role.as_str().to_owned(),
@@ -368,25 +406,7 @@ pub fn to_proto(
         backups: l.backups,
         servers_total,
         offset,
-        servers: servers
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|s| BrowseServer {
-                types: type_names(s.server_type),
-                os_version: os(s.os_major, s.os_minor),
-                name: s.name,
-                workgroup: s.workgroup,
-                server_type: s.server_type,
-                comment: s.comment,
-                periodicity_ms: s.periodicity_ms,
-                address: fill(s.local, s.address).into(),
-                age_s: s.age_s,
-                expires_in_s: s.expires_in_s,
-                lanman: s.lanman,
-                local: s.local,
-            })
-            .collect(),
+        servers: Vec::new(),
         workgroups: l
             .workgroups
             .into_iter()
@@ -403,6 +423,48 @@ pub fn to_proto(
                 local: w.local,
             })
             .collect(),
+    };
+    if budget == usize::MAX {
+        // No cap (the standalone tool): skip the measuring.
+        out.servers = servers
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|s| {
+                let address = fill(s.local, s.address);
+                server(s, address)
+            })
+            .collect();
+        return out;
+    }
+    let mut used = json_len(&out);
+    for s in servers.into_iter().skip(offset).take(limit) {
+        let address = fill(s.local, s.address);
+        let entry = server(s, address);
+        let n = json_len(&entry) + 1; // and the comma
+        if !out.servers.is_empty() && used.saturating_add(n) > budget {
+            break;
+        }
+        used += n;
+        out.servers.push(entry);
+    }
+    out
+}
+
+fn server(s: nbdgm_browser::ServerEntry, address: Ipv4Addr) -> BrowseServer {
+    BrowseServer {
+        types: type_names(s.server_type),
+        os_version: os(s.os_major, s.os_minor),
+        name: s.name,
+        workgroup: s.workgroup,
+        server_type: s.server_type,
+        comment: s.comment,
+        periodicity_ms: s.periodicity_ms,
+        address: address.into(),
+        age_s: s.age_s,
+        expires_in_s: s.expires_in_s,
+        lanman: s.lanman,
+        local: s.local,
     }
 }
 
@@ -443,18 +505,23 @@ pub fn fetch_master_list(
     Ok((conv(servers), conv(groups)))
 }
 
-/// Ask every worker for its list; `page`: (offset, limit) of the servers.
+/// Ask every worker for its list; `page`: (offset, limit) of the servers; `budget`:
+/// bytes of JSON the interfaces may take together, shared out equally (each interface
+/// still gets at least one server from the offset, so every one of them moves on).
 pub async fn collect(
     workers: &[WorkerHandle],
     workgroup: Option<String>,
     page: Option<(usize, usize)>,
+    budget: usize,
 ) -> Result<BrowseResult, CmdError> {
     let mut interfaces = Vec::new();
+    let budget = budget / workers.len().max(1);
     for w in workers {
         let wg = workgroup.clone();
         let v = ask(w, |reply| Command::Browse {
             workgroup: wg,
             page,
+            budget,
             reply,
         })
         .await?;
@@ -499,10 +566,12 @@ pub mod http {
         State(workers): State<Arc<Vec<WorkerHandle>>>,
         Query(p): Query<Params>,
     ) -> Response {
-        // HTTP has no line limit: the whole list unless a page is asked for.
+        // HTTP has no line limit: the whole list unless a page is asked for, yet never
+        // more than HTTP_BROWSE_BYTES of servers (then `servers_total` > `offset` +
+        // the servers given, and `?offset=` fetches the rest).
         let page = (p.offset.is_some() || p.limit.is_some())
             .then(|| (p.offset.unwrap_or(0), p.limit.unwrap_or(usize::MAX)));
-        match collect(&workers, p.workgroup, page).await {
+        match collect(&workers, p.workgroup, page, super::HTTP_BROWSE_BYTES).await {
             Ok(r) => Json(r).into_response(),
             Err(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -598,6 +667,82 @@ mod tests {
         assert_eq!(e.key(), Some("browser.lm_announce"), "{e}");
         let e = cfg("[browser]\nenable = true\n").unwrap_err();
         assert_eq!(e.kind(), Some(ErrorKind::UnknownKey), "{e}");
+    }
+
+    /// A list of `n` servers as hostile as announcements make them: 15-character names
+    /// and 42-character comments of control characters (six bytes each in JSON), every
+    /// type bit.
+    fn hostile_list(n: usize) -> nbdgm_browser::BrowseList {
+        let servers = (0..n)
+            .map(|i| nbdgm_browser::ServerEntry {
+                name: format!("\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e{i:04}"),
+                workgroup: "TESTGROUP".into(),
+                server_type: u32::MAX,
+                os_major: 255,
+                os_minor: 255,
+                comment: "\x1b".repeat(42),
+                periodicity_ms: u32::MAX,
+                address: std::net::Ipv4Addr::new(198, 51, 100, (i % 250) as u8),
+                age_s: u64::from(u32::MAX),
+                expires_in_s: u64::from(u32::MAX),
+                lanman: true,
+                local: false,
+            })
+            .collect();
+        nbdgm_browser::BrowseList {
+            workgroup: "TESTGROUP".into(),
+            role: nbdgm_browser::Role::Potential,
+            master: None,
+            master_address: None,
+            backups: vec![],
+            servers,
+            workgroups: vec![],
+        }
+    }
+
+    #[test]
+    fn pages_are_capped_in_bytes_and_cover_the_list() {
+        use super::{to_proto, to_proto_capped};
+        use nbdgm_client::proto::{BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, MAX_SERVER_LINE};
+        let ip = std::net::Ipv4Addr::new(198, 51, 100, 1);
+        // Uncapped, a page of 500 such servers is over the client's line limit.
+        let whole = to_proto(ip, ip, hostile_list(1500), None, Some((0, BROWSE_PAGE_MAX)));
+        assert!(serde_json::to_vec(&whole).unwrap().len() > MAX_SERVER_LINE);
+        // Capped: every page fits, and the pages, in order, are the whole list.
+        let mut got = Vec::new();
+        let mut offset = 0;
+        for _ in 0..100 {
+            let p = to_proto_capped(
+                ip,
+                ip,
+                hostile_list(1500),
+                None,
+                Some((offset, BROWSE_PAGE_MAX)),
+                BROWSE_PAGE_BYTES,
+            );
+            let len = serde_json::to_vec(&p).unwrap().len();
+            assert!(len <= BROWSE_PAGE_BYTES, "{len}");
+            assert_eq!((p.offset, p.servers_total), (offset, 1500));
+            assert!(!p.servers.is_empty() && p.servers.len() < BROWSE_PAGE_MAX);
+            offset += p.servers.len();
+            got.extend(p.servers);
+            if offset >= 1500 {
+                break;
+            }
+        }
+        assert_eq!(got, whole_list(ip));
+        // A budget smaller than one entry still gives one (paging moves on).
+        let p = to_proto_capped(ip, ip, hostile_list(3), None, Some((1, 10)), 10);
+        assert_eq!(p.servers.len(), 1);
+        assert_eq!(p.servers[0].name, hostile_list(3).servers[1].name);
+        // Past the end: nothing, and the offset as asked.
+        let p = to_proto_capped(ip, ip, hostile_list(3), None, Some((7, 10)), 1 << 20);
+        assert!(p.servers.is_empty());
+        assert_eq!((p.offset, p.servers_total), (7, 3));
+    }
+
+    fn whole_list(ip: std::net::Ipv4Addr) -> Vec<nbdgm_client::proto::BrowseServer> {
+        super::to_proto(ip, ip, hostile_list(1500), None, None).servers
     }
 
     #[test]

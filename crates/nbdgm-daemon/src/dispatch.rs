@@ -436,7 +436,10 @@ impl Dispatcher {
                     .unwrap_or(proto::BROWSE_PAGE)
                     .min(proto::BROWSE_PAGE_MAX);
                 let page = Some((offset.unwrap_or(0), limit));
-                match crate::browse::collect(&workers, workgroup, page).await {
+                // Capped in bytes too, under the client's line limit (hostile entries
+                // are four times the usual size).
+                let budget = proto::BROWSE_PAGE_BYTES;
+                match crate::browse::collect(&workers, workgroup, page, budget).await {
                     Ok(r) => Response::ok(id, &r),
                     Err(e) => err(id, e),
                 }

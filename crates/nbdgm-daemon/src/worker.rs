@@ -120,6 +120,8 @@ pub enum Command {
         workgroup: Option<String>,
         /// (offset, limit) of the servers.
         page: Option<(usize, usize)>,
+        /// Bytes of JSON the answer may take (see `browse::to_proto_capped`).
+        budget: usize,
         reply: Reply,
     },
     Reconfigure {
@@ -933,15 +935,17 @@ impl<O: Outlet> Worker<O> {
             Command::Browse {
                 workgroup,
                 page,
+                budget,
                 reply,
             } => {
                 let v = match &self.browser {
-                    Some(b) => json!(crate::browse::to_proto(
+                    Some(b) => json!(crate::browse::to_proto_capped(
                         self.addr,
                         self.node.config().announce_address.unwrap_or(self.addr),
                         b.list(Instant::now()),
                         workgroup.as_deref(),
                         page,
+                        budget,
                     )),
                     None => Value::Null,
                 };

@@ -6,6 +6,7 @@
 mod common;
 
 mod api_ownership;
+mod browse_pages;
 mod browser_gate;
 mod elections;
 mod http_flood;
