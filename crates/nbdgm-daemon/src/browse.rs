@@ -337,10 +337,11 @@ fn type_names(bits: u32) -> Vec<String> {
         .collect()
 }
 
-/// Bytes of the whole `/api/browse` HTTP answer's servers and workgroups: the whole
-/// list of any realistic network, yet a bound on what one connection makes the daemon
-/// build (issue 12: a hostile subnet fills the list with its largest entries).
-pub const HTTP_BROWSE_BYTES: usize = 4 << 20;
+/// Bytes of one `/api/browse` HTTP answer's servers and workgroups: the whole list of
+/// a usual network (4,096 ordinary entries take about 1 MiB), yet a bound on what one
+/// connection makes the daemon build: at most 64 connections × 1 MiB (issue 12: a
+/// hostile subnet fills the list with its largest entries; `?offset=` pages the rest).
+pub const HTTP_BROWSE_BYTES: usize = 1 << 20;
 
 /// Bytes `v` takes as serde_json writes it (the API and HTTP write the same way).
 fn json_len<T: Serialize>(v: &T) -> usize {
