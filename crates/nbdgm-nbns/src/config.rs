@@ -82,6 +82,10 @@ pub struct NbnsConfig {
     pub group_answers: GroupAnswers,
     /// Most addresses in one query answer.
     pub max_answer_addresses: usize,
+    /// Seed of the challenge NAME_TRN_IDs: `None` (the default) seeds a ChaCha generator
+    /// from the OS random source, so an off-path host cannot guess the id of a challenge
+    /// and answer it for the owner (issue 12 item 9); `Some`: reproducible (tests).
+    pub rng_seed: Option<u64>,
     /// A query answer is at most this many times the request's size: the daemon's
     /// `[limits] reply_amplification`, so that its reply gate lets the answer out.
     /// Addresses beyond are left out of this answer (round robin: the next cut answer
@@ -123,6 +127,7 @@ impl Default for NbnsConfig {
             max_challenge_targets: 4,
             group_answers: GroupAnswers::Members,
             max_answer_addresses: 25,
+            rng_seed: None,
             max_reply_factor: 4,
             require_source_match: true,
             scope: String::new(),

@@ -17,10 +17,10 @@ use nbdgm_wire::nbns::{
     NbAddress, Opcode, Packet, RData, FLAG_RD, NB_GROUP, NB_ONT_MASK, TYPE_NB, TYPE_NBSTAT,
 };
 use nbdgm_wire::Name;
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,8 @@ pub struct NbnsServer {
     transmits: VecDeque<Transmit>,
     events: VecDeque<NbnsEvent>,
     stats: NbnsStats,
-    rng: u64,
+    /// Challenge ids (ChaCha, seeded from the OS unless the configuration fixes a seed).
+    rng: StdRng,
 }
 
 impl NbnsServer {
@@ -118,9 +119,12 @@ impl NbnsServer {
     pub fn new(cfg: NbnsConfig, now: Instant) -> Result<Self, String> {
         cfg.validate()?;
         let _ = now;
-        let mut h = RandomState::new().build_hasher();
-        h.write_u64(0x4E42_4E53);
-        let rng = h.finish() | 1;
+        let rng = match cfg.rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => {
+                StdRng::try_from_rng(&mut SysRng).map_err(|e| format!("OS random source: {e}"))?
+            }
+        };
         let (rate, burst) = cfg.registrations_per_source_per_s;
         Ok(NbnsServer {
             rate: RateLimiter::new(rate, burst, cfg.max_sources),
@@ -348,17 +352,11 @@ impl NbnsServer {
     }
 
     fn next_id(&mut self) -> u16 {
-        // xorshift64: transaction ids an off-path host cannot guess from earlier ones
-        // as easily as a counter.
+        // Unpredictable and never one of a pending challenge (`pending` is capped far
+        // below 65536, so this ends).
         loop {
-            let mut x = self.rng;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.rng = x;
-            let id = (x >> 24) as u16;
-            // `pending` is capped far below 65536, so this ends.
-            if !self.pending.contains_key(&id) {
+            let id = (self.rng.next_u32() >> 16) as u16;
+            if id != 0 && !self.pending.contains_key(&id) {
                 return id;
             }
         }
@@ -967,9 +965,11 @@ impl NbnsServer {
     }
 
     fn on_response(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet) {
+        // Matched on id, source and name (an answer about another name is not ours).
         let matched = self.pending.get(&pkt.id).and_then(|ch| {
             let idx = ch.targets.iter().position(|(ip, _)| ip == from.ip())?;
-            (pkt.opcode() == Opcode::Query).then_some(idx)
+            let same_name = pkt.answers.first().is_none_or(|r| r.name == ch.name);
+            (pkt.opcode() == Opcode::Query && same_name).then_some(idx)
         });
         let Some(idx) = matched else {
             self.stats.unsolicited_response += 1;

@@ -679,3 +679,36 @@ fn entries_and_stats_serialize() {
     assert_eq!(stats["granted"], 3);
     assert_eq!(stats["names"], 3);
 }
+
+/// Issue 12 item 9: the challenge NAME_TRN_IDs follow no pattern, and an answer with
+/// the right id from the right address about another name does not count.
+#[test]
+fn challenge_ids_are_unpredictable_and_answers_match_the_name() {
+    let mut h = Harness::default();
+    let mut ids = Vec::new();
+    for i in 0..8u8 {
+        let n = name(&format!("OWNED{i}"), 0x00);
+        h.register(&n, H, 5);
+        let out = h.send(
+            src(9),
+            &nb_request(0x70 + u16::from(i), REG, &n, H, ip(9), 300_000),
+        );
+        ids.push(out[1].1.id);
+    }
+    let steps: Vec<u16> = ids.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    assert!(steps.windows(2).any(|s| s[0] != s[1]), "ids {ids:04x?}");
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "ids {ids:04x?}");
+
+    // A negative answer about another name, with the first challenge's id and source.
+    let first = name("OWNED0", 0x00);
+    let other = name("OTHER", 0x00);
+    let out = h.send(src(5), &challenge_answer(ids[0], &other, None));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(h.addresses(&first), vec![ip(5)], "the name did not move");
+    assert_eq!(h.s.stats().unsolicited_response, 1);
+    // The owner's own answer about the right name still counts.
+    let out = h.send(src(5), &challenge_answer(ids[0], &first, Some(vec![ip(5)])));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.flags, 0xAD86);
+}
