@@ -2,7 +2,7 @@
 //! subnet that spoofs its UDP source: one source tries to fill the name table, many
 //! sources try to evict the established member of `DOMAIN<1C>`. Bounds: per-source
 //! quotas (`max_names_per_source`, `max_groups_per_source`), the table cap, and
-//! "a newcomer never evicts an established member" (docs/security.d/nbns.md).
+//! "a newcomer never evicts an established member" (docs/security.md, "The NBNS role").
 
 use crate::common::*;
 use nbdgm_wire::nbns::{NbAddress, Packet, Question, RData, Record, CLASS_IN, TYPE_NB};
