@@ -196,15 +196,16 @@ fn drop_all_capabilities() -> io::Result<()> {
             permitted: 0,
             inheritable: 0,
         }; 2];
-        check(libc::syscall(
-            libc::SYS_capget,
-            &mut header,
-            data.as_mut_ptr(),
-        ))?;
-        for d in &mut data {
-            d.inheritable = 0;
+        // Clearing the inheritable set is belt and braces: under no_new_privs, with the
+        // ambient set empty and no file capabilities, execve grants nothing from it. So
+        // a failure is not fatal: the systemd unit's SystemCallFilter=~@privileged
+        // answers capget/capset with EPERM.
+        if libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) == 0 {
+            for d in &mut data {
+                d.inheritable = 0;
+            }
+            libc::syscall(libc::SYS_capset, &mut header, data.as_ptr());
         }
-        check(libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()))?;
     }
     Ok(())
 }
