@@ -1,5 +1,5 @@
 //! Blocking client for the local API of `nbdgm serve`: JSON lines over a Unix socket
-//! (or the optional TCP listener). The wire types are in [`proto`]; the protocol is
+//! (or the optional TCP listener). The wire types are in [`proto`] (the crate `nbdgm-api`); the protocol is
 //! described in `docs/api.md`.
 //!
 //! ```no_run
@@ -26,7 +26,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod proto;
+/// The wire types of the API (the crate `nbdgm-api`), under their historical path.
+pub use nbdgm_api as proto;
 
 use proto::{
     BrowseResult, CacheResult, ErrorCode, Event, HelloResult, LookupResult, NamesResult, Op,

@@ -1,5 +1,5 @@
 //! Local API server of `nbdgm serve`: JSON lines (see `docs/api.md` and
-//! [`nbdgm_client::proto`]) on a Unix socket, optionally also on TCP.
+//! [`nbdgm_api`]) on a Unix socket, optionally also on TCP.
 //!
 //! The API layer accepts clients (peer credentials, allow lists, client cap), reads
 //! requests (64 KiB line cap), answers `subscribe`/`unsubscribe` itself through the
@@ -12,8 +12,8 @@
 //! are capped per peer (uid, TCP address) as well as in all, accept errors back off
 //! (item 7); a TCP client must say `hello` with the token first (item 10).
 
-use nbdgm_client::proto::{
-    self, DatagramEvent, ErrorCode, NameEvent, Op, Request, Response, SubscribeResult,
+use nbdgm_api::{
+    self as proto, DatagramEvent, ErrorCode, NameEvent, Op, Request, Response, SubscribeResult,
     Subscription, MAX_LINE, MAX_SERVER_LINE,
 };
 use serde::{Deserialize, Serialize};
@@ -1613,7 +1613,7 @@ async fn timed<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nbdgm_client::proto::{Event, HelloResult, NameState, RegisterResult, ServerMsg};
+    use nbdgm_api::{Event, HelloResult, NameState, RegisterResult, ServerMsg};
     use nbdgm_client::{Client, Error as ClientError};
     use std::sync::mpsc as smpsc;
     use std::time::Instant;

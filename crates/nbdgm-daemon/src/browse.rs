@@ -4,8 +4,8 @@
 
 use crate::dispatch::{ask, WorkerHandle};
 use crate::worker::{CmdError, Command};
+use nbdgm_api::{BrowseInterface, BrowseResult, BrowseServer, BrowseWorkgroup};
 use nbdgm_browser::{BrowseList, BrowserConfig, LmAnnounce, RemoteAnnounce};
-use nbdgm_client::proto::{BrowseInterface, BrowseResult, BrowseServer, BrowseWorkgroup};
 use nbdgm_wire::browser::{server_type_names, ServerType};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -704,7 +704,7 @@ mod tests {
     #[test]
     fn pages_are_capped_in_bytes_and_cover_the_list() {
         use super::{to_proto, to_proto_capped};
-        use nbdgm_client::proto::{BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, MAX_SERVER_LINE};
+        use nbdgm_api::{BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, MAX_SERVER_LINE};
         let ip = std::net::Ipv4Addr::new(198, 51, 100, 1);
         // Uncapped, a page of 500 such servers is over the client's line limit.
         let whole = to_proto(ip, ip, hostile_list(1500), None, Some((0, BROWSE_PAGE_MAX)));
@@ -742,7 +742,7 @@ mod tests {
         assert_eq!((p.offset, p.servers_total), (7, 3));
     }
 
-    fn whole_list(ip: std::net::Ipv4Addr) -> Vec<nbdgm_client::proto::BrowseServer> {
+    fn whole_list(ip: std::net::Ipv4Addr) -> Vec<nbdgm_api::BrowseServer> {
         super::to_proto(ip, ip, hostile_list(1500), None, None).servers
     }
 

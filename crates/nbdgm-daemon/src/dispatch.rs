@@ -4,8 +4,8 @@
 use crate::api::{ApiMsg, ClientInfo};
 use crate::ownership::Owners;
 use crate::worker::{CmdError, Command, Reply};
-use nbdgm_client::proto::{
-    self, ErrorCode, HelloResult, InterfaceInfo, NameState, Op, RegisterResult, Response,
+use nbdgm_api::{
+    self as proto, ErrorCode, HelloResult, InterfaceInfo, NameState, Op, RegisterResult, Response,
 };
 use nbdgm_node::{LookupTarget, Name, SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;

@@ -8,7 +8,7 @@ use crate::worker::{AppsConfig, Command, Door, Outlet, Worker};
 use crate::{privilege, sockets};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
-use nbdgm_client::proto::{self, NameEvent, NameState};
+use nbdgm_api::{self as proto, NameEvent, NameState};
 use nbdgm_node::{Delivery, Name, Node, NodeConfig};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;

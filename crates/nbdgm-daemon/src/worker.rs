@@ -12,7 +12,7 @@ use crate::ratelimit::{LogLimiter, RateLimiter};
 use crate::reply_gate::{Refusal, ReplyGate, ReplyService};
 use crate::sockets::InterfaceSockets;
 use nbdgm_browser::{Action, Browser, BrowserConfig, BrowserEvent, Inbound, Target};
-use nbdgm_client::proto;
+use nbdgm_api as proto;
 use nbdgm_node::{
     Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
     SendMode, SendRequest, Service,
