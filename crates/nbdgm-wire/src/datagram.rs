@@ -12,6 +12,9 @@ use crate::reader::Reader;
 use core::fmt;
 use std::net::Ipv4Addr;
 
+pub mod header;
+pub use header::{field, DatagramHeader};
+
 /// Common header length of every datagram type.
 pub const SHORT_HEADER_LEN: usize = 10;
 /// Header length of data datagrams (0x10–0x12).

@@ -10,6 +10,9 @@ use crate::name::Name;
 use crate::reader::Reader;
 use std::net::Ipv4Addr;
 
+pub mod header;
+pub use header::{field, NbnsHeader, Rcode};
+
 pub const NS_PORT: u16 = 137;
 pub const HEADER_LEN: usize = 12;
 
@@ -88,19 +91,12 @@ impl Opcode {
     }
 }
 
-/// RCODE names (RFC 1002 §4.2.6 and §4.2.14).
+/// RCODE names (RFC 1002 §4.2.6 and §4.2.14); "unknown" for undefined codes.
 pub fn rcode_name(rcode: u8) -> &'static str {
-    match rcode {
-        0 => "OK",
-        1 => "FMT_ERR",
-        2 => "SRV_ERR",
-        3 => "NAM_ERR",
-        4 => "IMP_ERR",
-        5 => "RFS_ERR",
-        6 => "ACT_ERR",
-        7 => "CFT_ERR",
-        _ => "unknown",
+    if rcode > 0x0F {
+        return "unknown";
     }
+    Rcode::from_bits(rcode).name()
 }
 
 /// Owner node type from NB_FLAGS ONT (0x6000): B, P, M, or H (Microsoft's use of 11).
@@ -295,11 +291,11 @@ impl Packet {
     }
 
     pub fn opcode(&self) -> Opcode {
-        Opcode::from_bits(((self.flags >> 11) & 0x0F) as u8)
+        Opcode::from_flags(self.flags)
     }
 
     pub fn rcode(&self) -> u8 {
-        (self.flags & 0x000F) as u8
+        Rcode::from_flags(self.flags).bits()
     }
 
     pub fn is_broadcast(&self) -> bool {
@@ -354,7 +350,7 @@ impl Packet {
         let an = r.u16_be("ANCOUNT")?;
         let ns = r.u16_be("NSCOUNT")?;
         let ar = r.u16_be("ARCOUNT")?;
-        let wack = Opcode::from_bits(((flags >> 11) & 0x0F) as u8) == Opcode::Wack;
+        let wack = Opcode::from_flags(flags) == Opcode::Wack;
         let response = flags & FLAG_RESPONSE != 0;
         let mut pos = r.pos();
         let mut questions = Vec::new();
