@@ -4,7 +4,7 @@
 //! into this model by `nft` and `ipt`; what they cannot translate becomes
 //! [`Cond::Unknown`], and the addresses it could decide come out as *undetermined*.
 
-use super::addrset::AddrSet;
+use crate::addrset::AddrSet;
 use std::collections::HashMap;
 
 /// Address families a chain sees.

@@ -1,18 +1,18 @@
-//! `nbdgm firewall` (issue 5 §3): rules that close 137/udp, 138/udp, 138/tcp, 139/tcp (and
+//! `nbdgm firewall`: rules that close 137/udp, 138/udp, 138/tcp, 139/tcp (and
 //! 445/tcp on request) to everyone except loopback and the allowed networks, for nftables
 //! (own table `inet nbdgm`), iptables/ip6tables (own chain `NBDGM` jumped to from INPUT) and
 //! ufw. Rules are argument vectors run without a shell; applying replaces a previous
 //! application (idempotent) and removing deletes exactly what applying created. After
 //! applying, a [`Verifier`] probes the host from another vantage point.
 //!
-//! Tools are run from the system directories only ([`crate::audit::find_tool`], never
+//! Tools are run from the system directories only ([`crate::find_tool`], never
 //! `$PATH`); nftables rules go in as one `nft -f -` transaction (all or nothing); ufw rules
 //! are prepended (they win over earlier allow rules) and tagged with the comment
 //! [`UFW_TAG`], by which `--remove` finds exactly them.
 
-use crate::audit::{find_tool, run_bounded, MAX_OUTPUT};
-use crate::probe::{HostResult, Port, PortResult, PortState};
+use crate::{find_tool, run_bounded, MAX_OUTPUT};
 pub use ipnet::IpNet;
+use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

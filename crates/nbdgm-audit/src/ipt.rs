@@ -3,8 +3,8 @@
 //! PREROUTING, `mangle`/`filter`/`security` INPUT) and user chains. Matches and targets it
 //! does not know become unknown conditions or actions.
 
-use super::addrset::AddrSet;
-use super::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
+use crate::addrset::AddrSet;
+use crate::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! `nbdgm audit` (issue 5 §3): on the host itself, the sockets bound to the NetBIOS ports
+//! Host audit of the NetBIOS ports (`nbdgm audit`): on the host itself, the sockets bound to the NetBIOS ports
 //! (137, 138, 139, 445; UDP and TCP; IPv4 and IPv6) with their owning processes, and the
 //! firewall's verdict for an unsolicited packet from outside to each of 137/udp, 138/udp,
 //! 138/tcp, 139/tcp and 445/tcp: open to everyone, open to some networks, closed, or
@@ -8,17 +8,22 @@
 //! Everything read here (`/proc`, `nft -j`, `iptables-save`, `ufw status`) is treated as
 //! untrusted input: malformed parts are skipped or reported, never a panic; every external
 //! command is bounded in time.
+//!
+//! [`firewall`] (`nbdgm firewall`) writes, applies, removes and verifies the rules that close
+//! these ports.
+#![forbid(unsafe_code)]
 
 pub mod addrset;
 pub mod eval;
+pub mod firewall;
 pub mod ipt;
 pub mod nft;
 pub mod sockets;
 pub mod ufw;
 
-use crate::probe::Port;
 use addrset::AddrSet;
 use eval::{Outcome, Packet, Ruleset};
+use nbdgm_probe::probe::Port;
 use serde::{Deserialize, Serialize};
 use sockets::BoundSocket;
 use std::io::Read;

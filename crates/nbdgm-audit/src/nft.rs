@@ -3,8 +3,8 @@
 //! families and their user chains. Expressions it does not know become unknown conditions
 //! (so the evaluation says "undetermined" rather than guessing).
 
-use super::addrset::AddrSet;
-use super::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
+use crate::addrset::AddrSet;
+use crate::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
 use ipnet::IpNet;
 use serde_json::Value;
 use std::collections::HashMap;

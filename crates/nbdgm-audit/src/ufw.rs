@@ -2,8 +2,8 @@
 //! a one-chain ruleset of the evaluation model (ufw applies the first matching rule). Used
 //! when the netfilter rules ufw generates cannot be evaluated directly.
 
-use super::addrset::AddrSet;
-use super::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
+use crate::addrset::AddrSet;
+use crate::eval::{Action, BaseChain, Chain, Cond, Family, Rule, Ruleset};
 use ipnet::IpNet;
 
 /// The parsed status.

@@ -1,10 +1,10 @@
-//! Tests of `nbdgm_probe::audit`: the nftables JSON, iptables-save and ufw parsers and the
+//! Tests of `nbdgm_audit`: the nftables JSON, iptables-save and ufw parsers and the
 //! evaluation on fixtures (the nft JSON was produced by nft 1.0.6 in a namespace), and a lab
 //! test that binds 138/udp in a namespace and audits it while nftables rules change.
 
-use nbdgm_probe::audit::addrset::AddrSet;
-use nbdgm_probe::audit::eval;
-use nbdgm_probe::audit::{self, ipt, nft, ufw, AuditOptions, FirewallView, VerdictKind};
+use nbdgm_audit::addrset::AddrSet;
+use nbdgm_audit::eval;
+use nbdgm_audit::{self as audit, ipt, nft, ufw, AuditOptions, FirewallView, VerdictKind};
 use nbdgm_probe::probe::Port;
 
 /// `nft -j list ruleset` after:

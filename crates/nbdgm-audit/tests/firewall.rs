@@ -1,8 +1,8 @@
-//! Rule generation of `nbdgm_probe::firewall` for nftables, iptables and ufw (no firewall is
+//! Rule generation of `nbdgm_audit::firewall` for nftables, iptables and ufw (no firewall is
 //! touched here; applying is tested in network namespaces by `crates/nbdgm/tests/audit_cli.rs`).
 
-use nbdgm_probe::audit::{ipt, nft};
-use nbdgm_probe::firewall::{self, parse_net, Backend, FirewallOptions, Verifier};
+use nbdgm_audit::firewall::{self, parse_net, Backend, FirewallOptions, Verifier};
+use nbdgm_audit::{ipt, nft};
 use nbdgm_probe::probe::{Port, PortResult, PortState};
 use std::net::Ipv4Addr;
 
@@ -98,15 +98,15 @@ fn generated_rules_evaluate_as_intended() {
     }
     save.push_str("-A INPUT -j NBDGM\nCOMMIT\n");
     let rs = ipt::parse(&save, "iptables");
-    let local = nbdgm_probe::audit::addrset::AddrSet::addr("198.51.100.10".parse().unwrap());
-    let view = nbdgm_probe::audit::FirewallView {
+    let local = nbdgm_audit::addrset::AddrSet::addr("198.51.100.10".parse().unwrap());
+    let view = nbdgm_audit::FirewallView {
         ruleset: rs,
         ..Default::default()
     };
-    let v = nbdgm_probe::audit::port_verdict(&view, Port::Dgm138Udp, &local);
+    let v = nbdgm_audit::port_verdict(&view, Port::Dgm138Udp, &local);
     // IPv4: only the allowed network; IPv6 is not in this (iptables) view.
     assert_eq!(v.open_to[0], "198.51.100.0/24", "{v:?}");
-    let v = nbdgm_probe::audit::port_verdict(&view, Port::Smb445Tcp, &local);
+    let v = nbdgm_audit::port_verdict(&view, Port::Smb445Tcp, &local);
     assert!(
         v.open_to.contains(&"0.0.0.0/1".to_string()) || v.open_to.iter().any(|c| c == "0.0.0.0/0"),
         "{v:?}"
@@ -162,7 +162,7 @@ fn ufw_rules_in_order() {
 
 #[test]
 fn tools_come_from_system_directories_only() {
-    use nbdgm_probe::audit::find_tool;
+    use nbdgm_audit::find_tool;
     // Whatever $PATH says (these run as root): never a relative or PATH lookup.
     for t in ["sh", "ip"] {
         if let Ok(p) = find_tool(t) {

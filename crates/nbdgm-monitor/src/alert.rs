@@ -9,8 +9,8 @@
 //! defanged ([`defang`]); webhook URLs appear only redacted ([`redact_url`]); credentials
 //! never cross a plaintext SMTP connection; exec hooks get a cleared environment.
 
-use super::config::{EmailTls, Sink, SinkKind, WebhookFormat};
-use super::engine::AlertKind;
+use crate::config::{EmailTls, Sink, SinkKind, WebhookFormat};
+use crate::engine::AlertKind;
 use chrono::{DateTime, Utc};
 use nbdgm_wire::text::{escape, Escaped};
 use serde::{Deserialize, Serialize};

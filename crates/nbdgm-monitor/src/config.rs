@@ -7,8 +7,8 @@
 //! header and the key (the same idea as `nbdgm-daemon`'s config: plain public structs, spans
 //! looked up from the text).
 
-use super::maintenance::Window;
-use crate::probe::{Port, ProbeOptions};
+use crate::maintenance::Window;
+use nbdgm_probe::probe::{Port, ProbeOptions};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -656,7 +656,7 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
         }
         let mut count = 0usize;
         for t in &targets {
-            count += super::targets::count(t).map_err(|m| issue(k("targets"), m))?;
+            count += crate::targets::count(t).map_err(|m| issue(k("targets"), m))?;
         }
         if count > MAX_TARGETS_PER_CHECK {
             return Err(issue(
@@ -783,7 +783,7 @@ fn window(key: &str, w: &RawWindow) -> Result<Window, Issue> {
         (None, None) => {}
     }
     let days = w.days.clone().unwrap_or_else(|| vec!["mon-sun".to_owned()]);
-    let days = super::maintenance::parse_days(&days).map_err(|m| issue(k("days"), m))?;
+    let days = crate::maintenance::parse_days(&days).map_err(|m| issue(k("days"), m))?;
     let start = w
         .start
         .as_deref()
@@ -792,8 +792,8 @@ fn window(key: &str, w: &RawWindow) -> Result<Window, Issue> {
         .end
         .as_deref()
         .ok_or_else(|| issue(k("end"), "required (HH:MM)"))?;
-    let start = super::maintenance::parse_hm(start).map_err(|m| issue(k("start"), m))?;
-    let end = super::maintenance::parse_hm(end).map_err(|m| issue(k("end"), m))?;
+    let start = crate::maintenance::parse_hm(start).map_err(|m| issue(k("start"), m))?;
+    let end = crate::maintenance::parse_hm(end).map_err(|m| issue(k("end"), m))?;
     let utc = match w.timezone.as_deref().unwrap_or("local") {
         "local" => false,
         "utc" | "UTC" => true,

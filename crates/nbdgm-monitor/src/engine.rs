@@ -7,13 +7,13 @@
 //! Keys: a port (`137/udp`: values `open`, `closed`, `ambiguous`), the host (`host`:
 //! `up`, `down`) and the name table fingerprint (`service`: names and MAC).
 
-use crate::probe::{HostInfo, PortState};
 use chrono::{DateTime, Utc};
+use nbdgm_probe::probe::{HostInfo, PortState};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::config::Expect;
+use crate::config::Expect;
 
 /// Port name of the host key.
 pub const HOST_KEY: &str = "host";

@@ -13,7 +13,8 @@
 //! - [`prober`]: the [`prober::Prober`] trait, the real probe and a scripted one
 //!
 //! [`Monitor`] runs it all inside a tokio runtime; [`run_service`] adds the signals
-//! (SIGTERM/SIGINT stop, SIGHUP reload).
+//! (SIGTERM/SIGINT stop, SIGHUP reload). The probes themselves are `nbdgm_probe::probe`.
+#![forbid(unsafe_code)]
 
 pub mod alert;
 pub mod config;

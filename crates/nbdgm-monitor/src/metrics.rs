@@ -145,7 +145,7 @@ impl Metrics {
 
     /// Set the gauges of one key from its confirmed value.
     pub fn set_key(&self, check: &str, target: &str, port: &str, value: &str, expected: &str) {
-        if port == super::engine::HOST_KEY {
+        if port == crate::engine::HOST_KEY {
             self.host_up
                 .get_or_create(&HostLabels {
                     check: check.into(),
@@ -154,7 +154,7 @@ impl Metrics {
                 .set(i64::from(value == "up"));
             return;
         }
-        if port == super::engine::SERVICE_KEY {
+        if port == crate::engine::SERVICE_KEY {
             return;
         }
         let (num, proto) = port.split_once('/').unwrap_or((port, ""));

@@ -2,7 +2,7 @@
 //! scripted prober (states read from a file, for tests and demos; hidden `--fake-states`
 //! flag of `nbdgm monitor run`).
 
-use crate::probe::{
+use nbdgm_probe::probe::{
     HostInfo, HostResult, PortResult, PortState, ProbeOptions, RateLimiter, ServiceName,
 };
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ pub trait Prober: Send + Sync + 'static {
     ) -> BoxFuture<HostResult>;
 }
 
-/// The real probes of [`crate::probe::probe_host`]. Probes with the same `rate` share one
+/// The real probes of [`nbdgm_probe::probe::probe_host`]. Probes with the same `rate` share one
 /// rate limiter (so a check's `rate` bounds all of its hosts together).
 #[derive(Default)]
 pub struct RealProber {
@@ -61,7 +61,9 @@ impl Prober for RealProber {
                 .or_insert_with(|| Arc::new(RateLimiter::new(opts.rate)))
                 .clone()
         };
-        Box::pin(async move { crate::probe::probe_host(target, hostname, &opts, &limiter).await })
+        Box::pin(
+            async move { nbdgm_probe::probe::probe_host(target, hostname, &opts, &limiter).await },
+        )
     }
 }
 
@@ -104,7 +106,7 @@ impl ScriptedProber {
                 ["down"] => down = true,
                 ["names", list] => names = Some(list.to_string()),
                 [port, state] => {
-                    if let (Ok(p), Some(s)) = (super::config::parse_port(port), parse_state(state))
+                    if let (Ok(p), Some(s)) = (crate::config::parse_port(port), parse_state(state))
                     {
                         states.insert(p, s);
                     }

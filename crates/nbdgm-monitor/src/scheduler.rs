@@ -2,16 +2,16 @@
 //! of hosts at once), stores the cycle, runs the edge logic and commits confirmed changes,
 //! and claims alerts; one alert task delivers them (bounded queue) to the sinks.
 
-use super::alert::{self, AlertEvent};
-use super::config::{AlertConfig, Check, Sink, MAX_TARGETS_PER_CHECK};
-use super::engine::{self, Engine, Key, KeyKind, KeyState, Rules, Step};
-use super::maintenance::{self, Window};
-use super::metrics::{CheckLabels, Metrics, SinkLabels};
-use super::prober::Prober;
-use super::store::{NewChange, Store};
-use super::targets;
-use crate::probe::HostResult;
+use crate::alert::{self, AlertEvent};
+use crate::config::{AlertConfig, Check, Sink, MAX_TARGETS_PER_CHECK};
+use crate::engine::{self, Engine, Key, KeyKind, KeyState, Rules, Step};
+use crate::maintenance::{self, Window};
+use crate::metrics::{CheckLabels, Metrics, SinkLabels};
+use crate::prober::Prober;
+use crate::store::{NewChange, Store};
+use crate::targets;
 use chrono::{DateTime, Utc};
+use nbdgm_probe::probe::HostResult;
 use nbdgm_wire::text::Escaped;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,10 +70,10 @@ pub async fn probe_all(
 }
 
 /// Load the confirmed states of a check from the store.
-pub fn load_engine(store: &mut Store, check: &str) -> Result<Engine, super::store::StoreError> {
+pub fn load_engine(store: &mut Store, check: &str) -> Result<Engine, crate::store::StoreError> {
     let mut e = Engine::default();
     for row in store.current(Some(check))? {
-        let since = super::store::parse_ts(&row.since).unwrap_or_else(Utc::now);
+        let since = crate::store::parse_ts(&row.since).unwrap_or_else(Utc::now);
         e.keys.insert(
             Key {
                 check: row.check,
@@ -92,7 +92,7 @@ fn observations(check: &Check, h: &HostResult) -> Vec<(String, &'static str, Str
     let all_down = !h.ports.is_empty()
         && h.ports
             .iter()
-            .all(|p| p.state == crate::probe::PortState::HostDown);
+            .all(|p| p.state == nbdgm_probe::probe::PortState::HostDown);
     let any_known = h
         .ports
         .iter()
@@ -105,7 +105,7 @@ fn observations(check: &Check, h: &HostResult) -> Vec<(String, &'static str, Str
     for p in &h.ports {
         if let Some(v) = engine::classify(p.state, check.ambiguous_as_open) {
             out.push((
-                super::config::port_name(p.port).to_owned(),
+                crate::config::port_name(p.port).to_owned(),
                 check.expect.as_str(),
                 v.to_owned(),
             ));
@@ -132,7 +132,7 @@ pub fn process_cycle(
     results: &[HostResult],
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
-) -> Result<Vec<AlertJob>, super::store::StoreError> {
+) -> Result<Vec<AlertJob>, crate::store::StoreError> {
     store.record_cycle(&check.name, started, finished, results)?;
     let now = finished;
     let in_maint =

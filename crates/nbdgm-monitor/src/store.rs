@@ -15,9 +15,9 @@
 //!
 //! All calls are blocking: call them from `spawn_blocking` in async code.
 
-use super::engine::{AlertKind, Key};
-use crate::probe::HostResult;
+use crate::engine::{AlertKind, Key};
 use chrono::{DateTime, SecondsFormat, Utc};
+use nbdgm_probe::probe::HostResult;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -623,7 +623,7 @@ impl Store {
                             t(check),
                             t(h.address.to_string()),
                             ot(h.hostname.clone()),
-                            t(super::config::port_name(p.port)),
+                            t(crate::config::port_name(p.port)),
                             t(state),
                             t(evidence),
                             p.rtt_ms.map_or(Val::NullReal, Val::Real),

@@ -3,8 +3,8 @@
 //! `/api/state` and `/api/changes` (JSON), `/metrics` (OpenMetrics) and `/healthz`.
 //! Served by [`serve`]: capped connections, timeouts, `Host` check (issue 12 items 7, 12).
 
-use super::metrics::Metrics;
-use super::store::{ChangeRow, CurrentRow, Query as StoreQuery, Store};
+use crate::metrics::Metrics;
+use crate::store::{ChangeRow, CurrentRow, Query as StoreQuery, Store};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -67,7 +67,7 @@ pub fn escape(s: &str) -> String {
 
 async fn with_store<T: Send + 'static>(
     st: &WebState,
-    f: impl FnOnce(&mut Store) -> Result<T, super::store::StoreError> + Send + 'static,
+    f: impl FnOnce(&mut Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, Response> {
     let store = st.store.clone();
     let r = tokio::task::spawn_blocking(move || {
@@ -106,7 +106,7 @@ async fn api_state(State(st): State<WebState>) -> Response {
 }
 
 async fn api_changes(State(st): State<WebState>, Query(p): Query<ChangesParams>) -> Response {
-    let since = match p.since.as_deref().map(super::parse_time) {
+    let since = match p.since.as_deref().map(crate::parse_time) {
         Some(Err(e)) => return (StatusCode::BAD_REQUEST, e).into_response(),
         Some(Ok(t)) => Some(t),
         None => None,

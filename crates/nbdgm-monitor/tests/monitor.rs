@@ -7,10 +7,10 @@ mod monitor_support;
 
 use chrono::{Duration as CDuration, Utc};
 use monitor_support::*;
-use nbdgm_probe::monitor::config::MonitorConfig;
-use nbdgm_probe::monitor::engine::{AlertKind, Key};
-use nbdgm_probe::monitor::store::{self, NewChange, Query, Store};
-use nbdgm_probe::monitor::{alert, Monitor, RealProber, ScriptedProber};
+use nbdgm_monitor::config::MonitorConfig;
+use nbdgm_monitor::engine::{AlertKind, Key};
+use nbdgm_monitor::store::{self, NewChange, Query, Store};
+use nbdgm_monitor::{alert, Monitor, RealProber, ScriptedProber};
 use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::path::Path;
 use std::sync::Arc;
@@ -322,7 +322,7 @@ fn postgres_store_round_trip_and_two_instances() {
 
 #[test]
 fn smtp_and_webhook_sinks() {
-    use nbdgm_probe::monitor::config::{EmailTls, Sink, SinkKind, WebhookFormat};
+    use nbdgm_monitor::config::{EmailTls, Sink, SinkKind, WebhookFormat};
     let e = alert::AlertEvent {
         kind: AlertKind::PortNewOpen,
         check: "office".into(),

@@ -40,10 +40,13 @@ enum Command {
     /// Probe hosts for exposed NetBIOS ports (137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp).
     Probe(nbdgm::tools::probe::ProbeArgs),
     /// On this host: who listens on 137-139/445 and whether the firewall lets outsiders in.
+    #[cfg(feature = "audit")]
     Audit(nbdgm::tools::audit::AuditArgs),
     /// Print, apply or remove firewall rules closing 137-139 (445 optional), then verify.
+    #[cfg(feature = "audit")]
     Firewall(nbdgm::tools::firewall::FirewallArgs),
     /// Watch hosts' NetBIOS ports on a schedule: store, alerts, metrics, web page.
+    #[cfg(feature = "monitor")]
     Monitor(nbdgm::tools::monitor::MonitorArgs),
     /// Show the daemon's counters.
     Stats(nbdgm::tools::stats::StatsArgs),
@@ -79,12 +82,15 @@ fn main() -> ExitCode {
         Command::Lookup(args) => nbdgm::tools::lookup::run(&args),
         Command::Status(args) => nbdgm::tools::status::run(&args),
         Command::Stats(args) => nbdgm::tools::stats::run(&args),
+        #[cfg(feature = "monitor")]
         Command::Monitor(args) => nbdgm::tools::monitor::run(&args),
         Command::Browse(args) => nbdgm::tools::browse::run(&args),
         Command::DcPing(args) => nbdgm::tools::dcping::run(&args),
         Command::Message(args) => nbdgm::tools::message::run(&args),
         Command::Probe(args) => nbdgm::tools::probe::run(&args),
+        #[cfg(feature = "audit")]
         Command::Audit(args) => nbdgm::tools::audit::run(&args),
+        #[cfg(feature = "audit")]
         Command::Firewall(args) => nbdgm::tools::firewall::run(&args),
     };
     ExitCode::from(code)

@@ -3,6 +3,8 @@
 //! namespace and verifies with a probe from b's (and c's) namespace. Only the lab's
 //! namespaces are touched, never the root namespace's firewall.
 
+#![cfg(feature = "audit")]
+
 use nbdgm_lab::{Host, Lab, LabSpec};
 use serde_json::Value;
 use std::net::{TcpListener, UdpSocket};

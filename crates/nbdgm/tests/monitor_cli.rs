@@ -3,8 +3,10 @@
 //! `status`, `history` and `diff` (exit codes 0/1/2) read the store; configuration errors
 //! name the line. Probing is scripted (hidden `--fake-states`), so nothing leaves the host.
 
-use nbdgm_probe::monitor::chrono::{Duration as CDuration, Utc};
-use nbdgm_probe::monitor::store::{Query, Store, MAX_ROWS};
+#![cfg(feature = "monitor")]
+
+use nbdgm_monitor::chrono::{Duration as CDuration, Utc};
+use nbdgm_monitor::store::{Query, Store, MAX_ROWS};
 use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -259,16 +261,16 @@ fn status_history_diff() {
         let r2 = s
             .record_cycle("c", t1, t1, &[host(&[(Port::Ns137Udp, PortState::Open)])])
             .unwrap();
-        let key = nbdgm_probe::monitor::engine::Key {
+        let key = nbdgm_monitor::engine::Key {
             check: "c".into(),
             target: "198.51.100.10".into(),
             port: "137/udp".into(),
         };
-        s.commit_change(&nbdgm_probe::monitor::store::NewChange {
+        s.commit_change(&nbdgm_monitor::store::NewChange {
             key: &key,
             old: None,
             new: "open",
-            kind: Some(nbdgm_probe::monitor::engine::AlertKind::PortNewOpen),
+            kind: Some(nbdgm_monitor::engine::AlertKind::PortNewOpen),
             expected: "closed",
             bad: true,
             in_maintenance: false,

@@ -1,10 +1,10 @@
-//! `nbdgm audit` (issue 5 §3): on the host itself, who is bound to 137, 138, 139 and 445
+//! `nbdgm audit`: on the host itself, who is bound to 137, 138, 139 and 445
 //! and whether the firewall lets an unsolicited packet from outside reach each NetBIOS port.
-//! The work is `nbdgm_probe::audit`; this is its command line (docs/audit.md).
+//! The work is `nbdgm_audit`; this is its command line (docs/audit.md).
 
 use crate::exit;
 use clap::{Args, ValueEnum};
-use nbdgm_probe::audit::{self, AuditOptions};
+use nbdgm_audit::{self as audit, AuditOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 

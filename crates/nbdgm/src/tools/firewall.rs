@@ -1,11 +1,11 @@
 //! `nbdgm firewall`: print, apply or remove rules closing 137–139 (and 445 on request) to
 //! everyone but loopback and the allowed networks, for nftables, iptables or ufw, and verify
 //! the result with a probe from another network namespace. The rules are
-//! `nbdgm_probe::firewall`; this is the command line (docs/audit.md).
+//! `nbdgm_audit::firewall`; this is the command line (docs/audit.md).
 
 use crate::exit;
 use clap::{Args, ValueEnum};
-use nbdgm_probe::firewall::{self, Backend, FirewallOptions, NetnsExecVerifier};
+use nbdgm_audit::firewall::{self, Backend, FirewallOptions, NetnsExecVerifier};
 use nbdgm_probe::probe::PortState;
 use std::net::Ipv4Addr;
 

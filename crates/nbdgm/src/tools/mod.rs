@@ -2,13 +2,16 @@
 //! through a running daemon's local API when one answers, or standalone from its own
 //! sockets (`--standalone`, or when no daemon runs).
 
+#[cfg(feature = "audit")]
 pub mod audit;
 pub mod browse;
 pub mod dcping;
+#[cfg(feature = "audit")]
 pub mod firewall;
 pub mod listen;
 pub mod lookup;
 pub mod message;
+#[cfg(feature = "monitor")]
 pub mod monitor;
 pub mod probe;
 pub mod send;

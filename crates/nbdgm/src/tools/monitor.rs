@@ -1,10 +1,10 @@
 //! `nbdgm monitor`: the monitoring service (`run`) and its read-only views of the store
-//! (`status`, `history`, `diff`). The library is `nbdgm_probe::monitor`. Text output
+//! (`status`, `history`, `diff`). The library is `nbdgm_monitor`. Text output
 //! escapes every stored string (names and evidence come from the network); JSON is exact.
 
 use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
-use nbdgm_probe::monitor::{self, store, MonitorConfig, Store};
+use nbdgm_monitor::{self as monitor, store, MonitorConfig, Store};
 use nbdgm_wire::text::{escape, Escaped};
 use std::path::PathBuf;
 use std::sync::Arc;
