@@ -14,7 +14,8 @@
 //!   its handle or the lab is dropped, also when a test panics; namespaces are deleted after
 //!   that, the bridge namespace last. Namespaces the lab did not create are never touched.
 //!
-//! Everything needs root and the tools; tests call [`require_or_skip`] first.
+//! Everything needs root and the tools; tests call [`require_or_skip`] first. The exception is
+//! [`daemon`], the harness that starts and stops `nbdgm serve` for tests and benchmarks.
 //!
 //! ```no_run
 //! use nbdgm_lab::{Lab, LabSpec, Nmbd, NmbdOptions};
@@ -34,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod daemon;
 mod error;
 mod lab;
 mod prereq;
@@ -45,7 +47,7 @@ mod util;
 pub use error::{LabError, Result};
 pub use lab::{Host, Lab, LabSpec, SUBNET1, SUBNET2};
 pub use nix::sys::signal::Signal;
-pub use prereq::{find_nbdgm_binary, prerequisites, require_or_skip, tool_path};
+pub use prereq::{find_nbdgm_binary, prerequisites, require_or_skip, tool_path, Unavailable};
 pub use process::Proc;
 pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
 pub use tshark::Tshark;

@@ -43,28 +43,43 @@ pub(crate) fn tool(name: &str) -> Result<PathBuf> {
     tool_path(name).ok_or_else(|| LabError::Prerequisite(format!("`{name}` not found")))
 }
 
+/// Why the lab cannot run here (the reason printed when a lab test is skipped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Network namespaces and nmbd need root.
+    #[error("not running as root (network namespaces and nmbd need root)")]
+    NotRoot,
+    /// Some of the required tools are not installed.
+    #[error("missing tools: {}", .0.join(", "))]
+    MissingTools(Vec<String>),
+    /// Probing namespace creation failed (the message of the failure).
+    #[error("{0}")]
+    Netns(String),
+}
+
 /// Check that the lab can run here: root, the tools (`ip`, `nmbd`, `nmblookup`, `tshark`,
 /// `setsid`), and permission to create a network namespace. The result is computed once per
 /// process.
-pub fn prerequisites() -> Result<(), String> {
-    static RESULT: OnceLock<Result<(), String>> = OnceLock::new();
+pub fn prerequisites() -> Result<(), Unavailable> {
+    static RESULT: OnceLock<Result<(), Unavailable>> = OnceLock::new();
     RESULT.get_or_init(check_prerequisites).clone()
 }
 
-fn check_prerequisites() -> Result<(), String> {
+fn check_prerequisites() -> Result<(), Unavailable> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("not running as root (network namespaces and nmbd need root)".into());
+        return Err(Unavailable::NotRoot);
     }
-    let missing: Vec<&str> = REQUIRED_TOOLS
+    let missing: Vec<String> = REQUIRED_TOOLS
         .iter()
-        .copied()
         .filter(|t| tool_path(t).is_none())
+        .map(|t| (*t).to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("missing tools: {}", missing.join(", ")));
+        return Err(Unavailable::MissingTools(missing));
     }
     // Probe namespace creation with a name no one else uses, and remove it again.
-    let ip = tool("ip").map_err(|e| e.to_string())?;
+    let netns = |e: LabError| Unavailable::Netns(e.to_string());
+    let ip = tool("ip").map_err(netns)?;
     let name = format!(
         "nbl{}-probe{}",
         std::process::id(),
@@ -73,21 +88,21 @@ fn check_prerequisites() -> Result<(), String> {
     let _guard = lock(&NETNS_LOCK);
     let mut add = Command::new(&ip);
     add.args(["netns", "add", &name]);
-    let out = run_bounded(add, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let out = run_bounded(add, Duration::from_secs(10)).map_err(netns)?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(Unavailable::Netns(format!(
             "cannot create a network namespace: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     let mut del = Command::new(&ip);
     del.args(["netns", "del", &name]);
-    let out = run_bounded(del, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let out = run_bounded(del, Duration::from_secs(10)).map_err(netns)?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(Unavailable::Netns(format!(
             "cannot delete probe namespace {name}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )));
     }
     Ok(())
 }
