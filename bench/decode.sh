@@ -8,12 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
 command -v tshark >/dev/null || { echo "tshark is required (apt-get install tshark)" >&2; exit 2; }
-cargo build --release -q -p nbdgm
+cargo build --release -q -p nbdgm -p nbdgm-corpus
 nbdgm=target/release/nbdgm
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 cap=$work/bench.pcap
-"$nbdgm" corpus --count "$count" --seed 42 --mix realistic -o "$cap"
+target/release/nbdgm-corpus --count "$count" --seed 42 --mix realistic -o "$cap"
 
 # seconds for one command; stdout to /dev/null
 measure() {

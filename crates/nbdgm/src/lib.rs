@@ -1,7 +1,6 @@
 //! The `nbdgm` command-line tool as a library, so that tests and benchmarks call the
 //! same code as the binary. Each subcommand is a module with a `run` function.
 
-pub mod corpus;
 pub mod decode;
 pub mod exit;
 pub mod nameq;

@@ -50,9 +50,6 @@ enum Command {
     Monitor(nbdgm::tools::monitor::MonitorArgs),
     /// Show the daemon's counters.
     Stats(nbdgm::tools::stats::StatsArgs),
-    /// Write a generated test capture (for the conformance tests and benchmarks).
-    #[command(hide = true)]
-    Corpus(nbdgm::corpus::Args),
 }
 
 fn main() -> ExitCode {
@@ -75,7 +72,6 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Decode(args) => nbdgm::decode::run(&args),
-        Command::Corpus(args) => nbdgm::corpus::run(&args),
         Command::Serve(args) => nbdgm::tools::serve::run(&args),
         Command::Send(args) => nbdgm::tools::send::run(&args),
         Command::Listen(args) => nbdgm::tools::listen::run(&args),

@@ -1,7 +1,7 @@
 //! Differential test against Wireshark's dissectors (tshark 4.0).
 //!
 //! For every capture in `../shared/captures` (next to the repository) and for a generated
-//! Mixed corpus (`nbdgm::corpus`, >= 10,000 packets), every UDP/137-138 frame is decoded
+//! Mixed corpus (`nbdgm_corpus`, >= 10,000 packets), every UDP/137-138 frame is decoded
 //! by tshark (`-T fields`) and by our decode view (`Record::decode`, the code behind
 //! `nbdgm decode --format ndjson`), and every field both decode is compared: NBDGM header
 //! and names, SMB mailslot write, browser and LANMAN frames, NETLOGON, NBNS header,
@@ -185,9 +185,9 @@ fn tshark_agrees_with_decode() {
     {
         let f = std::fs::File::create(&corpus).expect("create corpus");
         let mut w = std::io::BufWriter::new(f);
-        let n = nbdgm::corpus::write_pcap(
+        let n = nbdgm_corpus::write_pcap(
             &mut w,
-            nbdgm::corpus::generate(count, seed, nbdgm::corpus::Mix::Mixed),
+            nbdgm_corpus::generate(count, seed, nbdgm_corpus::Mix::Mixed),
         )
         .expect("write corpus");
         w.flush().expect("write corpus");
