@@ -3,7 +3,10 @@
 //!
 //! * [`prefix`]: sets of IPv4 (or IPv6) addresses built from single addresses, CIDR
 //!   prefixes and ranges (access lists, relay allow lists, probe targets).
+//! * [`rate`]: token buckets and bounded per-key tables of them, evicting only idle keys.
 
 pub mod prefix;
+pub mod rate;
 
 pub use prefix::{PrefixError, PrefixSet};
+pub use rate::{Rate, RateTable};

@@ -2,52 +2,20 @@
 //! API connection. Deny wins over allow; an empty allow list admits nobody
 //! (use [`Acl::allow_any`] to admit everyone not denied).
 //!
-//! The prefixes are merged into sorted, disjoint address ranges when the list is
-//! built, so a lookup is one binary search (a few ns for typical lists).
+//! The prefixes are merged into a [`PrefixSet`] (sorted, disjoint address ranges) when
+//! the list is built, so a lookup is one binary search (a few ns for typical lists).
 
 use ipnet::Ipv4Net;
+use nbdgm_base::PrefixSet;
 use std::fmt;
 use std::net::Ipv4Addr;
-
-/// Sorted, disjoint, non-adjacent inclusive ranges of addresses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Ranges(Vec<(u32, u32)>);
-
-impl Ranges {
-    fn from_nets(nets: &[Ipv4Net]) -> Self {
-        let mut r: Vec<(u32, u32)> = nets
-            .iter()
-            .map(|n| (u32::from(n.network()), u32::from(n.broadcast())))
-            .collect();
-        r.sort_unstable();
-        let mut out: Vec<(u32, u32)> = Vec::with_capacity(r.len());
-        for (start, end) in r {
-            match out.last_mut() {
-                // Overlapping or adjacent: extend the previous range.
-                Some(last) if start <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-                _ => out.push((start, end)),
-            }
-        }
-        Ranges(out)
-    }
-
-    #[inline]
-    fn contains(&self, ip: u32) -> bool {
-        // Ranges starting at or before `ip`; only the last of them can hold it.
-        let i = self.0.partition_point(|&(start, _)| start <= ip);
-        match i.checked_sub(1).and_then(|j| self.0.get(j)) {
-            Some(&(_, end)) => ip <= end,
-            None => false,
-        }
-    }
-}
 
 /// An allow/deny list of IPv4 prefixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acl {
     allow_any: bool,
-    allow: Ranges,
-    deny: Ranges,
+    allow: PrefixSet,
+    deny: PrefixSet,
     allow_nets: Vec<Ipv4Net>,
     deny_nets: Vec<Ipv4Net>,
 }
@@ -60,8 +28,8 @@ impl Acl {
         let deny_nets: Vec<Ipv4Net> = deny.iter().map(Ipv4Net::trunc).collect();
         Acl {
             allow_any: false,
-            allow: Ranges::from_nets(&allow_nets),
-            deny: Ranges::from_nets(&deny_nets),
+            allow: PrefixSet::from_nets(&allow_nets),
+            deny: PrefixSet::from_nets(&deny_nets),
             allow_nets,
             deny_nets,
         }
@@ -87,7 +55,6 @@ impl Acl {
     /// Whether `ip` may pass: not denied, and allowed.
     #[inline]
     pub fn permits(&self, ip: Ipv4Addr) -> bool {
-        let ip = u32::from(ip);
         !self.deny.contains(ip) && (self.allow_any || self.allow.contains(ip))
     }
 
@@ -207,7 +174,7 @@ mod tests {
             ],
             vec![],
         );
-        assert_eq!(acl.allow.0.len(), 2);
+        assert_eq!(acl.allow.ranges().len(), 2);
         assert!(acl.permits(ip("10.0.1.255")));
         assert!(!acl.permits(ip("10.0.2.0")));
         assert!(acl.permits(ip("10.0.3.0")));

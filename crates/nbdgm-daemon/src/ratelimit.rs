@@ -1,68 +1,18 @@
 //! Per-source token buckets with bounded memory, and a global limiter for log
 //! lines that input can trigger.
 //!
-//! Table policy ([`RateLimiter`]): a `HashMap` (SipHash with a random key, so
-//! spoofed sources cannot aim at one slot) holds at most `max_sources` buckets.
-//! A bucket that has refilled to `burst` holds no information — a new source
-//! starts with a full bucket — so only such *idle* buckets are ever evicted. A
-//! flooder's bucket is never idle, so eviction can never hand it a fresh burst.
-//! When the table is full, a sweep removes idle buckets (sources seen only once
-//! first, then any idle one); sweeps run at most once per sweep interval, which
-//! keeps the cost amortised O(1) per packet. If the sweep frees nothing (the table
-//! is full of active sources, as in a spoofed-source flood), new sources share
-//! one overflow bucket with the same rate and burst, while known sources keep
-//! their own buckets. Time is always passed in (`now`), never read.
+//! The table ([`RateLimiter`]) is a [`nbdgm_base::RateTable`] keyed by source
+//! address: at most `max_sources` buckets, only idle (refilled) buckets evicted, sweeps
+//! of a full table at most once per sweep interval, and new sources sharing one overflow
+//! bucket while the table is full of active sources (see [`nbdgm_base::rate`]). Time is
+//! always passed in (`now`), never read.
 
-use std::collections::HashMap;
+use nbdgm_base::rate::{Bucket, Rate, RateTable, Verdict, WhenFull};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// Slots allocated up front (twice the cap, so removing and re-adding never makes
-/// the map grow: it rehashes in place). Larger tables grow on demand.
-const PREALLOCATE_MAX: usize = 1 << 17;
 /// Default minimum time between two sweeps of a full table.
-pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-    /// Packets seen from this source (saturating); one-shot sources go first.
-    hits: u32,
-}
-
-impl Bucket {
-    fn full(now: Instant, burst: f64) -> Self {
-        Bucket {
-            tokens: burst,
-            last: now,
-            hits: 0,
-        }
-    }
-
-    fn tokens_at(&self, now: Instant, rate: f64, burst: f64) -> f64 {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        (self.tokens + dt * rate).min(burst)
-    }
-
-    fn take(&mut self, now: Instant, rate: f64, burst: f64) -> bool {
-        self.tokens = self.tokens_at(now, rate, burst);
-        if now > self.last {
-            self.last = now;
-        }
-        self.hits = self.hits.saturating_add(1);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn is_idle(&self, now: Instant, rate: f64, burst: f64) -> bool {
-        self.tokens_at(now, rate, burst) >= burst
-    }
-}
+pub const DEFAULT_SWEEP_INTERVAL: Duration = nbdgm_base::rate::DEFAULT_SWEEP_INTERVAL;
 
 /// Counters of a [`RateLimiter`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -82,14 +32,7 @@ pub struct RateStats {
 /// Token bucket per source IPv4 address: `rate` tokens per second, at most `burst`.
 #[derive(Debug)]
 pub struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    max_sources: usize,
-    table: HashMap<Ipv4Addr, Bucket>,
-    overflow: Option<Bucket>,
-    last_sweep: Option<Instant>,
-    sweep_interval: Duration,
-    stats: RateStats,
+    table: RateTable<Ipv4Addr>,
 }
 
 impl RateLimiter {
@@ -97,81 +40,32 @@ impl RateLimiter {
     /// packets in all); `burst` 0 refuses everything; `max_sources` 0 puts every
     /// source in the shared overflow bucket.
     pub fn new(rate_per_s: f64, burst: u32, max_sources: usize) -> Self {
-        let rate = if rate_per_s.is_nan() || rate_per_s <= 0.0 {
-            0.0
-        } else {
-            rate_per_s.min(f64::MAX)
-        };
+        let rate = Rate::sanitized(rate_per_s, burst);
         RateLimiter {
-            rate,
-            burst: f64::from(burst),
-            max_sources,
-            table: HashMap::with_capacity(max_sources.saturating_mul(2).min(PREALLOCATE_MAX)),
-            overflow: None,
-            last_sweep: None,
-            sweep_interval: DEFAULT_SWEEP_INTERVAL,
-            stats: RateStats::default(),
+            table: RateTable::new(rate, max_sources, WhenFull::Overflow).preallocated(),
         }
     }
 
     /// Change the minimum time between sweeps of a full table.
     pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
-        self.sweep_interval = interval;
+        self.table = self.table.with_sweep_interval(interval);
         self
     }
 
     /// Take one token for `ip` at time `now`; `true` means the packet may pass.
     pub fn check(&mut self, ip: Ipv4Addr, now: Instant) -> bool {
-        let (rate, burst) = (self.rate, self.burst);
-        let ok = if let Some(bucket) = self.table.get_mut(&ip) {
-            bucket.take(now, rate, burst)
-        } else {
-            if self.table.len() >= self.max_sources {
-                self.sweep(now);
-            }
-            if self.table.len() < self.max_sources {
-                let mut bucket = Bucket::full(now, burst);
-                let ok = bucket.take(now, rate, burst);
-                self.table.insert(ip, bucket);
-                ok
-            } else {
-                self.stats.overflowed += 1;
-                self.overflow
-                    .get_or_insert_with(|| Bucket::full(now, burst))
-                    .take(now, rate, burst)
-            }
-        };
-        if ok {
-            self.stats.allowed += 1;
-        } else {
-            self.stats.limited += 1;
-        }
-        ok
-    }
-
-    /// Remove idle buckets: one-shot sources first, any idle source if that frees nothing.
-    fn sweep(&mut self, now: Instant) {
-        if let Some(last) = self.last_sweep {
-            if now.saturating_duration_since(last) < self.sweep_interval {
-                return;
-            }
-        }
-        self.last_sweep = Some(now);
-        let (rate, burst) = (self.rate, self.burst);
-        let before = self.table.len();
-        self.table
-            .retain(|_, b| !(b.hits <= 1 && b.is_idle(now, rate, burst)));
-        if self.table.len() == before {
-            self.table.retain(|_, b| !b.is_idle(now, rate, burst));
-        }
-        self.stats.evictions += (before - self.table.len()) as u64;
+        self.table.check(ip, now) == Verdict::Allowed
     }
 
     /// The counters, with `sources` filled in.
     pub fn stats(&self) -> RateStats {
+        let c = self.table.counters();
         RateStats {
-            sources: self.table.len(),
-            ..self.stats
+            allowed: c.allowed,
+            limited: c.limited,
+            sources: c.keys,
+            evictions: c.evictions,
+            overflowed: c.refused,
         }
     }
 
@@ -182,7 +76,7 @@ impl RateLimiter {
 
     /// The table's cap.
     pub fn max_sources(&self) -> usize {
-        self.max_sources
+        self.table.max()
     }
 }
 
@@ -190,7 +84,7 @@ impl RateLimiter {
 /// the same size) that counts what it suppressed.
 #[derive(Debug)]
 pub struct LogLimiter {
-    rate: f64,
+    rate: Rate,
     bucket: Option<Bucket>,
     pending: u64,
     suppressed: u64,
@@ -201,7 +95,7 @@ impl LogLimiter {
     /// `per_second` 0 suppresses every line.
     pub fn new(per_second: u32) -> Self {
         LogLimiter {
-            rate: f64::from(per_second),
+            rate: Rate::new(f64::from(per_second), per_second),
             bucket: None,
             pending: 0,
             suppressed: 0,
@@ -212,11 +106,11 @@ impl LogLimiter {
     /// `Some(n)`: log this line now, and mention the `n` lines suppressed since the
     /// last one logged. `None`: stay silent (the line is counted).
     pub fn allow(&mut self, now: Instant) -> Option<u64> {
-        let (rate, burst) = (self.rate, self.rate);
+        let rate = self.rate;
         if self
             .bucket
-            .get_or_insert_with(|| Bucket::full(now, burst))
-            .take(now, rate, burst)
+            .get_or_insert_with(|| Bucket::full(now, rate))
+            .take(now, rate, 1.0)
         {
             self.logged += 1;
             Some(std::mem::take(&mut self.pending))
@@ -334,6 +228,7 @@ mod tests {
         let t0 = Instant::now();
         let mut rl = RateLimiter::new(200.0, 400, 4096);
         let cap = rl.table.capacity();
+        assert!(cap >= 4096);
         for i in 0..100_000u32 {
             rl.check(
                 ip(0x0A00_0000 + i),

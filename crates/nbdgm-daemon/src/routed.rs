@@ -4,7 +4,7 @@
 //! configuration sections and the engines' settings built from them.
 
 use ipnet::Ipv4Net;
-use nbdgm_nbdd::{Ipv4Prefix, NbddConfig, QueryAnswer, Rate, RelayPolicy};
+use nbdgm_nbdd::{NbddConfig, PrefixSet, QueryAnswer, Rate, RelayPolicy};
 use nbdgm_nbns::{GroupAnswers, NbnsConfig};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
@@ -291,12 +291,9 @@ impl NbddServerConfig {
                 .then(|| Rate::new(self.relay_bytes_total_per_s, self.relay_total_burst_bytes)),
             policy: match self.policy {
                 RelayPolicySetting::Registered => RelayPolicy::RegisteredSources,
-                RelayPolicySetting::AllowList => RelayPolicy::AllowList(
-                    self.allow
-                        .iter()
-                        .filter_map(|n| Ipv4Prefix::new(n.network(), n.prefix_len()))
-                        .collect(),
-                ),
+                RelayPolicySetting::AllowList => {
+                    RelayPolicy::AllowList(PrefixSet::from_nets(&self.allow))
+                }
             },
             own_addresses: own,
             peer_nbdds: self.peers.clone(),

@@ -2,59 +2,46 @@
 //! the NBDD "may elect to complete, partially complete, or totally refuse" a relay;
 //! RFC 1002 §6 for DGM_SRVC_UDP_PORT, MAX_DATAGRAM_LENGTH and FRAGMENT_TO).
 
+use nbdgm_base::PrefixSet;
 use nbdgm_wire::name::validate_scope;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 use std::time::Duration;
+
+/// A token bucket: `rate` per second, up to `burst`.
+pub use nbdgm_base::rate::Rate;
 
 /// Longest duration accepted for any timer (keeps `Instant` arithmetic far from overflow).
 pub const MAX_TIMER: Duration = Duration::from_secs(7 * 24 * 3600);
 
-/// An IPv4 prefix such as `10.0.0.0/8`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ipv4Prefix {
-    pub addr: Ipv4Addr,
-    pub len: u8,
+/// Why an [`NbddConfig`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("scope: {0}")]
+    Scope(nbdgm_wire::Error),
+    #[error("port must not be 0")]
+    PortZero,
+    #[error("{0} must be > 0")]
+    Zero(&'static str),
+    #[error("{0} must be > 0 and <= {MAX_TIMER:?}")]
+    Timer(&'static str),
+    #[error("{0}: rate must be finite and > 0, burst > 0")]
+    Rate(&'static str),
+    #[error("max_datagram_length too small to carry two names")]
+    MaxDatagramLength,
 }
 
-impl Ipv4Prefix {
-    /// `None` when `len > 32`.
-    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
-        (len <= 32).then_some(Ipv4Prefix { addr, len })
-    }
-
-    fn mask(self) -> u32 {
-        match self.len {
-            0 => 0,
-            n => u32::MAX << (32 - u32::from(n.min(32))),
-        }
-    }
-
-    pub fn contains(self, ip: Ipv4Addr) -> bool {
-        let m = self.mask();
-        u32::from(ip) & m == u32::from(self.addr) & m
-    }
-}
-
-impl FromStr for Ipv4Prefix {
-    type Err = String;
-
-    /// `a.b.c.d/len`, or a bare address meaning `/32`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("bad address in {s:?}"))?;
-        let len: u8 = l
-            .parse()
-            .map_err(|_| format!("bad prefix length in {s:?}"))?;
-        Ipv4Prefix::new(addr, len).ok_or_else(|| format!("prefix length > 32 in {s:?}"))
+/// For callers that still collect errors as text.
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.to_string()
     }
 }
 
 /// Who may have datagrams relayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RelayPolicy {
-    /// Only UDP sources inside one of these prefixes (an empty list refuses everyone).
-    AllowList(Vec<Ipv4Prefix>),
+    /// Only UDP sources inside this set (an empty set refuses everyone).
+    AllowList(PrefixSet),
     /// The datagram's SOURCE_NAME must be registered in the NBNS at its SOURCE_IP
     /// (RFC 1001 §5.4: datagrams are sent "under cover of" a registered name). The
     /// engine asks the runtime with [`crate::NbddAction::VerifySource`] and caches the
@@ -83,24 +70,11 @@ pub enum UniqueHandling {
     Drop,
 }
 
-/// A token bucket: `rate` per second, up to `burst`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub rate: f64,
-    pub burst: u32,
-}
-
-impl Rate {
-    pub const fn new(rate: f64, burst: u32) -> Self {
-        Rate { rate, burst }
+fn check_rate(r: Rate, what: &'static str) -> Result<(), ConfigError> {
+    if !r.rate.is_finite() || r.rate <= 0.0 || r.burst == 0 {
+        return Err(ConfigError::Rate(what));
     }
-
-    fn check(self, what: &str) -> Result<(), String> {
-        if !self.rate.is_finite() || self.rate <= 0.0 || self.burst == 0 {
-            return Err(format!("{what}: rate must be finite and > 0, burst > 0"));
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// Everything the NBDD needs; [`NbddConfig::default`] gives safe values.
@@ -209,10 +183,10 @@ impl Default for NbddConfig {
 
 impl NbddConfig {
     /// Reject values the engine cannot work with.
-    pub fn validate(&self) -> Result<(), String> {
-        validate_scope(&self.scope).map_err(|e| format!("scope: {e}"))?;
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_scope(&self.scope).map_err(ConfigError::Scope)?;
         if self.port == 0 {
-            return Err("port must not be 0".into());
+            return Err(ConfigError::PortZero);
         }
         for (v, what) in [
             (self.max_fanout, "max_fanout"),
@@ -232,7 +206,7 @@ impl NbddConfig {
             (self.max_events, "max_events"),
         ] {
             if v == 0 {
-                return Err(format!("{what} must be > 0"));
+                return Err(ConfigError::Zero(what));
             }
         }
         for (d, what) in [
@@ -242,23 +216,19 @@ impl NbddConfig {
             (self.fragment_timeout, "fragment_timeout"),
         ] {
             if d.is_zero() || d > MAX_TIMER {
-                return Err(format!("{what} must be > 0 and <= {MAX_TIMER:?}"));
+                return Err(ConfigError::Timer(what));
             }
         }
-        self.relay_bytes_per_source_per_s
-            .check("relay_bytes_per_source_per_s")?;
+        check_rate(
+            self.relay_bytes_per_source_per_s,
+            "relay_bytes_per_source_per_s",
+        )?;
         if let Some(r) = self.relay_bytes_total_per_s {
-            r.check("relay_bytes_total_per_s")?;
+            check_rate(r, "relay_bytes_total_per_s")?;
         }
-        self.replies_per_source_per_s
-            .check("replies_per_source_per_s")?;
+        check_rate(self.replies_per_source_per_s, "replies_per_source_per_s")?;
         if self.refragment && self.max_datagram_length < 28 + 14 + 2 * 34 + 1 {
-            return Err("max_datagram_length too small to carry two names".into());
-        }
-        if let RelayPolicy::AllowList(l) = &self.policy {
-            if l.iter().any(|p| p.len > 32) {
-                return Err("allow-list prefix length > 32".into());
-            }
+            return Err(ConfigError::MaxDatagramLength);
         }
         Ok(())
     }
@@ -269,17 +239,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefixes() {
-        let p: Ipv4Prefix = "10.1.0.0/16".parse().unwrap();
-        assert!(p.contains(Ipv4Addr::new(10, 1, 200, 3)));
-        assert!(!p.contains(Ipv4Addr::new(10, 2, 0, 1)));
-        let all: Ipv4Prefix = "0.0.0.0/0".parse().unwrap();
-        assert!(all.contains(Ipv4Addr::new(1, 2, 3, 4)));
-        let one: Ipv4Prefix = "192.0.2.7".parse().unwrap();
-        assert!(one.contains(Ipv4Addr::new(192, 0, 2, 7)));
-        assert!(!one.contains(Ipv4Addr::new(192, 0, 2, 8)));
-        assert!("1.2.3.4/33".parse::<Ipv4Prefix>().is_err());
-        assert!("x/3".parse::<Ipv4Prefix>().is_err());
+    fn allow_lists_are_prefix_sets() {
+        let p = RelayPolicy::AllowList("10.1.0.0/16, 192.0.2.7".parse().unwrap());
+        let RelayPolicy::AllowList(set) = &p else {
+            unreachable!()
+        };
+        assert!(set.contains(Ipv4Addr::new(10, 1, 200, 3)));
+        assert!(!set.contains(Ipv4Addr::new(10, 2, 0, 1)));
+        assert!(set.contains(Ipv4Addr::new(192, 0, 2, 7)));
+        assert!(!set.contains(Ipv4Addr::new(192, 0, 2, 8)));
     }
 
     #[test]
@@ -289,7 +257,11 @@ mod tests {
             max_fanout: 0,
             ..Default::default()
         };
-        assert!(bad.validate().is_err());
+        assert_eq!(bad.validate(), Err(ConfigError::Zero("max_fanout")));
+        assert_eq!(
+            String::from(bad.validate().unwrap_err()),
+            "max_fanout must be > 0"
+        );
         let bad = NbddConfig {
             relay_bytes_per_source_per_s: Rate::new(f64::NAN, 1),
             ..Default::default()

@@ -25,7 +25,7 @@
 //!
 //! let now = Instant::now();
 //! let cfg = NbddConfig {
-//!     policy: RelayPolicy::AllowList(vec!["10.0.0.0/8".parse().unwrap()]),
+//!     policy: RelayPolicy::AllowList("10.0.0.0/8".parse().unwrap()),
 //!     own_addresses: vec![Ipv4Addr::new(10, 0, 0, 1)],
 //!     ..NbddConfig::default()
 //! };
@@ -66,8 +66,9 @@ pub mod nbdd;
 pub mod ratelimit;
 pub mod stats;
 
-pub use config::{Ipv4Prefix, NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
+pub use config::{ConfigError, NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
 pub use event::{NbddAction, NbddEvent, Resolution, Transmit};
 pub use nbdd::Nbdd;
+pub use nbdgm_base::PrefixSet;
 pub use nbdgm_wire::Name;
 pub use stats::{DropCounters, DropReason, NbddStats};

@@ -26,7 +26,7 @@
 //!   per source. Errors go only to sources the allow list admits; queries from other
 //!   sources are answered NEGATIVE.
 
-use crate::config::{NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
+use crate::config::{ConfigError, NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
 use crate::event::{NbddAction, NbddEvent, Resolution, Transmit};
 use crate::fragment::{refragment, IP_UDP_HEADER};
 use crate::ratelimit::{Bucket, Slot, SourceTable};
@@ -172,7 +172,7 @@ pub struct Nbdd {
 
 impl Nbdd {
     /// A new NBDD; fails on an invalid configuration.
-    pub fn new(cfg: NbddConfig, now: Instant) -> Result<Self, String> {
+    pub fn new(cfg: NbddConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Nbdd {
             own_ip: cfg
@@ -299,7 +299,7 @@ impl Nbdd {
             self.members.retain(|_, e| e.expires > now);
             self.verified.retain(|_, e| e.expires > now);
         }
-        self.sources.sweep(now, false);
+        self.sources.sweep(now);
         self.drain_pending(now, None);
     }
 
@@ -1095,7 +1095,7 @@ impl Nbdd {
 
     fn allowed(&self, ip: Ipv4Addr) -> bool {
         match &self.cfg.policy {
-            RelayPolicy::AllowList(list) => list.iter().any(|p| p.contains(ip)),
+            RelayPolicy::AllowList(list) => list.contains(ip),
             RelayPolicy::RegisteredSources => true,
         }
     }

@@ -1,65 +1,24 @@
 //! Token buckets per UDP source with bounded memory: the amplification guard of the
 //! relay (RFC 1001 §11.2 lets the NBDD "partially complete" any relay).
 //!
-//! A bucket that has refilled to its burst holds no information (a new source starts
-//! full), so only such idle buckets are removed, by a sweep at most once a second.
-//! When the table is full of active sources, new sources share one overflow bucket,
-//! so a spoofed-source flood can never mint fresh bursts.
+//! A [`nbdgm_base::rate::KeyedTable`] of [`SourceState`]s: an entry whose buckets have
+//! refilled to their bursts and that relays no fragment set holds no information (a
+//! new source starts the same way), so only such idle entries are removed, by a sweep
+//! at most once a second (and, when the table is full, at most every 100 ms). When the
+//! table is full of active sources, new sources share one overflow entry, so a
+//! spoofed-source flood can never mint fresh bursts.
 
 use crate::config::Rate;
-use std::collections::HashMap;
+use nbdgm_base::rate::KeyedTable;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+pub use nbdgm_base::rate::Bucket;
 
 /// Time between sweeps of idle entries.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Least time between two sweeps forced by a full table.
 pub const FORCED_SWEEP_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A token bucket holding `tokens` at `last`.
-#[derive(Debug, Clone, Copy)]
-pub struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    pub fn full(now: Instant, r: Rate) -> Self {
-        Bucket {
-            tokens: f64::from(r.burst),
-            last: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant, r: Rate) {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + dt * r.rate).min(f64::from(r.burst));
-        if now > self.last {
-            self.last = now;
-        }
-    }
-
-    /// Tokens available at `now`.
-    pub fn available(&mut self, now: Instant, r: Rate) -> f64 {
-        self.refill(now, r);
-        self.tokens
-    }
-
-    /// Take `n` tokens if there are that many.
-    pub fn take(&mut self, now: Instant, r: Rate, n: f64) -> bool {
-        self.refill(now, r);
-        if self.tokens >= n {
-            self.tokens -= n;
-            true
-        } else {
-            false
-        }
-    }
-
-    pub fn is_full(&mut self, now: Instant, r: Rate) -> bool {
-        self.available(now, r) >= f64::from(r.burst)
-    }
-}
 
 /// State kept per UDP source.
 #[derive(Debug, Clone)]
@@ -68,6 +27,20 @@ pub struct SourceState {
     pub reply: Bucket,
     /// Fragment sets of this source being relayed.
     pub fragment_sets: usize,
+}
+
+impl SourceState {
+    fn new(now: Instant, relay: Rate, reply: Rate) -> Self {
+        SourceState {
+            relay: Bucket::full(now, relay),
+            reply: Bucket::full(now, reply),
+            fragment_sets: 0,
+        }
+    }
+
+    fn is_idle(&self, now: Instant, relay: Rate, reply: Rate) -> bool {
+        self.fragment_sets == 0 && self.relay.is_full(now, relay) && self.reply.is_full(now, reply)
+    }
 }
 
 /// Which bucket pair serves a source.
@@ -80,38 +53,30 @@ pub enum Slot {
 /// Bounded per-source table plus one shared overflow entry.
 #[derive(Debug)]
 pub struct SourceTable {
-    map: HashMap<Ipv4Addr, SourceState>,
+    table: KeyedTable<Ipv4Addr, SourceState>,
     overflow: SourceState,
-    max: usize,
     relay_rate: Rate,
     reply_rate: Rate,
     next_sweep: Instant,
-    next_forced_sweep: Instant,
 }
 
 impl SourceTable {
     pub fn new(now: Instant, max: usize, relay_rate: Rate, reply_rate: Rate) -> Self {
         SourceTable {
-            map: HashMap::new(),
-            overflow: SourceState {
-                relay: Bucket::full(now, relay_rate),
-                reply: Bucket::full(now, reply_rate),
-                fragment_sets: 0,
-            },
-            max,
+            table: KeyedTable::new(max).with_sweep_interval(FORCED_SWEEP_INTERVAL),
+            overflow: SourceState::new(now, relay_rate, reply_rate),
             relay_rate,
             reply_rate,
             next_sweep: now + SWEEP_INTERVAL,
-            next_forced_sweep: now,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     pub fn relay_rate(&self) -> Rate {
@@ -122,33 +87,27 @@ impl SourceTable {
         self.reply_rate
     }
 
-    /// The slot for `ip`, creating an entry if there is room. The second value is
-    /// true when the source had to join the overflow slot.
+    /// The slot for `ip`, creating an entry if there is room (a full table is swept
+    /// of idle entries first). The second value is true when the source had to join
+    /// the overflow slot.
     pub fn slot(&mut self, now: Instant, ip: Ipv4Addr) -> (Slot, bool) {
-        if self.map.contains_key(&ip) {
-            return (Slot::Own(ip), false);
-        }
-        if self.map.len() >= self.max {
-            self.sweep(now, true);
-        }
-        if self.map.len() >= self.max {
-            return (Slot::Overflow, true);
-        }
-        self.map.insert(
+        let (relay, reply) = (self.relay_rate, self.reply_rate);
+        let made = self.table.entry(
             ip,
-            SourceState {
-                relay: Bucket::full(now, self.relay_rate),
-                reply: Bucket::full(now, self.reply_rate),
-                fragment_sets: 0,
-            },
+            now,
+            || SourceState::new(now, relay, reply),
+            |s| s.is_idle(now, relay, reply),
         );
-        (Slot::Own(ip), false)
+        match made {
+            Some(_) => (Slot::Own(ip), false),
+            None => (Slot::Overflow, true),
+        }
     }
 
     /// The state for a slot; a missing entry (removed meanwhile) maps to the overflow.
     pub fn get(&mut self, slot: Slot) -> &mut SourceState {
         match slot {
-            Slot::Own(ip) => match self.map.get_mut(&ip) {
+            Slot::Own(ip) => match self.table.get_mut(&ip) {
                 Some(s) => s,
                 None => &mut self.overflow,
             },
@@ -158,35 +117,27 @@ impl SourceTable {
 
     /// The slot already holding `ip`, without creating one.
     pub fn existing(&self, ip: Ipv4Addr) -> Slot {
-        if self.map.contains_key(&ip) {
+        if self.table.contains(&ip) {
             Slot::Own(ip)
         } else {
             Slot::Overflow
         }
     }
 
-    /// Remove idle entries (both buckets full, no fragment sets): at most once per
-    /// [`SWEEP_INTERVAL`], or once per [`FORCED_SWEEP_INTERVAL`] when `force` is set
-    /// (the table is full and a new source arrived), so the cost stays amortised.
-    pub fn sweep(&mut self, now: Instant, force: bool) {
-        if force {
-            if now < self.next_forced_sweep {
-                return;
-            }
-        } else if now < self.next_sweep {
+    /// Remove idle entries (both buckets full, no fragment sets), at most once per
+    /// [`SWEEP_INTERVAL`].
+    pub fn sweep(&mut self, now: Instant) {
+        if now < self.next_sweep {
             return;
         }
         self.next_sweep = now + SWEEP_INTERVAL;
-        self.next_forced_sweep = now + FORCED_SWEEP_INTERVAL;
         let (relay, reply) = (self.relay_rate, self.reply_rate);
-        self.map.retain(|_, s| {
-            !(s.fragment_sets == 0 && s.relay.is_full(now, relay) && s.reply.is_full(now, reply))
-        });
+        self.table.sweep(now, |s| s.is_idle(now, relay, reply));
     }
 
     /// When the next sweep is due, if there is anything to sweep.
     pub fn next_sweep(&self) -> Option<Instant> {
-        (!self.map.is_empty()).then_some(self.next_sweep)
+        (!self.table.is_empty()).then_some(self.next_sweep)
     }
 }
 

@@ -125,7 +125,7 @@ fn config(registered: bool) -> NbddConfig {
         policy: if registered {
             RelayPolicy::RegisteredSources
         } else {
-            RelayPolicy::AllowList(vec!["10.0.2.0/27".parse().unwrap()])
+            RelayPolicy::AllowList("10.0.2.0/27".parse().unwrap())
         },
         own_addresses: vec![Ipv4Addr::new(10, 0, 2, 1)],
         peer_nbdds: vec![Ipv4Addr::new(10, 0, 2, 2)],

@@ -1,7 +1,7 @@
 //! Behaviour of the NBDD engine (RFC 1002 §5.3.4, RFC 1001 §17.1.2, §17.3).
 
 use nbdgm_nbdd::{
-    DropReason, Ipv4Prefix, Name, Nbdd, NbddAction, NbddConfig, NbddEvent, QueryAnswer, Rate,
+    DropReason, Name, Nbdd, NbddAction, NbddConfig, NbddEvent, PrefixSet, QueryAnswer, Rate,
     RelayPolicy, Resolution, Transmit, UniqueHandling,
 };
 use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
@@ -17,7 +17,7 @@ const D: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 13);
 
 fn cfg() -> NbddConfig {
     NbddConfig {
-        policy: RelayPolicy::AllowList(vec!["10.0.0.0/8".parse().unwrap()]),
+        policy: RelayPolicy::AllowList("10.0.0.0/8".parse().unwrap()),
         own_addresses: vec![NBDD_IP],
         peer_nbdds: vec![PEER],
         ..NbddConfig::default()
@@ -175,9 +175,7 @@ fn members_that_are_nbdds_or_invalid_are_skipped() {
 fn allow_list_policy() {
     let now = Instant::now();
     let c = NbddConfig {
-        policy: RelayPolicy::AllowList(vec![
-            Ipv4Prefix::new(Ipv4Addr::new(10, 0, 1, 0), 24).unwrap()
-        ]),
+        policy: RelayPolicy::AllowList(PrefixSet::from_nets(&["10.0.1.0/24".parse().unwrap()])),
         ..cfg()
     };
     let mut n = with_members(c, now, &[A, B, C]);
@@ -190,7 +188,7 @@ fn allow_list_policy() {
     // Empty allow list refuses everyone.
     let mut n = with_members(
         NbddConfig {
-            policy: RelayPolicy::AllowList(vec![]),
+            policy: RelayPolicy::AllowList(PrefixSet::empty()),
             ..cfg()
         },
         now,
@@ -830,7 +828,7 @@ fn spoofed_source_flood_keeps_tables_bounded() {
         max_sources: 16,
         max_pending: 8,
         query_answer: QueryAnswer::AlwaysPositive,
-        policy: RelayPolicy::AllowList(vec!["0.0.0.0/0".parse().unwrap()]),
+        policy: RelayPolicy::AllowList("0.0.0.0/0".parse().unwrap()),
         ..cfg()
     };
     let mut n = Nbdd::new(c, now).unwrap();

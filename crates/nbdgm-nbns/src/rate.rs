@@ -1,90 +1,37 @@
 //! Per-source token buckets for state-changing requests (RFC 1002 §5.1.4 leaves
 //! policy to the server; this bounds what one IP can make the NBNS store or send).
-//! The table holds at most `max_sources` buckets; idle (refilled) buckets are swept
-//! when it is full, at most once a second.
+//! A [`nbdgm_base::RateTable`] of at most `max_sources` buckets; idle (refilled)
+//! buckets are swept when it is full, at most once a second, and new sources are
+//! refused while it is full of active ones.
 
-use std::collections::HashMap;
+use nbdgm_base::rate::{Rate, RateTable, WhenFull};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
+pub(crate) use nbdgm_base::rate::Verdict;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Allowed,
-    Limited,
-    TableFull,
-}
+/// Least time between two sweeps of a full table.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    max: usize,
-    buckets: HashMap<Ipv4Addr, Bucket>,
-    last_sweep: Option<Instant>,
-}
+pub(crate) struct RateLimiter(RateTable<Ipv4Addr>);
 
 impl RateLimiter {
     pub fn new(rate: f64, burst: u32, max: usize) -> Self {
-        RateLimiter {
-            rate,
-            burst: f64::from(burst),
-            max,
-            buckets: HashMap::new(),
-            last_sweep: None,
-        }
+        RateLimiter(
+            RateTable::new(Rate::new(rate, burst), max, WhenFull::Refuse)
+                .with_sweep_interval(SWEEP_INTERVAL),
+        )
     }
 
+    /// Sources holding a bucket.
     pub fn len(&self) -> usize {
-        self.buckets.len()
-    }
-
-    fn refill(&self, b: &Bucket, now: Instant) -> f64 {
-        let dt = now.saturating_duration_since(b.last).as_secs_f64();
-        (b.tokens + dt * self.rate).min(self.burst)
+        self.0.len()
     }
 
     /// Take one token for `ip`.
     pub fn check(&mut self, ip: Ipv4Addr, now: Instant) -> Verdict {
-        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max {
-            self.sweep(now);
-            if self.buckets.len() >= self.max {
-                return Verdict::TableFull;
-            }
-        }
-        let fresh = Bucket {
-            tokens: self.burst,
-            last: now,
-        };
-        let b = *self.buckets.get(&ip).unwrap_or(&fresh);
-        let tokens = self.refill(&b, now);
-        let (tokens, verdict) = if tokens >= 1.0 {
-            (tokens - 1.0, Verdict::Allowed)
-        } else {
-            (tokens, Verdict::Limited)
-        };
-        self.buckets.insert(ip, Bucket { tokens, last: now });
-        verdict
-    }
-
-    /// Forget sources whose bucket is full again (they are idle).
-    fn sweep(&mut self, now: Instant) {
-        if let Some(t) = self.last_sweep {
-            if now.saturating_duration_since(t) < Duration::from_secs(1) {
-                return;
-            }
-        }
-        self.last_sweep = Some(now);
-        let (rate, burst) = (self.rate, self.burst);
-        self.buckets.retain(|_, b| {
-            let dt = now.saturating_duration_since(b.last).as_secs_f64();
-            b.tokens + dt * rate < burst
-        });
+        self.0.check(ip, now)
     }
 }
 

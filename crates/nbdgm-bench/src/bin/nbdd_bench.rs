@@ -26,7 +26,7 @@ use nbdgm_bench::nbdd::{
 };
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, thousands};
-use nbdgm_nbdd::{Ipv4Prefix, Nbdd, NbddAction, NbddConfig, Rate, RelayPolicy, Resolution};
+use nbdgm_nbdd::{Nbdd, NbddAction, NbddConfig, Rate, RelayPolicy, Resolution};
 use nbdgm_wire::Name;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::hint::black_box;
@@ -228,9 +228,7 @@ fn group(name: &str) -> anyhow::Result<Name> {
 /// re-fragmenting: what is measured is parse, policy, cache lookup and copies.
 fn engine_config() -> NbddConfig {
     NbddConfig {
-        policy: RelayPolicy::AllowList(vec![
-            Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).expect("prefix")
-        ]),
+        policy: RelayPolicy::AllowList("10.0.0.0/8".parse().expect("prefix")),
         own_addresses: vec![Ipv4Addr::new(10, 0, 0, 1)],
         relay_bytes_per_source_per_s: Rate::new(1e15, u32::MAX),
         relay_bytes_total_per_s: None,
@@ -457,9 +455,7 @@ fn engine_long(
 ) -> anyhow::Result<()> {
     let me = std::process::id();
     let cfg = NbddConfig {
-        policy: RelayPolicy::AllowList(vec![
-            Ipv4Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).expect("prefix")
-        ]),
+        policy: RelayPolicy::AllowList("10.0.0.0/8".parse().expect("prefix")),
         own_addresses: vec![Ipv4Addr::new(10, 0, 0, 1)],
         relay_bytes_per_source_per_s: Rate::new(1e15, u32::MAX),
         relay_bytes_total_per_s: None,
