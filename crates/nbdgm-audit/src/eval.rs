@@ -189,8 +189,13 @@ fn push(v: &mut Vec<Decided>, set: AddrSet, by: &str) {
     }
 }
 
+/// A condition the evaluation cannot decide, by its description.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Undecidable(String);
+
 /// The set of sources for which all conditions hold, or why it cannot be known.
-fn match_set(conds: &[Cond], pkt: &Packet, family: Family) -> Result<AddrSet, String> {
+fn match_set(conds: &[Cond], pkt: &Packet, family: Family) -> Result<AddrSet, Undecidable> {
     let mut m = family.universe();
     let mut unknown: Option<String> = None;
     for c in conds {
@@ -264,7 +269,7 @@ fn match_set(conds: &[Cond], pkt: &Packet, family: Family) -> Result<AddrSet, St
         }
     }
     match unknown {
-        Some(u) => Err(u),
+        Some(u) => Err(Undecidable(u)),
         None => Ok(m),
     }
 }

@@ -10,13 +10,13 @@
 //! are prepended (they win over earlier allow rules) and tagged with the comment
 //! [`UFW_TAG`], by which `--remove` finds exactly them.
 
-use crate::{find_tool, run_bounded, MAX_OUTPUT};
+use crate::command::{find_tool, run_bounded, run_bounded_with_input, ToolError};
 pub use ipnet::IpNet;
 use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 /// The nftables table (family `inet`).
@@ -40,6 +40,40 @@ pub enum Backend {
     Ufw,
 }
 
+/// Why rules cannot be made, applied or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("{0:?} is not a CIDR or an address")]
+    BadNet(String),
+    #[error("at most {MAX_ALLOW} --allow networks")]
+    TooManyNets,
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("ufw status: {0}")]
+    UfwStatusRun(#[source] std::io::Error),
+    #[error("ufw status: {status}: {stderr}")]
+    UfwStatus { status: ExitStatus, stderr: String },
+    /// A command that may not fail failed.
+    #[error("`{line}` failed: {message}")]
+    CommandFailed { line: String, message: String },
+    #[error("{0:?} is not a network namespace name")]
+    BadNetns(String),
+    #[error("probe: {0}")]
+    ProbeRun(#[source] std::io::Error),
+    #[error("probe from {netns} gave no result ({status}): {error} {stderr}")]
+    ProbeOutput {
+        netns: String,
+        status: ExitStatus,
+        error: serde_json::Error,
+        stderr: String,
+    },
+    #[error("probe returned no host")]
+    NoHost,
+    /// A [`Verifier`]'s own reason.
+    #[error("{0}")]
+    Verifier(String),
+}
+
 /// What to close and for whom to keep it open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallOptions {
@@ -49,12 +83,12 @@ pub struct FirewallOptions {
 }
 
 /// Parse an `--allow` value: a CIDR or a single address (IPv4 or IPv6), host bits cleared.
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
+pub fn parse_net(s: &str) -> Result<IpNet, FirewallError> {
     s.trim()
         .parse::<IpNet>()
         .or_else(|_| s.trim().parse::<std::net::IpAddr>().map(IpNet::from))
         .map(|n| n.trunc())
-        .map_err(|_| format!("{s:?} is not a CIDR or an address"))
+        .map_err(|_| FirewallError::BadNet(s.to_owned()))
 }
 
 /// One command: an argument vector, run without a shell.
@@ -78,9 +112,9 @@ fn cmd(argv: &[&str], may_fail: bool) -> FwCommand {
 
 impl FirewallOptions {
     /// Check the options: at most [`MAX_ALLOW`] networks, given in canonical form.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FirewallError> {
         if self.allow.len() > MAX_ALLOW {
-            return Err(format!("at most {MAX_ALLOW} --allow networks"));
+            return Err(FirewallError::TooManyNets);
         }
         Ok(())
     }
@@ -95,33 +129,33 @@ impl FirewallOptions {
     }
 
     fn udp_ports(&self) -> Vec<u16> {
-        self.ports()
-            .iter()
-            .filter(|p| p.is_udp())
-            .map(|p| p.number())
-            .collect()
+        self.port_numbers(true)
     }
 
     fn tcp_ports(&self) -> Vec<u16> {
+        self.port_numbers(false)
+    }
+
+    fn port_numbers(&self, udp: bool) -> Vec<u16> {
         self.ports()
             .iter()
-            .filter(|p| !p.is_udp())
+            .filter(|p| p.is_udp() == udp)
             .map(|p| p.number())
             .collect()
     }
 
     fn allow_v4(&self) -> Vec<String> {
-        self.allow
-            .iter()
-            .filter(|n| matches!(n, IpNet::V4(_)))
-            .map(|n| n.trunc().to_string())
-            .collect()
+        self.allowed(|n| matches!(n, IpNet::V4(_)))
     }
 
     fn allow_v6(&self) -> Vec<String> {
+        self.allowed(|n| matches!(n, IpNet::V6(_)))
+    }
+
+    fn allowed(&self, family: impl Fn(&IpNet) -> bool) -> Vec<String> {
         self.allow
             .iter()
-            .filter(|n| matches!(n, IpNet::V6(_)))
+            .filter(|n| family(n))
             .map(|n| n.trunc().to_string())
             .collect()
     }
@@ -321,17 +355,17 @@ pub fn ufw_remove_commands(status_numbered: &str) -> Vec<FwCommand> {
 }
 
 /// `ufw status numbered`, run from the system path.
-pub fn ufw_status_numbered(timeout: Duration) -> Result<String, String> {
+pub fn ufw_status_numbered(timeout: Duration) -> Result<String, FirewallError> {
     let ufw = find_tool("ufw")?;
     let mut c = Command::new(ufw);
     c.args(["status", "numbered"]);
-    let o = run_bounded(c, timeout).map_err(|e| format!("ufw status: {e}"))?;
+    let o = run_bounded(c, timeout).map_err(FirewallError::UfwStatusRun)?;
     if !o.status.success() {
-        return Err(format!(
-            "ufw status: {}: {}",
-            o.status,
-            nbdgm_wire::text::escape(String::from_utf8_lossy(&o.stderr).trim())
-        ));
+        return Err(FirewallError::UfwStatus {
+            status: o.status,
+            stderr: nbdgm_wire::text::escape(String::from_utf8_lossy(&o.stderr).trim())
+                .into_owned(),
+        });
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
@@ -386,21 +420,18 @@ pub struct CmdOutcome {
 pub fn run_commands(
     cmds: &[FwCommand],
     timeout: Duration,
-) -> Result<Vec<CmdOutcome>, (Vec<CmdOutcome>, String)> {
+) -> Result<Vec<CmdOutcome>, (Vec<CmdOutcome>, FirewallError)> {
     let mut out = Vec::new();
     for c in cmds {
         let Some(prog) = c.argv.first() else { continue };
         // The system's tool, never one found through $PATH (we run as root).
         let path = match find_tool(prog) {
             Ok(p) => p,
-            Err(e) => return Err((out, e)),
+            Err(e) => return Err((out, e.into())),
         };
         let mut command = Command::new(&path);
         command.args(&c.argv[1..]);
-        let r = match &c.stdin {
-            Some(input) => run_with_input(command, input, timeout),
-            None => run_bounded(command, timeout),
-        };
+        let r = run_bounded_with_input(command, c.stdin.as_deref(), timeout);
         let (ok, message) = match r {
             Ok(o) if o.status.success() => (true, String::new()),
             Ok(o) => (
@@ -422,80 +453,16 @@ pub fn run_commands(
         });
         if !ok && !c.may_fail {
             let line = c.argv.join(" ");
-            return Err((out, format!("`{line}` failed: {message}")));
+            return Err((out, FirewallError::CommandFailed { line, message }));
         }
     }
     Ok(out)
 }
 
-/// [`run_bounded`] with `input` on the child's standard input.
-fn run_with_input(
-    mut cmd: Command,
-    input: &str,
-    timeout: Duration,
-) -> std::io::Result<std::process::Output> {
-    use std::io::{Read, Write};
-    use std::process::Stdio;
-    use std::time::Instant;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let mut stdin = child.stdin.take();
-    let data = input.as_bytes().to_vec();
-    let writer = std::thread::spawn(move || {
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(&data);
-        }
-    });
-    let read = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = p {
-                let _ = p.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out_t = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err_t = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("timed out after {} s", timeout.as_secs()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = writer.join();
-    Ok(std::process::Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    })
-}
-
 /// Something that probes `target` from another vantage point.
 pub trait Verifier {
     /// Probe the ports of `target`.
-    fn probe(&self, target: Ipv4Addr, ports: &[Port]) -> Result<Vec<PortResult>, String>;
+    fn probe(&self, target: Ipv4Addr, ports: &[Port]) -> Result<Vec<PortResult>, FirewallError>;
     /// `from network namespace X`.
     fn describe(&self) -> String;
 }
@@ -520,9 +487,9 @@ pub fn ports_arg(ports: &[Port]) -> String {
 }
 
 impl Verifier for NetnsExecVerifier {
-    fn probe(&self, target: Ipv4Addr, ports: &[Port]) -> Result<Vec<PortResult>, String> {
+    fn probe(&self, target: Ipv4Addr, ports: &[Port]) -> Result<Vec<PortResult>, FirewallError> {
         if self.netns.is_empty() || self.netns.contains('/') || self.netns.starts_with('.') {
-            return Err(format!("{:?} is not a network namespace name", self.netns));
+            return Err(FirewallError::BadNetns(self.netns.clone()));
         }
         let ip = find_tool("ip")?;
         let mut c = Command::new(ip);
@@ -532,21 +499,19 @@ impl Verifier for NetnsExecVerifier {
             .args(["--format", "json", "--no-progress"])
             .args(["--timeout-ms", &self.timeout_ms.to_string()])
             .args(["--retries", &self.retries.to_string()]);
-        let o = run_bounded(c, Duration::from_secs(120)).map_err(|e| format!("probe: {e}"))?;
-        let hosts: Vec<HostResult> = serde_json::from_slice(&o.stdout).map_err(|e| {
-            format!(
-                "probe from {} gave no result ({}): {} {}",
-                self.netns,
-                o.status,
-                e,
-                String::from_utf8_lossy(&o.stderr).trim()
-            )
-        })?;
+        let o = run_bounded(c, Duration::from_secs(120)).map_err(FirewallError::ProbeRun)?;
+        let hosts: Vec<HostResult> =
+            serde_json::from_slice(&o.stdout).map_err(|error| FirewallError::ProbeOutput {
+                netns: self.netns.clone(),
+                status: o.status,
+                error,
+                stderr: String::from_utf8_lossy(&o.stderr).trim().to_owned(),
+            })?;
         hosts
             .into_iter()
             .next()
             .map(|h| h.ports)
-            .ok_or_else(|| "probe returned no host".into())
+            .ok_or(FirewallError::NoHost)
     }
 
     fn describe(&self) -> String {
@@ -565,7 +530,11 @@ pub struct Verification {
 }
 
 /// Probe `target` with `v` and report which ports still answer.
-pub fn verify(v: &dyn Verifier, target: Ipv4Addr, ports: &[Port]) -> Result<Verification, String> {
+pub fn verify(
+    v: &dyn Verifier,
+    target: Ipv4Addr,
+    ports: &[Port],
+) -> Result<Verification, FirewallError> {
     let results = v.probe(target, ports)?;
     Ok(Verification {
         from: v.describe(),

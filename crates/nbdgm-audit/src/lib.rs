@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addrset;
+pub mod command;
 pub mod eval;
 pub mod firewall;
 pub mod ipt;
@@ -26,86 +27,19 @@ use eval::{Outcome, Packet, Ruleset};
 use nbdgm_probe::probe::Port;
 use serde::{Deserialize, Serialize};
 use sockets::BoundSocket;
-use std::io::Read;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exit codes of `nbdgm audit`.
 pub const EXIT_CLEAN: u8 = 0;
 pub const EXIT_EXPOSED: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
-/// Longest wait for one external command.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
-/// Most output bytes kept from one external command.
-pub const MAX_OUTPUT: usize = 64 << 20;
-
-/// Run `cmd` to completion within `timeout` (killed by PID after that). Output is capped.
-pub fn run_bounded(mut cmd: Command, timeout: Duration) -> std::io::Result<Output> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out_t = reader(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err_t = reader(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("timed out after {} s", timeout.as_secs()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Output {
-        status,
-        stdout: out_t.join().unwrap_or_default(),
-        stderr: err_t.join().unwrap_or_default(),
-    })
-}
-
-/// Where firewall tools are looked for, in order. Never `$PATH`: these run as root, and
-/// a directory on a user's `PATH` could hold a fake `nft`.
-pub const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
-
-/// The system's copy of a tool (`nft`, `iptables`, `ufw`, `ip`, ...) from [`SYSTEM_DIRS`].
-pub fn find_tool(name: &str) -> Result<PathBuf, String> {
-    if name.contains('/') {
-        return Err(format!("{name:?} is not a tool name"));
-    }
-    SYSTEM_DIRS
-        .iter()
-        .map(|d| std::path::Path::new(d).join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| format!("`{name}` not found in {}", SYSTEM_DIRS.join(", ")))
-}
+pub use command::{
+    find_tool, run_bounded, run_bounded_with_input, CommandError, ToolError, COMMAND_TIMEOUT,
+    MAX_OUTPUT, SYSTEM_DIRS,
+};
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -231,148 +165,131 @@ pub struct AuditReport {
     pub summary: String,
 }
 
-fn cmd_output(tool: &PathBuf, args: &[&str], timeout: Duration) -> Result<String, String> {
-    let mut c = Command::new(tool);
-    c.args(args);
-    match run_bounded(c, timeout) {
-        Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-        Ok(o) => Err(format!(
-            "`{} {}` failed ({}): {}",
-            tool.display(),
-            args.join(" "),
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Err(format!("`{} {}`: {e}", tool.display(), args.join(" "))),
-    }
-}
-
 /// Read the firewall of this thread's network namespace (commands started from a thread
 /// that joined a namespace run in it).
 pub fn read_firewall(timeout: Duration) -> FirewallView {
     let mut view = FirewallView::default();
-    let mut nft_ok = false;
-    if let Ok(nft) = find_tool("nft") {
-        match cmd_output(&nft, &["-j", "list", "ruleset"], timeout).and_then(|t| nft::parse(&t)) {
-            Ok(p) => {
-                nft_ok = true;
-                view.sources.push(SourceStatus {
-                    name: "nftables".into(),
-                    used: true,
-                    detail: format!("{} tables, {} chains", p.tables, p.ruleset.chains.len()),
-                });
-                view.notes.extend(p.notes);
-                view.ruleset.chains.extend(p.ruleset.chains);
-            }
-            Err(e) => {
-                view.sources.push(SourceStatus {
-                    name: "nftables".into(),
-                    used: false,
-                    detail: e.clone(),
-                });
-                view.unreadable
-                    .get_or_insert(format!("cannot read the nftables ruleset: {e}"));
-            }
-        }
-    } else {
-        view.sources.push(SourceStatus {
-            name: "nftables".into(),
-            used: false,
-            detail: "nft not installed".into(),
-        });
-    }
+    let nft_ok = read_nftables(&mut view, timeout);
     for (name, save) in [
         ("iptables", "iptables-save"),
         ("ip6tables", "ip6tables-save"),
     ] {
-        let (Ok(bin), Ok(save_bin)) = (find_tool(name), find_tool(save)) else {
-            view.sources.push(SourceStatus {
-                name: name.into(),
-                used: false,
-                detail: format!("{save} not installed"),
-            });
-            continue;
-        };
-        let version = cmd_output(&bin, &["-V"], timeout).unwrap_or_default();
-        let legacy = version.contains("legacy");
-        match cmd_output(&save_bin, &[], timeout) {
-            Ok(text) => {
-                let rs = ipt::parse(&text, name);
-                let mut detail = format!("{} ({} chains)", version.trim(), rs.chains.len());
-                if !legacy && nft_ok {
-                    // iptables-nft: its tables are in the nftables ruleset too, but with `xt`
-                    // matches nft cannot show; read them from iptables-save instead.
-                    let family = if name == "iptables" {
-                        eval::Family::Ip
-                    } else {
-                        eval::Family::Ip6
-                    };
-                    let tables: std::collections::HashSet<String> =
-                        rs.chains.iter().map(|c| c.table.clone()).collect();
-                    let before = view.ruleset.chains.len();
-                    view.ruleset.chains.retain(|c| {
-                        !(c.source == "nftables" && c.family == family && tables.contains(&c.table))
-                    });
-                    detail.push_str(&format!(
-                        "; nf_tables backend: read with {save}, replacing {} chains of the nftables view",
-                        before - view.ruleset.chains.len()
-                    ));
-                }
-                view.sources.push(SourceStatus {
-                    name: name.into(),
-                    used: true,
-                    detail,
-                });
-                view.ruleset.chains.extend(rs.chains);
-            }
-            Err(e) if !legacy && nft_ok => {
-                view.sources.push(SourceStatus {
-                    name: name.into(),
-                    used: false,
-                    detail: format!("{e}; its nf_tables rules are read from the nftables ruleset"),
-                });
-            }
-            Err(e) => {
-                view.sources.push(SourceStatus {
-                    name: name.into(),
-                    used: false,
-                    detail: e.clone(),
-                });
-                view.unreadable
-                    .get_or_insert(format!("cannot read {name} rules: {e}"));
-            }
-        }
+        read_iptables(&mut view, name, save, nft_ok, timeout);
     }
-    if let Ok(ufw_bin) = find_tool("ufw") {
-        match cmd_output(&ufw_bin, &["status", "verbose"], timeout) {
-            Ok(text) => {
-                let st = ufw::parse(&text);
-                view.sources.push(SourceStatus {
-                    name: "ufw".into(),
-                    used: st.active,
-                    detail: if st.active {
-                        "active".into()
-                    } else {
-                        "inactive".into()
-                    },
-                });
-                if st.active {
-                    view.ufw = Some(st.ruleset);
-                }
-            }
-            Err(e) => view.sources.push(SourceStatus {
-                name: "ufw".into(),
-                used: false,
-                detail: e,
-            }),
-        }
-    }
+    read_ufw(&mut view, timeout);
     if view.sources.iter().all(|s| !s.used) && view.unreadable.is_none() {
         view.notes.push(
             "no firewall rules found (no nft, iptables or ufw to read): nothing filters".into(),
         );
     }
     view
+}
+
+fn source(name: &str, used: bool, detail: String) -> SourceStatus {
+    SourceStatus {
+        name: name.into(),
+        used,
+        detail,
+    }
+}
+
+/// The nftables ruleset into `view`; whether it could be read.
+fn read_nftables(view: &mut FirewallView, timeout: Duration) -> bool {
+    let Ok(nft) = find_tool("nft") else {
+        view.sources
+            .push(source("nftables", false, "nft not installed".into()));
+        return false;
+    };
+    let parsed = command::output(&nft, &["-j", "list", "ruleset"], timeout)
+        .map_err(|e| e.to_string())
+        .and_then(|t| nft::parse(&t).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(p) => {
+            view.sources.push(source(
+                "nftables",
+                true,
+                format!("{} tables, {} chains", p.tables, p.ruleset.chains.len()),
+            ));
+            view.notes.extend(p.notes);
+            view.ruleset.chains.extend(p.ruleset.chains);
+            true
+        }
+        Err(e) => {
+            view.sources.push(source("nftables", false, e.clone()));
+            view.unreadable
+                .get_or_insert(format!("cannot read the nftables ruleset: {e}"));
+            false
+        }
+    }
+}
+
+/// The rules of `name` (iptables or ip6tables) from `save` into `view`. With the
+/// nf_tables backend (`nft_ok`), they replace the same tables of the nftables view.
+fn read_iptables(view: &mut FirewallView, name: &str, save: &str, nft_ok: bool, timeout: Duration) {
+    let (Ok(bin), Ok(save_bin)) = (find_tool(name), find_tool(save)) else {
+        view.sources
+            .push(source(name, false, format!("{save} not installed")));
+        return;
+    };
+    let version = command::output(&bin, &["-V"], timeout).unwrap_or_default();
+    let legacy = version.contains("legacy");
+    match command::output(&save_bin, &[], timeout) {
+        Ok(text) => {
+            let rs = ipt::parse(&text, name);
+            let mut detail = format!("{} ({} chains)", version.trim(), rs.chains.len());
+            if !legacy && nft_ok {
+                // iptables-nft: its tables are in the nftables ruleset too, but with `xt`
+                // matches nft cannot show; read them from iptables-save instead.
+                let family = if name == "iptables" {
+                    eval::Family::Ip
+                } else {
+                    eval::Family::Ip6
+                };
+                let tables: std::collections::HashSet<String> =
+                    rs.chains.iter().map(|c| c.table.clone()).collect();
+                let before = view.ruleset.chains.len();
+                view.ruleset.chains.retain(|c| {
+                    !(c.source == "nftables" && c.family == family && tables.contains(&c.table))
+                });
+                detail.push_str(&format!(
+                    "; nf_tables backend: read with {save}, replacing {} chains of the nftables view",
+                    before - view.ruleset.chains.len()
+                ));
+            }
+            view.sources.push(source(name, true, detail));
+            view.ruleset.chains.extend(rs.chains);
+        }
+        Err(e) if !legacy && nft_ok => {
+            view.sources.push(source(
+                name,
+                false,
+                format!("{e}; its nf_tables rules are read from the nftables ruleset"),
+            ));
+        }
+        Err(e) => {
+            view.sources.push(source(name, false, e.to_string()));
+            view.unreadable
+                .get_or_insert(format!("cannot read {name} rules: {e}"));
+        }
+    }
+}
+
+/// ufw's rules into `view` when ufw is installed and active.
+fn read_ufw(view: &mut FirewallView, timeout: Duration) {
+    let Ok(ufw_bin) = find_tool("ufw") else {
+        return;
+    };
+    match command::output(&ufw_bin, &["status", "verbose"], timeout) {
+        Ok(text) => {
+            let st = ufw::parse(&text);
+            let state = if st.active { "active" } else { "inactive" };
+            view.sources.push(source("ufw", st.active, state.into()));
+            if st.active {
+                view.ufw = Some(st.ruleset);
+            }
+        }
+        Err(e) => view.sources.push(source("ufw", false, e.to_string())),
+    }
 }
 
 /// This host's non-loopback addresses (and their broadcast addresses), for destination

@@ -54,13 +54,22 @@ fn priority(v: &Value) -> Option<i64> {
     Some(base + off)
 }
 
+/// Why `nft -j list ruleset` output cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("nft JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("nft JSON: no \"nftables\" array")]
+    NoRuleset,
+}
+
 /// Parse the JSON text of `nft -j list ruleset`.
-pub fn parse(text: &str) -> Result<Parsed, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("nft JSON: {e}"))?;
+pub fn parse(text: &str) -> Result<Parsed, NftError> {
+    let v: Value = serde_json::from_str(text)?;
     let items = v
         .get("nftables")
         .and_then(Value::as_array)
-        .ok_or("nft JSON: no \"nftables\" array")?;
+        .ok_or(NftError::NoRuleset)?;
     let mut out = Parsed::default();
     let mut sets: HashMap<(String, String, String), Vec<Value>> = HashMap::new();
     let mut chain_idx: HashMap<(String, String, String), usize> = HashMap::new();

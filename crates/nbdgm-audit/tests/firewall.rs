@@ -176,6 +176,7 @@ fn tools_come_from_system_directories_only() {
     }
     assert!(find_tool("no-such-firewall-tool")
         .unwrap_err()
+        .to_string()
         .contains("not found"));
     assert!(find_tool("../bin/sh").is_err());
 }
@@ -201,7 +202,7 @@ fn allow_parsing() {
 struct Fake(Vec<PortResult>);
 
 impl Verifier for Fake {
-    fn probe(&self, _t: Ipv4Addr, _p: &[Port]) -> Result<Vec<PortResult>, String> {
+    fn probe(&self, _t: Ipv4Addr, _p: &[Port]) -> Result<Vec<PortResult>, firewall::FirewallError> {
         Ok(self.0.clone())
     }
     fn describe(&self) -> String {

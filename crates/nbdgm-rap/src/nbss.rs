@@ -1,4 +1,6 @@
-//! NetBIOS session service framing (RFC 1002 4.3).
+//! NetBIOS session service framing (RFC 1002 §4.3): the packet types, the NEGATIVE
+//! SESSION RESPONSE error codes and the port, shared with the exposure probe of 139/tcp
+//! (`nbdgm_probe::probe::tcp_session`), and the framing the RAP client uses.
 
 use crate::{RapError, MAX_MESSAGE};
 
@@ -15,15 +17,54 @@ pub const RETARGET_RESPONSE: u8 = 0x84;
 /// SESSION KEEP ALIVE.
 pub const KEEP_ALIVE: u8 = 0x85;
 
-/// Meaning of a NEGATIVE SESSION RESPONSE error code.
-pub fn refusal_name(code: u8) -> &'static str {
-    match code {
-        0x80 => "not listening on called name",
-        0x81 => "not listening for calling name",
-        0x82 => "called name present, but insufficient resources",
-        0x8F => "unspecified error",
-        _ => "unknown",
+/// The session service port (RFC 1002 §4.3.1, RFC 1001 §16.1).
+pub const SESSION_PORT: u16 = 139;
+
+/// The error code of a NEGATIVE SESSION RESPONSE (RFC 1002 §4.3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Refusal {
+    NotListeningOnCalledName = 0x80,
+    NotListeningForCallingName = 0x81,
+    CalledNameNotPresent = 0x82,
+    InsufficientResources = 0x83,
+    Unspecified = 0x8F,
+}
+
+impl Refusal {
+    /// All five, in code order.
+    pub const ALL: [Refusal; 5] = [
+        Refusal::NotListeningOnCalledName,
+        Refusal::NotListeningForCallingName,
+        Refusal::CalledNameNotPresent,
+        Refusal::InsufficientResources,
+        Refusal::Unspecified,
+    ];
+
+    /// The code of `byte`, if the RFC defines it.
+    pub fn from_code(byte: u8) -> Option<Refusal> {
+        Refusal::ALL.into_iter().find(|r| r.code() == byte)
     }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The RFC's wording, in lower case.
+    pub fn text(self) -> &'static str {
+        match self {
+            Refusal::NotListeningOnCalledName => "not listening on called name",
+            Refusal::NotListeningForCallingName => "not listening for calling name",
+            Refusal::CalledNameNotPresent => "called name not present",
+            Refusal::InsufficientResources => "called name present, but insufficient resources",
+            Refusal::Unspecified => "unspecified error",
+        }
+    }
+}
+
+/// Meaning of a NEGATIVE SESSION RESPONSE error code (`unknown` outside the RFC's five).
+pub fn refusal_name(code: u8) -> &'static str {
+    Refusal::from_code(code).map_or("unknown", Refusal::text)
 }
 
 /// Check a NetBIOS name (1–15 characters, printable ASCII) and upper-case it.
@@ -125,6 +166,28 @@ pub fn parse_session_response(t: u8, body: &[u8]) -> Result<SessionResponse, Rap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusal_codes_are_those_of_rfc_1002() {
+        let table: Vec<(u8, &str)> = (0..=255u8)
+            .filter_map(|b| Refusal::from_code(b).map(|r| (b, r.text())))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                (0x80, "not listening on called name"),
+                (0x81, "not listening for calling name"),
+                (0x82, "called name not present"),
+                (0x83, "called name present, but insufficient resources"),
+                (0x8F, "unspecified error"),
+            ]
+        );
+        assert_eq!(refusal_name(0x82), "called name not present");
+        assert_eq!(refusal_name(0x84), "unknown");
+        assert!(Refusal::ALL
+            .iter()
+            .all(|r| Refusal::from_code(r.code()) == Some(*r)));
+    }
 
     #[test]
     fn encodes_names() {

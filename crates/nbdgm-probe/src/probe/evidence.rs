@@ -1,0 +1,142 @@
+//! What a probe saw ([`Evidence`]) and the state it means ([`decide`]); `docs/probe.md`
+//! has the table.
+
+use super::icmp::{errno_text, IcmpError, ICMP_DEST_UNREACH, SO_EE_ORIGIN_ICMP};
+use super::{Port, PortResult, PortState};
+use std::io;
+use std::time::Duration;
+
+/// Longest evidence text kept.
+pub const MAX_EVIDENCE_LEN: usize = 400;
+
+/// What a probe saw, before it is turned into a [`PortState`] by [`decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// A UDP answer, or a completed TCP handshake (with what followed).
+    Answer(String),
+    /// TCP connection refused by a reset.
+    Reset,
+    /// An ICMP error (or local error) from the socket's error queue.
+    Icmp(IcmpError),
+    /// A socket error without error-queue detail.
+    Errno { errno: i32, during: String },
+    /// Nothing came back.
+    Silence {
+        attempts: u32,
+        waited_ms: u64,
+        sent: String,
+    },
+    /// The probe could not be made (bad option, socket failure, ...).
+    Failed(String),
+}
+
+/// The state and evidence text for what a probe saw. `ns_answered`: 137/udp of the same
+/// host answered (turns a silent 138/udp into `likely-open`).
+pub fn decide(port: Port, ev: &Evidence, ns_answered: bool) -> (PortState, String) {
+    use PortState::*;
+    match ev {
+        Evidence::Answer(s) => (Open, s.clone()),
+        Evidence::Reset => (Closed, "TCP reset (connection refused)".into()),
+        Evidence::Icmp(icmp) => {
+            let text = icmp.to_string();
+            if icmp.origin != SO_EE_ORIGIN_ICMP {
+                let (state, _) = decide(
+                    port,
+                    &Evidence::Errno {
+                        errno: icmp.errno,
+                        during: String::new(),
+                    },
+                    ns_answered,
+                );
+                return (state, text);
+            }
+            let state = match (icmp.icmp_type, icmp.code) {
+                (ICMP_DEST_UNREACH, 3) => Closed,
+                (ICMP_DEST_UNREACH, 0 | 1 | 5 | 6 | 7 | 8 | 11 | 12) => HostDown,
+                (ICMP_DEST_UNREACH, 2 | 9 | 10 | 13 | 14 | 15) => Filtered,
+                _ => Error,
+            };
+            (state, text)
+        }
+        Evidence::Errno { errno, during } => {
+            use nix::errno::Errno as E;
+            let e = E::from_raw(*errno);
+            let state = match e {
+                E::ECONNREFUSED => Closed,
+                E::EHOSTUNREACH | E::ENETUNREACH | E::EHOSTDOWN | E::ENONET => HostDown,
+                E::EPERM => Filtered,
+                E::ETIMEDOUT => Filtered,
+                _ => Error,
+            };
+            let mut text = errno_text(*errno);
+            if e == E::EPERM {
+                text.push_str(": a local firewall refused the packet");
+            }
+            if !during.is_empty() {
+                text = format!("{during}: {text}");
+            }
+            (state, text)
+        }
+        Evidence::Silence {
+            attempts,
+            waited_ms,
+            sent,
+        } => {
+            let base = format!("no answer to {attempts} {sent} in {waited_ms} ms");
+            match port {
+                Port::Dgm138Udp if ns_answered => (
+                    LikelyOpen,
+                    format!(
+                        "{base} and no ICMP error, while 137/udp answered (nmbd answers \
+                         GetBackupList only as local master browser)"
+                    ),
+                ),
+                Port::Ns137Udp | Port::Dgm138Udp => {
+                    (OpenFiltered, format!("{base} and no ICMP error"))
+                }
+                _ => (Filtered, format!("{base} (no SYN-ACK, no reset, no ICMP)")),
+            }
+        }
+        Evidence::Failed(s) => (Error, s.clone()),
+    }
+}
+
+/// Bounded evidence: at most [`MAX_EVIDENCE_LEN`] characters (then `…`). The text is kept
+/// as received (JSON is exact); text output escapes it ([`nbdgm_wire::text::escape`]).
+pub fn clean(s: &str) -> String {
+    match s.char_indices().nth(MAX_EVIDENCE_LEN) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+pub(super) fn port_result(
+    port: Port,
+    ev: &Evidence,
+    ns_answered: bool,
+    rtt: Option<Duration>,
+    attempts: u32,
+) -> PortResult {
+    let (state, evidence) = decide(port, ev, ns_answered);
+    PortResult {
+        port,
+        state,
+        evidence: clean(&evidence),
+        rtt_ms: rtt.map(ms),
+        attempts,
+    }
+}
+
+pub(super) fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}
+
+pub(super) fn io_evidence(e: &io::Error, during: &str) -> Evidence {
+    match e.raw_os_error() {
+        Some(errno) => Evidence::Errno {
+            errno,
+            during: during.to_string(),
+        },
+        None => Evidence::Failed(format!("{during}: {e}")),
+    }
+}
