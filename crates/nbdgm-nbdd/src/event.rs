@@ -6,16 +6,10 @@ use crate::stats::DropReason;
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-/// A UDP payload to send from the NBDD's datagram socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub to: SocketAddrV4,
-    pub bytes: Vec<u8>,
-    /// `Some(request_len)` when this answers a received packet of that size whose UDP
-    /// source is `to` (DATAGRAM QUERY answers, DATAGRAM ERRORs), for the runtime's reply
-    /// gate (issue 12 item 2); `None` for relayed copies.
-    pub reply_to: Option<usize>,
-}
+/// A UDP payload to send from the NBDD's datagram socket (`service` is always
+/// [`Service::Datagram`]). `reply_to` is `Some(request_len)` for DATAGRAM QUERY answers
+/// and DATAGRAM ERRORs (their UDP source is `to`), `None` for relayed copies.
+pub use nbdgm_base::{Service, Transmit};
 
 /// The answer to [`NbddAction::ResolveMembers`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@
 //!   sources are answered NEGATIVE.
 
 use crate::config::{ConfigError, NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
-use crate::event::{NbddAction, NbddEvent, Resolution, Transmit};
+use crate::event::{NbddAction, NbddEvent, Resolution, Service, Transmit};
 use crate::fragment::{refragment, IP_UDP_HEADER};
 use crate::ratelimit::{Bucket, Slot, SourceTable};
 use crate::stats::{DropReason, NbddStats};
@@ -1073,11 +1073,8 @@ impl Nbdd {
         }
         self.stats.packets_out += 1;
         self.stats.bytes_out += bytes.len() as u64;
-        self.transmits.push_back(Transmit {
-            to,
-            bytes,
-            reply_to,
-        });
+        self.transmits
+            .push_back(Transmit::unicast(Service::Datagram, to, bytes, reply_to));
         true
     }
 

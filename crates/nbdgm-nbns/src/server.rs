@@ -6,7 +6,7 @@
 //! time ([`NbnsServer::handle_timeout`]); drain [`NbnsServer::poll_transmit`] and
 //! [`NbnsServer::poll_event`]; sleep until [`NbnsServer::poll_timeout`].
 
-use crate::config::{GroupAnswers, NbnsConfig};
+use crate::config::{ConfigError, GroupAnswers, NbnsConfig};
 use crate::event::{ChallengeOutcome, NbnsEvent, RefuseReason};
 use crate::packets::{self, RCODE_ACT_ERR, RCODE_FMT_ERR, RCODE_IMP_ERR, RCODE_NAM_ERR};
 use crate::packets::{RCODE_RFS_ERR, RCODE_SRV_ERR};
@@ -17,22 +17,16 @@ use nbdgm_wire::nbns::{
     NbAddress, Opcode, Packet, RData, FLAG_RD, NB_GROUP, NB_ONT_MASK, TYPE_NB, TYPE_NBSTAT,
 };
 use nbdgm_wire::Name;
-use rand::rngs::{StdRng, SysRng};
-use rand::{Rng, SeedableRng};
+use nbdgm_base::Random;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-/// A UDP packet to send from the NBNS socket (port 137).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub to: SocketAddrV4,
-    pub bytes: Vec<u8>,
-    /// `Some(request_len)` when this answers a received packet of that size; `None`
-    /// for packets the NBNS starts itself (challenge queries).
-    pub reply_to: Option<usize>,
-}
+/// A UDP packet to send from the NBNS socket (port 137; `service` is always
+/// [`Service::Name`]). `reply_to` is `None` for packets the NBNS starts itself
+/// (challenge queries).
+pub use nbdgm_base::{Service, Transmit};
 
 /// What the NBNS knows about a name (for an NBDD resolving group members).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,20 +105,15 @@ pub struct NbnsServer {
     events: VecDeque<NbnsEvent>,
     stats: NbnsStats,
     /// Challenge ids (ChaCha, seeded from the OS unless the configuration fixes a seed).
-    rng: StdRng,
+    rng: Random,
 }
 
 impl NbnsServer {
     /// An empty server. Fails on an invalid configuration.
-    pub fn new(cfg: NbnsConfig, now: Instant) -> Result<Self, String> {
+    pub fn new(cfg: NbnsConfig, now: Instant) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let _ = now;
-        let rng = match cfg.rng_seed {
-            Some(seed) => StdRng::seed_from_u64(seed),
-            None => {
-                StdRng::try_from_rng(&mut SysRng).map_err(|e| format!("OS random source: {e}"))?
-            }
-        };
+        let rng = Random::new(cfg.rng_seed);
         let (rate, burst) = cfg.registrations_per_source_per_s;
         Ok(NbnsServer {
             rate: RateLimiter::new(rate, burst, cfg.max_sources),
@@ -308,11 +297,8 @@ impl NbnsServer {
             return;
         }
         self.stats.transmits += 1;
-        self.transmits.push_back(Transmit {
-            to,
-            bytes,
-            reply_to,
-        });
+        self.transmits
+            .push_back(Transmit::unicast(Service::Name, to, bytes, reply_to));
     }
 
     fn emit(&mut self, ev: NbnsEvent) {

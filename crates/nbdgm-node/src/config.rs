@@ -15,12 +15,7 @@ pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Which local UDP service a packet belongs to: the name service (137) or the
 /// datagram service (138). The actual ports come from [`NodeConfig`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Service {
-    Name,
-    Datagram,
-}
+pub use nbdgm_base::Service;
 
 /// One IPv4 interface: address, prefix length and (optionally) an explicit broadcast address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

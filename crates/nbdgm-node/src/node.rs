@@ -29,23 +29,8 @@ pub struct Incoming<'a> {
     pub bytes: &'a [u8],
 }
 
-/// A UDP packet to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub to: SocketAddrV4,
-    /// Which local socket sends it (its port is the source port).
-    pub service: Service,
-    pub bytes: Vec<u8>,
-    /// `to` is a broadcast address (the socket needs SO_BROADCAST).
-    pub broadcast: bool,
-    /// `Some(request_len)` when this answers a received packet of that size whose UDP
-    /// source is `to`, for the runtime's reply gate (rate and amplification per
-    /// destination; issue 12 item 2).
-    pub reply_to: Option<usize>,
-    /// `reply_to` marks an application's answer sent with [`Node::send_reply`] (the
-    /// browser's), not one of the node's own (name service, DATAGRAM ERROR).
-    pub app_reply: bool,
-}
+/// A UDP packet to send (`app_reply` marks an answer sent with [`Node::send_reply`]).
+pub use nbdgm_base::Transmit;
 
 /// Where a name query goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
