@@ -248,7 +248,7 @@ impl<O: Outlet> Worker<O> {
     ) -> Self {
         let addr = node.config().interface.addr;
         let browser = apps.browser.and_then(|c| {
-            let seed = u64::from(u32::from(addr)) ^ std::process::id() as u64;
+            let seed = nbdgm_base::random::os_seed();
             Browser::new(c, Instant::now(), seed)
                 .map_err(|e| warn!(interface = %addr, error = %e, "browser not started"))
                 .ok()
@@ -979,7 +979,7 @@ impl<O: Outlet> Worker<O> {
                 self.browser = None;
             }
             (None, Some(c)) => {
-                let seed = u64::from(u32::from(self.addr)) ^ 0x9e37_79b9;
+                let seed = nbdgm_base::random::os_seed();
                 match Browser::new(c, now, seed) {
                     Ok(mut b) => {
                         b.start(now);

@@ -84,12 +84,7 @@ pub fn exchange(
 }
 
 fn transaction_id() -> u16 {
-    // Unpredictable enough for a one-shot tool: clock bits mixed with the pid.
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    ((t ^ (t >> 16) ^ std::process::id()) & 0x7fff) as u16 | 1
+    (nbdgm_base::random::os_u32() & 0x7fff) as u16 | 1
 }
 
 /// A NAME QUERY REQUEST (flags 0x0110 broadcast, 0x0100 unicast).

@@ -181,16 +181,7 @@ pub fn reply_mailslot(tag: u32) -> String {
 
 /// A random 32-bit start for the mailslot tags.
 pub fn random_tag() -> u32 {
-    let mut b = [0u8; 4];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if std::io::Read::read_exact(&mut f, &mut b).is_ok() {
-            return u32::from_le_bytes(b);
-        }
-    }
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    t.subsec_nanos() ^ std::process::id().rotate_left(16)
+    nbdgm_base::random::os_u32()
 }
 
 /// The NETLOGON request bytes.
