@@ -1,14 +1,17 @@
 //! `nbdgm browse`: the browse list (MS-BRWS §3.3.1: servers and workgroups) without SMB1
 //! RAP. Through the daemon it shows what the daemon's browser keeps; without one it
-//! listens passively on UDP 138 for `--wait` seconds (optionally after sending an
+//! listens passively on UDP 138 for `--timeout` (optionally after sending an
 //! AnnouncementRequest, MS-BRWS §2.2.2) and builds the list from what it hears.
 
-use super::{print_json, DaemonArgs, OutFormat, Via};
+use super::{
+    at_most, parse_duration, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs,
+    ToolError, Via,
+};
 use crate::exit;
 use clap::Args;
 use nbdgm_browser::{Browser, BrowserConfig};
 use nbdgm_client::proto::{BrowseInterface, BrowseResult};
-use nbdgm_node::{Event, NodeConfig, SendMode, SendRequest};
+use nbdgm_node::{Event, SendMode, SendRequest};
 use nbdgm_wire::browser::{AnnouncementRequest, BrowserFrame};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE, LANMAN};
 use nbdgm_wire::text::{escape, Escaped};
@@ -19,62 +22,66 @@ use std::time::{Duration, Instant};
 #[command(after_help = "Examples:\n  \
     nbdgm browse                              # the daemon's list, every workgroup\n  \
     nbdgm browse --workgroup TESTGROUP --format json\n  \
-    sudo nbdgm browse --standalone --wait 65  # no daemon: listen to announcements for 65 s\n  \
-    sudo nbdgm browse --standalone --solicit --workgroup TESTGROUP --wait 35\n\n\
+    sudo nbdgm browse --standalone --timeout 65s  # no daemon: listen to announcements for 65 s\n  \
+    sudo nbdgm browse --standalone --solicit --workgroup TESTGROUP --timeout 35s\n\n\
 Servers announce themselves every 1 to 12 minutes, so a passive listen needs time;\n\
 --solicit asks the workgroup (AnnouncementRequest): the master browser answers at once,\n\
 other servers within 30 s. Standalone it binds UDP 138 (root or CAP_NET_BIND_SERVICE,\n\
-or --port). Exit codes: 0 servers listed, 1 the list is empty, 2 usage or network error.")]
+or --port). With --daemon, --interface shows that interface's list only.\n\
+Exit codes: 0 servers listed, 1 the list is empty, 2 usage or network error.")]
 pub struct BrowseArgs {
     /// Only this workgroup's servers (and, with --solicit, the workgroup to ask).
     #[arg(long, short)]
     pub workgroup: Option<String>,
-    /// Standalone: seconds to listen.
-    #[arg(long, default_value_t = 15.0)]
-    pub wait: f64,
+    /// Standalone: how long to listen, e.g. 15s, 2m [default: 15s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Old spelling of --timeout, in seconds.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        conflicts_with = "timeout"
+    )]
+    pub wait: Option<Duration>,
     /// Standalone: send an AnnouncementRequest to WORKGROUP<1E> first (needs --workgroup).
     #[arg(long, requires = "workgroup")]
     pub solicit: bool,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
-    /// Standalone: interface IP/PREFIX [default: the first IPv4 interface].
-    #[arg(long, value_name = "IP/PREFIX")]
-    pub interface: Option<String>,
-    /// Standalone: local address to bind (0.0.0.0 also receives broadcasts).
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: String,
-    /// Standalone: datagram port.
-    #[arg(long, default_value_t = 138)]
-    pub port: u16,
+    #[command(flatten)]
+    pub standalone: StandaloneArgs,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
 
 pub fn run(args: &BrowseArgs) -> u8 {
-    match browse(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("nbdgm browse: {}", Escaped(&e.to_string()));
-            exit::USAGE
-        }
-    }
+    super::exit_status("browse", browse(args))
 }
 
-fn browse(args: &BrowseArgs) -> Result<u8, String> {
-    if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 86_400.0) {
-        return Err("--wait must be between 0 and 86400 seconds".into());
+fn browse(args: &BrowseArgs) -> Result<u8, ToolError> {
+    let wait = at_most(
+        "--timeout",
+        args.timeout
+            .or(args.wait)
+            .unwrap_or(Duration::from_secs(15)),
+        Duration::from_secs(86_400),
+    )?;
+    let mut given = args.standalone.given();
+    if args.solicit {
+        given.push("--solicit");
     }
-    let standalone_only = args.interface.is_some() || args.port != 138 || args.solicit;
-    let via = if standalone_only && !args.daemon.daemon {
-        Via::Standalone
-    } else {
-        args.daemon.connect()?
-    };
-    let result = match via {
-        Via::Daemon(mut client) => client
-            .browse(args.workgroup.as_deref())
-            .map_err(|e| e.to_string())?,
-        Via::Standalone => standalone(args)?,
+    let result = match args.daemon.choose(&given, &["--interface"])? {
+        Via::Daemon(mut client) => {
+            let mut r = client.browse(args.workgroup.as_deref())?;
+            if args.standalone.interface.is_some() {
+                let addr = std::net::IpAddr::V4(args.standalone.interface()?.addr);
+                r.interfaces.retain(|i| i.interface == addr);
+            }
+            r
+        }
+        Via::Standalone => standalone(args, wait)?,
     };
     let servers: usize = result.interfaces.iter().map(|i| i.servers.len()).sum();
     match args.format {
@@ -88,9 +95,10 @@ fn browse(args: &BrowseArgs) -> Result<u8, String> {
     })
 }
 
-fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
-    let interface = super::standalone_interface(args.interface.as_deref())?;
-    let bind = super::ipv4(&args.bind)?;
+fn standalone(args: &BrowseArgs, wait: Duration) -> Result<BrowseResult, ToolError> {
+    let mut config = args.standalone.node_config()?;
+    let interface = config.interface;
+    let bind = args.standalone.bind();
     let me = super::host_netbios_name();
     let workgroup = args
         .workgroup
@@ -101,30 +109,26 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
     let mut bc = BrowserConfig::new(&me, &workgroup);
     bc.announce = false;
     bc.potential_browser = false;
-    let mut config = NodeConfig::new(interface);
-    config.datagram_port = args.port;
     config.allow_unregistered_source = true;
     config.deliver_not_for_us = true;
-    config.node_status = false;
-    config.datagram_error_on_unknown = false;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     rt.block_on(async move {
         let start = Instant::now();
-        let mut browser = Browser::new(bc, start, u64::from(std::process::id()))?;
-        let mut node =
-            nbdgm_daemon::standalone::Standalone::open(config, bind).map_err(|e| e.to_string())?;
+        let mut browser = Browser::new(bc, start, u64::from(std::process::id()))
+            .map_err(|e| ToolError::Usage(e.to_string()))?;
+        let mut node = nbdgm_daemon::standalone::Standalone::open(config, bind)?;
         if args.solicit {
             let frame = BrowserFrame::AnnouncementRequest(AnnouncementRequest {
                 response_name: me.clone(),
                 ..Default::default()
             });
-            let data = MailslotWrite::new(BROWSE, frame.to_bytes().map_err(|e| e.to_string())?)
+            let encode = |e: &dyn std::fmt::Display| ToolError::Encode(e.to_string());
+            let data = MailslotWrite::new(BROWSE, frame.to_bytes().map_err(|e| encode(&e))?)
                 .to_bytes()
-                .map_err(|e| e.to_string())?;
-            let name = |n: &str, s: u8| Name::new(n, s).map_err(|e| format!("{n}: {e}"));
+                .map_err(|e| encode(&e))?;
+            let name = |n: &str, s: u8| Name::new(n, s).map_err(|e| ToolError::bad("name", n, e));
             node.node()
                 .send(
                     start,
@@ -135,9 +139,9 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
                         data,
                     },
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| encode(&e))?;
         }
-        let deadline = start + Duration::from_secs_f64(args.wait);
+        let deadline = start + wait;
         node.run(Some(deadline), |ev| {
             if let Event::Delivered(d) = ev {
                 let slot = d.mailslot.as_deref().unwrap_or_default();
@@ -160,8 +164,7 @@ fn standalone(args: &BrowseArgs) -> Result<BrowseResult, String> {
             }
             true
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let list = browser.list(Instant::now());
         Ok(BrowseResult {
             interfaces: vec![nbdgm_daemon::browse::to_proto(

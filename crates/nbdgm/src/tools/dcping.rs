@@ -8,12 +8,15 @@
 //! daemon's node name (subscribed by mailslot); standalone it arrives at this command's
 //! own ephemeral socket (DCs reply to the UDP source, DIGEST §8.5).
 
-use super::{print_json, DaemonArgs, OutFormat, Via};
+use super::{
+    at_most, parse_duration, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs,
+    ToolError, Via,
+};
 use crate::exit;
 use clap::{Args, ValueEnum};
 use nbdgm_client::proto::Subscription;
 use nbdgm_client::proto::{Event as ApiEvent, SendArgs as ApiSend, SendMode as ApiMode};
-use nbdgm_node::{DropReason, Event, NodeConfig, RequestId, SendMode, SendRequest};
+use nbdgm_node::{DropReason, Event, RequestId, SendMode, SendRequest};
 use nbdgm_wire::mailslot::{MailslotWrite, NETLOGON};
 use nbdgm_wire::netlogon::{
     ds_flag, nt_version, opcode, NetlogonMessage, PrimaryQuery, SamLogonRequest,
@@ -55,12 +58,13 @@ pub enum QueryArg {
 #[command(after_help = "Examples:\n  \
     nbdgm dc-ping TESTGROUP                              # <1C> broadcast and <1B>, both queries\n  \
     nbdgm dc-ping TESTGROUP --server 198.51.100.10       # DIRECT_UNIQUE to that host, no lookup\n  \
-    nbdgm dc-ping CORP --query sam --user alice --target 1c --wait 2 --format json\n  \
+    nbdgm dc-ping CORP --query sam --user alice --target 1c --timeout 2s --format json\n  \
     nbdgm dc-ping CORP --standalone --interface 198.51.100.20/24 --count 3\n\n\
 Each request carries its own reply mailslot \\MAILSLOT\\NET\\GETDCxxxxxxxx; every response is\n\
 printed decoded, with the DC's address and the time since its request in ms. Through a daemon\n\
 the replies come to the daemon's name <00>; standalone, to this command's own ephemeral UDP\n\
-port (no root needed; DCs such as Samba nmbd reply to the UDP source).\n\
+port (no root needed; DCs such as Samba nmbd reply to the UDP source). --port is the DC's\n\
+datagram port either way; with --daemon, --interface picks the daemon's interface.\n\
 Exit codes: 0 at least one DC answered, 1 no answer (malformed replies are printed as\n\
 errors and do not count), 2 usage or network error.")]
 pub struct DcPingArgs {
@@ -81,39 +85,45 @@ pub struct DcPingArgs {
     /// NtVersion bits of both requests, e.g. 0xB [default: primary 0x1, SAM 0xF].
     #[arg(long, value_name = "BITS", value_parser = parse_u32)]
     pub nt_version: Option<u32>,
-    /// Collect responses for this many seconds after each round of requests.
-    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
-    pub wait: f64,
+    /// Collect responses this long after each round of requests, e.g. 3s, 500ms
+    /// [default: 3s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Old spelling of --timeout, in seconds.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "SECONDS",
+        value_parser = parse_seconds,
+        conflicts_with = "timeout"
+    )]
+    pub wait: Option<Duration>,
     /// Rounds of requests.
     #[arg(long, default_value_t = 1)]
     pub count: u32,
     /// Source name [default: the daemon's name; standalone: the host name <00>].
     #[arg(long, value_name = "NAME<xx>")]
     pub from: Option<String>,
-    /// Standalone: interface IP/PREFIX [default: the first IPv4 interface].
-    #[arg(long, value_name = "IP/PREFIX")]
-    pub interface: Option<String>,
-    /// Standalone: local address to bind (the port is ephemeral).
-    #[arg(long)]
-    pub bind: Option<Ipv4Addr>,
-    /// Remote datagram port [default: 138; through a daemon: its port].
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Standalone: name-service port of other nodes (for the <1B> lookup).
-    #[arg(long, default_value_t = 137)]
-    pub name_port: u16,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
+    /// Standalone: the local port is ephemeral; --port is the DC's datagram port.
+    #[command(flatten)]
+    pub standalone: StandaloneArgs,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
 
-fn parse_u32(s: &str) -> Result<u32, String> {
+/// An `--nt-version` that is not a number.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a 32-bit number (decimal or 0x hex)")]
+pub struct NotU32(String);
+
+fn parse_u32(s: &str) -> Result<u32, NotU32> {
     let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         Some(h) => u32::from_str_radix(h, 16),
         None => s.parse(),
     };
-    r.map_err(|_| format!("{s:?} is not a 32-bit number (decimal or 0x hex)"))
+    r.map_err(|_| NotU32(s.to_owned()))
 }
 
 /// Which request.
@@ -648,43 +658,37 @@ pub fn text_line(r: &Response) -> String {
 }
 
 pub fn run(args: &DcPingArgs) -> u8 {
-    match dc_ping(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("nbdgm dc-ping: {}", Escaped(&e.to_string()));
-            exit::USAGE
-        }
-    }
+    super::exit_status("dc-ping", dc_ping(args))
 }
 
-fn check(args: &DcPingArgs) -> Result<(), String> {
-    Name::new(&args.domain, 0x1C).map_err(|e| format!("bad domain {:?}: {e}", args.domain))?;
-    if !(args.wait.is_finite() && args.wait >= 0.0 && args.wait <= 3600.0) {
-        return Err("--wait must be between 0 and 3600 seconds".into());
-    }
+/// The wait after each round: `--timeout` (or the old `--wait`), at most an hour.
+fn check(args: &DcPingArgs) -> Result<Duration, ToolError> {
+    Name::new(&args.domain, 0x1C).map_err(|e| ToolError::bad("domain", &args.domain, e))?;
+    let wait = at_most(
+        "--timeout",
+        args.timeout.or(args.wait).unwrap_or(Duration::from_secs(3)),
+        Duration::from_secs(3600),
+    )?;
     if args.count == 0 {
-        return Err("--count must be at least 1".into());
+        return Err(ToolError::Usage("--count must be at least 1".into()));
     }
-    if args.port == Some(0) {
-        return Err("--port must not be 0".into());
+    if args.standalone.port == Some(0) {
+        return Err(ToolError::Usage("--port must not be 0".into()));
     }
-    Ok(())
+    Ok(wait)
 }
 
-fn dc_ping(args: &DcPingArgs) -> Result<u8, String> {
-    check(args)?;
-    let standalone_only = args.interface.is_some() || args.bind.is_some();
-    let via = if standalone_only {
-        Via::Standalone
-    } else {
-        args.daemon.connect()?
-    };
+fn dc_ping(args: &DcPingArgs) -> Result<u8, ToolError> {
+    let wait = check(args)?;
+    // --port is the DC's port through the daemon too: not a standalone option here.
+    let mut given = args.standalone.given();
+    given.retain(|f| *f != "--port");
+    let via = args.daemon.choose(&given, &["--interface"])?;
     let mut printer = Printer {
         format: args.format,
         responses: Vec::new(),
         sent: Vec::new(),
     };
-    let wait = Duration::from_secs_f64(args.wait);
     let tag = random_tag();
     match via {
         Via::Daemon(client) => {
@@ -702,7 +706,7 @@ fn spec<'a>(args: &'a DcPingArgs, computer: &'a str) -> PlanSpec<'a> {
     PlanSpec {
         domain: &args.domain,
         server: args.server,
-        port: args.port,
+        port: args.standalone.port,
         target: args.target,
         query: args.query,
         computer,
@@ -741,14 +745,16 @@ fn daemon(
     printer: &mut Printer,
     tag: u32,
     wait: Duration,
-) -> Result<(), String> {
-    client
-        .set_timeout(Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
+) -> Result<(), ToolError> {
+    client.set_timeout(Duration::from_secs(10))?;
+    let interface = match &args.standalone.interface {
+        Some(_) => Some(IpAddr::V4(args.standalone.interface()?.addr)),
+        None => None,
+    };
     let computer = match &args.from {
         Some(f) => f
             .parse::<Name>()
-            .map_err(|e| format!("bad --from {f:?}: {e}"))?
+            .map_err(|e| ToolError::bad("--from", f, e))?
             .name(),
         None => daemon_computer(&mut client).unwrap_or_else(super::host_netbios_name),
     };
@@ -757,7 +763,7 @@ fn daemon(
     for round in 0..args.count {
         let start = probes.len();
         let round_tag = tag.wrapping_add(start as u32);
-        probes.extend(plan(&spec, round, round_tag)?);
+        probes.extend(plan(&spec, round, round_tag).map_err(|e| ToolError::Encode(e.to_string()))?);
         for p in &probes[start..] {
             client
                 .subscribe(Subscription {
@@ -765,7 +771,7 @@ fn daemon(
                     mailslot: Some(p.mailslot.clone()),
                     all: args.from.is_some(),
                 })
-                .map_err(|e| format!("subscribe: {e}"))?;
+                .map_err(|e| ToolError::Failed(format!("subscribe: {e}")))?;
         }
         for p in probes.iter_mut().skip(start) {
             let (mode, address, port) = match p.how {
@@ -778,6 +784,7 @@ fn daemon(
             a.source = args.from.clone();
             a.address = address;
             a.port = port;
+            a.interface = interface;
             let before = Instant::now();
             match client.send(a) {
                 Ok(r) => {
@@ -794,7 +801,7 @@ fn daemon(
                     let note = sent_note(p, None, Some(format!("{code:?}: {message}")));
                     printer.sent(note);
                 }
-                Err(e) => return Err(format!("send: {e}")),
+                Err(e) => return Err(ToolError::Failed(format!("send: {e}"))),
             }
         }
         let deadline = Instant::now() + wait;
@@ -803,7 +810,7 @@ fn daemon(
             if left.is_zero() {
                 break;
             }
-            match client.next_event(Some(left)).map_err(|e| e.to_string())? {
+            match client.next_event(Some(left))? {
                 Some(ApiEvent::Datagram(ev)) => {
                     let now = Instant::now();
                     let r = match nbdgm_wire::hex::decode(&ev.data_hex) {
@@ -832,34 +839,31 @@ fn standalone(
     printer: &mut Printer,
     tag: u32,
     wait: Duration,
-) -> Result<(), String> {
-    let interface = super::standalone_interface(args.interface.as_deref())?;
-    let bind = args.bind.unwrap_or(Ipv4Addr::UNSPECIFIED);
+) -> Result<(), ToolError> {
+    let bind = args.standalone.bind();
     let source: Name = match &args.from {
-        Some(f) => f.parse().map_err(|e| format!("bad --from {f:?}: {e}"))?,
-        None => Name::new(&super::host_netbios_name(), 0).map_err(|e| e.to_string())?,
+        Some(f) => f.parse().map_err(|e| ToolError::bad("--from", f, e))?,
+        None => Name::new(&super::host_netbios_name(), 0)
+            .map_err(|e| ToolError::Encode(e.to_string()))?,
     };
     let computer = source.name();
-    let port = args.port.unwrap_or(138);
-    let mut config = NodeConfig::new(interface);
-    config.datagram_port = port;
-    config.name_port = args.name_port;
+    let port = args.standalone.port();
+    let mut config = args.standalone.node_config()?;
     config.allow_unregistered_source = true;
-    config.node_status = false;
-    config.datagram_error_on_unknown = false;
     config.deliver_not_for_us = true;
     let spec = spec(args, &computer);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     rt.block_on(async {
-        let mut node = nbdgm_daemon::standalone::Standalone::open_ephemeral(config, bind)
-            .map_err(|e| e.to_string())?;
+        let mut node = nbdgm_daemon::standalone::Standalone::open_ephemeral(config, bind)?;
         let mut probes: Vec<Probe> = Vec::new();
         for round in 0..args.count {
             let start = probes.len();
-            probes.extend(plan(&spec, round, tag.wrapping_add(start as u32))?);
+            probes.extend(
+                plan(&spec, round, tag.wrapping_add(start as u32))
+                    .map_err(|e| ToolError::Encode(e.to_string()))?,
+            );
             let mut ids: HashMap<RequestId, usize> = HashMap::new();
             for (i, p) in probes.iter().enumerate().skip(start) {
                 let mode = match p.how {
@@ -869,7 +873,7 @@ fn standalone(
                 };
                 let data = MailslotWrite::new(NETLOGON, p.message.clone())
                     .to_bytes()
-                    .map_err(|e| format!("mailslot write: {e}"))?;
+                    .map_err(|e| ToolError::Encode(format!("mailslot write: {e}")))?;
                 let id = node
                     .node()
                     .send(
@@ -881,7 +885,7 @@ fn standalone(
                             data,
                         },
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| ToolError::Encode(e.to_string()))?;
                 ids.insert(id, i);
             }
             let deadline = Instant::now() + wait;
@@ -930,10 +934,9 @@ fn standalone(
                 }
                 true
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         }
-        Ok::<(), String>(())
+        Ok::<(), ToolError>(())
     })
 }
 

@@ -1,6 +1,6 @@
 //! `nbdgm lookup`: resolve a NetBIOS name (NAME QUERY, RFC 1002 §4.2.12–4.2.14, §5.1.1).
 
-use super::{print_json, DaemonArgs, OutFormat, Via};
+use super::{parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use crate::nameq::{self, Target};
 use clap::Args;
@@ -12,9 +12,11 @@ use std::time::Duration;
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     nbdgm lookup SAMBAA                      # NAME<00> by broadcast (through the daemon if one runs)\n  \
-    nbdgm lookup 'SAMBAA<20>' --server 198.51.100.10\n  \
+    nbdgm lookup 'SAMBAA<20>' --server 198.51.100.10 --tries 1 --timeout 2s\n  \
     nbdgm lookup 'TESTGROUP<1d>' --broadcast 198.51.100.255 --format json\n\n\
-Exit codes: 0 found, 1 no positive answer, 2 usage or network error.")]
+--broadcast, --port and --interface query from this command's own socket (never through\n\
+the daemon; with --daemon they are an error). Exit codes: 0 found, 1 no positive answer,\n\
+2 usage or network error.")]
 pub struct LookupArgs {
     /// The name: NAME, NAME<xx> or NAME<xx>.scope (NAME alone means NAME<00>).
     pub name: String,
@@ -30,12 +32,21 @@ pub struct LookupArgs {
     /// Name-service port of the target.
     #[arg(long, default_value_t = 137)]
     pub port: u16,
-    /// Tries, each waiting --wait-ms.
+    /// Tries, each waiting --timeout.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
-    /// Wait per try in milliseconds.
-    #[arg(long, default_value_t = 750)]
-    pub wait_ms: u64,
+    /// Wait per try, e.g. 750ms, 2s [default: 750ms].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Old spelling of --timeout, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "MS",
+        value_parser = parse_millis,
+        conflicts_with = "timeout"
+    )]
+    pub wait_ms: Option<Duration>,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
     #[command(flatten)]
@@ -43,26 +54,35 @@ pub struct LookupArgs {
 }
 
 pub fn run(args: &LookupArgs) -> u8 {
-    match lookup(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("nbdgm lookup: {}", nbdgm_wire::text::Escaped(&e));
-            exit::USAGE
-        }
-    }
+    super::exit_status("lookup", lookup(args))
 }
 
-fn lookup(args: &LookupArgs) -> Result<u8, String> {
+/// The options that aim the query elsewhere than the daemon could: standalone only.
+fn standalone_given(args: &LookupArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if args.broadcast.is_some() {
+        given.push("--broadcast");
+    }
+    if args.port != 137 {
+        given.push("--port");
+    }
+    if args.interface.is_some() {
+        given.push("--interface");
+    }
+    given
+}
+
+fn lookup(args: &LookupArgs) -> Result<u8, ToolError> {
     let name: Name = args
         .name
         .parse()
-        .map_err(|e| format!("bad name {:?}: {e}", args.name))?;
+        .map_err(|e| ToolError::bad("name", &args.name, e))?;
     let server = args.server.as_deref().map(super::ipv4).transpose()?;
-    let via = if args.broadcast.is_some() || args.port != 137 {
-        Via::Standalone // only the standalone path can aim at another address or port
-    } else {
-        args.daemon.connect()?
-    };
+    let via = args.daemon.choose(&standalone_given(args), &[])?;
+    let wait = args
+        .timeout
+        .or(args.wait_ms)
+        .unwrap_or(Duration::from_millis(750));
     let addresses: Vec<serde_json::Value> = match via {
         Via::Daemon(mut client) => {
             use nbdgm_client::{proto::ErrorCode, Error};
@@ -76,7 +96,7 @@ fn lookup(args: &LookupArgs) -> Result<u8, String> {
                     code: ErrorCode::NotFound | ErrorCode::Timeout,
                     ..
                 }) => Vec::new(),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
         Via::Standalone => {
@@ -104,10 +124,13 @@ fn lookup(args: &LookupArgs) -> Result<u8, String> {
                 target,
                 SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                 args.tries,
-                Duration::from_millis(args.wait_ms),
+                wait,
                 target.broadcast,
             )
-            .map_err(|e| format!("query to {}:{}: {e}", target.ip, target.port))?;
+            .map_err(|source| ToolError::IoAt {
+                context: format!("query to {}:{}", target.ip, target.port),
+                source,
+            })?;
             for n in nameq::negatives(&answers) {
                 if args.format == OutFormat::Text {
                     eprintln!(

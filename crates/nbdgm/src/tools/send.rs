@@ -1,15 +1,18 @@
 //! `nbdgm send`: send a datagram, optionally as a mailslot write (RFC 1002 §5.3.1;
 //! MS-MAIL §2.2.1).
 
-use super::{print_json, DaemonArgs, OutFormat, Via};
+use super::{
+    parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
+};
 use crate::exit;
 use clap::{ArgGroup, Args};
 use nbdgm_client::proto::{SendArgs as ApiSend, SendMode as ApiMode};
-use nbdgm_node::{NodeConfig, SendMode, SendRequest};
+use nbdgm_node::{SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;
+use nbdgm_wire::text::Escaped;
 use nbdgm_wire::Name;
 use serde_json::json;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -19,9 +22,11 @@ use std::time::Duration;
     after_help = "Examples:\n  \
     nbdgm send --to 'FRED<03>' --text 'hello'                  # DIRECT_UNIQUE, resolved by broadcast\n  \
     nbdgm send --to 'FRED<03>' --address 192.0.2.7 --text 'hi'  # DIRECT_UNIQUE to that host, no lookup\n  \
-    nbdgm send --to 'WORKGROUP<1d>' --group --mailslot '\\MAILSLOT\\BROWSE' --hex 01000000...\n  \
+    nbdgm send --to 'WORKGROUP<1d>' --group --mailslot '\\MAILSLOT\\BROWSE' --hex 01000000... --timeout 2s\n  \
     nbdgm send --broadcast --mailslot '\\MAILSLOT\\APP' --file message.bin --standalone --interface 198.51.100.20/24\n\n\
 Without a daemon it binds UDP 138 on --bind (needs root or CAP_NET_BIND_SERVICE, or --port).\n\
+With --daemon, --interface picks the daemon's interface and --port (with --address) the\n\
+remote port.\n\
 Exit codes: 0 sent, 1 the name could not be resolved, 2 usage or network error."
 )]
 pub struct SendArgs {
@@ -56,41 +61,50 @@ pub struct SendArgs {
     /// Source name [default: the daemon's name; standalone: the host name <00>].
     #[arg(long, value_name = "NAME<xx>")]
     pub from: Option<String>,
-    /// Standalone: interface IP/PREFIX [default: the first IPv4 interface].
-    #[arg(long, value_name = "IP/PREFIX")]
-    pub interface: Option<String>,
-    /// Standalone: local address to bind.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub bind: String,
-    /// Standalone: datagram port (local and remote).
-    #[arg(long, default_value_t = 138)]
-    pub port: u16,
-    /// Standalone: name-service port of other nodes.
-    #[arg(long, default_value_t = 137)]
-    pub name_port: u16,
-    /// Standalone: largest IP datagram before fragmenting (RFC 1002 MAX_DATAGRAM_LENGTH).
-    #[arg(long, default_value_t = 576)]
-    pub max_length: usize,
-    /// Give up after this many milliseconds (name resolution included).
-    #[arg(long, default_value_t = 5000)]
-    pub timeout_ms: u64,
+    /// Standalone: largest IP datagram before fragmenting (RFC 1002 MAX_DATAGRAM_LENGTH)
+    /// [default: 576].
+    #[arg(long, value_name = "BYTES")]
+    pub max_length: Option<usize>,
+    #[command(flatten)]
+    pub timeout: SendTimeout,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
+    #[command(flatten)]
+    pub standalone: StandaloneArgs,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
 
-pub fn run(args: &SendArgs) -> u8 {
-    match send(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("nbdgm send: {}", nbdgm_wire::text::Escaped(&e.to_string()));
-            exit::USAGE
-        }
+/// How long a send may take, name resolution included.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SendTimeout {
+    /// Give up after this long, name resolution included, e.g. 5s, 500ms [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Old spelling of --timeout, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "MS",
+        value_parser = parse_millis,
+        conflicts_with = "timeout"
+    )]
+    pub timeout_ms: Option<Duration>,
+}
+
+impl SendTimeout {
+    pub const DEFAULT: Duration = Duration::from_secs(5);
+
+    pub fn get(&self) -> Duration {
+        self.timeout.or(self.timeout_ms).unwrap_or(Self::DEFAULT)
     }
 }
 
-fn payload(args: &SendArgs) -> Result<Vec<u8>, String> {
+pub fn run(args: &SendArgs) -> u8 {
+    super::exit_status("send", send(args))
+}
+
+fn payload(args: &SendArgs) -> Result<Vec<u8>, ToolError> {
     let data = if let Some(t) = &args.text {
         t.as_bytes().to_vec()
     } else if let Some(h) = &args.hex {
@@ -98,14 +112,18 @@ fn payload(args: &SendArgs) -> Result<Vec<u8>, String> {
             .chars()
             .filter(|c| !c.is_whitespace() && *c != ':')
             .collect();
-        nbdgm_wire::hex::decode(&clean).ok_or("--hex is not valid hex")?
+        nbdgm_wire::hex::decode(&clean)
+            .ok_or_else(|| ToolError::Usage("--hex is not valid hex".into()))?
     } else if let Some(f) = &args.file {
         if f == "-" {
             let mut v = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).map_err(|e| e.to_string())?;
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut v)?;
             v
         } else {
-            std::fs::read(f).map_err(|e| format!("{f}: {e}"))?
+            std::fs::read(f).map_err(|source| ToolError::IoAt {
+                context: f.clone(),
+                source,
+            })?
         }
     } else {
         Vec::new()
@@ -113,129 +131,208 @@ fn payload(args: &SendArgs) -> Result<Vec<u8>, String> {
     Ok(data)
 }
 
-fn send(args: &SendArgs) -> Result<u8, String> {
+/// DIRECT_UNIQUE or DIRECT_GROUP, resolved or straight to `at`.
+pub fn direct_mode(group: bool, at: Option<SocketAddrV4>) -> SendMode {
+    match (group, at) {
+        (true, None) => SendMode::Group,
+        (true, Some(a)) => SendMode::GroupAt(a),
+        (false, None) => SendMode::Unique,
+        (false, Some(a)) => SendMode::UniqueAt(a),
+    }
+}
+
+fn send(args: &SendArgs) -> Result<u8, ToolError> {
     let data = payload(args)?;
     let at = args
         .address
-        .map(|ip| std::net::SocketAddrV4::new(ip, args.port));
-    let mode = match (args.broadcast, args.group, at) {
-        (true, _, _) => SendMode::Broadcast,
-        (false, true, None) => SendMode::Group,
-        (false, true, Some(a)) => SendMode::GroupAt(a),
-        (false, false, None) => SendMode::Unique,
-        (false, false, Some(a)) => SendMode::UniqueAt(a),
+        .map(|ip| SocketAddrV4::new(ip, args.standalone.port()));
+    let mode = if args.broadcast {
+        SendMode::Broadcast
+    } else {
+        direct_mode(args.group, at)
     };
     let destination: Name = match &args.to {
-        Some(t) => t.parse().map_err(|e| format!("bad --to {t:?}: {e}"))?,
+        Some(t) => t.parse().map_err(|e| ToolError::bad("--to", t, e))?,
         None => Name::wildcard(),
     };
     if let Some(m) = &args.mailslot {
         if !m.to_ascii_uppercase().starts_with("\\MAILSLOT\\") {
-            return Err(format!("--mailslot {m:?} must start with \\MAILSLOT\\"));
+            return Err(ToolError::Usage(format!(
+                "--mailslot {m:?} must start with \\MAILSLOT\\"
+            )));
         }
     }
-    let standalone_only = args.interface.is_some() || args.port != 138;
-    let via = if standalone_only {
-        Via::Standalone
-    } else {
-        args.daemon.connect()?
+    let mut given = args.standalone.given();
+    if args.max_length.is_some_and(|m| m != 576) {
+        given.push("--max-length");
+    }
+    let via = args.daemon.choose(&given, daemon_takes(args.address))?;
+    let out = Outgoing {
+        command: "send",
+        destination,
+        mode,
+        source: args.from.as_deref(),
+        source_flag: "--from",
+        mailslot: args.mailslot.as_deref(),
+        data,
+        max_length: args.max_length,
+        timeout: args.timeout.get(),
     };
-    let report = match via {
-        Via::Daemon(mut client) => {
-            let mut a = ApiSend::new(
-                destination.to_string(),
-                match mode {
-                    SendMode::Unique | SendMode::UniqueAt(_) => ApiMode::Unique,
-                    SendMode::Group | SendMode::GroupAt(_) => ApiMode::Group,
-                    SendMode::Broadcast => ApiMode::Broadcast,
-                },
-                &data,
-            );
-            a.address = args.address.map(Into::into);
-            a.source = args.from.clone();
-            a.mailslot = args.mailslot.clone();
-            client
-                .set_timeout(Duration::from_millis(args.timeout_ms))
-                .map_err(|e| e.to_string())?;
-            use nbdgm_client::{proto::ErrorCode, Error};
-            match client.send(a) {
-                Ok(r) => {
-                    json!({"to": r.to.to_string(), "fragments": r.fragments, "bytes": r.bytes, "via": "daemon"})
-                }
-                Err(Error::Server {
-                    code: ErrorCode::NotFound | ErrorCode::Timeout,
-                    message,
-                }) => {
-                    eprintln!("nbdgm send: {}", nbdgm_wire::text::Escaped(&message));
-                    return Ok(exit::FINDINGS);
-                }
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        Via::Standalone => match standalone(args, mode, destination, data)? {
-            Some(v) => v,
-            None => return Ok(exit::FINDINGS),
-        },
+    let Some(sent) = out.send(via, &args.standalone)? else {
+        return Ok(exit::FINDINGS);
     };
+    let report = json!({
+        "to": sent.to, "fragments": sent.fragments, "bytes": sent.bytes, "via": sent.via,
+    });
     match args.format {
         OutFormat::Text => println!(
             "sent {} bytes in {} fragment(s) to {}",
-            report["bytes"],
-            report["fragments"],
-            nbdgm_wire::text::Escaped(report["to"].as_str().unwrap_or("?"))
+            sent.bytes,
+            sent.fragments,
+            Escaped(&sent.to)
         ),
         f => print_json(&report, f),
     }
     Ok(exit::OK)
 }
 
-fn standalone(
-    args: &SendArgs,
-    mode: SendMode,
-    destination: Name,
-    data: Vec<u8>,
-) -> Result<Option<serde_json::Value>, String> {
-    let interface = super::standalone_interface(args.interface.as_deref())?;
-    let bind: Ipv4Addr = super::ipv4(&args.bind)?;
-    let source: Name = match &args.from {
-        Some(f) => f.parse().map_err(|e| format!("bad --from {f:?}: {e}"))?,
-        None => Name::new(&super::host_netbios_name(), 0).map_err(|e| e.to_string())?,
-    };
-    let user_data = match &args.mailslot {
-        Some(m) => MailslotWrite::new(m, data)
-            .to_bytes()
-            .map_err(|e| format!("mailslot write: {e}"))?,
-        None => data,
-    };
-    let bytes = user_data.len();
-    let mut config = NodeConfig::new(interface);
-    config.datagram_port = args.port;
-    config.name_port = args.name_port;
-    config.max_datagram_length = args.max_length;
-    config.allow_unregistered_source = true;
-    config.node_status = false;
-    config.datagram_error_on_unknown = false;
-    let request = SendRequest {
-        source,
-        destination: destination.clone(),
-        mode,
-        data: user_data,
-    };
-    let timeout = Duration::from_millis(args.timeout_ms);
-    match nbdgm_daemon::standalone::send_once(config, bind, request, timeout)? {
-        Some(Ok(info)) => Ok(Some(json!({
-            "to": info.to.to_string(),
-            "fragments": info.fragments,
-            "bytes": bytes,
-            "via": "standalone",
-        }))),
-        Some(Err(e)) => {
-            eprintln!("nbdgm send: {destination}: {e}");
-            Ok(None)
+/// The standalone options a send through the daemon carries: `--interface` (the
+/// daemon's interface to send from) and, with `--address`, `--port` (the remote port).
+pub fn daemon_takes(address: Option<Ipv4Addr>) -> &'static [&'static str] {
+    if address.is_some() {
+        &["--interface", "--port"]
+    } else {
+        &["--interface"]
+    }
+}
+
+/// One datagram to send, through the daemon or standalone (`send`, `message send`).
+pub struct Outgoing<'a> {
+    /// The command, for the messages.
+    pub command: &'static str,
+    pub destination: Name,
+    pub mode: SendMode,
+    /// The source NAME<xx> [default: the daemon's name; standalone: the host name <00>].
+    pub source: Option<&'a str>,
+    /// The option that gave `source`, for the error message.
+    pub source_flag: &'static str,
+    /// Wrap the data in an SMB mailslot write to this mailslot (MS-MAIL §2.2.1).
+    pub mailslot: Option<&'a str>,
+    pub data: Vec<u8>,
+    /// Standalone: MAX_DATAGRAM_LENGTH.
+    pub max_length: Option<usize>,
+    pub timeout: Duration,
+}
+
+/// Where a datagram went.
+pub struct Delivered {
+    pub to: String,
+    pub fragments: usize,
+    /// User-data bytes (after mailslot wrapping).
+    pub bytes: usize,
+    pub via: &'static str,
+}
+
+impl Outgoing<'_> {
+    /// Send; `None` (after a message on stderr) when the name could not be resolved or
+    /// nothing answered in time.
+    pub fn send(
+        self,
+        via: Via,
+        standalone: &StandaloneArgs,
+    ) -> Result<Option<Delivered>, ToolError> {
+        match via {
+            Via::Daemon(client) => self.through_daemon(*client, standalone),
+            Via::Standalone => self.standalone(standalone),
         }
-        None => {
-            eprintln!("nbdgm send: {destination}: no answer in time");
-            Ok(None)
+    }
+
+    fn through_daemon(
+        self,
+        mut client: nbdgm_client::Client,
+        standalone: &StandaloneArgs,
+    ) -> Result<Option<Delivered>, ToolError> {
+        let (mode, address) = match self.mode {
+            SendMode::Unique => (ApiMode::Unique, None),
+            SendMode::UniqueAt(a) => (ApiMode::Unique, Some(*a.ip())),
+            SendMode::Group => (ApiMode::Group, None),
+            SendMode::GroupAt(a) => (ApiMode::Group, Some(*a.ip())),
+            SendMode::Broadcast => (ApiMode::Broadcast, None),
+        };
+        let mut a = ApiSend::new(self.destination.to_string(), mode, &self.data);
+        a.address = address.map(Into::into);
+        a.port = address.and(standalone.port);
+        a.source = self.source.map(str::to_owned);
+        a.mailslot = self.mailslot.map(str::to_owned);
+        if standalone.interface.is_some() {
+            a.interface = Some(standalone.interface()?.addr.into());
+        }
+        client.set_timeout(self.timeout)?;
+        use nbdgm_client::{proto::ErrorCode, Error};
+        match client.send(a) {
+            Ok(r) => Ok(Some(Delivered {
+                to: r.to.to_string(),
+                fragments: r.fragments as usize,
+                bytes: r.bytes,
+                via: "daemon",
+            })),
+            Err(Error::Server {
+                code: ErrorCode::NotFound | ErrorCode::Timeout,
+                message,
+            }) => {
+                eprintln!("nbdgm {}: {}", self.command, Escaped(&message));
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn standalone(self, standalone: &StandaloneArgs) -> Result<Option<Delivered>, ToolError> {
+        let mut config = standalone.node_config()?;
+        let bind = standalone.bind();
+        let source: Name = match self.source {
+            Some(f) => f
+                .parse()
+                .map_err(|e| ToolError::bad(self.source_flag, f, e))?,
+            None => Name::new(&super::host_netbios_name(), 0)
+                .map_err(|e| ToolError::Encode(e.to_string()))?,
+        };
+        let user_data = match self.mailslot {
+            Some(m) => MailslotWrite::new(m, self.data)
+                .to_bytes()
+                .map_err(|e| ToolError::Encode(format!("mailslot write: {e}")))?,
+            None => self.data,
+        };
+        let bytes = user_data.len();
+        if let Some(m) = self.max_length {
+            config.max_datagram_length = m;
+        }
+        config.allow_unregistered_source = true;
+        let destination = self.destination;
+        let request = SendRequest {
+            source,
+            destination: destination.clone(),
+            mode: self.mode,
+            data: user_data,
+        };
+        let timeout = self.timeout;
+        let sent = nbdgm_daemon::standalone::send_once(config, bind, request, timeout)
+            .map_err(ToolError::Failed)?;
+        match sent {
+            Some(Ok(info)) => Ok(Some(Delivered {
+                to: info.to.to_string(),
+                fragments: info.fragments,
+                bytes,
+                via: "standalone",
+            })),
+            Some(Err(e)) => {
+                eprintln!("nbdgm {}: {destination}: {e}", self.command);
+                Ok(None)
+            }
+            None => {
+                eprintln!("nbdgm {}: {destination}: no answer in time", self.command);
+                Ok(None)
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `nbdgm status`: NODE STATUS of a host (RFC 1002 §4.2.17–4.2.18), like `nmblookup -A`.
 
-use super::{print_json, DaemonArgs, OutFormat, Via};
+use super::{parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use crate::nameq::{self, Target};
 use clap::Args;
@@ -14,8 +14,10 @@ use std::time::Duration;
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     nbdgm status 198.51.100.10\n  \
-    nbdgm status 198.51.100.10 --name 'SAMBAA<20>' --format json\n\n\
-Exit codes: 0 answered, 1 no answer, 2 usage or network error.")]
+    nbdgm status 198.51.100.10 --name 'SAMBAA<20>' --format json\n  \
+    nbdgm status 198.51.100.10 --port 1137 --tries 1 --timeout 500ms\n\n\
+--port asks from this command's own socket (never through the daemon; with --daemon it\n\
+is an error). Exit codes: 0 answered, 1 no answer, 2 usage or network error.")]
 pub struct StatusArgs {
     /// The host to ask.
     pub address: String,
@@ -25,11 +27,21 @@ pub struct StatusArgs {
     /// Name-service port of the target.
     #[arg(long, default_value_t = 137)]
     pub port: u16,
+    /// Tries, each waiting --timeout.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
-    /// Wait per try in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    pub wait_ms: u64,
+    /// Wait per try, e.g. 1s, 500ms [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Old spelling of --timeout, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        value_name = "MS",
+        value_parser = parse_millis,
+        conflicts_with = "timeout"
+    )]
+    pub wait_ms: Option<Duration>,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
     #[command(flatten)]
@@ -37,13 +49,7 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: &StatusArgs) -> u8 {
-    match status(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("nbdgm status: {}", Escaped(&e));
-            exit::USAGE
-        }
-    }
+    super::exit_status("status", status(args))
 }
 
 /// The API's view of a NODE STATUS RESPONSE.
@@ -55,17 +61,14 @@ pub fn status_result(address: Ipv4Addr, st: &nbns::NodeStatus) -> StatusResult {
     )
 }
 
-fn status(args: &StatusArgs) -> Result<u8, String> {
+fn status(args: &StatusArgs) -> Result<u8, ToolError> {
     let address = super::ipv4(&args.address)?;
     let qname = match &args.name {
-        Some(n) => n.parse().map_err(|e| format!("bad name {n:?}: {e}"))?,
+        Some(n) => n.parse().map_err(|e| ToolError::bad("name", n, e))?,
         None => Name::wildcard(),
     };
-    let via = if args.port != 137 {
-        Via::Standalone
-    } else {
-        args.daemon.connect()?
-    };
+    let given: &[&'static str] = if args.port != 137 { &["--port"] } else { &[] };
+    let via = args.daemon.choose(given, &[])?;
     let result = match via {
         Via::Daemon(mut client) => {
             use nbdgm_client::{proto::ErrorCode, Error};
@@ -76,7 +79,7 @@ fn status(args: &StatusArgs) -> Result<u8, String> {
                     code: ErrorCode::Timeout | ErrorCode::NotFound,
                     ..
                 }) => None,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
         Via::Standalone => {
@@ -90,10 +93,15 @@ fn status(args: &StatusArgs) -> Result<u8, String> {
                 },
                 SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                 args.tries,
-                Duration::from_millis(args.wait_ms),
+                args.timeout
+                    .or(args.wait_ms)
+                    .unwrap_or(Duration::from_secs(1)),
                 false,
             )
-            .map_err(|e| format!("query to {address}:{}: {e}", args.port))?;
+            .map_err(|source| ToolError::IoAt {
+                context: format!("query to {address}:{}", args.port),
+                source,
+            })?;
             answers.iter().find_map(|a| {
                 a.packet.answers.iter().find_map(|rr| match &rr.rdata {
                     RData::NodeStatus(st) => Some(status_result(address, st)),
