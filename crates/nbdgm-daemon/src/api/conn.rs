@@ -1,0 +1,405 @@
+//! One API connection: reads request lines (64 KiB cap), answers
+//! `subscribe`/`unsubscribe` through the hub, forwards the rest to the runtime, and
+//! drains the client's queue into the socket (writer task, stall timeout).
+
+use super::hub::{inc, Hub};
+use super::listener::{peer_key, reject, wait_shutdown, ActiveGuard, Shared};
+use super::*;
+use nbdgm_api::{self as proto, ErrorCode, Op, Request, Response, SubscribeResult, MAX_LINE};
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+
+pub(super) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
+
+pub(super) fn start_client<S: Conn>(
+    shared: &Arc<Shared>,
+    stream: S,
+    info: ClientInfo,
+    first: Option<Request>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let max = shared.config.max_clients;
+    if shared.active.fetch_add(1, Ordering::Relaxed) >= max {
+        shared.active.fetch_sub(1, Ordering::Relaxed);
+        inc(&shared.hub.counters.clients_rejected);
+        tracing::warn!(
+            client = info.id,
+            max,
+            "API client rejected: too many clients"
+        );
+        reject(shared, stream, ErrorCode::Busy, "too many clients");
+        return;
+    }
+    let key = peer_key(&info);
+    {
+        let mut p = shared.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let n = p.entry(key.clone()).or_insert(0);
+        if *n >= shared.config.max_clients_per_peer {
+            drop(p);
+            shared.active.fetch_sub(1, Ordering::Relaxed);
+            inc(&shared.hub.counters.clients_rejected_per_peer);
+            tracing::warn!(
+                client = info.id,
+                peer = %key,
+                max = shared.config.max_clients_per_peer,
+                "API client rejected: too many clients of this peer"
+            );
+            reject(
+                shared,
+                stream,
+                ErrorCode::Busy,
+                "too many clients of this peer",
+            );
+            return;
+        }
+        *n += 1;
+    }
+    inc(&shared.hub.counters.clients_total);
+    let guard = ActiveGuard(shared.clone(), key);
+    tokio::spawn(connection(guard, stream, Arc::new(info), first, shutdown));
+}
+
+/// Outcome of reading one line.
+pub(super) enum ReadLine {
+    Line,
+    Eof,
+    TooLong,
+}
+
+/// Read one line (without its newline) into `buf`, refusing more than `max` bytes.
+pub(super) async fn read_line_capped<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<ReadLine> {
+    buf.clear();
+    loop {
+        let avail = r.fill_buf().await?;
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() {
+                ReadLine::Eof
+            } else {
+                ReadLine::Line
+            });
+        }
+        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(p) => (p, true),
+            None => (avail.len(), false),
+        };
+        if buf.len() + take > max {
+            return Ok(ReadLine::TooLong);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take + usize::from(done));
+        if done {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(ReadLine::Line);
+        }
+    }
+}
+
+/// A client's queue for responses: they wait for queue bytes, never dropped.
+#[derive(Clone)]
+pub(super) struct Responder {
+    pub(super) tx: mpsc::Sender<Queued>,
+    pub(super) bytes: Arc<Semaphore>,
+    pub(super) cap: usize,
+}
+
+impl Responder {
+    pub(super) async fn send(&self, line: Line) -> Result<(), ()> {
+        let n = permits(line.len(), self.cap);
+        let bytes = self
+            .bytes
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(drop)?;
+        let q = Queued {
+            line,
+            _bytes: Some(bytes),
+            _total: None,
+        };
+        self.tx.send(q).await.map_err(drop)
+    }
+
+    pub(super) async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+pub(super) async fn connection<S: Conn>(
+    guard: ActiveGuard,
+    stream: S,
+    info: Arc<ClientInfo>,
+    mut first: Option<Request>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let shared = guard.0.clone();
+    let hub = shared.hub.clone();
+    let (rd, wr) = tokio::io::split(stream);
+    let (tx, qrx) = mpsc::channel::<Queued>(shared.config.queue_per_client.max(1));
+    let cap = shared
+        .config
+        .queue_bytes_per_client
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let bytes = Arc::new(Semaphore::new(cap));
+    let qtx = Responder {
+        tx: tx.clone(),
+        bytes: bytes.clone(),
+        cap,
+    };
+    drop(tx);
+    let dropped = Arc::new(AtomicU64::new(0));
+    hub.attach(info.id, qtx.tx.clone(), (bytes, cap), dropped.clone());
+    let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id));
+
+    let mut reader = BufReader::with_capacity(16 * 1024, rd);
+    let mut line = Vec::with_capacity(1024);
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    loop {
+        // The authenticated `hello` of a TCP client comes first.
+        if let Some(request) = first.take() {
+            if !handle_request(&shared, &info, &qtx, &in_flight, request, &mut shutdown).await {
+                break;
+            }
+            continue;
+        }
+        let r = tokio::select! {
+            _ = wait_shutdown(&mut shutdown) => break,
+            _ = qtx.closed() => break, // the writer gave up on this client
+            r = read_line_capped(&mut reader, &mut line, MAX_LINE) => r,
+        };
+        match r {
+            Ok(ReadLine::Line) => {}
+            Ok(ReadLine::Eof) => break,
+            Ok(ReadLine::TooLong) => {
+                inc(&hub.counters.requests);
+                inc(&hub.counters.bad_requests);
+                inc(&hub.counters.oversize_lines);
+                tracing::warn!(
+                    client = info.id,
+                    "API request line over {MAX_LINE} bytes; closing"
+                );
+                let r = Response::err(
+                    None,
+                    ErrorCode::BadRequest,
+                    format!("request line longer than {MAX_LINE} bytes; closing the connection"),
+                );
+                let _ = qtx.send(response_line(&r)).await;
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(client = info.id, error = %e, "API read failed");
+                break;
+            }
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        inc(&hub.counters.requests);
+        let request = match parse_request(&line) {
+            Ok(r) => r,
+            Err(resp) => {
+                inc(&hub.counters.bad_requests);
+                if qtx.send(response_line(&resp)).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+        };
+        if !handle_request(&shared, &info, &qtx, &in_flight, request, &mut shutdown).await {
+            break;
+        }
+    }
+
+    let ended = hub.detach(info.id);
+    drop(qtx);
+    tracing::info!(
+        client = info.id,
+        subscriptions = ended,
+        "API client disconnected"
+    );
+    let msg = ApiMsg::Disconnected {
+        client: info.clone(),
+    };
+    if tokio::time::timeout(Duration::from_secs(5), shared.tx.send(msg))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            client = info.id,
+            "runtime did not take the disconnect notice"
+        );
+    }
+    if *shutdown.borrow() {
+        writer.abort();
+    }
+    let _ = writer.await;
+    drop(guard);
+}
+
+/// Answer `subscribe`/`unsubscribe` here, forward the rest to the runtime (at most
+/// [`MAX_IN_FLIGHT`] at a time); false when the connection must end.
+pub(super) async fn handle_request(
+    shared: &Arc<Shared>,
+    info: &Arc<ClientInfo>,
+    qtx: &Responder,
+    in_flight: &Arc<Semaphore>,
+    request: Request,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let id = request.id;
+    let local = match &request.op {
+        Op::Subscribe(sub) => Some(match shared.hub.try_subscribe(info.id, sub.clone()) {
+            Ok(s) => Response::ok(id, &SubscribeResult { subscription: s }),
+            Err((code, msg)) => Response::err(Some(id), code, msg),
+        }),
+        Op::Unsubscribe { subscription } => {
+            Some(if shared.hub.unsubscribe(info.id, *subscription) {
+                Response::ok(id, &serde_json::json!({}))
+            } else {
+                Response::err(
+                    Some(id),
+                    ErrorCode::NotFound,
+                    format!("no subscription {subscription}"),
+                )
+            })
+        }
+        _ => None,
+    };
+    if let Some(resp) = local {
+        return qtx.send(response_line(&resp)).await.is_ok();
+    }
+    // Forward to the runtime, at most MAX_IN_FLIGHT at a time.
+    let permit = tokio::select! {
+        _ = wait_shutdown(shutdown) => return false,
+        p = in_flight.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return false },
+    };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let msg = ApiMsg::Request {
+        client: info.clone(),
+        request,
+        reply: reply_tx,
+    };
+    let forwarded = tokio::select! {
+        _ = wait_shutdown(shutdown) => return false,
+        r = shared.tx.send(msg) => r.is_ok(),
+    };
+    if !forwarded {
+        let r = Response::err(Some(id), ErrorCode::Internal, "the daemon is shutting down");
+        return qtx.send(response_line(&r)).await.is_ok();
+    }
+    let qtx = qtx.clone();
+    tokio::spawn(async move {
+        let resp = match tokio::time::timeout(REQUEST_TIMEOUT, reply_rx).await {
+            Ok(Ok(mut r)) => {
+                r.id = Some(id);
+                r
+            }
+            Ok(Err(_)) => Response::err(Some(id), ErrorCode::Internal, "request was dropped"),
+            Err(_) => Response::err(Some(id), ErrorCode::Timeout, "no answer in time"),
+        };
+        let _ = qtx.send(response_line(&resp)).await;
+        drop(permit);
+    });
+    true
+}
+
+/// Parse a request line; the error is the response to send.
+pub(super) fn parse_request(line: &[u8]) -> Result<Request, Response> {
+    let v: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| Response::err(None, ErrorCode::BadRequest, format!("invalid JSON: {e}")))?;
+    let Some(obj) = v.as_object() else {
+        return Err(Response::err(
+            None,
+            ErrorCode::BadRequest,
+            "a request must be a JSON object",
+        ));
+    };
+    let Some(id) = obj.get("id").and_then(|i| i.as_u64()) else {
+        return Err(Response::err(
+            None,
+            ErrorCode::BadRequest,
+            "missing or invalid \"id\" (an unsigned integer)",
+        ));
+    };
+    match obj.get("op").and_then(|o| o.as_str()) {
+        None => {
+            return Err(Response::err(
+                Some(id),
+                ErrorCode::BadRequest,
+                "missing \"op\"",
+            ))
+        }
+        Some(op) if !proto::OPS.contains(&op) => {
+            return Err(Response::err(
+                Some(id),
+                ErrorCode::Unsupported,
+                format!("unknown op {op:?}"),
+            ))
+        }
+        Some(_) => {}
+    }
+    serde_json::from_value(v)
+        .map_err(|e| Response::err(Some(id), ErrorCode::BadRequest, e.to_string()))
+}
+
+/// Drain the client's queue into the socket, flushing whenever the queue is
+/// momentarily empty; report dropped events with an `overflow` event.
+pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
+    wr: W,
+    mut rx: mpsc::Receiver<Queued>,
+    dropped: Arc<AtomicU64>,
+    hub: Arc<Hub>,
+    client: u64,
+) {
+    let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
+    let result: io::Result<()> = async {
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(q) = next.take() {
+                timed(WRITE_STALL_TIMEOUT, w.write_all(&q.line)).await?;
+                drop(q); // its queue bytes are free again
+                let n = dropped.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    inc(&hub.counters.overflow_events);
+                    let ev = proto::Event::Overflow { dropped: n };
+                    if let Some(l) = encode_line(&ev) {
+                        timed(WRITE_STALL_TIMEOUT, w.write_all(&l)).await?;
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            timed(WRITE_STALL_TIMEOUT, w.flush()).await?;
+        }
+        let _ = timed(REJECT_WRITE_TIMEOUT, w.shutdown()).await;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        if e.kind() == io::ErrorKind::TimedOut {
+            inc(&hub.counters.write_stalls);
+            tracing::warn!(client, "API client stopped reading; disconnecting");
+        } else {
+            tracing::debug!(client, error = %e, "API write failed");
+        }
+    }
+}
+
+pub(super) async fn timed<T>(
+    t: Duration,
+    f: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match tokio::time::timeout(t, f).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")),
+    }
+}

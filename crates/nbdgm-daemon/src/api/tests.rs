@@ -1,0 +1,836 @@
+use super::conn::{read_line_capped, ReadLine};
+use super::hub::{validate_subscription, DatagramView, Hub, HubStats};
+use super::listener::{bind, read_token_file};
+use super::*;
+use nbdgm_api::{Event, HelloResult, NameState, RegisterResult, ServerMsg};
+use nbdgm_client::{Client, Error as ClientError};
+use std::sync::mpsc as smpsc;
+use std::time::Instant;
+
+const T: Duration = Duration::from_secs(5);
+
+/// The hand-written line of the hot path says exactly what serde says for the
+/// same event (including names that need escaping and an empty payload).
+#[test]
+fn datagram_view_line_equals_serde() {
+    let cases: [(&str, Option<&str>, &[u8]); 3] = [
+        ("SAMBAA<00>", Some("\\MAILSLOT\\BROWSE"), b"\x01\x00\xff"),
+        ("ODD\"NAME\\\u{e9}<1d>.scope", None, b""),
+        ("*<00>", Some("\\MAILSLOT\\x\u{1}"), &[0u8; 300]),
+    ];
+    for (name, mailslot, data) in cases {
+        let v = DatagramView {
+            interface: Ipv4Addr::new(198, 51, 100, 10),
+            from: "198.51.100.20:138".parse().unwrap(),
+            to: "198.51.100.255:138".parse().unwrap(),
+            header_source: "203.0.113.7:40000".parse().unwrap(),
+            msg_type: "direct_group",
+            source: name,
+            destination: name,
+            broadcast: true,
+            for_us: false,
+            fragments: 4_000_000_000,
+            mailslot,
+            data,
+        };
+        let ev = Event::Datagram(DatagramEvent {
+            interface: IpAddr::V4(v.interface),
+            from: SocketAddr::V4(v.from),
+            to: Some(SocketAddr::V4(v.to)),
+            header_source: SocketAddr::V4(v.header_source),
+            msg_type: v.msg_type.into(),
+            source: name.into(),
+            destination: name.into(),
+            broadcast: v.broadcast,
+            for_us: v.for_us,
+            fragments: v.fragments,
+            mailslot: mailslot.map(String::from),
+            data_hex: nbdgm_wire::hex::encode(data),
+        });
+        let line = v.line();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let ours: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(ours, serde_json::to_value(&ev).unwrap());
+        match proto::parse_server_line(&line[..line.len() - 1]).unwrap() {
+            ServerMsg::Event(back) => assert_eq!(back, ev),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn temp_dir() -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "nbdgm-api-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The API server on its own runtime, with a fake runtime answering requests.
+struct TestDaemon {
+    dir: PathBuf,
+    path: PathBuf,
+    tcp: Option<SocketAddr>,
+    hub: Arc<Hub>,
+    shutdown: watch::Sender<bool>,
+    disconnected: smpsc::Receiver<u64>,
+    server: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fake runtime: hello, register, stats; `release` of `GONE<00>` is not
+/// found; `lookup` of `DROP<00>` drops the reply; `names` echoes the client id.
+async fn fake_runtime(mut rx: mpsc::Receiver<ApiMsg>, hub: Arc<Hub>, disc: smpsc::Sender<u64>) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            ApiMsg::Disconnected { client } => {
+                let _ = disc.send(client.id);
+            }
+            ApiMsg::Request {
+                client,
+                request,
+                reply,
+            } => {
+                let id = request.id;
+                let resp = match request.op {
+                    Op::Hello { .. } => Response::ok(
+                        id,
+                        &HelloResult {
+                            server: "nbdgm".into(),
+                            version: "test".into(),
+                            protocol: proto::PROTOCOL_VERSION,
+                            interfaces: vec![],
+                        },
+                    ),
+                    Op::Register(a) => Response::ok(
+                        id,
+                        &RegisterResult {
+                            name: a.name,
+                            group: a.group,
+                            state: NameState::Registered,
+                        },
+                    ),
+                    Op::Release { name } if name == "GONE<00>" => {
+                        Response::err(Some(id), ErrorCode::NotFound, "no such name")
+                    }
+                    Op::Lookup { name, .. } if name == "DROP<00>" => {
+                        drop(reply);
+                        continue;
+                    }
+                    Op::Names => Response::ok(
+                        id,
+                        &serde_json::json!({"client": client.id, "uid": client.uid}),
+                    ),
+                    Op::Stats => Response::ok(id, &hub.stats()),
+                    _ => Response::err(Some(id), ErrorCode::Unsupported, "not in the fake"),
+                };
+                // A wrong id from the runtime is corrected by the API layer.
+                let mut resp = resp;
+                resp.id = Some(12345);
+                let _ = reply.send(resp);
+            }
+        }
+    }
+}
+
+impl TestDaemon {
+    fn start(tweak: impl FnOnce(&mut ApiConfig)) -> TestDaemon {
+        let dir = temp_dir();
+        let path = dir.join("api.sock");
+        let mut config = ApiConfig::new(&path);
+        tweak(&mut config);
+        Self::start_with(dir, config).unwrap()
+    }
+
+    fn start_with(dir: PathBuf, config: ApiConfig) -> io::Result<TestDaemon> {
+        let rt = rt();
+        let path = config.socket.clone();
+        let hub = Arc::new(Hub::new());
+        let (tx, rx) = mpsc::channel(16);
+        let (sd_tx, sd_rx) = watch::channel(false);
+        let (disc_tx, disc_rx) = smpsc::channel();
+        let listener = bind(config)?;
+        let tcp = listener.tcp_addr();
+        let _enter = rt.enter();
+        rt.spawn(fake_runtime(rx, hub.clone(), disc_tx));
+        let server = rt.spawn(listener.run(hub.clone(), tx, sd_rx));
+        drop(_enter);
+        Ok(TestDaemon {
+            dir,
+            path,
+            tcp,
+            hub,
+            shutdown: sd_tx,
+            disconnected: disc_rx,
+            server: Some(server),
+            rt,
+        })
+    }
+
+    fn client(&self) -> Client {
+        let mut c = Client::connect(&self.path).unwrap();
+        c.set_timeout(T).unwrap();
+        c
+    }
+
+    fn stop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(s) = self.server.take() {
+            self.rt.block_on(s).unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < T, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn dgram(dest: &str, mailslot: Option<&str>, for_us: bool, data: &str) -> DatagramEvent {
+    DatagramEvent {
+        interface: "198.51.100.10".parse().unwrap(),
+        from: "198.51.100.20:138".parse().unwrap(),
+        to: None,
+        header_source: "198.51.100.20:138".parse().unwrap(),
+        msg_type: "direct_group".into(),
+        source: "SAMBAA<00>".into(),
+        destination: dest.into(),
+        broadcast: true,
+        for_us,
+        fragments: 1,
+        mailslot: mailslot.map(str::to_owned),
+        data_hex: data.into(),
+    }
+}
+
+fn next_datagram(c: &mut Client) -> Option<DatagramEvent> {
+    match c.next_event(Some(Duration::from_millis(300))).unwrap() {
+        Some(Event::Datagram(d)) => Some(d),
+        None => None,
+        Some(other) => panic!("unexpected event {other:?}"),
+    }
+}
+
+/// Wait until the hub has `n` subscriptions (subscribe is answered before the
+/// test publishes, so this is only needed across clients).
+fn subs(d: &TestDaemon) -> usize {
+    d.hub.stats().subscriptions
+}
+
+#[test]
+fn hello_register_and_runtime_errors() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    let h = c.hello().unwrap();
+    assert_eq!(h.server, "nbdgm");
+    assert_eq!(h.protocol, 1);
+    let r = c.register("foo<20>", false).unwrap();
+    assert_eq!(r.state, NameState::Registered);
+    match c.release("GONE<00>") {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("{other:?}"),
+    }
+    match c.lookup("DROP<00>", None) {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::Internal),
+        other => panic!("{other:?}"),
+    }
+    let names: serde_json::Value = c.call(Op::Names).unwrap();
+    assert_eq!(names["uid"], nix::unistd::getuid().as_raw());
+    let stats: HubStats = serde_json::from_value(c.stats().unwrap()).unwrap();
+    assert_eq!(stats.clients, 1);
+    assert_eq!(stats.requests, 6);
+    assert_eq!(stats.bad_requests, 0);
+}
+
+#[test]
+fn latin1_mailslot_filter_accepted_and_matched() {
+    // Mailslot names are Latin-1: U+009B is the octet 0x9b on the wire.
+    let name = "\\MAILSLOT\\EV\x1b[2J\u{9b}\n";
+    let ok = |m: &str| {
+        validate_subscription(&Subscription {
+            mailslot: Some(m.into()),
+            ..Default::default()
+        })
+    };
+    assert_eq!(ok(name), Ok(()));
+    assert_eq!(ok(&"\u{ff}".repeat(255)), Ok(()));
+    for bad in ["", "\\MAILSLOT\\\u{100}", "a\0b"] {
+        assert!(ok(bad).is_err(), "{bad:?}");
+    }
+    assert!(ok(&"\u{ff}".repeat(256)).is_err());
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    c.subscribe(Subscription {
+        mailslot: Some(name.into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let ev = dgram("TESTGROUP<1d>", Some(name), true, "01");
+    assert_eq!(d.hub.publish_datagram(&ev), 1);
+    let got = next_datagram(&mut c).unwrap();
+    assert_eq!(got.mailslot.as_deref(), Some(name));
+    assert_eq!(got, ev);
+}
+
+#[test]
+fn subscribe_by_name_mailslot_and_all() {
+    let d = TestDaemon::start(|_| {});
+    let mut by_name = d.client();
+    let mut by_slot = d.client();
+    let mut all = d.client();
+    let mut default = d.client();
+    by_name
+        .subscribe(Subscription {
+            name: Some("testgroup<1d>".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    by_slot
+        .subscribe(Subscription {
+            mailslot: Some("\\mailslot\\Browse".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    all.subscribe(Subscription {
+        all: true,
+        ..Default::default()
+    })
+    .unwrap();
+    default.subscribe(Subscription::default()).unwrap();
+    assert_eq!(subs(&d), 4);
+
+    // For us, to TESTGROUP<1d>, on \MAILSLOT\BROWSE: everybody.
+    let ev = dgram("TESTGROUP<1d>", Some("\\MAILSLOT\\BROWSE"), true, "01");
+    assert_eq!(d.hub.publish_datagram(&ev), 4);
+    for c in [&mut by_name, &mut by_slot, &mut all, &mut default] {
+        assert_eq!(next_datagram(c).unwrap(), ev);
+    }
+    // Another name, other mailslot: default and all only.
+    let ev2 = dgram("OTHER<00>", Some("\\MAILSLOT\\LANMAN"), true, "02");
+    assert_eq!(d.hub.publish_datagram(&ev2), 2);
+    assert_eq!(next_datagram(&mut all).unwrap(), ev2);
+    assert_eq!(next_datagram(&mut default).unwrap(), ev2);
+    // Not for us: the promiscuous subscriber only.
+    let ev3 = dgram("TESTGROUP<1d>", Some("\\MAILSLOT\\BROWSE"), false, "03");
+    assert_eq!(d.hub.publish_datagram(&ev3), 1);
+    assert_eq!(next_datagram(&mut all).unwrap(), ev3);
+    // `*` counts as ours even when the runtime did not say so.
+    let ev4 = dgram("*<00>", None, false, "04");
+    assert_eq!(d.hub.publish_datagram(&ev4), 2);
+    assert_eq!(next_datagram(&mut all).unwrap(), ev4);
+    assert_eq!(next_datagram(&mut default).unwrap(), ev4);
+    // Nothing else arrived anywhere.
+    for c in [&mut by_name, &mut by_slot, &mut all, &mut default] {
+        assert!(next_datagram(c).is_none());
+    }
+    // Name events go to clients with subscriptions.
+    let ne = NameEvent {
+        interface: "198.51.100.10".parse().unwrap(),
+        name: "FOO<00>".into(),
+        state: NameState::Conflict,
+        by: Some("198.51.100.9".into()),
+    };
+    assert_eq!(d.hub.publish_name(&ne), 4);
+    assert_eq!(by_name.next_event(Some(T)).unwrap(), Some(Event::Name(ne)));
+    let st = d.hub.stats();
+    assert_eq!(st.events_published, 5);
+    assert_eq!(st.events_delivered, 13);
+}
+
+#[test]
+fn unsubscribe_and_bad_subscriptions() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    let s1 = c.subscribe(Subscription::default()).unwrap();
+    let s2 = c
+        .subscribe(Subscription {
+            all: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_ne!(s1, s2);
+    let ev = dgram("X<00>", None, true, "");
+    // Two matching subscriptions, one event.
+    assert_eq!(d.hub.publish_datagram(&ev), 1);
+    assert!(next_datagram(&mut c).is_some());
+    assert!(next_datagram(&mut c).is_none());
+    c.unsubscribe(s1).unwrap();
+    c.unsubscribe(s2).unwrap();
+    assert_eq!(d.hub.publish_datagram(&ev), 0);
+    assert!(next_datagram(&mut c).is_none());
+    match c.unsubscribe(s1) {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
+        other => panic!("{other:?}"),
+    }
+    // Another client cannot end someone else's subscription.
+    let s3 = c.subscribe(Subscription::default()).unwrap();
+    let mut other = d.client();
+    assert!(other.unsubscribe(s3).is_err());
+    assert!(!d.hub.unsubscribe(999, s3));
+    match c.subscribe(Subscription {
+        name: Some("NAME-TOO-LONG-FOR-NETBIOS<00>".into()),
+        ..Default::default()
+    }) {
+        Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::BadRequest),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.hub.subscribe(999, Subscription::default()), 0);
+    assert_eq!(subs(&d), 1);
+}
+
+#[test]
+fn subscriptions_end_at_disconnect() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    c.subscribe(Subscription::default()).unwrap();
+    c.subscribe(Subscription {
+        all: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let names: serde_json::Value = c.call(Op::Names).unwrap();
+    let id = names["client"].as_u64().unwrap();
+    assert_eq!(subs(&d), 2);
+    drop(c);
+    assert_eq!(d.disconnected.recv_timeout(T).unwrap(), id);
+    assert_eq!(subs(&d), 0);
+    wait_until("client count 0", || d.hub.stats().clients == 0);
+    assert_eq!(d.hub.publish_datagram(&dgram("X<00>", None, true, "")), 0);
+}
+
+#[test]
+fn bad_json_keeps_the_connection() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    let expect_err = |c: &mut Client, line: &[u8], id: Option<u64>, code: ErrorCode| {
+        c.send_raw_line(line).unwrap();
+        match c.read_raw(Some(T)).unwrap() {
+            Some(ServerMsg::Response(r)) => {
+                assert!(!r.ok);
+                assert_eq!(r.id, id, "{}", String::from_utf8_lossy(line));
+                assert_eq!(r.error.unwrap().code, code);
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    expect_err(&mut c, b"{not json", None, ErrorCode::BadRequest);
+    expect_err(&mut c, b"[1,2]", None, ErrorCode::BadRequest);
+    expect_err(&mut c, br#"{"op":"hello"}"#, None, ErrorCode::BadRequest);
+    expect_err(
+        &mut c,
+        br#"{"id":-1,"op":"hello"}"#,
+        None,
+        ErrorCode::BadRequest,
+    );
+    expect_err(&mut c, br#"{"id":5}"#, Some(5), ErrorCode::BadRequest);
+    expect_err(
+        &mut c,
+        br#"{"id":6,"op":"fly"}"#,
+        Some(6),
+        ErrorCode::Unsupported,
+    );
+    expect_err(
+        &mut c,
+        br#"{"id":7,"op":"register"}"#,
+        Some(7),
+        ErrorCode::BadRequest,
+    );
+    expect_err(&mut c, b"\xff\xfe", None, ErrorCode::BadRequest);
+    // Blank lines are ignored; the connection still works.
+    c.send_raw_line(b"").unwrap();
+    c.send_raw_line(b"  \r").unwrap();
+    assert_eq!(c.hello().unwrap().server, "nbdgm");
+    let st = d.hub.stats();
+    assert_eq!(st.bad_requests, 8);
+    assert_eq!(st.requests, 9);
+}
+
+#[test]
+fn oversize_line_closes() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    let mut line = br#"{"id":1,"op":"hello","client":""#.to_vec();
+    line.resize(MAX_LINE + 100, b'a');
+    // The daemon may close before it has read everything we write.
+    let _ = c.send_raw_line(&line);
+    match c.read_raw(Some(T)) {
+        Ok(Some(ServerMsg::Response(r))) => {
+            assert_eq!(r.error.unwrap().code, ErrorCode::BadRequest);
+            assert!(matches!(c.read_raw(Some(T)), Err(ClientError::Closed)));
+        }
+        Err(ClientError::Closed) | Err(ClientError::Io(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    wait_until("oversize counted", || d.hub.stats().oversize_lines == 1);
+    // A line of exactly MAX_LINE bytes is fine.
+    let mut c = d.client();
+    let mut line = br#"{"id":1,"op":"hello","client":""#.to_vec();
+    line.resize(MAX_LINE - 2, b'a');
+    line.extend_from_slice(b"\"}");
+    c.send_raw_line(&line).unwrap();
+    match c.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => assert!(r.ok),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn max_clients_enforced() {
+    let d = TestDaemon::start(|c| c.max_clients = 2);
+    let mut a = d.client();
+    let mut b = d.client();
+    a.hello().unwrap();
+    b.hello().unwrap();
+    let mut c = d.client();
+    match c.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => assert_eq!(r.error.unwrap().code, ErrorCode::Busy),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.read_raw(Some(T)), Err(ClientError::Closed)));
+    assert_eq!(d.hub.stats().clients_rejected, 1);
+    drop(a);
+    d.disconnected.recv_timeout(T).unwrap();
+    wait_until("slot freed", || d.hub.stats().clients == 1);
+    // The slot is free again (the count drops when the writer has finished).
+    let start = Instant::now();
+    loop {
+        let mut c = d.client();
+        match c.hello() {
+            Ok(_) => break,
+            Err(_) if start.elapsed() < T => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    b.hello().unwrap();
+}
+
+#[test]
+fn queue_overflow_is_counted_and_reported() {
+    let d = TestDaemon::start(|c| c.queue_per_client = 4);
+    let mut c = d.client();
+    c.subscribe(Subscription::default()).unwrap();
+    // Large events fill the socket buffers quickly while the client reads nothing.
+    let data = "ab".repeat(30_000);
+    let published = 400u64;
+    let mut sent = 0u64;
+    for i in 0..published {
+        let ev = dgram("X<00>", None, true, &format!("{i:04x}{data}"));
+        sent += d.hub.publish_datagram(&ev) as u64;
+    }
+    let st = d.hub.stats();
+    assert!(st.events_dropped_queue_full > 0, "{st:?}");
+    assert_eq!(st.events_dropped_queue_full + sent, published);
+    let mut got = 0u64;
+    let mut overflow = 0u64;
+    c.set_event_buffer(1_000);
+    while let Some(ev) = c.next_event(Some(Duration::from_millis(500))).unwrap() {
+        match ev {
+            Event::Datagram(_) => got += 1,
+            Event::Overflow { dropped } => overflow += dropped,
+            Event::Name(_) => panic!("no name events here"),
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(overflow, st.events_dropped_queue_full);
+    assert!(d.hub.stats().overflow_events >= 1);
+    // The connection still works.
+    c.hello().unwrap();
+}
+
+#[test]
+fn queues_are_bounded_in_bytes() {
+    let cap = 300 * 1024;
+    let d = TestDaemon::start(|c| {
+        c.queue_per_client = 100_000;
+        c.queue_bytes_per_client = cap;
+    });
+    let mut c = d.client();
+    c.subscribe(Subscription::default()).unwrap();
+    let data = "ab".repeat(30_000);
+    let mut peak = 0;
+    for i in 0..2_000u32 {
+        d.hub
+            .publish_datagram(&dgram("X<00>", None, true, &format!("{i:04x}{data}")));
+        peak = peak.max(d.hub.stats().queued_bytes);
+    }
+    let st = d.hub.stats();
+    assert!(st.events_dropped_queue_full > 0, "{st:?}");
+    // Events only count against the total; the per-client cap bounds them.
+    assert!(peak <= cap, "{peak} queued bytes, cap {cap}");
+    // The client still gets what was queued, and an overflow notice.
+    c.set_event_buffer(100_000);
+    let mut overflow = 0;
+    while let Some(ev) = c.next_event(Some(Duration::from_millis(500))).unwrap() {
+        if let Event::Overflow { dropped } = ev {
+            overflow += dropped;
+        }
+    }
+    assert_eq!(overflow, st.events_dropped_queue_full);
+    c.hello().unwrap();
+}
+
+#[test]
+fn total_queue_bytes_are_capped_across_clients() {
+    let hub = Hub::with_queue_bytes_total(200_000);
+    let mut keep = Vec::new();
+    for id in 1..=4u64 {
+        let (tx, rx) = mpsc::channel(10_000);
+        keep.push(rx);
+        hub.attach(
+            id,
+            tx,
+            (Arc::new(Semaphore::new(1 << 30)), 1 << 30),
+            Arc::default(),
+        );
+        hub.subscribe(id, Subscription::default());
+    }
+    let data = "ab".repeat(10_000);
+    for _ in 0..20 {
+        hub.publish_datagram(&dgram("X<00>", None, true, &data));
+    }
+    let st = hub.stats();
+    assert!(st.queued_bytes <= 200_000, "{st:?}");
+    assert!(st.events_dropped_total_bytes > 0, "{st:?}");
+    assert_eq!(st.events_delivered + st.events_dropped_total_bytes, 80);
+    // Written lines give their bytes back.
+    for rx in &mut keep {
+        while rx.try_recv().is_ok() {}
+    }
+    assert_eq!(hub.stats().queued_bytes, 0);
+}
+
+#[test]
+fn clients_per_peer_capped() {
+    let d = TestDaemon::start(|c| c.max_clients_per_peer = 2);
+    let mut a = d.client();
+    let mut b = d.client();
+    a.hello().unwrap();
+    b.hello().unwrap();
+    let mut c = d.client();
+    match c.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => assert_eq!(r.error.unwrap().code, ErrorCode::Busy),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.hub.stats().clients_rejected_per_peer, 1);
+    drop(a);
+    wait_until("slot freed", || d.hub.stats().clients == 1);
+    let start = Instant::now();
+    while d.client().hello().is_err() {
+        assert!(start.elapsed() < T);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn tcp_needs_the_token_first() {
+    let token = "0123456789abcdef-token";
+    let d = TestDaemon::start(|c| {
+        c.tcp = Some("127.0.0.1:0".parse().unwrap());
+        c.tcp_token = Some(Arc::from(token.as_bytes()));
+    });
+    let addr = d.tcp.unwrap();
+    let denied = |first: &[u8]| {
+        let mut c = Client::connect_tcp(addr).unwrap();
+        c.set_timeout(T).unwrap();
+        c.send_raw_line(first).unwrap();
+        match c.read_raw(Some(T)).unwrap() {
+            Some(ServerMsg::Response(r)) => {
+                assert_eq!(r.error.unwrap().code, ErrorCode::Denied)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.read_raw(Some(T)), Err(ClientError::Closed)));
+    };
+    denied(br#"{"id":1,"op":"names"}"#);
+    denied(br#"{"id":1,"op":"hello"}"#);
+    denied(br#"{"id":1,"op":"hello","token":"0123456789abcdef-tokeX"}"#);
+    denied(br#"{"id":1,"op":"hello","token":7}"#);
+    denied(b"not json");
+    assert_eq!(d.hub.stats().clients_unauthenticated, 5);
+    assert_eq!(d.hub.stats().clients_total, 0);
+    let mut c = Client::connect_tcp(addr).unwrap();
+    c.set_timeout(T).unwrap();
+    assert_eq!(c.hello_with_token(token).unwrap().server, "nbdgm");
+    let names: serde_json::Value = c.call(Op::Names).unwrap();
+    assert!(names["uid"].is_null());
+    // The Unix socket needs no token.
+    d.client().hello().unwrap();
+}
+
+#[test]
+fn token_file_must_be_private() {
+    let dir = temp_dir();
+    let f = dir.join("token");
+    std::fs::write(&f, "  0123456789abcdef0123\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = read_token_file(&f).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+    assert!(!e.to_string().contains("0123456789abcdef"), "{e}");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(&*read_token_file(&f).unwrap(), b"0123456789abcdef0123");
+    std::fs::write(&f, "short").unwrap();
+    assert!(read_token_file(&f).is_err());
+    assert!(read_token_file(&dir.join("missing")).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn uid_allow_list() {
+    let me = nix::unistd::getuid().as_raw();
+    let d = TestDaemon::start(|c| c.allow_uids = vec![me.wrapping_add(1)]);
+    let mut c = d.client();
+    match c.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => assert_eq!(r.error.unwrap().code, ErrorCode::Denied),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.read_raw(Some(T)), Err(ClientError::Closed)));
+    assert_eq!(d.hub.stats().clients_denied, 1);
+    assert_eq!(d.hub.stats().clients_total, 0);
+
+    let d = TestDaemon::start(|c| c.allow_uids = vec![me]);
+    d.client().hello().unwrap();
+    let mygid = nix::unistd::getgid().as_raw();
+    let d = TestDaemon::start(|c| {
+        c.allow_uids = vec![me.wrapping_add(1)];
+        c.allow_gids = vec![mygid];
+    });
+    d.client().hello().unwrap();
+    assert_eq!(d.hub.stats().clients_denied, 0);
+}
+
+#[test]
+fn socket_mode_group_and_removal() {
+    let gid = nix::unistd::getgid().as_raw();
+    let mut d = TestDaemon::start(|c| c.group = Some(gid.to_string()));
+    let m = std::fs::metadata(&d.path).unwrap();
+    assert!(m.file_type().is_socket());
+    assert_eq!(m.permissions().mode() & 0o7777, 0o660);
+    assert_eq!(m.gid(), gid);
+    d.client().hello().unwrap();
+    d.stop();
+    assert!(!d.path.exists(), "socket removed at shutdown");
+
+    let dir = temp_dir();
+    let mut cfg = ApiConfig::new(dir.join("api.sock"));
+    cfg.group = Some("no-such-group-nbdgm-test".into());
+    assert!(bind(cfg).is_err());
+    assert!(!dir.join("api.sock").exists(), "no socket left behind");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn stale_socket_replaced_live_socket_refused() {
+    let dir = temp_dir();
+    let path = dir.join("api.sock");
+    // Stale: a socket file nobody listens on.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(path.exists());
+    let d = TestDaemon::start_with(dir.clone(), ApiConfig::new(&path)).unwrap();
+    d.client().hello().unwrap();
+    // Live: a second daemon is refused and the first keeps working.
+    let err = bind(ApiConfig::new(&path)).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    d.client().hello().unwrap();
+    // Not a socket: refused, the file is left alone.
+    let file = dir.join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(bind(ApiConfig::new(&file)).is_err());
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    // A listener that is dropped without running removes its socket.
+    let other = dir.join("other.sock");
+    drop(bind(ApiConfig::new(&other)).unwrap());
+    assert!(!other.exists());
+}
+
+#[test]
+fn tcp_listener_with_acl() {
+    let d = TestDaemon::start(|c| c.tcp = Some("127.0.0.1:0".parse().unwrap()));
+    let addr = d.tcp.unwrap();
+    let mut c = Client::connect_tcp(addr).unwrap();
+    c.set_timeout(T).unwrap();
+    assert_eq!(c.hello().unwrap().server, "nbdgm");
+    let names: serde_json::Value = c.call(Op::Names).unwrap();
+    assert!(names["uid"].is_null());
+    c.subscribe(Subscription::default()).unwrap();
+    assert_eq!(d.hub.publish_datagram(&dgram("X<00>", None, true, "")), 1);
+    assert!(next_datagram(&mut c).is_some());
+
+    let d = TestDaemon::start(|c| {
+        c.tcp = Some("127.0.0.1:0".parse().unwrap());
+        c.tcp_acl = Arc::new(|_| false);
+    });
+    let mut c = Client::connect_tcp(d.tcp.unwrap()).unwrap();
+    match c.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => assert_eq!(r.error.unwrap().code, ErrorCode::Denied),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.hub.stats().clients_denied, 1);
+}
+
+#[test]
+fn pipelined_requests_all_answered() {
+    let d = TestDaemon::start(|_| {});
+    let mut c = d.client();
+    for i in 0..200u64 {
+        c.send_raw_line(format!(r#"{{"id":{i},"op":"hello"}}"#).as_bytes())
+            .unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 200 {
+        match c.read_raw(Some(T)).unwrap() {
+            Some(ServerMsg::Response(r)) => {
+                assert!(r.ok);
+                assert!(seen.insert(r.id.unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn line_reader_caps() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let data = b"abc\r\nxyz\nlong line here\ntail".to_vec();
+        let mut r = BufReader::with_capacity(4, &data[..]);
+        let mut buf = Vec::new();
+        assert!(matches!(
+            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
+            ReadLine::Line
+        ));
+        assert_eq!(buf, b"abc");
+        assert!(matches!(
+            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
+            ReadLine::Line
+        ));
+        assert_eq!(buf, b"xyz");
+        assert!(matches!(
+            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
+            ReadLine::TooLong
+        ));
+    });
+}
