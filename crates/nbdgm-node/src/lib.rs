@@ -12,12 +12,12 @@
 //! - [`nbns_client`]: P/M/H registration, refresh, release and resolution with an NBNS (RFC 1002 §5.1.2–5.1.3)
 //! - [`nbdd`]: P/M group datagrams through the NBDD (RFC 1002 §5.3.2)
 //! - [`transaction`]: NAME_TRN_ID matching and retries (RFC 1001 §13)
-//! - [`ids`]: unpredictable NAME_TRN_IDs and DGM_IDs (issue 12 item 9)
+//! - [`ids`]: unpredictable NAME_TRN_IDs and DGM_IDs (RFC 1002 §4.2.1.1, §4.4.1)
 //! - [`cache`]: remote-name cache (RFC 1001 §15.1.8)
 //! - [`datagram_send`], [`fragment`]: sending and fragmentation (RFC 1002 §5.3.1, RFC 1001 §17.1.2)
 //! - [`datagram_receive`], [`reassembly`]: receiving and reassembly (RFC 1002 §5.3.3)
 //! - [`event`], [`stats`]: what the node reports
-//! - [`sim`]: a deterministic simulated subnet for tests
+//! - `sim` (feature `sim`, off by default): a deterministic simulated subnet for tests
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -34,7 +34,7 @@ pub mod nbdd;
 pub mod nbns_client;
 pub mod node;
 pub mod reassembly;
-#[doc(hidden)]
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod stats;
 pub mod transaction;

@@ -1,5 +1,6 @@
 //! A deterministic simulated subnet for tests (ARCHITECTURE: "whole networks of nodes
-//! can be simulated in one deterministic test"). Simulated time starts at an arbitrary
+//! can be simulated in one deterministic test"). Built only with the `sim` feature
+//! (off by default: not part of the production node). Simulated time starts at an arbitrary
 //! `Instant` and only moves when the simulation runs; a seeded generator decides loss,
 //! duplication and reordering, so every run of a test sees the same packets.
 //!
@@ -79,7 +80,7 @@ pub struct Sim {
     nodes: Vec<Node>,
     events: Vec<Vec<Event>>,
     in_flight: Vec<InFlight>,
-    rng: u64,
+    rng: nbdgm_base::Random,
     seq: u64,
     /// Every packet sent, in order.
     pub wire: Vec<WirePacket>,
@@ -92,7 +93,7 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Sim {
         let now = Instant::now();
         Sim {
-            rng: cfg.seed ^ 0x9E37_79B9_7F4A_7C15,
+            rng: nbdgm_base::Random::seeded(cfg.seed),
             cfg,
             base: now,
             now,
@@ -106,13 +107,9 @@ impl Sim {
         }
     }
 
-    /// splitmix64.
+    /// From the seeded workspace generator ([`nbdgm_base::random`]).
     fn next_u64(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn chance(&mut self, p: f64) -> bool {
