@@ -119,19 +119,7 @@ pub fn browse_dat_count(dat: &str, prefix: &str) -> usize {
 /// thread). Packets the kernel discarded because a receive buffer was full.
 pub fn udp_drops_of(pid: u32, port: u16) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/net/udp")).ok()?;
-    let want = format!(":{port:04X}");
-    Some(
-        text.lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.get(1)
-                    .is_some_and(|a| a.ends_with(&want))
-                    .then(|| f.last().and_then(|d| d.parse::<u64>().ok()))
-                    .flatten()
-            })
-            .sum(),
-    )
+    Some(crate::procfs::udp_port_drops(&text, port))
 }
 
 /// `name<suffix>` as a wire name, with context on error.

@@ -1,15 +1,15 @@
-//! `nbdgm serve` under test: its configuration file, starting it on loopback as a child
-//! that is stopped by PID (SIGTERM, then SIGKILL) when dropped, and waiting for its API
-//! and names.
+//! `nbdgm serve` under benchmark: its configuration file, starting it (on loopback or in a
+//! lab host) with the `nbdgm_lab::daemon` harness, and waiting for its names and master
+//! role; reading its counters from the API.
 
 use anyhow::{bail, Context};
 use nbdgm_client::proto::NameState;
 use nbdgm_client::Client;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+pub use nbdgm_lab::daemon::Daemon;
+use nbdgm_lab::daemon::DaemonOptions;
+use nbdgm_lab::Host;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `[limits]` raised so that no per-source limit applies in a throughput bench.
@@ -67,103 +67,51 @@ pub fn free_ports(addr: Ipv4Addr) -> anyhow::Result<(u16, u16)> {
     Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
-/// A `nbdgm serve` child on the host (loopback benches). Dropping it stops it by PID.
-pub struct LocalDaemon {
-    child: Option<Child>,
-    pub socket: PathBuf,
-    pub log: PathBuf,
-}
-
-impl LocalDaemon {
-    /// Write `cfg` next to `log`, start `bin serve --config`, wait (≤ 10 s) for the API.
-    pub fn start(bin: &Path, cfg: &DaemonConfig, dir: &Path, tag: &str) -> anyhow::Result<Self> {
-        let conf = dir.join(format!("{tag}.toml"));
-        cfg.write(&conf)?;
-        let log = dir.join(format!("{tag}.log"));
-        let child = Command::new(bin)
-            .args(["serve", "--config"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("spawn {} serve", bin.display()))?;
-        let mut d = LocalDaemon {
-            child: Some(child),
-            socket: cfg.socket.clone(),
-            log,
-        };
-        let pid = d.pid();
-        let socket = d.socket.clone();
-        if let Err(e) = wait_api(&socket, Duration::from_secs(10), || d.running()) {
-            return Err(e.context(format!("daemon pid {pid}; log:\n{}", d.log_text())));
-        }
-        Ok(d)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM by PID, wait up to 5 s, then SIGKILL; reaps the child.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(raw) = i32::try_from(child.id()) {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = kill(Pid::from_raw(raw), Signal::SIGTERM);
-            }
-        }
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for LocalDaemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Wait until the API socket accepts a connection; fails early when `alive()` is false.
-pub fn wait_api(
+/// Start `bin serve` from the configuration text `toml` whose API socket is `socket`
+/// (files `dir/{tag}.toml` and the stderr log `dir/{tag}.log`), in `host`'s namespace
+/// when given, and wait (≤ 10 s) for the API. The `nbdgm_lab::daemon` harness: dropping
+/// the handle stops the daemon by PID (SIGTERM, SIGKILL after 5 s).
+pub fn start_daemon(
+    bin: &Path,
+    toml: &str,
     socket: &Path,
-    timeout: Duration,
-    mut alive: impl FnMut() -> bool,
-) -> anyhow::Result<()> {
+    dir: &Path,
+    tag: &str,
+    host: Option<&Host>,
+) -> anyhow::Result<Daemon> {
+    let mut opts = DaemonOptions::new(bin, dir, tag, toml, socket);
+    if let Some(h) = host {
+        opts = opts.in_host(h);
+    }
+    Ok(Daemon::start(opts)?)
+}
+
+impl DaemonConfig {
+    /// [`start_daemon`] with this configuration.
+    pub fn start(
+        &self,
+        bin: &Path,
+        dir: &Path,
+        tag: &str,
+        host: Option<&Host>,
+    ) -> anyhow::Result<Daemon> {
+        start_daemon(bin, &self.toml(), &self.socket, dir, tag, host)
+    }
+}
+
+/// Wait (≤ `timeout`) until the daemon is the local master browser of its workgroup.
+pub fn wait_master(socket: &Path, timeout: Duration) -> anyhow::Result<()> {
+    let mut c = Client::connect(socket)?;
     let until = Instant::now() + timeout;
     loop {
-        if Client::connect(socket).is_ok() {
+        let r = c.browse(None)?;
+        if r.interfaces.first().is_some_and(|i| i.role == "master") {
             return Ok(());
         }
-        if !alive() {
-            bail!(
-                "daemon exited before opening its API at {}",
-                socket.display()
-            );
+        if Instant::now() > until {
+            bail!("nbdgm did not become master in {timeout:?}: {r:?}");
         }
-        if Instant::now() >= until {
-            bail!("no API at {} after {timeout:?}", socket.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -1,23 +1,19 @@
 //! Helpers of the NBDD relay benchmark (`nbdd_bench`, run by `bench/nbdd.sh`, issue 7):
 //! the relayed DIRECT_GROUP datagrams (sequence number and send time in the user data),
-//! group NAME REGISTRATION REQUESTs for member sockets, and an `nbdgm serve` child with
-//! the NBNS and NBDD roles, started from its own TOML (the `[node]` table carries
-//! `role`) and stopped by PID.
+//! group NAME REGISTRATION REQUESTs for member sockets, and the TOML of an `nbdgm serve`
+//! with the NBNS and NBDD roles (the `[node]` table carries `role`).
 //!
 //! Benchmarks, never tests: nothing here asserts a timing.
 
-use crate::daemon::{wait_api, RAISED_LIMITS};
+use crate::daemon::RAISED_LIMITS;
 use anyhow::{bail, Context};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::nbns::{
     NbAddress, Packet, RData, Record, CLASS_IN, FLAG_RD, FLAG_RESPONSE, NB_GROUP, TYPE_NB,
 };
 use nbdgm_wire::Name;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Bytes at the start of the user data: sequence number and send time (ns), both u64 BE.
@@ -138,85 +134,6 @@ pub fn nbdd_toml(address: Ipv4Addr, ports: (u16, u16), socket: &Path, nbdd_serve
         ports.1,
         socket.display(),
     )
-}
-
-/// An `nbdgm serve` child started from a TOML text. Dropping it stops it by PID.
-pub struct TomlDaemon {
-    child: Option<Child>,
-    pub socket: PathBuf,
-    pub log: PathBuf,
-}
-
-impl TomlDaemon {
-    /// Write `toml` to `dir/tag.toml`, start `bin serve --config`, wait (≤ 10 s) for
-    /// the API at `socket`.
-    pub fn start(
-        bin: &Path,
-        toml: &str,
-        socket: &Path,
-        dir: &Path,
-        tag: &str,
-    ) -> anyhow::Result<Self> {
-        let conf = dir.join(format!("{tag}.toml"));
-        std::fs::write(&conf, toml).with_context(|| format!("write {}", conf.display()))?;
-        let log = dir.join(format!("{tag}.log"));
-        let child = Command::new(bin)
-            .args(["serve", "--config"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("spawn {} serve", bin.display()))?;
-        let mut d = TomlDaemon {
-            child: Some(child),
-            socket: socket.to_owned(),
-            log,
-        };
-        let s = d.socket.clone();
-        if let Err(e) = wait_api(&s, Duration::from_secs(10), || d.running()) {
-            let text = std::fs::read_to_string(&d.log).unwrap_or_default();
-            return Err(e.context(format!("daemon pid {}; log:\n{text}", d.pid())));
-        }
-        Ok(d)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    fn running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
-    }
-
-    /// SIGTERM by PID, wait up to 5 s, then SIGKILL; reaps the child.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(raw) = i32::try_from(child.id()) {
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = kill(Pid::from_raw(raw), Signal::SIGTERM);
-            }
-        }
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for TomlDaemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 #[cfg(test)]

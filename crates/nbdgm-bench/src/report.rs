@@ -53,6 +53,16 @@ pub fn runs(v: &[f64]) -> String {
         .join(" / ")
 }
 
+/// A table row `| label | median | a / b / c |` (the median with thousands separators).
+pub fn median_row(label: &str, v: &[f64]) -> String {
+    format!("| {label} | {} | {} |", thousands(median(v)), runs(v))
+}
+
+/// [`median_row`] with the median in bold.
+pub fn median_row_bold(label: &str, v: &[f64]) -> String {
+    format!("| {label} | **{}** | {} |", thousands(median(v)), runs(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +75,10 @@ mod tests {
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0], 99.0), 4.0);
         assert_eq!(thousands(1_234_567.4), "1,234,567");
         assert_eq!(thousands(12.0), "12");
+        assert_eq!(
+            median_row("x (1/s)", &[1000.0, 3000.0, 2000.0]),
+            "| x (1/s) | 2,000 | 1,000 / 3,000 / 2,000 |"
+        );
+        assert_eq!(median_row_bold("y", &[5.0]), "| y | **5** | 5 |");
     }
 }

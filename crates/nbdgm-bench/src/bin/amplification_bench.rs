@@ -17,9 +17,9 @@
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use nbdgm_bench::daemon::{stats, wait_api, wait_names, DaemonConfig};
+use nbdgm_bench::daemon::{start_daemon, stats, wait_master, wait_names, Daemon, DaemonConfig};
 use nbdgm_bench::packets;
-use nbdgm_client::Client;
+use nbdgm_bench::procfs;
 use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use nbdgm_wire::browser::{BrowserFrame, GetBackupListRequest};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
@@ -265,7 +265,7 @@ fn measure(cli: &Cli, v: &Victim, t: &Target) -> anyhow::Result<Vec<Measured>> {
 }
 
 /// Start nbdgm serve in `host` with the default limits, local master of BENCHWG.
-fn start_nbdgm(bin: &Path, lab: &Lab, host: &Host) -> anyhow::Result<(nbdgm_lab::Proc, PathBuf)> {
+fn start_nbdgm(bin: &Path, lab: &Lab, host: &Host) -> anyhow::Result<(Daemon, PathBuf)> {
     let socket = lab.dir().join("nbdgm-amp.sock");
     let cfg = DaemonConfig {
         name: "NBDGMB".into(),
@@ -279,26 +279,10 @@ fn start_nbdgm(bin: &Path, lab: &Lab, host: &Host) -> anyhow::Result<(nbdgm_lab:
                 preferred_master = true\n"
             .into(),
     };
-    let conf = lab.dir().join("nbdgm-amp.toml");
-    cfg.write(&conf)?;
-    let mut cmd = host.cmd(bin);
-    cmd.args(["serve", "--config"]).arg(&conf);
-    let proc = host.spawn(cmd)?;
-    wait_api(&socket, Duration::from_secs(10), || proc.is_running())
-        .with_context(|| proc.read_stderr().unwrap_or_default())?;
+    let d = cfg.start(bin, lab.dir(), "nbdgm-amp", Some(host))?;
     wait_names(&socket, &["NBDGMB<00>"], Duration::from_secs(15))?;
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = Client::connect(&socket)?.browse(None)?;
-        if r.interfaces.first().is_some_and(|i| i.role == "master") {
-            break;
-        }
-        if Instant::now() > until {
-            bail!("nbdgm is not master of BENCHWG after 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok((proc, socket))
+    wait_master(&socket, Duration::from_secs(60)).context("nbdgm is not master of BENCHWG")?;
+    Ok((d, socket))
 }
 
 /// A group NAME REGISTRATION REQUEST (unicast, RD; G, ONT = H) of `name` at `at`.
@@ -412,9 +396,8 @@ fn start_nbdgm_nbns(
     lab: &Lab,
     host: &Host,
     members: u8,
-) -> anyhow::Result<(nbdgm_lab::Proc, PathBuf)> {
+) -> anyhow::Result<(Daemon, PathBuf)> {
     let socket = lab.dir().join("nbdgm-amp-nbns.sock");
-    let conf = lab.dir().join("nbdgm-amp-nbns.toml");
     let text = format!(
         "# written by amplification_bench\n[node]\nname = \"NBDGMB\"\nworkgroup = \"BENCHWG\"\n\
          role = [\"nbns\"]\n\n[[interface]]\naddress = \"{}/24\"\n\n[ports]\nname = 137\n\
@@ -423,14 +406,9 @@ fn start_nbdgm_nbns(
         socket.display(),
         u32::from(members).max(25)
     );
-    std::fs::write(&conf, text).with_context(|| format!("write {}", conf.display()))?;
-    let mut cmd = host.cmd(bin);
-    cmd.args(["serve", "--config"]).arg(&conf);
-    let proc = host.spawn(cmd)?;
-    wait_api(&socket, Duration::from_secs(10), || proc.is_running())
-        .with_context(|| proc.read_stderr().unwrap_or_default())?;
+    let d = start_daemon(bin, &text, &socket, lab.dir(), "nbdgm-amp-nbns", Some(host))?;
     wait_names(&socket, &["NBDGMB<00>"], Duration::from_secs(15))?;
-    Ok((proc, socket))
+    Ok((d, socket))
 }
 
 /// Sum of the `drops` column of the UDP sockets on `port` in `host`'s namespace (packets
@@ -438,19 +416,7 @@ fn start_nbdgm_nbns(
 fn udp_drops(host: &Host, port: u16) -> Option<u64> {
     let out = host.output("cat", ["/proc/net/udp"]).ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let want = format!(":{port:04X}");
-    Some(
-        text.lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                f.get(1)
-                    .filter(|a| a.ends_with(&want))
-                    .and(f.last())
-                    .and_then(|d| d.parse::<u64>().ok())
-            })
-            .sum(),
-    )
+    Some(procfs::udp_port_drops(&text, port))
 }
 
 fn nmbd_version() -> String {
@@ -520,15 +486,38 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let st = stats(&nb_sock)?;
     eprintln!("nbdgm reply_gate: {}", st["interfaces"][0]["reply_gate"]);
     eprintln!("nbdgm runtime: {}", st["interfaces"][0]["runtime"]);
-    nb_proc.stop()?;
+    nb_proc.stop();
     nmbd.stop()?;
+    let nbns = if cli.members > 0 {
+        Some(nbns_rows(
+            cli,
+            &bin,
+            &lab,
+            [&ha, &hb, &hc],
+            &v,
+            &targets[0].label,
+        )?)
+    } else {
+        None
+    };
+    print_table(cli, &targets, &results, nbns);
+    Ok(())
+}
 
-    // The name-server row: nmbd as WINS server vs nbdgm's NBNS role.
-    let mut nbns = None;
-    if cli.members > 0 {
-        add_member_addresses(&hc, cli.members)?;
+/// The name-server row: nmbd as WINS server vs nbdgm's NBNS role, with `cli.members`
+/// group members registered from the victim host.
+fn nbns_rows(
+    cli: &Cli,
+    bin: &Path,
+    lab: &Lab,
+    [ha, hb, hc]: [&Host; 3],
+    v: &Victim,
+    nmbd_label: &str,
+) -> anyhow::Result<NbnsRows> {
+    {
+        add_member_addresses(hc, cli.members)?;
         let wins = Nmbd::start(
-            &ha,
+            ha,
             NmbdOptions {
                 extra_global: vec!["log level = 3".into(), "wins support = yes".into()],
                 ..Default::default()
@@ -540,15 +529,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             eprintln!("nmbd (wins): {e}");
         }
         let tw = Target {
-            label: format!("{} (wins support = yes)", targets[0].label),
+            label: format!("{nmbd_label} (wins support = yes)"),
             host: ha.clone(),
             addr: ha.addr(),
             name: "SAMBAA".into(),
             workgroup: "TESTGROUP".into(),
         };
-        let a = nbns_row(cli, &hc, &v, &tw)?;
+        let a = nbns_row(cli, hc, v, &tw)?;
         wins.stop()?;
-        let (p, sock) = start_nbdgm_nbns(&bin, &lab, &hb, cli.members)?;
+        let (p, sock) = start_nbdgm_nbns(bin, lab, hb, cli.members)?;
         let tn = Target {
             label: "nbdgm (role nbns)".into(),
             host: hb.clone(),
@@ -556,14 +545,25 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             name: "NBDGMB".into(),
             workgroup: "BENCHWG".into(),
         };
-        let b = nbns_row(cli, &hc, &v, &tn)?;
+        let b = nbns_row(cli, hc, v, &tn)?;
         let st = stats(&sock)?;
         eprintln!("nbdgm nbns: {}", st["interfaces"][0]["roles"]["nbns"]);
         eprintln!("nbdgm reply_gate: {}", st["interfaces"][0]["reply_gate"]);
-        p.stop()?;
-        nbns = Some((a, b));
+        p.stop();
+        Ok((a, b))
     }
+}
 
+/// The WINS and NBNS rows: (granted registrations, measurement) of nmbd and of nbdgm.
+type NbnsRows = ((u8, Measured), (u8, Measured));
+
+/// The markdown table of docs/BENCHMARKS.md ("Amplification").
+fn print_table(
+    cli: &Cli,
+    targets: &[Target; 2],
+    results: &[Vec<Measured>],
+    nbns: Option<NbnsRows>,
+) {
     println!(
         "\nLab: 198.51.100.0/24 in network namespaces; victim 198.51.100.30 sends from ports \
          137/138 and counts the UDP payload bytes coming back (out) against those it sent \
@@ -597,5 +597,4 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             b.cell()
         );
     }
-    Ok(())
 }

@@ -21,7 +21,7 @@ use nbdgm_bench::browse::{
     backup_list_request_frame, backup_list_response, browse_dat_count, browse_datagram, flood_name,
     udp_drops_of, wire_name, HostAnnouncementTemplate, FLOOD_TYPE,
 };
-use nbdgm_bench::daemon::{iface_counter, stats, wait_api, wait_names, DaemonConfig};
+use nbdgm_bench::daemon::{iface_counter, stats, wait_master, wait_names, DaemonConfig};
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, percentile, thousands};
@@ -847,30 +847,12 @@ fn run_nbdgm(bin: &Path, a: &LabArgs) -> anyhow::Result<TargetRun> {
         raised_limits: true,
         extra: "[browser]\nlocal_master = true\nos_level = 255\npreferred_master = true\n".into(),
     };
-    let conf = h.lab.dir().join("nbdgm.toml");
-    cfg.write(&conf)?;
-    let mut cmd = h.target.cmd(bin);
-    cmd.args(["serve", "--config"]).arg(&conf);
     let t0 = Instant::now();
-    let proc = h.target.spawn(cmd)?;
-    wait_api(&socket, Duration::from_secs(10), || proc.is_running())
-        .with_context(|| proc.read_stderr().unwrap_or_default())?;
+    let proc = cfg.start(bin, h.lab.dir(), "nbdgm", Some(&h.target))?;
     wait_names(&socket, &["NBDGMT<00>"], Duration::from_secs(15))?;
+    wait_master(&socket, Duration::from_secs(60))
+        .with_context(|| format!("stderr: {}", proc.log_text()))?;
     let mut c = nbdgm_client::Client::connect(&socket)?;
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = c.browse(None)?;
-        if r.interfaces.first().is_some_and(|i| i.role == "master") {
-            break;
-        }
-        if Instant::now() > until || !proc.is_running() {
-            bail!(
-                "nbdgm did not become master in 60 s: {r:?}; stderr: {}",
-                proc.read_stderr().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
     let mut run = TargetRun {
         label: "nbdgm serve (local master)".into(),
         ready_secs: t0.elapsed().as_secs_f64(),
@@ -914,7 +896,7 @@ fn run_nbdgm(bin: &Path, a: &LabArgs) -> anyhow::Result<TargetRun> {
         "nbdgm: kept {:?}, refused {:?}, {}",
         run.kept, run.refused, run.kept_note
     );
-    proc.stop()?;
+    proc.stop();
     drop(h);
     Ok(run)
 }

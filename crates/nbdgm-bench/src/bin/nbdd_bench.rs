@@ -20,10 +20,8 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
-use nbdgm_bench::daemon::{free_ports, iface_counter, stats};
-use nbdgm_bench::nbdd::{
-    group_datagram, nbdd_toml, read_stamp, register_members, stamp, TomlDaemon,
-};
+use nbdgm_bench::daemon::{free_ports, iface_counter, start_daemon, stats, Daemon};
+use nbdgm_bench::nbdd::{group_datagram, nbdd_toml, read_stamp, register_members, stamp};
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, thousands};
 use nbdgm_nbdd::{Nbdd, NbddAction, NbddConfig, Rate, RelayPolicy, Resolution};
@@ -900,7 +898,7 @@ fn member_drops(m: &Members, n: usize) -> u64 {
 /// One run through the daemon.
 #[allow(clippy::too_many_arguments)]
 fn run_nbdgm(
-    d: &TomlDaemon,
+    d: &Daemon,
     m: &mut Members,
     n: usize,
     g: &Name,
@@ -910,7 +908,7 @@ fn run_nbdgm(
     dgm_port: u16,
 ) -> anyhow::Result<RunResult> {
     let base = Instant::now();
-    let st0 = stats(&d.socket)?;
+    let st0 = stats(d.socket())?;
     let cpu0 = procfs::cpu_seconds(d.pid())?;
     let drops0 = member_drops(m, n) + procfs::udp_drops(NBDD_ADDR, dgm_port).unwrap_or(0);
     let (_, off) = group_datagram(SocketAddrV4::new(sender_addr(1), 1), g, a.user_len)?;
@@ -936,7 +934,7 @@ fn run_nbdgm(
         Ok((sent?, rx))
     })?;
     let cpu = procfs::cpu_seconds(d.pid())? - cpu0;
-    let st1 = stats(&d.socket)?;
+    let st1 = stats(d.socket())?;
     let c = |p: &str| iface_counter(&st1, p).saturating_sub(iface_counter(&st0, p));
     let mut r = summarize(sent, rx, n);
     r.cpu_us_per_copy = 1e6 * cpu / r.rx.copies.max(1) as f64;
@@ -1008,10 +1006,10 @@ fn nbdd_daemon(
     tag: &str,
     ports: (u16, u16),
     server: &str,
-) -> anyhow::Result<TomlDaemon> {
+) -> anyhow::Result<Daemon> {
     let sock = dir.join(format!("{tag}.sock"));
     let toml = nbdd_toml(NBDD_ADDR, ports, &sock, server);
-    TomlDaemon::start(bin, &toml, &sock, dir, tag)
+    start_daemon(bin, &toml, &sock, dir, tag, None)
 }
 
 fn sockets(bin: &Path, a: &SocketArgs, m: &mut Members) -> anyhow::Result<()> {
@@ -1124,7 +1122,7 @@ fn sockets(bin: &Path, a: &SocketArgs, m: &mut Members) -> anyhow::Result<()> {
         }
     }
     let mem1 = procfs::mem(pid)?;
-    let st = stats(&d.socket)?;
+    let st = stats(d.socket())?;
     println!(
         "\nDaemon memory: VmRSS {} KiB before the traffic, {} KiB after; VmHWM {} KiB before, \
          {} KiB after. NBDD counters over all runs: {} packets in, {} copies relayed, {} \
@@ -1189,7 +1187,7 @@ fn amplification(bin: &Path, a: &AmpArgs, m: &mut Members) -> anyhow::Result<()>
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (k, &r) in a.rates.iter().enumerate() {
         let base = Instant::now();
-        let st0 = stats(&d.socket)?;
+        let st0 = stats(d.socket())?;
         let (_, off) = group_datagram(SocketAddrV4::new(sender_addr(1), 1), &g, a.user_len)?;
         let stop = AtomicBool::new(false);
         let hard = Duration::from_secs_f64(a.secs * 3.0 + 10.0);
@@ -1214,7 +1212,7 @@ fn amplification(bin: &Path, a: &AmpArgs, m: &mut Members) -> anyhow::Result<()>
             let rx = h.join().map_err(|_| anyhow::anyhow!("receiver panicked"))?;
             Ok((sent?, rx))
         })?;
-        let st1 = stats(&d.socket)?;
+        let st1 = stats(d.socket())?;
         let c = |p: &str| iface_counter(&st1, p).saturating_sub(iface_counter(&st0, p));
         let (bin_, bout) = (c("/roles/nbdd/bytes_in"), c("/roles/nbdd/bytes_out"));
         let bound = burst as f64 + rate * sent.secs;

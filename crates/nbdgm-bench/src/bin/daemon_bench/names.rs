@@ -1,0 +1,454 @@
+//! `daemon_bench names`: NAME QUERY (RFC 1002 §4.2.12) and NODE STATUS (§4.2.17) latency
+//! and reply rate, nbdgm vs Samba nmbd on one veth bridge.
+
+use crate::{note_load, NamesArgs};
+use anyhow::bail;
+use nbdgm_bench::daemon::{iface_counter, stats, wait_names, Daemon, DaemonConfig};
+use nbdgm_bench::packets;
+use nbdgm_bench::procfs;
+use nbdgm_bench::report::{median, percentile, runs, thousands};
+use nbdgm_lab::{Lab, LabSpec, Nmbd, NmbdOptions};
+use std::net::{SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Query {
+    Name,
+    Status,
+}
+
+impl Query {
+    fn label(self) -> &'static str {
+        match self {
+            Query::Name => "NAME QUERY",
+            Query::Status => "NODE STATUS",
+        }
+    }
+}
+
+/// A target of the name-service benchmarks.
+struct Target {
+    label: &'static str,
+    addr: SocketAddrV4,
+    name: String,
+}
+
+impl Target {
+    fn packet(&self, q: Query) -> anyhow::Result<Vec<u8>> {
+        match q {
+            Query::Name => packets::name_query(&format!("{}<00>", self.name), 0),
+            Query::Status => packets::node_status(0),
+        }
+    }
+}
+
+/// Sequential request/response: RTTs in µs of the answered ones, and the unanswered count.
+fn latency(
+    sock: &UdpSocket,
+    to: SocketAddrV4,
+    template: &[u8],
+    n: u32,
+    first_id: u16,
+) -> anyhow::Result<(Vec<f64>, u32)> {
+    let mut pkt = template.to_vec();
+    let mut buf = [0u8; 2048];
+    let mut rtts = Vec::with_capacity(n as usize);
+    let mut lost = 0;
+    let timeout = Duration::from_millis(500);
+    for i in 0..n {
+        let id = first_id.wrapping_add(i as u16);
+        packets::set_trn_id(&mut pkt, id);
+        let t = Instant::now();
+        sock.send_to(&pkt, to)?;
+        let deadline = t + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                lost += 1;
+                break;
+            }
+            sock.set_read_timeout(Some(deadline - now))?;
+            match sock.recv_from(&mut buf) {
+                Ok((len, _)) => {
+                    if packets::positive_response_id(&buf[..len]) == Some(id) {
+                        rtts.push(t.elapsed().as_secs_f64() * 1e6);
+                        break;
+                    }
+                }
+                Err(_) => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+    }
+    rtts.sort_by(f64::total_cmp);
+    Ok((rtts, lost))
+}
+
+/// Closed loop with `outstanding` requests in flight for `secs`: (answers/s, answered,
+/// sent, timed out). A request unanswered after 200 ms is replaced by a new one.
+fn closed_loop(
+    sock: &UdpSocket,
+    to: SocketAddrV4,
+    template: &[u8],
+    outstanding: usize,
+    secs: f64,
+    first_id: u16,
+) -> anyhow::Result<(f64, u64, u64, u64)> {
+    let mut pkt = template.to_vec();
+    let mut buf = [0u8; 2048];
+    let timeout = Duration::from_millis(200);
+    let mut in_flight: Vec<Option<Instant>> = vec![None; 65_536];
+    let mut live = std::collections::VecDeque::new();
+    let mut next_id = first_id;
+    let (mut answered, mut sent, mut timed_out) = (0u64, 0u64, 0u64);
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(secs);
+    let mut send_one = |in_flight: &mut Vec<Option<Instant>>,
+                        live: &mut std::collections::VecDeque<u16>,
+                        sent: &mut u64|
+     -> anyhow::Result<()> {
+        let id = next_id;
+        next_id = next_id.wrapping_add(1);
+        packets::set_trn_id(&mut pkt, id);
+        sock.send_to(&pkt, to)?;
+        in_flight[id as usize] = Some(Instant::now());
+        live.push_back(id);
+        *sent += 1;
+        Ok(())
+    };
+    for _ in 0..outstanding {
+        send_one(&mut in_flight, &mut live, &mut sent)?;
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(5)))?;
+    while Instant::now() < end {
+        if let Ok((len, _)) = sock.recv_from(&mut buf) {
+            if let Some(id) = packets::positive_response_id(&buf[..len]) {
+                if in_flight[id as usize].take().is_some() {
+                    answered += 1;
+                    send_one(&mut in_flight, &mut live, &mut sent)?;
+                }
+            }
+        }
+        // Expire the oldest requests (ids are sent in order, so the front is oldest).
+        let now = Instant::now();
+        while let Some(&id) = live.front() {
+            match in_flight[id as usize] {
+                None => {
+                    live.pop_front();
+                }
+                Some(t) if now.duration_since(t) >= timeout => {
+                    in_flight[id as usize] = None;
+                    live.pop_front();
+                    timed_out += 1;
+                    send_one(&mut in_flight, &mut live, &mut sent)?;
+                }
+                Some(_) => break,
+            }
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    Ok((answered as f64 / elapsed, answered, sent, timed_out))
+}
+
+/// Wait (≤ `timeout`) until `target` answers a NAME QUERY for its name.
+fn wait_answers(sock: &UdpSocket, t: &Target, timeout: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + timeout;
+    let pkt = t.packet(Query::Name)?;
+    while Instant::now() < until {
+        let (rtts, _) = latency(sock, t.addr, &pkt, 1, 0xfff0)?;
+        if !rtts.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("{} does not answer a NAME QUERY for {}", t.label, t.name)
+}
+
+/// Start nbdgm serve in host `b`'s namespace; returns the tracked process and API socket.
+fn start_lab_nbdgm(
+    bin: &Path,
+    lab: &Lab,
+    b: &nbdgm_lab::Host,
+    raised: bool,
+    tag: &str,
+) -> anyhow::Result<(Daemon, PathBuf)> {
+    let socket = lab.dir().join(format!("{tag}.sock"));
+    let cfg = DaemonConfig {
+        name: "NBDGMB".into(),
+        workgroup: "TESTGROUP".into(),
+        address: b.addr(),
+        prefix: 24,
+        ports: (137, 138),
+        socket: socket.clone(),
+        raised_limits: raised,
+        extra: String::new(),
+    };
+    let proc = cfg.start(bin, lab.dir(), tag, Some(b))?;
+    wait_names(
+        &socket,
+        &["NBDGMB<00>", "TESTGROUP<00>"],
+        Duration::from_secs(15),
+    )?;
+    Ok((proc, socket))
+}
+
+#[derive(Default)]
+struct NameResults {
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+    lat_lost: Vec<f64>,
+    rate: Vec<f64>,
+    rate_timeouts: Vec<f64>,
+}
+
+pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
+    if !nbdgm_lab::require_or_skip("daemon_bench names") {
+        bail!("lab prerequisites missing (root, ip, nmbd, nmblookup, tshark, setsid)");
+    }
+    let lab = Lab::new(LabSpec::one_subnet())?;
+    let ha = lab.add_host("a", "198.51.100.10/24")?;
+    let hb = lab.add_host("b", "198.51.100.20/24")?;
+    let hc = lab.add_host("c", "198.51.100.30/24")?;
+    // Samba's default log level (0): the lab's default of 10 writes every packet to a file.
+    let nmbd = Nmbd::start(
+        &ha,
+        NmbdOptions {
+            extra_global: vec!["log level = 0".into()],
+            ..Default::default()
+        },
+    )?;
+    let (nb_proc, nb_sock) = start_lab_nbdgm(bin, &lab, &hb, true, "nbdgm-raised")?;
+    let sock = hc.in_netns(|| UdpSocket::bind((hc.addr(), 0)))??;
+    let targets = [
+        Target {
+            label: "nmbd 4.17",
+            addr: SocketAddrV4::new(ha.addr(), 137),
+            name: "SAMBAA".into(),
+        },
+        Target {
+            label: "nbdgm (limits raised)",
+            addr: SocketAddrV4::new(hb.addr(), 137),
+            name: "NBDGMB".into(),
+        },
+    ];
+    for t in &targets {
+        wait_answers(&sock, t, Duration::from_secs(30))?;
+    }
+    note_load("names");
+    let queries = [Query::Name, Query::Status];
+    let mut id: u16 = 1;
+    let res = measure(&sock, &targets, a, &mut id)?;
+    let usage = Usage {
+        raised_stats: stats(&nb_sock)?,
+        nmbd_cpu: procfs::cpu_seconds(nmbd.pid()).unwrap_or(f64::NAN),
+        nb_cpu: procfs::cpu_seconds(nb_proc.pid()).unwrap_or(f64::NAN),
+        nmbd_mem: procfs::mem(nmbd.pid()).unwrap_or_default(),
+        nb_mem: procfs::mem(nb_proc.pid()).unwrap_or_default(),
+    };
+    nb_proc.stop();
+    let def = default_limits(bin, &lab, &hb, &sock, a, &mut id)?;
+    nmbd.stop()?;
+    print_names(a, &targets, &queries, &res, &usage);
+    print_default_limits(a, &def);
+    drop(lab);
+    Ok(())
+}
+
+/// The daemons' CPU time and memory over the measurements, and nbdgm's counters.
+struct Usage {
+    raised_stats: serde_json::Value,
+    nmbd_cpu: f64,
+    nb_cpu: f64,
+    nmbd_mem: procfs::Mem,
+    nb_mem: procfs::Mem,
+}
+
+/// One closed-loop run of nbdgm with its default limits: the request, replies/s, answered,
+/// sent, timeouts, and the growth of runtime.rate_limited_rx and rate_limited_reply.
+type DefaultRow = (Query, f64, u64, u64, u64, u64, u64);
+
+/// Latency and closed-loop rate of every target and query, `a.runs` times alternating;
+/// `results[target][query]`.
+fn measure(
+    sock: &UdpSocket,
+    targets: &[Target; 2],
+    a: &NamesArgs,
+    id: &mut u16,
+) -> anyhow::Result<Vec<Vec<NameResults>>> {
+    let mut res: Vec<Vec<NameResults>> = (0..2)
+        .map(|_| (0..2).map(|_| NameResults::default()).collect())
+        .collect();
+    let queries = [Query::Name, Query::Status];
+    for r in 0..a.runs {
+        note_load(&format!("names run {r}"));
+        for (ti, t) in targets.iter().enumerate() {
+            for (qi, q) in queries.iter().enumerate() {
+                let pkt = t.packet(*q)?;
+                let (rtts, lost) = latency(sock, t.addr, &pkt, a.latency_count, *id)?;
+                *id = id.wrapping_add(a.latency_count as u16);
+                let (rate, answered, sent, timeouts) =
+                    closed_loop(sock, t.addr, &pkt, a.outstanding, a.rate_secs, *id)?;
+                *id = id.wrapping_add(sent as u16);
+                eprintln!(
+                    "run {r}: {} {}: p50 {:.0} µs p99 {:.0} µs lost {lost}; rate {rate:.0}/s ({answered}/{sent}, {timeouts} timeouts), load {:.2}",
+                    t.label,
+                    q.label(),
+                    percentile(&rtts, 50.0),
+                    percentile(&rtts, 99.0),
+                    procfs::loadavg1()
+                );
+                let e = &mut res[ti][qi];
+                e.p50.push(percentile(&rtts, 50.0));
+                e.p99.push(percentile(&rtts, 99.0));
+                e.lat_lost.push(f64::from(lost));
+                e.rate.push(rate);
+                e.rate_timeouts.push(timeouts as f64);
+            }
+        }
+    }
+    Ok(res)
+}
+
+/// nbdgm with its default limits (rx 200/s burst 400, replies 50/s burst 100 per source):
+/// one closed-loop run per query.
+fn default_limits(
+    bin: &Path,
+    lab: &Lab,
+    hb: &nbdgm_lab::Host,
+    sock: &UdpSocket,
+    a: &NamesArgs,
+    id: &mut u16,
+) -> anyhow::Result<Vec<DefaultRow>> {
+    let queries = [Query::Name, Query::Status];
+    let (nbd_proc, nbd_sock) = start_lab_nbdgm(bin, lab, hb, false, "nbdgm-default")?;
+    let tdef = Target {
+        label: "nbdgm (default limits)",
+        addr: SocketAddrV4::new(hb.addr(), 137),
+        name: "NBDGMB".into(),
+    };
+    let mut def = Vec::new();
+    for q in queries {
+        // Full buckets for each measurement (refill: burst / rate = 2 s).
+        std::thread::sleep(Duration::from_secs(3));
+        let before = stats(&nbd_sock)?;
+        let pkt = tdef.packet(q)?;
+        let (rate, answered, sent, timeouts) =
+            closed_loop(sock, tdef.addr, &pkt, a.outstanding, a.rate_secs, *id)?;
+        *id = id.wrapping_add(sent as u16);
+        let after = stats(&nbd_sock)?;
+        let delta = |p: &str| iface_counter(&after, p) - iface_counter(&before, p);
+        eprintln!(
+            "default limits {}: {rate:.0}/s answered {answered} of {sent}",
+            q.label()
+        );
+        def.push((
+            q,
+            rate,
+            answered,
+            sent,
+            timeouts,
+            delta("/runtime/rate_limited_rx"),
+            delta("/runtime/rate_limited_reply"),
+        ));
+    }
+    nbd_proc.stop();
+    Ok(def)
+}
+
+/// The name-service table of docs/BENCHMARKS.md.
+fn print_names(
+    a: &NamesArgs,
+    targets: &[Target; 2],
+    queries: &[Query; 2],
+    res: &[Vec<NameResults>],
+    u: &Usage,
+) {
+    let Usage {
+        raised_stats,
+        nmbd_cpu,
+        nb_cpu,
+        nmbd_mem,
+        nb_mem,
+    } = u;
+    println!("\n### Name service: nbdgm vs nmbd on one veth bridge\n");
+    println!(
+        "Lab: host a 198.51.100.10 runs nmbd (SAMBAA, `log level = 0`), host b 198.51.100.20 \
+         runs `nbdgm serve` (NBDGMB, rx_per_source and replies_per_source raised to \
+         1e9/s, burst 1,000,000), host c 198.51.100.30 asks by unicast to port 137: NAME QUERY \
+         for NAME<00> (RD set) and NODE STATUS for `*<00>`. Latency: {} sequential requests \
+         (500 ms timeout); rate: closed loop, {} outstanding, {} s, a request unanswered \
+         after 200 ms is replaced. {} runs, nmbd and nbdgm alternating; medians.\n",
+        a.latency_count, a.outstanding, a.rate_secs, a.runs
+    );
+    println!("| daemon | request | p50 latency (µs) | p99 latency (µs) | unanswered (latency) | replies/s (closed loop) | runs (replies/s) | timeouts (rate) |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (ti, t) in targets.iter().enumerate() {
+        for (qi, q) in queries.iter().enumerate() {
+            let e = &res[ti][qi];
+            println!(
+                "| {} | {} | {:.0} | {:.0} | {} | **{}** | {} | {} |",
+                t.label,
+                q.label(),
+                median(&e.p50),
+                median(&e.p99),
+                thousands(median(&e.lat_lost)),
+                thousands(median(&e.rate)),
+                runs(&e.rate),
+                thousands(median(&e.rate_timeouts)),
+            );
+        }
+    }
+    for qi in 0..2 {
+        let n = median(&res[0][qi].rate);
+        let b = median(&res[1][qi].rate);
+        println!(
+            "\nnbdgm / nmbd reply rate, {}: **{:.2}×**",
+            queries[qi].label(),
+            b / n
+        );
+    }
+    println!(
+        "\nCPU time over the whole name benchmark: nmbd {nmbd_cpu:.2} s, nbdgm {nb_cpu:.2} s; \
+         RSS at the end (VmRSS / VmHWM): nmbd {:.1} / {:.1} MiB, nbdgm {:.1} / {:.1} MiB. \
+         nbdgm counters: queries_answered {}, node_status_answered {}, rate_limited_reply {}.",
+        nmbd_mem.rss_kib as f64 / 1024.0,
+        nmbd_mem.hwm_kib as f64 / 1024.0,
+        nb_mem.rss_kib as f64 / 1024.0,
+        nb_mem.hwm_kib as f64 / 1024.0,
+        iface_counter(raised_stats, "/node/queries_answered"),
+        iface_counter(raised_stats, "/node/node_status_answered"),
+        iface_counter(raised_stats, "/runtime/rate_limited_reply"),
+    );
+}
+
+/// The table of nbdgm with its default limits.
+fn print_default_limits(a: &NamesArgs, def: &[DefaultRow]) {
+    println!(
+        "\n#### nbdgm with its default limits (rx 200/s burst 400, replies 50/s burst 100, per source)\n"
+    );
+    println!(
+        "Same closed loop ({} outstanding, {} s, 200 ms timeout), buckets full at the start. \
+         Expected answers ≈ burst + rate × time = 100 + 50 × {} = {}.\n",
+        a.outstanding,
+        a.rate_secs,
+        a.rate_secs,
+        100.0 + 50.0 * a.rate_secs
+    );
+    println!("| request | requests sent | answered | replies/s | timeouts | runtime.rate_limited_rx | runtime.rate_limited_reply |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for &(q, rate, answered, sent, timeouts, lrx, lrep) in def {
+        println!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} |",
+            q.label(),
+            thousands(sent as f64),
+            thousands(answered as f64),
+            rate,
+            thousands(timeouts as f64),
+            thousands(lrx as f64),
+            thousands(lrep as f64)
+        );
+    }
+}
