@@ -14,33 +14,33 @@
 //!   answer GetBackupListRequest and stay backups when an election is lost (MS-BRWS
 //!   figure 2).
 //! * BecomeBackup is obeyed only from the local master browser we know: the name and
-//!   address of the last LocalMasterAnnouncement of our workgroup (issue 12 item 1);
+//!   address of the last LocalMasterAnnouncement of our workgroup;
 //!   other senders are refused and counted (`refused_become_backup`).
 //! * GetBackupListResponse lists only confirmed backups: promoted by us or heard with the
-//!   backup bit twice a period apart ([`crate::list`], issue 12 item 2).
+//!   backup bit twice a period apart ([`crate::list`]).
 //! * A LocalMasterAnnouncement of our workgroup from another host while we are master
 //!   forces an election (as Samba does); we stay master until a stronger RequestElection.
 //! * Elections we start, whatever the trigger, are rate limited: a burst of
 //!   `election_start_burst`, then one per `election_start_interval`; the rest are not
-//!   started and are counted in `elections_suppressed` (issue 12 item 8).
+//!   started and are counted in `elections_suppressed`.
 //! * Unknown opcodes are ignored and counted (`unknown_opcodes`), not refused (MS-BRWS
 //!   §3.3.5); every frame the codec rejects or over the sender limits is `Malformed`.
 //! * Events beyond [`MAX_QUEUED`] pending actions are dropped and counted, so an
 //!   undrained queue cannot grow with attacker traffic.
 
+mod announce;
+mod backup;
+mod elections;
+mod receive;
+
 use crate::config::{BrowserConfig, LmAnnounce};
-use crate::election::{self, Ballot, Election, Phase, Step};
-use crate::list::{BrowseList, BrowseTable, Heard, ServerEntry, Upsert, WorkgroupEntry};
-use crate::schedule::{self, millis, Periodic, Rng, CHANGE_DELAY};
+use crate::election::{self, Election, Phase};
+use crate::list::{BrowseList, BrowseTable, ServerEntry, WorkgroupEntry};
+use crate::schedule::{millis, Periodic, Rng, CHANGE_DELAY};
 use crate::stats::BrowserStats;
-use nbdgm_wire::browser::{
-    self as wire, Announcement, AnnouncementRequest, BecomeBackup, BrowserFrame,
-    DomainAnnouncement, GetBackupListResponse, LanmanAnnouncement, LanmanFrame, RequestElection,
-    ServerType, MAX_COMMENT_LEN, MAX_NAME_LEN,
-};
-use nbdgm_wire::mailslot::{MailslotWrite, BROWSE, LANMAN};
+use nbdgm_wire::browser::{BrowserFrame, RequestElection, ServerType, MAX_NAME_LEN};
+use nbdgm_wire::mailslot::{BROWSE, LANMAN};
 use nbdgm_wire::Name;
-use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ pub struct Inbound<'a> {
     pub request_len: usize,
 }
 
-/// Marks an [`Action::Send`] that answers a received frame (issue 12 item 2): the
+/// Marks an [`Action::Send`] that answers a received frame: the
 /// runtime passes it through its reply gate (rate and amplification per destination).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyTo {
@@ -277,6 +277,18 @@ pub struct Browser {
     stats: BrowserStats,
 }
 
+/// Why [`Browser::new`] or [`Browser::set_config`] refused a configuration. Shows the
+/// reason alone (e.g. `comment: NUL or a character outside Latin-1`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting [`BrowserConfig::validate`] does not accept.
+    #[error("{0}")]
+    Invalid(String),
+    /// The computer name cannot be a NetBIOS name.
+    #[error("{0}")]
+    Name(#[from] nbdgm_wire::Error),
+}
+
 fn dest_is(n: &Name, plain: &str, suffix: u8) -> bool {
     n.suffix() == suffix && n.name().eq_ignore_ascii_case(plain)
 }
@@ -289,9 +301,9 @@ fn valid_name(s: &str) -> bool {
 impl Browser {
     /// Fails on an invalid configuration (names too long, ...). `seed` drives the
     /// random delays (AnnouncementRequest 0–30 s, election back-off).
-    pub fn new(mut config: BrowserConfig, now: Instant, seed: u64) -> Result<Browser, String> {
-        config.validate()?;
-        let me = Name::new(&config.name, 0x00).map_err(|e| e.to_string())?;
+    pub fn new(mut config: BrowserConfig, now: Instant, seed: u64) -> Result<Browser, ConfigError> {
+        config.validate().map_err(ConfigError::Invalid)?;
+        let me = Name::new(&config.name, 0x00)?;
         let burst = config.election_start_burst;
         Ok(Browser {
             cfg: config,
@@ -329,9 +341,13 @@ impl Browser {
     /// off → give up roles and release names). A new name waits for its
     /// `name_registered`; a new workgroup drops roles and re-registers `<WG><1E>`.
     /// Clears a ResetState "stop". Announcements restart after [`CHANGE_DELAY`].
-    pub fn set_config(&mut self, mut config: BrowserConfig, now: Instant) -> Result<(), String> {
-        config.validate()?;
-        let me = Name::new(&config.name, 0x00).map_err(|e| e.to_string())?;
+    pub fn set_config(
+        &mut self,
+        mut config: BrowserConfig,
+        now: Instant,
+    ) -> Result<(), ConfigError> {
+        config.validate().map_err(ConfigError::Invalid)?;
+        let me = Name::new(&config.name, 0x00)?;
         if self.shut_down {
             self.cfg = config;
             self.me = me;
@@ -570,102 +586,6 @@ impl Browser {
         self.dom.stop();
         self.lm_next = None;
         self.reply_at = None;
-    }
-
-    /// The master's list, fetched after [`Action::FetchMasterList`]: servers of our
-    /// workgroup and (from a DOMAIN_ENUM request) workgroups with their masters. Entries
-    /// we heard ourselves are kept as heard (they carry addresses; the master's list has
-    /// none: these show 0.0.0.0). They expire like an announcement every 12 minutes.
-    pub fn master_list(&mut self, now: Instant, servers: Vec<Listed>, workgroups: Vec<Listed>) {
-        self.sync_pending = false;
-        if self.shut_down {
-            return;
-        }
-        self.stats.master_syncs += 1;
-        let wg = self.cfg.workgroup.clone();
-        for l in servers.into_iter().filter(|l| valid_name(&l.name)) {
-            if l.name.eq_ignore_ascii_case(&self.cfg.name) || self.table.has_server(&wg, &l.name) {
-                continue;
-            }
-            let h = Heard {
-                name: l.name.to_ascii_uppercase(),
-                group: wg.clone(),
-                server_type: l.server_type & !ServerType::LOCAL_LIST_ONLY,
-                os_major: l.os_major,
-                os_minor: l.os_minor,
-                periodicity_ms: MASTER_SYNC_MS,
-                comment: l.comment.chars().take(wire::MAX_COMMENT_LEN).collect(),
-                address: Ipv4Addr::UNSPECIFIED,
-                lanman: false,
-            };
-            match self.table.upsert_server(now, h, self.cfg.max_servers) {
-                Upsert::Full => {
-                    self.stats.refused_server_list_full += 1;
-                    break;
-                }
-                _ => self.stats.master_list_entries += 1,
-            }
-        }
-        for l in workgroups.into_iter().filter(|l| valid_name(&l.name)) {
-            if self.table.has_group(&l.name) {
-                continue;
-            }
-            let h = Heard {
-                name: l.name.to_ascii_uppercase(),
-                // NetServerEnum2 level 1 of a workgroup: the comment is its master.
-                group: l.comment.chars().take(MAX_NAME_LEN).collect(),
-                server_type: l.server_type,
-                os_major: l.os_major,
-                os_minor: l.os_minor,
-                periodicity_ms: MASTER_SYNC_MS,
-                comment: String::new(),
-                address: Ipv4Addr::UNSPECIFIED,
-                lanman: false,
-            };
-            if let Upsert::Full = self.table.upsert_group(now, h, self.cfg.max_workgroups) {
-                self.stats.refused_workgroup_list_full += 1;
-                break;
-            }
-            self.stats.master_list_entries += 1;
-        }
-        self.update_gauges();
-    }
-
-    /// The fetch of the master's list failed (counted; retried at the next interval).
-    pub fn master_list_failed(&mut self, _now: Instant) {
-        self.sync_pending = false;
-        self.stats.master_sync_failures += 1;
-    }
-
-    fn sync_timer(&mut self, now: Instant) {
-        if self.role != Role::Backup || self.shut_down {
-            self.sync_next = None;
-            return;
-        }
-        let period = Duration::from_millis(u64::from(MASTER_SYNC_MS));
-        if let Some(last) = self
-            .last_fetch
-            .filter(|t| now.saturating_duration_since(*t) < period)
-        {
-            // One fetch per period, whatever asked for this one (issue 12 item 1).
-            self.stats.master_syncs_deferred += 1;
-            self.sync_next = Some(last + period);
-            return;
-        }
-        match (&self.master, self.sync_pending) {
-            (Some((name, address, _)), false) => {
-                self.actions.push_back(Action::FetchMasterList {
-                    master: name.clone(),
-                    address: *address,
-                    workgroup: self.cfg.workgroup.clone(),
-                });
-                self.sync_pending = true;
-                self.last_fetch = Some(now);
-                self.sync_next = Some(now + period);
-            }
-            // No master known yet (or a fetch still running): look again soon.
-            _ => self.sync_next = Some(now + MASTER_SYNC_RETRY),
-        }
     }
 
     pub fn role(&self) -> Role {
@@ -936,660 +856,32 @@ impl Browser {
             }
         }
     }
-
-    fn lost(&mut self, winner: String) {
-        self.stats.elections_lost += 1;
-        self.event(BrowserEvent::ElectionLost { winner });
-    }
-
-    // ---------------------------------------------------------------------------------
-    // Elections
-
-    /// Start an election unless one runs or the start rate limit says no (issue 12
-    /// item 8: a burst of `election_start_burst`, then one per `election_start_interval`).
-    fn start_election(&mut self, now: Instant) {
-        if self.election.active() {
-            return;
-        }
-        let burst = self.cfg.election_start_burst;
-        let every = self.cfg.election_start_interval;
-        let (tokens, since) = &mut self.election_tokens;
-        if *tokens >= burst {
-            *since = now;
-        } else {
-            let n = now.saturating_duration_since(*since).as_nanos() / every.as_nanos().max(1);
-            let n = u32::try_from(n).unwrap_or(u32::MAX);
-            if n > 0 {
-                *tokens = tokens.saturating_add(n).min(burst);
-                *since = if *tokens >= burst {
-                    now
-                } else {
-                    *since + every * n
-                };
-            }
-        }
-        if *tokens == 0 {
-            self.stats.elections_suppressed += 1;
-            return;
-        }
-        let d = election::delay(self.role, &mut self.rng);
-        if self.election.start(now, d) {
-            self.election_tokens.0 -= 1;
-            self.stats.elections_started += 1;
-            self.event(BrowserEvent::ElectionStarted);
-        }
-    }
-
-    fn election_timer(&mut self, now: Instant) {
-        let d = election::delay(self.role, &mut self.rng);
-        let Some(step) = self.election.fire(now, d) else {
-            return;
-        };
-        if step == Step::GiveUp {
-            if self.role == Role::Master {
-                self.drop_roles(now, self.demoted_role());
-            }
-            self.lost(String::new());
-            return;
-        }
-        let f = BrowserFrame::RequestElection(RequestElection {
-            election_version: election::ELECTION_VERSION,
-            criteria: self.our_criteria(),
-            uptime_ms: self.uptime_ms(now),
-            server_name: self.cfg.name.clone(),
-            ..RequestElection::default()
-        });
-        self.send_browse(self.wg_name(0x1E), Target::Broadcast, &f);
-        self.stats.elections_sent += 1;
-        if step == Step::SendAndWin {
-            if self.role == Role::Master {
-                // Re-won while master: announce afresh.
-                self.election.stop();
-                self.stats.elections_won += 1;
-                self.event(BrowserEvent::ElectionWon);
-                self.start_master_timers(now);
-            } else {
-                let n = self.wg_name(0x1D);
-                self.actions.push_back(Action::Register {
-                    name: n,
-                    group: false,
-                });
-                self.actions.push_back(Action::Register {
-                    name: Name::msbrowse(),
-                    group: true,
-                });
-            }
-        }
-    }
-
-    fn become_master(&mut self, now: Instant) {
-        self.election.stop();
-        self.master = None;
-        self.set_role(now, Role::Master);
-        self.stats.elections_won += 1;
-        self.event(BrowserEvent::ElectionWon);
-        let f = BrowserFrame::AnnouncementRequest(AnnouncementRequest {
-            reserved: 0,
-            response_name: self.cfg.name.clone(),
-            trailing: Vec::new(),
-        });
-        self.send_browse(self.wg_name(0x1E), Target::Broadcast, &f);
-        self.start_master_timers(now);
-    }
-
-    /// LMA and DomainAnnouncement now, then on their schedules; backups checked.
-    fn start_master_timers(&mut self, now: Instant) {
-        self.lma.restart(now);
-        self.dom.restart(now);
-        self.lma_timer(now);
-        self.domain_timer(now);
-        self.check_backups(now);
-    }
-
-    fn on_request_election(&mut self, now: Instant, ib: &Inbound<'_>, e: &RequestElection) {
-        if !dest_is(ib.destination, &self.cfg.workgroup, 0x1E)
-            || e.server_name.eq_ignore_ascii_case(&self.cfg.name)
-            || ib.source.raw() == self.me.raw()
-        {
-            self.stats.frames_ignored += 1;
-            return;
-        }
-        if now.saturating_duration_since(self.election_window.0) >= ELECTION_WINDOW {
-            self.election_window = (now, 0);
-        }
-        if self.election_window.1 >= self.cfg.elections_per_minute {
-            self.refuse(Refusal::ElectionRate, ib.from);
-            return;
-        }
-        self.election_window.1 += 1;
-        self.stats.elections_received += 1;
-        if !self.is_browser() {
-            return;
-        }
-        let criteria = self.our_criteria();
-        let ours = Ballot {
-            version: election::ELECTION_VERSION,
-            criteria,
-            uptime_ms: self.uptime_ms(now),
-            name: &self.cfg.name,
-        };
-        let theirs = Ballot {
-            version: e.election_version,
-            criteria: e.criteria,
-            uptime_ms: e.uptime_ms,
-            name: &e.server_name,
-        };
-        match election::compare(&ours, &theirs) {
-            Ordering::Greater => self.start_election(now),
-            Ordering::Less => {
-                let was = self.election.active() || self.role == Role::Master;
-                if self.role == Role::Master {
-                    self.drop_roles(now, self.demoted_role());
-                } else {
-                    self.drop_roles(now, self.role);
-                }
-                if was {
-                    self.lost(e.server_name.clone());
-                }
-            }
-            Ordering::Equal => {}
-        }
-    }
-
-    // ---------------------------------------------------------------------------------
-    // Sending
-
-    fn send(&mut self, slot: &str, destination: Name, target: Target, payload: Vec<u8>) {
-        self.send_marked(slot, destination, target, payload, None)
-    }
-
-    fn send_marked(
-        &mut self,
-        slot: &str,
-        destination: Name,
-        target: Target,
-        payload: Vec<u8>,
-        reply_to: Option<ReplyTo>,
-    ) {
-        if let Ok(data) = MailslotWrite::new(slot, payload).to_bytes() {
-            self.actions.push_back(Action::Send {
-                source: self.me.clone(),
-                destination,
-                target,
-                data,
-                reply_to,
-            });
-        }
-    }
-
-    /// Answer the frame `ib` by unicast to its UDP source, marked as a reply.
-    fn reply_browse(&mut self, ib: &Inbound<'_>, destination: Name, f: &BrowserFrame) {
-        if let Ok(b) = f.to_bytes() {
-            let reply_to = Some(ReplyTo {
-                to: ib.from,
-                request_len: ib.request_len,
-            });
-            self.send_marked(BROWSE, destination, Target::Unique(ib.from), b, reply_to);
-        }
-    }
-
-    fn send_browse(&mut self, destination: Name, target: Target, f: &BrowserFrame) {
-        if let Ok(b) = f.to_bytes() {
-            self.send(BROWSE, destination, target, b);
-        }
-    }
-
-    fn announcement(&self, periodicity_ms: u32, server_type: u32) -> Announcement {
-        Announcement {
-            periodicity_ms,
-            server_name: self.cfg.name.clone(),
-            os_major: self.cfg.os_version.0,
-            os_minor: self.cfg.os_version.1,
-            server_type,
-            comment: self.cfg.comment.clone(),
-            ..Announcement::default()
-        }
-    }
-
-    /// HostAnnouncement to `<WG><1D>` (broadcast) and to every remote target.
-    fn send_host(&mut self, periodicity_ms: u32, server_type: u32) {
-        let f = BrowserFrame::HostAnnouncement(self.announcement(periodicity_ms, server_type));
-        if self.role != Role::Master || server_type == 0 {
-            self.send_browse(self.wg_name(0x1D), Target::Broadcast, &f);
-            self.stats.host_announcements_sent += 1;
-        }
-        self.send_remote(&f);
-    }
-
-    fn send_remote(&mut self, f: &BrowserFrame) {
-        for i in 0..self.cfg.remote_announce.len() {
-            let r = &self.cfg.remote_announce[i];
-            let wg = r
-                .workgroup
-                .clone()
-                .unwrap_or_else(|| self.cfg.workgroup.clone());
-            let to = SocketAddrV4::new(r.address, self.cfg.datagram_port);
-            if let Ok(n) = Name::new(&wg, 0x1D) {
-                self.send_browse(n, Target::GroupAt(to), f);
-                self.stats.remote_announcements_sent += 1;
-            }
-        }
-    }
-
-    fn host_timer(&mut self, now: Instant) {
-        let i = schedule::host_interval(self.host.count, self.cfg.max_announce_interval);
-        self.send_host(millis(i), self.our_type());
-        self.host.fired(now, i);
-    }
-
-    fn send_lma(&mut self, periodicity_ms: u32) {
-        let f = BrowserFrame::LocalMasterAnnouncement(
-            self.announcement(periodicity_ms, self.our_type()),
-        );
-        self.send_browse(self.wg_name(0x1E), Target::Broadcast, &f);
-        self.stats.local_master_announcements_sent += 1;
-    }
-
-    fn send_domain(&mut self, periodicity_ms: u32) {
-        let f = BrowserFrame::DomainAnnouncement(DomainAnnouncement {
-            periodicity_ms,
-            machine_group: self.cfg.workgroup.clone(),
-            server_type: ServerType::DOMAIN_ENUM | ServerType::NT,
-            local_master_name: self.cfg.name.clone(),
-            ..DomainAnnouncement::default()
-        });
-        self.send_browse(Name::msbrowse(), Target::Broadcast, &f);
-        self.stats.domain_announcements_sent += 1;
-    }
-
-    fn lma_timer(&mut self, now: Instant) {
-        let i = schedule::lma_interval(self.lma.count);
-        self.send_lma(millis(i));
-        self.lma.fired(now, i);
-    }
-
-    fn domain_timer(&mut self, now: Instant) {
-        let i = schedule::domain_interval(self.dom.count);
-        self.send_domain(millis(i));
-        self.dom.fired(now, i);
-    }
-
-    /// LAN Manager announcement to `<WG><00>` on `\MAILSLOT\LANMAN`.
-    fn send_lanman(&mut self, server_type: u32) {
-        let secs = u16::try_from(self.cfg.lm_interval.as_secs()).unwrap_or(u16::MAX);
-        let f = LanmanFrame::Announcement(LanmanAnnouncement {
-            server_type,
-            os_major: self.cfg.os_version.0,
-            os_minor: self.cfg.os_version.1,
-            periodicity_s: secs,
-            server_name: self.cfg.name.clone(),
-            comment: self.cfg.comment.clone(),
-            ..LanmanAnnouncement::default()
-        });
-        if let Ok(b) = f.to_bytes() {
-            self.send(LANMAN, self.wg_name(0x00), Target::Broadcast, b);
-            self.stats.lanman_announcements_sent += 1;
-        }
-    }
-
-    // ---------------------------------------------------------------------------------
-    // Receiving
-
-    fn handle_browse(&mut self, now: Instant, ib: &Inbound<'_>) {
-        let f = match BrowserFrame::parse(ib.data) {
-            Ok(f) => f,
-            Err(_) => return self.refuse(Refusal::Malformed, ib.from),
-        };
-        if f.check_sender_limits().is_err() {
-            return self.refuse(Refusal::Malformed, ib.from);
-        }
-        match &f {
-            BrowserFrame::HostAnnouncement(a) => {
-                self.on_announcement(now, ib, heard(a, ib, false), false)
-            }
-            BrowserFrame::LocalMasterAnnouncement(a) => {
-                self.on_announcement(now, ib, heard(a, ib, false), true)
-            }
-            BrowserFrame::AnnouncementRequest(_) => self.on_announcement_request(now, ib),
-            BrowserFrame::RequestElection(e) => self.on_request_election(now, ib, e),
-            BrowserFrame::GetBackupListRequest(r) => {
-                self.on_backup_list_request(now, ib, r.count, r.token)
-            }
-            BrowserFrame::BecomeBackup(b) => self.on_become_backup(now, ib, b),
-            BrowserFrame::DomainAnnouncement(d) => {
-                if ib.destination.raw() != Name::msbrowse().raw() {
-                    self.stats.frames_ignored += 1;
-                    return;
-                }
-                let h = Heard {
-                    name: d.machine_group.clone(),
-                    group: d.local_master_name.clone(),
-                    server_type: d.server_type,
-                    os_major: d.browser_config_version_major,
-                    os_minor: d.browser_config_version_minor,
-                    periodicity_ms: d.periodicity_ms,
-                    comment: String::new(),
-                    address: *ib.from.ip(),
-                    lanman: false,
-                };
-                self.on_domain(now, ib, h);
-            }
-            BrowserFrame::MasterAnnouncement(_) => self.stats.master_announcements_received += 1,
-            BrowserFrame::ResetStateRequest(r) => self.on_reset(now, ib, r.reset_type),
-            BrowserFrame::GetBackupListResponse(_) => self.stats.frames_ignored += 1,
-            BrowserFrame::Unknown(_) => self.stats.unknown_opcodes += 1,
-        }
-    }
-
-    fn handle_lanman(&mut self, now: Instant, ib: &Inbound<'_>) {
-        let f = match LanmanFrame::parse(ib.data) {
-            Ok(f) => f,
-            Err(_) => return self.refuse(Refusal::Malformed, ib.from),
-        };
-        let from_self = ib.source.raw() == self.me.raw();
-        match f {
-            LanmanFrame::Announcement(a) => {
-                if !valid_name(&a.server_name) || a.comment.chars().count() > MAX_COMMENT_LEN {
-                    return self.refuse(Refusal::Malformed, ib.from);
-                }
-                self.stats.lanman_announcements_received += 1;
-                if !from_self && !a.server_name.eq_ignore_ascii_case(&self.cfg.name) {
-                    self.heard_lanman_now(now);
-                }
-                let mut h = Heard {
-                    name: a.server_name,
-                    group: String::new(),
-                    server_type: a.server_type,
-                    os_major: a.os_major,
-                    os_minor: a.os_minor,
-                    periodicity_ms: u32::from(a.periodicity_s).saturating_mul(1000),
-                    comment: a.comment,
-                    address: *ib.from.ip(),
-                    lanman: true,
-                };
-                if a.opcode == wire::opcode::DOMAIN_ANNOUNCEMENT {
-                    // LM layout 0x0C: workgroup name, then its master's name.
-                    h.group = std::mem::take(&mut h.comment);
-                    self.on_domain(now, ib, h);
-                } else {
-                    let lma = a.opcode == wire::opcode::LOCAL_MASTER_ANNOUNCEMENT;
-                    self.on_announcement(now, ib, h, lma);
-                }
-            }
-            LanmanFrame::Browser(f) => {
-                if f.check_sender_limits().is_err() {
-                    return self.refuse(Refusal::Malformed, ib.from);
-                }
-                self.stats.lanman_announcements_received += 1;
-                match &f {
-                    BrowserFrame::HostAnnouncement(a)
-                    | BrowserFrame::LocalMasterAnnouncement(a) => {
-                        if !from_self && !a.server_name.eq_ignore_ascii_case(&self.cfg.name) {
-                            self.heard_lanman_now(now);
-                        }
-                        let lma = matches!(f, BrowserFrame::LocalMasterAnnouncement(_));
-                        self.on_announcement(now, ib, heard(a, ib, true), lma);
-                    }
-                    BrowserFrame::DomainAnnouncement(d) => {
-                        let h = Heard {
-                            name: d.machine_group.clone(),
-                            group: d.local_master_name.clone(),
-                            server_type: d.server_type,
-                            os_major: d.browser_config_version_major,
-                            os_minor: d.browser_config_version_minor,
-                            periodicity_ms: d.periodicity_ms,
-                            comment: String::new(),
-                            address: *ib.from.ip(),
-                            lanman: true,
-                        };
-                        self.on_domain(now, ib, h);
-                    }
-                    _ => self.stats.unknown_opcodes += 1,
-                }
-            }
-            LanmanFrame::Unknown(_) => self.stats.unknown_opcodes += 1,
-        }
-    }
-
-    fn heard_lanman_now(&mut self, now: Instant) {
-        if !self.heard_lanman {
-            self.heard_lanman = true;
-            self.refresh_lm(now);
-        }
-    }
-
-    /// A server announcement (HostAnnouncement, LMA, LANMAN); `h.group` is filled in
-    /// from the destination here.
-    fn on_announcement(&mut self, now: Instant, ib: &Inbound<'_>, mut h: Heard, lma: bool) {
-        if !matches!(ib.destination.suffix(), 0x00 | 0x1D | 0x1E) {
-            self.stats.frames_ignored += 1;
-            return;
-        }
-        if !valid_name(&h.name) {
-            return self.refuse(Refusal::Malformed, ib.from);
-        }
-        if ib.source.raw() == self.me.raw() || h.name.eq_ignore_ascii_case(&self.cfg.name) {
-            return;
-        }
-        h.group = ib.destination.name().to_ascii_uppercase();
-        let ours = h.group.eq_ignore_ascii_case(&self.cfg.workgroup);
-        if h.server_type == 0 {
-            self.table.remove_server(&h.group, &h.name);
-            if ours
-                && self
-                    .master
-                    .as_ref()
-                    .is_some_and(|m| m.0.eq_ignore_ascii_case(&h.name))
-            {
-                self.master = None;
-            }
-            return;
-        }
-        let name = h.name.clone();
-        let periodicity = h.periodicity_ms;
-        let is_backup = h.server_type & ServerType::BACKUP_BROWSER != 0;
-        if self.table.upsert_server(now, h, self.cfg.max_servers) == Upsert::Full {
-            self.refuse(Refusal::ServerListFull, ib.from);
-        }
-        if ours && is_backup && self.promoted.remove(&name.to_ascii_uppercase()).is_some() {
-            let wg = self.cfg.workgroup.clone();
-            self.table.confirm_backup(&wg, &name);
-        }
-        if ours && lma {
-            self.on_master_seen(now, ib, name, periodicity);
-        }
-    }
-
-    fn on_master_seen(&mut self, now: Instant, ib: &Inbound<'_>, name: String, periodicity: u32) {
-        let addr = *ib.from.ip();
-        let changed = !self
-            .master
-            .as_ref()
-            .is_some_and(|m| m.0.eq_ignore_ascii_case(&name) && m.1 == addr);
-        if changed {
-            self.event(BrowserEvent::MasterSeen {
-                name: name.clone(),
-                from: ib.from,
-            });
-        }
-        if self.role == Role::Master {
-            // Two masters: force an election (Samba; MS-BRWS §3.3.5.8).
-            self.start_election(now);
-        } else {
-            self.master = Some((name, addr, now + crate::list::expiry_after(periodicity)));
-        }
-    }
-
-    fn on_domain(&mut self, now: Instant, ib: &Inbound<'_>, h: Heard) {
-        if !valid_name(&h.name) {
-            return self.refuse(Refusal::Malformed, ib.from);
-        }
-        if ib.source.raw() == self.me.raw()
-            || (h.name.eq_ignore_ascii_case(&self.cfg.workgroup)
-                && h.group.eq_ignore_ascii_case(&self.cfg.name))
-        {
-            return;
-        }
-        if h.server_type == 0 {
-            self.table.remove_group(&h.name);
-            return;
-        }
-        if self.table.upsert_group(now, h, self.cfg.max_workgroups) == Upsert::Full {
-            self.refuse(Refusal::WorkgroupListFull, ib.from);
-        }
-    }
-
-    fn on_announcement_request(&mut self, now: Instant, ib: &Inbound<'_>) {
-        let d = ib.destination;
-        let for_us =
-            d.name().eq_ignore_ascii_case(&self.cfg.workgroup) || dest_is(d, &self.cfg.name, 0x00);
-        if !for_us || ib.source.raw() == self.me.raw() {
-            self.stats.frames_ignored += 1;
-            return;
-        }
-        self.stats.announcement_requests_received += 1;
-        if !self.announcing() && self.role != Role::Master {
-            return;
-        }
-        if self.reply_at.is_none() {
-            let d = self
-                .rng
-                .millis_between(0, millis(schedule::ANNOUNCE_REPLY_MAX).into());
-            self.reply_at = Some(now + d);
-        }
-    }
-
-    /// Confirmed backups only (promoted by us or heard repeatedly; issue 12 item 2).
-    fn known_backups(&self, now: Instant) -> Vec<String> {
-        self.table.confirmed_backups(&self.cfg.workgroup, now)
-    }
-
-    fn on_backup_list_request(&mut self, now: Instant, ib: &Inbound<'_>, count: u8, token: u32) {
-        if !dest_is(ib.destination, &self.cfg.workgroup, 0x1D)
-            || self.role != Role::Master
-            || ib.source.raw() == self.me.raw()
-        {
-            self.stats.frames_ignored += 1;
-            return;
-        }
-        let mut servers = vec![self.cfg.name.clone()];
-        servers.extend(self.known_backups(now));
-        servers.truncate(usize::from(count.max(1)));
-        let f = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
-            count: servers.len() as u8,
-            token,
-            servers,
-            trailing: Vec::new(),
-        });
-        let mut raw = *ib.source.raw();
-        raw[15] = 0x00;
-        self.reply_browse(ib, Name::from_raw(raw), &f);
-        self.stats.backup_list_requests_answered += 1;
-    }
-
-    /// Promote potential browsers until there is one backup per 32 servers (at least
-    /// one from 2 servers, at most 3; DIGEST §6.5).
-    fn check_backups(&mut self, now: Instant) {
-        if self.role != Role::Master {
-            return;
-        }
-        let mut n = 1usize; // us
-        let mut have = 0usize;
-        let mut candidates = Vec::new();
-        for h in self.table.servers_in(&self.cfg.workgroup, now) {
-            n += 1;
-            let t = h.server_type;
-            let key = h.name.to_ascii_uppercase();
-            if t & ServerType::BACKUP_BROWSER != 0 || self.promoted.contains_key(&key) {
-                have += 1;
-            } else if t & ServerType::POTENTIAL_BROWSER != 0 && t & ServerType::MASTER_BROWSER == 0
-            {
-                candidates.push(h.name.clone());
-            }
-        }
-        let wanted = if n < 2 { 0 } else { (n / 32 + 1).min(3) };
-        candidates.sort();
-        for c in candidates.into_iter().take(wanted.saturating_sub(have)) {
-            let f = BrowserFrame::BecomeBackup(BecomeBackup {
-                browser_to_promote: c.clone(),
-                trailing: Vec::new(),
-            });
-            self.send_browse(self.wg_name(0x1E), Target::Broadcast, &f);
-            self.promoted.insert(c.to_ascii_uppercase(), now);
-            self.stats.backups_promoted += 1;
-            self.event(BrowserEvent::BackupPromoted { candidate: c });
-        }
-    }
-
-    fn on_become_backup(&mut self, now: Instant, ib: &Inbound<'_>, b: &BecomeBackup) {
-        if !b.browser_to_promote.eq_ignore_ascii_case(&self.cfg.name)
-            || ib.source.raw() == self.me.raw()
-        {
-            return;
-        }
-        if !self.is_browser() || self.role != Role::Potential {
-            return;
-        }
-        // Only the master we know (name and address of its LocalMasterAnnouncement) may
-        // make us a backup, which connects to it (issue 12 item 1).
-        let from_master = self.master.as_ref().is_some_and(|(name, addr, expires)| {
-            *expires > now && *addr == *ib.from.ip() && ib.source.name().eq_ignore_ascii_case(name)
-        });
-        if !from_master {
-            return self.refuse(Refusal::BecomeBackup, ib.from);
-        }
-        self.set_role(now, Role::Backup);
-    }
-
-    fn on_reset(&mut self, now: Instant, ib: &Inbound<'_>, flags: u8) {
-        let d = ib.destination.name();
-        if !(d.eq_ignore_ascii_case(&self.cfg.name) || d.eq_ignore_ascii_case(&self.cfg.workgroup))
-        {
-            self.stats.frames_ignored += 1;
-            return;
-        }
-        if !self.cfg.allow_reset {
-            return self.refuse(Refusal::ResetState, ib.from);
-        }
-        if flags & wire::RESET_STATE_STOP_MASTER != 0 && self.role == Role::Master {
-            self.drop_roles(now, Role::Potential);
-        }
-        if flags & wire::RESET_STATE_CLEAR_ALL != 0 {
-            self.table.clear();
-            self.master = None;
-            self.promoted.clear();
-            if self.role != Role::None {
-                self.drop_roles(now, Role::Potential);
-            }
-        }
-        if flags & wire::RESET_STATE_STOP != 0 {
-            self.drop_roles(now, Role::None);
-            if self.holds_1e {
-                let n = self.wg_name(0x1E);
-                self.release(n);
-                self.holds_1e = false;
-            }
-            self.stopped = true;
-            self.changed(now);
-        }
-        self.stats.reset_state_obeyed += 1;
-        self.event(BrowserEvent::ResetState {
-            flags,
-            from: ib.from,
-        });
-    }
 }
 
-fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
-    Heard {
-        name: a.server_name.clone(),
-        group: String::new(),
-        server_type: a.server_type,
-        os_major: a.os_major,
-        os_minor: a.os_minor,
-        periodicity_ms: a.periodicity_ms,
-        comment: a.comment.clone(),
-        address: *ib.from.ip(),
-        lanman,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_configuration_is_a_typed_error_showing_the_reason() {
+        let now = Instant::now();
+        let mut c = BrowserConfig::new("RUSTHOST", "WORKGROUP");
+        c.comment = "a\0b".into();
+        let e = Browser::new(c, now, 1).err().unwrap();
+        assert_eq!(
+            e,
+            ConfigError::Invalid("comment: NUL or a character outside Latin-1".into())
+        );
+        assert_eq!(e.to_string(), "comment: NUL or a character outside Latin-1");
+
+        let mut b = Browser::new(BrowserConfig::new("RUSTHOST", "WORKGROUP"), now, 1).unwrap();
+        let mut c = BrowserConfig::new("RUSTHOST", "WORKGROUP");
+        c.workgroup = "WAY_TOO_LONG_WORKGROUP".into();
+        let e = b.set_config(c, now).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid(r) if r.starts_with("workgroup")),
+            "{e}"
+        );
+        assert_eq!(b.config().workgroup, "WORKGROUP", "the old settings stay");
     }
 }

@@ -29,6 +29,8 @@ pub mod schedule;
 pub mod stats;
 
 pub use config::{BrowserConfig, LmAnnounce, RemoteAnnounce};
-pub use engine::{Action, Browser, BrowserEvent, Inbound, Listed, Refusal, ReplyTo, Role, Target};
+pub use engine::{
+    Action, Browser, BrowserEvent, ConfigError, Inbound, Listed, Refusal, ReplyTo, Role, Target,
+};
 pub use list::{BrowseList, ServerEntry, WorkgroupEntry};
 pub use stats::BrowserStats;
