@@ -697,8 +697,8 @@ fn guid() -> impl Strategy<Value = Guid> {
     prop_oneof![Just(Guid::NULL), any::<[u8; 16]>().prop_map(Guid)]
 }
 
-fn message() -> BoxedStrategy<NetlogonMessage> {
-    let query = (
+fn primary_query() -> impl Strategy<Value = NetlogonMessage> {
+    (
         oem(),
         oem(),
         proptest::option::of(wide()),
@@ -715,8 +715,11 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 lm20_token: t.2,
                 trailing: tr,
             })
-        });
-    let response = (
+        })
+}
+
+fn primary_response() -> impl Strategy<Value = NetlogonMessage> {
+    (
         oem(),
         proptest::option::of(wide()),
         proptest::option::of(wide()),
@@ -733,8 +736,11 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 lm20_token: t.2,
                 trailing: tr,
             })
-        });
-    let request = (
+        })
+}
+
+fn sam_logon_request() -> impl Strategy<Value = NetlogonMessage> {
+    (
         (any::<u16>(), wide(), wide(), oem(), any::<u32>()),
         prop_oneof![
             Just(Vec::new()),
@@ -757,8 +763,11 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 lm20_token: t.2,
                 trailing: tr,
             })
-        });
-    let v5 = proptest::option::of(
+        })
+}
+
+fn v5_fields() -> impl Strategy<Value = Option<SamLogonResponseV5>> {
+    proptest::option::of(
         (
             (guid(), guid()),
             (dns(), dns(), dns()),
@@ -775,9 +784,18 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 flags,
                 wire: WireLayout::default(),
             }),
-    );
-    let sam = (0u16..3, (wide(), wide(), wide()), v5, tail(), trailing()).prop_map(
-        |(k, (s, u, d), v5, t, tr)| {
+    )
+}
+
+fn sam_logon_response() -> impl Strategy<Value = NetlogonMessage> {
+    (
+        0u16..3,
+        (wide(), wide(), wide()),
+        v5_fields(),
+        tail(),
+        trailing(),
+    )
+        .prop_map(|(k, (s, u, d), v5, t, tr)| {
             let p = SamLogonResponse {
                 unicode_logon_server: s,
                 user_name: u,
@@ -793,9 +811,11 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 1 => NetlogonMessage::SamPauseResponse(p),
                 _ => NetlogonMessage::SamUserUnknown(p),
             }
-        },
-    );
-    let sockaddr = proptest::option::of(
+        })
+}
+
+fn dc_sock_addr() -> impl Strategy<Value = Option<DcSockAddr>> {
+    proptest::option::of(
         (
             any::<[u8; 4]>(),
             any::<u16>(),
@@ -807,12 +827,15 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                 address: Ipv4Addr::from(ip),
                 sin_zero: zero,
             }),
-    );
-    let ex = (
+    )
+}
+
+fn sam_logon_response_ex() -> impl Strategy<Value = NetlogonMessage> {
+    (
         (0u16..3, any::<u16>(), any::<u32>(), guid()),
         (dns(), dns(), dns(), dns(), dns()),
         (dns(), site(), site()),
-        sockaddr,
+        dc_sock_addr(),
         proptest::option::of(site()),
         (any::<u32>(), any::<u16>(), any::<u16>()),
     )
@@ -843,16 +866,22 @@ fn message() -> BoxedStrategy<NetlogonMessage> {
                     _ => NetlogonMessage::SamUserUnknownEx(p),
                 }
             },
-        );
-    let unknown = (any::<u16>(), prop::collection::vec(any::<u8>(), 0..20))
-        .prop_map(|(op, data)| NetlogonMessage::Unknown(UnknownMessage { opcode: op, data }));
+        )
+}
+
+fn unknown_message() -> impl Strategy<Value = NetlogonMessage> {
+    (any::<u16>(), prop::collection::vec(any::<u8>(), 0..20))
+        .prop_map(|(op, data)| NetlogonMessage::Unknown(UnknownMessage { opcode: op, data }))
+}
+
+fn message() -> BoxedStrategy<NetlogonMessage> {
     prop_oneof![
-        query.boxed(),
-        response.boxed(),
-        request.boxed(),
-        sam.boxed(),
-        ex.boxed(),
-        unknown.boxed()
+        primary_query().boxed(),
+        primary_response().boxed(),
+        sam_logon_request().boxed(),
+        sam_logon_response().boxed(),
+        sam_logon_response_ex().boxed(),
+        unknown_message().boxed()
     ]
     .boxed()
 }
