@@ -291,8 +291,53 @@ pub fn wants(sink: &Sink, e: &AlertEvent) -> bool {
     sink.kinds.is_empty() || sink.kinds.iter().any(|k| k == e.kind.as_str())
 }
 
+/// Why an alert was not delivered. Texts from the peer are bounded and escaped, URLs
+/// redacted (no credentials or tokens).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("HTTP {code} from {url}: {text}")]
+    HttpStatus {
+        code: u16,
+        url: String,
+        text: String,
+    },
+    #[error("POST {url}: {text}")]
+    HttpTransport { url: String, text: String },
+    /// A `from` or `to` address that does not parse.
+    #[error("{field} {address:?}: {reason}")]
+    Address {
+        field: &'static str,
+        address: String,
+        reason: String,
+    },
+    #[error("{0}")]
+    Message(String),
+    #[error("smtp {server}:{port}: credentials need TLS (tls = \"starttls\" or \"implicit\")")]
+    CredentialsNeedTls { server: String, port: u16 },
+    #[error("smtp {server}: {reason}")]
+    Relay { server: String, reason: String },
+    #[error("smtp {server}:{port}: {reason}")]
+    Smtp {
+        server: String,
+        port: u16,
+        reason: String,
+    },
+    #[error("{program}: {reason}")]
+    Spawn { program: String, reason: String },
+    #[error("{program} exited with {status}: {stderr}")]
+    Exited {
+        program: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("{program} timed out after {timeout:?} and was killed")]
+    TimedOut { program: String, timeout: Duration },
+    #[error("{0}")]
+    Wait(String),
+}
+
 /// Deliver once (blocking).
-pub fn deliver_once(sink: &Sink, e: &AlertEvent) -> Result<(), String> {
+pub fn deliver_once(sink: &Sink, e: &AlertEvent) -> Result<(), DeliveryError> {
     match &sink.kind {
         SinkKind::Webhook {
             url,
@@ -334,7 +379,7 @@ fn post_webhook(
     timeout: Duration,
     headers: &BTreeMap<String, String>,
     e: &AlertEvent,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let b = webhook_body(format, e);
     let agent = ureq::AgentBuilder::new()
         .timeout(timeout)
@@ -355,11 +400,11 @@ fn post_webhook(
             let mut raw = Vec::new();
             let _ = r.into_reader().take(MAX_PEER_TEXT).read_to_end(&mut raw);
             let text = String::from_utf8_lossy(&raw);
-            Err(format!(
-                "HTTP {code} from {}: {}",
-                redact_url(url),
-                scrub(text.trim(), url, MAX_PEER_TEXT as usize)
-            ))
+            Err(DeliveryError::HttpStatus {
+                code,
+                url: redact_url(url),
+                text: scrub(text.trim(), url, MAX_PEER_TEXT as usize),
+            })
         }
         Err(ureq::Error::Transport(t)) => {
             let mut text = t.kind().to_string();
@@ -371,11 +416,10 @@ fn post_webhook(
                 text.push_str(": ");
                 text.push_str(&src.to_string());
             }
-            Err(format!(
-                "POST {}: {}",
-                redact_url(url),
-                scrub(&text, url, 500)
-            ))
+            Err(DeliveryError::HttpTransport {
+                url: redact_url(url),
+                text: scrub(&text, url, 500),
+            })
         }
     }
 }
@@ -391,34 +435,44 @@ fn send_email(
     password_env: Option<&str>,
     timeout: Duration,
     e: &AlertEvent,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     use lettre::message::header::ContentType;
     use lettre::{Message, SmtpTransport, Transport};
     let (subject, body) = email_text(e);
     let mut m = Message::builder()
-        .from(
-            from.parse()
-                .map_err(|err| format!("from {from:?}: {err}"))?,
-        )
+        .from(from.parse().map_err(|err| DeliveryError::Address {
+            field: "from",
+            address: from.to_owned(),
+            reason: format!("{err}"),
+        })?)
         .subject(subject)
         .header(ContentType::TEXT_PLAIN);
     for r in to {
-        m = m.to(r.parse().map_err(|err| format!("to {r:?}: {err}"))?);
+        m = m.to(r.parse().map_err(|err| DeliveryError::Address {
+            field: "to",
+            address: r.clone(),
+            reason: format!("{err}"),
+        })?);
     }
-    let msg = m.body(body).map_err(|err| err.to_string())?;
+    let msg = m
+        .body(body)
+        .map_err(|err| DeliveryError::Message(err.to_string()))?;
     if username.is_some() && tls == EmailTls::None {
         // The configuration refuses this too; never send credentials in the clear.
-        return Err(format!(
-            "smtp {server}:{port}: credentials need TLS (tls = \"starttls\" or \"implicit\")"
-        ));
+        return Err(DeliveryError::CredentialsNeedTls {
+            server: server.to_owned(),
+            port,
+        });
     }
     // rustls with the web PKI roots built in. STARTTLS is required when asked for: a server
     // that does not offer it gets nothing (no AUTH, no message).
+    let relay_error = |err: lettre::transport::smtp::Error| DeliveryError::Relay {
+        server: server.to_owned(),
+        reason: Escaped(&err.to_string()).to_string(),
+    };
     let mut b = match tls {
-        EmailTls::StartTls => SmtpTransport::starttls_relay(server)
-            .map_err(|err| format!("smtp {server}: {}", Escaped(&err.to_string())))?,
-        EmailTls::Implicit => SmtpTransport::relay(server)
-            .map_err(|err| format!("smtp {server}: {}", Escaped(&err.to_string())))?,
+        EmailTls::StartTls => SmtpTransport::starttls_relay(server).map_err(relay_error)?,
+        EmailTls::Implicit => SmtpTransport::relay(server).map_err(relay_error)?,
         EmailTls::None => SmtpTransport::builder_dangerous(server),
     }
     .port(port)
@@ -433,12 +487,14 @@ fn send_email(
         ));
     }
     // lettre bounds each SMTP answer (line and total size) and each read (`timeout`).
-    b.build().send(&msg).map(|_| ()).map_err(|err| {
-        format!(
-            "smtp {server}:{port}: {}",
-            cut(&escape(&err.to_string()), MAX_PEER_TEXT as usize)
-        )
-    })
+    b.build()
+        .send(&msg)
+        .map(|_| ())
+        .map_err(|err| DeliveryError::Smtp {
+            server: server.to_owned(),
+            port,
+            reason: cut(&escape(&err.to_string()), MAX_PEER_TEXT as usize),
+        })
 }
 
 /// `PATH` of exec hooks (the parent's is not passed on).
@@ -449,7 +505,7 @@ fn run_exec(
     args: &[String],
     timeout: Duration,
     e: &AlertEvent,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(program);
     // Only PATH, LANG and the alert: no secret of the monitor's environment (SMTP
@@ -467,9 +523,10 @@ fn run_exec(
     if let Err(err) = caps::clear(None, caps::CapSet::Ambient) {
         tracing::debug!(error = %err, "cannot clear the ambient capabilities");
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|err| format!("{}: {err}", program.display()))?;
+    let mut child = cmd.spawn().map_err(|err| DeliveryError::Spawn {
+        program: program.display().to_string(),
+        reason: err.to_string(),
+    })?;
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -481,23 +538,23 @@ fn run_exec(
                 if let Some(err) = child.stderr.take() {
                     let _ = err.take(MAX_PEER_TEXT).read_to_end(&mut raw);
                 }
-                return Err(format!(
-                    "{} exited with {status}: {}",
-                    program.display(),
-                    escape(String::from_utf8_lossy(&raw).trim())
-                ));
+                return Err(DeliveryError::Exited {
+                    program: program.display().to_string(),
+                    status,
+                    stderr: escape(String::from_utf8_lossy(&raw).trim()).into_owned(),
+                });
             }
             Ok(None) if Instant::now() >= deadline => {
                 // Kill by the child's own PID (Child::kill), then reap it.
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{} timed out after {timeout:?} and was killed",
-                    program.display()
-                ));
+                return Err(DeliveryError::TimedOut {
+                    program: program.display().to_string(),
+                    timeout,
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(err) => return Err(err.to_string()),
+            Err(err) => return Err(DeliveryError::Wait(err.to_string())),
         }
     }
 }
@@ -535,7 +592,7 @@ pub fn deliver(
             }
             Err(err) => {
                 tracing::warn!(sink = %sink.name, attempt = n, error = %err, "alert delivery failed");
-                last = Some(err);
+                last = Some(err.to_string());
                 if n < attempts {
                     let until = Instant::now() + delay;
                     while Instant::now() < until && !stop() {
@@ -667,7 +724,7 @@ mod tests {
         assert!(deliver_once(&sink("/bin/false", &[], 5000), &e).is_err());
         let t0 = Instant::now();
         let r = deliver_once(&sink("/bin/sleep", &["10"], 300), &e);
-        assert!(r.unwrap_err().contains("timed out"));
+        assert!(r.unwrap_err().to_string().contains("timed out"));
         assert!(t0.elapsed() < Duration::from_secs(5));
         let o = deliver(
             &sink("/bin/false", &[], 5000),

@@ -2,13 +2,15 @@
 //! listener, maintenance windows. Errors name the key and the line (`monitor.toml:12:
 //! check[1].interval: ...`).
 //!
-//! Positions: a `toml` error carries a byte span; a validation error carries a key path
-//! (`check[1].ports`) that is mapped back to a line by scanning the text for the table
-//! header and the key (the same idea as `nbdgm-daemon`'s config: plain public structs, spans
-//! looked up from the text).
+//! Positions ([`positions`]): a `toml` error carries a byte span, mapped to the key path
+//! written there; a validation error carries a key path (`check[1].ports`), mapped to its
+//! line; both through `toml_edit`'s spans.
+
+mod positions;
 
 use crate::maintenance::Window;
 use nbdgm_probe::probe::{Port, ProbeOptions};
+use positions::{key_at, line_of_key};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -327,14 +329,24 @@ pub const ALERT_KINDS: &[&str] = &[
 // Parsing
 // ---------------------------------------------------------------------------
 
+/// Why a duration or a port does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("{0:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)")]
+    NotADuration(String),
+    #[error("{0:?} is longer than a year")]
+    TooLong(String),
+    #[error("unknown port {0:?}, expected one of 137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp")]
+    UnknownPort(String),
+}
+
 /// A duration: `500ms`, `30s`, `5m`, `2h`, `1d`, or a number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)"))?;
+    let bad = || ValueError::NotADuration(s.to_owned());
+    let n: u64 = num.parse().map_err(|_| bad())?;
     let ms = match unit.trim() {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
@@ -343,24 +355,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "d" => n.checked_mul(86_400_000),
         _ => None,
     }
-    .ok_or_else(|| format!("{s:?} is not a duration (e.g. 500ms, 30s, 5m, 2h, 1d)"))?;
+    .ok_or_else(bad)?;
     if ms > 366 * 86_400_000 {
-        return Err(format!("{s:?} is longer than a year"));
+        return Err(ValueError::TooLong(s.to_owned()));
     }
     Ok(Duration::from_millis(ms))
 }
 
 /// `137/udp` etc.
-pub fn parse_port(s: &str) -> Result<Port, String> {
+pub fn parse_port(s: &str) -> Result<Port, ValueError> {
     match s.trim().to_ascii_lowercase().as_str() {
         "137/udp" => Ok(Port::Ns137Udp),
         "138/udp" => Ok(Port::Dgm138Udp),
         "138/tcp" => Ok(Port::Dgm138Tcp),
         "139/tcp" => Ok(Port::Ssn139Tcp),
         "445/tcp" => Ok(Port::Smb445Tcp),
-        _ => Err(format!(
-            "unknown port {s:?}, expected one of 137/udp, 138/udp, 138/tcp, 139/tcp, 445/tcp"
-        )),
+        _ => Err(ValueError::UnknownPort(s.to_owned())),
     }
 }
 
@@ -381,10 +391,10 @@ struct Issue {
     message: String,
 }
 
-fn issue(key: impl Into<String>, message: impl Into<String>) -> Issue {
+fn issue(key: impl Into<String>, message: impl fmt::Display) -> Issue {
     Issue {
         key: key.into(),
-        message: message.into(),
+        message: message.to_string(),
     }
 }
 
@@ -464,287 +474,31 @@ fn dur(key: &str, v: &Option<String>, default: Duration) -> Result<Duration, Iss
 }
 
 fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
-    let store = StoreConfig {
-        url: raw
-            .store
-            .url
-            .unwrap_or_else(|| "/var/lib/nbdgm/monitor.db".to_owned()),
-        retention_days: raw.store.retention_days.unwrap_or(30),
-        instance: raw.store.instance.unwrap_or_else(default_instance),
-    };
-    if store.url.trim().is_empty() {
-        return Err(issue("store.url", "must not be empty"));
-    }
-    if store.instance.is_empty() || store.instance.len() > 64 {
-        return Err(issue("store.instance", "1-64 characters"));
-    }
-    let http = match raw.http {
-        None => None,
-        Some(h) => Some(HttpConfig {
-            listen: h.listen.parse().map_err(|_| {
-                issue(
-                    "http.listen",
-                    format!("{:?} is not IP:PORT (e.g. 127.0.0.1:9138)", h.listen),
-                )
-            })?,
-            allowed_hosts: match h
-                .allowed_hosts
-                .iter()
-                .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
-            {
-                Some(n) => {
-                    return Err(issue(
-                        "http.allowed_hosts",
-                        format!("{n:?} is not a host name (no port, no scheme)"),
-                    ))
-                }
-                None => h.allowed_hosts,
-            },
-        }),
-    };
-    let alerts = AlertConfig {
-        attempts: raw.alerts.attempts.unwrap_or(3),
-        backoff: dur(
-            "alerts.backoff",
-            &raw.alerts.backoff,
-            Duration::from_secs(1),
-        )?,
-        queue: raw.alerts.queue.unwrap_or(1024),
-    };
-    if !(1..=10).contains(&alerts.attempts) {
-        return Err(issue("alerts.attempts", "must be 1-10"));
-    }
-    if !(1..=100_000).contains(&alerts.queue) {
-        return Err(issue("alerts.queue", "must be 1-100000"));
-    }
-
-    let mut sinks = Vec::new();
+    let store = store(raw.store)?;
+    let http = raw.http.map(http).transpose()?;
+    let alerts = alerts(raw.alerts)?;
     if raw.sink.len() > MAX_SINKS {
         return Err(issue("sink", format!("at most {MAX_SINKS} sinks")));
     }
+    let mut sinks = Vec::new();
     for (i, s) in raw.sink.into_iter().enumerate() {
-        let k = |f: &str| format!("sink[{i}].{f}");
-        if s.name.is_empty() || sinks.iter().any(|o: &Sink| o.name == s.name) {
-            return Err(issue(k("name"), "must be non-empty and unique"));
-        }
-        for kind in &s.kinds {
-            if !ALERT_KINDS.contains(&kind.as_str()) {
-                return Err(issue(
-                    k("kinds"),
-                    format!("unknown alert kind {kind:?}, expected one of {ALERT_KINDS:?}"),
-                ));
-            }
-        }
-        let timeout = dur(&k("timeout"), &s.timeout, Duration::from_secs(10))?;
-        let kind = match s.kind.as_str() {
-            "webhook" => {
-                let url = s
-                    .url
-                    .ok_or_else(|| issue(k("url"), "required for a webhook"))?;
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(issue(k("url"), "must start with http:// or https://"));
-                }
-                SinkKind::Webhook {
-                    url,
-                    format: s.format.unwrap_or(WebhookFormat::Json),
-                    timeout,
-                    headers: s.headers,
-                }
-            }
-            "email" => {
-                let to = s.to.unwrap_or_default();
-                if to.is_empty() {
-                    return Err(issue(k("to"), "at least one recipient"));
-                }
-                let tls = match (s.tls, s.starttls) {
-                    (Some(t), None) => t,
-                    (None, Some(true)) => EmailTls::StartTls,
-                    (None, Some(false) | None) => EmailTls::None,
-                    (Some(_), Some(_)) => {
-                        return Err(issue(
-                            k("starttls"),
-                            "use `tls` alone (starttls is its old form)",
-                        ))
-                    }
-                };
-                if s.username.is_some() && tls == EmailTls::None {
-                    return Err(issue(
-                        k("tls"),
-                        "credentials (username) are never sent without TLS: set tls = \"starttls\" \
-                         or \"implicit\"",
-                    ));
-                }
-                SinkKind::Email {
-                    server: s
-                        .server
-                        .ok_or_else(|| issue(k("server"), "required for email"))?,
-                    port: s.port.unwrap_or(match tls {
-                        EmailTls::None => 25,
-                        EmailTls::StartTls => 587,
-                        EmailTls::Implicit => 465,
-                    }),
-                    tls,
-                    from: s
-                        .from
-                        .ok_or_else(|| issue(k("from"), "required for email"))?,
-                    to,
-                    username: s.username,
-                    password_env: s.password_env,
-                    timeout,
-                }
-            }
-            "exec" => {
-                let program = s
-                    .program
-                    .ok_or_else(|| issue(k("program"), "required for exec"))?;
-                if !program.starts_with('/') {
-                    return Err(issue(k("program"), "must be an absolute path"));
-                }
-                if s.args.len() > 64 {
-                    return Err(issue(k("args"), "at most 64 arguments"));
-                }
-                SinkKind::Exec {
-                    program: PathBuf::from(program),
-                    args: s.args,
-                    timeout,
-                }
-            }
-            other => {
-                return Err(issue(
-                    k("type"),
-                    format!("unknown sink type {other:?}, expected webhook, email or exec"),
-                ))
-            }
-        };
-        sinks.push(Sink {
-            name: s.name,
-            kind,
-            kinds: s.kinds,
-        });
+        let s = sink(i, s, &sinks)?;
+        sinks.push(s);
     }
-
     let mut maintenance = Vec::new();
     for (i, w) in raw.maintenance.iter().enumerate() {
         maintenance.push(window(&format!("maintenance[{i}]"), w)?);
     }
-
     if raw.check.is_empty() {
         return Err(issue("check", "at least one [[check]] is needed"));
     }
     if raw.check.len() > MAX_CHECKS {
         return Err(issue("check", format!("at most {MAX_CHECKS} checks")));
     }
-    let d = raw.defaults;
     let mut checks: Vec<Check> = Vec::new();
     for (i, c) in raw.check.into_iter().enumerate() {
-        let k = |f: &str| format!("check[{i}].{f}");
-        let name = c.name.unwrap_or_else(|| format!("check{}", i + 1));
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
-        {
-            return Err(issue(k("name"), "1-64 characters of A-Z a-z 0-9 - _ ."));
-        }
-        if checks.iter().any(|o| o.name == name) {
-            return Err(issue(k("name"), format!("duplicate check name {name:?}")));
-        }
-        let targets = c.targets.or_else(|| d.targets.clone()).unwrap_or_default();
-        if targets.is_empty() {
-            return Err(issue(k("targets"), "at least one target"));
-        }
-        let mut count = 0usize;
-        for t in &targets {
-            count += crate::targets::count(t).map_err(|m| issue(k("targets"), m))?;
-        }
-        if count > MAX_TARGETS_PER_CHECK {
-            return Err(issue(
-                k("targets"),
-                format!("{count} addresses; at most {MAX_TARGETS_PER_CHECK} per check"),
-            ));
-        }
-        let port_names = c.ports.or_else(|| d.ports.clone()).unwrap_or_else(|| {
-            ["137/udp", "138/udp", "139/tcp", "445/tcp"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        });
-        let mut ports = Vec::new();
-        for p in &port_names {
-            let p = parse_port(p).map_err(|m| issue(k("ports"), m))?;
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-        if ports.is_empty() {
-            return Err(issue(k("ports"), "at least one port"));
-        }
-        let interval = dur(
-            &k("interval"),
-            &c.interval.or_else(|| d.interval.clone()),
-            Duration::from_secs(300),
-        )?;
-        if interval < Duration::from_millis(100) {
-            return Err(issue(k("interval"), "at least 100ms"));
-        }
-        let timeout = dur(
-            &k("timeout"),
-            &c.timeout.or_else(|| d.timeout.clone()),
-            Duration::from_secs(2),
-        )?;
-        if timeout.is_zero() || timeout > Duration::from_secs(60) {
-            return Err(issue(k("timeout"), "must be more than 0 and at most 60s"));
-        }
-        let retries = c.retries.or(d.retries).unwrap_or(1);
-        if retries > 10 {
-            return Err(issue(k("retries"), "at most 10"));
-        }
-        let confirmations = c.confirmations.or(d.confirmations).unwrap_or(2);
-        if !(1..=100).contains(&confirmations) {
-            return Err(issue(k("confirmations"), "must be 1-100"));
-        }
-        let concurrency = c.concurrency.or(d.concurrency).unwrap_or(16);
-        if !(1..=1024).contains(&concurrency) {
-            return Err(issue(k("concurrency"), "must be 1-1024"));
-        }
-        let remind_every = match c.remind_every.or_else(|| d.remind_every.clone()) {
-            None => None,
-            Some(s) => {
-                let v = parse_duration(&s).map_err(|m| issue(k("remind_every"), m))?;
-                if v < Duration::from_secs(1) {
-                    return Err(issue(k("remind_every"), "at least 1s"));
-                }
-                Some(v)
-            }
-        };
-        let mut windows = Vec::new();
-        for (j, w) in c.maintenance.iter().enumerate() {
-            windows.push(window(&format!("check[{i}].maintenance[{j}]"), w)?);
-        }
-        let check_sinks = c.sinks.or_else(|| d.sinks.clone()).unwrap_or_default();
-        for s in &check_sinks {
-            if !sinks.iter().any(|o| &o.name == s) {
-                return Err(issue(k("sinks"), format!("no [[sink]] named {s:?}")));
-            }
-        }
-        checks.push(Check {
-            name,
-            targets,
-            ports,
-            expect: c.expect.or(d.expect).unwrap_or(Expect::Closed),
-            interval,
-            timeout,
-            retries,
-            rate: c.rate.or(d.rate).unwrap_or(100),
-            concurrency,
-            workgroup: c.workgroup.or_else(|| d.workgroup.clone()),
-            confirmations,
-            ambiguous_as_open: c.ambiguous_as_open.or(d.ambiguous_as_open).unwrap_or(false),
-            remind_every,
-            maintenance: windows,
-            sinks: check_sinks,
-        });
+        let c = check(i, c, &raw.defaults, &sinks, &checks)?;
+        checks.push(c);
     }
     Ok(MonitorConfig {
         store,
@@ -754,6 +508,301 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
         sinks,
         maintenance,
     })
+}
+
+fn store(raw: RawStore) -> Result<StoreConfig, Issue> {
+    let store = StoreConfig {
+        url: raw
+            .url
+            .unwrap_or_else(|| "/var/lib/nbdgm/monitor.db".to_owned()),
+        retention_days: raw.retention_days.unwrap_or(30),
+        instance: raw.instance.unwrap_or_else(default_instance),
+    };
+    if store.url.trim().is_empty() {
+        return Err(issue("store.url", "must not be empty"));
+    }
+    if store.instance.is_empty() || store.instance.len() > 64 {
+        return Err(issue("store.instance", "1-64 characters"));
+    }
+    Ok(store)
+}
+
+fn http(h: RawHttp) -> Result<HttpConfig, Issue> {
+    let listen = h.listen.parse().map_err(|_| {
+        issue(
+            "http.listen",
+            format!("{:?} is not IP:PORT (e.g. 127.0.0.1:9138)", h.listen),
+        )
+    })?;
+    if let Some(n) = h
+        .allowed_hosts
+        .iter()
+        .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
+    {
+        return Err(issue(
+            "http.allowed_hosts",
+            format!("{n:?} is not a host name (no port, no scheme)"),
+        ));
+    }
+    Ok(HttpConfig {
+        listen,
+        allowed_hosts: h.allowed_hosts,
+    })
+}
+
+fn alerts(raw: RawAlerts) -> Result<AlertConfig, Issue> {
+    let alerts = AlertConfig {
+        attempts: raw.attempts.unwrap_or(3),
+        backoff: dur("alerts.backoff", &raw.backoff, Duration::from_secs(1))?,
+        queue: raw.queue.unwrap_or(1024),
+    };
+    if !(1..=10).contains(&alerts.attempts) {
+        return Err(issue("alerts.attempts", "must be 1-10"));
+    }
+    if !(1..=100_000).contains(&alerts.queue) {
+        return Err(issue("alerts.queue", "must be 1-100000"));
+    }
+    Ok(alerts)
+}
+
+/// `[[sink]]` number `i`; `earlier` are the sinks before it.
+fn sink(i: usize, s: RawSink, earlier: &[Sink]) -> Result<Sink, Issue> {
+    let k = |f: &str| format!("sink[{i}].{f}");
+    if s.name.is_empty() || earlier.iter().any(|o| o.name == s.name) {
+        return Err(issue(k("name"), "must be non-empty and unique"));
+    }
+    for kind in &s.kinds {
+        if !ALERT_KINDS.contains(&kind.as_str()) {
+            return Err(issue(
+                k("kinds"),
+                format!("unknown alert kind {kind:?}, expected one of {ALERT_KINDS:?}"),
+            ));
+        }
+    }
+    let timeout = dur(&k("timeout"), &s.timeout, Duration::from_secs(10))?;
+    let kind = match s.kind.as_str() {
+        "webhook" => {
+            let url = s
+                .url
+                .clone()
+                .ok_or_else(|| issue(k("url"), "required for a webhook"))?;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(issue(k("url"), "must start with http:// or https://"));
+            }
+            SinkKind::Webhook {
+                url,
+                format: s.format.unwrap_or(WebhookFormat::Json),
+                timeout,
+                headers: s.headers.clone(),
+            }
+        }
+        "email" => email(&k, &s, timeout)?,
+        "exec" => {
+            let program = s
+                .program
+                .clone()
+                .ok_or_else(|| issue(k("program"), "required for exec"))?;
+            if !program.starts_with('/') {
+                return Err(issue(k("program"), "must be an absolute path"));
+            }
+            if s.args.len() > 64 {
+                return Err(issue(k("args"), "at most 64 arguments"));
+            }
+            SinkKind::Exec {
+                program: PathBuf::from(program),
+                args: s.args.clone(),
+                timeout,
+            }
+        }
+        other => {
+            return Err(issue(
+                k("type"),
+                format!("unknown sink type {other:?}, expected webhook, email or exec"),
+            ))
+        }
+    };
+    Ok(Sink {
+        name: s.name,
+        kind,
+        kinds: s.kinds,
+    })
+}
+
+fn email(k: &dyn Fn(&str) -> String, s: &RawSink, timeout: Duration) -> Result<SinkKind, Issue> {
+    let to = s.to.clone().unwrap_or_default();
+    if to.is_empty() {
+        return Err(issue(k("to"), "at least one recipient"));
+    }
+    let tls = match (s.tls, s.starttls) {
+        (Some(t), None) => t,
+        (None, Some(true)) => EmailTls::StartTls,
+        (None, Some(false) | None) => EmailTls::None,
+        (Some(_), Some(_)) => {
+            return Err(issue(
+                k("starttls"),
+                "use `tls` alone (starttls is its old form)",
+            ))
+        }
+    };
+    if s.username.is_some() && tls == EmailTls::None {
+        return Err(issue(
+            k("tls"),
+            "credentials (username) are never sent without TLS: set tls = \"starttls\" \
+             or \"implicit\"",
+        ));
+    }
+    Ok(SinkKind::Email {
+        server: s
+            .server
+            .clone()
+            .ok_or_else(|| issue(k("server"), "required for email"))?,
+        port: s.port.unwrap_or(match tls {
+            EmailTls::None => 25,
+            EmailTls::StartTls => 587,
+            EmailTls::Implicit => 465,
+        }),
+        tls,
+        from: s
+            .from
+            .clone()
+            .ok_or_else(|| issue(k("from"), "required for email"))?,
+        to,
+        username: s.username.clone(),
+        password_env: s.password_env.clone(),
+        timeout,
+    })
+}
+
+/// `[[check]]` number `i` over the `[defaults]` `d`; `earlier` are the checks before it.
+fn check(
+    i: usize,
+    c: RawCheck,
+    d: &RawCheck,
+    sinks: &[Sink],
+    earlier: &[Check],
+) -> Result<Check, Issue> {
+    let k = |f: &str| format!("check[{i}].{f}");
+    let name = c.name.unwrap_or_else(|| format!("check{}", i + 1));
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        return Err(issue(k("name"), "1-64 characters of A-Z a-z 0-9 - _ ."));
+    }
+    if earlier.iter().any(|o| o.name == name) {
+        return Err(issue(k("name"), format!("duplicate check name {name:?}")));
+    }
+    let targets = check_targets(&k, c.targets.or_else(|| d.targets.clone()))?;
+    let ports = check_ports(&k, c.ports.or_else(|| d.ports.clone()))?;
+    let interval = dur(
+        &k("interval"),
+        &c.interval.or_else(|| d.interval.clone()),
+        Duration::from_secs(300),
+    )?;
+    if interval < Duration::from_millis(100) {
+        return Err(issue(k("interval"), "at least 100ms"));
+    }
+    let timeout = dur(
+        &k("timeout"),
+        &c.timeout.or_else(|| d.timeout.clone()),
+        Duration::from_secs(2),
+    )?;
+    if timeout.is_zero() || timeout > Duration::from_secs(60) {
+        return Err(issue(k("timeout"), "must be more than 0 and at most 60s"));
+    }
+    let retries = c.retries.or(d.retries).unwrap_or(1);
+    if retries > 10 {
+        return Err(issue(k("retries"), "at most 10"));
+    }
+    let confirmations = c.confirmations.or(d.confirmations).unwrap_or(2);
+    if !(1..=100).contains(&confirmations) {
+        return Err(issue(k("confirmations"), "must be 1-100"));
+    }
+    let concurrency = c.concurrency.or(d.concurrency).unwrap_or(16);
+    if !(1..=1024).contains(&concurrency) {
+        return Err(issue(k("concurrency"), "must be 1-1024"));
+    }
+    let remind_every = match c.remind_every.or_else(|| d.remind_every.clone()) {
+        None => None,
+        Some(s) => {
+            let v = parse_duration(&s).map_err(|m| issue(k("remind_every"), m))?;
+            if v < Duration::from_secs(1) {
+                return Err(issue(k("remind_every"), "at least 1s"));
+            }
+            Some(v)
+        }
+    };
+    let mut windows = Vec::new();
+    for (j, w) in c.maintenance.iter().enumerate() {
+        windows.push(window(&format!("check[{i}].maintenance[{j}]"), w)?);
+    }
+    let check_sinks = c.sinks.or_else(|| d.sinks.clone()).unwrap_or_default();
+    if let Some(s) = check_sinks
+        .iter()
+        .find(|s| !sinks.iter().any(|o| &o.name == *s))
+    {
+        return Err(issue(k("sinks"), format!("no [[sink]] named {s:?}")));
+    }
+    Ok(Check {
+        name,
+        targets,
+        ports,
+        expect: c.expect.or(d.expect).unwrap_or(Expect::Closed),
+        interval,
+        timeout,
+        retries,
+        rate: c.rate.or(d.rate).unwrap_or(100),
+        concurrency,
+        workgroup: c.workgroup.or_else(|| d.workgroup.clone()),
+        confirmations,
+        ambiguous_as_open: c.ambiguous_as_open.or(d.ambiguous_as_open).unwrap_or(false),
+        remind_every,
+        maintenance: windows,
+        sinks: check_sinks,
+    })
+}
+
+fn check_targets(
+    k: &dyn Fn(&str) -> String,
+    targets: Option<Vec<String>>,
+) -> Result<Vec<String>, Issue> {
+    let targets = targets.unwrap_or_default();
+    if targets.is_empty() {
+        return Err(issue(k("targets"), "at least one target"));
+    }
+    let mut count = 0usize;
+    for t in &targets {
+        count += crate::targets::count(t).map_err(|m| issue(k("targets"), m))?;
+    }
+    if count > MAX_TARGETS_PER_CHECK {
+        return Err(issue(
+            k("targets"),
+            format!("{count} addresses; at most {MAX_TARGETS_PER_CHECK} per check"),
+        ));
+    }
+    Ok(targets)
+}
+
+fn check_ports(k: &dyn Fn(&str) -> String, names: Option<Vec<String>>) -> Result<Vec<Port>, Issue> {
+    let names = names.unwrap_or_else(|| {
+        ["137/udp", "138/udp", "139/tcp", "445/tcp"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    let mut ports = Vec::new();
+    for p in &names {
+        let p = parse_port(p).map_err(|m| issue(k("ports"), m))?;
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    if ports.is_empty() {
+        return Err(issue(k("ports"), "at least one port"));
+    }
+    Ok(ports)
 }
 
 fn window(key: &str, w: &RawWindow) -> Result<Window, Issue> {
@@ -812,123 +861,6 @@ fn window(key: &str, w: &RawWindow) -> Result<Window, Issue> {
     })
 }
 
-// ---------------------------------------------------------------------------
-// Positions
-// ---------------------------------------------------------------------------
-
-fn line_of(text: &str, pos: usize) -> usize {
-    let pos = pos.min(text.len());
-    text.as_bytes()[..pos]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// The table header of a line (`[store]` → `store`, `[[check]]` → `check`).
-fn header(line: &str) -> Option<(String, bool)> {
-    let t = line.trim();
-    if let Some(r) = t.strip_prefix("[[") {
-        let end = r.find("]]")?;
-        return Some((r[..end].trim().to_owned(), true));
-    }
-    if let Some(r) = t.strip_prefix('[') {
-        let end = r.find(']')?;
-        return Some((r[..end].trim().to_owned(), false));
-    }
-    None
-}
-
-/// The key written on a line (`interval = "5s"` → `interval`).
-fn key_of_line(line: &str) -> Option<String> {
-    let t = line.trim();
-    if t.starts_with('#') || t.starts_with('[') {
-        return None;
-    }
-    let (k, _) = t.split_once('=')?;
-    let k = k.trim().trim_matches('"');
-    (!k.is_empty()).then(|| k.to_owned())
-}
-
-/// Resolves table headers to key paths (`[[check.maintenance]]` → `check[1].maintenance[0]`).
-#[derive(Default)]
-struct Headers {
-    counts: BTreeMap<String, usize>,
-}
-
-impl Headers {
-    fn resolve(&mut self, name: &str, array: bool) -> String {
-        let parts: Vec<&str> = name.split('.').map(str::trim).collect();
-        let mut path = String::new();
-        for (i, part) in parts.iter().enumerate() {
-            if !path.is_empty() {
-                path.push('.');
-            }
-            path.push_str(part.trim_matches('"'));
-            let last = i + 1 == parts.len();
-            if last && array {
-                let n = self.counts.entry(path.clone()).or_insert(0);
-                path = format!("{path}[{}]", *n);
-                *n += 1;
-            } else if !last {
-                if let Some(n) = self.counts.get(&path) {
-                    path = format!("{path}[{}]", n.saturating_sub(1));
-                }
-            }
-        }
-        path
-    }
-}
-
-/// The line of `pos` and the key path there (`check[1].interval`).
-fn key_at(text: &str, pos: usize) -> (usize, String) {
-    let line_no = line_of(text, pos);
-    let mut headers = Headers::default();
-    let mut table = String::new();
-    let mut key = None;
-    for (i, line) in text.lines().enumerate() {
-        if i + 1 > line_no {
-            break;
-        }
-        if let Some((name, array)) = header(line) {
-            table = headers.resolve(&name, array);
-            key = None;
-        } else if i + 1 == line_no {
-            key = key_of_line(line);
-        }
-    }
-    let path = match key {
-        Some(k) if table.is_empty() => k,
-        Some(k) => format!("{table}.{k}"),
-        None => table,
-    };
-    (line_no, path)
-}
-
-/// Best-effort line of a key path such as `check[1].ports` or `http.listen` (0 = unknown).
-fn line_of_key(text: &str, path: &str) -> usize {
-    let (table, key) = match path.rsplit_once('.') {
-        Some((t, k)) => (t.to_owned(), k.to_owned()),
-        None => (String::new(), path.to_owned()),
-    };
-    let mut headers = Headers::default();
-    let mut current = String::new();
-    let mut table_line = 0;
-    for (i, line) in text.lines().enumerate() {
-        if let Some((name, array)) = header(line) {
-            current = headers.resolve(&name, array);
-            if current == table || current == path {
-                table_line = i + 1;
-            }
-            continue;
-        }
-        if current == table && key_of_line(line).as_deref() == Some(key.as_str()) {
-            return i + 1;
-        }
-    }
-    table_line
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -941,16 +873,5 @@ mod tests {
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
-    }
-
-    #[test]
-    fn key_positions() {
-        let text = "[store]\nurl = \"x\"\n\n[[check]]\nname = \"a\"\n[[check]]\nname = \"b\"\nports = [\"1/x\"]\n";
-        assert_eq!(line_of_key(text, "check[1].ports"), 8);
-        assert_eq!(line_of_key(text, "store.url"), 2);
-        assert_eq!(
-            key_at(text, text.find("ports").unwrap()).1,
-            "check[1].ports"
-        );
     }
 }

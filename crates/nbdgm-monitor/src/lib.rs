@@ -42,9 +42,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// A time argument that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a time (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, now, or an age like 2h)")]
+pub struct TimeError(pub String);
+
 /// A time argument: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]` (UTC), `now`, or a
 /// duration ago (`30m`, `2h`, `7d`).
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, TimeError> {
     let s = s.trim();
     if s == "now" {
         return Ok(Utc::now());
@@ -72,9 +77,7 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
             return Ok(Utc::now() - d);
         }
     }
-    Err(format!(
-        "{s:?} is not a time (RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] UTC, now, or an age like 2h)"
-    ))
+    Err(TimeError(s.to_owned()))
 }
 
 struct Generation {

@@ -23,16 +23,27 @@ pub enum Window {
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-fn day_index(s: &str) -> Result<u8, String> {
+/// Why a maintenance day list or time of day does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("{0:?} is not a weekday (mon..sun)")]
+    NotAWeekday(String),
+    #[error("no days")]
+    NoDays,
+    #[error("{0:?} is not a time of day HH:MM")]
+    NotATime(String),
+}
+
+fn day_index(s: &str) -> Result<u8, WindowError> {
     let l = s.trim().to_ascii_lowercase();
     DAYS.iter()
         .position(|d| l.starts_with(d) && l.len() >= 3)
         .map(|i| i as u8)
-        .ok_or_else(|| format!("{s:?} is not a weekday (mon..sun)"))
+        .ok_or_else(|| WindowError::NotAWeekday(s.to_owned()))
 }
 
 /// Days such as `["mon-fri", "sun"]` as a bit set.
-pub fn parse_days(list: &[String]) -> Result<u8, String> {
+pub fn parse_days(list: &[String]) -> Result<u8, WindowError> {
     let mut bits = 0u8;
     for item in list {
         for part in item.split(',') {
@@ -52,14 +63,14 @@ pub fn parse_days(list: &[String]) -> Result<u8, String> {
         }
     }
     if bits == 0 {
-        return Err("no days".into());
+        return Err(WindowError::NoDays);
     }
     Ok(bits)
 }
 
 /// `HH:MM` (24 h; `24:00` is the end of the day) as minutes after midnight.
-pub fn parse_hm(s: &str) -> Result<u16, String> {
-    let err = || format!("{s:?} is not a time of day HH:MM");
+pub fn parse_hm(s: &str) -> Result<u16, WindowError> {
+    let err = || WindowError::NotATime(s.to_owned());
     let (h, m) = s.trim().split_once(':').ok_or_else(err)?;
     let h: u16 = h.parse().map_err(|_| err())?;
     let m: u16 = m.parse().map_err(|_| err())?;

@@ -304,42 +304,46 @@ pub async fn run_check(
         };
         engine = e;
         match r {
-            Ok(jobs) => {
-                for job in jobs {
-                    if let Err(err) = shared.alerts.try_send(job) {
-                        let job = match err {
-                            mpsc::error::TrySendError::Full(j)
-                            | mpsc::error::TrySendError::Closed(j) => j,
-                        };
-                        tracing::error!(alert = job.alert_id, "alert queue full; alert dropped");
-                        shared
-                            .metrics
-                            .alerts_failed
-                            .get_or_create(&SinkLabels {
-                                sink: "(queue)".into(),
-                                kind: job.event.kind.as_str().into(),
-                            })
-                            .inc();
-                        let store = shared.store.clone();
-                        let _ = tokio::task::spawn_blocking(move || {
-                            lock(&store).record_delivery(
-                                job.alert_id,
-                                "(queue)",
-                                false,
-                                0,
-                                Some("alert queue full"),
-                                Utc::now(),
-                            )
-                        })
-                        .await;
-                    }
-                }
-            }
+            Ok(jobs) => queue_alerts(&shared, jobs).await,
             Err(err) => {
                 shared.metrics.store_errors.inc();
                 tracing::error!(check = %check.name, error = %err, "store error; cycle not processed");
             }
         }
+    }
+}
+
+/// Hand the alerts of a cycle to the alert task; an alert that finds the queue full is
+/// dropped, counted and recorded as failed.
+async fn queue_alerts(shared: &Shared, jobs: Vec<AlertJob>) {
+    for job in jobs {
+        let Err(err) = shared.alerts.try_send(job) else {
+            continue;
+        };
+        let job = match err {
+            mpsc::error::TrySendError::Full(j) | mpsc::error::TrySendError::Closed(j) => j,
+        };
+        tracing::error!(alert = job.alert_id, "alert queue full; alert dropped");
+        shared
+            .metrics
+            .alerts_failed
+            .get_or_create(&SinkLabels {
+                sink: "(queue)".into(),
+                kind: job.event.kind.as_str().into(),
+            })
+            .inc();
+        let store = shared.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            lock(&store).record_delivery(
+                job.alert_id,
+                "(queue)",
+                false,
+                0,
+                Some("alert queue full"),
+                Utc::now(),
+            )
+        })
+        .await;
     }
 }
 

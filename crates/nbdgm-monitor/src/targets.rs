@@ -23,8 +23,17 @@ fn valid_hostname(s: &str) -> bool {
         })
 }
 
+/// Why a target spec is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0:?} is not an IPv4 CIDR range")]
+    NotACidr(String),
+    #[error("{0:?} is not an IPv4 address, CIDR range or host name")]
+    NotATarget(String),
+}
+
 /// How many addresses a target spec stands for (a host name counts 1).
-pub fn count(spec: &str) -> Result<usize, String> {
+pub fn count(spec: &str) -> Result<usize, TargetError> {
     let s = spec.trim();
     if s.parse::<Ipv4Addr>().is_ok() {
         return Ok(1);
@@ -32,7 +41,7 @@ pub fn count(spec: &str) -> Result<usize, String> {
     if s.contains('/') {
         let net: Ipv4Net = s
             .parse()
-            .map_err(|_| format!("{spec:?} is not an IPv4 CIDR range"))?;
+            .map_err(|_| TargetError::NotACidr(spec.to_owned()))?;
         return Ok(if net.prefix_len() >= 31 {
             1usize << (32 - net.prefix_len())
         } else {
@@ -42,9 +51,7 @@ pub fn count(spec: &str) -> Result<usize, String> {
     if valid_hostname(s) {
         Ok(1)
     } else {
-        Err(format!(
-            "{spec:?} is not an IPv4 address, CIDR range or host name"
-        ))
+        Err(TargetError::NotATarget(spec.to_owned()))
     }
 }
 

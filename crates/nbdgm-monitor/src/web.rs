@@ -107,7 +107,7 @@ async fn api_state(State(st): State<WebState>) -> Response {
 
 async fn api_changes(State(st): State<WebState>, Query(p): Query<ChangesParams>) -> Response {
     let since = match p.since.as_deref().map(crate::parse_time) {
-        Some(Err(e)) => return (StatusCode::BAD_REQUEST, e).into_response(),
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
         Some(Ok(t)) => Some(t),
         None => None,
     };

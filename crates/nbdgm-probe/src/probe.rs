@@ -46,11 +46,12 @@ pub use options::{
     MAX_WINDOW, MIN_TIMEOUT, PROBE_NAME,
 };
 pub use pace::RateLimiter;
-pub use port::{HostInfo, HostResult, Port, PortResult, PortState, ServiceName};
+pub use port::{HostInfo, HostResult, Port, PortListError, PortResult, PortState, ServiceName};
 pub use report::{csv_cell, to_csv, to_json, to_text, CSV_HEADER};
 pub use scope::Scope;
 pub use tcp::probe_tcp;
 pub use tcp_session::{describe_session_answer, probe_session, session_request};
+pub use udp::BuildError;
 pub use udp_datagram::{backup_list_request, describe_dgm_answer, probe_dgm};
 pub use udp_name::{display_name, host_info, probe_ns, MAX_NAMES};
 

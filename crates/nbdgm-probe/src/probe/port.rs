@@ -119,10 +119,10 @@ impl Port {
     /// Parse a `--ports` list: comma-separated `137`, `137/udp`, `138` (both 138/udp and
     /// 138/tcp), `138/udp`, `138/tcp`, `139`, `139/tcp`, `445`, `445/tcp`, or `all`.
     /// The result is in report order without duplicates.
-    pub fn parse_list(s: &str) -> Result<Vec<Port>, String> {
+    pub fn parse_list(s: &str) -> Result<Vec<Port>, PortListError> {
         let mut want = Vec::new();
         if s.len() > 200 {
-            return Err("port list too long".into());
+            return Err(PortListError::TooLong);
         }
         for item in s.split(',') {
             let item = item.trim().to_ascii_lowercase();
@@ -134,12 +134,8 @@ impl Port {
                 "138/tcp" => &[Port::Dgm138Tcp],
                 "139" | "139/tcp" => &[Port::Ssn139Tcp],
                 "445" | "445/tcp" => &[Port::Smb445Tcp],
-                "" => return Err("empty entry in the port list".into()),
-                other => {
-                    return Err(format!(
-                        "{other:?}: not one of 137, 138/udp, 138/tcp, 139, 445 (or 138, all)"
-                    ))
-                }
+                "" => return Err(PortListError::EmptyEntry),
+                other => return Err(PortListError::Unknown(other.to_owned())),
             };
             want.extend_from_slice(ports);
         }
@@ -149,6 +145,17 @@ impl Port {
             .filter(|p| want.contains(p))
             .collect())
     }
+}
+
+/// Why a `--ports` list does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortListError {
+    #[error("port list too long")]
+    TooLong,
+    #[error("empty entry in the port list")]
+    EmptyEntry,
+    #[error("{0:?}: not one of 137, 138/udp, 138/tcp, 139, 445 (or 138, all)")]
+    Unknown(String),
 }
 
 impl fmt::Display for Port {

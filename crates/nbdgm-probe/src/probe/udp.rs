@@ -4,6 +4,23 @@
 use super::evidence::{io_evidence, Evidence};
 use super::icmp::{read_errqueue, IcmpError};
 use super::{ProbeOptions, RateLimiter, Scope};
+
+/// A probe packet that cannot be built (from a bad option such as the workgroup).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot build NODE STATUS: {0}")]
+    NodeStatus(#[source] nbdgm_wire::Error),
+    #[error("cannot build GetBackupListRequest: {0}")]
+    BackupList(#[source] nbdgm_wire::Error),
+    #[error("cannot build the mailslot write: {0}")]
+    Mailslot(#[source] nbdgm_wire::Error),
+    #[error("workgroup {0:?}: {1}")]
+    Workgroup(String, #[source] nbdgm_wire::Error),
+    #[error("{0}")]
+    SourceName(#[source] nbdgm_wire::Error),
+    #[error("cannot build the datagram: {0}")]
+    Datagram(#[source] nbdgm_wire::Error),
+}
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
@@ -78,7 +95,7 @@ pub(super) async fn udp_exchange<T>(
     opts: &ProbeOptions,
     limiter: &RateLimiter,
     sent_what: &str,
-    mut make: impl FnMut(u32, SocketAddrV4) -> Result<Vec<u8>, String>,
+    mut make: impl FnMut(u32, SocketAddrV4) -> Result<Vec<u8>, BuildError>,
     mut judge: impl FnMut(&[u8]) -> Option<T>,
 ) -> UdpOutcome<T> {
     let fail = |result, attempts| UdpOutcome {
@@ -95,7 +112,7 @@ pub(super) async fn udp_exchange<T>(
     for attempt in 0..=opts.retries {
         let bytes = match make(attempt, udp.local) {
             Ok(b) => b,
-            Err(e) => return fail(Evidence::Failed(e), attempts),
+            Err(e) => return fail(Evidence::Failed(e.to_string()), attempts),
         };
         limiter.acquire().await;
         attempts += 1;

@@ -3,7 +3,7 @@
 //! the description of whatever comes back.
 
 use super::evidence::{port_result, Evidence};
-use super::udp::{random_u32, udp_exchange};
+use super::udp::{random_u32, udp_exchange, BuildError};
 use super::udp_name::display_name;
 use super::{Port, PortResult, ProbeOptions, RateLimiter, Scope, PROBE_NAME};
 use nbdgm_wire::browser::BrowserFrame;
@@ -19,21 +19,20 @@ pub fn backup_list_request(
     token: u32,
     id: u16,
     source: SocketAddrV4,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, BuildError> {
     let frame = BrowserFrame::GetBackupListRequest(nbdgm_wire::browser::GetBackupListRequest {
         count: 4,
         token,
         trailing: Vec::new(),
     });
     let mut data = Vec::new();
-    frame
-        .emit(&mut data)
-        .map_err(|e| format!("cannot build GetBackupListRequest: {e}"))?;
+    frame.emit(&mut data).map_err(BuildError::BackupList)?;
     let smb = MailslotWrite::new(mailslot::BROWSE, data)
         .to_bytes()
-        .map_err(|e| format!("cannot build the mailslot write: {e}"))?;
-    let dest = Name::new(workgroup, 0x1D).map_err(|e| format!("workgroup {workgroup:?}: {e}"))?;
-    let src = Name::new(PROBE_NAME, 0x00).map_err(|e| e.to_string())?;
+        .map_err(BuildError::Mailslot)?;
+    let dest =
+        Name::new(workgroup, 0x1D).map_err(|e| BuildError::Workgroup(workgroup.to_owned(), e))?;
+    let src = Name::new(PROBE_NAME, 0x00).map_err(BuildError::SourceName)?;
     Datagram::data(
         MsgType::DirectGroup,
         NodeType::B,
@@ -44,7 +43,7 @@ pub fn backup_list_request(
         smb,
     )
     .to_bytes()
-    .map_err(|e| format!("cannot build the datagram: {e}"))
+    .map_err(BuildError::Datagram)
 }
 
 /// Describe any datagram that came back from 138.

@@ -2,7 +2,7 @@
 //! DIGEST §4.3) and what its answer says about the host (names, workgroup, roles, MAC).
 
 use super::evidence::{clean, port_result, Evidence};
-use super::udp::{random_u32, udp_exchange};
+use super::udp::{random_u32, udp_exchange, BuildError};
 use super::{HostInfo, Port, PortResult, ProbeOptions, RateLimiter, Scope, ServiceName};
 use nbdgm_wire::nbns::{self, NodeStatus, Packet, RData, TYPE_NBSTAT};
 use nbdgm_wire::Name;
@@ -135,11 +135,7 @@ pub async fn probe_ns(
         opts,
         limiter,
         "NODE STATUS request(s)",
-        |_, _| {
-            bytes
-                .clone()
-                .map_err(|e| format!("cannot build NODE STATUS: {e}"))
-        },
+        |_, _| bytes.clone().map_err(BuildError::NodeStatus),
         |d| Some(judge_ns(id, d)),
     )
     .await;
