@@ -278,29 +278,7 @@ fn translate(words: &[String], label: String, is_chain: impl Fn(&str) -> bool) -
                 Some(set) => Cond::DAddr { set, negate },
                 None => Cond::Unknown(format!("-d {v}")),
             }),
-            "-p" | "--protocol" => {
-                if v == "all" || v == "0" {
-                    if negate {
-                        conds.push(Cond::Proto {
-                            protos: vec![],
-                            negate: false,
-                        })
-                    }
-                } else {
-                    match proto_of(v) {
-                        Some(p) => {
-                            if !negate {
-                                proto = Some(p);
-                            }
-                            conds.push(Cond::Proto {
-                                protos: vec![p],
-                                negate,
-                            })
-                        }
-                        None => conds.push(Cond::Unknown(format!("-p {v}"))),
-                    }
-                }
-            }
+            "-p" | "--protocol" => conds.extend(protocol(v, negate, &mut proto)),
             "-i" | "--in-interface" => conds.push(if v == "lo" {
                 Cond::Iif {
                     name: "lo".into(),
@@ -340,32 +318,9 @@ fn translate(words: &[String], label: String, is_chain: impl Fn(&str) -> bool) -
                 negate,
             }),
             "--comment" => {}
-            "--src-range" | "--dst-range" => {
-                let set = v
-                    .split_once('-')
-                    .and_then(|(a, b)| AddrSet::range(a.parse().ok()?, b.parse().ok()?));
-                conds.push(match (set, w) {
-                    (Some(set), "--src-range") => Cond::SAddr { set, negate },
-                    (Some(set), _) => Cond::DAddr { set, negate },
-                    (None, _) => Cond::Unknown(format!("{w} {v}")),
-                })
-            }
+            "--src-range" | "--dst-range" => conds.push(address_range(w, v, negate)),
             "-j" | "--jump" | "-g" | "--goto" => {
-                action = match v {
-                    "ACCEPT" => Action::Accept,
-                    "DROP" => Action::Drop,
-                    "REJECT" => Action::Reject,
-                    "RETURN" => Action::Return,
-                    t if CONTINUE_TARGETS.contains(&t) => Action::Continue,
-                    t if is_chain(t) && !BUILTIN_NAMES.contains(&t) => {
-                        if w.starts_with("-g") || w == "--goto" {
-                            Action::Goto(t.into())
-                        } else {
-                            Action::Jump(t.into())
-                        }
-                    }
-                    t => Action::Unknown(format!("-j {t}")),
-                };
+                action = target(w, v, &is_chain);
                 // Target options (`--reject-with ...`, `--log-prefix ...`) follow: skip them.
                 i += 2;
                 while i < words.len() && words[i] != "!" && !is_match_opt(&words[i]) {
@@ -397,6 +352,59 @@ fn translate(words: &[String], label: String, is_chain: impl Fn(&str) -> bool) -
         label,
         conds,
         action,
+    }
+}
+
+/// `-p v` (`negate`: `! -p v`); a plain protocol also qualifies the port matches after it.
+fn protocol(v: &str, negate: bool, proto: &mut Option<u8>) -> Option<Cond> {
+    if v == "all" || v == "0" {
+        return negate.then(|| Cond::Proto {
+            protos: vec![],
+            negate: false,
+        });
+    }
+    Some(match proto_of(v) {
+        Some(p) => {
+            if !negate {
+                *proto = Some(p);
+            }
+            Cond::Proto {
+                protos: vec![p],
+                negate,
+            }
+        }
+        None => Cond::Unknown(format!("-p {v}")),
+    })
+}
+
+/// `--src-range A-B` or `--dst-range A-B` (module iprange).
+fn address_range(w: &str, v: &str, negate: bool) -> Cond {
+    let set = v
+        .split_once('-')
+        .and_then(|(a, b)| AddrSet::range(a.parse().ok()?, b.parse().ok()?));
+    match (set, w) {
+        (Some(set), "--src-range") => Cond::SAddr { set, negate },
+        (Some(set), _) => Cond::DAddr { set, negate },
+        (None, _) => Cond::Unknown(format!("{w} {v}")),
+    }
+}
+
+/// The action of `-j v` or `-g v` (`w`).
+fn target(w: &str, v: &str, is_chain: &impl Fn(&str) -> bool) -> Action {
+    match v {
+        "ACCEPT" => Action::Accept,
+        "DROP" => Action::Drop,
+        "REJECT" => Action::Reject,
+        "RETURN" => Action::Return,
+        t if CONTINUE_TARGETS.contains(&t) => Action::Continue,
+        t if is_chain(t) && !BUILTIN_NAMES.contains(&t) => {
+            if w.starts_with("-g") || w == "--goto" {
+                Action::Goto(t.into())
+            } else {
+                Action::Jump(t.into())
+            }
+        }
+        t => Action::Unknown(format!("-j {t}")),
     }
 }
 

@@ -57,6 +57,82 @@ fn ports(spec: &str) -> Option<PortSpec> {
     Some((ranges, proto))
 }
 
+/// An address or a network as ufw prints it.
+fn addr_set(w: &str) -> Option<AddrSet> {
+    w.parse::<IpNet>()
+        .ok()
+        .map(|n| AddrSet::net(&n))
+        .or_else(|| w.parse().ok().map(AddrSet::addr))
+}
+
+/// The rule of one table row `t` (line `line_no`): `To  Action  From`. Outgoing and
+/// forwarding rules, and rows that are not rules, give none.
+fn rule(line_no: usize, t: &str) -> Option<Rule> {
+    let cols = split_cols(t);
+    if cols.len() < 3 {
+        return None;
+    }
+    let label = format!("ufw rule line {line_no}: {t}");
+    let (to, act, from) = (&cols[0], &cols[1], &cols[2]);
+    if act.ends_with("OUT") || act.ends_with("FWD") {
+        return None;
+    }
+    let v6 = to.ends_with("(v6)") || from.ends_with("(v6)");
+    let to = to.trim_end_matches("(v6)").trim();
+    let from = from.trim_end_matches("(v6)").trim();
+    let mut conds = vec![Cond::Family(if v6 { Family::Ip6 } else { Family::Ip })];
+    // To: "Anywhere", "PORTS[/proto]", "ADDR PORTS[/proto]", "ADDR", or an app profile.
+    let mut to_words: Vec<&str> = to.split_whitespace().collect();
+    if to_words.first() == Some(&"Anywhere") {
+        to_words.remove(0);
+    } else if let Some(a) = to_words.first().and_then(|w| addr_set(w)) {
+        conds.push(Cond::DAddr {
+            set: a,
+            negate: false,
+        });
+        to_words.remove(0);
+    }
+    match to_words.as_slice() {
+        [] => {}
+        [p] => match ports(p) {
+            Some((ranges, proto)) => conds.push(Cond::DPort {
+                proto,
+                ranges,
+                negate: false,
+            }),
+            None => conds.push(Cond::Unknown(format!("the application profile {p:?}"))),
+        },
+        _ => conds.push(Cond::Unknown(format!("the destination {to:?}"))),
+    }
+    let mut from_words: Vec<&str> = from.split_whitespace().collect();
+    if from_words.first() == Some(&"Anywhere") {
+        from_words.remove(0);
+    } else if let Some(w) = from_words.first().copied() {
+        match addr_set(w) {
+            Some(set) => {
+                conds.push(Cond::SAddr { set, negate: false });
+                from_words.remove(0);
+            }
+            None => conds.push(Cond::Unknown(format!("the source {w:?}"))),
+        }
+    }
+    if !from_words.is_empty() {
+        conds.push(Cond::SPortAny(format!("from {from}")));
+    }
+    let action = match act.split_whitespace().next().unwrap_or("") {
+        // LIMIT accepts a first packet (it only limits rates).
+        "ALLOW" | "LIMIT" => Action::Accept,
+        "DENY" => Action::Drop,
+        "REJECT" => Action::Reject,
+        other => Action::Unknown(format!("the action {other}")),
+    };
+    Some(Rule {
+        label,
+        conds,
+        action,
+    })
+}
+
 /// Parse `ufw status verbose` (or `ufw status`) output.
 pub fn parse(text: &str) -> UfwStatus {
     let mut active = false;
@@ -88,79 +164,7 @@ pub fn parse(text: &str) -> UfwStatus {
         if !in_table || t.is_empty() {
             continue;
         }
-        let cols = split_cols(t);
-        if cols.len() < 3 {
-            continue;
-        }
-        let label = format!("ufw rule line {}: {t}", n + 1);
-        let (to, act, from) = (&cols[0], &cols[1], &cols[2]);
-        if act.ends_with("OUT") || act.ends_with("FWD") {
-            continue;
-        }
-        let v6 = to.ends_with("(v6)") || from.ends_with("(v6)");
-        let to = to.trim_end_matches("(v6)").trim();
-        let from = from.trim_end_matches("(v6)").trim();
-        let mut conds = vec![Cond::Family(if v6 { Family::Ip6 } else { Family::Ip })];
-        // To: "Anywhere", "PORTS[/proto]", "ADDR PORTS[/proto]", "ADDR", or an app profile.
-        let mut to_words: Vec<&str> = to.split_whitespace().collect();
-        if to_words.first() == Some(&"Anywhere") {
-            to_words.remove(0);
-        } else if let Some(a) = to_words.first().and_then(|w| {
-            w.parse::<IpNet>()
-                .ok()
-                .map(|n| AddrSet::net(&n))
-                .or_else(|| w.parse().ok().map(AddrSet::addr))
-        }) {
-            conds.push(Cond::DAddr {
-                set: a,
-                negate: false,
-            });
-            to_words.remove(0);
-        }
-        match to_words.as_slice() {
-            [] => {}
-            [p] => match ports(p) {
-                Some((ranges, proto)) => conds.push(Cond::DPort {
-                    proto,
-                    ranges,
-                    negate: false,
-                }),
-                None => conds.push(Cond::Unknown(format!("the application profile {p:?}"))),
-            },
-            _ => conds.push(Cond::Unknown(format!("the destination {to:?}"))),
-        }
-        let mut from_words: Vec<&str> = from.split_whitespace().collect();
-        if from_words.first() == Some(&"Anywhere") {
-            from_words.remove(0);
-        } else if let Some(w) = from_words.first().copied() {
-            let set = w
-                .parse::<IpNet>()
-                .ok()
-                .map(|n| AddrSet::net(&n))
-                .or_else(|| w.parse().ok().map(AddrSet::addr));
-            match set {
-                Some(set) => {
-                    conds.push(Cond::SAddr { set, negate: false });
-                    from_words.remove(0);
-                }
-                None => conds.push(Cond::Unknown(format!("the source {w:?}"))),
-            }
-        }
-        if !from_words.is_empty() {
-            conds.push(Cond::SPortAny(format!("from {from}")));
-        }
-        let action = match act.split_whitespace().next().unwrap_or("") {
-            // LIMIT accepts a first packet (it only limits rates).
-            "ALLOW" | "LIMIT" => Action::Accept,
-            "DENY" => Action::Drop,
-            "REJECT" => Action::Reject,
-            other => Action::Unknown(format!("the action {other}")),
-        };
-        rules.push(Rule {
-            label,
-            conds,
-            action,
-        });
+        rules.extend(rule(n + 1, t));
     }
     UfwStatus {
         active,
