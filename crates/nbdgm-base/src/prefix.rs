@@ -343,20 +343,24 @@ impl<A: Family> FromIterator<A::Net> for PrefixSet<A> {
     }
 }
 
+/// Write `nets` comma-separated (`10.0.0.0/8, 192.0.2.1/32`), or `none` when empty.
+pub fn write_nets<N: fmt::Display>(f: &mut fmt::Formatter<'_>, nets: &[N]) -> fmt::Result {
+    if nets.is_empty() {
+        return f.write_str("none");
+    }
+    for (i, n) in nets.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{n}")?;
+    }
+    Ok(())
+}
+
 /// The covering prefixes, comma-separated (`10.0.0.0/8, 192.0.2.1/32`), or `none`.
 impl<A: Family> fmt::Display for PrefixSet<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let nets = self.to_nets();
-        if nets.is_empty() {
-            return f.write_str("none");
-        }
-        for (i, n) in nets.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{n}")?;
-        }
-        Ok(())
+        write_nets(f, &self.to_nets())
     }
 }
 

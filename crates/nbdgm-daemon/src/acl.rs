@@ -6,7 +6,7 @@
 //! the list is built, so a lookup is one binary search (a few ns for typical lists).
 
 use ipnet::Ipv4Net;
-use nbdgm_base::PrefixSet;
+use nbdgm_base::prefix::{write_nets, PrefixSet};
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -77,26 +77,14 @@ impl Acl {
 /// `allow 10.0.0.0/8, 192.0.2.0/24; deny 10.9.0.0/16` (for logs and `--check-config`).
 impl fmt::Display for Acl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn list(f: &mut fmt::Formatter<'_>, nets: &[Ipv4Net]) -> fmt::Result {
-            if nets.is_empty() {
-                return f.write_str("none");
-            }
-            for (i, n) in nets.iter().enumerate() {
-                if i > 0 {
-                    f.write_str(", ")?;
-                }
-                write!(f, "{n}")?;
-            }
-            Ok(())
-        }
         f.write_str("allow ")?;
         if self.allow_any {
             f.write_str("any")?;
         } else {
-            list(f, &self.allow_nets)?;
+            write_nets(f, &self.allow_nets)?;
         }
         f.write_str("; deny ")?;
-        list(f, &self.deny_nets)
+        write_nets(f, &self.deny_nets)
     }
 }
 

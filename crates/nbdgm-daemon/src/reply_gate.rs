@@ -1,4 +1,4 @@
-//! The one reply gate (issue 12 item 2): every packet sent in answer to a received one
+//! The one reply gate: every packet sent in answer to a received one
 //! — the node's name service and DATAGRAM ERRORs, the browser's answers, the NBNS and
 //! NBDD roles' answers — passes here before it leaves, so that nobody can use the
 //! daemon to reflect traffic at a spoofed victim (RFC 1002 has no source check; US-CERT

@@ -139,6 +139,40 @@ enum Need {
     Members(Name),
 }
 
+/// What [`ask`] did.
+enum Asked {
+    Started,
+    InFlight,
+    /// The action queue is full (counted as lost).
+    ActionsFull,
+    /// `max_pending` requests of this kind are in flight.
+    TooMany,
+}
+
+/// Put `key` in flight until `deadline` and queue `action(key)`, unless it is in flight
+/// already or the limits (in flight, queued actions) are reached.
+fn ask<K: std::hash::Hash + Eq + Clone>(
+    in_flight: &mut HashMap<K, Instant>,
+    actions: &mut VecDeque<NbddAction>,
+    (max_in_flight, max_actions): (usize, usize),
+    key: K,
+    deadline: Instant,
+    action: impl FnOnce(K) -> NbddAction,
+) -> Asked {
+    if in_flight.contains_key(&key) {
+        return Asked::InFlight;
+    }
+    if actions.len() >= max_actions {
+        return Asked::ActionsFull;
+    }
+    if in_flight.len() >= max_in_flight {
+        return Asked::TooMany;
+    }
+    in_flight.insert(key.clone(), deadline);
+    actions.push_back(action(key));
+    Asked::Started
+}
+
 enum Eval {
     Ready,
     Refuse(DropReason),
@@ -668,34 +702,39 @@ impl Nbdd {
     /// Ask the runtime for `need` unless already in flight. False when too many are.
     fn request(&mut self, now: Instant, need: Need) -> bool {
         let deadline = now + self.cfg.resolve_timeout;
-        let cap = self.cfg.max_pending;
-        match need {
-            Need::Members(n) => {
-                if self.resolving.contains_key(&n) {
-                    return true;
-                }
-                if self.resolving.len() >= cap || self.actions.len() >= self.cfg.max_actions {
-                    self.stats.actions_lost +=
-                        u64::from(self.actions.len() >= self.cfg.max_actions);
-                    return false;
-                }
-                self.resolving.insert(n.clone(), deadline);
-                self.stats.resolve_requests += 1;
-                self.actions.push_back(NbddAction::ResolveMembers(n));
+        let limits = (self.cfg.max_pending, self.cfg.max_actions);
+        let (asked, started) = match need {
+            Need::Members(n) => (
+                ask(
+                    &mut self.resolving,
+                    &mut self.actions,
+                    limits,
+                    n,
+                    deadline,
+                    NbddAction::ResolveMembers,
+                ),
+                &mut self.stats.resolve_requests,
+            ),
+            Need::Verify(k) => (
+                ask(
+                    &mut self.verifying,
+                    &mut self.actions,
+                    limits,
+                    k,
+                    deadline,
+                    |k: SourceKey| NbddAction::VerifySource(k.0, k.1),
+                ),
+                &mut self.stats.verify_requests,
+            ),
+        };
+        match asked {
+            Asked::Started => *started += 1,
+            Asked::InFlight => {}
+            Asked::ActionsFull => {
+                self.stats.actions_lost += 1;
+                return false;
             }
-            Need::Verify(k) => {
-                if self.verifying.contains_key(&k) {
-                    return true;
-                }
-                if self.verifying.len() >= cap || self.actions.len() >= self.cfg.max_actions {
-                    self.stats.actions_lost +=
-                        u64::from(self.actions.len() >= self.cfg.max_actions);
-                    return false;
-                }
-                self.verifying.insert(k.clone(), deadline);
-                self.stats.verify_requests += 1;
-                self.actions.push_back(NbddAction::VerifySource(k.0, k.1));
-            }
+            Asked::TooMany => return false,
         }
         true
     }

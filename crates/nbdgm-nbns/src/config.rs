@@ -84,7 +84,7 @@ pub struct NbnsConfig {
     pub max_answer_addresses: usize,
     /// Seed of the challenge NAME_TRN_IDs: `None` (the default) seeds a ChaCha generator
     /// from the OS random source, so an off-path host cannot guess the id of a challenge
-    /// and answer it for the owner (issue 12 item 9); `Some`: reproducible (tests).
+    /// and answer it for the owner ([`nbdgm_base::random`]); `Some`: reproducible (tests).
     pub rng_seed: Option<u64>,
     /// A query answer is at most this many times the request's size: the daemon's
     /// `[limits] reply_amplification`, so that its reply gate lets the answer out.

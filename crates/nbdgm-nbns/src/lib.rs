@@ -60,7 +60,7 @@
 //! * **Node status** requests are ignored (counted): the NBNS has no name table of its
 //!   own to show, and scanners get nothing to amplify.
 //! * Only names in `config.scope` are served; others are dropped (counted).
-//! * **Quotas** (issue 12 item 11): one address holds at most
+//! * **Quotas**: one address holds at most
 //!   `max_names_per_source` unique names and `max_groups_per_source` group
 //!   memberships (RFS_ERR beyond); a full table (`max_names`) refuses new names
 //!   (SRV_ERR) and never evicts a holder.

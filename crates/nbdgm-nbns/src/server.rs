@@ -13,11 +13,11 @@ use crate::packets::{RCODE_RFS_ERR, RCODE_SRV_ERR};
 use crate::rate::{RateLimiter, Verdict};
 use crate::stats::NbnsStats;
 use crate::table::{Member, Record, Table};
+use nbdgm_base::Random;
 use nbdgm_wire::nbns::{
     NbAddress, Opcode, Packet, RData, FLAG_RD, NB_GROUP, NB_ONT_MASK, TYPE_NB, TYPE_NBSTAT,
 };
 use nbdgm_wire::Name;
-use nbdgm_base::Random;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -2,7 +2,7 @@
 //! MS-NBTE §3.2.1 several addresses per name). Each address has its own TTL; a name
 //! lives while one address does. An ordered deadline index makes the next expiry
 //! O(log n); a per-address index counts what each address holds, for the per-source
-//! quotas (issue 12 item 11).
+//! quotas.
 
 use nbdgm_wire::Name;
 use std::collections::{BTreeSet, HashMap};

@@ -237,7 +237,7 @@ pub struct NodeConfig {
     pub multihomed: Vec<Ipv4Addr>,
     /// Seed of the generator of NAME_TRN_IDs and DGM_IDs. `None` (the default): seeded
     /// from the operating system's random source, so that an off-path host cannot
-    /// guess our ids (issue 12 item 9). `Some`: reproducible ids (simulations, tests).
+    /// guess our ids ([`nbdgm_base::random`]). `Some`: reproducible ids (simulations, tests).
     pub rng_seed: Option<u64>,
 }
 
