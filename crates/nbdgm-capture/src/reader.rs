@@ -9,6 +9,14 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
 
+mod file_header;
+
+use file_header::{
+    open_pcap, open_pcapng, read_magic, Head, PCAPNG_BOM, PCAPNG_BOM_SWAPPED, PCAPNG_PB,
+    PCAPNG_SHB, PCAP_MODIFIED_BE, PCAP_MODIFIED_LE, PCAP_NSEC_BE, PCAP_NSEC_LE, PCAP_USEC_BE,
+    PCAP_USEC_LE,
+};
+
 use crate::decode::{walk_ip_proto, walk_ipv6_payload, walk_link, UdpSeg, Walk, Walker};
 use crate::error::{CaptureError, FrameProblem, MalformedReason};
 use crate::filter::PortFilter;
@@ -386,10 +394,6 @@ fn u16_at(d: &[u8], at: usize, big_endian: bool) -> Option<u16> {
     })
 }
 
-const PCAPNG_SHB: u32 = 0x0A0D_0D0A;
-const PCAPNG_BOM: u32 = 0x1A2B_3C4D;
-const PCAPNG_PB: u32 = 0x0000_0002;
-
 impl<R: Read> CaptureReader<R> {
     /// Opens a capture with default options (all ports, reassembly on).
     pub fn new(input: R) -> Result<Self, CaptureError> {
@@ -400,117 +404,21 @@ impl<R: Read> CaptureReader<R> {
     /// parse the file header.
     pub fn with_options(mut input: R, opts: CaptureOptions) -> Result<Self, CaptureError> {
         let mut prefix = Vec::with_capacity(64);
-        read_up_to(&mut input, &mut prefix, 4)?;
-        let magic = match u32_at(&prefix, 0, true) {
-            Some(m) => m,
-            None if prefix.is_empty() => return Err(CaptureError::Empty),
-            None => return Err(CaptureError::TooShort { len: prefix.len() }),
-        };
+        let magic = read_magic(&mut input, &mut prefix)?;
         let io_error = Arc::new(Mutex::new(None));
-        let mut capacity = opts.buffer_size.clamp(64 << 10, 256 << 20);
-        let (inner, format, pcap_iface, pcap_nanos, pcap_max_caplen, ng_big_endian) = match magic {
-            PCAPNG_SHB => {
-                read_up_to(&mut input, &mut prefix, 12)?;
-                if prefix.len() < 12 {
-                    return Err(CaptureError::Truncated {
-                        offset: 0,
-                        what: "pcapng section header block",
-                    });
-                }
-                let big_endian = match u32_at(&prefix, 8, true) {
-                    Some(PCAPNG_BOM) => true,
-                    Some(0x4D3C_2B1A) => false,
-                    other => {
-                        return Err(CaptureError::Corrupt {
-                            offset: 0,
-                            reason: format!(
-                            "pcapng byte-order magic 0x{:08x} is neither 0x1a2b3c4d nor 0x4d3c2b1a",
-                            other.unwrap_or(0)
-                        ),
-                        })
-                    }
-                };
-                let len = u32_at(&prefix, 4, big_endian).unwrap_or(0) as usize;
-                if len < 28 || len & 3 != 0 || len > MAX_NG_BLOCK {
-                    return Err(CaptureError::Corrupt {
-                        offset: 0,
-                        reason: format!("invalid pcapng section header block length {len}"),
-                    });
-                }
-                read_up_to(&mut input, &mut prefix, len)?;
-                if prefix.len() < len {
-                    return Err(CaptureError::Truncated {
-                        offset: 0,
-                        what: "pcapng section header block",
-                    });
-                }
-                capacity = capacity.max(len + (64 << 10));
-                let src = Source {
-                    prefix,
-                    pos: 0,
-                    inner: input,
-                    error: io_error.clone(),
-                };
-                let rdr = PcapNGReader::new(capacity, src).map_err(|e| CaptureError::Corrupt {
-                    offset: 0,
-                    reason: format!("invalid pcapng section header block ({e:?})"),
-                })?;
-                (
-                    Inner::Ng(rdr),
-                    CaptureFormat::PcapNg,
-                    None,
-                    false,
-                    0,
-                    big_endian,
-                )
+        let capacity = opts.buffer_size.clamp(64 << 10, 256 << 20);
+        let head = Head {
+            input,
+            prefix,
+            error: io_error.clone(),
+            capacity,
+        };
+        let opened = match magic {
+            PCAPNG_SHB => open_pcapng(head)?,
+            PCAP_USEC_BE | PCAP_USEC_LE | PCAP_NSEC_BE | PCAP_NSEC_LE | PCAP_MODIFIED_LE => {
+                open_pcap(head, magic)?
             }
-            0xA1B2_C3D4 | 0xD4C3_B2A1 | 0xA1B2_3C4D | 0x4D3C_B2A1 | 0x34CD_B2A1 => {
-                read_up_to(&mut input, &mut prefix, 24)?;
-                if prefix.len() < 24 {
-                    return Err(CaptureError::Truncated {
-                        offset: 0,
-                        what: "pcap file header",
-                    });
-                }
-                let big_endian = magic >> 16 == 0xA1B2;
-                let nanosecond = matches!(magic, 0xA1B2_3C4D | 0x4D3C_B2A1);
-                let snaplen = u32_at(&prefix, 16, big_endian).unwrap_or(0);
-                let linktype = u32_at(&prefix, 20, big_endian).unwrap_or(0) & 0xFFFF;
-                let iface = Interface {
-                    linktype,
-                    snaplen,
-                    ts: TsConv::MICROS,
-                    ts_offset: 0,
-                };
-                // Records up to the snapshot length are accepted, and at least up to
-                // 256 KiB whatever the header says; at most 16 MiB.
-                let max_caplen = snaplen.clamp(MAX_PCAP_RECORD, MAX_PCAP_SNAPLEN);
-                let src = Source {
-                    prefix,
-                    pos: 0,
-                    inner: input,
-                    error: io_error.clone(),
-                };
-                let rdr =
-                    LegacyPcapReader::new(capacity, src).map_err(|e| CaptureError::Corrupt {
-                        offset: 0,
-                        reason: format!("invalid pcap file header ({e:?})"),
-                    })?;
-                (
-                    Inner::Pcap(rdr),
-                    CaptureFormat::Pcap {
-                        nanosecond,
-                        big_endian,
-                        linktype,
-                        snaplen,
-                    },
-                    Some(iface),
-                    nanosecond,
-                    max_caplen,
-                    false,
-                )
-            }
-            0xA1B2_CD34 => {
+            PCAP_MODIFIED_BE => {
                 return Err(CaptureError::Unsupported(
                     "big-endian \"modified\" (Kuznetzov) pcap".into(),
                 ))
@@ -519,25 +427,25 @@ impl<R: Read> CaptureReader<R> {
         };
         let reasm = Reassembler::new(opts.reassembly);
         Ok(CaptureReader {
-            inner,
+            inner: opened.inner,
             st: State {
                 opts,
-                format,
-                pcap_iface: pcap_iface.unwrap_or(Interface {
+                format: opened.format,
+                pcap_iface: opened.pcap_iface.unwrap_or(Interface {
                     linktype: 0,
                     snaplen: 0,
                     ts: TsConv::MICROS,
                     ts_offset: 0,
                 }),
-                pcap_nanos,
-                pcap_max_caplen,
+                pcap_nanos: opened.pcap_nanos,
+                pcap_max_caplen: opened.pcap_max_caplen,
                 interfaces: Vec::new(),
-                ng_big_endian,
+                ng_big_endian: opened.ng_big_endian,
                 frame: 0,
                 reasm,
                 stats: Stats::default(),
                 io_error,
-                capacity,
+                capacity: opened.capacity,
             },
             pending_consume: 0,
             done: false,
@@ -816,7 +724,7 @@ impl State {
         if u32_at(data, 0, true) == Some(PCAPNG_SHB) {
             match u32_at(data, 8, true) {
                 Some(PCAPNG_BOM) => return true,
-                Some(0x4D3C_2B1A) => return false,
+                Some(PCAPNG_BOM_SWAPPED) => return false,
                 _ => {}
             }
         }
