@@ -1,6 +1,6 @@
 //! Helpers of the `nbdgm serve` benchmarks (`daemon_bench`, run by `bench/daemon.sh`):
-//! starting and stopping the daemon by PID, its configuration, the packets sent, and
-//! reading counters from `/proc` and from the daemon's API.
+//! starting and stopping the daemon by PID, its configuration, the packets sent,
+//! reading counters from `/proc` and from the daemon's API, and the common setup.
 //!
 //! Benchmarks, never tests: nothing here asserts a timing.
 
@@ -10,3 +10,4 @@ pub mod nbdd;
 pub mod packets;
 pub mod procfs;
 pub mod report;
+pub mod setup;

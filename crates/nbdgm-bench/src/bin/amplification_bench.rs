@@ -20,7 +20,8 @@ use clap::Parser;
 use nbdgm_bench::daemon::{start_daemon, stats, wait_master, wait_names, Daemon, DaemonConfig};
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
-use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
+use nbdgm_bench::setup;
+use nbdgm_lab::{Host, Lab, Nmbd, NmbdOptions};
 use nbdgm_wire::browser::{BrowserFrame, GetBackupListRequest};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
@@ -439,27 +440,10 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    if !nbdgm_lab::require_or_skip("amplification_bench") {
-        bail!("lab prerequisites missing (root, ip, nmbd, nmblookup, tshark, setsid)");
-    }
-    let bin = match &cli.nbdgm {
-        Some(p) => p.clone(),
-        None => nbdgm_lab::find_nbdgm_binary()?,
-    };
-    let bin = bin.canonicalize().context("nbdgm binary")?;
-    eprintln!("nbdgm binary: {}", bin.display());
-    let lab = Lab::new(LabSpec::one_subnet())?;
-    let ha = lab.add_host("a", "198.51.100.10/24")?;
-    let hb = lab.add_host("b", "198.51.100.20/24")?;
-    let hc = lab.add_host("c", "198.51.100.30/24")?;
+    let (lab, ha, hb, hc) = setup::lab_abc("amplification_bench")?;
+    let bin = setup::nbdgm_binary(cli.nbdgm.clone())?;
     // log level 3: the lab's wait helpers read the log; 10 would write every packet.
-    let nmbd = Nmbd::start(
-        &ha,
-        NmbdOptions {
-            extra_global: vec!["log level = 3".into()],
-            ..Default::default()
-        },
-    )?;
+    let nmbd = setup::quiet_nmbd(&ha, 3, &[])?;
     let (nb_proc, nb_sock) = start_nbdgm(&bin, &lab, &hb)?;
     nmbd.wait_local_master(Duration::from_secs(cli.master_timeout_s))?;
     let v = Victim::new(&hc)?;

@@ -25,6 +25,7 @@ use nbdgm_bench::daemon::{iface_counter, stats, wait_master, wait_names, DaemonC
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, percentile, thousands};
+use nbdgm_bench::setup;
 use nbdgm_browser::{Action, Browser, BrowserConfig, Inbound, Role};
 use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use nbdgm_wire::browser::{BrowserFrame, RequestElection, ServerType};
@@ -140,14 +141,6 @@ fn main() {
     }
 }
 
-fn nbdgm_bin(p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let bin = match p {
-        Some(p) => p,
-        None => nbdgm_lab::find_nbdgm_binary()?,
-    };
-    bin.canonicalize().context("nbdgm binary")
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::EngineCase(a) => {
@@ -156,22 +149,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Engine(a) => engine(&a),
-        Cmd::Lab(a) => lab(&nbdgm_bin(cli.nbdgm)?, &a),
+        Cmd::Lab(a) => lab(&setup::nbdgm_binary(cli.nbdgm)?, &a),
         Cmd::All => {
             engine(&EngineArgs::default())?;
-            lab(&nbdgm_bin(cli.nbdgm)?, &LabArgs::default())
+            lab(&setup::nbdgm_binary(cli.nbdgm)?, &LabArgs::default())
         }
     }
 }
 
 /// Wait (≤ 15 s) until the machine is < 10 % busy over one second; print it.
 fn note_load(what: &str) {
-    let b = procfs::wait_idle(0.10, Duration::from_secs(15));
-    eprintln!(
-        "[{what}] machine busy before: {:.0} % of all CPUs (load average {:.2})",
-        100.0 * b,
-        procfs::loadavg1()
-    );
+    setup::note_load(what, Duration::from_secs(15));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,9 +12,8 @@
 //! Every traffic loop is bounded in count and in time; every process started is stopped
 //! by PID. Needs root for `names` (namespaces, nmbd on port 137).
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use nbdgm_bench::procfs;
+use nbdgm_bench::setup;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -155,12 +154,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let bin = match cli.nbdgm {
-        Some(p) => p,
-        None => nbdgm_lab::find_nbdgm_binary()?,
-    };
-    let bin = bin.canonicalize().context("nbdgm binary")?;
-    eprintln!("nbdgm binary: {}", bin.display());
+    let bin = setup::nbdgm_binary(cli.nbdgm)?;
     match cli.cmd {
         Cmd::Throughput(a) => throughput(&bin, &a),
         Cmd::Names(a) => names(&bin, &a),
@@ -177,11 +171,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// second, and say how busy it was; the load average is printed too (it lags, and counts
 /// our own earlier runs).
 fn note_load(what: &str) -> f64 {
-    let b = procfs::wait_idle(0.10, Duration::from_secs(120));
-    eprintln!(
-        "[{what}] machine busy before: {:.0} % of 2 CPUs (load average {:.2})",
-        100.0 * b,
-        procfs::loadavg1()
-    );
-    b
+    setup::note_load(what, Duration::from_secs(120))
 }

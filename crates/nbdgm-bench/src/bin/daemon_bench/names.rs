@@ -7,7 +7,8 @@ use nbdgm_bench::daemon::{iface_counter, stats, wait_names, Daemon, DaemonConfig
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, percentile, runs, thousands};
-use nbdgm_lab::{Lab, LabSpec, Nmbd, NmbdOptions};
+use nbdgm_bench::setup;
+use nbdgm_lab::Lab;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -205,21 +206,9 @@ struct NameResults {
 }
 
 pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
-    if !nbdgm_lab::require_or_skip("daemon_bench names") {
-        bail!("lab prerequisites missing (root, ip, nmbd, nmblookup, tshark, setsid)");
-    }
-    let lab = Lab::new(LabSpec::one_subnet())?;
-    let ha = lab.add_host("a", "198.51.100.10/24")?;
-    let hb = lab.add_host("b", "198.51.100.20/24")?;
-    let hc = lab.add_host("c", "198.51.100.30/24")?;
-    // Samba's default log level (0): the lab's default of 10 writes every packet to a file.
-    let nmbd = Nmbd::start(
-        &ha,
-        NmbdOptions {
-            extra_global: vec!["log level = 0".into()],
-            ..Default::default()
-        },
-    )?;
+    let (lab, ha, hb, hc) = setup::lab_abc("daemon_bench names")?;
+    // Samba's default log level (0).
+    let nmbd = setup::quiet_nmbd(&ha, 0, &[])?;
     let (nb_proc, nb_sock) = start_lab_nbdgm(bin, &lab, &hb, true, "nbdgm-raised")?;
     let sock = hc.in_netns(|| UdpSocket::bind((hc.addr(), 0)))??;
     let targets = [

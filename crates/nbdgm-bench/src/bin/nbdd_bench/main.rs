@@ -16,9 +16,8 @@
 //! Every traffic loop is bounded in count and in time; every process started is stopped
 //! by PID. Loopback only (127.0.8.x NBDD, 127.0.9.x members, 127.0.10.x senders).
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use nbdgm_bench::procfs;
+use nbdgm_bench::setup;
 use nbdgm_wire::Name;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -166,31 +165,21 @@ fn main() {
     }
 }
 
-fn nbdgm_bin(p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let bin = match p {
-        Some(p) => p,
-        None => nbdgm_lab::find_nbdgm_binary()?,
-    };
-    let bin = bin.canonicalize().context("nbdgm binary")?;
-    eprintln!("nbdgm binary: {}", bin.display());
-    Ok(bin)
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Engine(a) => engine(&a),
         Cmd::Sockets(a) => {
-            let bin = nbdgm_bin(cli.nbdgm)?;
+            let bin = setup::nbdgm_binary(cli.nbdgm)?;
             let mut m = Members::bind(a.members.iter().copied().max().unwrap_or(1))?;
             sockets(&bin, &a, &mut m)
         }
         Cmd::Amplification(a) => {
-            let bin = nbdgm_bin(cli.nbdgm)?;
+            let bin = setup::nbdgm_binary(cli.nbdgm)?;
             let mut m = Members::bind(a.members)?;
             amplification(&bin, &a, &mut m)
         }
         Cmd::All => {
-            let bin = nbdgm_bin(cli.nbdgm)?;
+            let bin = setup::nbdgm_binary(cli.nbdgm)?;
             engine(&EngineArgs::default())?;
             let s = SocketArgs::default();
             let a = AmpArgs::default();
@@ -203,13 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Wait (≤ 60 s) until the machine is < 10 % busy, and say how busy it was.
 fn note_load(what: &str) {
-    let b = procfs::wait_idle(0.10, Duration::from_secs(60));
-    eprintln!(
-        "[{what}] machine busy before: {:.0} % of {} CPUs (load average {:.2})",
-        100.0 * b,
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        procfs::loadavg1()
-    );
+    setup::note_load(what, Duration::from_secs(60));
 }
 
 fn group(name: &str) -> anyhow::Result<Name> {
