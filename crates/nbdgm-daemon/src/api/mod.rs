@@ -19,20 +19,13 @@ mod listener;
 pub use hub::{validate_subscription, DatagramView, Hub, HubStats};
 pub use listener::{bind, read_token_file, serve, ApiListener, MIN_TOKEN_LEN};
 
-use nbdgm_api::{
-    self as proto, DatagramEvent, ErrorCode, NameEvent, Op, Request, Response, Subscription,
-    MAX_LINE, MAX_SERVER_LINE,
-};
+use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};
 use serde::Serialize;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::BufReader;
-use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// Longest time a forwarded request may take before the client gets `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

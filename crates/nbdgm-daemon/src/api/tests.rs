@@ -2,10 +2,19 @@ use super::conn::{read_line_capped, ReadLine};
 use super::hub::{validate_subscription, DatagramView, Hub, HubStats};
 use super::listener::{bind, read_token_file};
 use super::*;
-use nbdgm_api::{Event, HelloResult, NameState, RegisterResult, ServerMsg};
+use nbdgm_api::{
+    self as proto, DatagramEvent, Event, HelloResult, NameEvent, NameState, Op, RegisterResult,
+    ServerMsg, Subscription, MAX_LINE,
+};
 use nbdgm_client::{Client, Error as ClientError};
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as smpsc;
 use std::time::Instant;
+use tokio::io::BufReader;
+use tokio::sync::{mpsc, watch, Semaphore};
 
 const T: Duration = Duration::from_secs(5);
 

@@ -1,16 +1,22 @@
-//! Routes local API requests to the interface workers and gathers their answers
-//! (the API side of issue 4 §3; names per client, released when the client leaves).
+//! Routes local API requests (`docs/api.md`, "Operations") to the interface workers
+//! and gathers their answers; names registered through the API belong to their
+//! client and are released when it leaves.
+//!
+//! One handler per operation ([`handlers`]); the router ([`Dispatcher::route`])
+//! turns a handler's typed result or [`OpError`] into the response line.
+
+mod handlers;
 
 use crate::api::{ApiMsg, ClientInfo};
-use crate::ownership::Owners;
+use crate::ownership::{Owners, Refusal};
 use crate::worker::{CmdError, Command, Reply};
-use nbdgm_api::{
-    self as proto, ErrorCode, HelloResult, InterfaceInfo, NameState, Op, RegisterResult, Response,
-};
-use nbdgm_node::{LookupTarget, Name, SendMode, SendRequest};
-use nbdgm_wire::mailslot::MailslotWrite;
-use serde_json::{json, Value};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use nbdgm_api::{ErrorCode, Op, Response};
+use nbdgm_node::Name;
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -55,8 +61,36 @@ pub struct Dispatcher {
     stats: Arc<dyn Fn() -> Value + Send + Sync>,
 }
 
-fn err(id: u64, e: CmdError) -> Response {
-    let code = match e.code {
+/// Why a request fails: the protocol's error code and the message for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OpError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl OpError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        OpError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A `bad_request` error.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        OpError::new(ErrorCode::BadRequest, message)
+    }
+
+    /// The error response to request `id`.
+    pub fn response(self, id: u64) -> Response {
+        Response::err(Some(id), self.code, self.message)
+    }
+}
+
+/// The protocol code of a worker's or the ownership table's error code.
+fn error_code(code: &str) -> ErrorCode {
+    match code {
         "not_found" => ErrorCode::NotFound,
         "conflict" => ErrorCode::Conflict,
         "timeout" => ErrorCode::Timeout,
@@ -65,12 +99,54 @@ fn err(id: u64, e: CmdError) -> Response {
         "bad_request" => ErrorCode::BadRequest,
         "unsupported" => ErrorCode::Unsupported,
         _ => ErrorCode::Internal,
-    };
-    Response::err(Some(id), code, e.message)
+    }
 }
 
-fn bad(id: u64, msg: impl Into<String>) -> Response {
-    Response::err(Some(id), ErrorCode::BadRequest, msg)
+impl From<CmdError> for OpError {
+    fn from(e: CmdError) -> Self {
+        OpError::new(error_code(e.code), e.message)
+    }
+}
+
+impl From<Refusal> for OpError {
+    fn from(r: Refusal) -> Self {
+        OpError::new(error_code(r.code), r.message)
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A handler's answer: ready now, or work to finish in its own task.
+pub(crate) enum Outcome<T> {
+    Ready(T),
+    Later(BoxFuture<Result<T, OpError>>),
+}
+
+impl<T> Outcome<T> {
+    /// Work to finish in its own task.
+    fn later(f: impl Future<Output = Result<T, OpError>> + Send + 'static) -> Self {
+        Outcome::Later(Box::pin(f))
+    }
+}
+
+/// The router's answer: a response now, or one to wait for.
+pub(crate) enum Routed {
+    Now(Response),
+    Later(BoxFuture<Response>),
+}
+
+/// The response to request `id` from a handler's result.
+fn finish<T: Serialize + Send + 'static>(id: u64, r: Result<Outcome<T>, OpError>) -> Routed {
+    match r {
+        Err(e) => Routed::Now(e.response(id)),
+        Ok(Outcome::Ready(v)) => Routed::Now(Response::ok(id, &v)),
+        Ok(Outcome::Later(f)) => Routed::Later(Box::pin(async move {
+            match f.await {
+                Ok(v) => Response::ok(id, &v),
+                Err(e) => e.response(id),
+            }
+        })),
+    }
 }
 
 /// Ask one worker; a full command queue is `busy`.
@@ -111,12 +187,15 @@ impl Dispatcher {
         &self.workers
     }
 
-    fn parse_name(&self, s: &str) -> Result<Name, String> {
-        let n: Name = s.parse().map_err(|e| format!("bad name {s:?}: {e}"))?;
-        // A name without a scope lives in the node's scope.
+    /// A name from a request (`bad_request` if invalid); without a scope, it lives
+    /// in the node's scope.
+    fn parse_name(&self, s: &str) -> Result<Name, OpError> {
+        let n: Name = s
+            .parse()
+            .map_err(|e| OpError::bad_request(format!("bad name {s:?}: {e}")))?;
         if n.scope().is_empty() && !self.identity.scope.is_empty() {
             n.with_scope(&self.identity.scope)
-                .map_err(|e| e.to_string())
+                .map_err(|e| OpError::bad_request(e.to_string()))
         } else {
             Ok(n)
         }
@@ -150,14 +229,14 @@ impl Dispatcher {
             } => {
                 let id = request.id;
                 debug!(client = client.id, op = request.op.name(), "api request");
-                match self.request(&client, id, request.op) {
-                    Ok(fut) => {
+                match self.route(&client, id, request.op) {
+                    Routed::Later(fut) => {
                         tokio::spawn(async move {
                             let r = fut.await;
                             let _ = reply.send(r);
                         });
                     }
-                    Err(r) => {
+                    Routed::Now(r) => {
                         let _ = reply.send(r);
                     }
                 }
@@ -182,288 +261,34 @@ impl Dispatcher {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn request(
-        &mut self,
-        client: &ClientInfo,
-        id: u64,
-        op: Op,
-    ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>, Response>
-    {
-        let workers = self.workers.clone();
-        Ok(match op {
-            Op::Hello { client: who } => {
-                if let Some(who) = who {
-                    info!(client = client.id, name = %nbdgm_wire::text::Escaped(&who), "api hello");
-                }
-                let r = HelloResult {
-                    server: "nbdgm".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    protocol: proto::PROTOCOL_VERSION,
-                    interfaces: workers
-                        .iter()
-                        .map(|w| InterfaceInfo {
-                            address: w.interface.into(),
-                            prefix_len: Some(w.prefix),
-                            broadcast: Some(w.broadcast.into()),
-                            name: None,
-                        })
-                        .collect(),
-                };
-                return Err(Response::ok(id, &r));
-            }
-            Op::Subscribe(_) | Op::Unsubscribe { .. } => {
-                return Err(Response::err(
-                    Some(id),
+    /// One handler per operation; validation and name claims happen here, in
+    /// request order, and the workers' part runs in its own task.
+    fn route(&mut self, client: &ClientInfo, id: u64, op: Op) -> Routed {
+        match op {
+            Op::Hello { client: who } => finish(id, Ok(Outcome::Ready(self.hello(client, who)))),
+            Op::Subscribe(_) | Op::Unsubscribe { .. } => Routed::Now(
+                OpError::new(
                     ErrorCode::Internal,
                     "subscriptions are handled by the API layer",
-                ))
-            }
-            Op::Register(args) => {
-                let name = self.parse_name(&args.name).map_err(|e| bad(id, e))?;
-                self.owners()
-                    .claim(client, &name, args.group, args.persistent)
-                    .map_err(|r| err(id, CmdError::new(r.code, r.message)))?;
-                let group = args.group;
-                let (owners, who) = (self.owners.clone(), client.clone());
-                Box::pin(async move {
-                    for w in &workers {
-                        let n = name.clone();
-                        if let Err(e) = ask(w, |reply| Command::Register {
-                            name: n,
-                            group,
-                            reply,
-                        })
-                        .await
-                        {
-                            // Not registered: the claim goes too.
-                            if let Ok(mut o) = owners.lock() {
-                                let _ = o.release(&who, &name);
-                            }
-                            return err(id, e);
-                        }
-                    }
-                    Response::ok(
-                        id,
-                        &RegisterResult {
-                            name: name.to_string(),
-                            group,
-                            state: NameState::Registered,
-                        },
-                    )
-                })
-            }
-            Op::Release { name } => {
-                let name = self.parse_name(&name).map_err(|e| bad(id, e))?;
-                // Only the holder may release; other members keep a group name.
-                let last = self
-                    .owners()
-                    .release(client, &name)
-                    .map_err(|r| err(id, CmdError::new(r.code, r.message)))?;
-                if !last {
-                    return Err(Response::ok(
-                        id,
-                        &json!({"name": name.to_string(), "state": "released"}),
-                    ));
-                }
-                Box::pin(async move {
-                    let mut last = Ok(Value::Null);
-                    for w in &workers {
-                        let n = name.clone();
-                        last = ask(w, |reply| Command::Release { name: n, reply }).await;
-                    }
-                    match last {
-                        Ok(_) => Response::ok(
-                            id,
-                            &json!({"name": name.to_string(), "state": "released"}),
-                        ),
-                        Err(e) => err(id, e),
-                    }
-                })
-            }
-            Op::Send(args) => {
-                let data = args.data().map_err(|e| bad(id, e))?;
-                let destination = match args.mode {
-                    proto::SendMode::Broadcast
-                        if args.destination.is_empty() || args.destination == "*" =>
-                    {
-                        Name::wildcard()
-                    }
-                    _ => self.parse_name(&args.destination).map_err(|e| bad(id, e))?,
-                };
-                let source = match &args.source {
-                    Some(s) => self.parse_name(s).map_err(|e| bad(id, e))?,
-                    None => self.identity.node_name.clone(),
-                };
-                let data = match &args.mailslot {
-                    Some(m) => MailslotWrite::new(m, data)
-                        .to_bytes()
-                        .map_err(|e| bad(id, format!("mailslot write: {e}")))?,
-                    None => data,
-                };
-                let bytes = data.len();
-                let at = match args.address {
-                    None => None,
-                    Some(IpAddr::V4(ip)) => Some(SocketAddrV4::new(ip, args.port.unwrap_or(0))),
-                    Some(IpAddr::V6(_)) => return Err(bad(id, "address: IPv4 only")),
-                };
-                // Port 0: the worker fills in its datagram port.
-                let mode = match (args.mode, at) {
-                    (proto::SendMode::Unique, None) => SendMode::Unique,
-                    (proto::SendMode::Group, None) => SendMode::Group,
-                    (proto::SendMode::Broadcast, None) => SendMode::Broadcast,
-                    (proto::SendMode::Unique, Some(a)) => SendMode::UniqueAt(a),
-                    (proto::SendMode::Group, Some(a)) => SendMode::GroupAt(a),
-                    (proto::SendMode::Broadcast, Some(_)) => {
-                        return Err(bad(id, "address cannot be used with mode broadcast"))
-                    }
-                };
-                let w = self
-                    .worker_for(args.interface, at.map(|a| *a.ip()))
-                    .ok_or_else(|| bad(id, "no such interface"))?;
-                let request = SendRequest {
-                    source,
-                    destination,
-                    mode,
-                    data,
-                };
-                Box::pin(async move {
-                    match ask(&w, |reply| Command::Send { request, reply }).await {
-                        Ok(v) => Response::ok(
-                            id,
-                            &json!({"to": v["to"], "fragments": v["fragments"], "bytes": bytes}),
-                        ),
-                        Err(e) => err(id, e),
-                    }
-                })
-            }
-            Op::Lookup { name, server } => {
-                let name = self.parse_name(&name).map_err(|e| bad(id, e))?;
-                let (target, w) = match server {
-                    Some(IpAddr::V4(ip)) => {
-                        (LookupTarget::Unicast(ip), self.worker_for(None, Some(ip)))
-                    }
-                    Some(IpAddr::V6(_)) => return Err(bad(id, "NetBIOS over TCP/IP is IPv4 only")),
-                    None => (LookupTarget::Broadcast, self.workers.first().cloned()),
-                };
-                let w = w.ok_or_else(|| bad(id, "no interface"))?;
-                Box::pin(async move {
-                    match ask(&w, |reply| Command::Lookup {
-                        name,
-                        target,
-                        reply,
-                    })
-                    .await
-                    {
-                        Ok(v) => Response::ok(id, &v),
-                        Err(e) => err(id, e),
-                    }
-                })
-            }
-            Op::Status { address, name } => {
-                let IpAddr::V4(address) = address else {
-                    return Err(bad(id, "NetBIOS over TCP/IP is IPv4 only"));
-                };
-                let name = name
-                    .map(|n| self.parse_name(&n))
-                    .transpose()
-                    .map_err(|e| bad(id, e))?;
-                let w = self
-                    .worker_for(None, Some(address))
-                    .ok_or_else(|| bad(id, "no interface"))?;
-                Box::pin(async move {
-                    match ask(&w, |reply| Command::Status {
-                        address,
-                        name,
-                        reply,
-                    })
-                    .await
-                    {
-                        Ok(v) => Response::ok(id, &v),
-                        Err(e) => err(id, e),
-                    }
-                })
-            }
-            Op::Names => {
-                let owners = self.owners.clone();
-                Box::pin(async move {
-                    let mut interfaces = Vec::new();
-                    for w in &workers {
-                        match ask(w, |reply| Command::Names { reply }).await {
-                            Ok(mut v) => {
-                                if let (Some(list), Ok(o)) =
-                                    (v["names"].as_array_mut(), owners.lock())
-                                {
-                                    for e in list.iter_mut() {
-                                        let key =
-                                            e["name"].as_str().and_then(|s| s.parse::<Name>().ok());
-                                        if let Some((owner, persistent)) =
-                                            key.and_then(|k| o.owner(&k))
-                                        {
-                                            e["owner"] = json!(owner);
-                                            e["persistent"] = json!(persistent);
-                                        }
-                                    }
-                                }
-                                interfaces.push(v)
-                            }
-                            Err(e) => return err(id, e),
-                        }
-                    }
-                    Response::ok(id, &json!({ "interfaces": interfaces }))
-                })
-            }
-            Op::Cache => Box::pin(async move {
-                let mut entries = Vec::new();
-                for w in &workers {
-                    match ask(w, |reply| Command::Cache { reply }).await {
-                        Ok(v) => {
-                            if let Some(list) = v["entries"].as_array() {
-                                entries.extend(list.iter().cloned());
-                            }
-                        }
-                        Err(e) => return err(id, e),
-                    }
-                }
-                Response::ok(id, &json!({ "entries": entries }))
-            }),
+                )
+                .response(id),
+            ),
+            Op::Register(args) => finish(id, self.register(client, args)),
+            Op::Release { name } => finish(id, self.release(client, &name)),
+            Op::Send(args) => finish(id, self.send(args)),
+            Op::Lookup { name, server } => finish(id, self.lookup(&name, server)),
+            Op::Status { address, name } => finish(id, self.status(address, name)),
+            Op::Names => finish(id, Ok(self.names())),
+            Op::Cache => finish(id, Ok(self.cache())),
             Op::Browse {
                 workgroup,
                 offset,
                 limit,
-            } => Box::pin(async move {
-                let limit = limit
-                    .unwrap_or(proto::BROWSE_PAGE)
-                    .min(proto::BROWSE_PAGE_MAX);
-                let page = Some((offset.unwrap_or(0), limit));
-                // Capped in bytes too, under the client's line limit (hostile entries
-                // are four times the usual size).
-                let budget = proto::BROWSE_PAGE_BYTES;
-                match crate::browse::collect(&workers, workgroup, page, budget).await {
-                    Ok(r) => Response::ok(id, &r),
-                    Err(e) => err(id, e),
-                }
-            }),
-            Op::Stats => {
-                let mut extra = (self.stats)();
-                if let Some(x) = extra.as_object_mut() {
-                    x.insert("names".into(), json!(self.owners().stats()));
-                }
-                let uptime = self.started.elapsed().as_secs();
-                Box::pin(async move {
-                    let mut interfaces = Vec::new();
-                    for w in &workers {
-                        match ask(w, |reply| Command::Stats { reply }).await {
-                            Ok(v) => interfaces.push(v),
-                            Err(e) => return err(id, e),
-                        }
-                    }
-                    Response::ok(
-                        id,
-                        &json!({"uptime_s": uptime, "api": extra, "interfaces": interfaces}),
-                    )
-                })
-            }
-        })
+            } => finish(id, Ok(self.browse(workgroup, offset, limit))),
+            Op::Stats => finish(id, Ok(self.stats())),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;
