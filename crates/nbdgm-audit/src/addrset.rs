@@ -1,152 +1,19 @@
-//! Sets of source addresses (IPv4 and IPv6) as sorted, disjoint inclusive ranges, with the
-//! set algebra the firewall evaluation needs and a conversion back to CIDR blocks.
+//! Sets of source addresses (IPv4 and IPv6) for the firewall evaluation: one
+//! [`nbdgm_base::PrefixSet`] per family (sorted, disjoint inclusive ranges with union,
+//! intersection and difference), and the conversion back to CIDR blocks for reports.
 
 use ipnet::IpNet;
+use nbdgm_base::PrefixSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// Sorted, disjoint, non-adjacent inclusive ranges over `0..=max`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Ranges(Vec<(u128, u128)>);
-
-impl Ranges {
-    pub fn empty() -> Self {
-        Ranges(Vec::new())
-    }
-
-    pub fn from_range(lo: u128, hi: u128) -> Self {
-        if lo <= hi {
-            Ranges(vec![(lo, hi)])
-        } else {
-            Ranges::empty()
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    pub fn ranges(&self) -> &[(u128, u128)] {
-        &self.0
-    }
-
-    fn normalize(mut v: Vec<(u128, u128)>) -> Self {
-        v.retain(|(a, b)| a <= b);
-        v.sort_unstable();
-        let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
-        for (a, b) in v {
-            match out.last_mut() {
-                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-                _ => out.push((a, b)),
-            }
-        }
-        Ranges(out)
-    }
-
-    pub fn union(&self, other: &Ranges) -> Ranges {
-        let mut v = self.0.clone();
-        v.extend_from_slice(&other.0);
-        Ranges::normalize(v)
-    }
-
-    pub fn intersect(&self, other: &Ranges) -> Ranges {
-        let mut out = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < self.0.len() && j < other.0.len() {
-            let (a1, b1) = self.0[i];
-            let (a2, b2) = other.0[j];
-            let lo = a1.max(a2);
-            let hi = b1.min(b2);
-            if lo <= hi {
-                out.push((lo, hi));
-            }
-            if b1 < b2 {
-                i += 1;
-            } else {
-                j += 1;
-            }
-        }
-        Ranges(out)
-    }
-
-    /// `self` minus `other`.
-    pub fn subtract(&self, other: &Ranges) -> Ranges {
-        let mut out = Vec::new();
-        for &(a, b) in &self.0 {
-            let mut lo = a;
-            let mut done = false;
-            for &(c, d) in &other.0 {
-                if d < lo || c > b {
-                    continue;
-                }
-                if c > lo {
-                    out.push((lo, c - 1));
-                }
-                if d >= b {
-                    done = true;
-                    break;
-                }
-                lo = d + 1;
-            }
-            if !done {
-                out.push((lo, b));
-            }
-        }
-        Ranges::normalize(out)
-    }
-
-    /// The ranges as CIDR blocks of a `bits`-bit address space (at most `limit` blocks).
-    fn blocks(&self, bits: u32, limit: usize) -> Vec<(u128, u8)> {
-        let mut out = Vec::new();
-        for &(a, b) in &self.0 {
-            let mut lo = a;
-            loop {
-                if out.len() >= limit {
-                    return out;
-                }
-                // Largest block starting at lo that fits in [lo, b].
-                let mut size_bits = if lo == 0 {
-                    bits
-                } else {
-                    lo.trailing_zeros().min(bits)
-                };
-                while size_bits > 0 {
-                    let span = if size_bits >= 128 {
-                        u128::MAX
-                    } else {
-                        (1u128 << size_bits) - 1
-                    };
-                    if lo.checked_add(span).is_some_and(|end| end <= b) {
-                        break;
-                    }
-                    size_bits -= 1;
-                }
-                let span = if size_bits >= 128 {
-                    u128::MAX
-                } else {
-                    (1u128 << size_bits) - 1
-                };
-                out.push((lo, (bits - size_bits) as u8));
-                let end = lo.saturating_add(span);
-                if end >= b {
-                    break;
-                }
-                lo = end + 1;
-            }
-        }
-        out
-    }
-}
 
 /// Most CIDR blocks printed for one set.
 pub const MAX_BLOCKS: usize = 64;
 
-const V4_MAX: u128 = u32::MAX as u128;
-
 /// A set of IPv4 and IPv6 source addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AddrSet {
-    pub v4: Ranges,
-    pub v6: Ranges,
+    pub v4: PrefixSet<Ipv4Addr>,
+    pub v6: PrefixSet<Ipv6Addr>,
 }
 
 impl AddrSet {
@@ -157,56 +24,48 @@ impl AddrSet {
     /// Every address of both families.
     pub fn all() -> Self {
         AddrSet {
-            v4: Ranges::from_range(0, V4_MAX),
-            v6: Ranges::from_range(0, u128::MAX),
+            v4: PrefixSet::full(),
+            v6: PrefixSet::full(),
         }
     }
 
     pub fn all_v4() -> Self {
         AddrSet {
-            v4: Ranges::from_range(0, V4_MAX),
-            v6: Ranges::empty(),
+            v4: PrefixSet::full(),
+            v6: PrefixSet::empty(),
         }
     }
 
     pub fn all_v6() -> Self {
         AddrSet {
-            v4: Ranges::empty(),
-            v6: Ranges::from_range(0, u128::MAX),
+            v4: PrefixSet::empty(),
+            v6: PrefixSet::full(),
         }
     }
 
     /// "Anywhere" as seen from the outside: every address except loopback (127.0.0.0/8,
     /// ::1), which the kernel never accepts from a real interface.
     pub fn outside() -> Self {
-        let lo4 = AddrSet::net(
-            &"127.0.0.0/8"
-                .parse()
-                .unwrap_or(IpNet::V4(Default::default())),
-        );
+        let lo4 = AddrSet::range(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
+            IpAddr::V4(Ipv4Addr::new(127, 255, 255, 255)),
+        )
+        .unwrap_or_default();
         let lo6 = AddrSet::addr(IpAddr::V6(Ipv6Addr::LOCALHOST));
         AddrSet::all().subtract(&lo4.union(&lo6))
     }
 
+    /// The addresses of a prefix (host bits ignored).
     pub fn net(n: &IpNet) -> Self {
-        let n = n.trunc();
         match n {
-            IpNet::V4(n) => {
-                let lo = u32::from(n.network()) as u128;
-                let hi = u32::from(n.broadcast()) as u128;
-                AddrSet {
-                    v4: Ranges::from_range(lo, hi),
-                    v6: Ranges::empty(),
-                }
-            }
-            IpNet::V6(n) => {
-                let lo = u128::from(n.network());
-                let hi = u128::from(n.broadcast());
-                AddrSet {
-                    v4: Ranges::empty(),
-                    v6: Ranges::from_range(lo, hi),
-                }
-            }
+            IpNet::V4(n) => AddrSet {
+                v4: PrefixSet::from_nets([n]),
+                v6: PrefixSet::empty(),
+            },
+            IpNet::V6(n) => AddrSet {
+                v4: PrefixSet::empty(),
+                v6: PrefixSet::from_nets([n]),
+            },
         }
     }
 
@@ -218,12 +77,12 @@ impl AddrSet {
     pub fn range(lo: IpAddr, hi: IpAddr) -> Option<Self> {
         match (lo, hi) {
             (IpAddr::V4(a), IpAddr::V4(b)) => Some(AddrSet {
-                v4: Ranges::from_range(u32::from(a) as u128, u32::from(b) as u128),
-                v6: Ranges::empty(),
+                v4: PrefixSet::range(a, b),
+                v6: PrefixSet::empty(),
             }),
             (IpAddr::V6(a), IpAddr::V6(b)) => Some(AddrSet {
-                v4: Ranges::empty(),
-                v6: Ranges::from_range(u128::from(a), u128::from(b)),
+                v4: PrefixSet::empty(),
+                v6: PrefixSet::range(a, b),
             }),
             _ => None,
         }
@@ -256,27 +115,20 @@ impl AddrSet {
 
     /// `self ⊇ o`.
     pub fn contains_set(&self, o: &AddrSet) -> bool {
-        o.subtract(self).is_empty()
+        self.v4.contains_set(&o.v4) && self.v6.contains_set(&o.v6)
     }
 
     pub fn contains(&self, a: IpAddr) -> bool {
-        self.contains_set(&AddrSet::addr(a))
+        match a {
+            IpAddr::V4(a) => self.v4.contains(a),
+            IpAddr::V6(a) => self.v6.contains(a),
+        }
     }
 
     /// The set as CIDR strings (IPv4 first), at most [`MAX_BLOCKS`] (then `...`).
     pub fn to_cidrs(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .v4
-            .blocks(32, MAX_BLOCKS + 1)
-            .into_iter()
-            .map(|(a, len)| format!("{}/{len}", Ipv4Addr::from(a as u32)))
-            .collect();
-        out.extend(
-            self.v6
-                .blocks(128, MAX_BLOCKS + 1)
-                .into_iter()
-                .map(|(a, len)| format!("{}/{len}", Ipv6Addr::from(a))),
-        );
+        let mut out: Vec<String> = self.v4.to_nets().iter().map(|n| n.to_string()).collect();
+        out.extend(self.v6.to_nets().iter().map(|n| n.to_string()));
         if out.len() > MAX_BLOCKS {
             out.truncate(MAX_BLOCKS);
             out.push("...".into());
@@ -311,5 +163,38 @@ mod tests {
         assert!(o.contains("198.51.100.7".parse().unwrap()));
         assert!(!o.contains("::1".parse().unwrap()));
         assert_eq!(n("::/0").subtract(&n("::/1")).to_cidrs(), vec!["8000::/1"]);
+        // Host bits are ignored; single addresses print as /32 and /128.
+        assert_eq!(n("198.51.100.77/24").to_cidrs(), vec!["198.51.100.0/24"]);
+        let one = AddrSet::addr("198.51.100.7".parse().unwrap())
+            .union(&AddrSet::addr("2001:db8::1".parse().unwrap()));
+        assert_eq!(one.to_cidrs(), vec!["198.51.100.7/32", "2001:db8::1/128"]);
+        // A range prints as its fewest blocks; a mixed-family range is none.
+        let r = AddrSet::range("192.0.2.1".parse().unwrap(), "192.0.2.6".parse().unwrap());
+        assert_eq!(
+            r.unwrap().to_cidrs(),
+            vec![
+                "192.0.2.1/32",
+                "192.0.2.2/31",
+                "192.0.2.4/31",
+                "192.0.2.6/32"
+            ]
+        );
+        assert!(AddrSet::range("192.0.2.1".parse().unwrap(), "::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        let mut s = AddrSet::empty();
+        for i in 0..100u8 {
+            s = s.union(&AddrSet::addr(IpAddr::V4(Ipv4Addr::new(
+                198,
+                51,
+                100,
+                i * 2,
+            ))));
+        }
+        let c = s.to_cidrs();
+        assert_eq!(c.len(), MAX_BLOCKS + 1);
+        assert_eq!(c.last().map(String::as_str), Some("..."));
     }
 }

@@ -4,6 +4,7 @@
 //! left out (RFC 919/922 directed broadcast; a /31 or /32 has none, RFC 3021).
 
 use ipnet::Ipv4Net;
+use nbdgm_base::PrefixSet;
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs};
@@ -56,31 +57,33 @@ pub enum TargetError {
 }
 
 /// The set of addresses a run may send to. Every probe socket's destination is checked
-/// against it before any packet leaves ([`crate::probe`]).
+/// against it before any packet leaves ([`crate::probe`]). Kept as ranges
+/// ([`nbdgm_base::PrefixSet`]): a /16 of targets is one range, a lookup a binary search.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetSet {
-    addrs: HashSet<Ipv4Addr>,
+    addrs: PrefixSet,
 }
 
 impl TargetSet {
     pub fn from_targets(targets: &[Target]) -> Self {
         TargetSet {
-            addrs: targets.iter().map(|t| t.addr).collect(),
+            addrs: PrefixSet::from_ranges(targets.iter().map(|t| (t.addr, t.addr))),
         }
     }
 
     pub fn single(addr: Ipv4Addr) -> Self {
         TargetSet {
-            addrs: HashSet::from([addr]),
+            addrs: PrefixSet::addr(addr),
         }
     }
 
     pub fn contains(&self, addr: Ipv4Addr) -> bool {
-        self.addrs.contains(&addr)
+        self.addrs.contains(addr)
     }
 
+    /// How many distinct addresses.
     pub fn len(&self) -> usize {
-        self.addrs.len()
+        usize::try_from(self.addrs.addr_count()).unwrap_or(usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -418,6 +421,14 @@ mod tests {
         assert!(!s.contains(Ipv4Addr::new(198, 51, 100, 0)));
         assert!(!s.contains(Ipv4Addr::new(198, 51, 100, 3)));
         assert_eq!(s.len(), 2);
+        // Duplicates count once; adjacent addresses merge into one range.
+        let d = [198u8, 199, 198, 200].map(|h| Target::new(Ipv4Addr::new(198, 51, 100, h)));
+        let s = TargetSet::from_targets(&d);
+        assert_eq!(s.len(), 3);
+        assert!(s.contains(Ipv4Addr::new(198, 51, 100, 200)));
+        assert!(!s.contains(Ipv4Addr::new(198, 51, 100, 201)));
+        assert!(TargetSet::from_targets(&[]).is_empty());
+        assert_eq!(TargetSet::single(Ipv4Addr::new(192, 0, 2, 1)).len(), 1);
     }
 
     #[test]
