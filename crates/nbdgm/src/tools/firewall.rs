@@ -5,7 +5,10 @@
 
 use crate::exit;
 use clap::{Args, ValueEnum};
-use nbdgm_audit::firewall::{self, Backend, FirewallOptions, NetnsExecVerifier};
+use nbdgm_audit::firewall::{
+    self, Backend, CmdOutcome, FirewallError, FirewallOptions, FwCommand, NetnsExecVerifier,
+    Verification,
+};
 use nbdgm_probe::probe::PortState;
 use std::net::Ipv4Addr;
 
@@ -62,58 +65,44 @@ pub struct FirewallArgs {
     pub format: FwFormat,
 }
 
+/// Why `nbdgm firewall` stopped (exit status 2).
+#[derive(Debug, thiserror::Error)]
+enum FwCliError {
+    #[error("--allow: {0}")]
+    Allow(#[source] FirewallError),
+    #[error("{0}")]
+    Options(#[source] FirewallError),
+    #[error("--verify-target must be an IPv4 address")]
+    VerifyTarget,
+    #[error("--verify-from needs --verify-target")]
+    VerifyFromAlone,
+    #[error("remove: {0}")]
+    UfwStatus(#[source] FirewallError),
+    #[error("{what}: {source}")]
+    Run {
+        what: &'static str,
+        #[source]
+        source: FirewallError,
+    },
+    #[error("cannot find my own binary for the probe: {0}")]
+    OwnBinary(#[source] std::io::Error),
+    #[error("verification failed: {0}")]
+    Verify(#[source] FirewallError),
+}
+
 pub fn run(args: &FirewallArgs) -> u8 {
-    let allow = match args
-        .allow
-        .iter()
-        .map(|a| firewall::parse_net(a).map_err(|e| format!("--allow: {e}")))
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(a) => a,
+    match run_checked(args) {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("nbdgm firewall: {e}");
-            return exit::USAGE;
+            exit::USAGE
         }
-    };
-    let opts = FirewallOptions {
-        backend: match args.backend {
-            BackendArg::Ufw => Backend::Ufw,
-            BackendArg::Nftables => Backend::Nftables,
-            BackendArg::Iptables => Backend::Iptables,
-        },
-        allow,
-        include_445: args.include_445,
-    };
-    if let Err(e) = opts.validate() {
-        eprintln!("nbdgm firewall: {e}");
-        return exit::USAGE;
     }
-    let target: Option<Ipv4Addr> = match args.verify_target.as_deref().map(str::parse) {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(_)) => {
-            eprintln!("nbdgm firewall: --verify-target must be an IPv4 address");
-            return exit::USAGE;
-        }
-    };
-    if args.verify_from.is_some() && target.is_none() {
-        eprintln!("nbdgm firewall: --verify-from needs --verify-target");
-        return exit::USAGE;
-    }
-    let cmds = if args.remove && opts.backend == Backend::Ufw {
-        // ufw deletes by rule number: the rules tagged nbdgm, read now.
-        match firewall::ufw_status_numbered(firewall::COMMAND_TIMEOUT) {
-            Ok(status) => firewall::ufw_remove_commands(&status),
-            Err(e) => {
-                eprintln!("nbdgm firewall: remove: {e}");
-                return exit::USAGE;
-            }
-        }
-    } else if args.remove {
-        firewall::remove_commands(&opts)
-    } else {
-        firewall::apply_commands(&opts)
-    };
+}
+
+fn run_checked(args: &FirewallArgs) -> Result<u8, FwCliError> {
+    let (opts, target) = options(args)?;
+    let cmds = commands(args, &opts)?;
     if !args.apply && !args.remove {
         match args.format {
             FwFormat::Text => print!("{}", firewall::to_script(&cmds)),
@@ -124,16 +113,11 @@ pub fn run(args: &FirewallArgs) -> u8 {
                 )
             }
         }
-        return exit::OK;
+        return Ok(exit::OK);
     }
     let what = if args.apply { "apply" } else { "remove" };
-    let outcomes = match firewall::run_commands(&cmds, firewall::COMMAND_TIMEOUT) {
-        Ok(o) => o,
-        Err((_, e)) => {
-            eprintln!("nbdgm firewall: {what}: {e}");
-            return exit::USAGE;
-        }
-    };
+    let outcomes = firewall::run_commands(&cmds, firewall::COMMAND_TIMEOUT)
+        .map_err(|(_, source)| FwCliError::Run { what, source })?;
     let text = args.format == FwFormat::Text;
     if text {
         println!("{what}: {} commands run", outcomes.len());
@@ -154,28 +138,69 @@ pub fn run(args: &FirewallArgs) -> u8 {
                 serde_json::json!({ "action": what, "commands": outcomes, "verification": null, "note": msg })
             );
         }
-        return exit::OK;
-    };
-    let program = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("nbdgm firewall: cannot find my own binary for the probe: {e}");
-            return exit::USAGE;
-        }
+        return Ok(exit::OK);
     };
     let verifier = NetnsExecVerifier {
         netns,
-        program,
+        program: std::env::current_exe().map_err(FwCliError::OwnBinary)?,
         timeout_ms: 500,
         retries: 1,
     };
-    let v = match firewall::verify(&verifier, target, &ports) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("nbdgm firewall: verification failed: {e}");
-            return exit::USAGE;
-        }
+    let v = firewall::verify(&verifier, target, &ports).map_err(FwCliError::Verify)?;
+    print_verification(text, what, &outcomes, &v);
+    let failed = v.ports.iter().any(|r| r.state == PortState::Error);
+    Ok(if failed {
+        exit::USAGE
+    } else if args.apply && !v.still_exposed.is_empty() {
+        exit::FINDINGS
+    } else {
+        exit::OK
+    })
+}
+
+/// The options, and the verification target, checked in the order of the arguments.
+fn options(args: &FirewallArgs) -> Result<(FirewallOptions, Option<Ipv4Addr>), FwCliError> {
+    let allow = args
+        .allow
+        .iter()
+        .map(|a| firewall::parse_net(a).map_err(FwCliError::Allow))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = FirewallOptions {
+        backend: match args.backend {
+            BackendArg::Ufw => Backend::Ufw,
+            BackendArg::Nftables => Backend::Nftables,
+            BackendArg::Iptables => Backend::Iptables,
+        },
+        allow,
+        include_445: args.include_445,
     };
+    opts.validate().map_err(FwCliError::Options)?;
+    let target: Option<Ipv4Addr> = match args.verify_target.as_deref().map(str::parse) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return Err(FwCliError::VerifyTarget),
+    };
+    if args.verify_from.is_some() && target.is_none() {
+        return Err(FwCliError::VerifyFromAlone);
+    }
+    Ok((opts, target))
+}
+
+/// The commands to print or run.
+fn commands(args: &FirewallArgs, opts: &FirewallOptions) -> Result<Vec<FwCommand>, FwCliError> {
+    Ok(if args.remove && opts.backend == Backend::Ufw {
+        // ufw deletes by rule number: the rules tagged nbdgm, read now.
+        let status = firewall::ufw_status_numbered(firewall::COMMAND_TIMEOUT)
+            .map_err(FwCliError::UfwStatus)?;
+        firewall::ufw_remove_commands(&status)
+    } else if args.remove {
+        firewall::remove_commands(opts)
+    } else {
+        firewall::apply_commands(opts)
+    })
+}
+
+fn print_verification(text: bool, what: &str, outcomes: &[CmdOutcome], v: &Verification) {
     if text {
         println!("verification: probe of {} from {}", v.target, v.from);
         for r in &v.ports {
@@ -203,13 +228,5 @@ pub fn run(args: &FirewallArgs) -> u8 {
             }))
             .unwrap_or_default()
         );
-    }
-    let failed = v.ports.iter().any(|r| r.state == PortState::Error);
-    if failed {
-        exit::USAGE
-    } else if args.apply && !v.still_exposed.is_empty() {
-        exit::FINDINGS
-    } else {
-        exit::OK
     }
 }

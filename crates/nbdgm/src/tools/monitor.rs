@@ -47,12 +47,45 @@ pub struct StoreArgs {
     pub store: Option<String>,
 }
 
+/// Why a `nbdgm monitor` command stopped (exit status 2).
+#[derive(Debug, thiserror::Error)]
+enum MonitorCliError {
+    #[error(transparent)]
+    Config(#[from] monitor::ConfigError),
+    #[error("no store at {0} (has `nbdgm monitor run` run?)")]
+    NoStore(String),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Time(#[from] monitor::TimeError),
+    #[error("tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("{0}")]
+    Service(anyhow::Error),
+    /// An option's value, by the option.
+    #[error("{flag}: {source}")]
+    Arg {
+        flag: &'static str,
+        #[source]
+        source: Box<MonitorCliError>,
+    },
+}
+
+impl MonitorCliError {
+    fn arg(flag: &'static str) -> impl Fn(MonitorCliError) -> MonitorCliError {
+        move |source| MonitorCliError::Arg {
+            flag,
+            source: Box::new(source),
+        }
+    }
+}
+
 impl StoreArgs {
-    fn open(&self) -> Result<Store, String> {
+    fn open(&self) -> Result<Store, MonitorCliError> {
         let (url, instance) = match &self.store {
             Some(u) => (u.clone(), "cli".to_owned()),
             None => {
-                let cfg = MonitorConfig::load(&self.config).map_err(|e| e.to_string())?;
+                let cfg = MonitorConfig::load(&self.config)?;
                 (cfg.store.url, cfg.store.instance)
             }
         };
@@ -62,10 +95,10 @@ impl StoreArgs {
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .unwrap_or(&url);
             if !std::path::Path::new(path).exists() {
-                return Err(format!("no store at {path} (has `nbdgm monitor run` run?)"));
+                return Err(MonitorCliError::NoStore(path.to_owned()));
             }
         }
-        Store::open(&url, &instance).map_err(|e| e.to_string())
+        Ok(Store::open(&url, &instance)?)
     }
 }
 
@@ -157,8 +190,8 @@ pub fn run(args: &MonitorArgs) -> u8 {
     }
 }
 
-fn run_service(a: &RunArgs) -> Result<u8, String> {
-    let cfg = MonitorConfig::load(&a.config).map_err(|e| e.to_string())?;
+fn run_service(a: &RunArgs) -> Result<u8, MonitorCliError> {
+    let cfg = MonitorConfig::load(&a.config)?;
     if a.check_config {
         println!(
             "{}: ok: {} check(s), {} sink(s), store {}, http {}",
@@ -188,10 +221,10 @@ fn run_service(a: &RunArgs) -> Result<u8, String> {
         return Ok(exit::OK);
     }
     let format = match a.log_format {
-        Format::Json => nbdgm_daemon::config::LogFormat::Json,
-        Format::Text => nbdgm_daemon::config::LogFormat::Text,
+        Format::Json => nbdgm_runtime::LogFormat::Json,
+        Format::Text => nbdgm_runtime::LogFormat::Text,
     };
-    nbdgm_daemon::runtime::init_logging(format, "info");
+    nbdgm_runtime::init_logging(format, "info");
     monitor::alert::quiet_library_logs();
     let prober: Arc<dyn monitor::Prober> = match &a.fake_states {
         Some(p) => Arc::new(monitor::ScriptedProber { path: p.clone() }),
@@ -202,9 +235,9 @@ fn run_service(a: &RunArgs) -> Result<u8, String> {
         .max_blocking_threads(16)
         .enable_all()
         .build()
-        .map_err(|e| format!("tokio runtime: {e}"))?;
+        .map_err(MonitorCliError::Runtime)?;
     rt.block_on(monitor::run_service(&a.config, prober))
-        .map_err(|e| e.to_string())?;
+        .map_err(MonitorCliError::Service)?;
     Ok(exit::OK)
 }
 
@@ -214,9 +247,9 @@ fn print_json(v: &impl serde::Serialize) {
     }
 }
 
-fn status(a: &StatusArgs) -> Result<u8, String> {
+fn status(a: &StatusArgs) -> Result<u8, MonitorCliError> {
     let mut s = a.store.open()?;
-    let rows = s.current(a.check.as_deref()).map_err(|e| e.to_string())?;
+    let rows = s.current(a.check.as_deref())?;
     match a.format {
         Format::Json => print_json(&rows),
         Format::Text => {
@@ -261,7 +294,7 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn history(a: &HistoryArgs) -> Result<u8, String> {
+fn history(a: &HistoryArgs) -> Result<u8, MonitorCliError> {
     let q = store::Query {
         check: a.check.clone(),
         target: a.target.clone(),
@@ -271,18 +304,18 @@ fn history(a: &HistoryArgs) -> Result<u8, String> {
             .as_deref()
             .map(monitor::parse_time)
             .transpose()
-            .map_err(|e| format!("--since: {e}"))?,
+            .map_err(|e| MonitorCliError::arg("--since")(e.into()))?,
         until: a
             .until
             .as_deref()
             .map(monitor::parse_time)
             .transpose()
-            .map_err(|e| format!("--until: {e}"))?,
+            .map_err(|e| MonitorCliError::arg("--until")(e.into()))?,
         limit: a.limit.clamp(1, store::MAX_ROWS),
     };
     let mut s = a.store.open()?;
     if a.changes {
-        let rows = s.changes(&q).map_err(|e| e.to_string())?;
+        let rows = s.changes(&q)?;
         match a.format {
             Format::Json => print_json(&rows),
             Format::Text => {
@@ -310,7 +343,7 @@ fn history(a: &HistoryArgs) -> Result<u8, String> {
             }
         }
     } else {
-        let rows = s.history(&q).map_err(|e| e.to_string())?;
+        let rows = s.history(&q)?;
         match a.format {
             Format::Json => print_json(&rows),
             Format::Text => {
@@ -335,18 +368,18 @@ fn history(a: &HistoryArgs) -> Result<u8, String> {
 fn snapshot(
     s: &mut Store,
     arg: &str,
-) -> Result<std::collections::BTreeMap<monitor::engine::Key, String>, String> {
+) -> Result<std::collections::BTreeMap<monitor::engine::Key, String>, MonitorCliError> {
     if let Ok(id) = arg.trim().parse::<i64>() {
-        return s.states_of_run(id).map_err(|e| e.to_string());
+        return Ok(s.states_of_run(id)?);
     }
     let t = monitor::parse_time(arg)?;
-    s.states_at(t).map_err(|e| e.to_string())
+    Ok(s.states_at(t)?)
 }
 
-fn diff(a: &DiffArgs) -> Result<u8, String> {
+fn diff(a: &DiffArgs) -> Result<u8, MonitorCliError> {
     let mut s = a.store.open()?;
-    let from = snapshot(&mut s, &a.from).map_err(|e| format!("--from: {e}"))?;
-    let to = snapshot(&mut s, &a.to).map_err(|e| format!("--to: {e}"))?;
+    let from = snapshot(&mut s, &a.from).map_err(MonitorCliError::arg("--from"))?;
+    let to = snapshot(&mut s, &a.to).map_err(MonitorCliError::arg("--to"))?;
     let d = store::diff(&from, &to);
     match a.format {
         Format::Json => print_json(&d),

@@ -99,28 +99,43 @@ pub fn run(args: &ProbeArgs) -> u8 {
 /// Nagios UNKNOWN.
 const NAGIOS_UNKNOWN: u8 = 3;
 
-fn options(args: &ProbeArgs) -> Result<(Vec<target::Target>, ProbeOptions), String> {
-    let ports = Port::parse_list(&args.ports).map_err(|e| format!("--ports: {e}"))?;
+/// A usage error of `nbdgm probe` (exit status 2, or Nagios UNKNOWN).
+#[derive(Debug, thiserror::Error)]
+enum ProbeCliError {
+    #[error("--ports: {0}")]
+    Ports(#[from] probe::PortListError),
+    #[error("--timeout-ms must be 10-30000")]
+    Timeout,
+    #[error("--retries must be 0-{}", probe::MAX_RETRIES)]
+    Retries,
+    #[error("--concurrency must be 1-{}", probe::MAX_CONCURRENCY)]
+    Concurrency,
+    #[error("--max-hosts must be at least 1")]
+    MaxHosts,
+    #[error("--workgroup {0:?}: {1}")]
+    Workgroup(String, #[source] nbdgm_wire::Error),
+    #[error(transparent)]
+    Targets(#[from] target::TargetError),
+}
+
+fn options(args: &ProbeArgs) -> Result<(Vec<target::Target>, ProbeOptions), ProbeCliError> {
+    let ports = Port::parse_list(&args.ports)?;
     if !(10..=30_000).contains(&args.timeout_ms) {
-        return Err("--timeout-ms must be 10-30000".into());
+        return Err(ProbeCliError::Timeout);
     }
     if args.retries > probe::MAX_RETRIES {
-        return Err(format!("--retries must be 0-{}", probe::MAX_RETRIES));
+        return Err(ProbeCliError::Retries);
     }
     if !(1..=probe::MAX_CONCURRENCY).contains(&args.concurrency) {
-        return Err(format!(
-            "--concurrency must be 1-{}",
-            probe::MAX_CONCURRENCY
-        ));
+        return Err(ProbeCliError::Concurrency);
     }
     if args.max_hosts == 0 {
-        return Err("--max-hosts must be at least 1".into());
+        return Err(ProbeCliError::MaxHosts);
     }
     if let Some(w) = &args.workgroup {
-        nbdgm_wire::Name::new(w, 0x1D).map_err(|e| format!("--workgroup {w:?}: {e}"))?;
+        nbdgm_wire::Name::new(w, 0x1D).map_err(|e| ProbeCliError::Workgroup(w.clone(), e))?;
     }
-    let targets =
-        target::parse_targets(&args.targets, args.max_hosts).map_err(|e| e.to_string())?;
+    let targets = target::parse_targets(&args.targets, args.max_hosts)?;
     Ok((
         targets,
         ProbeOptions {
