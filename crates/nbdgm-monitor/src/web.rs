@@ -1,7 +1,7 @@
 //! The monitor's HTTP listener: `/` (a server-rendered page: current state per check,
 //! target and port, colour-coded, and a timeline of changes; every value HTML-escaped),
 //! `/api/state` and `/api/changes` (JSON), `/metrics` (OpenMetrics) and `/healthz`.
-//! Served by [`serve`]: capped connections, timeouts, `Host` check (issue 12 items 7, 12).
+//! Served by [`serve`]: capped connections, timeouts, `Host` check.
 
 use crate::metrics::Metrics;
 use crate::store::{ChangeRow, CurrentRow, Query as StoreQuery, Store};

@@ -1,4 +1,4 @@
-//! Target lists for the exposure probes (issue 5 §1): IPv4 addresses, CIDR ranges and host
+//! Target lists for the exposure probes: IPv4 addresses, CIDR ranges and host
 //! names (resolved to IPv4 with the system resolver), expanded in the given order,
 //! de-duplicated and capped. The network and broadcast addresses of a /0–/30 range are
 //! left out (RFC 919/922 directed broadcast; a /31 or /32 has none, RFC 3021).

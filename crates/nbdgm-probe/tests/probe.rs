@@ -1,4 +1,4 @@
-//! Exposure probes (issue 5 §4) against a real Samba nmbd in network namespaces
+//! Exposure probes against a real Samba nmbd in network namespaces
 //! (198.51.100.0/24 only; SAMBA-LAB.md): 137/udp NODE STATUS names and roles, 138/udp
 //! GetBackupList answered once nmbd is the local master browser and `likely-open` before,
 //! nftables drop → `likely-open`/`filtered`, nftables reject admin-prohibited → `filtered`,

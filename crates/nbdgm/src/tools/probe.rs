@@ -1,4 +1,4 @@
-//! `nbdgm probe`: exposure probes of the NetBIOS ports (issue 5 §1; DIGEST §4.3 NODE STATUS,
+//! `nbdgm probe`: exposure probes of the NetBIOS ports (DIGEST §4.3 NODE STATUS,
 //! §5 mailslot write, §6 GetBackupListRequest; RFC 1002 §4.3.2 SESSION REQUEST). The probing
 //! itself is `nbdgm_probe::probe`; this module is the command line, the progress bar and the
 //! exit codes (docs/probe.md).
