@@ -18,7 +18,21 @@ impl Config {
         })
     }
 
+    /// Every check, in the order of the file's sections; the first failure wins.
     pub(super) fn check_all(&self) -> Result<(), Issue> {
+        self.check_node()?;
+        self.check_nbns_nbdd()?;
+        self.check_interfaces()?;
+        self.check_ports()?;
+        self.check_datagram()?;
+        self.check_limits()?;
+        self.check_api()?;
+        self.check_privileges()?;
+        Ok(())
+    }
+
+    /// `[node]`: names, scope and node type.
+    fn check_node(&self) -> Result<(), Issue> {
         let n = &self.node;
         if let Some(name) = &n.name {
             check_netbios_name(name).map_err(|m| issue("node.name", m))?;
@@ -29,6 +43,12 @@ impl Config {
         check_netbios_name(&n.workgroup).map_err(|m| issue("node.workgroup", m))?;
         check_scope(&n.scope).map_err(|m| issue("node.scope", m))?;
         check_node_type(n.node_type, &self.nbns).map_err(|m| issue("node.node_type", m))?;
+        Ok(())
+    }
+
+    /// `[nbns]`, `[nbdd]` and the NBNS/NBDD server roles.
+    fn check_nbns_nbdd(&self) -> Result<(), Issue> {
+        let n = &self.node;
         for (i, ip) in self.nbns.servers.iter().enumerate() {
             if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
                 return Err(issue(
@@ -67,6 +87,12 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `node.names`, `[[interface]]` and the announce addresses.
+    fn check_interfaces(&self) -> Result<(), Issue> {
+        let n = &self.node;
         for (i, x) in n.names.iter().enumerate() {
             parse_extra_name(&x.name).map_err(|m| issue(format!("node.names[{i}].name"), m))?;
         }
@@ -100,6 +126,11 @@ impl Config {
                     .map_err(|m| issue(format!("interface[{i}].announce_address"), m))?;
             }
         }
+        Ok(())
+    }
+
+    /// `[browser]`, `[messenger]` and `[ports]`.
+    fn check_ports(&self) -> Result<(), Issue> {
         self.browser.check().map_err(|(k, m)| issue(k, m))?;
         self.messenger
             .validate()
@@ -116,6 +147,11 @@ impl Config {
                 format!("the same as ports.name ({})", p.name),
             ));
         }
+        Ok(())
+    }
+
+    /// `[datagram]`, `[reassembly]` and `[name_service]`.
+    fn check_datagram(&self) -> Result<(), Issue> {
         let d = &self.datagram;
         in_range("datagram.max_length", d.max_length, 128, 65535)?;
         in_range(
@@ -157,6 +193,11 @@ impl Config {
             600_000,
         )?;
         in_range("name_service.cache_entries", ns.cache_entries, 0, 1_000_000)?;
+        Ok(())
+    }
+
+    /// `[limits]`.
+    fn check_limits(&self) -> Result<(), Issue> {
         let l = &self.limits;
         for (key, rc) in [
             ("limits.rx_per_source", l.rx_per_source),
@@ -188,6 +229,11 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// `[api]`.
+    fn check_api(&self) -> Result<(), Issue> {
         let a = &self.api;
         if a.socket.as_os_str().is_empty() {
             return Err(issue("api.socket", "must not be empty"));
@@ -227,6 +273,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `[privileges]` and `[log]`.
+    fn check_privileges(&self) -> Result<(), Issue> {
         let pr = &self.privileges;
         if pr.user.as_deref() == Some("") {
             return Err(issue("privileges.user", "must not be empty"));
