@@ -2,11 +2,14 @@
 //!
 //! Layers (each module names its specification section):
 //! - [`name`]: NetBIOS names (RFC 1001 §14, RFC 1002 §4.1)
-//! - [`nbns`]: name-service packets (RFC 1002 §4.2)
-//! - [`datagram`]: datagram-service packets (RFC 1002 §4.4)
+//! - [`nbns`]: name-service packets (RFC 1002 §4.2), with a field view of the header
+//!   ([`nbns::NbnsHeader`], §4.2.1.1)
+//! - [`datagram`]: datagram-service packets (RFC 1002 §4.4), with a field view of the
+//!   header ([`datagram::DatagramHeader`], §4.4.1)
 //! - [`mailslot`]: SMB mailslot write (MS-MAIL §2.2.1)
 //! - [`browser`]: browser frames (MS-BRWS §2.2) and LAN Manager announcements
-//! - [`netlogon`]: NETLOGON mailslot messages (MS-ADTS §6.3.1)
+//! - [`netlogon`]: NETLOGON mailslot messages (MS-ADTS §6.3.1) and the mailslot ping
+//!   that locates domain controllers with them ([`netlogon::ping`], §6.3.5)
 //! - [`messenger`]: WinPopup messages on `\MAILSLOT\MESSNGR`
 //! - [`payload`]: dispatch of mailslot data to the application codecs by mailslot name
 //! - [`text`]: escaping of network strings for logs and terminals (one function for all output)

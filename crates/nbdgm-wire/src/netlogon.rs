@@ -61,6 +61,7 @@ mod dc_sock_addr;
 mod dns_string;
 mod fields;
 mod guid;
+pub mod ping;
 mod primary_query;
 mod primary_response;
 mod sam_logon_request;
@@ -127,6 +128,35 @@ pub mod ds_flag {
     pub const DNS_CONTROLLER: u32 = 0x2000_0000;
     pub const DNS_DOMAIN: u32 = 0x4000_0000;
     pub const DNS_FOREST: u32 = 0x8000_0000;
+
+    /// Names of the set bits, in bit order (undefined bits are not named).
+    pub fn names(flags: u32) -> Vec<&'static str> {
+        const NAMES: &[(u32, &str)] = &[
+            (PDC, "PDC"),
+            (GC, "GC"),
+            (LDAP, "LDAP"),
+            (DS, "DS"),
+            (KDC, "KDC"),
+            (TIMESERV, "TIMESERV"),
+            (CLOSEST, "CLOSEST"),
+            (WRITABLE, "WRITABLE"),
+            (GOOD_TIMESERV, "GOOD_TIMESERV"),
+            (NDNC, "NDNC"),
+            (SELECT_SECRET_DOMAIN_6, "SELECT_SECRET_DOMAIN_6"),
+            (FULL_SECRET_DOMAIN_6, "FULL_SECRET_DOMAIN_6"),
+            (WS, "WS"),
+            (DS_8, "DS_8"),
+            (DS_9, "DS_9"),
+            (DNS_CONTROLLER, "DNS_CONTROLLER"),
+            (DNS_DOMAIN, "DNS_DOMAIN"),
+            (DNS_FOREST, "DNS_FOREST"),
+        ];
+        NAMES
+            .iter()
+            .filter(|(b, _)| flags & b != 0)
+            .map(|(_, n)| *n)
+            .collect()
+    }
 }
 
 /// Value of LmNtToken and Lm20Token ("MUST be set to 0xFFFF").
