@@ -53,6 +53,11 @@ pub fn runs(v: &[f64]) -> String {
         .join(" / ")
 }
 
+/// `v` formatted by `f`, joined with `sep` (the runs column of a table, e.g. `1.2 / 1.3`).
+pub fn join_with(v: &[f64], sep: &str, f: impl Fn(f64) -> String) -> String {
+    v.iter().map(|x| f(*x)).collect::<Vec<_>>().join(sep)
+}
+
 /// A table row `| label | median | a / b / c |` (the median with thousands separators).
 pub fn median_row(label: &str, v: &[f64]) -> String {
     format!("| {label} | {} | {} |", thousands(median(v)), runs(v))
@@ -80,5 +85,9 @@ mod tests {
             "| x (1/s) | 2,000 | 1,000 / 3,000 / 2,000 |"
         );
         assert_eq!(median_row_bold("y", &[5.0]), "| y | **5** | 5 |");
+        assert_eq!(
+            join_with(&[0.5, 0.25], ", ", |x| format!("{x:.1}")),
+            "0.5, 0.2"
+        );
     }
 }

@@ -299,65 +299,7 @@ fn engine_case(a: &CaseArgs) -> anyhow::Result<Value> {
     let rss_filled = procfs::mem(pid)?;
     let now = base + Duration::from_secs(2);
 
-    // GetBackupListRequest to <WG><1D>, as a client sends it (count 4).
-    let client = wire_name("BENCHCLI", 0)?;
-    let cfrom = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 40), 40000);
-    let answered0 = b.stats().backup_list_requests_answered;
-    let mut reqs = 0u64;
-    let mut sends = 0usize;
-    let t = Instant::now();
-    let max = Duration::from_secs(2);
-    while reqs < a.requests {
-        let req = backup_list_request_frame(4, reqs as u32)?;
-        b.handle(
-            now,
-            Inbound {
-                from: cfrom,
-                source: &client,
-                destination: &dest,
-                mailslot: BROWSE,
-                data: &req,
-                broadcast: false,
-                request_len: 0, // no reply gate here
-            },
-        );
-        sends += drain(&mut b).0;
-        reqs += 1;
-        if reqs.is_multiple_of(256) && t.elapsed() > max {
-            break;
-        }
-    }
-    let gbl_ns = t.elapsed().as_nanos() as f64 / reqs.max(1) as f64;
-    let answered = b.stats().backup_list_requests_answered - answered0;
-    // The same loop without the engine: building the request frame alone.
-    let t = Instant::now();
-    let mut sink = 0usize;
-    for i in 0..reqs {
-        sink += backup_list_request_frame(4, i as u32)?.len();
-    }
-    let build_ns = t.elapsed().as_nanos() as f64 / reqs.max(1) as f64;
-    // One response, decoded, for the report.
-    b.handle(
-        now,
-        Inbound {
-            from: cfrom,
-            source: &client,
-            destination: &dest,
-            mailslot: BROWSE,
-            data: &backup_list_request_frame(4, 7)?,
-            broadcast: false,
-            request_len: 0, // no reply gate here
-        },
-    );
-    let mut listed = Vec::new();
-    while let Some(act) = b.poll_action() {
-        if let Action::Send { data, .. } = act {
-            let w = nbdgm_wire::mailslot::MailslotWrite::parse(&data)?;
-            if let BrowserFrame::GetBackupListResponse(r) = BrowserFrame::parse(&w.data)? {
-                listed = r.servers;
-            }
-        }
-    }
+    let g = backup_list_cost(&mut b, a, now, &dest)?;
     // list(): what the API's `browse` builds.
     let mut list_us = Vec::new();
     let mut list_len = 0;
@@ -384,16 +326,108 @@ fn engine_case(a: &CaseArgs) -> anyhow::Result<Value> {
         "insert_ns": insert_ns as f64,
         "inserted": a.n.min(a.cap as u64),
         "checkpoints": checkpoints,
-        "gbl_requests": reqs,
-        "gbl_answered": answered,
-        "gbl_sends": sends,
-        "gbl_ns": gbl_ns,
-        "gbl_build_ns": build_ns,
-        "gbl_listed": listed,
+        "gbl_requests": g.reqs,
+        "gbl_answered": g.answered,
+        "gbl_sends": g.sends,
+        "gbl_ns": g.ns,
+        "gbl_build_ns": g.build_ns,
+        "gbl_listed": g.listed,
         "list_us": median(&list_us),
         "list_len": list_len,
-        "sink": sink,
+        "sink": g.sink,
     }))
+}
+
+/// The cost of GetBackupListRequests (MS-BRWS §2.2.4) at the engine.
+struct BackupListCost {
+    reqs: u64,
+    answered: u64,
+    sends: usize,
+    /// ns per request, engine and frame building.
+    ns: f64,
+    /// ns per request of building the frame alone.
+    build_ns: f64,
+    /// The servers one response lists.
+    listed: Vec<String>,
+    sink: usize,
+}
+
+/// GetBackupListRequest to <WG><1D>, as a client sends it (count 4), up to `a.requests`
+/// times (≤ 2 s); then the frame building alone, and one response decoded.
+fn backup_list_cost(
+    b: &mut Browser,
+    a: &CaseArgs,
+    now: Instant,
+    dest: &nbdgm_wire::Name,
+) -> anyhow::Result<BackupListCost> {
+    // GetBackupListRequest to <WG><1D>, as a client sends it (count 4).
+    let client = wire_name("BENCHCLI", 0)?;
+    let cfrom = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 40), 40000);
+    let answered0 = b.stats().backup_list_requests_answered;
+    let mut reqs = 0u64;
+    let mut sends = 0usize;
+    let t = Instant::now();
+    let max = Duration::from_secs(2);
+    while reqs < a.requests {
+        let req = backup_list_request_frame(4, reqs as u32)?;
+        b.handle(
+            now,
+            Inbound {
+                from: cfrom,
+                source: &client,
+                destination: dest,
+                mailslot: BROWSE,
+                data: &req,
+                broadcast: false,
+                request_len: 0, // no reply gate here
+            },
+        );
+        sends += drain(b).0;
+        reqs += 1;
+        if reqs.is_multiple_of(256) && t.elapsed() > max {
+            break;
+        }
+    }
+    let gbl_ns = t.elapsed().as_nanos() as f64 / reqs.max(1) as f64;
+    let answered = b.stats().backup_list_requests_answered - answered0;
+    // The same loop without the engine: building the request frame alone.
+    let t = Instant::now();
+    let mut sink = 0usize;
+    for i in 0..reqs {
+        sink += backup_list_request_frame(4, i as u32)?.len();
+    }
+    let build_ns = t.elapsed().as_nanos() as f64 / reqs.max(1) as f64;
+    // One response, decoded, for the report.
+    b.handle(
+        now,
+        Inbound {
+            from: cfrom,
+            source: &client,
+            destination: dest,
+            mailslot: BROWSE,
+            data: &backup_list_request_frame(4, 7)?,
+            broadcast: false,
+            request_len: 0, // no reply gate here
+        },
+    );
+    let mut listed = Vec::new();
+    while let Some(act) = b.poll_action() {
+        if let Action::Send { data, .. } = act {
+            let w = nbdgm_wire::mailslot::MailslotWrite::parse(&data)?;
+            if let BrowserFrame::GetBackupListResponse(r) = BrowserFrame::parse(&w.data)? {
+                listed = r.servers;
+            }
+        }
+    }
+    Ok(BackupListCost {
+        reqs,
+        answered,
+        sends,
+        ns: gbl_ns,
+        build_ns,
+        listed,
+        sink,
+    })
 }
 
 fn run_case(n: u64, a: &EngineArgs) -> anyhow::Result<Value> {
@@ -512,6 +546,12 @@ fn engine(a: &EngineArgs) -> anyhow::Result<()> {
             med(runs, "list_us"),
         );
     }
+    print_flood_detail(a, &cases);
+    Ok(())
+}
+
+/// RSS along the flood beyond the cap and the GetBackupListResponse of the first run.
+fn print_flood_detail(a: &EngineArgs, cases: &[(u64, Vec<Value>)]) {
     if let Some((n, runs)) = cases.iter().find(|(n, _)| *n > a.cap as u64) {
         let v = &runs[0];
         println!(
@@ -550,7 +590,6 @@ fn engine(a: &EngineArgs) -> anyhow::Result<()> {
             f(v, "gbl_build_ns"),
         );
     }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

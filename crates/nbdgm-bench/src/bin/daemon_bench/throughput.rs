@@ -10,7 +10,7 @@ use nbdgm_bench::daemon::{
 };
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
-use nbdgm_bench::report::{median, median_row, median_row_bold, thousands};
+use nbdgm_bench::report::{join_with, median, median_row, median_row_bold, thousands};
 use nbdgm_client::proto::{Event, Subscription};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{Read, Write};
@@ -592,36 +592,22 @@ fn print_flood(a: &ThroughputArgs, f: &Flood) -> anyhow::Result<()> {
     println!(
         "| **ratio** nbdgm / limit (goal ≥ 70 %) | **{:.1} %** | {} |",
         median(&ratios),
-        ratios
-            .iter()
-            .map(|r| format!("{r:.1} %"))
-            .collect::<Vec<_>>()
-            .join(" / ")
+        join_with(&ratios, " / ", |r| format!("{r:.1} %"))
     );
     println!(
         "| nbdgm CPU per received datagram (µs, all daemon threads) | {:.2} | {} |",
         median(&us_per_dg),
-        us_per_dg
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(" / ")
+        join_with(&us_per_dg, " / ", |r| format!("{r:.2}"))
     );
+    let hwm_mib: Vec<f64> = daemon.iter().map(|d| d.hwm_kib as f64 / 1024.0).collect();
     println!(
         "| nbdgm peak RSS (VmHWM, MiB) | {:.1} | {} |",
-        median(&daemon.iter().map(|d| d.hwm_kib as f64).collect::<Vec<_>>()) / 1024.0,
-        daemon
-            .iter()
-            .map(|d| format!("{:.1}", d.hwm_kib as f64 / 1024.0))
-            .collect::<Vec<_>>()
-            .join(" / ")
+        median(&hwm_mib),
+        join_with(&hwm_mib, " / ", |m| format!("{m:.1}"))
     );
     println!(
         "\nMachine busy (not counting niced tasks) in the second before each measurement: {}.",
-        busy.iter()
-            .map(|b| format!("{:.0} %", 100.0 * b))
-            .collect::<Vec<_>>()
-            .join(", ")
+        join_with(busy, ", ", |b| format!("{:.0} %", 100.0 * b))
     );
     if let Some(d) = daemon.last() {
         print_daemon_counters("last flood run", d);
