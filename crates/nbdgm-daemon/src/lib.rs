@@ -5,8 +5,7 @@
 //! - [`config`]: the TOML file and command-line overrides
 //! - [`acl`], [`ratelimit`]: checks at the door
 //! - [`reply_gate`]: every answer to a received packet (rate, amplification; issue 12)
-//! - [`privilege`]: dropping root, bind-error messages
-//! - [`sockets`]: unicast and broadcast sockets of an interface
+//! - `privilege`, `sockets`: re-exported from `nbdgm-runtime`
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
 //! - [`ownership`]: which API client may register and release which name
@@ -14,7 +13,6 @@
 //! - [`runtime`]: start-up, signals, reload, shutdown
 //! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
 //! - [`messenger`]: received WinPopup messages: log and exec hook
-//! - [`standalone`]: a node on its own sockets, for the CLI tools without a daemon
 
 pub mod acl;
 pub mod api;
@@ -23,11 +21,11 @@ pub mod config;
 pub mod dispatch;
 pub mod messenger;
 pub mod ownership;
-pub mod privilege;
 pub mod ratelimit;
 pub mod reply_gate;
 pub mod routed;
 pub mod runtime;
-pub mod sockets;
-pub mod standalone;
 pub mod worker;
+
+/// Moved to `nbdgm-runtime`; the old paths stay for the daemon's modules.
+pub use nbdgm_runtime::{privilege, sockets};

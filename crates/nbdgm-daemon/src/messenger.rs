@@ -27,7 +27,6 @@
 
 use crate::ratelimit::LogLimiter;
 use nbdgm_node::Delivery;
-use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::messenger::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -205,9 +204,11 @@ impl Messenger {
             self.stats.not_for_us += 1;
             return;
         }
-        let msg = match MailslotWrite::parse_ref(&d.data)
-            .map_err(|e| e.to_string())
-            .and_then(|w| Message::parse(w.data).map_err(|e| e.to_string()))
+        // The node parsed the SMB header once: take the mailslot data it cut out.
+        let msg = match d
+            .mailslot_data()
+            .ok_or_else(|| "not an SMB mailslot write".to_owned())
+            .and_then(|data| Message::parse(data).map_err(|e| e.to_string()))
         {
             Ok(m) => m,
             Err(e) => {
@@ -395,6 +396,7 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use nbdgm_node::Name;
+    use nbdgm_wire::mailslot::MailslotWrite;
     use nbdgm_wire::datagram::MsgType;
     use std::net::SocketAddrV4;
 
@@ -409,8 +411,9 @@ mod tests {
             broadcast: false,
             for_us,
             fragments: 1,
-            data,
             mailslot: Some(nbdgm_wire::mailslot::MESSNGR.into()),
+            mailslot_data: Delivery::parse_mailslot(&data).1,
+            data: data.into(),
         }
     }
 

@@ -196,7 +196,7 @@ fn identity(cfg: &Config) -> Result<Identity> {
 }
 
 /// The API hub as the workers' outlet.
-struct HubOutlet(Arc<Hub>);
+pub(crate) struct HubOutlet(pub(crate) Arc<Hub>);
 
 impl Outlet for HubOutlet {
     fn wants_datagrams(&self) -> bool {
@@ -221,13 +221,7 @@ impl Outlet for HubOutlet {
         });
     }
 
-    fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>) {
-        let state = match state {
-            "registered" => NameState::Registered,
-            "conflict" => NameState::Conflict,
-            "released" => NameState::Released,
-            _ => NameState::Registering,
-        };
+    fn name(&self, interface: Ipv4Addr, name: &Name, state: NameState, by: Option<SocketAddrV4>) {
         self.0.publish_name(&NameEvent {
             interface: interface.into(),
             name: name.to_string(),
@@ -466,22 +460,8 @@ fn reload(opts: &ServeOptions, current: &Config) -> Result<Config> {
     Ok(new)
 }
 
-/// Set up logging: text on a terminal, or JSON lines.
-pub fn init_logging(format: config::LogFormat, level: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("NBDGM_LOG")
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        config::LogFormat::Text => builder.try_init(),
-    };
-}
+/// Logging set-up moved to `nbdgm-runtime` (the CLI tools use it too).
+pub use nbdgm_runtime::init_logging;
 
 #[cfg(test)]
 mod tests {

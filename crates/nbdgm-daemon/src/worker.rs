@@ -11,30 +11,27 @@ use crate::messenger::{Messenger, MessengerConfig};
 use crate::ratelimit::{LogLimiter, RateLimiter};
 use crate::reply_gate::{Refusal, ReplyGate, ReplyService};
 use crate::sockets::InterfaceSockets;
-use nbdgm_browser::{Action, Browser, BrowserConfig, BrowserEvent, Inbound, Target};
 use nbdgm_api as proto;
+use nbdgm_api::NameState as ApiNameState;
+use nbdgm_browser::{Browser, BrowserConfig, BrowserEvent};
 use nbdgm_node::{
-    Delivery, Event, Incoming, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig,
-    SendMode, SendRequest, Service,
+    Delivery, Event, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig, SendMode,
+    SendRequest, Service,
 };
-use nbdgm_wire::mailslot::MailslotWrite;
+use nbdgm_runtime::driver::{Driver, Packet, Recv, Wake, BATCH};
+use nbdgm_runtime::engines::{Aside, Engines, BROWSER_ROUNDS};
+use nbdgm_runtime::sockets::Role;
 use nbdgm_wire::text::Escaped;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::future::pending;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-/// Packets read from one socket before the worker looks at its other sockets.
-const BATCH: usize = 64;
-/// Largest UDP payload read.
-const RECV_BUF: usize = 65_536;
 /// Longest wait for the release broadcasts at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -44,7 +41,7 @@ pub trait Outlet: Send + Sync + 'static {
     fn wants_datagrams(&self) -> bool;
     /// `to`: the local address and port it arrived at.
     fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, delivery: &Delivery);
-    fn name(&self, interface: Ipv4Addr, name: &Name, state: &str, by: Option<SocketAddrV4>);
+    fn name(&self, interface: Ipv4Addr, name: &Name, state: ApiNameState, by: Option<SocketAddrV4>);
 }
 
 /// Door checks and limits of one worker; replaced as a whole on reload.
@@ -145,9 +142,6 @@ pub struct AppsConfig {
     pub browser: Option<BrowserConfig>,
 }
 
-/// Rounds of browser ⇄ node exchange per flush (each round handles what the last produced).
-const BROWSER_ROUNDS: usize = 8;
-
 /// Counters of the runtime side (the engine keeps its own).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RuntimeStats {
@@ -172,8 +166,8 @@ pub struct RuntimeStats {
 
 pub struct Worker<O: Outlet> {
     addr: Ipv4Addr,
-    node: Node,
-    sockets: InterfaceSockets,
+    /// Sockets, node and browser: the runtime's driver (`nbdgm_runtime::driver`).
+    driver: Driver,
     door: Door,
     rx_limiter: RateLimiter,
     /// Every answer to a received packet passes here (issue 12 item 2).
@@ -189,13 +183,9 @@ pub struct Worker<O: Outlet> {
     name_waiters: HashMap<Name, Vec<Reply>>,
     messenger: Messenger,
     roles: crate::routed::RoleRuntime,
-    browser: Option<Browser>,
-    /// Received browser frames since the last flush round (more work for the engine).
-    browser_fed: bool,
     /// Backup browser: results of fetching the master's list (one fetch at a time).
     sync_tx: mpsc::Sender<crate::browse::MasterListResult>,
     sync_rx: mpsc::Receiver<crate::browse::MasterListResult>,
-    buf: Vec<u8>,
 }
 
 /// An explicit address with port 0 means our own datagram port.
@@ -216,26 +206,10 @@ fn api_address(a: &NameAddress) -> proto::NameAddress {
     }
 }
 
-async fn readable(s: &Option<UdpSocket>) -> io::Result<()> {
-    match s {
-        Some(s) => s.readable().await,
-        None => pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => pending().await,
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Which {
-    Name,
-    NameBcast,
-    Dgm,
-    DgmBcast,
+/// What the worker waits for besides sockets and timers.
+enum Other {
+    MasterList(crate::browse::MasterListResult),
+    Command(Option<Command>),
 }
 
 impl<O: Outlet> Worker<O> {
@@ -266,19 +240,15 @@ impl<O: Outlet> Worker<O> {
             gate: ReplyGate::new(door.reply_amplification, door.reply_limit, door.max_sources),
             log_limiter: LogLimiter::new(door.drop_log_per_s),
             door,
-            node,
-            sockets,
+            driver: Driver::new(Engines::new(node, browser), sockets, false),
             outlet,
             stats: RuntimeStats::default(),
             pending: HashMap::new(),
             config_names: Vec::new(),
             name_waiters: HashMap::new(),
             messenger: Messenger::new(&apps.messenger),
-            browser,
-            browser_fed: false,
             sync_tx,
             sync_rx,
-            buf: vec![0; RECV_BUF],
         }
     }
 
@@ -287,53 +257,31 @@ impl<O: Outlet> Worker<O> {
         let now = Instant::now();
         self.config_names = names.clone();
         for (name, group) in names {
-            if let Err(e) = self.node.register(now, name.clone(), group) {
+            if let Err(e) = self.driver.engines.node.register(now, name.clone(), group) {
                 warn!(interface = %self.addr, %name, error = %e, "cannot register name");
             }
         }
-        if let Some(b) = &mut self.browser {
+        if let Some(b) = &mut self.driver.engines.browser {
             b.start(now);
         }
         loop {
             self.flush().await;
-            let deadline = [
-                self.node.poll_timeout(),
-                self.browser.as_ref().and_then(|b| b.poll_timeout()),
-                self.roles.poll_timeout(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            tokio::select! {
-                r = self.sockets.name.readable() => self.ready(r, Which::Name),
-                r = readable(&self.sockets.name_bcast) => self.ready(r, Which::NameBcast),
-                r = self.sockets.datagram.readable() => self.ready(r, Which::Dgm),
-                r = readable(&self.sockets.datagram_bcast) => self.ready(r, Which::DgmBcast),
-                _ = sleep_until(deadline) => {
+            let sync_rx = &mut self.sync_rx;
+            let other = async {
+                tokio::select! {
+                    Some(r) = sync_rx.recv() => Other::MasterList(r),
+                    cmd = commands.recv() => Other::Command(cmd),
+                }
+            };
+            match self.driver.wait(self.roles.poll_timeout(), other).await {
+                Wake::Readable(role, r) => self.ready(r, role),
+                Wake::Timer => {
                     let now = Instant::now();
-                    self.node.handle_timeout(now);
+                    self.driver.engines.handle_timeout(now);
                     self.roles.handle_timeout(now);
-                    if let Some(b) = &mut self.browser {
-                        b.handle_timeout(now);
-                    }
                 }
-                Some(r) = self.sync_rx.recv() => {
-                    let now = Instant::now();
-                    if let Some(b) = &mut self.browser {
-                        match r {
-                            Ok((servers, groups)) => {
-                                info!(interface = %self.addr, servers = servers.len(),
-                                      workgroups = groups.len(), "fetched the master browser's list");
-                                b.master_list(now, servers, groups)
-                            }
-                            Err(e) => {
-                                warn!(interface = %self.addr, error = %Escaped(&e.to_string()), "cannot fetch the master browser's list");
-                                b.master_list_failed(now)
-                            }
-                        }
-                    }
-                }
-                cmd = commands.recv() => match cmd {
+                Wake::Other(Other::MasterList(r)) => self.master_list(r),
+                Wake::Other(Other::Command(cmd)) => match cmd {
                     Some(Command::Shutdown { done }) => {
                         self.shutdown().await;
                         let _ = done.send(());
@@ -349,32 +297,37 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    fn ready(&mut self, r: io::Result<()>, which: Which) {
+    /// The master's list fetched for a backup browser (MS-BRWS §3.3.6), or why not.
+    fn master_list(&mut self, r: crate::browse::MasterListResult) {
+        let now = Instant::now();
+        let Some(b) = &mut self.driver.engines.browser else {
+            return;
+        };
+        match r {
+            Ok((servers, groups)) => {
+                info!(interface = %self.addr, servers = servers.len(),
+                      workgroups = groups.len(), "fetched the master browser's list");
+                b.master_list(now, servers, groups)
+            }
+            Err(e) => {
+                warn!(interface = %self.addr, error = %Escaped(&e.to_string()), "cannot fetch the master browser's list");
+                b.master_list_failed(now)
+            }
+        }
+    }
+
+    /// Read a batch from the ready socket, each packet through the door.
+    fn ready(&mut self, r: io::Result<()>, role: Role) {
         if r.is_err() {
             self.stats.rx_errors += 1;
             return;
         }
         for _ in 0..BATCH {
-            let sock = match which {
-                Which::Name => Some(&self.sockets.name),
-                Which::NameBcast => self.sockets.name_bcast.as_ref(),
-                Which::Dgm => Some(&self.sockets.datagram),
-                Which::DgmBcast => self.sockets.datagram_bcast.as_ref(),
-            };
-            let Some(sock) = sock else { return };
-            match sock.try_recv_from(&mut self.buf) {
-                Ok((n, SocketAddr::V4(from))) => {
-                    let (service, broadcast) = match which {
-                        Which::Name => (Service::Name, false),
-                        Which::NameBcast => (Service::Name, true),
-                        Which::Dgm => (Service::Datagram, false),
-                        Which::DgmBcast => (Service::Datagram, true),
-                    };
-                    self.packet(from, service, broadcast, n);
-                }
-                Ok(_) => {} // IPv6 cannot reach an IPv4 socket
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
+            match self.driver.try_recv(role) {
+                Recv::Packet(p) => self.packet(p),
+                Recv::Skipped => {} // IPv6 cannot reach an IPv4 socket
+                Recv::Empty => return,
+                Recv::Error(e) => {
                     self.stats.rx_errors += 1;
                     if self.log_limiter.allow(Instant::now()).is_some() {
                         debug!(interface = %self.addr, error = %e, "receive error");
@@ -385,7 +338,14 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    fn packet(&mut self, from: SocketAddrV4, service: Service, broadcast: bool, len: usize) {
+    /// The door (access list, rate limit, reply credit), the roles, then the node.
+    fn packet(&mut self, p: Packet) {
+        let Packet {
+            from,
+            service,
+            broadcast,
+            len,
+        } = p;
         let now = Instant::now();
         let ip = *from.ip();
         self.stats.rx_bytes += len as u64;
@@ -414,11 +374,11 @@ impl<O: Outlet> Worker<O> {
         }
         // What this source sent is what answers to it may spend (× the factor).
         self.gate.credit(ip, len, now);
-        let bytes = self.buf.get(..len).unwrap_or_default();
         if !self.roles.is_empty() {
+            let (engines, bytes) = self.driver.packet(&p);
             let to_node = match service {
                 Service::Name => {
-                    let node = &self.node;
+                    let node = &engines.node;
                     self.roles
                         .route_name(now, from, broadcast, bytes, |n| node.holds(n))
                 }
@@ -428,15 +388,7 @@ impl<O: Outlet> Worker<O> {
                 return;
             }
         }
-        self.node.handle(
-            now,
-            Incoming {
-                from,
-                service,
-                broadcast,
-                bytes,
-            },
-        );
+        self.driver.deliver(now, &p);
     }
 
     fn drop_log(&mut self, from: SocketAddrV4, reason: &str) {
@@ -449,104 +401,78 @@ impl<O: Outlet> Worker<O> {
     /// events on (browser frames go back to the browser); repeat while that made work.
     async fn flush(&mut self) {
         for _ in 0..BROWSER_ROUNDS {
-            self.browser_fed = false;
             self.pump_browser();
-            self.roles.drive(Instant::now(), &mut self.node);
+            self.roles
+                .drive(Instant::now(), &mut self.driver.engines.node);
             self.transmit().await;
-            while let Some(ev) = self.node.poll_event() {
-                self.event(ev);
-            }
-            if !self.browser_fed {
+            self.drain_events();
+            if !self.driver.engines.take_fed() {
                 break;
             }
         }
     }
 
-    /// Carry out the browser's actions.
+    /// The node's events: to the pairing first (browser frames, name outcomes), then to
+    /// the daemon's side (messenger, API, waiting commands).
+    fn drain_events(&mut self) {
+        while let Some(ev) = self.driver.engines.node.poll_event() {
+            self.driver.engines.observe(Instant::now(), &ev);
+            self.event(ev);
+        }
+    }
+
+    /// The browser's wishes to the node (the pairing); what it leaves aside is the
+    /// daemon's: logs, counters, the master-list fetch.
     fn pump_browser(&mut self) {
         let now = Instant::now();
-        let Some(b) = &mut self.browser else { return };
-        let mut actions = Vec::new();
-        while let Some(a) = b.poll_action() {
-            actions.push(a);
-        }
-        for a in actions {
+        let mut aside = Vec::new();
+        self.driver.engines.pump_browser(now, |a| aside.push(a));
+        for a in aside {
             match a {
-                Action::Send {
-                    source,
-                    destination,
-                    target,
-                    data,
-                    reply_to,
-                } => {
-                    let mode = match target {
-                        Target::Broadcast => SendMode::Group,
-                        Target::Unique(to) => SendMode::UniqueAt(to),
-                        Target::GroupAt(to) => SendMode::GroupAt(to),
-                    };
-                    let request = SendRequest {
-                        source: self.scoped(source),
-                        destination: self.scoped(destination),
-                        mode,
-                        data,
-                    };
-                    let sent = match reply_to {
-                        Some(r) => self.node.send_reply(now, request, r.request_len),
-                        None => self.node.send(now, request),
-                    };
-                    if let Err(e) = sent {
-                        self.stats.browser_send_errors += 1;
-                        if self.log_limiter.allow(now).is_some() {
-                            debug!(interface = %self.addr, error = %e, "browser frame not sent");
-                        }
+                Aside::Browser(ev) => self.browser_event(ev),
+                Aside::SendFailed(e) => {
+                    self.stats.browser_send_errors += 1;
+                    if self.log_limiter.allow(now).is_some() {
+                        debug!(interface = %self.addr, error = %e, "browser frame not sent");
                     }
                 }
-                Action::Register { name, group } => {
-                    let name = self.scoped(name);
-                    if let Err(e) = self.node.register(now, name.clone(), group) {
-                        warn!(interface = %self.addr, %name, error = %e, "browser: cannot register");
-                    }
+                Aside::RegisterFailed(name, e) => {
+                    warn!(interface = %self.addr, %name, error = %e, "browser: cannot register")
                 }
-                Action::Release { name } => {
-                    let name = self.scoped(name);
-                    if let Err(e) = self.node.release(now, &name) {
-                        debug!(interface = %self.addr, %name, error = %e, "browser: release");
-                    }
+                Aside::ReleaseFailed(name, e) => {
+                    debug!(interface = %self.addr, %name, error = %e, "browser: release")
                 }
-                Action::Event(ev) => self.browser_event(ev),
-                Action::FetchMasterList {
+                Aside::FetchMasterList {
                     master,
                     address,
                     workgroup,
-                } => {
-                    let tx = self.sync_tx.clone();
-                    let me = self.node.config().interface.addr;
-                    let spawned =
-                        std::thread::Builder::new()
-                            .name("nbdgm rap".into())
-                            .spawn(move || {
-                                let r = crate::browse::fetch_master_list(
-                                    me, address, &master, &workgroup,
-                                );
-                                let _ = tx.blocking_send(r);
-                            });
-                    if spawned.is_err() {
-                        if let Some(b) = &mut self.browser {
-                            b.master_list_failed(now);
-                        }
-                    }
-                }
+                } => self.fetch_master_list(now, master, address, workgroup),
             }
         }
     }
 
-    /// A browser name in our scope.
-    fn scoped(&self, name: Name) -> Name {
-        let scope = &self.node.config().scope;
-        if scope.is_empty() || !name.scope().is_empty() {
-            return name;
+    /// Fetch the master's list on a thread of its own; the result comes back on
+    /// `sync_rx`.
+    fn fetch_master_list(
+        &mut self,
+        now: Instant,
+        master: String,
+        address: Ipv4Addr,
+        workgroup: String,
+    ) {
+        let tx = self.sync_tx.clone();
+        let me = self.driver.engines.node.config().interface.addr;
+        let spawned = std::thread::Builder::new()
+            .name("nbdgm rap".into())
+            .spawn(move || {
+                let r = crate::browse::fetch_master_list(me, address, &master, &workgroup);
+                let _ = tx.blocking_send(r);
+            });
+        if spawned.is_err() {
+            if let Some(b) = &mut self.driver.engines.browser {
+                b.master_list_failed(now);
+            }
         }
-        name.clone().with_scope(scope).unwrap_or(name)
     }
 
     fn browser_event(&mut self, ev: BrowserEvent) {
@@ -579,34 +505,6 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// A delivered datagram on BROWSE or LANMAN goes to the browser.
-    fn feed_browser(&mut self, d: &Delivery) {
-        let Some(b) = &mut self.browser else { return };
-        let Some(slot) = d.mailslot.as_deref() else {
-            return;
-        };
-        let browse = slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::BROWSE);
-        if !browse && !slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::LANMAN) {
-            return;
-        }
-        let Ok(m) = MailslotWrite::parse_ref(&d.data) else {
-            return;
-        };
-        b.handle(
-            Instant::now(),
-            Inbound {
-                from: d.from,
-                source: &d.source,
-                destination: &d.destination,
-                mailslot: slot,
-                data: m.data,
-                broadcast: d.broadcast,
-                request_len: d.datagram_len(),
-            },
-        );
-        self.browser_fed = true;
-    }
-
     /// Send what the node and the roles queued.
     async fn transmit(&mut self) {
         let now = Instant::now();
@@ -621,11 +519,7 @@ impl<O: Outlet> Worker<O> {
                     continue;
                 }
             }
-            let sock = match service {
-                Service::Name => &self.sockets.name,
-                Service::Datagram => &self.sockets.datagram,
-            };
-            match sock.try_send_to(&bytes, SocketAddr::V4(to)) {
+            match self.driver.try_send(service, to, &bytes) {
                 Ok(n) => {
                     self.stats.tx += 1;
                     self.stats.tx_bytes += n as u64;
@@ -641,7 +535,7 @@ impl<O: Outlet> Worker<O> {
         let limiter = &mut self.log_limiter;
         self.roles
             .log_events(self.addr, || limiter.allow(now).is_some());
-        while let Some(t) = self.node.poll_transmit() {
+        while let Some(t) = self.driver.engines.node.poll_transmit() {
             if let Some(request_len) = t.reply_to {
                 let who = match (t.app_reply, t.service) {
                     (true, _) => ReplyService::Browser,
@@ -652,23 +546,8 @@ impl<O: Outlet> Worker<O> {
                     continue;
                 }
             }
-            let sock = match t.service {
-                Service::Name => &self.sockets.name,
-                Service::Datagram => &self.sockets.datagram,
-            };
-            let to = SocketAddr::V4(t.to);
-            let sent = match sock.try_send_to(&t.bytes, to) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The kernel queue is full: wait for it, but never forever.
-                    match tokio::time::timeout(Duration::from_secs(1), sock.send_to(&t.bytes, to))
-                        .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
-                    }
-                }
-                r => r,
-            };
+            // A full kernel queue is waited for, never longer than a second.
+            let sent = self.driver.send(t.service, t.to, &t.bytes).await;
             match sent {
                 Ok(n) => {
                     self.stats.tx += 1;
@@ -709,16 +588,13 @@ impl<O: Outlet> Worker<O> {
     fn event(&mut self, ev: Event) {
         match ev {
             Event::Delivered(d) => {
-                if d.mailslot
-                    .as_deref()
-                    .is_some_and(|m| m.eq_ignore_ascii_case(nbdgm_wire::mailslot::MESSNGR))
-                {
+                // The browser got its frames from the pairing (`Engines::observe`).
+                if d.is_mailslot(nbdgm_wire::mailslot::MESSNGR) {
                     self.messenger.on_delivery(self.addr, &d);
                 }
-                self.feed_browser(&d);
                 if self.outlet.wants_datagrams() {
                     self.stats.delivered_to_api += 1;
-                    let cfg = self.node.config();
+                    let cfg = self.driver.engines.node.config();
                     let ip = if d.broadcast {
                         cfg.interface.broadcast()
                     } else {
@@ -730,10 +606,8 @@ impl<O: Outlet> Worker<O> {
             }
             Event::NameRegistered { name, group } => {
                 info!(interface = %self.addr, %name, group, "name registered");
-                if let Some(b) = &mut self.browser {
-                    b.name_registered(Instant::now(), &name);
-                }
-                self.outlet.name(self.addr, &name, "registered", None);
+                self.outlet
+                    .name(self.addr, &name, ApiNameState::Registered, None);
                 self.answer_name(
                     &name,
                     Ok(json!({"name": name.to_string(), "group": group, "state": "active"})),
@@ -741,10 +615,8 @@ impl<O: Outlet> Worker<O> {
             }
             Event::NameConflict { name, by, reason } => {
                 warn!(interface = %self.addr, %name, by = ?by, reason = ?reason, "name conflict");
-                if let Some(b) = &mut self.browser {
-                    b.name_failed(Instant::now(), &name);
-                }
-                self.outlet.name(self.addr, &name, "conflict", by);
+                self.outlet
+                    .name(self.addr, &name, ApiNameState::Conflict, by);
                 let who = by
                     .map(|b| b.to_string())
                     .unwrap_or_else(|| "another node".into());
@@ -758,7 +630,8 @@ impl<O: Outlet> Worker<O> {
             }
             Event::NameReleased { name } => {
                 info!(interface = %self.addr, %name, "name released");
-                self.outlet.name(self.addr, &name, "released", None);
+                self.outlet
+                    .name(self.addr, &name, ApiNameState::Released, None);
                 self.answer_name(
                     &name,
                     Ok(json!({"name": name.to_string(), "state": "released"})),
@@ -825,7 +698,13 @@ impl<O: Outlet> Worker<O> {
         let now = Instant::now();
         match cmd {
             Command::Register { name, group, reply } => {
-                let existing = self.node.names().into_iter().find(|e| e.name == name);
+                let existing = self
+                    .driver
+                    .engines
+                    .node
+                    .names()
+                    .into_iter()
+                    .find(|e| e.name == name);
                 if let Some(e) = existing {
                     if e.state == NameState::Active {
                         let _ = reply.send(Ok(
@@ -834,23 +713,25 @@ impl<O: Outlet> Worker<O> {
                         return;
                     }
                 }
-                match self.node.register(now, name.clone(), group) {
+                match self.driver.engines.node.register(now, name.clone(), group) {
                     Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
                     Err(e) => {
                         let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
                     }
                 }
             }
-            Command::Release { name, reply } => match self.node.release(now, &name) {
-                Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
-                Err(e) => {
-                    let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
+            Command::Release { name, reply } => {
+                match self.driver.engines.node.release(now, &name) {
+                    Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
+                    }
                 }
-            },
-            Command::Send { request, reply } => match self
-                .node
-                .send(now, with_port(request, self.node.config().datagram_port))
-            {
+            }
+            Command::Send { request, reply } => match self.driver.engines.node.send(
+                now,
+                with_port(request, self.driver.engines.node.config().datagram_port),
+            ) {
                 Ok(id) => {
                     self.pending.insert(id.0, reply);
                 }
@@ -862,7 +743,7 @@ impl<O: Outlet> Worker<O> {
                 name,
                 target,
                 reply,
-            } => match self.node.lookup(now, name, target) {
+            } => match self.driver.engines.node.lookup(now, name, target) {
                 Ok(id) => {
                     self.pending.insert(id.0, reply);
                 }
@@ -874,7 +755,7 @@ impl<O: Outlet> Worker<O> {
                 address,
                 name,
                 reply,
-            } => match self.node.node_status(now, address, name) {
+            } => match self.driver.engines.node.node_status(now, address, name) {
                 Ok(id) => {
                     self.pending.insert(id.0, reply);
                 }
@@ -884,6 +765,8 @@ impl<O: Outlet> Worker<O> {
             },
             Command::Names { reply } => {
                 let names: Vec<proto::NameEntry> = self
+                    .driver
+                    .engines
                     .node
                     .names()
                     .into_iter()
@@ -907,6 +790,8 @@ impl<O: Outlet> Worker<O> {
             }
             Command::Cache { reply } => {
                 let entries: Vec<proto::CacheEntry> = self
+                    .driver
+                    .engines
                     .node
                     .cache()
                     .into_iter()
@@ -921,10 +806,10 @@ impl<O: Outlet> Worker<O> {
             Command::Stats { reply } => {
                 let _ = reply.send(Ok(json!({
                     "interface": self.addr.to_string(),
-                    "browser": self.browser.as_ref().map(|b| b.stats()),
+                    "browser": self.driver.engines.browser.as_ref().map(|b| b.stats()),
                     "messenger": self.messenger.stats(),
                     "roles": self.roles.stats(),
-                    "node": self.node.stats(),
+                    "node": self.driver.engines.node.stats(),
                     "runtime": self.stats,
                     "rate_limit_rx": self.rx_limiter.stats(),
                     "rate_limit_reply": self.gate.rate_stats(),
@@ -938,10 +823,15 @@ impl<O: Outlet> Worker<O> {
                 budget,
                 reply,
             } => {
-                let v = match &self.browser {
+                let v = match &self.driver.engines.browser {
                     Some(b) => json!(crate::browse::to_proto_capped(
                         self.addr,
-                        self.node.config().announce_address.unwrap_or(self.addr),
+                        self.driver
+                            .engines
+                            .node
+                            .config()
+                            .announce_address
+                            .unwrap_or(self.addr),
                         b.list(Instant::now()),
                         workgroup.as_deref(),
                         page,
@@ -967,7 +857,7 @@ impl<O: Outlet> Worker<O> {
 
     fn reconfigure_browser(&mut self, cfg: Option<BrowserConfig>) {
         let now = Instant::now();
-        match (&mut self.browser, cfg) {
+        match (&mut self.driver.engines.browser, cfg) {
             (Some(b), Some(c)) => {
                 if let Err(e) = b.set_config(c, now) {
                     warn!(interface = %self.addr, error = %e, "reload: browser settings rejected");
@@ -976,7 +866,7 @@ impl<O: Outlet> Worker<O> {
             (Some(b), None) => {
                 b.shutdown(now);
                 self.pump_browser();
-                self.browser = None;
+                self.driver.engines.browser = None;
             }
             (None, Some(c)) => {
                 let seed = nbdgm_base::random::os_seed();
@@ -984,12 +874,12 @@ impl<O: Outlet> Worker<O> {
                     Ok(mut b) => {
                         b.start(now);
                         // Names we already hold count as registered for the browser.
-                        for e in self.node.names() {
+                        for e in self.driver.engines.node.names() {
                             if e.state == NameState::Active {
                                 b.name_registered(now, &e.name);
                             }
                         }
-                        self.browser = Some(b);
+                        self.driver.engines.browser = Some(b);
                     }
                     Err(e) => {
                         warn!(interface = %self.addr, error = %e, "reload: browser not started")
@@ -1002,7 +892,7 @@ impl<O: Outlet> Worker<O> {
 
     fn reconfigure(&mut self, node: NodeConfig, door: Door, names: Vec<(Name, bool)>) {
         let now = Instant::now();
-        if let Err(e) = self.node.set_config(node) {
+        if let Err(e) = self.driver.engines.node.set_config(node) {
             warn!(interface = %self.addr, error = %e, "reload: engine settings rejected, keeping the old ones");
         }
         if door.rx_limit != self.door.rx_limit || door.max_sources != self.door.max_sources {
@@ -1019,17 +909,24 @@ impl<O: Outlet> Worker<O> {
         self.door = door;
         // Names: register the new ones; configured names that left the file are released.
         // Names registered through the API are not the file's business.
-        let current: Vec<Name> = self.node.names().into_iter().map(|e| e.name).collect();
+        let current: Vec<Name> = self
+            .driver
+            .engines
+            .node
+            .names()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         for (name, group) in &names {
             if !current.contains(name) {
-                if let Err(e) = self.node.register(now, name.clone(), *group) {
+                if let Err(e) = self.driver.engines.node.register(now, name.clone(), *group) {
                     warn!(interface = %self.addr, %name, error = %e, "reload: cannot register");
                 }
             }
         }
         for (old, _) in &self.config_names {
             if !names.iter().any(|(n, _)| n == old) {
-                if let Err(e) = self.node.release(now, old) {
+                if let Err(e) = self.driver.engines.node.release(now, old) {
                     warn!(interface = %self.addr, name = %old, error = %e, "reload: cannot release");
                 }
             }
@@ -1040,27 +937,32 @@ impl<O: Outlet> Worker<O> {
 
     async fn shutdown(&mut self) {
         let start = Instant::now();
-        if let Some(b) = &mut self.browser {
+        if let Some(b) = &mut self.driver.engines.browser {
             b.shutdown(start);
             self.pump_browser();
             self.transmit().await;
         }
-        self.node.shutdown(start);
+        self.driver.engines.node.shutdown(start);
         // Drive the release broadcasts to the end (bounded).
-        while !self.node.is_shutdown_complete() && start.elapsed() < SHUTDOWN_GRACE {
+        while !self.driver.engines.node.is_shutdown_complete() && start.elapsed() < SHUTDOWN_GRACE {
             self.flush().await;
             let deadline = self
+                .driver
+                .engines
                 .node
                 .poll_timeout()
                 .unwrap_or_else(|| Instant::now() + Duration::from_millis(50));
             // P/M/H nodes release by unicast and wait for the NBNS's answer: read it.
             tokio::select! {
-                r = self.sockets.name.readable() => self.ready(r, Which::Name),
+                r = self.driver.socket(Service::Name).readable() => self.ready(r, Role::NameUnicast),
                 _ = tokio::time::sleep_until(deadline.into()) => {}
             }
-            self.node.handle_timeout(Instant::now());
+            self.driver.engines.node.handle_timeout(Instant::now());
         }
         self.flush().await;
         info!(interface = %self.addr, "names released");
     }
 }
+
+#[cfg(test)]
+mod tests;

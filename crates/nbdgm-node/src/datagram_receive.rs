@@ -6,10 +6,10 @@ use crate::config::{Service, SourceIpPolicy};
 use crate::event::{Delivery, DropReason, Event};
 use crate::node::{Incoming, Node};
 use crate::reassembly::{Complete, Fragment};
+use bytes::Bytes;
 use nbdgm_wire::datagram::{
     Body, DataBody, Datagram, Flags, MsgType, Warning, ERR_DESTINATION_NAME_NOT_PRESENT,
 };
-use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::Name;
 use std::net::SocketAddrV4;
 use std::time::Instant;
@@ -164,7 +164,8 @@ impl Node {
                 return;
             }
         }
-        let mailslot = MailslotWrite::parse_ref(&c.data).ok().map(|m| m.name);
+        // The one parse of the SMB header: consumers slice the mailslot data.
+        let (mailslot, mailslot_data) = Delivery::parse_mailslot(&c.data);
         self.stats.datagrams_delivered += 1;
         self.push_event(Event::Delivered(Delivery {
             from: c.from,
@@ -175,8 +176,9 @@ impl Node {
             broadcast: inc.broadcast,
             for_us,
             fragments: c.fragments,
-            data: c.data,
+            data: Bytes::from(c.data),
             mailslot,
+            mailslot_data,
         }));
     }
 

@@ -9,7 +9,6 @@ use crate::fragment::{self, FragmentError, Outgoing};
 use crate::node::{Node, SendMode, SendRequest, Transmit};
 use crate::transaction::{PendingSend, Waiter};
 use nbdgm_wire::datagram::MsgType;
-use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::Name;
 use std::net::SocketAddrV4;
 use std::time::Instant;
@@ -106,7 +105,7 @@ impl Node {
     /// A unique name of our own: hand the datagram straight to our user.
     fn deliver_locally(&mut self, p: PendingSend) {
         let me = SocketAddrV4::new(self.addr(), self.config.datagram_port);
-        let mailslot = MailslotWrite::parse_ref(&p.data).ok().map(|m| m.name);
+        let (mailslot, mailslot_data) = Delivery::parse_mailslot(&p.data);
         self.stats.datagrams_sent += 1;
         self.stats.datagrams_delivered += 1;
         self.push_event(Event::Delivered(Delivery {
@@ -118,8 +117,9 @@ impl Node {
             broadcast: false,
             for_us: true,
             fragments: 1,
-            data: p.data,
+            data: bytes::Bytes::from(p.data),
             mailslot,
+            mailslot_data,
         }));
         self.push_event(Event::SendDone {
             id: p.id,

@@ -2,10 +2,13 @@
 //! datagrams (RFC 1002 §5.3.3), completed commands, and drops with their reason.
 
 use crate::error::{LookupError, SendError};
+use bytes::Bytes;
 use nbdgm_wire::datagram::{MsgType, NodeType};
+use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::Name;
 use serde::{Serialize, Serializer};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
 
 /// Handle of a command whose result comes later as an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -78,7 +81,9 @@ pub struct SendInfo {
     pub fragments: usize,
 }
 
-/// A complete received datagram.
+/// A complete received datagram, as every consumer gets it (API subscribers, the
+/// browser, the messenger, the tools): the user data once, shared, and its mailslot
+/// write parsed once (MS-MAIL §2.2.1 over SMB), so consumers slice instead of parsing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
     /// UDP source.
@@ -96,10 +101,13 @@ pub struct Delivery {
     pub for_us: bool,
     /// UDP packets it came in (1 when not fragmented).
     pub fragments: usize,
-    /// The complete user data.
-    pub data: Vec<u8>,
+    /// The complete user data; clones and slices share it (reference counts).
+    pub data: Bytes,
     /// Mailslot name when the data is an SMB mailslot write (e.g. `\MAILSLOT\BROWSE`).
     pub mailslot: Option<String>,
+    /// Where the mailslot write's data lies in [`Delivery::data`] (set with `mailslot`).
+    #[serde(skip)]
+    pub mailslot_data: Option<Range<usize>>,
 }
 
 impl Delivery {
@@ -107,6 +115,42 @@ impl Delivery {
     /// size of the request when an application answers it.
     pub fn datagram_len(&self) -> usize {
         14 + self.source.encoded_len() + self.destination.encoded_len() + self.data.len()
+    }
+
+    /// The mailslot name, when the data is a mailslot write.
+    pub fn mailslot(&self) -> Option<&str> {
+        self.mailslot.as_deref()
+    }
+
+    /// True when the data is a write to mailslot `name` (compared ignoring ASCII case,
+    /// as SMB does).
+    pub fn is_mailslot(&self, name: &str) -> bool {
+        self.mailslot()
+            .is_some_and(|m| m.eq_ignore_ascii_case(name))
+    }
+
+    /// The mailslot write's data (the frame it carries, without the SMB header).
+    pub fn mailslot_data(&self) -> Option<&[u8]> {
+        self.data.get(self.mailslot_data.clone()?)
+    }
+
+    /// [`Delivery::mailslot_data`] as shared bytes (no copy).
+    pub fn mailslot_bytes(&self) -> Option<Bytes> {
+        let r = self.mailslot_data.clone()?;
+        (r.end <= self.data.len() && r.start <= r.end).then(|| self.data.slice(r))
+    }
+
+    /// The mailslot write in `data`, parsed (once): its name and where its data lies.
+    pub fn parse_mailslot(data: &[u8]) -> (Option<String>, Option<Range<usize>>) {
+        match MailslotWrite::parse_ref(data) {
+            Ok(m) => {
+                let start = (m.data.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+                let range = start..start + m.data.len();
+                let inside = range.end <= data.len();
+                (Some(m.name), inside.then_some(range))
+            }
+            Err(_) => (None, None),
+        }
     }
 }
 

@@ -616,7 +616,7 @@ fn p_node_ignores_broadcasts() {
     sim.run_for(secs(1.0));
     let got = sim.delivered(p);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].data, b"direct");
+    assert_eq!(got[0].data, &b"direct"[..]);
     assert_eq!(sim.node(p).stats().dropped.broadcast_ignored, before + 4);
     assert_eq!(lookups(&sim, b), vec![Err(LookupError::NoResponse)]);
 }

@@ -79,6 +79,20 @@ fn open(addr: SocketAddrV4, reuse: bool) -> Result<StdUdpSocket, BindError> {
     Ok(s.into())
 }
 
+/// A socket for the tools without a daemon, registered with the current tokio
+/// runtime: `SO_REUSEADDR` (a daemon's broadcast sockets and several tools share the
+/// port), broadcasts allowed, the kernel's default receive buffer.
+pub fn open_shared(addr: SocketAddrV4) -> io::Result<UdpSocket> {
+    let wrap =
+        |e: io::Error| io::Error::new(e.kind(), explain_bind_error(&e, SocketAddr::V4(addr)));
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(wrap)?;
+    s.set_broadcast(true).map_err(wrap)?;
+    s.set_reuse_address(true).map_err(wrap)?;
+    s.set_nonblocking(true).map_err(wrap)?;
+    s.bind(&SocketAddr::V4(addr).into()).map_err(wrap)?;
+    UdpSocket::from_std(s.into())
+}
+
 /// Bind the sockets of one interface. `broadcast` equal to `addr` (a /32) skips the
 /// broadcast sockets.
 pub fn bind(

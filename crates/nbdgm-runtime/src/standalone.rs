@@ -1,32 +1,30 @@
-//! A node without a daemon: one [`Node`] on two sockets of its own, driven until a
-//! command completes. Used by `nbdgm send` and `nbdgm listen` when no daemon runs
-//! (RFC 1002 §5.3.1 send, §5.3.3 receive).
+//! The driver on sockets of its own, without a daemon: one node (and optionally a
+//! browser, [`Engines`]) on two sockets, driven until the caller is done. Used by the
+//! CLI tools (`nbdgm send`, `listen`, `message`, `browse`, `dc-ping`) when no daemon
+//! runs (RFC 1002 §5.3.1 send, §5.3.3 receive).
 
-use crate::privilege::explain_bind_error;
-use nbdgm_node::{Event, Incoming, Node, NodeConfig, Service};
-use socket2::{Domain, Protocol, Socket, Type};
+use crate::driver::{Driver, Wake};
+use crate::engines::{Aside, Engines, BROWSER_ROUNDS};
+use crate::sockets::{open_shared, InterfaceSockets};
+use nbdgm_browser::Browser;
+use nbdgm_node::{Event, Node, NodeConfig, NodeError, SendError, SendInfo, SendRequest};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::Instant;
-use tokio::net::UdpSocket;
+use std::time::{Duration, Instant};
+use tracing::debug;
 
-/// A node on its own sockets.
-pub struct Standalone {
-    node: Node,
-    name: UdpSocket,
-    datagram: UdpSocket,
-    buf: Vec<u8>,
+/// Why a standalone node could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum StandaloneError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Node(#[from] NodeError),
 }
 
-fn open(addr: SocketAddrV4) -> io::Result<UdpSocket> {
-    let wrap =
-        |e: io::Error| io::Error::new(e.kind(), explain_bind_error(&e, SocketAddr::V4(addr)));
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).map_err(wrap)?;
-    s.set_broadcast(true).map_err(wrap)?;
-    s.set_reuse_address(true).map_err(wrap)?;
-    s.set_nonblocking(true).map_err(wrap)?;
-    s.bind(&SocketAddr::V4(addr).into()).map_err(wrap)?;
-    UdpSocket::from_std(s.into())
+/// The driver on its own sockets.
+pub struct Standalone {
+    driver: Driver,
 }
 
 impl Standalone {
@@ -34,16 +32,8 @@ impl Standalone {
     /// ephemeral name-service port (queries go out from it and answers come back to it;
     /// nobody needs to query a standalone tool), and start a node with `config`.
     pub fn open(config: NodeConfig, bind: Ipv4Addr) -> io::Result<Standalone> {
-        let name = open(SocketAddrV4::new(bind, 0))?;
-        let datagram = open(SocketAddrV4::new(bind, config.datagram_port))?;
-        let node = Node::new(config, Instant::now())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(Standalone {
-            node,
-            name,
-            datagram,
-            buf: vec![0; 65_536],
-        })
+        let port = config.datagram_port;
+        Self::with_ports(config, bind, port)
     }
 
     /// Like [`Standalone::open`], but the datagram socket is also ephemeral (no root
@@ -52,52 +42,79 @@ impl Standalone {
     /// replies to the request's source IP and port). Headers still carry
     /// `config.datagram_port` as SOURCE_PORT.
     pub fn open_ephemeral(config: NodeConfig, bind: Ipv4Addr) -> io::Result<Standalone> {
-        let name = open(SocketAddrV4::new(bind, 0))?;
-        let datagram = open(SocketAddrV4::new(bind, 0))?;
+        Self::with_ports(config, bind, 0)
+    }
+
+    fn with_ports(config: NodeConfig, bind: Ipv4Addr, port: u16) -> io::Result<Standalone> {
+        let name = open_shared(SocketAddrV4::new(bind, 0))?;
+        let datagram = open_shared(SocketAddrV4::new(bind, port))?;
         let node = Node::new(config, Instant::now())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        Ok(Standalone {
-            node,
+        let sockets = InterfaceSockets {
             name,
             datagram,
-            buf: vec![0; 65_536],
+            name_bcast: None,
+            datagram_bcast: None,
+        };
+        // One socket per service on `bind` (0.0.0.0 gets both unicast and broadcast).
+        Ok(Standalone {
+            driver: Driver::new(Engines::new(node, None), sockets, true),
         })
+    }
+
+    /// Pair a browser with the node: browser frames that arrive go to it, and what it
+    /// wants sent goes out (`nbdgm browse`).
+    pub fn with_browser(mut self, browser: Browser) -> Standalone {
+        self.driver.engines.browser = Some(browser);
+        self
     }
 
     /// The local address of the datagram socket.
     pub fn datagram_local_addr(&self) -> io::Result<SocketAddr> {
-        self.datagram.local_addr()
+        self.driver
+            .socket(nbdgm_node::Service::Datagram)
+            .local_addr()
     }
 
     pub fn node(&mut self) -> &mut Node {
-        &mut self.node
+        &mut self.driver.engines.node
     }
 
-    async fn flush(&mut self) -> io::Result<()> {
-        while let Some(t) = self.node.poll_transmit() {
-            let sock = match t.service {
-                Service::Name => &self.name,
-                Service::Datagram => &self.datagram,
-            };
-            sock.send_to(&t.bytes, SocketAddr::V4(t.to)).await?;
+    pub fn browser(&self) -> Option<&Browser> {
+        self.driver.engines.browser.as_ref()
+    }
+
+    async fn transmit(&mut self) -> io::Result<()> {
+        while let Some(t) = self.driver.engines.node.poll_transmit() {
+            self.driver.send(t.service, t.to, &t.bytes).await?;
         }
         Ok(())
     }
 
-    fn incoming(node: &mut Node, r: io::Result<(usize, SocketAddr)>, buf: &[u8], service: Service) {
-        if let Ok((n, SocketAddr::V4(from))) = r {
-            node.handle(
-                Instant::now(),
-                Incoming {
-                    from,
-                    service,
-                    // One socket for both: the node cannot tell, so it treats all as broadcast
-                    // and never sends DATAGRAM ERRORs.
-                    broadcast: true,
-                    bytes: buf.get(..n).unwrap_or_default(),
-                },
-            );
+    /// The browser's wishes to the node, the node's packets out, its events to the
+    /// pairing and then to `on_event`; again while browser frames came in. False when
+    /// `on_event` asked to stop.
+    async fn flush(&mut self, on_event: &mut impl FnMut(Event) -> bool) -> io::Result<bool> {
+        for _ in 0..BROWSER_ROUNDS {
+            let now = Instant::now();
+            self.driver.engines.pump_browser(now, |a| match a {
+                // Without a daemon there is nobody to fetch for, nor to tell.
+                Aside::FetchMasterList { .. } => {}
+                other => debug!(?other, "browser"),
+            });
+            self.transmit().await?;
+            while let Some(ev) = self.driver.engines.node.poll_event() {
+                self.driver.engines.observe(Instant::now(), &ev);
+                if !on_event(ev) {
+                    self.transmit().await?;
+                    return Ok(false);
+                }
+            }
+            if !self.driver.engines.take_fed() {
+                break;
+            }
         }
+        Ok(true)
     }
 
     /// Run until `on_event` returns false or `deadline` passes. Returns false on timeout.
@@ -106,36 +123,24 @@ impl Standalone {
         deadline: Option<Instant>,
         mut on_event: impl FnMut(Event) -> bool,
     ) -> io::Result<bool> {
-        let mut name_buf = vec![0u8; 65_536];
         loop {
-            self.flush().await?;
-            while let Some(ev) = self.node.poll_event() {
-                if !on_event(ev) {
-                    self.flush().await?;
-                    return Ok(true);
-                }
+            if !self.flush(&mut on_event).await? {
+                return Ok(true);
             }
-            let timer = self.node.poll_timeout();
-            let wake = match (timer, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let sleep = async {
-                match wake {
-                    Some(w) => tokio::time::sleep_until(w.into()).await,
-                    None => std::future::pending().await,
+            match self
+                .driver
+                .wait(deadline, std::future::pending::<()>())
+                .await
+            {
+                Wake::Readable(role, r) => {
+                    // Receive errors (an ICMP port unreachable on Linux) are not fatal.
+                    if r.is_ok() {
+                        let _ = self.driver.receive_all(role);
+                    }
                 }
-            };
-            tokio::select! {
-                r = self.name.recv_from(&mut name_buf) => {
-                    Self::incoming(&mut self.node, r, &name_buf, Service::Name);
-                }
-                r = self.datagram.recv_from(&mut self.buf) => {
-                    Self::incoming(&mut self.node, r, &self.buf, Service::Datagram);
-                }
-                _ = sleep => {
+                Wake::Timer | Wake::Other(()) => {
                     let now = Instant::now();
-                    self.node.handle_timeout(now);
+                    self.driver.engines.handle_timeout(now);
                     if deadline.is_some_and(|d| now >= d) {
                         return Ok(false);
                     }
@@ -151,19 +156,15 @@ impl Standalone {
 pub fn send_once(
     config: NodeConfig,
     bind: Ipv4Addr,
-    request: nbdgm_node::SendRequest,
-    timeout: std::time::Duration,
-) -> Result<Option<Result<nbdgm_node::SendInfo, nbdgm_node::SendError>>, String> {
+    request: SendRequest,
+    timeout: Duration,
+) -> Result<Option<Result<SendInfo, SendError>>, StandaloneError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     rt.block_on(async move {
-        let mut node = Standalone::open(config, bind).map_err(|e| e.to_string())?;
-        let id = node
-            .node()
-            .send(Instant::now(), request)
-            .map_err(|e| e.to_string())?;
+        let mut node = Standalone::open(config, bind)?;
+        let id = node.node().send(Instant::now(), request)?;
         let mut outcome = None;
         node.run(Some(Instant::now() + timeout), |ev| match ev {
             Event::SendDone { id: done, result } if done == id => {
@@ -172,8 +173,65 @@ pub fn send_once(
             }
             _ => true,
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(outcome)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_node::{Interface, Name, SendMode};
+
+    fn config(port: u16) -> NodeConfig {
+        let mut c = NodeConfig::new(Interface::new(Ipv4Addr::LOCALHOST, 8));
+        c.datagram_port = port;
+        c.node_status = false;
+        c.datagram_error_on_unknown = false;
+        c.deliver_not_for_us = true;
+        c.allow_unregistered_source = true;
+        c
+    }
+
+    /// A datagram from one standalone node reaches another, mailslot parsed once.
+    #[tokio::test]
+    async fn one_standalone_node_hears_another() {
+        let lo = Ipv4Addr::LOCALHOST;
+        let mut rx = Standalone::open_ephemeral(config(0), lo).unwrap();
+        let port = rx.datagram_local_addr().unwrap().port();
+        let mut tx = Standalone::open_ephemeral(config(port), lo).unwrap();
+        let data = nbdgm_wire::mailslot::MailslotWrite::new("\\MAILSLOT\\T", vec![1, 2, 3])
+            .to_bytes()
+            .unwrap();
+        tx.node()
+            .send(
+                Instant::now(),
+                SendRequest {
+                    source: Name::new("A", 0).unwrap(),
+                    destination: Name::new("B", 0).unwrap(),
+                    mode: SendMode::UniqueAt(SocketAddrV4::new(lo, port)),
+                    data,
+                },
+            )
+            .unwrap();
+        let _ = tx
+            .run(Some(Instant::now() + Duration::from_millis(200)), |_| true)
+            .await;
+        let mut got = None;
+        let done = rx
+            .run(Some(Instant::now() + Duration::from_secs(5)), |ev| {
+                if let Event::Delivered(d) = ev {
+                    got = Some(d);
+                    return false;
+                }
+                true
+            })
+            .await
+            .unwrap();
+        assert!(done, "nothing arrived");
+        let d = got.unwrap();
+        assert!(d.is_mailslot("\\mailslot\\t"));
+        assert_eq!(d.mailslot_data(), Some(&[1u8, 2, 3][..]));
+        assert_eq!(d.mailslot_bytes().as_deref(), Some(&[1u8, 2, 3][..]));
+    }
 }

@@ -8,7 +8,6 @@
 //! of span wrappers.
 
 mod error;
-mod interfaces;
 mod load;
 mod locate;
 mod overrides;
@@ -17,7 +16,7 @@ mod summary;
 mod validate;
 
 pub use error::{ConfigError, ErrorKind};
-pub use interfaces::system_interfaces;
+pub use nbdgm_runtime::system_interfaces;
 pub use overrides::Overrides;
 pub use schema::*;
 pub use summary::{check, Summary};

@@ -66,7 +66,9 @@ impl Config {
             self.api.socket = p.clone();
         }
         if let Some(f) = &o.log_format {
-            self.log.format = f.parse().map_err(|m| flag("--log-format", f, m))?;
+            self.log.format = f
+                .parse::<super::LogFormat>()
+                .map_err(|m| flag("--log-format", f, m.to_string()))?;
         }
         self.validate()
     }

@@ -490,24 +490,8 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected text or json".to_owned()),
-        }
-    }
-}
+/// Text or JSON lines (the logging set-up lives in `nbdgm-runtime`).
+pub use nbdgm_runtime::LogFormat;
 
 pub(super) fn check_announce_address(a: Ipv4Addr) -> Result<(), String> {
     if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {

@@ -11,9 +11,9 @@ use crate::exit;
 use clap::Args;
 use nbdgm_browser::{Browser, BrowserConfig};
 use nbdgm_client::proto::{BrowseInterface, BrowseResult};
-use nbdgm_node::{Event, SendMode, SendRequest};
+use nbdgm_node::{SendMode, SendRequest};
 use nbdgm_wire::browser::{AnnouncementRequest, BrowserFrame};
-use nbdgm_wire::mailslot::{MailslotWrite, BROWSE, LANMAN};
+use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
 use nbdgm_wire::text::{escape, Escaped};
 use nbdgm_wire::Name;
 use std::time::{Duration, Instant};
@@ -116,9 +116,10 @@ fn standalone(args: &BrowseArgs, wait: Duration) -> Result<BrowseResult, ToolErr
         .build()?;
     rt.block_on(async move {
         let start = Instant::now();
-        let mut browser = Browser::new(bc, start, u64::from(std::process::id()))
+        let browser = Browser::new(bc, start, u64::from(std::process::id()))
             .map_err(|e| ToolError::Usage(e.to_string()))?;
-        let mut node = nbdgm_daemon::standalone::Standalone::open(config, bind)?;
+        // The runtime's driver feeds the browser the frames the node delivers.
+        let mut node = nbdgm_runtime::Standalone::open(config, bind)?.with_browser(browser);
         if args.solicit {
             let frame = BrowserFrame::AnnouncementRequest(AnnouncementRequest {
                 response_name: me.clone(),
@@ -142,32 +143,12 @@ fn standalone(args: &BrowseArgs, wait: Duration) -> Result<BrowseResult, ToolErr
                 .map_err(|e| encode(&e))?;
         }
         let deadline = start + wait;
-        node.run(Some(deadline), |ev| {
-            if let Event::Delivered(d) = ev {
-                let slot = d.mailslot.as_deref().unwrap_or_default();
-                if slot.eq_ignore_ascii_case(BROWSE) || slot.eq_ignore_ascii_case(LANMAN) {
-                    if let Ok(m) = MailslotWrite::parse_ref(&d.data) {
-                        browser.handle(
-                            Instant::now(),
-                            nbdgm_browser::Inbound {
-                                from: d.from,
-                                source: &d.source,
-                                destination: &d.destination,
-                                mailslot: slot,
-                                data: m.data,
-                                broadcast: d.broadcast,
-                                request_len: d.datagram_len(),
-                            },
-                        );
-                    }
-                }
-            }
-            true
-        })
-        .await?;
-        let list = browser.list(Instant::now());
+        node.run(Some(deadline), |_| true).await?;
+        let Some(list) = node.browser().map(|b| b.list(Instant::now())) else {
+            return Ok(BrowseResult { interfaces: vec![] });
+        };
         Ok(BrowseResult {
-            interfaces: vec![nbdgm_daemon::browse::to_proto(
+            interfaces: vec![nbdgm_runtime::browse_list::to_proto(
                 interface.addr,
                 interface.addr,
                 list,

@@ -18,19 +18,17 @@ use nbdgm_client::proto::Subscription;
 use nbdgm_client::proto::{Event as ApiEvent, SendArgs as ApiSend, SendMode as ApiMode};
 use nbdgm_node::{DropReason, Event, RequestId, SendMode, SendRequest};
 use nbdgm_wire::mailslot::{MailslotWrite, NETLOGON};
-use nbdgm_wire::netlogon::{
-    ds_flag, nt_version, opcode, NetlogonMessage, PrimaryQuery, SamLogonRequest,
+pub use nbdgm_wire::netlogon::ping::{
+    build_request, plan, reply_mailslot, How, PlanSpec, Probe, QueryKind, DEFAULT_SAM_NT_VERSION,
 };
+use nbdgm_wire::netlogon::ping::{self, Queries, Targets};
+use nbdgm_wire::netlogon::{ds_flag, NetlogonMessage};
 use nbdgm_wire::text::{escape, Escaped};
 use nbdgm_wire::Name;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
-
-/// NtVersion of LOGON_SAM_LOGON_REQUEST by default: V1 | V5 | V5EX | V5EX_WITH_IP.
-pub const DEFAULT_SAM_NT_VERSION: u32 =
-    nt_version::V1 | nt_version::V5 | nt_version::V5EX | nt_version::V5EX_WITH_IP;
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetArg {
@@ -126,155 +124,29 @@ fn parse_u32(s: &str) -> Result<u32, NotU32> {
     r.map_err(|_| NotU32(s.to_owned()))
 }
 
-/// Which request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QueryKind {
-    Primary,
-    Sam,
-}
-
-impl QueryKind {
-    pub fn command(self) -> &'static str {
-        match self {
-            QueryKind::Primary => "LOGON_PRIMARY_QUERY",
-            QueryKind::Sam => "LOGON_SAM_LOGON_REQUEST",
-        }
-    }
-
-    /// Whether `op` answers this request.
-    pub fn answered_by(self, op: u16) -> bool {
-        match self {
-            QueryKind::Primary => op == opcode::LOGON_PRIMARY_RESPONSE,
-            QueryKind::Sam => matches!(
-                op,
-                opcode::LOGON_SAM_LOGON_RESPONSE
-                    | opcode::LOGON_SAM_PAUSE_RESPONSE
-                    | opcode::LOGON_SAM_USER_UNKNOWN
-                    | opcode::LOGON_SAM_LOGON_RESPONSE_EX
-                    | opcode::LOGON_SAM_PAUSE_RESPONSE_EX
-                    | opcode::LOGON_SAM_USER_UNKNOWN_EX
-            ),
+impl From<TargetArg> for Targets {
+    fn from(t: TargetArg) -> Targets {
+        match t {
+            TargetArg::Dc => Targets::Dc,
+            TargetArg::Pdc => Targets::Pdc,
+            TargetArg::Both => Targets::Both,
         }
     }
 }
 
-/// How a request travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum How {
-    /// DIRECT_GROUP to the subnet broadcast address.
-    Broadcast,
-    /// Resolve the name, DIRECT_UNIQUE to its owner.
-    Resolve,
-    /// DIRECT_UNIQUE to this host; the port `None` means the default datagram port.
-    At(Ipv4Addr, Option<u16>),
-}
-
-/// One request of one round.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub round: u32,
-    pub kind: QueryKind,
-    pub destination: Name,
-    pub how: How,
-    /// The reply mailslot named in the request.
-    pub mailslot: String,
-    /// The NETLOGON message (mailslot data).
-    pub message: Vec<u8>,
-    pub sent_at: Option<Instant>,
-}
-
-/// The temporary reply mailslot of request `tag` (Windows: `\MAILSLOT\NET\GETDCxxx`).
-pub fn reply_mailslot(tag: u32) -> String {
-    format!("\\MAILSLOT\\NET\\GETDC{tag:08X}")
+impl From<QueryArg> for Queries {
+    fn from(q: QueryArg) -> Queries {
+        match q {
+            QueryArg::Primary => Queries::Primary,
+            QueryArg::Sam => Queries::Sam,
+            QueryArg::Both => Queries::Both,
+        }
+    }
 }
 
 /// A random 32-bit start for the mailslot tags.
 pub fn random_tag() -> u32 {
     nbdgm_base::random::os_u32()
-}
-
-/// The NETLOGON request bytes.
-pub fn build_request(
-    kind: QueryKind,
-    computer: &str,
-    user: &str,
-    mailslot: &str,
-    nt: Option<u32>,
-) -> Result<Vec<u8>, String> {
-    let msg = match kind {
-        QueryKind::Primary => {
-            let mut q = PrimaryQuery::new(computer, mailslot);
-            if let Some(v) = nt {
-                q.nt_version = Some(v);
-            }
-            NetlogonMessage::PrimaryQuery(q)
-        }
-        QueryKind::Sam => NetlogonMessage::SamLogonRequest(SamLogonRequest::new(
-            computer,
-            user,
-            mailslot,
-            nt.unwrap_or(DEFAULT_SAM_NT_VERSION),
-        )),
-    };
-    msg.to_bytes()
-        .map_err(|e| format!("cannot build {}: {e}", kind.command()))
-}
-
-/// What to send in one round.
-pub struct PlanSpec<'a> {
-    pub domain: &'a str,
-    pub server: Option<Ipv4Addr>,
-    pub port: Option<u16>,
-    pub target: Option<TargetArg>,
-    pub query: QueryArg,
-    pub computer: &'a str,
-    pub user: &'a str,
-    pub nt_version: Option<u32>,
-}
-
-/// The requests of round `round`; their mailslot tags are `tag`, `tag + 1`, ...
-pub fn plan(spec: &PlanSpec<'_>, round: u32, tag: u32) -> Result<Vec<Probe>, String> {
-    let target = spec.target.unwrap_or(if spec.server.is_some() {
-        TargetArg::Dc
-    } else {
-        TargetArg::Both
-    });
-    let suffixes: &[u8] = match target {
-        TargetArg::Dc => &[0x1C],
-        TargetArg::Pdc => &[0x1B],
-        TargetArg::Both => &[0x1C, 0x1B],
-    };
-    let kinds: &[QueryKind] = match spec.query {
-        QueryArg::Primary => &[QueryKind::Primary],
-        QueryArg::Sam => &[QueryKind::Sam],
-        QueryArg::Both => &[QueryKind::Primary, QueryKind::Sam],
-    };
-    let mut out = Vec::new();
-    for &suffix in suffixes {
-        let destination = Name::new(spec.domain, suffix)
-            .map_err(|e| format!("bad domain {:?}: {e}", spec.domain))?;
-        let how = match (spec.server, suffix) {
-            (Some(ip), _) => How::At(ip, spec.port),
-            (None, 0x1C) => How::Broadcast,
-            (None, _) => How::Resolve,
-        };
-        for &kind in kinds {
-            let mailslot = reply_mailslot(tag.wrapping_add(out.len() as u32));
-            let message =
-                build_request(kind, spec.computer, spec.user, &mailslot, spec.nt_version)?;
-            out.push(Probe {
-                round,
-                kind,
-                destination: destination.clone(),
-                how,
-                mailslot,
-                message,
-                sent_at: None,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// One received response (or a malformed one) as printed.
@@ -346,35 +218,6 @@ impl Response {
     }
 }
 
-/// Names of the set DS_FLAG bits.
-pub fn flag_names(flags: u32) -> Vec<&'static str> {
-    const NAMES: &[(u32, &str)] = &[
-        (ds_flag::PDC, "PDC"),
-        (ds_flag::GC, "GC"),
-        (ds_flag::LDAP, "LDAP"),
-        (ds_flag::DS, "DS"),
-        (ds_flag::KDC, "KDC"),
-        (ds_flag::TIMESERV, "TIMESERV"),
-        (ds_flag::CLOSEST, "CLOSEST"),
-        (ds_flag::WRITABLE, "WRITABLE"),
-        (ds_flag::GOOD_TIMESERV, "GOOD_TIMESERV"),
-        (ds_flag::NDNC, "NDNC"),
-        (ds_flag::SELECT_SECRET_DOMAIN_6, "SELECT_SECRET_DOMAIN_6"),
-        (ds_flag::FULL_SECRET_DOMAIN_6, "FULL_SECRET_DOMAIN_6"),
-        (ds_flag::WS, "WS"),
-        (ds_flag::DS_8, "DS_8"),
-        (ds_flag::DS_9, "DS_9"),
-        (ds_flag::DNS_CONTROLLER, "DNS_CONTROLLER"),
-        (ds_flag::DNS_DOMAIN, "DNS_DOMAIN"),
-        (ds_flag::DNS_FOREST, "DNS_FOREST"),
-    ];
-    NAMES
-        .iter()
-        .filter(|(b, _)| flags & b != 0)
-        .map(|(_, n)| *n)
-        .collect()
-}
-
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
@@ -407,7 +250,7 @@ fn describe(r: &mut Response, msg: &NetlogonMessage) {
                 r.dns_host_name = non_empty(&v5.dns_host_name);
                 r.domain_guid = (!v5.domain_guid.is_null()).then(|| v5.domain_guid.to_string());
                 r.flags = Some(v5.flags);
-                r.flag_names = flag_names(v5.flags);
+                r.flag_names = ds_flag::names(v5.flags);
                 r.dc_address = Some(v5.dc_ip_address.to_string());
             }
         }
@@ -423,7 +266,7 @@ fn describe(r: &mut Response, msg: &NetlogonMessage) {
             r.dns_host_name = non_empty(&x.dns_host_name);
             r.domain_guid = (!x.domain_guid.is_null()).then(|| x.domain_guid.to_string());
             r.flags = Some(x.flags);
-            r.flag_names = flag_names(x.flags);
+            r.flag_names = ds_flag::names(x.flags);
             r.dc_site = non_empty(&x.dc_site_name);
             r.client_site = non_empty(&x.client_site_name);
             r.dc_address = x.dc_sock_addr.as_ref().map(|a| a.address.to_string());
@@ -433,7 +276,8 @@ fn describe(r: &mut Response, msg: &NetlogonMessage) {
 }
 
 /// Decode a datagram's user data (an SMB mailslot write) that arrived from `from` and
-/// match it to one of `probes` by its mailslot. Never fails: problems are in `error`.
+/// match it to one of `probes` by its mailslot ([`ping::match_reply`]). Never fails:
+/// problems are in `error`.
 pub fn match_response(
     probes: &[Probe],
     from: SocketAddr,
@@ -441,49 +285,25 @@ pub fn match_response(
     user_data: &[u8],
     now: Instant,
 ) -> Response {
+    let reply = ping::match_reply(probes, user_data, now);
     let mut r = Response {
         from: from.to_string(),
         source,
+        mailslot: reply.mailslot.clone(),
         ..Response::default()
     };
-    let write = match MailslotWrite::parse(user_data) {
-        Ok(w) => w,
-        Err(e) => {
-            r.error = Some(format!("not a mailslot write: {e}"));
-            return r;
-        }
-    };
-    r.mailslot = Some(write.name.clone());
-    let probe = probes
-        .iter()
-        .find(|p| p.mailslot.eq_ignore_ascii_case(&write.name));
-    let msg = NetlogonMessage::parse(&write.data);
-    if let Ok(m) = &msg {
+    if let Some(m) = &reply.message {
         describe(&mut r, m);
     }
-    let Some(p) = probe else {
-        r.error = Some(format!("mailslot {} is not one of ours", write.name));
-        return r;
-    };
-    r.target = Some(p.destination.to_string());
-    r.round = Some(p.round);
-    r.time_ms = p
-        .sent_at
-        .map(|t| now.saturating_duration_since(t).as_secs_f64() * 1000.0);
-    match msg {
-        Err(e) => {
-            r.error = Some(format!("malformed NETLOGON message: {e}"));
+    if let Some(p) = reply.probe {
+        r.target = Some(p.destination.to_string());
+        r.round = Some(p.round);
+        r.time_ms = reply.elapsed.map(|d| d.as_secs_f64() * 1000.0);
+        if reply.problem.is_none() {
+            r.request = Some(p.kind.command());
         }
-        Ok(m) if !p.kind.answered_by(m.opcode()) => {
-            r.error = Some(format!(
-                "{} (0x{:04x}) does not answer {}",
-                m.command(),
-                m.opcode(),
-                p.kind.command()
-            ));
-        }
-        Ok(_) => r.request = Some(p.kind.command()),
     }
+    r.error = reply.problem.map(|e| e.to_string());
     r
 }
 
@@ -652,7 +472,7 @@ pub fn text_line(r: &Response) -> String {
     add(
         "flags",
         &r.flags
-            .map(|f| format!("0x{f:08x}[{}]", flag_names(f).join(","))),
+            .map(|f| format!("0x{f:08x}[{}]", ds_flag::names(f).join(","))),
     );
     line
 }
@@ -707,8 +527,8 @@ fn spec<'a>(args: &'a DcPingArgs, computer: &'a str) -> PlanSpec<'a> {
         domain: &args.domain,
         server: args.server,
         port: args.standalone.port,
-        target: args.target,
-        query: args.query,
+        target: args.target.map(Targets::from),
+        query: args.query.into(),
         computer,
         user: &args.user,
         nt_version: args.nt_version,
@@ -856,7 +676,7 @@ fn standalone(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut node = nbdgm_daemon::standalone::Standalone::open_ephemeral(config, bind)?;
+        let mut node = nbdgm_runtime::Standalone::open_ephemeral(config, bind)?;
         let mut probes: Vec<Probe> = Vec::new();
         for round in 0..args.count {
             let start = probes.len();
@@ -943,6 +763,7 @@ fn standalone(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nbdgm_wire::mailslot::MailslotWrite;
     use nbdgm_wire::netlogon::{PrimaryResponse, SamLogonResponseEx};
 
     fn spec<'a>(server: Option<Ipv4Addr>, target: Option<TargetArg>, q: QueryArg) -> PlanSpec<'a> {
@@ -950,8 +771,8 @@ mod tests {
             domain: "TESTGROUP",
             server,
             port: None,
-            target,
-            query: q,
+            target: target.map(Targets::from),
+            query: q.into(),
             computer: "WKS01",
             user: "alice",
             nt_version: None,
@@ -969,75 +790,17 @@ mod tests {
     }
 
     #[test]
-    fn mailslot_names_are_getdc_with_8_hex_digits() {
-        assert_eq!(reply_mailslot(0xAB), "\\MAILSLOT\\NET\\GETDC000000AB");
-        assert_eq!(reply_mailslot(u32::MAX), "\\MAILSLOT\\NET\\GETDCFFFFFFFF");
-    }
-
-    #[test]
-    fn default_plan_is_both_targets_and_both_queries() {
-        let p = plan(&spec(None, None, QueryArg::Both), 0, 0xFFFF_FFFF).unwrap();
-        assert_eq!(p.len(), 4);
-        assert_eq!(p[0].destination.name(), "TESTGROUP");
-        assert_eq!(p[0].destination.suffix(), 0x1C);
-        assert_eq!(p[0].how, How::Broadcast);
-        assert_eq!(p[2].destination.suffix(), 0x1B);
-        assert_eq!(p[2].how, How::Resolve);
-        assert_eq!(p[0].kind, QueryKind::Primary);
-        assert_eq!(p[1].kind, QueryKind::Sam);
-        // Tags wrap and stay distinct.
-        let slots: std::collections::HashSet<_> = p.iter().map(|x| x.mailslot.clone()).collect();
-        assert_eq!(slots.len(), 4);
-        assert!(slots.contains("\\MAILSLOT\\NET\\GETDC00000000"));
-    }
-
-    #[test]
-    fn server_plan_is_unique_to_that_host_at_1c() {
+    fn arguments_choose_the_planned_targets_and_queries() {
         let ip = Ipv4Addr::new(198, 51, 100, 10);
-        let p = plan(&spec(Some(ip), None, QueryArg::Primary), 2, 7).unwrap();
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].how, How::At(ip, None));
-        assert_eq!(p[0].destination.suffix(), 0x1C);
-        assert_eq!(p[0].round, 2);
         let p = plan(&spec(Some(ip), Some(TargetArg::Pdc), QueryArg::Sam), 0, 7).unwrap();
-        assert_eq!(p[0].destination.suffix(), 0x1B);
-        assert_eq!(p[0].how, How::At(ip, None));
-    }
-
-    #[test]
-    fn requests_decode_with_our_mailslot() {
-        let p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Both), 0, 1).unwrap();
-        match NetlogonMessage::parse(&p[0].message).unwrap() {
-            NetlogonMessage::PrimaryQuery(q) => {
-                assert_eq!(q.computer_name, "WKS01");
-                assert_eq!(q.mailslot_name, p[0].mailslot);
-                assert_eq!(q.nt_version, Some(nt_version::V1));
-            }
-            m => panic!("{m:?}"),
-        }
-        match NetlogonMessage::parse(&p[1].message).unwrap() {
-            NetlogonMessage::SamLogonRequest(q) => {
-                assert_eq!(q.unicode_computer_name, "WKS01");
-                assert_eq!(q.user_name, "alice");
-                assert_eq!(q.mailslot_name, p[1].mailslot);
-                assert_eq!(q.nt_version, Some(DEFAULT_SAM_NT_VERSION));
-            }
-            m => panic!("{m:?}"),
-        }
-        let mut s = spec(None, Some(TargetArg::Dc), QueryArg::Primary);
-        s.nt_version = Some(0xB);
-        let p = plan(&s, 0, 1).unwrap();
-        match NetlogonMessage::parse(&p[0].message).unwrap() {
-            NetlogonMessage::PrimaryQuery(q) => assert_eq!(q.nt_version, Some(0xB)),
-            m => panic!("{m:?}"),
-        }
-    }
-
-    #[test]
-    fn bad_domain_is_an_error() {
-        let mut s = spec(None, None, QueryArg::Both);
-        s.domain = "MUCH-TOO-LONG-DOMAIN-NAME";
-        assert!(plan(&s, 0, 0).is_err());
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].destination.suffix(), p[0].kind), (0x1B, QueryKind::Sam));
+        let p = plan(&spec(None, Some(TargetArg::Both), QueryArg::Primary), 0, 7).unwrap();
+        let got: Vec<_> = p.iter().map(|x| (x.destination.suffix(), x.kind)).collect();
+        assert_eq!(got, [(0x1C, QueryKind::Primary), (0x1B, QueryKind::Primary)]);
+        let p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Both), 0, 7).unwrap();
+        let got: Vec<_> = p.iter().map(|x| (x.destination.suffix(), x.kind)).collect();
+        assert_eq!(got, [(0x1C, QueryKind::Primary), (0x1C, QueryKind::Sam)]);
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Stream<'_> {
             .enable_all()
             .build()?;
         rt.block_on(async {
-            let mut node = nbdgm_daemon::standalone::Standalone::open(config, bind)?;
+            let mut node = nbdgm_runtime::Standalone::open(config, bind)?;
             node.run(self.deadline, |ev| {
                 if let Event::Delivered(d) = ev {
                     if wants(&d) {
@@ -236,7 +236,7 @@ impl Stream<'_> {
                             for_us: d.for_us,
                             fragments: d.fragments as u32,
                             mailslot: d.mailslot,
-                            data: d.data,
+                            data: d.data.into(),
                         });
                     }
                 }

@@ -311,7 +311,7 @@ pub fn standalone_interface(arg: Option<&str>) -> Result<nbdgm_node::Interface, 
             reason: e.to_string(),
         });
     }
-    let found = nbdgm_daemon::config::system_interfaces()
+    let found = nbdgm_runtime::system_interfaces()
         .map_err(|e| ToolError::ListInterfaces(e.to_string()))?;
     let (addr, prefix, broadcast) = found.into_iter().next().ok_or(ToolError::NoInterface)?;
     Ok(nbdgm_node::Interface {

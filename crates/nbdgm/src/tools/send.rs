@@ -316,8 +316,8 @@ impl Outgoing<'_> {
             data: user_data,
         };
         let timeout = self.timeout;
-        let sent = nbdgm_daemon::standalone::send_once(config, bind, request, timeout)
-            .map_err(ToolError::Failed)?;
+        let sent = nbdgm_runtime::standalone::send_once(config, bind, request, timeout)
+            .map_err(|e| ToolError::Failed(e.to_string()))?;
         match sent {
             Some(Ok(info)) => Ok(Some(Delivered {
                 to: info.to.to_string(),

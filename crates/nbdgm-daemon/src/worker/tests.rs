@@ -1,0 +1,146 @@
+//! The receive → subscriber path of one datagram, measured: heap allocations made by
+//! the worker's thread from the socket read to the serialized subscriber line.
+
+use super::*;
+use crate::acl::Acl;
+use crate::api::{self, ApiConfig, Hub};
+use nbdgm_api::{Event as ApiEvent, Subscription};
+use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
+use nbdgm_wire::mailslot::MailslotWrite;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddr;
+use std::cell::Cell;
+
+/// Counts allocations of the current thread (other tests run on other threads).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        System.realloc(p, l, n)
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(|c| c.get())
+}
+
+fn door() -> Door {
+    Door {
+        name_acl: Arc::new(Acl::allow_any(vec![])),
+        datagram_acl: Arc::new(Acl::allow_any(vec![])),
+        rx_limit: (1e6, 1_000_000),
+        reply_limit: (1e6, 1_000_000),
+        max_sources: 1024,
+        reply_amplification: 4,
+        drop_log_per_s: 10,
+    }
+}
+
+/// A BROADCAST to `*<00>` carrying a 100-byte mailslot write, as a sender puts it on
+/// the wire.
+fn packet(from: SocketAddrV4) -> Vec<u8> {
+    let write = MailslotWrite::new("\\MAILSLOT\\TEST", vec![0x41; 100])
+        .to_bytes()
+        .unwrap();
+    Datagram::data(
+        MsgType::Broadcast,
+        NodeType::B,
+        7,
+        (*from.ip(), from.port()),
+        Name::new("SENDER", 0).unwrap(),
+        Name::wildcard(),
+        write,
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+#[test]
+fn one_datagram_from_socket_to_subscriber_line() {
+    let dir = std::env::temp_dir().join(format!("nbdgm-worker-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hub = Arc::new(Hub::new());
+    let (api_tx, _api_rx) = mpsc::channel(16);
+    let (_sd_tx, sd_rx) = tokio::sync::watch::channel(false);
+    let listener = api::bind(ApiConfig::new(dir.join("api.sock"))).unwrap();
+    rt.spawn(listener.run(hub.clone(), api_tx, sd_rx));
+    let mut client = nbdgm_client::Client::connect(dir.join("api.sock")).unwrap();
+    client.set_timeout(Duration::from_secs(5)).unwrap();
+    client
+        .subscribe(Subscription {
+            name: None,
+            mailslot: Some("\\MAILSLOT\\TEST".into()),
+            all: false,
+        })
+        .unwrap();
+
+    let lo = Ipv4Addr::LOCALHOST;
+    let sockets = {
+        let _g = rt.enter();
+        crate::sockets::bind(lo, lo, 0, 0)
+            .unwrap()
+            .into_tokio()
+            .unwrap()
+    };
+    let to = sockets.datagram.local_addr().unwrap();
+    let mut config = NodeConfig::new(nbdgm_node::Interface::new(lo, 8));
+    config.datagram_port = to.port();
+    let node = Node::new(config, Instant::now()).unwrap();
+    let mut w = Worker::new(
+        node,
+        sockets,
+        door(),
+        Arc::new(crate::runtime::HubOutlet(hub.clone())),
+        AppsConfig::default(),
+    );
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let SocketAddr::V4(from) = sender.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let bytes = packet(from);
+
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        sender.send_to(&bytes, to).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let before = allocs();
+        w.ready(Ok(()), Role::DatagramUnicast);
+        w.drain_events();
+        counts.push(allocs() - before);
+        match client.next_event(Some(Duration::from_secs(5))).unwrap() {
+            Some(ApiEvent::Datagram(ev)) => {
+                assert_eq!(ev.mailslot.as_deref(), Some("\\MAILSLOT\\TEST"));
+                assert_eq!(ev.destination, "*<00>");
+                assert_eq!(ev.data_hex.len(), 2 * (bytes.len() - 82));
+            }
+            other => panic!("expected a datagram event, got {other:?}"),
+        }
+    }
+    // The first datagram from a source also creates its rate-limit entries.
+    let steady = counts[2];
+    eprintln!("allocations per delivered datagram: {counts:?}");
+    assert!(steady <= 12, "allocations per datagram: {counts:?}");
+    drop(client);
+    let _ = std::fs::remove_dir_all(&dir);
+}

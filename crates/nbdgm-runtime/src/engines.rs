@@ -1,0 +1,194 @@
+//! The node and the browser of one interface, paired (MS-BRWS §3.2 over RFC 1002
+//! §5.3): datagrams delivered on `\MAILSLOT\BROWSE` or `\MAILSLOT\LANMAN` go to the
+//! browser, which gets the slice the node parsed (no second parse of the SMB header);
+//! the browser's wishes (send, register, release) go to the node; the node's name
+//! events tell the browser which of its names it holds.
+//!
+//! Both drivers use this pairing: the daemon's worker and [`crate::Standalone`].
+
+use nbdgm_browser::{Action, Browser, BrowserEvent, Inbound, Target};
+use nbdgm_node::{Delivery, Event, Name, Node, NodeError, SendMode, SendRequest};
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+/// Rounds of browser ⇄ node exchange per flush (each round handles what the last
+/// produced).
+pub const BROWSER_ROUNDS: usize = 8;
+
+/// What the pairing does not do itself; the driver decides (log, fetch, count).
+#[derive(Debug)]
+pub enum Aside {
+    /// Something the browser reports (role changes, elections, refusals).
+    Browser(BrowserEvent),
+    /// A backup browser wants the master's list (MS-BRWS §3.3.6): RAP over SMB, which
+    /// the driver runs off the engine thread; the answer goes to
+    /// [`Browser::master_list`] or [`Browser::master_list_failed`].
+    FetchMasterList {
+        master: String,
+        address: Ipv4Addr,
+        workgroup: String,
+    },
+    /// A browser frame the node refused to send (e.g. our name not registered yet).
+    SendFailed(NodeError),
+    /// The browser asked for a name the node could not register.
+    RegisterFailed(Name, NodeError),
+    /// The browser released a name the node could not release.
+    ReleaseFailed(Name, NodeError),
+}
+
+/// One interface's engines.
+pub struct Engines {
+    pub node: Node,
+    /// `None`: no browser on this interface.
+    pub browser: Option<Browser>,
+    /// A browser frame arrived since [`Engines::take_fed`]: the browser may have more
+    /// to say.
+    fed: bool,
+}
+
+impl Engines {
+    pub fn new(node: Node, browser: Option<Browser>) -> Engines {
+        Engines {
+            node,
+            browser,
+            fed: false,
+        }
+    }
+
+    /// The earliest timer of the node and the browser.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let b = self.browser.as_ref().and_then(|b| b.poll_timeout());
+        match (self.node.poll_timeout(), b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Run the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.node.handle_timeout(now);
+        if let Some(b) = &mut self.browser {
+            b.handle_timeout(now);
+        }
+    }
+
+    /// True once since a browser frame was fed (the flush loop goes another round).
+    pub fn take_fed(&mut self) -> bool {
+        std::mem::take(&mut self.fed)
+    }
+
+    /// The pairing's share of a node event, before the driver sees it: delivered
+    /// browser frames go to the browser, name outcomes tell it which names it holds.
+    pub fn observe(&mut self, now: Instant, ev: &Event) {
+        let Some(b) = &mut self.browser else { return };
+        match ev {
+            Event::Delivered(d) => {
+                if feed(b, now, d) {
+                    self.fed = true;
+                }
+            }
+            Event::NameRegistered { name, .. } => b.name_registered(now, name),
+            Event::NameConflict { name, .. } => b.name_failed(now, name),
+            _ => {}
+        }
+    }
+
+    /// Carry out the browser's actions on the node; what the pairing cannot do goes to
+    /// `aside`.
+    pub fn pump_browser(&mut self, now: Instant, mut aside: impl FnMut(Aside)) {
+        let Some(b) = &mut self.browser else { return };
+        let mut actions = Vec::new();
+        while let Some(a) = b.poll_action() {
+            actions.push(a);
+        }
+        for a in actions {
+            match a {
+                Action::Send {
+                    source,
+                    destination,
+                    target,
+                    data,
+                    reply_to,
+                } => {
+                    let mode = match target {
+                        Target::Broadcast => SendMode::Group,
+                        Target::Unique(to) => SendMode::UniqueAt(to),
+                        Target::GroupAt(to) => SendMode::GroupAt(to),
+                    };
+                    let request = SendRequest {
+                        source: self.scoped(source),
+                        destination: self.scoped(destination),
+                        mode,
+                        data,
+                    };
+                    let sent = match reply_to {
+                        Some(r) => self.node.send_reply(now, request, r.request_len),
+                        None => self.node.send(now, request),
+                    };
+                    if let Err(e) = sent {
+                        aside(Aside::SendFailed(e));
+                    }
+                }
+                Action::Register { name, group } => {
+                    let name = self.scoped(name);
+                    if let Err(e) = self.node.register(now, name.clone(), group) {
+                        aside(Aside::RegisterFailed(name, e));
+                    }
+                }
+                Action::Release { name } => {
+                    let name = self.scoped(name);
+                    if let Err(e) = self.node.release(now, &name) {
+                        aside(Aside::ReleaseFailed(name, e));
+                    }
+                }
+                Action::Event(ev) => aside(Aside::Browser(ev)),
+                Action::FetchMasterList {
+                    master,
+                    address,
+                    workgroup,
+                } => aside(Aside::FetchMasterList {
+                    master,
+                    address,
+                    workgroup,
+                }),
+            }
+        }
+    }
+
+    /// A browser name in our scope.
+    pub fn scoped(&self, name: Name) -> Name {
+        let scope = &self.node.config().scope;
+        if scope.is_empty() || !name.scope().is_empty() {
+            return name;
+        }
+        name.clone().with_scope(scope).unwrap_or(name)
+    }
+}
+
+/// A delivered datagram on BROWSE or LANMAN goes to the browser, as the mailslot data
+/// the node already cut out. True when it went.
+fn feed(b: &mut Browser, now: Instant, d: &Delivery) -> bool {
+    let Some(slot) = d.mailslot() else {
+        return false;
+    };
+    let browse = slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::BROWSE);
+    if !browse && !slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::LANMAN) {
+        return false;
+    }
+    b.handle(
+        now,
+        Inbound {
+            from: d.from,
+            source: &d.source,
+            destination: &d.destination,
+            mailslot: slot,
+            data: d.mailslot_data().unwrap_or_default(),
+            broadcast: d.broadcast,
+            request_len: d.datagram_len(),
+        },
+    );
+    true
+}
+
+#[cfg(test)]
+mod tests;
