@@ -11,6 +11,10 @@ use nbdgm_wire::nbns::Packet;
 use nbdgm_wire::payload::{self, Payload};
 use std::collections::{BTreeMap, BTreeSet};
 
+fn corpus(n: usize, seed: u64, mix: Mix) -> Vec<Generated> {
+    generate(n, seed, mix).collect()
+}
+
 fn decode(p: &Generated) -> View {
     let meta = Meta {
         frame: 1,
