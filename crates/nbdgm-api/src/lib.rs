@@ -207,16 +207,24 @@ impl SendArgs {
     }
 
     /// The payload bytes: `data_hex` decoded, or `data_text` as UTF-8.
-    pub fn data(&self) -> Result<Vec<u8>, String> {
+    pub fn data(&self) -> Result<Vec<u8>, DataError> {
         match (&self.data_hex, &self.data_text) {
-            (Some(_), Some(_)) => Err("give data_hex or data_text, not both".into()),
-            (Some(h), None) => {
-                nbdgm_wire::hex::decode(h).ok_or_else(|| "data_hex is not valid hex".into())
-            }
+            (Some(_), Some(_)) => Err(DataError::Both),
+            (Some(h), None) => nbdgm_wire::hex::decode(h).ok_or(DataError::BadHex),
             (None, Some(t)) => Ok(t.as_bytes().to_vec()),
             (None, None) => Ok(Vec::new()),
         }
     }
+}
+
+/// Why the payload of a [`SendArgs`] is unusable (the message is the `bad_request`
+/// answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    #[error("give data_hex or data_text, not both")]
+    Both,
+    #[error("data_hex is not valid hex")]
+    BadHex,
 }
 
 /// A response line.
@@ -668,12 +676,17 @@ mod tests {
         let mut s = SendArgs::new("A<00>", SendMode::Unique, b"\x01\x02");
         assert_eq!(s.data().unwrap(), vec![1, 2]);
         s.data_text = Some("x".into());
-        assert!(s.data().is_err());
+        assert_eq!(s.data(), Err(DataError::Both));
+        assert_eq!(
+            DataError::Both.to_string(),
+            "give data_hex or data_text, not both"
+        );
         s.data_hex = None;
         assert_eq!(s.data().unwrap(), b"x");
         s.data_text = None;
         s.data_hex = Some("zz".into());
-        assert!(s.data().is_err());
+        assert_eq!(s.data(), Err(DataError::BadHex));
+        assert_eq!(DataError::BadHex.to_string(), "data_hex is not valid hex");
     }
 
     #[test]

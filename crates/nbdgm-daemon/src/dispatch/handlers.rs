@@ -146,7 +146,9 @@ impl Dispatcher {
     /// `send`: a datagram from `source` (default: the node name) on the interface
     /// given, or the one on the target's subnet, or the first.
     pub(super) fn send(&self, args: SendArgs) -> Result<Outcome<Sent>, OpError> {
-        let data = args.data().map_err(OpError::bad_request)?;
+        let data = args
+            .data()
+            .map_err(|e| OpError::bad_request(e.to_string()))?;
         let destination = match args.mode {
             nbdgm_api::SendMode::Broadcast
                 if args.destination.is_empty() || args.destination == "*" =>
