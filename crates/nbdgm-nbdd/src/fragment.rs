@@ -9,7 +9,7 @@
 //! The same layout as `nbdgm_node::fragment`, reimplemented here to work from the
 //! received bytes and keep this crate on `nbdgm-wire` alone.
 
-use nbdgm_wire::datagram::DATA_HEADER_LEN;
+use nbdgm_wire::datagram::{DatagramHeader, Flags, DATA_HEADER_LEN};
 
 /// IPv4 header (no options) + UDP header, counted against MAX_DATAGRAM_LENGTH.
 pub const IP_UDP_HEADER: usize = 28;
@@ -35,13 +35,14 @@ pub fn refragment(
     names_len: usize,
     max_datagram_length: usize,
 ) -> Result<Vec<Vec<u8>>, FragmentError> {
-    let (Some(header), Some(section)) =
-        (packet.get(..DATA_HEADER_LEN), packet.get(DATA_HEADER_LEN..))
-    else {
+    let Ok(header) = DatagramHeader::new_checked(packet) else {
         return Err(FragmentError::NotData);
     };
-    if !(0x10..=0x12).contains(&header[0]) || header[1] & 0x03 != 0x02 || names_len > section.len()
-    {
+    let flags = header.flags();
+    let Some(section) = header.data_section() else {
+        return Err(FragmentError::NotData);
+    };
+    if !flags.first || flags.more || names_len > section.len() {
         return Err(FragmentError::NotData);
     }
     if section.len() > MAX_DATA_SECTION {
@@ -54,20 +55,24 @@ pub fn refragment(
     if cap <= names_len {
         return Err(FragmentError::NamesDoNotFit);
     }
-    let total = (section.len() as u16).to_be_bytes(); // checked above
+    let total = section.len() as u16; // checked above
     let mut out = Vec::with_capacity(section.len() / cap + 1);
     let mut offset = 0usize;
     for chunk in section.chunks(cap) {
         let first = offset == 0;
         let last = offset + chunk.len() == section.len();
         let mut p = Vec::with_capacity(DATA_HEADER_LEN + chunk.len());
-        p.push(header[0]);
-        // Keep SNT and reserved bits; set F and M for this fragment.
-        p.push((header[1] & !0x03) | (u8::from(first) << 1) | u8::from(!last));
-        p.extend_from_slice(&header[2..10]);
-        p.extend_from_slice(&total);
-        p.extend_from_slice(&(offset as u16).to_be_bytes());
+        p.extend_from_slice(header.header_bytes());
         p.extend_from_slice(chunk);
+        let mut h = DatagramHeader::new_unchecked(&mut p[..]);
+        // Keep SNT and reserved bits; set F and M for this fragment.
+        h.set_flags(Flags {
+            first,
+            more: !last,
+            ..flags
+        });
+        h.set_dgm_length(total);
+        h.set_packet_offset(offset as u16);
         out.push(p);
         offset += chunk.len();
     }

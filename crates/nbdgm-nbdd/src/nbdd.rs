@@ -32,8 +32,9 @@ use crate::fragment::{refragment, IP_UDP_HEADER};
 use crate::ratelimit::{Bucket, Slot, SourceTable};
 use crate::stats::{DropReason, NbddStats};
 use nbdgm_wire::datagram::{
-    Body, DataBody, Datagram, Flags, MsgType, NodeType, ERR_DESTINATION_NAME_NOT_PRESENT,
-    ERR_INVALID_DESTINATION_NAME_FORMAT, ERR_INVALID_SOURCE_NAME_FORMAT,
+    Body, DataBody, Datagram, DatagramHeader, Flags, MsgType, NodeType,
+    ERR_DESTINATION_NAME_NOT_PRESENT, ERR_INVALID_DESTINATION_NAME_FORMAT,
+    ERR_INVALID_SOURCE_NAME_FORMAT,
 };
 use nbdgm_wire::{Error as WireError, Name};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -450,16 +451,18 @@ impl Nbdd {
         };
         // RFC 1002 §4.4.3 codes for names that cannot be parsed; the header (and so
         // DGM_ID) parsed fine when the failure is in a name.
-        let code = match (bytes.first().copied(), field) {
-            (Some(0x10..=0x12), "SOURCE_NAME") => ERR_INVALID_SOURCE_NAME_FORMAT,
-            (Some(0x10..=0x12 | 0x14), "DESTINATION_NAME") => ERR_INVALID_DESTINATION_NAME_FORMAT,
-            _ => return,
-        };
-        let (Some(&hi), Some(&lo)) = (bytes.get(2), bytes.get(3)) else {
+        let Ok(header) = DatagramHeader::new_checked(bytes) else {
             return;
         };
+        let code = match (header.msg_type(), field) {
+            (Some(m), "SOURCE_NAME") if m.is_data() => ERR_INVALID_SOURCE_NAME_FORMAT,
+            (Some(m), "DESTINATION_NAME") if m.is_data() || m == MsgType::QueryRequest => {
+                ERR_INVALID_DESTINATION_NAME_FORMAT
+            }
+            _ => return,
+        };
         if self.allowed(*from.ip()) {
-            self.send_error(now, from, u16::from_be_bytes([hi, lo]), code, bytes.len());
+            self.send_error(now, from, header.dgm_id(), code, bytes.len());
         }
     }
 

@@ -10,15 +10,10 @@
 //! match on NAME_TRN_ID.
 
 use nbdgm_wire::nbns::{
-    NbAddress, Packet, RData, Record, CLASS_IN, FLAG_AA, FLAG_RA, FLAG_RD, FLAG_RESPONSE, FLAG_TC,
-    TYPE_NB, TYPE_NULL,
+    NbAddress, Opcode, Packet, RData, Rcode, Record, CLASS_IN, FLAG_AA, FLAG_RA, FLAG_RD,
+    FLAG_RESPONSE, FLAG_TC, TYPE_NB, TYPE_NULL,
 };
 use nbdgm_wire::Name;
-
-pub(crate) const OP_QUERY: u8 = 0;
-pub(crate) const OP_REGISTRATION: u8 = 5;
-pub(crate) const OP_RELEASE: u8 = 6;
-pub(crate) const OP_WACK: u8 = 7;
 
 pub(crate) const RCODE_FMT_ERR: u8 = 1;
 pub(crate) const RCODE_SRV_ERR: u8 = 2;
@@ -27,14 +22,10 @@ pub(crate) const RCODE_IMP_ERR: u8 = 4;
 pub(crate) const RCODE_RFS_ERR: u8 = 5;
 pub(crate) const RCODE_ACT_ERR: u8 = 6;
 
-fn opcode(bits: u8) -> u16 {
-    u16::from(bits & 0x0F) << 11
-}
-
-fn response(id: u16, op: u8, flags: u16, rcode: u8, rec: Record) -> Packet {
+fn response(id: u16, op: Opcode, flags: u16, rcode: u8, rec: Record) -> Packet {
     Packet {
         id,
-        flags: FLAG_RESPONSE | opcode(op) | flags | u16::from(rcode & 0x0F),
+        flags: FLAG_RESPONSE | op.to_flags() | flags | Rcode::from_bits(rcode).to_flags(),
         questions: vec![],
         answers: vec![rec],
         authority: vec![],
@@ -65,7 +56,7 @@ pub(crate) fn registration_response(
     let ttl = if rcode == 0 { ttl } else { 0 };
     response(
         id,
-        OP_REGISTRATION,
+        Opcode::Registration,
         FLAG_AA | FLAG_RD | FLAG_RA,
         rcode,
         nb_record(name, ttl, vec![addr]),
@@ -76,7 +67,7 @@ pub(crate) fn registration_response(
 pub(crate) fn release_response(id: u16, rcode: u8, name: &Name, addr: NbAddress) -> Packet {
     response(
         id,
-        OP_RELEASE,
+        Opcode::Release,
         FLAG_AA,
         rcode,
         nb_record(name, 0, vec![addr]),
@@ -88,7 +79,7 @@ pub(crate) fn release_response(id: u16, rcode: u8, name: &Name, addr: NbAddress)
 pub(crate) fn wack(id: u16, name: &Name, ttl: u32, request_flags: u16) -> Packet {
     response(
         id,
-        OP_WACK,
+        Opcode::Wack,
         FLAG_AA,
         0,
         Record {
@@ -123,7 +114,7 @@ pub(crate) fn positive_query(
 ) -> Packet {
     response(
         id,
-        OP_QUERY,
+        Opcode::Query,
         query_flags(rd, truncated),
         0,
         nb_record(name, ttl, addrs),
@@ -134,7 +125,7 @@ pub(crate) fn positive_query(
 pub(crate) fn negative_query(id: u16, rd: bool, rcode: u8, name: &Name) -> Packet {
     response(
         id,
-        OP_QUERY,
+        Opcode::Query,
         query_flags(rd, false),
         rcode,
         Record {

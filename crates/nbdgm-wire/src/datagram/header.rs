@@ -66,6 +66,12 @@ impl<T: AsRef<[u8]>> DatagramHeader<T> {
         Ok(DatagramHeader { buffer })
     }
 
+    /// A view of `buffer` without checks: the getters panic if it is shorter than the
+    /// header its MSG_TYPE needs. For buffers known to hold one (a copy of a checked header).
+    pub fn new_unchecked(buffer: T) -> Self {
+        DatagramHeader { buffer }
+    }
+
     /// The underlying buffer.
     pub fn into_inner(self) -> T {
         self.buffer
@@ -128,6 +134,16 @@ impl<T: AsRef<[u8]>> DatagramHeader<T> {
     pub fn common(&self) -> &[u8] {
         &self.buffer.as_ref()[..SHORT_HEADER_LEN]
     }
+
+    /// The whole header: 14 bytes for a data datagram (to PACKET_OFFSET), else 10.
+    pub fn header_bytes(&self) -> &[u8] {
+        let len = if self.is_data() {
+            DATA_HEADER_LEN
+        } else {
+            SHORT_HEADER_LEN
+        };
+        &self.buffer.as_ref()[..len]
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> DatagramHeader<T> {
@@ -189,6 +205,7 @@ mod tests {
         assert_eq!(h.error_code(), None);
         assert_eq!(h.data_section().unwrap().len(), 68 + 5);
         assert_eq!(h.common(), &b[..10]);
+        assert_eq!(h.header_bytes(), &b[..14]);
     }
 
     #[test]
@@ -203,6 +220,7 @@ mod tests {
         assert_eq!(h.msg_type(), Some(MsgType::Error));
         assert_eq!(h.error_code(), Some(0x82));
         assert_eq!(h.dgm_length(), None);
+        assert_eq!(h.header_bytes(), &e[..10]);
         assert!(DatagramHeader::new_checked(&e[..9]).is_err());
         // An undefined MSG_TYPE is a view without a type.
         let mut u = e;
