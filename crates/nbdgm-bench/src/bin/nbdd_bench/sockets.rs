@@ -326,6 +326,43 @@ pub(crate) fn member_drops(m: &Members, n: usize) -> u64 {
         .sum()
 }
 
+/// Paced DIRECT_GROUP datagrams from the sender to `to` (the NBDD or the relay loop) for
+/// `a.secs`, while the `n` members receive; the receivers stop 500 ms after the sender.
+#[allow(clippy::too_many_arguments)]
+fn send_and_receive(
+    m: &mut Members,
+    n: usize,
+    g: &Name,
+    pps: u64,
+    a: &SocketArgs,
+    run: u64,
+    base: Instant,
+    to: SocketAddrV4,
+) -> anyhow::Result<(Tx, Rx)> {
+    let (_, off) = group_datagram(SocketAddrV4::new(sender_addr(1), 1), g, a.user_len)?;
+    let stop = AtomicBool::new(false);
+    let hard = Duration::from_secs_f64(a.secs * 3.0 + 10.0);
+    let start_ns = base.elapsed().as_nanos() as u64;
+    std::thread::scope(|s| -> anyhow::Result<(Tx, Rx)> {
+        let h = s.spawn(|| receive(m, n, run, off, base, start_ns, &stop, hard));
+        let sent = send(
+            sender_addr(1),
+            to,
+            g,
+            a.user_len,
+            pps,
+            a.secs,
+            u64::MAX,
+            run,
+            base,
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Release);
+        let rx = h.join().map_err(|_| anyhow::anyhow!("receiver panicked"))?;
+        Ok((sent?, rx))
+    })
+}
+
 /// One run through the daemon.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run_nbdgm(
@@ -342,28 +379,8 @@ pub(crate) fn run_nbdgm(
     let st0 = stats(d.socket())?;
     let cpu0 = procfs::cpu_seconds(d.pid())?;
     let drops0 = member_drops(m, n) + procfs::udp_drops(NBDD_ADDR, dgm_port).unwrap_or(0);
-    let (_, off) = group_datagram(SocketAddrV4::new(sender_addr(1), 1), g, a.user_len)?;
-    let stop = AtomicBool::new(false);
-    let hard = Duration::from_secs_f64(a.secs * 3.0 + 10.0);
-    let start_ns = base.elapsed().as_nanos() as u64;
-    let (sent, rx) = std::thread::scope(|s| -> anyhow::Result<(Tx, Rx)> {
-        let h = s.spawn(|| receive(m, n, run, off, base, start_ns, &stop, hard));
-        let sent = send(
-            sender_addr(1),
-            SocketAddrV4::new(NBDD_ADDR, dgm_port),
-            g,
-            a.user_len,
-            pps,
-            a.secs,
-            u64::MAX,
-            run,
-            base,
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        stop.store(true, Ordering::Release);
-        let rx = h.join().map_err(|_| anyhow::anyhow!("receiver panicked"))?;
-        Ok((sent?, rx))
-    })?;
+    let to = SocketAddrV4::new(NBDD_ADDR, dgm_port);
+    let (sent, rx) = send_and_receive(m, n, g, pps, a, run, base, to)?;
     let cpu = procfs::cpu_seconds(d.pid())? - cpu0;
     let st1 = stats(d.socket())?;
     let c = |p: &str| iface_counter(&st1, p).saturating_sub(iface_counter(&st0, p));
@@ -392,31 +409,10 @@ pub(crate) fn run_loop(
     };
     let drops0 = member_drops(m, n) + procfs::udp_drops(LOOP_ADDR, laddr.port()).unwrap_or(0);
     let members = m.addrs(n);
-    let (_, off) = group_datagram(SocketAddrV4::new(sender_addr(1), 1), g, a.user_len)?;
-    let stop = AtomicBool::new(false);
-    let hard = Duration::from_secs_f64(a.secs * 3.0 + 10.0);
     let lstop = Arc::new(AtomicBool::new(false));
-    let start_ns = base.elapsed().as_nanos() as u64;
     let lstop2 = lstop.clone();
     let relay = std::thread::spawn(move || relay_loop(lsock, members, lstop2));
-    let res = std::thread::scope(|s| -> anyhow::Result<(Tx, Rx)> {
-        let h = s.spawn(|| receive(m, n, run, off, base, start_ns, &stop, hard));
-        let sent = send(
-            sender_addr(1),
-            laddr,
-            g,
-            a.user_len,
-            pps,
-            a.secs,
-            u64::MAX,
-            run,
-            base,
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        stop.store(true, Ordering::Release);
-        let rx = h.join().map_err(|_| anyhow::anyhow!("receiver panicked"))?;
-        Ok((sent?, rx))
-    });
+    let res = send_and_receive(m, n, g, pps, a, run, base, laddr);
     let kd = (member_drops(m, n) + procfs::udp_drops(LOOP_ADDR, laddr.port()).unwrap_or(0))
         .saturating_sub(drops0);
     lstop.store(true, Ordering::Release);
