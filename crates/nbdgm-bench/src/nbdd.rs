@@ -44,8 +44,7 @@ pub fn group_datagram(
 
 /// Write DGM_ID, the sequence number and the send time into a [`group_datagram`].
 pub fn stamp(pkt: &mut [u8], off: usize, seq: u64, t_ns: u64) {
-    let id = (seq & 0xFFFF) as u16;
-    pkt[2..4].copy_from_slice(&id.to_be_bytes());
+    crate::packets::set_dgm_id(pkt, (seq & 0xFFFF) as u16);
     pkt[off..off + 8].copy_from_slice(&seq.to_be_bytes());
     pkt[off + 8..off + 16].copy_from_slice(&t_ns.to_be_bytes());
 }

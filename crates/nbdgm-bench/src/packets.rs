@@ -1,9 +1,9 @@
 //! The packets the benchmarks send, built with `nbdgm_wire`.
 
 use nbdgm_wire::browser::{Announcement, BrowserFrame};
-use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
+use nbdgm_wire::datagram::{Body, DataBody, Datagram, DatagramHeader, Flags, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
-use nbdgm_wire::nbns::{self, Packet, TYPE_NB, TYPE_NBSTAT};
+use nbdgm_wire::nbns::{self, NbnsHeader, Packet, Rcode, TYPE_NB, TYPE_NBSTAT};
 use nbdgm_wire::Name;
 use std::net::SocketAddrV4;
 
@@ -100,22 +100,25 @@ fn question(name: &str, qtype: u16, id: u16) -> anyhow::Result<Vec<u8>> {
     Ok(Packet::request(id, flags, name, qtype).to_bytes()?)
 }
 
-/// Rewrite the NAME_TRN_ID (first two bytes) of a name-service packet in place.
+/// Rewrite the NAME_TRN_ID of a name-service packet in place (nothing if it is shorter
+/// than the header).
 pub fn set_trn_id(pkt: &mut [u8], id: u16) {
-    if let Some(b) = pkt.get_mut(..2) {
-        b.copy_from_slice(&id.to_be_bytes());
+    if let Ok(mut h) = NbnsHeader::new_checked(pkt) {
+        h.set_trn_id(id);
+    }
+}
+
+/// Rewrite the DGM_ID of a datagram in place (nothing if it is shorter than its header).
+pub fn set_dgm_id(pkt: &mut [u8], id: u16) {
+    if let Ok(mut h) = DatagramHeader::new_checked(pkt) {
+        h.set_dgm_id(id);
     }
 }
 
 /// NAME_TRN_ID of a response, if it is a positive response (R set, RCODE 0) with an answer.
 pub fn positive_response_id(buf: &[u8]) -> Option<u16> {
-    if buf.len() < 12 {
-        return None;
-    }
-    let flags = u16::from_be_bytes([buf[2], buf[3]]);
-    let ancount = u16::from_be_bytes([buf[6], buf[7]]);
-    (flags & nbns::FLAG_RESPONSE != 0 && flags & 0x000F == 0 && ancount > 0)
-        .then(|| u16::from_be_bytes([buf[0], buf[1]]))
+    let h = NbnsHeader::new_checked(buf).ok()?;
+    (h.is_response() && h.rcode() == Rcode::Ok && h.ancount() > 0).then(|| h.trn_id())
 }
 
 #[cfg(test)]
@@ -137,5 +140,32 @@ mod tests {
         assert_eq!(p.kind(), "NAME QUERY REQUEST");
         let s = Packet::parse(&node_status(3).unwrap()).unwrap();
         assert_eq!(s.kind(), "NODE STATUS REQUEST");
+    }
+
+    #[test]
+    fn ids_are_rewritten_and_read_through_the_header_views() {
+        let from = SocketAddrV4::new(Ipv4Addr::new(127, 0, 77, 1), 40000);
+        let mut a = host_announcement(from, "BENCHWG", 7).unwrap();
+        set_dgm_id(&mut a, 0xBEEF);
+        assert_eq!(Datagram::parse(&a).unwrap().id, 0xBEEF);
+        set_dgm_id(&mut a[..3], 1); // too short: left alone
+                                    // A request is not a response; a positive answer with one record is.
+        let q = name_query("SAMBAA<00>", 0x1234).unwrap();
+        assert_eq!(positive_response_id(&q), None);
+        let mut r = Packet::parse(&q).unwrap();
+        r.flags = nbns::FLAG_RESPONSE | nbns::FLAG_AA;
+        r.answers.push(nbns::Record {
+            name: r.questions[0].name.clone(),
+            rr_type: TYPE_NB,
+            rr_class: nbns::CLASS_IN,
+            ttl: 60,
+            rdata: nbns::RData::Nb(vec![]),
+        });
+        r.questions.clear();
+        let ok = r.to_bytes().unwrap();
+        assert_eq!(positive_response_id(&ok), Some(0x1234));
+        r.flags |= 3; // NAM_ERR
+        assert_eq!(positive_response_id(&r.to_bytes().unwrap()), None);
+        assert_eq!(positive_response_id(&ok[..11]), None);
     }
 }

@@ -61,7 +61,7 @@ fn rss_scenario(bin: &Path, dir: &Path, a: &RssArgs, chunk: usize) -> anyhow::Re
             if sent + errors >= a.count {
                 break 'outer;
             }
-            pkt[2..4].copy_from_slice(&(round as u16).to_be_bytes());
+            packets::set_dgm_id(pkt, round as u16);
             match s.send(pkt) {
                 Ok(_) => sent += 1,
                 Err(_) => errors += 1,

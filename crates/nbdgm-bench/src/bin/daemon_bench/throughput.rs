@@ -97,7 +97,7 @@ fn generate(
         }
         let n = (BURST as u64).min(count - sent - errors) as usize;
         for b in bufs.iter_mut().take(n) {
-            b[2..4].copy_from_slice(&id.to_be_bytes());
+            packets::set_dgm_id(b, id);
             id = id.wrapping_add(1);
         }
         let slices: Vec<[IoSlice<'_>; 1]> = bufs[..n].iter().map(|b| [IoSlice::new(b)]).collect();
