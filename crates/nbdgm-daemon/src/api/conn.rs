@@ -5,13 +5,15 @@
 use super::hub::{inc, Hub};
 use super::listener::{peer_key, reject, wait_shutdown, ActiveGuard, Shared};
 use super::*;
+use futures_util::StreamExt;
 use nbdgm_api::{self as proto, ErrorCode, Op, Request, Response, SubscribeResult, MAX_LINE};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
 pub(super) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
@@ -20,7 +22,7 @@ pub(super) fn start_client<S: Conn>(
     shared: &Arc<Shared>,
     stream: S,
     info: ClientInfo,
-    first: Option<Request>,
+    first: Option<Hello>,
     shutdown: watch::Receiver<bool>,
 ) {
     let max = shared.config.max_clients;
@@ -64,45 +66,42 @@ pub(super) fn start_client<S: Conn>(
     tokio::spawn(connection(guard, stream, Arc::new(info), first, shutdown));
 }
 
+/// A TCP client's authenticated `hello`, and the bytes it sent after it.
+pub(super) struct Hello {
+    pub(super) request: Request,
+    pub(super) rest: Vec<u8>,
+}
+
+/// Request lines: each ends with `\n` and holds at most `max` bytes before it (a
+/// `\r` before the newline counts, and is dropped). Lines are bytes, not text:
+/// bad UTF-8 is the JSON parser's to report, and the connection stays.
+pub(super) type Lines<R> = FramedRead<R, AnyDelimiterCodec>;
+
+/// Request lines of `r`, at most `max` bytes each.
+pub(super) fn request_lines<R: AsyncRead>(r: R, max: usize) -> Lines<R> {
+    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max);
+    FramedRead::with_capacity(r, codec, 16 * 1024)
+}
+
 /// Outcome of reading one line.
 pub(super) enum ReadLine {
-    Line,
+    /// A line, without its newline and `\r`; the last one may lack the newline.
+    Line(Vec<u8>),
     Eof,
     TooLong,
 }
 
-/// Read one line (without its newline) into `buf`, refusing more than `max` bytes.
-pub(super) async fn read_line_capped<R: AsyncBufRead + Unpin>(
-    r: &mut R,
-    buf: &mut Vec<u8>,
-    max: usize,
-) -> io::Result<ReadLine> {
-    buf.clear();
-    loop {
-        let avail = r.fill_buf().await?;
-        if avail.is_empty() {
-            return Ok(if buf.is_empty() {
-                ReadLine::Eof
-            } else {
-                ReadLine::Line
-            });
+/// The next request line (cancel-safe: nothing is lost if the future is dropped).
+pub(super) async fn next_line<R: AsyncRead + Unpin>(lines: &mut Lines<R>) -> io::Result<ReadLine> {
+    Ok(match lines.next().await {
+        None => ReadLine::Eof,
+        Some(Ok(line)) => {
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            ReadLine::Line(line.to_vec())
         }
-        let (take, done) = match avail.iter().position(|&b| b == b'\n') {
-            Some(p) => (p, true),
-            None => (avail.len(), false),
-        };
-        if buf.len() + take > max {
-            return Ok(ReadLine::TooLong);
-        }
-        buf.extend_from_slice(&avail[..take]);
-        r.consume(take + usize::from(done));
-        if done {
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
-            }
-            return Ok(ReadLine::Line);
-        }
-    }
+        Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => ReadLine::TooLong,
+        Some(Err(AnyDelimiterCodecError::Io(e))) => return Err(e),
+    })
 }
 
 /// A client's queue for responses: they wait for queue bytes, never dropped.
@@ -139,7 +138,7 @@ pub(super) async fn connection<S: Conn>(
     guard: ActiveGuard,
     stream: S,
     info: Arc<ClientInfo>,
-    mut first: Option<Request>,
+    hello: Option<Hello>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let shared = guard.0.clone();
@@ -161,8 +160,11 @@ pub(super) async fn connection<S: Conn>(
     hub.attach(info.id, qtx.tx.clone(), (bytes, cap), dropped.clone());
     let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id));
 
-    let mut reader = BufReader::with_capacity(16 * 1024, rd);
-    let mut line = Vec::with_capacity(1024);
+    let (mut first, rest) = match hello {
+        Some(h) => (Some(h.request), h.rest),
+        None => (None, Vec::new()),
+    };
+    let mut reader = request_lines(std::io::Cursor::new(rest).chain(rd), MAX_LINE);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         // The authenticated `hello` of a TCP client comes first.
@@ -175,10 +177,10 @@ pub(super) async fn connection<S: Conn>(
         let r = tokio::select! {
             _ = wait_shutdown(&mut shutdown) => break,
             _ = qtx.closed() => break, // the writer gave up on this client
-            r = read_line_capped(&mut reader, &mut line, MAX_LINE) => r,
+            r = next_line(&mut reader) => r,
         };
-        match r {
-            Ok(ReadLine::Line) => {}
+        let line = match r {
+            Ok(ReadLine::Line(line)) => line,
             Ok(ReadLine::Eof) => break,
             Ok(ReadLine::TooLong) => {
                 inc(&hub.counters.requests);
@@ -200,7 +202,7 @@ pub(super) async fn connection<S: Conn>(
                 tracing::debug!(client = info.id, error = %e, "API read failed");
                 break;
             }
-        }
+        };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }

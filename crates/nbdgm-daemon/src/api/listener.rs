@@ -2,7 +2,7 @@
 //! credentials and uid/gid allow lists) and the optional TCP listener (ACL, token
 //! `hello` first); caps on clients in all and per peer, back-off on accept errors.
 
-use super::conn::{parse_request, read_line_capped, start_client, ReadLine};
+use super::conn::{next_line, parse_request, request_lines, start_client, Hello, Lines, ReadLine};
 use super::hub::{inc, Hub};
 use super::*;
 use nbdgm_api::{ErrorCode, Request, Response, MAX_LINE};
@@ -13,7 +13,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Removes the socket file when dropped, if it is still the one we created.
@@ -428,11 +428,16 @@ pub(super) fn accept_tcp_conn(
     };
     let shared = shared.clone();
     tokio::spawn(async move {
-        let mut stream = BufReader::new(stream);
-        let first = tokio::time::timeout(AUTH_TIMEOUT, authenticate(&mut stream, &token)).await;
+        let mut lines = request_lines(stream, MAX_LINE);
+        let first = tokio::time::timeout(AUTH_TIMEOUT, authenticate(&mut lines, &token)).await;
         drop(permit);
+        let rest = lines.read_buffer().to_vec();
+        let stream = lines.into_inner();
         match first {
-            Ok(Ok(hello)) => start_client(&shared, stream, info, Some(hello), shutdown),
+            Ok(Ok(request)) => {
+                let hello = Hello { request, rest };
+                start_client(&shared, stream, info, Some(hello), shutdown)
+            }
             r => {
                 inc(&shared.hub.counters.clients_unauthenticated);
                 let message = match r {
@@ -448,18 +453,17 @@ pub(super) fn accept_tcp_conn(
 
 /// Read the first request of a TCP client: it must be `hello` with the token. The
 /// token is compared in constant time and never logged.
-pub(super) async fn authenticate<S: AsyncBufRead + Unpin>(
-    stream: &mut S,
+pub(super) async fn authenticate<R: AsyncRead + Unpin>(
+    lines: &mut Lines<R>,
     token: &[u8],
 ) -> Result<Request, &'static str> {
-    let mut line = Vec::with_capacity(256);
-    loop {
-        match read_line_capped(stream, &mut line, MAX_LINE).await {
-            Ok(ReadLine::Line) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(ReadLine::Line) => break,
+    let line = loop {
+        match next_line(lines).await {
+            Ok(ReadLine::Line(l)) if l.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(ReadLine::Line(l)) => break l,
             _ => return Err("no hello with the token"),
         }
-    }
+    };
     let v: serde_json::Value = serde_json::from_slice(&line)
         .map_err(|_| "the first request must be hello with the token")?;
     let given = match (v.get("op").and_then(|o| o.as_str()), v.get("token")) {

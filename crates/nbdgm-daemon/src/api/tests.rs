@@ -1,4 +1,4 @@
-use super::conn::{read_line_capped, ReadLine};
+use super::conn::{next_line, request_lines, ReadLine};
 use super::hub::{validate_subscription, DatagramView, Hub, HubStats};
 use super::listener::{bind, read_token_file};
 use super::*;
@@ -13,7 +13,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as smpsc;
 use std::time::Instant;
-use tokio::io::BufReader;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 const T: Duration = Duration::from_secs(5);
@@ -824,22 +823,30 @@ fn line_reader_caps() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let data = b"abc\r\nxyz\nlong line here\ntail".to_vec();
-        let mut r = BufReader::with_capacity(4, &data[..]);
-        let mut buf = Vec::new();
+        let line = |r: ReadLine| match r {
+            ReadLine::Line(l) => Some(l),
+            _ => None,
+        };
+        // A line of exactly the cap passes; `\r` counts and is dropped; any bytes.
+        let data = b"abc\r\n12345678\n\xff\xfe\nlong line here\ntail".to_vec();
+        let mut r = request_lines(&data[..], 8);
+        assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"abc");
+        assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"12345678");
+        assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"\xff\xfe");
         assert!(matches!(
-            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
-            ReadLine::Line
-        ));
-        assert_eq!(buf, b"abc");
-        assert!(matches!(
-            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
-            ReadLine::Line
-        ));
-        assert_eq!(buf, b"xyz");
-        assert!(matches!(
-            read_line_capped(&mut r, &mut buf, 8).await.unwrap(),
+            next_line(&mut r).await.unwrap(),
             ReadLine::TooLong
         ));
+        // One byte over, counting the `\r`.
+        let mut r = request_lines(&b"1234567\r\n"[..], 7);
+        assert!(matches!(
+            next_line(&mut r).await.unwrap(),
+            ReadLine::TooLong
+        ));
+        // The last line may lack its newline; then the end.
+        let mut r = request_lines(&b"x\ntail"[..], 8);
+        assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"x");
+        assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"tail");
+        assert!(matches!(next_line(&mut r).await.unwrap(), ReadLine::Eof));
     });
 }
