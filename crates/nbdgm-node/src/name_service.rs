@@ -14,16 +14,16 @@ use crate::node::{Incoming, LookupTarget, Node, Transmit};
 use crate::transaction::{Answered, Kind, Transaction, Waiter};
 use nbdgm_wire::datagram::NodeType;
 use nbdgm_wire::nbns::{
-    NbAddress, NodeName, NodeStatus, Opcode, Packet, Question, RData, Record, Statistics, CLASS_IN,
-    FLAG_AA, FLAG_B, FLAG_RA, FLAG_RD, FLAG_RESPONSE, FLAG_TC, NAME_ACT, NB_GROUP, TYPE_NB,
-    TYPE_NBSTAT, TYPE_NULL,
+    NbAddress, NodeName, NodeStatus, Opcode, Packet, Question, RData, Rcode, Record, Statistics,
+    CLASS_IN, FLAG_AA, FLAG_B, FLAG_RA, FLAG_RD, FLAG_RESPONSE, FLAG_TC, NAME_ACT, NB_GROUP,
+    TYPE_NB, TYPE_NBSTAT, TYPE_NULL,
 };
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-pub(crate) const OP_REGISTRATION: u16 = 5 << 11;
-pub(crate) const OP_RELEASE: u16 = 6 << 11;
+pub(crate) const OP_REGISTRATION: u16 = Opcode::Registration.to_flags();
+pub(crate) const OP_RELEASE: u16 = Opcode::Release.to_flags();
 /// NAME REGISTRATION REQUEST, broadcast (RFC 1002 §4.2.2).
 pub const FLAGS_REGISTRATION: u16 = OP_REGISTRATION | FLAG_RD | FLAG_B; // 0x2910
 /// NAME RELEASE REQUEST, broadcast (RFC 1002 §4.2.9).
@@ -34,12 +34,13 @@ pub const FLAGS_QUERY_UCAST: u16 = FLAG_RD; // 0x0100
 /// POSITIVE NAME QUERY RESPONSE (RFC 1002 §4.2.13; Samba's word).
 pub const FLAGS_POSITIVE_QUERY: u16 = FLAG_RESPONSE | FLAG_AA | FLAG_RD | FLAG_RA; // 0x8580
 /// NEGATIVE NAME QUERY RESPONSE, NAM_ERR (RFC 1002 §4.2.14).
-pub const FLAGS_NEGATIVE_QUERY: u16 = FLAGS_POSITIVE_QUERY | 3; // 0x8583
+pub const FLAGS_NEGATIVE_QUERY: u16 = FLAGS_POSITIVE_QUERY | Rcode::NamErr.to_flags(); // 0x8583
 /// NEGATIVE NAME REGISTRATION RESPONSE, ACT_ERR (RFC 1002 §4.2.6).
-pub const FLAGS_DEFEND: u16 = FLAG_RESPONSE | OP_REGISTRATION | FLAG_AA | FLAG_RD | FLAG_RA | 6; // 0xAD86
+pub const FLAGS_DEFEND: u16 =
+    FLAG_RESPONSE | OP_REGISTRATION | FLAG_AA | FLAG_RD | FLAG_RA | Rcode::ActErr.to_flags(); // 0xAD86
 /// NAME CONFLICT DEMAND, CFT_ERR (RFC 1002 §4.2.8).
 pub const FLAGS_CONFLICT_DEMAND: u16 =
-    FLAG_RESPONSE | OP_REGISTRATION | FLAG_AA | FLAG_RD | FLAG_RA | 7; // 0xAD87
+    FLAG_RESPONSE | OP_REGISTRATION | FLAG_AA | FLAG_RD | FLAG_RA | Rcode::CftErr.to_flags(); // 0xAD87
 /// NODE STATUS RESPONSE (RFC 1002 §4.2.18).
 pub const FLAGS_NODE_STATUS: u16 = FLAG_RESPONSE | FLAG_AA; // 0x8400
 

@@ -40,18 +40,18 @@ use crate::name_table::{Job, NameState, NsJob, NsOp};
 use crate::node::{Incoming, Node, Transmit};
 use crate::transaction::{Kind, Transaction, Waiter};
 use nbdgm_wire::datagram::NodeType;
-use nbdgm_wire::nbns::{Opcode, Packet, RData, FLAG_RA, FLAG_RD};
+use nbdgm_wire::nbns::{NbnsHeader, Opcode, Packet, RData, FLAG_RA, FLAG_RD};
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
-const OP_REFRESH: u16 = 8 << 11;
+const OP_REFRESH: u16 = Opcode::Refresh(8).to_flags();
 /// NAME REGISTRATION REQUEST, unicast to the NBNS (RFC 1002 §4.2.2; DIGEST §10.3 Windows capture).
 pub const FLAGS_REGISTRATION_UCAST: u16 = OP_REGISTRATION | FLAG_RD; // 0x2900
 /// MULTIHOMED NAME REGISTRATION REQUEST, unicast to the NBNS (MS-NBTE §2.2.2: the
 /// format of RFC 1002 §4.2.2 with OPCODE 0xF).
 pub const FLAGS_MULTIHOMED_REGISTRATION: u16 = OP_MULTIHOMED | FLAG_RD; // 0x7900
-const OP_MULTIHOMED: u16 = 15 << 11;
+const OP_MULTIHOMED: u16 = Opcode::MultiHomedRegistration.to_flags();
 /// NAME OVERWRITE REQUEST & DEMAND, here the "NAME UPDATE REQUEST" of §5.1.2.1 (RFC 1002 §4.2.3).
 pub const FLAGS_OVERWRITE: u16 = OP_REGISTRATION; // 0x2800
 /// NAME REFRESH REQUEST (RFC 1002 §4.2.4, opcode 8).
@@ -161,7 +161,8 @@ impl Node {
         match op {
             NsOp::Register | NsOp::Overwrite => {
                 self.stats.nbns_registration_requests_sent += 1;
-                if bytes.get(2).map(|b| (b >> 3) & 0x0F) == Some(15) {
+                let opcode = NbnsHeader::new_checked(&bytes[..]).map(|h| h.opcode());
+                if opcode == Ok(Opcode::MultiHomedRegistration) {
                     self.stats.multihomed_registrations_sent += 1;
                 }
             }

@@ -66,7 +66,7 @@ impl Opcode {
         }
     }
 
-    pub fn bits(self) -> u8 {
+    pub const fn bits(self) -> u8 {
         match self {
             Opcode::Query => 0,
             Opcode::Registration => 5,

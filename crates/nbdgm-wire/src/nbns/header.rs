@@ -59,7 +59,7 @@ impl Rcode {
         }
     }
 
-    pub fn bits(self) -> u8 {
+    pub const fn bits(self) -> u8 {
         match self {
             Rcode::Ok => 0,
             Rcode::FmtErr => 1,
@@ -89,8 +89,8 @@ impl Rcode {
     }
 
     /// The RCODE as placed in the flags word.
-    pub fn to_flags(self) -> u16 {
-        u16::from(self.bits()) & field::RCODE_MASK
+    pub const fn to_flags(self) -> u16 {
+        self.bits() as u16 & field::RCODE_MASK
     }
 
     /// The RCODE of a flags word.
@@ -101,8 +101,8 @@ impl Rcode {
 
 impl Opcode {
     /// The OPCODE as placed in the flags word.
-    pub fn to_flags(self) -> u16 {
-        (u16::from(self.bits()) & field::OPCODE_MASK) << field::OPCODE_SHIFT
+    pub const fn to_flags(self) -> u16 {
+        (self.bits() as u16 & field::OPCODE_MASK) << field::OPCODE_SHIFT
     }
 
     /// The OPCODE of a flags word.
