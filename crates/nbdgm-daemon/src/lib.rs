@@ -9,7 +9,7 @@
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests
 //! - [`ownership`]: which API client may register and release which name
-//! - [`routed`]: NBNS/NBDD client settings and the NBNS and NBDD roles (issue 7)
+//! - [`roles`]: NBNS/NBDD client settings and the NBNS and NBDD server roles
 //! - [`runtime`]: start-up, signals, reload, shutdown
 //! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
 //! - [`messenger`]: received WinPopup messages: log and exec hook
@@ -23,7 +23,7 @@ pub mod messenger;
 pub mod ownership;
 pub mod ratelimit;
 pub mod reply_gate;
-pub mod routed;
+pub mod roles;
 pub mod runtime;
 pub mod worker;
 

@@ -44,7 +44,7 @@ pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
 /// The mailslot applications' settings for one interface.
 pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
     let roles = &cfg.node.role;
-    let settings = (roles.nbns || roles.nbdd).then(|| crate::routed::RoleSettings {
+    let settings = (roles.nbns || roles.nbdd).then(|| crate::roles::RoleSettings {
         nbns: roles.nbns.then(|| {
             cfg.nbns_server.engine(
                 cfg.ports.name,
@@ -117,7 +117,7 @@ pub fn node_config(cfg: &Config, iface: &config::Interface, host: &[Ipv4Addr]) -
     n.nbns = cfg.nbns.servers.clone();
     n.nbns_port = cfg.nbns.port;
     n.refresh_min = Duration::from_secs(cfg.nbns.refresh_min_s);
-    n.nbdd = crate::routed::nbdd_target(&cfg.nbdd, &cfg.nbns, cfg.ports.datagram)
+    n.nbdd = crate::roles::nbdd_target(&cfg.nbdd, &cfg.nbns, cfg.ports.datagram)
         .filter(|_| cfg.nbdd.address.is_some() || n.node_type != nbdgm_node::NodeType::H);
     n.nbdd_query = cfg.nbdd.query;
     let me = iface.announce_address.unwrap_or(iface.net.addr());

@@ -137,7 +137,7 @@ pub enum Command {
 pub struct AppsConfig {
     pub messenger: MessengerConfig,
     /// NBNS and NBDD roles (settings fixed at start-up).
-    pub roles: Option<crate::routed::RoleSettings>,
+    pub roles: Option<crate::roles::RoleSettings>,
     /// `None`: no browser on this interface.
     pub browser: Option<BrowserConfig>,
 }
@@ -182,7 +182,7 @@ pub struct Worker<O: Outlet> {
     /// Register and release callers waiting for the name's outcome.
     name_waiters: HashMap<Name, Vec<Reply>>,
     messenger: Messenger,
-    roles: crate::routed::RoleRuntime,
+    roles: crate::roles::RoleRuntime,
     /// Backup browser: results of fetching the master's list (one fetch at a time).
     sync_tx: mpsc::Sender<crate::browse::MasterListResult>,
     sync_rx: mpsc::Receiver<crate::browse::MasterListResult>,
@@ -227,10 +227,10 @@ impl<O: Outlet> Worker<O> {
                 .map_err(|e| warn!(interface = %addr, error = %e, "browser not started"))
                 .ok()
         });
-        let roles = crate::routed::RoleRuntime::new(apps.roles.unwrap_or_default(), Instant::now())
+        let roles = crate::roles::RoleRuntime::new(apps.roles.unwrap_or_default(), Instant::now())
             .unwrap_or_else(|e| {
                 warn!(interface = %addr, error = %e, "NBNS/NBDD role not started");
-                crate::routed::RoleRuntime::none()
+                crate::roles::RoleRuntime::none()
             });
         let (sync_tx, sync_rx) = mpsc::channel(2);
         Worker {

@@ -35,10 +35,10 @@ pub struct Config {
     pub log: LogConfig,
     pub messenger: crate::messenger::MessengerConfig,
     pub browser: crate::browse::BrowserSection,
-    pub nbns: crate::routed::NbnsClientConfig,
-    pub nbdd: crate::routed::NbddClientConfig,
-    pub nbns_server: crate::routed::NbnsServerConfig,
-    pub nbdd_server: crate::routed::NbddServerConfig,
+    pub nbns: crate::roles::NbnsClientConfig,
+    pub nbdd: crate::roles::NbddClientConfig,
+    pub nbns_server: crate::roles::NbnsServerConfig,
+    pub nbdd_server: crate::roles::NbddServerConfig,
 }
 
 /// `[node]`: who we are.
@@ -65,11 +65,11 @@ pub struct NodeConfig {
     pub announce_address: Option<Ipv4Addr>,
     /// Server roles besides the node: `"nbns"`, `"nbdd"` or both (`["nbns", "nbdd"]`).
     #[serde(skip_serializing_if = "is_no_role")]
-    pub role: crate::routed::Roles,
+    pub role: crate::roles::Roles,
 }
 
-pub(super) fn is_no_role(r: &crate::routed::Roles) -> bool {
-    *r == crate::routed::Roles::default()
+pub(super) fn is_no_role(r: &crate::roles::Roles) -> bool {
+    *r == crate::roles::Roles::default()
 }
 
 impl Default for NodeConfig {
@@ -84,7 +84,7 @@ impl Default for NodeConfig {
             server: false,
             messenger: false,
             announce_address: None,
-            role: crate::routed::Roles::default(),
+            role: crate::roles::Roles::default(),
         }
     }
 }

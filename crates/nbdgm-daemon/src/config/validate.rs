@@ -345,7 +345,7 @@ pub(super) fn wire_reason(e: &nbdgm_wire::Error) -> String {
 
 pub(super) fn check_node_type(
     t: NodeType,
-    nbns: &crate::routed::NbnsClientConfig,
+    nbns: &crate::roles::NbnsClientConfig,
 ) -> Result<(), String> {
     match t {
         NodeType::P | NodeType::M if nbns.servers.is_empty() => Err(format!(

@@ -1,4 +1,4 @@
-//! Routed networks in `nbdgm serve` (issue 7): the NBNS and NBDD this node uses as a
+//! Routed networks in `nbdgm serve`: the NBNS and NBDD this node uses as a
 //! P, M or H node (RFC 1001 §15, RFC 1002 §5.1.2–§5.1.3, §5.3.2; MS-NBTE §3.1), and the
 //! NBNS and NBDD *roles* the daemon can play (RFC 1002 §5.1.4, §5.3.4) — their
 //! configuration sections and the engines' settings built from them.
