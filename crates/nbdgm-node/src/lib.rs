@@ -10,7 +10,7 @@
 //! - [`name_table`]: our names and their states (RFC 1001 §15.2)
 //! - [`name_service`]: registration, defence, queries, node status, release (RFC 1002 §5.1.1)
 //! - [`nbns_client`]: P/M/H registration, refresh, release and resolution with an NBNS (RFC 1002 §5.1.2–5.1.3)
-//! - [`nbdd`]: P/M group datagrams through the NBDD (RFC 1002 §5.3.2)
+//! - [`nbdd_client`]: P/M group datagrams through the NBDD (RFC 1002 §5.3.2)
 //! - [`transaction`]: NAME_TRN_ID matching and retries (RFC 1001 §13)
 //! - [`ids`]: unpredictable NAME_TRN_IDs and DGM_IDs (RFC 1002 §4.2.1.1, §4.4.1)
 //! - [`cache`]: remote-name cache (RFC 1001 §15.1.8)
@@ -30,7 +30,7 @@ pub mod fragment;
 pub mod ids;
 pub mod name_service;
 pub mod name_table;
-pub mod nbdd;
+pub mod nbdd_client;
 pub mod nbns_client;
 pub mod node;
 pub mod reassembly;

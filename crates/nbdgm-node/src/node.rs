@@ -82,7 +82,7 @@ pub struct Node {
     pub(crate) events: VecDeque<Event>,
     pub(crate) stats: Stats,
     pub(crate) now: Instant,
-    pub(crate) nbdd_queries: Vec<crate::nbdd::NbddQuery>,
+    pub(crate) nbdd_queries: Vec<crate::nbdd_client::NbddQuery>,
     /// NAME_TRN_IDs and DGM_IDs (issue 12 item 9): unpredictable, from
     /// [`NodeConfig::rng_seed`] or the OS.
     ids: crate::ids::IdSource,
