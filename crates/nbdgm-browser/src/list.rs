@@ -9,7 +9,7 @@
 //! the 1 × periodicity floor of MS-BRWS §3.3.6 holds since 3 × p ≥ p. `BrowseTable` is
 //! the engine's internal table; [`BrowseList`] is the snapshot it hands out.
 //!
-//! Backup browsers (issue 12 item 2): a server announcing the backup-browser bit is a
+//! Backup browsers (MS-BRWS §3.3.5.9): a server announcing the backup-browser bit is a
 //! backup we hand out in GetBackupListResponse only once confirmed: heard with the bit
 //! from the same address in two announcements at least one (clamped) announcement
 //! period apart, or promoted by us (BecomeBackup we sent). One forged announcement

@@ -1,6 +1,6 @@
 //! The browser service in the daemon (MS-BRWS §3.2–§3.3 via `nbdgm-browser`): the
 //! `[browser]` configuration section, the browse list as the API and the HTTP
-//! endpoint show it (issue 6 §1–§2).
+//! endpoint show it.
 
 use crate::dispatch::{ask, WorkerHandle};
 use crate::worker::{CmdError, Command};

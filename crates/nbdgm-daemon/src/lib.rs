@@ -1,10 +1,10 @@
-//! `nbdgm-daemon`: the tokio runtime of `nbdgm serve` (issue 4): UDP sockets per
+//! `nbdgm-daemon`: the tokio runtime of `nbdgm serve`: UDP sockets per
 //! interface, one sans-IO [`nbdgm_node::Node`] per interface, TOML configuration,
 //! access lists and rate limits at the door, the local API, privilege handling.
 //!
 //! - [`config`]: the TOML file and command-line overrides
 //! - [`acl`], [`ratelimit`]: checks at the door
-//! - [`reply_gate`]: every answer to a received packet (rate, amplification; issue 12)
+//! - [`reply_gate`]: every answer to a received packet (rate, amplification)
 //! - `privilege`, `sockets`: re-exported from `nbdgm-runtime`
 //! - [`worker`]: one interface at run time
 //! - [`api`], [`dispatch`]: the local API and the routing of its requests

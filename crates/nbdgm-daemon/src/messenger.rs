@@ -21,7 +21,7 @@
 //! --interface IP --text TEXT` appended as separate arguments, byte for byte (Latin-1
 //! decoded, passed as UTF-8), an empty environment except `PATH` and `LANG`, stdin/stdout/
 //! stderr on /dev/null, and no capability: the ambient, inheritable and bounding sets are
-//! cleared and no_new_privs set before exec (`privilege::confine_hook`, issue 12 item 10),
+//! cleared and no_new_privs set before exec (`privilege::confine_hook`),
 //! so the hook never holds the unit's CAP_NET_BIND_SERVICE nor root's capabilities. It is
 //! killed after `exec_timeout_s`.
 

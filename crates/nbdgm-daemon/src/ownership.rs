@@ -1,4 +1,4 @@
-//! Who may register and release which name through the local API (issue 12 item 5).
+//! Who may register and release which name through the local API (`docs/api.md`, `register`/`release`).
 //!
 //! - A unique name registered through the API belongs to that connection until it
 //!   releases it or disconnects; another client's `register` or `release` is `denied`.

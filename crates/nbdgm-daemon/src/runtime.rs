@@ -1,5 +1,5 @@
 //! `nbdgm serve`: bind, drop privileges, run one worker per interface and the local
-//! API, reload on SIGHUP, release the names on SIGTERM/SIGINT (issue 4 §2).
+//! API, reload on SIGHUP, release the names on SIGTERM/SIGINT.
 
 use crate::api::{self, ApiMsg, DatagramView, Hub};
 use crate::config::{self, Config, Overrides};

@@ -1,6 +1,5 @@
 //! One interface at run time: its sockets, its sans-IO [`Node`], and the checks at the
-//! door (access lists, per-source rate limits, reply size and rate) (RFC 1002 §5.1, §5.3;
-//! issue 4 §5).
+//! door (access lists, per-source rate limits, reply size and rate) (RFC 1002 §5.1, §5.3).
 //!
 //! The worker owns everything it touches, so the receive path takes no locks: read a
 //! batch from the ready socket, check ACL and rate limit, hand the packet to the node,

@@ -1,5 +1,5 @@
 //! Hardened serving of nbdgm's read-only HTTP endpoints (the browse list of
-//! `nbdgm serve`, the web listener of `nbdgm monitor run`), issue 12 items 7 and 12:
+//! `nbdgm serve`, the web listener of `nbdgm monitor run`):
 //!
 //! - [`ConnLimiter`]: connections at most per endpoint and per source IP; one more is
 //!   closed at once (counted), so a flood never takes the process's descriptors;

@@ -8,9 +8,9 @@
 //! find it full are dropped, counted, and reported to the client by an `overflow`
 //! event as soon as the queue moves again.
 //!
-//! Issue 12: queues are bounded in bytes per client and in total (item 6); clients
-//! are capped per peer (uid, TCP address) as well as in all, accept errors back off
-//! (item 7); a TCP client must say `hello` with the token first (item 10).
+//! Queues are bounded in bytes per client and in total; clients are capped per peer
+//! (uid, TCP address) as well as in all, accept errors back off; a TCP client must
+//! say `hello` with the token first.
 
 mod conn;
 mod hub;
