@@ -237,56 +237,11 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     let own: Vec<Ipv4Net> = interfaces.iter().map(|i| i.net.trunc()).collect();
 
     // 1. Bind everything while we may still be root.
-    let mut bound = Vec::new();
-    for i in &interfaces {
-        let s = sockets::bind(
-            i.net.addr(),
-            i.broadcast,
-            cfg.ports.name,
-            cfg.ports.datagram,
-        )
-        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        bound.push((*i, s));
-    }
-    let mut api_cfg = api::ApiConfig::new(&cfg.api.socket);
-    api_cfg.mode = cfg.api.mode.0;
-    api_cfg.group = cfg.api.group.clone();
-    api_cfg.max_clients = cfg.api.max_clients;
-    api_cfg.queue_per_client = cfg.api.queue_per_client;
-    api_cfg.queue_bytes_per_client = cfg.api.queue_bytes_per_client;
-    api_cfg.max_clients_per_peer = cfg.api.max_clients_per_peer;
-    api_cfg.tcp = cfg.api.tcp.map(SocketAddr::V4);
-    if let Some(f) = &cfg.api.tcp_token_file {
-        api_cfg.tcp_token = Some(
-            api::read_token_file(f)
-                .with_context(|| format!("api.tcp_token_file {}", f.display()))?,
-        );
-    }
-    let tcp_acl = Arc::new(cfg.access.api.acl());
-    api_cfg.tcp_acl = Arc::new(move |ip| match ip {
-        std::net::IpAddr::V4(v4) => tcp_acl.permits(v4),
-        std::net::IpAddr::V6(_) => false,
-    });
-    api_cfg.allow_uids = cfg.access.api.allow_uids.clone();
-    api_cfg.allow_gids = cfg.access.api.allow_gids.clone();
-    if let Some(dir) = cfg.api.socket.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!("creating the API socket's directory {}", dir.display())
-            })?;
-        }
-    }
-    let listener =
-        api::bind(api_cfg).with_context(|| format!("API socket {}", cfg.api.socket.display()))?;
+    let bound = bind_interfaces(&cfg, &interfaces)?;
+    let listener = bind_api(&cfg)?;
 
     // 2. Drop privileges.
-    if let Some(user) = &cfg.privileges.user {
-        privilege::drop_privileges(user, cfg.privileges.group.as_deref())
-            .with_context(|| format!("dropping privileges to {user}"))?;
-        info!(user, "dropped privileges");
-    } else if let Some(w) = privilege::root_warning_now(None) {
-        warn!("{w}");
-    }
+    drop_privileges(&cfg)?;
 
     // 3. Workers.
     let hub = Arc::new(Hub::with_queue_bytes_total(cfg.api.queue_bytes_total));
@@ -349,44 +304,12 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     info!(socket = %cfg.api.socket.display(), "local API listening");
     let api_task = tokio::spawn(listener.run(hub.clone(), api_tx, stop_rx));
-    let hub_stats = hub.clone();
     let http_limiter = nbdgm_http::ConnLimiter::new(cfg.browser.http_limits());
-    let http_stats = http_limiter.clone();
-    let mut dispatcher = Dispatcher::new(
-        handles.clone(),
-        identity(&cfg)?,
-        Arc::new(move || {
-            let mut v = serde_json::to_value(hub_stats.stats()).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("http".into(), serde_json::json!(http_stats.snapshot()));
-            }
-            v
-        }),
-    );
+    let stats = api_stats(hub.clone(), http_limiter.clone());
+    let mut dispatcher = Dispatcher::new(handles.clone(), identity(&cfg)?, stats);
 
     // 4b. The browse list over HTTP (read-only).
-    let http_task = match cfg.browser.http_addr().map_err(|e| anyhow::anyhow!(e))? {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("browser.http {addr}"))?;
-            if !addr.ip().is_loopback() {
-                warn!(%addr, "browser.http listens beyond localhost: anyone who can reach it reads the browse list");
-            }
-            info!(%addr, "browse list over HTTP at /api/browse");
-            let app = crate::browse::http::router(Arc::new(handles.clone()));
-            let hosts = nbdgm_http::HostCheck::new(addr, &cfg.browser.http_allowed_hosts);
-            Some(tokio::spawn(nbdgm_http::serve(
-                listener,
-                app,
-                http_limiter,
-                hosts,
-                "browser.http",
-                std::future::pending(),
-            )))
-        }
-        None => None,
-    };
+    let http_task = serve_browse_http(&cfg, &handles, http_limiter).await?;
 
     // 5. Signals.
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
@@ -399,26 +322,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
             _ = hup.recv() => {
                 match reload(&opts, &current) {
                     Ok(new) => {
-                        for h in &handles {
-                            let Some(iface) = new.resolve_interfaces().ok()
-                                .and_then(|l| l.into_iter().find(|i| i.net.addr() == h.interface)) else {
-                                warn!(interface = %h.interface, "reload: interface no longer configured; restart to remove it");
-                                continue;
-                            };
-                            let cmd = Command::Reconfigure {
-                                node: Box::new(node_config(&new, &iface, &host)),
-                                door: door(&new, &own),
-                                names: new.names(),
-                                apps: Box::new(apps_config(&new, &iface)),
-                            };
-                            if h.tx.send(cmd).await.is_err() {
-                                error!(interface = %h.interface, "worker is gone");
-                            }
-                        }
-                        if let Ok(id) = identity(&new) {
-                            dispatcher.set_identity(id);
-                        }
-                        info!("configuration reloaded");
+                        reconfigure(&new, &handles, &host, &own, &mut dispatcher).await;
                         current = new;
                     }
                     Err(e) => error!(error = %e, "reload failed; keeping the running configuration"),
@@ -430,8 +334,163 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     }
 
     // 6. Shutdown: release names on every interface, stop the API.
+    shutdown_workers(&handles).await;
+    if let Some(t) = http_task {
+        t.abort();
+    }
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Bind the sockets of every interface (while we may still be root).
+fn bind_interfaces(
+    cfg: &Config,
+    interfaces: &[config::Interface],
+) -> Result<Vec<(config::Interface, sockets::BoundSockets)>> {
+    let mut bound = Vec::new();
+    for i in interfaces {
+        let s = sockets::bind(
+            i.net.addr(),
+            i.broadcast,
+            cfg.ports.name,
+            cfg.ports.datagram,
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        bound.push((*i, s));
+    }
+    Ok(bound)
+}
+
+/// Create the API socket (and the TCP listener) as `[api]` and `[access.api]` say.
+fn bind_api(cfg: &Config) -> Result<api::ApiListener> {
+    let mut api_cfg = api::ApiConfig::new(&cfg.api.socket);
+    api_cfg.mode = cfg.api.mode.0;
+    api_cfg.group = cfg.api.group.clone();
+    api_cfg.max_clients = cfg.api.max_clients;
+    api_cfg.queue_per_client = cfg.api.queue_per_client;
+    api_cfg.queue_bytes_per_client = cfg.api.queue_bytes_per_client;
+    api_cfg.max_clients_per_peer = cfg.api.max_clients_per_peer;
+    api_cfg.tcp = cfg.api.tcp.map(SocketAddr::V4);
+    if let Some(f) = &cfg.api.tcp_token_file {
+        api_cfg.tcp_token = Some(
+            api::read_token_file(f)
+                .with_context(|| format!("api.tcp_token_file {}", f.display()))?,
+        );
+    }
+    let tcp_acl = Arc::new(cfg.access.api.acl());
+    api_cfg.tcp_acl = Arc::new(move |ip| match ip {
+        std::net::IpAddr::V4(v4) => tcp_acl.permits(v4),
+        std::net::IpAddr::V6(_) => false,
+    });
+    api_cfg.allow_uids = cfg.access.api.allow_uids.clone();
+    api_cfg.allow_gids = cfg.access.api.allow_gids.clone();
+    if let Some(dir) = cfg.api.socket.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("creating the API socket's directory {}", dir.display())
+            })?;
+        }
+    }
+    api::bind(api_cfg).with_context(|| format!("API socket {}", cfg.api.socket.display()))
+}
+
+/// Become `[privileges] user` (and group), or warn when running as root.
+fn drop_privileges(cfg: &Config) -> Result<()> {
+    if let Some(user) = &cfg.privileges.user {
+        privilege::drop_privileges(user, cfg.privileges.group.as_deref())
+            .with_context(|| format!("dropping privileges to {user}"))?;
+        info!(user, "dropped privileges");
+    } else if let Some(w) = privilege::root_warning_now(None) {
+        warn!("{w}");
+    }
+    Ok(())
+}
+
+/// The browse list over HTTP, if `[browser] http` is set.
+async fn serve_browse_http(
+    cfg: &Config,
+    handles: &[WorkerHandle],
+    http_limiter: Arc<nbdgm_http::ConnLimiter>,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    Ok(
+        match cfg.browser.http_addr().map_err(|e| anyhow::anyhow!(e))? {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("browser.http {addr}"))?;
+                if !addr.ip().is_loopback() {
+                    warn!(%addr, "browser.http listens beyond localhost: anyone who can reach it reads the browse list");
+                }
+                info!(%addr, "browse list over HTTP at /api/browse");
+                let app = crate::browse::http::router(Arc::new(handles.to_vec()));
+                let hosts = nbdgm_http::HostCheck::new(addr, &cfg.browser.http_allowed_hosts);
+                Some(tokio::spawn(nbdgm_http::serve(
+                    listener,
+                    app,
+                    http_limiter,
+                    hosts,
+                    "browser.http",
+                    std::future::pending(),
+                )))
+            }
+            None => None,
+        },
+    )
+}
+
+/// The `api` part of `stats`: the hub's counters and the HTTP listener's.
+fn api_stats(
+    hub: Arc<Hub>,
+    http: Arc<nbdgm_http::ConnLimiter>,
+) -> Arc<dyn Fn() -> serde_json::Value + Send + Sync> {
+    Arc::new(move || {
+        let mut v = serde_json::to_value(hub.stats()).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("http".into(), serde_json::json!(http.snapshot()));
+        }
+        v
+    })
+}
+
+/// Apply a reloaded configuration to every worker and to the dispatcher.
+async fn reconfigure(
+    new: &Config,
+    handles: &[WorkerHandle],
+    host: &[Ipv4Addr],
+    own: &[Ipv4Net],
+    dispatcher: &mut Dispatcher,
+) {
+    for h in handles {
+        let Some(iface) = new
+            .resolve_interfaces()
+            .ok()
+            .and_then(|l| l.into_iter().find(|i| i.net.addr() == h.interface))
+        else {
+            warn!(interface = %h.interface, "reload: interface no longer configured; restart to remove it");
+            continue;
+        };
+        let cmd = Command::Reconfigure {
+            node: Box::new(node_config(new, &iface, host)),
+            door: door(new, own),
+            names: new.names(),
+            apps: Box::new(apps_config(new, &iface)),
+        };
+        if h.tx.send(cmd).await.is_err() {
+            error!(interface = %h.interface, "worker is gone");
+        }
+    }
+    if let Ok(id) = identity(new) {
+        dispatcher.set_identity(id);
+    }
+    info!("configuration reloaded");
+}
+
+/// Ask every worker to release its names and stop; wait up to 5 s for each.
+async fn shutdown_workers(handles: &[WorkerHandle]) {
     let mut waits = Vec::new();
-    for h in &handles {
+    for h in handles {
         let (done, wait) = oneshot::channel();
         if h.tx.send(Command::Shutdown { done }).await.is_ok() {
             waits.push(wait);
@@ -440,13 +499,6 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     for w in waits {
         let _ = tokio::time::timeout(Duration::from_secs(5), w).await;
     }
-    if let Some(t) = http_task {
-        t.abort();
-    }
-    let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
-    info!("stopped");
-    Ok(())
 }
 
 fn reload(opts: &ServeOptions, current: &Config) -> Result<Config> {
