@@ -1,16 +1,15 @@
 //! `nbdgm serve`: bind, drop privileges, run one worker per interface and the local
 //! API, reload on SIGHUP, release the names on SIGTERM/SIGINT.
 
-use crate::api::{self, ApiMsg, DatagramView, Hub};
+use crate::api::{self, ApiMsg, Hub};
 use crate::config::{self, Config, Overrides};
 use crate::dispatch::{Dispatcher, Identity, WorkerHandle};
-use crate::worker::{AppsConfig, Command, Door, Outlet, Worker};
+use crate::worker::{AppsConfig, Command, Door, Worker};
 use crate::{privilege, sockets};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
-use nbdgm_api::{self as proto, NameEvent, NameState};
-use nbdgm_node::{Delivery, Name, Node, NodeConfig};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use nbdgm_node::{Name, Node, NodeConfig};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -196,41 +195,6 @@ fn identity(cfg: &Config) -> Result<Identity> {
 }
 
 /// The API hub as the workers' outlet.
-pub(crate) struct HubOutlet(pub(crate) Arc<Hub>);
-
-impl Outlet for HubOutlet {
-    fn wants_datagrams(&self) -> bool {
-        self.0.has_subscriptions()
-    }
-
-    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, d: &Delivery) {
-        let (source, destination) = (d.source.to_string(), d.destination.to_string());
-        self.0.publish_datagram_view(&DatagramView {
-            interface,
-            from: d.from,
-            to,
-            header_source: d.header_source,
-            msg_type: proto::msg_type_str(d.msg_type),
-            source: &source,
-            destination: &destination,
-            broadcast: d.broadcast,
-            for_us: d.for_us,
-            fragments: u32::try_from(d.fragments).unwrap_or(u32::MAX),
-            mailslot: d.mailslot.as_deref(),
-            data: &d.data,
-        });
-    }
-
-    fn name(&self, interface: Ipv4Addr, name: &Name, state: NameState, by: Option<SocketAddrV4>) {
-        self.0.publish_name(&NameEvent {
-            interface: interface.into(),
-            name: name.to_string(),
-            state,
-            by: by.map(|b| b.to_string()),
-        });
-    }
-}
-
 /// Run the daemon until SIGTERM/SIGINT.
 pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     let interfaces = cfg.resolve_interfaces().context("interfaces")?;
@@ -245,7 +209,8 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
 
     // 3. Workers.
     let hub = Arc::new(Hub::with_queue_bytes_total(cfg.api.queue_bytes_total));
-    let outlet = Arc::new(HubOutlet(hub.clone()));
+    // The hub is the workers' outlet (`impl Outlet for Hub` in `worker`).
+    let outlet = hub.clone();
     let names = cfg.names();
     let mut handles = Vec::new();
     let host: Vec<Ipv4Addr> = bound

@@ -43,6 +43,37 @@ pub trait Outlet: Send + Sync + 'static {
     fn name(&self, interface: Ipv4Addr, name: &Name, state: ApiNameState, by: Option<SocketAddrV4>);
 }
 
+/// The daemon's outlet: the API hub. Datagrams are matched on the typed delivery and
+/// serialized once, only when a subscriber wants them.
+impl Outlet for crate::api::Hub {
+    fn wants_datagrams(&self) -> bool {
+        self.has_subscriptions()
+    }
+
+    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, delivery: &Delivery) {
+        self.publish_datagram(&crate::api::DatagramOut {
+            interface,
+            to,
+            delivery,
+        });
+    }
+
+    fn name(
+        &self,
+        interface: Ipv4Addr,
+        name: &Name,
+        state: ApiNameState,
+        by: Option<SocketAddrV4>,
+    ) {
+        self.publish_name(&proto::NameEvent {
+            interface: interface.into(),
+            name: name.to_string(),
+            state,
+            by: by.map(|b| b.to_string()),
+        });
+    }
+}
+
 /// Door checks and limits of one worker; replaced as a whole on reload.
 #[derive(Clone)]
 pub struct Door {

@@ -3,7 +3,8 @@
 //! queue (in lines and bytes, per client and in total), and the API counters.
 
 use super::*;
-use nbdgm_api::{DatagramEvent, ErrorCode, NameEvent, Subscription, MAX_SERVER_LINE};
+use nbdgm_api::{ErrorCode, NameEvent, Subscription, MAX_SERVER_LINE};
+use nbdgm_node::{Delivery, Name};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -93,13 +94,72 @@ pub(super) struct ClientSlot {
     pub(super) subscriptions: usize,
 }
 
-/// A subscription, its filters in canonical form.
+/// A subscription, its filters parsed.
 pub(super) struct Sub {
     pub(super) client: u64,
-    /// `NAME<xx>` as printed by [`nbdgm_wire::Name`].
-    pub(super) name: Option<String>,
+    /// The destination name, typed: matched without printing the datagram's names.
+    pub(super) name: Option<Name>,
     pub(super) mailslot: Option<String>,
     pub(super) all: bool,
+}
+
+impl Sub {
+    /// The one matching rule: the subscription's `name` (if set) is the destination
+    /// (as the filter reads it: see [`same_name`]), its `mailslot` (if set) is the
+    /// datagram's ignoring ASCII case, and — unless it has `all` — the datagram is
+    /// `for_us` or addressed to `*`.
+    pub(super) fn matches(&self, d: &Delivery) -> bool {
+        (self.all || d.for_us || addressed_to_star(&d.destination))
+            && self
+                .name
+                .as_ref()
+                .is_none_or(|n| same_name(n, &d.destination))
+            && self.mailslot.as_deref().is_none_or(|m| d.is_mailslot(m))
+    }
+}
+
+/// Printed as itself in `NAME<xx>` (ASCII 0x20–0x7E); other octets print as `<xx>`.
+fn printable(b: u8) -> bool {
+    (0x20..0x7F).contains(&b)
+}
+
+/// The 15 name octets without the trailing space padding (as `NAME<xx>` prints them).
+fn body(n: &Name) -> &[u8] {
+    let raw = &n.raw()[..15];
+    let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+    &raw[..end]
+}
+
+/// True when `dest`, printed as `NAME<xx>`, begins with `*<`: the wildcard, `*` with
+/// space padding, or `*` followed by an octet printed as `<xx>`.
+pub(super) fn addressed_to_star(dest: &Name) -> bool {
+    let b = body(dest);
+    dest.raw()[0] == b'*' && (dest.is_wildcard() || b.len() == 1 || !printable(b[1]))
+}
+
+/// Whether the subscription filter `filter` (a name parsed from `NAME<xx>`) names
+/// `dest`: `dest` is read as a filter would be (ASCII upper case, `*` is the wildcard
+/// whatever its suffix) when its printed form reads back; otherwise (octets printed as
+/// `<xx>`, an empty name) its octets must be the filter's.
+pub(super) fn same_name(filter: &Name, dest: &Name) -> bool {
+    if filter.scope() != dest.scope() {
+        return false;
+    }
+    let b = body(dest);
+    let reads_back = !b.is_empty() && b.iter().all(|&c| printable(c) && c != b'<');
+    if dest.is_wildcard() || (reads_back && b == b"*") {
+        return filter.is_wildcard();
+    }
+    let (f, d) = (filter.raw(), dest.raw());
+    if reads_back {
+        f[15] == d[15]
+            && f[..15]
+                .iter()
+                .zip(&d[..15])
+                .all(|(x, y)| *x == y.to_ascii_uppercase())
+    } else {
+        f == d
+    }
 }
 
 #[derive(Default)]
@@ -136,13 +196,7 @@ impl std::fmt::Debug for Hub {
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub(super) enum EventRef<'a> {
-    Datagram(&'a DatagramEvent),
     Name(&'a NameEvent),
-}
-
-/// `NAME<xx>` in the form [`nbdgm_wire::Name`] prints it, or `None` if invalid.
-pub(super) fn canonical_name(s: &str) -> Option<String> {
-    s.parse::<nbdgm_wire::Name>().ok().map(|n| n.to_string())
 }
 
 /// Check a subscription's filters; the error message is for `bad_request`.
@@ -163,64 +217,98 @@ pub fn validate_subscription(sub: &Subscription) -> Result<(), String> {
     Ok(())
 }
 
-/// A received datagram, borrowed: what the runtime hands the hub for every delivery.
-/// [`DatagramView::line`] writes the same JSON that serde writes for [`DatagramEvent`]
-/// (checked by a test), without the intermediate strings: this is the daemon's hot path.
+/// A delivered datagram and where it arrived: what the runtime hands the hub for every
+/// delivery (the node's [`Delivery`], borrowed). [`DatagramOut::line`] writes the JSON
+/// that serde writes for [`nbdgm_api::DatagramEvent`] (checked by a test) straight from
+/// the delivery: names printed into the line, the payload's hex written once.
 #[derive(Debug, Clone, Copy)]
-pub struct DatagramView<'a> {
+pub struct DatagramOut<'a> {
     pub interface: Ipv4Addr,
-    pub from: SocketAddrV4,
+    /// The local address and port it arrived at.
     pub to: SocketAddrV4,
-    pub header_source: SocketAddrV4,
-    /// As [`proto::msg_type_str`] gives it.
-    pub msg_type: &'static str,
-    /// `NAME<xx>` as [`nbdgm_wire::Name`] prints it.
-    pub source: &'a str,
-    pub destination: &'a str,
-    pub broadcast: bool,
-    pub for_us: bool,
-    pub fragments: u32,
-    pub mailslot: Option<&'a str>,
-    pub data: &'a [u8],
+    pub delivery: &'a Delivery,
 }
 
-impl DatagramView<'_> {
+impl DatagramOut<'_> {
     /// The event line, newline included.
     pub fn line(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(256 + self.data.len() * 2);
+        let d = self.delivery;
+        let names = 2 * (40 + d.source.scope().len() + d.destination.scope().len());
+        let mut b = Vec::with_capacity(320 + names + d.data.len() * 2);
         b.extend_from_slice(br#"{"event":"datagram","interface":""#);
         push_ip(&mut b, self.interface);
         b.extend_from_slice(br#"","from":""#);
-        push_addr(&mut b, self.from);
+        push_addr(&mut b, d.from);
         b.extend_from_slice(br#"","to":""#);
         push_addr(&mut b, self.to);
         b.extend_from_slice(br#"","header_source":""#);
-        push_addr(&mut b, self.header_source);
+        push_addr(&mut b, d.header_source);
         b.extend_from_slice(br#"","msg_type":"#);
-        push_str(&mut b, self.msg_type);
+        push_str(&mut b, nbdgm_api::msg_type_str(d.msg_type));
         b.extend_from_slice(br#","source":"#);
-        push_str(&mut b, self.source);
+        push_name(&mut b, &d.source);
         b.extend_from_slice(br#","destination":"#);
-        push_str(&mut b, self.destination);
+        push_name(&mut b, &d.destination);
         b.extend_from_slice(br#","broadcast":"#);
-        b.extend_from_slice(if self.broadcast { b"true" } else { b"false" });
+        b.extend_from_slice(if d.broadcast { b"true" } else { b"false" });
         b.extend_from_slice(br#","for_us":"#);
-        b.extend_from_slice(if self.for_us { b"true" } else { b"false" });
+        b.extend_from_slice(if d.for_us { b"true" } else { b"false" });
         b.extend_from_slice(br#","fragments":"#);
-        push_u32(&mut b, self.fragments);
+        push_u32(&mut b, u32::try_from(d.fragments).unwrap_or(u32::MAX));
         b.extend_from_slice(br#","mailslot":"#);
-        match self.mailslot {
+        match d.mailslot() {
             Some(m) => push_str(&mut b, m),
             None => b.extend_from_slice(b"null"),
         }
         b.extend_from_slice(br#","data_hex":""#);
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for &x in self.data {
+        for &x in d.data.iter() {
             b.push(DIGITS[usize::from(x >> 4)]);
             b.push(DIGITS[usize::from(x & 0xF)]);
         }
         b.extend_from_slice(b"\"}\n");
         b
+    }
+}
+
+/// A name as a JSON string, printed as [`Name`]'s `Display` prints it (`NAME<xx>`,
+/// `.scope`), without an intermediate `String`.
+pub(super) fn push_name(b: &mut Vec<u8>, n: &Name) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let start = b.len();
+    b.push(b'"');
+    let hex = |b: &mut Vec<u8>, x: u8| {
+        b.extend_from_slice(&[
+            b'<',
+            DIGITS[usize::from(x >> 4)],
+            DIGITS[usize::from(x & 0xF)],
+            b'>',
+        ])
+    };
+    if n.is_wildcard() {
+        b.push(b'*');
+    } else {
+        for &c in body(n) {
+            if printable(c) {
+                b.push(c);
+            } else {
+                hex(b, c);
+            }
+        }
+    }
+    hex(b, n.suffix());
+    if !n.scope().is_empty() {
+        b.push(b'.');
+        b.extend_from_slice(n.scope().as_bytes());
+    }
+    // `"` and `\` in a name, or a scope that is not plain ASCII: escape as serde does.
+    let plain = |c: &u8| (0x20..0x7F).contains(c) && *c != b'"' && *c != b'\\';
+    if b[start + 1..].iter().all(plain) {
+        b.push(b'"');
+    } else {
+        let text = String::from_utf8_lossy(&b[start + 1..]).into_owned();
+        b.truncate(start);
+        push_str(b, &text);
     }
 }
 
@@ -343,7 +431,7 @@ impl Hub {
             id,
             Sub {
                 client,
-                name: sub.name.as_deref().and_then(canonical_name),
+                name: sub.name.as_deref().and_then(|n| n.parse().ok()),
                 mailslot: sub.mailslot,
                 all: sub.all,
             },
@@ -379,38 +467,32 @@ impl Hub {
     }
 
     /// Queue a datagram event to every client with a matching subscription (once per
-    /// client however many of its subscriptions match); returns how many clients it
-    /// was queued to. A subscription matches when its `name` (if set) equals the
-    /// destination name, its `mailslot` (if set) equals the event's mailslot
-    /// ignoring ASCII case, and — unless it has `all` — the datagram is `for_us` or
-    /// addressed to `*`.
-    pub fn publish_datagram(&self, ev: &DatagramEvent) -> usize {
+    /// client however many of its subscriptions match, [`Sub::matches`]); returns how
+    /// many clients it was queued to. The runtime's one publish path: subscribers are
+    /// matched on the typed delivery, and the line is written only when one matches.
+    pub fn publish_datagram(&self, ev: &DatagramOut<'_>) -> usize {
         inc(&self.counters.events_published);
-        let dest = canonical_name(&ev.destination);
-        let dest = dest.as_deref().unwrap_or(&ev.destination);
-        let ours = ev.for_us || dest.starts_with("*<");
-        let matches = |s: &Sub| {
-            (s.all || ours)
-                && s.name.as_deref().is_none_or(|n| n == dest)
-                && s.mailslot.as_deref().is_none_or(|m| {
-                    ev.mailslot
-                        .as_deref()
-                        .is_some_and(|em| em.eq_ignore_ascii_case(m))
-                })
-        };
         let targets = {
             let inner = self.lock();
             let mut ids: Vec<u64> = inner
                 .subs
                 .values()
-                .filter(|s| matches(s))
+                .filter(|s| s.matches(ev.delivery))
                 .map(|s| s.client)
                 .collect();
             ids.sort_unstable();
             ids.dedup();
             collect_targets(&inner, &ids)
         };
-        self.fan_out(&EventRef::Datagram(ev), targets)
+        if targets.is_empty() {
+            return 0;
+        }
+        let line = ev.line();
+        if line.len() > MAX_SERVER_LINE + 1 {
+            inc(&self.counters.events_too_large);
+            return 0;
+        }
+        self.send_line(line.into(), targets)
     }
 
     /// Queue a name event to every client that has at least one subscription;
@@ -484,41 +566,6 @@ impl Hub {
             }
         }
         sent
-    }
-
-    /// [`Hub::publish_datagram`] for the runtime's hot path: the event is borrowed and its
-    /// line written directly (hex straight into the line, no intermediate strings). The
-    /// names must be in the form [`nbdgm_wire::Name`] prints, as subscriptions are.
-    pub fn publish_datagram_view(&self, v: &DatagramView<'_>) -> usize {
-        inc(&self.counters.events_published);
-        let ours = v.for_us || v.destination.starts_with("*<");
-        let targets = {
-            let inner = self.lock();
-            let mut ids: Vec<u64> = inner
-                .subs
-                .values()
-                .filter(|s| {
-                    (s.all || ours)
-                        && s.name.as_deref().is_none_or(|n| n == v.destination)
-                        && s.mailslot
-                            .as_deref()
-                            .is_none_or(|m| v.mailslot.is_some_and(|em| em.eq_ignore_ascii_case(m)))
-                })
-                .map(|s| s.client)
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            collect_targets(&inner, &ids)
-        };
-        if targets.is_empty() {
-            return 0;
-        }
-        let line = v.line();
-        if line.len() > MAX_SERVER_LINE + 1 {
-            inc(&self.counters.events_too_large);
-            return 0;
-        }
-        self.send_line(line.into(), targets)
     }
 
     /// The counters.

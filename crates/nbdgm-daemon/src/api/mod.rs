@@ -16,7 +16,7 @@ mod conn;
 mod hub;
 mod listener;
 
-pub use hub::{validate_subscription, DatagramView, Hub, HubStats};
+pub use hub::{validate_subscription, DatagramOut, Hub, HubStats};
 pub use listener::{bind, read_token_file, serve, ApiListener, MIN_TOKEN_LEN};
 
 use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};
@@ -47,8 +47,9 @@ pub const MAX_AUTHENTICATING: usize = 8;
 pub const DEFAULT_QUEUE_BYTES_PER_CLIENT: usize = 4 << 20;
 pub const DEFAULT_QUEUE_BYTES_TOTAL: usize = 64 << 20;
 
-/// One line to send, serialized once and shared by every client it goes to.
-type Line = Arc<[u8]>;
+/// One line to send, serialized once and shared by every client it goes to (a
+/// `Vec` becomes one without a copy).
+type Line = bytes::Bytes;
 
 /// A queued line and the queue bytes it holds until written.
 struct Queued {
@@ -177,7 +178,7 @@ fn response_line(r: &Response) -> Line {
             ErrorCode::Internal,
             format!("response longer than {MAX_SERVER_LINE} bytes"),
         );
-        encode_line(&e).unwrap_or_else(|| Arc::from(&b"{\"id\":null,\"ok\":false}\n"[..]))
+        encode_line(&e).unwrap_or_else(|| Line::from_static(b"{\"id\":null,\"ok\":false}\n"))
     })
 }
 

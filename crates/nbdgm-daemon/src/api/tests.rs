@@ -1,5 +1,5 @@
 use super::conn::{next_line, request_lines, ReadLine};
-use super::hub::{validate_subscription, DatagramView, Hub, HubStats};
+use super::hub::{validate_subscription, DatagramOut, Hub, HubStats};
 use super::listener::{bind, read_token_file};
 use super::*;
 use nbdgm_api::{
@@ -8,7 +8,7 @@ use nbdgm_api::{
 };
 use nbdgm_client::{Client, Error as ClientError};
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as smpsc;
@@ -17,51 +17,105 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 const T: Duration = Duration::from_secs(5);
 
+/// Names as the wire may carry them: escapes in JSON (`"`, `\\`), octets printed as
+/// `<xx>`, the wildcard, lower case, NUL padding, a scope.
+fn odd_names() -> Vec<nbdgm_node::Name> {
+    let raw = |b: &[u8], suffix: u8| {
+        let mut r = [b' '; 16];
+        r[..b.len()].copy_from_slice(b);
+        r[15] = suffix;
+        nbdgm_node::Name::from_raw(r)
+    };
+    vec![
+        "SAMBAA<00>".parse().unwrap(),
+        raw(b"ODD\"NAME\\\xe9", 0x1d)
+            .with_scope("scope.example")
+            .unwrap(),
+        nbdgm_node::Name::wildcard(),
+        nbdgm_node::Name::msbrowse(),
+        raw(b"lower", 0x20),
+        raw(b"*\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 0x20),
+        raw(b"*", 0x1b),
+        raw(b"", 0x00),
+        raw(b"A<01>", 0x00),
+        raw(b"\x1b[2J\x7f", 0x03),
+    ]
+}
+
 /// The hand-written line of the hot path says exactly what serde says for the
-/// same event (including names that need escaping and an empty payload).
+/// same event (names that print `<xx>` or need escaping, an empty payload).
 #[test]
-fn datagram_view_line_equals_serde() {
-    let cases: [(&str, Option<&str>, &[u8]); 3] = [
-        ("SAMBAA<00>", Some("\\MAILSLOT\\BROWSE"), b"\x01\x00\xff"),
-        ("ODD\"NAME\\\u{e9}<1d>.scope", None, b""),
-        ("*<00>", Some("\\MAILSLOT\\x\u{1}"), &[0u8; 300]),
+fn datagram_line_equals_serde() {
+    let slots = [
+        Some("\\MAILSLOT\\BROWSE"),
+        None,
+        Some("\\MAILSLOT\\x\u{1}\u{e9}"),
     ];
-    for (name, mailslot, data) in cases {
-        let v = DatagramView {
-            interface: Ipv4Addr::new(198, 51, 100, 10),
-            from: "198.51.100.20:138".parse().unwrap(),
-            to: "198.51.100.255:138".parse().unwrap(),
+    let payloads: [&[u8]; 3] = [b"\x01\x00\xff", b"", &[0u8; 300]];
+    for (k, name) in odd_names().into_iter().enumerate() {
+        let from: SocketAddrV4 = "198.51.100.20:138".parse().unwrap();
+        let delivery = nbdgm_node::Delivery {
+            from,
             header_source: "203.0.113.7:40000".parse().unwrap(),
-            msg_type: "direct_group",
-            source: name,
-            destination: name,
+            msg_type: nbdgm_node::MsgType::DirectGroup,
+            source: name.clone(),
+            destination: name.clone(),
             broadcast: true,
             for_us: false,
             fragments: 4_000_000_000,
-            mailslot,
-            data,
+            data: payloads[k % 3].to_vec().into(),
+            mailslot: slots[k % 3].map(String::from),
+            mailslot_data: None,
         };
-        let ev = Event::Datagram(DatagramEvent {
-            interface: IpAddr::V4(v.interface),
-            from: SocketAddr::V4(v.from),
-            to: Some(SocketAddr::V4(v.to)),
-            header_source: SocketAddr::V4(v.header_source),
-            msg_type: v.msg_type.into(),
-            source: name.into(),
-            destination: name.into(),
-            broadcast: v.broadcast,
-            for_us: v.for_us,
-            fragments: v.fragments,
-            mailslot: mailslot.map(String::from),
-            data_hex: nbdgm_wire::hex::encode(data),
-        });
-        let line = v.line();
+        let d = Dgram {
+            interface: Ipv4Addr::new(198, 51, 100, 10),
+            to: "198.51.100.255:138".parse().unwrap(),
+            delivery,
+        };
+        let ev = Event::Datagram(d.event());
+        let line = d.out().line();
         assert_eq!(line.last(), Some(&b'\n'));
         let ours: serde_json::Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(ours, serde_json::to_value(&ev).unwrap());
+        assert_eq!(ours, serde_json::to_value(&ev).unwrap(), "{name:?}");
         match proto::parse_server_line(&line[..line.len() - 1]).unwrap() {
             ServerMsg::Event(back) => assert_eq!(back, ev),
             other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The typed matching rule agrees with the one it replaced: the filter and the
+/// destination both printed and read back as names, compared as `NAME<xx>` text, and
+/// `*<` at the start of the printed destination counting as ours.
+#[test]
+fn typed_matching_agrees_with_printed_names() {
+    let canonical = |s: &str| s.parse::<nbdgm_node::Name>().ok().map(|n| n.to_string());
+    let filters = [
+        "SAMBAA<00>",
+        "sambaa",
+        "LOWER<20>",
+        "*<00>",
+        "*<20>",
+        "ODD<1d>.scope.example",
+        "A<00>",
+        "\u{1b}[2J\u{7f}<03>",
+    ];
+    for dest in odd_names() {
+        let printed = dest.to_string();
+        let old_dest = canonical(&printed).unwrap_or(printed.clone());
+        assert_eq!(
+            super::hub::addressed_to_star(&dest),
+            old_dest.starts_with("*<"),
+            "{printed}"
+        );
+        for f in filters {
+            let filter: nbdgm_node::Name = f.parse().unwrap();
+            let old = canonical(f).as_deref() == Some(old_dest.as_str());
+            assert_eq!(
+                super::hub::same_name(&filter, &dest),
+                old,
+                "{f} vs {printed}"
+            );
         }
     }
 }
@@ -216,20 +270,78 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn dgram(dest: &str, mailslot: Option<&str>, for_us: bool, data: &str) -> DatagramEvent {
-    DatagramEvent {
-        interface: "198.51.100.10".parse().unwrap(),
-        from: "198.51.100.20:138".parse().unwrap(),
-        to: None,
-        header_source: "198.51.100.20:138".parse().unwrap(),
-        msg_type: "direct_group".into(),
-        source: "SAMBAA<00>".into(),
-        destination: dest.into(),
-        broadcast: true,
-        for_us,
-        fragments: 1,
-        mailslot: mailslot.map(str::to_owned),
-        data_hex: data.into(),
+/// A delivery as the runtime publishes it (the one publish path), and the event a
+/// subscriber should get for it.
+#[derive(Debug)]
+struct Dgram {
+    interface: Ipv4Addr,
+    to: SocketAddrV4,
+    delivery: nbdgm_node::Delivery,
+}
+
+impl Dgram {
+    fn out(&self) -> DatagramOut<'_> {
+        DatagramOut {
+            interface: self.interface,
+            to: self.to,
+            delivery: &self.delivery,
+        }
+    }
+
+    fn event(&self) -> DatagramEvent {
+        let d = &self.delivery;
+        DatagramEvent {
+            interface: IpAddr::V4(self.interface),
+            from: SocketAddr::V4(d.from),
+            to: Some(SocketAddr::V4(self.to)),
+            header_source: SocketAddr::V4(d.header_source),
+            msg_type: proto::msg_type_str(d.msg_type).into(),
+            source: d.source.to_string(),
+            destination: d.destination.to_string(),
+            broadcast: d.broadcast,
+            for_us: d.for_us,
+            fragments: d.fragments as u32,
+            mailslot: d.mailslot.clone(),
+            data_hex: nbdgm_wire::hex::encode(&d.data),
+        }
+    }
+}
+
+impl PartialEq<Dgram> for DatagramEvent {
+    fn eq(&self, other: &Dgram) -> bool {
+        *self == other.event()
+    }
+}
+
+/// `dest` as a datagram's destination name: parsed, or (for odd names) its raw octets.
+fn dest_name(dest: &str) -> nbdgm_node::Name {
+    dest.parse().unwrap()
+}
+
+fn dgram(dest: &str, mailslot: Option<&str>, for_us: bool, data_hex: &str) -> Dgram {
+    let data = nbdgm_wire::hex::decode(data_hex).unwrap();
+    dgram_data(dest, mailslot, for_us, data)
+}
+
+/// [`dgram`] with the payload as bytes (large payloads: no hex decoding per event).
+fn dgram_data(dest: &str, mailslot: Option<&str>, for_us: bool, data: Vec<u8>) -> Dgram {
+    let from: SocketAddrV4 = "198.51.100.20:138".parse().unwrap();
+    Dgram {
+        interface: Ipv4Addr::new(198, 51, 100, 10),
+        to: "198.51.100.255:138".parse().unwrap(),
+        delivery: nbdgm_node::Delivery {
+            from,
+            header_source: from,
+            msg_type: nbdgm_node::MsgType::DirectGroup,
+            source: "SAMBAA<00>".parse().unwrap(),
+            destination: dest_name(dest),
+            broadcast: true,
+            for_us,
+            fragments: 1,
+            data: data.into(),
+            mailslot: mailslot.map(str::to_owned),
+            mailslot_data: None,
+        },
     }
 }
 
@@ -296,7 +408,7 @@ fn latin1_mailslot_filter_accepted_and_matched() {
     })
     .unwrap();
     let ev = dgram("TESTGROUP<1d>", Some(name), true, "01");
-    assert_eq!(d.hub.publish_datagram(&ev), 1);
+    assert_eq!(d.hub.publish_datagram(&ev.out()), 1);
     let got = next_datagram(&mut c).unwrap();
     assert_eq!(got.mailslot.as_deref(), Some(name));
     assert_eq!(got, ev);
@@ -331,22 +443,22 @@ fn subscribe_by_name_mailslot_and_all() {
 
     // For us, to TESTGROUP<1d>, on \MAILSLOT\BROWSE: everybody.
     let ev = dgram("TESTGROUP<1d>", Some("\\MAILSLOT\\BROWSE"), true, "01");
-    assert_eq!(d.hub.publish_datagram(&ev), 4);
+    assert_eq!(d.hub.publish_datagram(&ev.out()), 4);
     for c in [&mut by_name, &mut by_slot, &mut all, &mut default] {
         assert_eq!(next_datagram(c).unwrap(), ev);
     }
     // Another name, other mailslot: default and all only.
     let ev2 = dgram("OTHER<00>", Some("\\MAILSLOT\\LANMAN"), true, "02");
-    assert_eq!(d.hub.publish_datagram(&ev2), 2);
+    assert_eq!(d.hub.publish_datagram(&ev2.out()), 2);
     assert_eq!(next_datagram(&mut all).unwrap(), ev2);
     assert_eq!(next_datagram(&mut default).unwrap(), ev2);
     // Not for us: the promiscuous subscriber only.
     let ev3 = dgram("TESTGROUP<1d>", Some("\\MAILSLOT\\BROWSE"), false, "03");
-    assert_eq!(d.hub.publish_datagram(&ev3), 1);
+    assert_eq!(d.hub.publish_datagram(&ev3.out()), 1);
     assert_eq!(next_datagram(&mut all).unwrap(), ev3);
     // `*` counts as ours even when the runtime did not say so.
     let ev4 = dgram("*<00>", None, false, "04");
-    assert_eq!(d.hub.publish_datagram(&ev4), 2);
+    assert_eq!(d.hub.publish_datagram(&ev4.out()), 2);
     assert_eq!(next_datagram(&mut all).unwrap(), ev4);
     assert_eq!(next_datagram(&mut default).unwrap(), ev4);
     // Nothing else arrived anywhere.
@@ -381,12 +493,12 @@ fn unsubscribe_and_bad_subscriptions() {
     assert_ne!(s1, s2);
     let ev = dgram("X<00>", None, true, "");
     // Two matching subscriptions, one event.
-    assert_eq!(d.hub.publish_datagram(&ev), 1);
+    assert_eq!(d.hub.publish_datagram(&ev.out()), 1);
     assert!(next_datagram(&mut c).is_some());
     assert!(next_datagram(&mut c).is_none());
     c.unsubscribe(s1).unwrap();
     c.unsubscribe(s2).unwrap();
-    assert_eq!(d.hub.publish_datagram(&ev), 0);
+    assert_eq!(d.hub.publish_datagram(&ev.out()), 0);
     assert!(next_datagram(&mut c).is_none());
     match c.unsubscribe(s1) {
         Err(ClientError::Server { code, .. }) => assert_eq!(code, ErrorCode::NotFound),
@@ -425,7 +537,11 @@ fn subscriptions_end_at_disconnect() {
     assert_eq!(d.disconnected.recv_timeout(T).unwrap(), id);
     assert_eq!(subs(&d), 0);
     wait_until("client count 0", || d.hub.stats().clients == 0);
-    assert_eq!(d.hub.publish_datagram(&dgram("X<00>", None, true, "")), 0);
+    assert_eq!(
+        d.hub
+            .publish_datagram(&dgram("X<00>", None, true, "").out()),
+        0
+    );
 }
 
 #[test]
@@ -540,12 +656,17 @@ fn queue_overflow_is_counted_and_reported() {
     let mut c = d.client();
     c.subscribe(Subscription::default()).unwrap();
     // Large events fill the socket buffers quickly while the client reads nothing.
-    let data = "ab".repeat(30_000);
+    let data = [0xab; 30_000];
     let published = 400u64;
     let mut sent = 0u64;
     for i in 0..published {
-        let ev = dgram("X<00>", None, true, &format!("{i:04x}{data}"));
-        sent += d.hub.publish_datagram(&ev) as u64;
+        let ev = dgram_data(
+            "X<00>",
+            None,
+            true,
+            [&(i as u16).to_be_bytes()[..], &data].concat(),
+        );
+        sent += d.hub.publish_datagram(&ev.out()) as u64;
     }
     let st = d.hub.stats();
     assert!(st.events_dropped_queue_full > 0, "{st:?}");
@@ -576,11 +697,18 @@ fn queues_are_bounded_in_bytes() {
     });
     let mut c = d.client();
     c.subscribe(Subscription::default()).unwrap();
-    let data = "ab".repeat(30_000);
+    let data = [0xab; 30_000];
     let mut peak = 0;
     for i in 0..2_000u32 {
-        d.hub
-            .publish_datagram(&dgram("X<00>", None, true, &format!("{i:04x}{data}")));
+        d.hub.publish_datagram(
+            &dgram_data(
+                "X<00>",
+                None,
+                true,
+                [&(i as u16).to_be_bytes()[..], &data].concat(),
+            )
+            .out(),
+        );
         peak = peak.max(d.hub.stats().queued_bytes);
     }
     let st = d.hub.stats();
@@ -616,7 +744,7 @@ fn total_queue_bytes_are_capped_across_clients() {
     }
     let data = "ab".repeat(10_000);
     for _ in 0..20 {
-        hub.publish_datagram(&dgram("X<00>", None, true, &data));
+        hub.publish_datagram(&dgram("X<00>", None, true, &data).out());
     }
     let st = hub.stats();
     assert!(st.queued_bytes <= 200_000, "{st:?}");
@@ -782,7 +910,11 @@ fn tcp_listener_with_acl() {
     let names: serde_json::Value = c.call(Op::Names).unwrap();
     assert!(names["uid"].is_null());
     c.subscribe(Subscription::default()).unwrap();
-    assert_eq!(d.hub.publish_datagram(&dgram("X<00>", None, true, "")), 1);
+    assert_eq!(
+        d.hub
+            .publish_datagram(&dgram("X<00>", None, true, "").out()),
+        1
+    );
     assert!(next_datagram(&mut c).is_some());
 
     let d = TestDaemon::start(|c| {
