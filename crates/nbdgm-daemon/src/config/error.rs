@@ -1,6 +1,7 @@
 //! Configuration errors: the key at fault and, for a file, its line and column.
 
 use std::io;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 /// What kind of mistake a file error is.
@@ -102,15 +103,60 @@ impl ConfigError {
     }
 }
 
+/// Why one value is not acceptable; in a [`ConfigError`] its message follows the key
+/// or the flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected one of b, p, m, h")]
+    NodeTypeName,
+    #[error("a {0}-node needs a name server: set [nbns] servers")]
+    NodeTypeWithoutNbns(String),
+    #[error("{0:?} is not an octal file mode such as \"0660\"")]
+    FileModeSyntax(String),
+    #[error("{0:?}: only permission bits (up to 0777) are allowed")]
+    FileModeBits(String),
+    #[error("{input:?}: {addr:?} is not an IPv4 address")]
+    CidrAddress { input: String, addr: String },
+    #[error("{input:?}: prefix length {len:?} is not a number")]
+    PrefixSyntax { input: String, len: String },
+    #[error("{input:?}: prefix length {len} is larger than 32")]
+    PrefixTooLong { input: String, len: u32 },
+    #[error("{input:?} needs a prefix length, as in {ip}/24, to know the subnet")]
+    PrefixMissing { input: String, ip: Ipv4Addr },
+    #[error("{input:?}: {reason}")]
+    Cidr { input: String, reason: String },
+    #[error("{0} cannot be a node's address")]
+    NodeAddress(Ipv4Addr),
+    #[error("{0} cannot be an interface address")]
+    InterfaceAddress(Ipv4Addr),
+    #[error("a NetBIOS name cannot be empty")]
+    EmptyName,
+    #[error("{0:?} is {1} bytes long; NetBIOS names have at most 15")]
+    NameTooLong(String, usize),
+    #[error("{name:?}: character {c:?} is not printable ASCII")]
+    NameCharacter { name: String, c: char },
+    #[error("{0:?} cannot start with '*' or a space")]
+    NameStart(String),
+    /// A name or scope the codec refuses, with the codec's reason.
+    #[error("{input:?}: {reason}")]
+    Wire { input: String, reason: String },
+    #[error("{0:?}: put the scope in node.scope, not in the name")]
+    ScopeInName(String),
+    #[error("{0:?}: names starting with '*' cannot be registered")]
+    WildcardName(String),
+    #[error("{input:?} is not a log filter such as \"info\" or \"nbdgm=debug\": {reason}")]
+    LogFilter { input: String, reason: String },
+}
+
 /// A validation failure: key path and message.
 pub(super) struct Issue {
     pub(super) key: String,
     pub(super) message: String,
 }
 
-pub(super) fn issue(key: impl Into<String>, message: impl Into<String>) -> Issue {
+pub(super) fn issue(key: impl Into<String>, message: impl std::fmt::Display) -> Issue {
     Issue {
         key: key.into(),
-        message: message.into(),
+        message: message.to_string(),
     }
 }

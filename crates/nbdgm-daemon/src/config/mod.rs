@@ -15,7 +15,7 @@ mod schema;
 mod summary;
 mod validate;
 
-pub use error::{ConfigError, ErrorKind};
+pub use error::{ConfigError, ErrorKind, ValueError};
 pub use nbdgm_runtime::system_interfaces;
 pub use overrides::Overrides;
 pub use schema::*;

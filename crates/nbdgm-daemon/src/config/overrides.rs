@@ -9,11 +9,11 @@ use std::path::PathBuf;
 impl Config {
     /// Apply command-line overrides, validated like the file; errors name the flag.
     pub fn apply(&mut self, o: &Overrides) -> Result<(), ConfigError> {
-        fn flag(flag: &'static str, value: &str, message: String) -> ConfigError {
+        fn flag(flag: &'static str, value: &str, message: impl std::fmt::Display) -> ConfigError {
             ConfigError::Flag {
                 flag,
                 value: value.to_owned(),
-                message,
+                message: message.to_string(),
             }
         }
         if !o.interfaces.is_empty() {

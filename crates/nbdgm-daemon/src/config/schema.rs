@@ -2,6 +2,7 @@
 //! (documented in `docs/configuration.md`), its defaults, and the serde forms of
 //! the typed values (CIDRs, allow lists, file modes).
 
+use super::error::ValueError;
 use crate::acl::Acl;
 use crate::ratelimit::RateLimiter;
 use ipnet::Ipv4Net;
@@ -112,14 +113,14 @@ impl NodeType {
 }
 
 impl FromStr for NodeType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         match s.to_ascii_lowercase().as_str() {
             "b" => Ok(NodeType::B),
             "p" => Ok(NodeType::P),
             "m" => Ok(NodeType::M),
             "h" => Ok(NodeType::H),
-            _ => Err("expected one of b, p, m, h".to_owned()),
+            _ => Err(ValueError::NodeTypeName),
         }
     }
 }
@@ -436,10 +437,10 @@ impl Default for ApiConfig {
 pub struct FileMode(pub u32);
 
 impl FromStr for FileMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         let digits = s.strip_prefix("0o").unwrap_or(s);
-        let bad = || format!("{s:?} is not an octal file mode such as \"0660\"");
+        let bad = || ValueError::FileModeSyntax(s.to_owned());
         if digits.is_empty()
             || digits.len() > 4
             || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
@@ -448,9 +449,7 @@ impl FromStr for FileMode {
         }
         let v = u32::from_str_radix(digits, 8).map_err(|_| bad())?;
         if v > 0o777 {
-            return Err(format!(
-                "{s:?}: only permission bits (up to 0777) are allowed"
-            ));
+            return Err(ValueError::FileModeBits(s.to_owned()));
         }
         Ok(FileMode(v))
     }
@@ -493,9 +492,9 @@ impl Default for LogConfig {
 /// Text or JSON lines (the logging set-up lives in `nbdgm-runtime`).
 pub use nbdgm_runtime::LogFormat;
 
-pub(super) fn check_announce_address(a: Ipv4Addr) -> Result<(), String> {
+pub(super) fn check_announce_address(a: Ipv4Addr) -> Result<(), ValueError> {
     if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
-        return Err(format!("{a} cannot be a node's address"));
+        return Err(ValueError::NodeAddress(a));
     }
     Ok(())
 }
@@ -505,33 +504,42 @@ pub(super) fn check_announce_address(a: Ipv4Addr) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 
 /// Parse `a.b.c.d/len`; without `/len`, a host (`/32`) unless `require_prefix`.
-pub fn parse_cidr(s: &str, require_prefix: bool) -> Result<Ipv4Net, String> {
+pub fn parse_cidr(s: &str, require_prefix: bool) -> Result<Ipv4Net, ValueError> {
     let t = s.trim();
     let (addr, len) = match t.split_once('/') {
         Some((a, l)) => (a, Some(l)),
         None => (t, None),
     };
-    let ip: Ipv4Addr = addr
-        .parse()
-        .map_err(|_| format!("{s:?}: {addr:?} is not an IPv4 address"))?;
+    let ip: Ipv4Addr = addr.parse().map_err(|_| ValueError::CidrAddress {
+        input: s.to_owned(),
+        addr: addr.to_owned(),
+    })?;
     let len = match len {
         Some(l) => {
-            let n: u32 = l
-                .parse()
-                .map_err(|_| format!("{s:?}: prefix length {l:?} is not a number"))?;
+            let n: u32 = l.parse().map_err(|_| ValueError::PrefixSyntax {
+                input: s.to_owned(),
+                len: l.to_owned(),
+            })?;
             u8::try_from(n)
                 .ok()
                 .filter(|&n| n <= 32)
-                .ok_or_else(|| format!("{s:?}: prefix length {n} is larger than 32"))?
+                .ok_or_else(|| ValueError::PrefixTooLong {
+                    input: s.to_owned(),
+                    len: n,
+                })?
         }
         None if require_prefix => {
-            return Err(format!(
-                "{s:?} needs a prefix length, as in {ip}/24, to know the subnet"
-            ))
+            return Err(ValueError::PrefixMissing {
+                input: s.to_owned(),
+                ip,
+            })
         }
         None => 32,
     };
-    Ipv4Net::new(ip, len).map_err(|e| format!("{s:?}: {e}"))
+    Ipv4Net::new(ip, len).map_err(|e| ValueError::Cidr {
+        input: s.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 pub(super) struct CidrVisitor {

@@ -788,3 +788,54 @@ proptest! {
         }
     }
 }
+
+/// The typed value errors print the messages the string errors printed.
+#[test]
+fn value_error_messages() {
+    let cases: Vec<(Result<(), ValueError>, &str)> = vec![
+        (check_netbios_name(""), "a NetBIOS name cannot be empty"),
+        (
+            check_netbios_name("ABCDEFGHIJKLMNOPQ"),
+            "\"ABCDEFGHIJKLMNOPQ\" is 17 bytes long; NetBIOS names have at most 15",
+        ),
+        (
+            check_netbios_name("A\u{e9}"),
+            "\"A\u{e9}\": character '\u{e9}' is not printable ASCII",
+        ),
+        (
+            check_netbios_name("*X"),
+            "\"*X\" cannot start with '*' or a space",
+        ),
+        (
+            parse_cidr("10.0.0.1", true).map(drop),
+            "\"10.0.0.1\" needs a prefix length, as in 10.0.0.1/24, to know the subnet",
+        ),
+        (
+            parse_cidr("10.0.0.1/33", false).map(drop),
+            "\"10.0.0.1/33\": prefix length 33 is larger than 32",
+        ),
+        (
+            parse_cidr("10.0.0/8", false).map(drop),
+            "\"10.0.0/8\": \"10.0.0\" is not an IPv4 address",
+        ),
+        (
+            parse_cidr("10.0.0.1/x", false).map(drop),
+            "\"10.0.0.1/x\": prefix length \"x\" is not a number",
+        ),
+        (
+            "q".parse::<NodeType>().map(drop),
+            "expected one of b, p, m, h",
+        ),
+        (
+            "0x1f".parse::<FileMode>().map(drop),
+            "\"0x1f\" is not an octal file mode such as \"0660\"",
+        ),
+        (
+            "1777".parse::<FileMode>().map(drop),
+            "\"1777\": only permission bits (up to 0777) are allowed",
+        ),
+    ];
+    for (r, want) in cases {
+        assert_eq!(r.unwrap_err().to_string(), want);
+    }
+}

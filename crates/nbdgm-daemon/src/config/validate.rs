@@ -2,7 +2,7 @@
 //! acceptable (bad NetBIOS names, RFC 1001 §5.2 node types without a name server,
 //! unusable addresses), each reported with its key path.
 
-use super::error::{issue, ConfigError, Issue};
+use super::error::{issue, ConfigError, Issue, ValueError};
 use super::schema::check_announce_address;
 use super::{Config, NodeType};
 use ipnet::Ipv4Net;
@@ -312,78 +312,78 @@ pub(super) fn in_range<T: PartialOrd + fmt::Display + Copy>(
 
 /// A NetBIOS name as typed by a user: 1–15 bytes of printable ASCII, not
 /// starting with `*` or a space.
-pub fn check_netbios_name(s: &str) -> Result<(), String> {
+pub fn check_netbios_name(s: &str) -> Result<(), ValueError> {
     if s.is_empty() {
-        return Err("a NetBIOS name cannot be empty".to_owned());
+        return Err(ValueError::EmptyName);
     }
     if s.len() > 15 {
-        return Err(format!(
-            "{s:?} is {} bytes long; NetBIOS names have at most 15",
-            s.len()
-        ));
+        return Err(ValueError::NameTooLong(s.to_owned(), s.len()));
     }
     if let Some(c) = s.chars().find(|c| !(' '..='~').contains(c)) {
-        return Err(format!("{s:?}: character {c:?} is not printable ASCII"));
+        return Err(ValueError::NameCharacter {
+            name: s.to_owned(),
+            c,
+        });
     }
     if s.starts_with('*') || s.starts_with(' ') {
-        return Err(format!("{s:?} cannot start with '*' or a space"));
+        return Err(ValueError::NameStart(s.to_owned()));
     }
     Ok(())
 }
 
-pub(super) fn check_scope(s: &str) -> Result<(), String> {
-    nbdgm_wire::name::validate_scope(s).map_err(|e| format!("{s:?}: {}", wire_reason(&e)))
+pub(super) fn check_scope(s: &str) -> Result<(), ValueError> {
+    nbdgm_wire::name::validate_scope(s).map_err(|e| wire_error(s, &e))
 }
 
-/// The reason of a codec error, without the codec's "cannot emit" framing.
-pub(super) fn wire_reason(e: &nbdgm_wire::Error) -> String {
-    match e {
+/// A codec error about `input`, without the codec's "cannot emit" framing.
+pub(super) fn wire_error(input: &str, e: &nbdgm_wire::Error) -> ValueError {
+    let reason = match e {
         nbdgm_wire::Error::Emit { reason, .. } => (*reason).to_owned(),
         other => other.to_string(),
+    };
+    ValueError::Wire {
+        input: input.to_owned(),
+        reason,
     }
 }
 
 pub(super) fn check_node_type(
     t: NodeType,
     nbns: &crate::roles::NbnsClientConfig,
-) -> Result<(), String> {
+) -> Result<(), ValueError> {
     match t {
-        NodeType::P | NodeType::M if nbns.servers.is_empty() => Err(format!(
-            "a {}-node needs a name server: set [nbns] servers",
-            t.as_str().to_ascii_uppercase()
-        )),
+        NodeType::P | NodeType::M if nbns.servers.is_empty() => Err(
+            ValueError::NodeTypeWithoutNbns(t.as_str().to_ascii_uppercase()),
+        ),
         _ => Ok(()),
     }
 }
 
-pub(super) fn check_interface(n: Ipv4Net) -> Result<(), String> {
+pub(super) fn check_interface(n: Ipv4Net) -> Result<(), ValueError> {
     let ip = n.addr();
     if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-        return Err(format!("{ip} cannot be an interface address"));
+        return Err(ValueError::InterfaceAddress(ip));
     }
     Ok(())
 }
 
-pub(super) fn parse_extra_name(s: &str) -> Result<Name, String> {
-    let name: Name = s
-        .parse()
-        .map_err(|e| format!("{s:?}: {}", wire_reason(&e)))?;
+pub(super) fn parse_extra_name(s: &str) -> Result<Name, ValueError> {
+    let name: Name = s.parse().map_err(|e| wire_error(s, &e))?;
     if !name.scope().is_empty() {
-        return Err(format!(
-            "{s:?}: put the scope in node.scope, not in the name"
-        ));
+        return Err(ValueError::ScopeInName(s.to_owned()));
     }
     if name.raw().first() == Some(&b'*') {
-        return Err(format!(
-            "{s:?}: names starting with '*' cannot be registered"
-        ));
+        return Err(ValueError::WildcardName(s.to_owned()));
     }
     Ok(name)
 }
 
-pub(super) fn check_log_level(s: &str) -> Result<(), String> {
+pub(super) fn check_log_level(s: &str) -> Result<(), ValueError> {
     tracing_subscriber::EnvFilter::builder()
         .parse(s)
         .map(|_| ())
-        .map_err(|e| format!("{s:?} is not a log filter such as \"info\" or \"nbdgm=debug\": {e}"))
+        .map_err(|e| ValueError::LogFilter {
+            input: s.to_owned(),
+            reason: e.to_string(),
+        })
 }
