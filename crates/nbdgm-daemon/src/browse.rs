@@ -175,32 +175,45 @@ impl Default for BrowserSection {
     }
 }
 
+/// Why a `[browser]` value is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrowserValueError {
+    #[error("{0:?}: expected major.minor, as in \"6.1\"")]
+    OsVersionSyntax(String),
+    #[error("{version:?}: {part:?} is not a number 0-255")]
+    OsVersionPart { version: String, part: String },
+    #[error("{0:?}: expected IP:PORT, as in \"127.0.0.1:8139\"")]
+    HttpAddr(String),
+}
+
 impl BrowserSection {
     /// `os_version` as two bytes.
-    pub fn os_version(&self) -> Result<(u8, u8), String> {
+    pub fn os_version(&self) -> Result<(u8, u8), BrowserValueError> {
         let (a, b) = self
             .os_version
             .split_once('.')
-            .ok_or_else(|| format!("{:?}: expected major.minor, as in \"6.1\"", self.os_version))?;
+            .ok_or_else(|| BrowserValueError::OsVersionSyntax(self.os_version.clone()))?;
         let p = |x: &str| {
             x.trim()
                 .parse::<u8>()
-                .map_err(|_| format!("{:?}: {x:?} is not a number 0-255", self.os_version))
+                .map_err(|_| BrowserValueError::OsVersionPart {
+                    version: self.os_version.clone(),
+                    part: x.to_owned(),
+                })
         };
         Ok((p(a)?, p(b)?))
     }
 
     /// The HTTP listen address, if any.
-    pub fn http_addr(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn http_addr(&self) -> Result<Option<SocketAddr>, BrowserValueError> {
         if self.http.trim().is_empty() {
             return Ok(None);
         }
-        self.http.trim().parse().map(Some).map_err(|_| {
-            format!(
-                "{:?}: expected IP:PORT, as in \"127.0.0.1:8139\"",
-                self.http
-            )
-        })
+        self.http
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| BrowserValueError::HttpAddr(self.http.clone()))
     }
 
     /// Caps and timeouts of the HTTP endpoint.
@@ -220,8 +233,9 @@ impl BrowserSection {
     /// Check the values (`Err((key, message))`).
     pub fn check(&self) -> Result<(), (String, String)> {
         let k = |key: &str, m: String| (format!("browser.{key}"), m);
-        self.os_version().map_err(|m| k("os_version", m))?;
-        self.http_addr().map_err(|m| k("http", m))?;
+        self.os_version()
+            .map_err(|m| k("os_version", m.to_string()))?;
+        self.http_addr().map_err(|m| k("http", m.to_string()))?;
         if !(1..=65_536).contains(&self.http_max_connections) {
             return Err(k("http_max_connections", "must be 1-65536".into()));
         }
@@ -453,6 +467,38 @@ pub mod http {
 mod tests {
     use crate::config::{Config, ConfigError, ErrorKind};
     use std::str::FromStr;
+
+    /// The `[browser]` value errors and their messages.
+    #[test]
+    fn browser_value_errors() {
+        use super::{BrowserSection, BrowserValueError};
+        let mut b = BrowserSection {
+            os_version: "6".into(),
+            http: "localhost".into(),
+            ..BrowserSection::default()
+        };
+        let e = b.os_version().unwrap_err();
+        assert_eq!(e, BrowserValueError::OsVersionSyntax("6".into()));
+        assert_eq!(e.to_string(), "\"6\": expected major.minor, as in \"6.1\"");
+        b.os_version = "6.256".into();
+        assert_eq!(
+            b.os_version().unwrap_err().to_string(),
+            "\"6.256\": \"256\" is not a number 0-255"
+        );
+        b.os_version = " 6 . 1".into();
+        assert_eq!(b.os_version().unwrap(), (6, 1));
+        assert_eq!(
+            b.http_addr().unwrap_err().to_string(),
+            "\"localhost\": expected IP:PORT, as in \"127.0.0.1:8139\""
+        );
+        assert_eq!(
+            b.check().unwrap_err(),
+            (
+                "browser.http".to_owned(),
+                "\"localhost\": expected IP:PORT, as in \"127.0.0.1:8139\"".to_owned()
+            )
+        );
+    }
 
     fn cfg(text: &str) -> Result<Config, ConfigError> {
         Config::from_str(text)

@@ -391,8 +391,17 @@ pub struct RoleSettings {
     pub member_server: Option<Ipv4Addr>,
 }
 
+/// Why an interface's NBNS or NBDD role cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error(transparent)]
+    Nbns(#[from] nbdgm_nbns::ConfigError),
+    #[error(transparent)]
+    Nbdd(#[from] nbdgm_nbdd::ConfigError),
+}
+
 impl RoleRuntime {
-    pub fn new(s: RoleSettings, now: Instant) -> Result<RoleRuntime, String> {
+    pub fn new(s: RoleSettings, now: Instant) -> Result<RoleRuntime, RoleError> {
         Ok(RoleRuntime {
             nbns: s.nbns.map(|c| NbnsServer::new(c, now)).transpose()?,
             nbdd: s.nbdd.map(|c| Nbdd::new(c, now)).transpose()?,
