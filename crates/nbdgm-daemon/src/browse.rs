@@ -347,7 +347,7 @@ impl BrowserSection {
 pub const HTTP_BROWSE_BYTES: usize = 1 << 20;
 
 /// The conversion lives in `nbdgm-runtime` (the standalone `nbdgm browse` uses it too).
-pub use nbdgm_runtime::browse_list::{to_proto, to_proto_capped};
+pub use nbdgm_runtime::browse_list::to_proto_capped;
 
 /// The master's servers and workgroups, or why they could not be fetched.
 pub type MasterListResult =
@@ -615,8 +615,9 @@ mod tests {
 
     #[test]
     fn pages_are_capped_in_bytes_and_cover_the_list() {
-        use super::{to_proto, to_proto_capped};
+        use super::to_proto_capped;
         use nbdgm_api::{BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, MAX_SERVER_LINE};
+        use nbdgm_runtime::browse_list::to_proto;
         let ip = std::net::Ipv4Addr::new(198, 51, 100, 1);
         // Uncapped, a page of 500 such servers is over the client's line limit.
         let whole = to_proto(ip, ip, hostile_list(1500), None, Some((0, BROWSE_PAGE_MAX)));
@@ -655,7 +656,7 @@ mod tests {
     }
 
     fn whole_list(ip: std::net::Ipv4Addr) -> Vec<nbdgm_api::BrowseServer> {
-        super::to_proto(ip, ip, hostile_list(1500), None, None).servers
+        nbdgm_runtime::browse_list::to_proto(ip, ip, hostile_list(1500), None, None).servers
     }
 
     #[test]

@@ -2,30 +2,31 @@
 //! interface, one sans-IO [`nbdgm_node::Node`] per interface, TOML configuration,
 //! access lists and rate limits at the door, the local API, privilege handling.
 //!
-//! - [`config`]: the TOML file and command-line overrides
-//! - [`acl`], [`ratelimit`]: checks at the door
-//! - [`reply_gate`]: every answer to a received packet (rate, amplification)
-//! - `privilege`, `sockets`: re-exported from `nbdgm-runtime`
-//! - [`worker`]: one interface at run time
-//! - [`api`], [`dispatch`]: the local API and the routing of its requests
-//! - [`ownership`]: which API client may register and release which name
-//! - [`roles`]: NBNS/NBDD client settings and the NBNS and NBDD server roles
-//! - [`runtime`]: start-up, signals, reload, shutdown
-//! - [`browse`]: the `[browser]` section, the browse list for the API and HTTP
-//! - [`messenger`]: received WinPopup messages: log and exec hook
+//! The public surface is what the CLI needs:
+//! - [`config`]: the TOML file (`docs/configuration.md`) and command-line overrides
+//! - [`runtime`]: `nbdgm serve` itself: [`runtime::load`], [`runtime::serve`]
+//! - [`privilege`]: dropping root, the root warning (from `nbdgm-runtime`)
+//! - [`acl`], [`ratelimit`]: checks at the door (what `[access]` and `[limits]` build)
+//!
+//! Inside: `worker` (one interface at run time), `reply_gate` (every answer to a
+//! received packet: rate, amplification), `api` and `dispatch` (the local API,
+//! `docs/api.md`, and one handler per operation), `ownership` (which API client may
+//! register and release which name), `roles` (NBNS/NBDD client settings and the NBNS
+//! and NBDD server roles), `browse` (the `[browser]` section, the browse list for the
+//! API and HTTP), `messenger` (received WinPopup messages: log and exec hook).
 
 pub mod acl;
-pub mod api;
-pub mod browse;
+mod api;
+mod browse;
 pub mod config;
-pub mod dispatch;
-pub mod messenger;
-pub mod ownership;
+mod dispatch;
+mod messenger;
+mod ownership;
 pub mod ratelimit;
-pub mod reply_gate;
-pub mod roles;
+mod reply_gate;
+mod roles;
 pub mod runtime;
-pub mod worker;
+mod worker;
 
-/// Moved to `nbdgm-runtime`; the old paths stay for the daemon's modules.
-pub use nbdgm_runtime::{privilege, sockets};
+pub use nbdgm_runtime::privilege;
+use nbdgm_runtime::sockets;

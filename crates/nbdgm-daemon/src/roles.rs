@@ -680,11 +680,4 @@ impl RoleRuntime {
             "nbdd_lookups_refused": self.lookups_refused,
         })
     }
-
-    /// The NBNS role's table (for the API).
-    pub fn nbns_entries(&self, now: Instant) -> Option<serde_json::Value> {
-        self.nbns
-            .as_ref()
-            .map(|n| serde_json::to_value(n.entries(now)).unwrap_or_default())
-    }
 }

@@ -41,7 +41,7 @@ pub fn load(opts: &ServeOptions) -> Result<Config, config::ConfigError> {
 }
 
 /// The mailslot applications' settings for one interface.
-pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
+pub(crate) fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
     let roles = &cfg.node.role;
     let settings = (roles.nbns || roles.nbdd).then(|| crate::roles::RoleSettings {
         nbns: roles.nbns.then(|| {
@@ -79,7 +79,11 @@ pub fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig {
 
 /// The engine's settings for one interface; `host`: the addresses of every interface
 /// served (the others make a multi-homed registration with the NBNS, MS-NBTE §3.1.4.1).
-pub fn node_config(cfg: &Config, iface: &config::Interface, host: &[Ipv4Addr]) -> NodeConfig {
+pub(crate) fn node_config(
+    cfg: &Config,
+    iface: &config::Interface,
+    host: &[Ipv4Addr],
+) -> NodeConfig {
     let mut n = NodeConfig::new(nbdgm_node::Interface {
         addr: iface.net.addr(),
         prefix: iface.net.prefix_len(),

@@ -356,6 +356,7 @@ pub(super) fn push_str(b: &mut Vec<u8>, s: &str) {
 
 impl Hub {
     /// An empty hub.
+    #[cfg(test)]
     pub fn new() -> Hub {
         Hub::default()
     }
@@ -442,6 +443,7 @@ impl Hub {
     /// Add a subscription for a connected client; returns its id, or 0 when the
     /// client is not connected, a filter is invalid or the client has
     /// [`MAX_SUBSCRIPTIONS_PER_CLIENT`] already.
+    #[cfg(test)]
     pub fn subscribe(&self, client: u64, sub: Subscription) -> u64 {
         self.try_subscribe(client, sub).unwrap_or(0)
     }

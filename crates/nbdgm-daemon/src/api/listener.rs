@@ -183,16 +183,6 @@ pub fn read_token_file(path: &Path) -> io::Result<Arc<[u8]>> {
     Ok(Arc::from(token))
 }
 
-/// Bind and run until `shutdown` becomes true (or its sender is dropped).
-pub async fn serve(
-    config: ApiConfig,
-    hub: Arc<Hub>,
-    tx: mpsc::Sender<ApiMsg>,
-    shutdown: watch::Receiver<bool>,
-) -> io::Result<()> {
-    bind(config)?.run(hub, tx, shutdown).await
-}
-
 /// State shared by the accept loop and the connections.
 pub(super) struct Shared {
     pub(super) config: ApiConfig,
@@ -240,11 +230,6 @@ pub(super) async fn wait_shutdown(rx: &mut watch::Receiver<bool>) {
 }
 
 impl ApiListener {
-    /// Path of the Unix socket.
-    pub fn socket_path(&self) -> &Path {
-        &self.guard.path
-    }
-
     /// Address of the TCP listener, if any.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp.as_ref().and_then(|t| t.local_addr().ok())

@@ -16,8 +16,8 @@ mod conn;
 mod hub;
 mod listener;
 
-pub use hub::{validate_subscription, DatagramOut, Hub, HubStats};
-pub use listener::{bind, read_token_file, serve, ApiListener, MIN_TOKEN_LEN};
+pub use hub::{DatagramOut, Hub};
+pub use listener::{bind, read_token_file, ApiListener};
 
 use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //!
 //! Positions: `toml` errors carry a byte span, and validation runs on the plain
 //! [`Config`]; both are mapped to a key path and a line through a tree of value
-//! spans ([`locate`]) built from the same text, so the public structs stay free
+//! spans (`locate`) built from the same text, so the public structs stay free
 //! of span wrappers.
 
 mod error;
@@ -21,6 +21,13 @@ pub use overrides::Overrides;
 pub use schema::*;
 pub use summary::{check, Summary};
 pub use validate::check_netbios_name;
+
+/// The sections whose types live with the code that uses them.
+pub use crate::browse::BrowserSection;
+pub use crate::messenger::MessengerConfig;
+pub use crate::roles::{
+    NbddClientConfig, NbddServerConfig, NbnsClientConfig, NbnsServerConfig, Roles,
+};
 
 use ipnet::Ipv4Net;
 use nbdgm_wire::Name;

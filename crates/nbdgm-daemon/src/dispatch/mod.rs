@@ -183,10 +183,6 @@ impl Dispatcher {
         self.identity = identity;
     }
 
-    pub fn workers(&self) -> &[WorkerHandle] {
-        &self.workers
-    }
-
     /// A name from a request (`bad_request` if invalid); without a scope, it lives
     /// in the node's scope.
     fn parse_name(&self, s: &str) -> Result<Name, OpError> {
