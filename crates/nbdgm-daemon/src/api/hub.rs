@@ -199,11 +199,23 @@ pub(super) enum EventRef<'a> {
     Name(&'a NameEvent),
 }
 
-/// Check a subscription's filters; the error message is for `bad_request`.
-pub fn validate_subscription(sub: &Subscription) -> Result<(), String> {
+/// Why a subscription's filter is refused (answered `bad_request`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("bad name {name:?}: {reason}")]
+    Name { name: String, reason: String },
+    #[error("bad mailslot name {0:?}")]
+    Mailslot(String),
+}
+
+/// Check a subscription's filters.
+pub fn validate_subscription(sub: &Subscription) -> Result<(), FilterError> {
     if let Some(n) = &sub.name {
         if let Err(e) = n.parse::<nbdgm_wire::Name>() {
-            return Err(format!("bad name {n:?}: {e}"));
+            return Err(FilterError::Name {
+                name: n.clone(),
+                reason: e.to_string(),
+            });
         }
     }
     if let Some(m) = &sub.mailslot {
@@ -211,7 +223,7 @@ pub fn validate_subscription(sub: &Subscription) -> Result<(), String> {
         // hold any character up to U+00FF: one octet each, 255 at most.
         let latin1 = m.chars().all(|c| c != '\0' && u32::from(c) <= 0xFF);
         if m.is_empty() || m.chars().count() > 255 || !latin1 {
-            return Err(format!("bad mailslot name {m:?}"));
+            return Err(FilterError::Mailslot(m.clone()));
         }
     }
     Ok(())
@@ -414,7 +426,7 @@ impl Hub {
         client: u64,
         sub: Subscription,
     ) -> Result<u64, (ErrorCode, String)> {
-        validate_subscription(&sub).map_err(|m| (ErrorCode::BadRequest, m))?;
+        validate_subscription(&sub).map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         let mut inner = self.lock();
         let Some(slot) = inner.clients.get_mut(&client) else {
             return Err((ErrorCode::NotFound, "client is not connected".into()));
