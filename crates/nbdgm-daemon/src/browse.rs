@@ -351,7 +351,7 @@ pub use nbdgm_runtime::browse_list::to_proto_capped;
 
 /// The master's servers and workgroups, or why they could not be fetched.
 pub type MasterListResult =
-    Result<(Vec<nbdgm_browser::Listed>, Vec<nbdgm_browser::Listed>), String>;
+    Result<(Vec<nbdgm_browser::Listed>, Vec<nbdgm_browser::Listed>), nbdgm_rap::RapError>;
 
 /// Fetch the local master browser's list as a backup browser does: RAP NetServerEnum2
 /// over an SMB session to `address` (MS-BRWS §3.3.6), for our workgroup's servers and
@@ -379,10 +379,8 @@ pub fn fetch_master_list(
             })
             .collect::<Vec<_>>()
     };
-    let servers = net_server_enum2(address, master, workgroup, 0xFFFF_FFFF, &opts)
-        .map_err(|e| e.to_string())?;
-    let groups = net_server_enum2(address, master, workgroup, 0x8000_0000, &opts)
-        .map_err(|e| e.to_string())?;
+    let servers = net_server_enum2(address, master, workgroup, 0xFFFF_FFFF, &opts)?;
+    let groups = net_server_enum2(address, master, workgroup, 0x8000_0000, &opts)?;
     Ok((conv(servers), conv(groups)))
 }
 
