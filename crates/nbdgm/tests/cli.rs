@@ -118,8 +118,8 @@ fn malformed_packets_exit_one_and_are_still_printed() {
 
 #[test]
 fn not_a_capture_exits_two_and_goes_on_with_the_next_file() {
-    let dir = tempdir();
-    let junk = dir.join("junk.txt");
+    let dir = nbdgm_lab::daemon::scratch_dir("cli").unwrap();
+    let junk = dir.path().join("junk.txt");
     std::fs::write(&junk, b"this is not a capture file at all").unwrap();
     let good = sample("zeek__raw_ntlm_in_smb__nbt-only.pcap");
     let o = run(&[
@@ -217,16 +217,6 @@ fn extra_port_is_decoded() {
     assert!(text(&o.stdout).contains("LocalMasterAnnouncement"));
 }
 
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "nbdgm-cli-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn output_is_identical_whatever_the_thread_count() {
     // Several batches' worth of packets: the records of a sample repeated 60 times.
@@ -248,4 +238,341 @@ fn output_is_identical_whatever_the_thread_count() {
         frames.windows(2).all(|w| w[0] < w[1]),
         "frames out of order"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The network tools' shared options (docs/cli.md "Daemon or standalone", "Durations").
+
+/// With `--daemon`, a standalone option the daemon's request cannot carry is a usage error
+/// naming it, for every tool, before any socket is opened (the API socket here does not
+/// exist: the error is not "no daemon").
+#[test]
+fn daemon_flag_with_a_standalone_only_option_is_a_usage_error_naming_it() {
+    let no_daemon = [
+        "--daemon",
+        "--api-socket",
+        "/nonexistent/nbdgm-cli-test.sock",
+    ];
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "send",
+                "--to",
+                "A<00>",
+                "--text",
+                "x",
+                "--bind",
+                "127.0.0.1",
+            ],
+            "--bind",
+        ),
+        (
+            &[
+                "send",
+                "--to",
+                "A<00>",
+                "--text",
+                "x",
+                "--name-port",
+                "1137",
+            ],
+            "--name-port",
+        ),
+        (
+            &["send", "--to", "A<00>", "--text", "x", "--port", "1138"],
+            "--port",
+        ),
+        (
+            &[
+                "send",
+                "--to",
+                "A<00>",
+                "--text",
+                "x",
+                "--max-length",
+                "1000",
+            ],
+            "--max-length",
+        ),
+        (&["listen", "--bind", "127.0.0.1"], "--bind"),
+        (&["listen", "--port", "1138"], "--port"),
+        (
+            &["message", "send", "FRED", "hi", "--bind", "127.0.0.1"],
+            "--bind",
+        ),
+        (&["message", "listen", "--port", "1138"], "--port"),
+        (&["browse", "--bind", "127.0.0.1"], "--bind"),
+        (&["browse", "--solicit", "--workgroup", "W"], "--solicit"),
+        (&["dc-ping", "DOM", "--bind", "127.0.0.1"], "--bind"),
+        (&["dc-ping", "DOM", "--name-port", "1137"], "--name-port"),
+        (
+            &["lookup", "FRED", "--broadcast", "127.255.255.255"],
+            "--broadcast",
+        ),
+        (&["lookup", "FRED", "--port", "1137"], "--port"),
+        (
+            &["lookup", "FRED", "--interface", "127.0.0.1/8"],
+            "--interface",
+        ),
+        (&["status", "127.0.0.1", "--port", "1137"], "--port"),
+    ];
+    for (args, flag) in cases {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(no_daemon);
+        let o = run(&all);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {err}");
+        assert!(
+            err.contains(&format!("{flag} works only without a daemon")),
+            "{all:?}: {err}"
+        );
+    }
+    // Options the daemon's request carries are not refused: the error is the missing daemon.
+    for args in [
+        &[
+            "send",
+            "--to",
+            "A<00>",
+            "--text",
+            "x",
+            "--interface",
+            "127.0.0.1/8",
+        ][..],
+        &[
+            "send",
+            "--to",
+            "A<00>",
+            "--address",
+            "127.0.0.2",
+            "--text",
+            "x",
+            "--port",
+            "1138",
+        ],
+        &["listen", "--interface", "127.0.0.1/8"],
+        &["browse", "--interface", "127.0.0.1/8"],
+        &[
+            "dc-ping",
+            "DOM",
+            "--interface",
+            "127.0.0.1/8",
+            "--port",
+            "1138",
+        ],
+    ] {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(no_daemon);
+        let o = run(&all);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{all:?}: {err}");
+        assert!(err.contains("no daemon at /nonexistent"), "{all:?}: {err}");
+    }
+}
+
+/// A free loopback UDP port (nobody answers there).
+fn quiet_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port()
+}
+
+/// Run with a 10 s guard; the exit code and how long it took.
+fn timed(args: &[&str]) -> (Option<i32>, std::time::Duration, String) {
+    let start = std::time::Instant::now();
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (st.code(), start.elapsed(), err);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (
+                None,
+                start.elapsed(),
+                format!("{args:?}: still running after 10 s"),
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Each timeout in its new spelling (`--timeout 400ms`) and its old one with its old unit
+/// (`--timeout-ms 400`, `--timeout-s 0.4`, `--wait-ms 400`, `--wait 0.4`) waits the same
+/// 0.4 s, standalone on loopback where nothing answers.
+#[test]
+fn every_timeout_spelling_waits_its_time() {
+    let p = quiet_port().to_string();
+    let np = quiet_port().to_string();
+    let standalone = [
+        "--standalone",
+        "--interface",
+        "127.0.0.1/8",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &p,
+    ];
+    let with = |head: &[&str], tail: &[&str]| -> Vec<String> {
+        head.iter()
+            .chain(standalone.iter())
+            .chain(tail.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let cases: Vec<(Vec<String>, Vec<String>)> = vec![
+        (
+            with(&["listen"], &["--timeout", "400ms"]),
+            with(&["listen"], &["--timeout-s", "0.4"]),
+        ),
+        (
+            with(&["message", "listen"], &["--timeout", "0.4s"]),
+            with(&["message", "listen"], &["--timeout-s", "0.4"]),
+        ),
+        (
+            with(&["browse"], &["--timeout", "400ms"]),
+            with(&["browse"], &["--wait", "0.4"]),
+        ),
+        (
+            with(
+                &["dc-ping", "DOM", "--server", "127.0.0.1"],
+                &["--timeout", "400ms"],
+            ),
+            with(
+                &["dc-ping", "DOM", "--server", "127.0.0.1"],
+                &["--wait", "0.4"],
+            ),
+        ),
+        (
+            with(
+                &[
+                    "send",
+                    "--to",
+                    "NOBODY<00>",
+                    "--text",
+                    "x",
+                    "--name-port",
+                    &np,
+                ],
+                &["--timeout", "400ms"],
+            ),
+            with(
+                &[
+                    "send",
+                    "--to",
+                    "NOBODY<00>",
+                    "--text",
+                    "x",
+                    "--name-port",
+                    &np,
+                ],
+                &["--timeout-ms", "400"],
+            ),
+        ),
+        (
+            with(
+                &["message", "send", "NOBODY", "x", "--name-port", &np],
+                &["--timeout", "400ms"],
+            ),
+            with(
+                &["message", "send", "NOBODY", "x", "--name-port", &np],
+                &["--timeout-ms", "400"],
+            ),
+        ),
+    ];
+    let lookup = |t: &[&str]| -> Vec<String> {
+        [
+            "lookup",
+            "FRED",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &np,
+            "--tries",
+            "1",
+        ]
+        .iter()
+        .chain(t)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let status = |t: &[&str]| -> Vec<String> {
+        [
+            "status",
+            "127.0.0.1",
+            "--port",
+            &np,
+            "--tries",
+            "1",
+            "--standalone",
+        ]
+        .iter()
+        .chain(t)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut all = cases;
+    all.push((
+        lookup(&["--timeout", "400ms"]),
+        lookup(&["--wait-ms", "400"]),
+    ));
+    all.push((
+        status(&["--timeout", "400ms"]),
+        status(&["--wait-ms", "400"]),
+    ));
+    for (new, old) in all {
+        for args in [new, old] {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, took, err) = timed(&a);
+            assert_eq!(code, Some(1), "{a:?}: {err}");
+            assert!(
+                took >= std::time::Duration::from_millis(400)
+                    && took < std::time::Duration::from_secs(4),
+                "{a:?} took {took:?}: {err}"
+            );
+        }
+    }
+    // Not both spellings at once, and no bare number for --timeout.
+    let o = run(&["listen", "--timeout", "1s", "--timeout-s", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["browse", "--timeout", "3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("1.5s, 500ms, 2m"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// The help of every network tool keeps its examples and shows `--timeout`, not the old
+/// spellings.
+#[test]
+fn help_shows_examples_and_the_new_spellings_only() {
+    for cmd in [
+        &["send"][..],
+        &["listen"],
+        &["lookup"],
+        &["status"],
+        &["browse"],
+        &["dc-ping"],
+        &["message", "send"],
+        &["message", "listen"],
+    ] {
+        let mut a = cmd.to_vec();
+        a.push("--help");
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(0), "{a:?}");
+        let help = text(&o.stdout);
+        assert!(help.contains("Examples:"), "{a:?}: {help}");
+        assert!(help.contains("--timeout <DURATION>"), "{a:?}: {help}");
+        for old in ["--timeout-ms", "--timeout-s", "--wait-ms", "--wait "] {
+            assert!(!help.contains(old), "{a:?} shows {old}: {help}");
+        }
+    }
 }
