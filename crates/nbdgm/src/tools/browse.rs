@@ -4,8 +4,7 @@
 //! AnnouncementRequest, MS-BRWS §2.2.2) and builds the list from what it hears.
 
 use super::{
-    at_most, parse_duration, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs,
-    ToolError, Via,
+    at_most, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
 };
 use crate::exit;
 use clap::Args;
@@ -33,18 +32,8 @@ pub struct BrowseArgs {
     /// Only this workgroup's servers (and, with --solicit, the workgroup to ask).
     #[arg(long, short)]
     pub workgroup: Option<String>,
-    /// Standalone: how long to listen, e.g. 15s, 2m [default: 15s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in seconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "SECONDS",
-        value_parser = parse_seconds,
-        conflicts_with = "timeout"
-    )]
-    pub wait: Option<Duration>,
+    #[command(flatten)]
+    pub timeout: BrowseTimeout,
     /// Standalone: send an AnnouncementRequest to WORKGROUP<1E> first (needs --workgroup).
     #[arg(long, requires = "workgroup")]
     pub solicit: bool,
@@ -56,18 +45,21 @@ pub struct BrowseArgs {
     pub daemon: DaemonArgs,
 }
 
+super::timeout_args!(
+    BrowseTimeout,
+    wait,
+    parse_seconds,
+    "SECONDS",
+    "Standalone: how long to listen, e.g. 15s, 2m [default: 15s].",
+    default = Duration::from_secs(15)
+);
+
 pub fn run(args: &BrowseArgs) -> u8 {
     super::exit_status("browse", browse(args))
 }
 
 fn browse(args: &BrowseArgs) -> Result<u8, ToolError> {
-    let wait = at_most(
-        "--timeout",
-        args.timeout
-            .or(args.wait)
-            .unwrap_or(Duration::from_secs(15)),
-        Duration::from_secs(86_400),
-    )?;
+    let wait = at_most("--timeout", args.timeout.get(), Duration::from_secs(86_400))?;
     let mut given = args.standalone.given();
     if args.solicit {
         given.push("--solicit");

@@ -9,8 +9,7 @@
 //! own ephemeral socket (DCs reply to the UDP source, DIGEST §8.5).
 
 use super::{
-    at_most, parse_duration, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs,
-    ToolError, Via,
+    at_most, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
 };
 use crate::exit;
 use clap::{Args, ValueEnum};
@@ -18,10 +17,10 @@ use nbdgm_client::proto::Subscription;
 use nbdgm_client::proto::{Event as ApiEvent, SendArgs as ApiSend, SendMode as ApiMode};
 use nbdgm_node::{DropReason, Event, RequestId, SendMode, SendRequest};
 use nbdgm_wire::mailslot::{MailslotWrite, NETLOGON};
+use nbdgm_wire::netlogon::ping::{self, Queries, Targets};
 pub use nbdgm_wire::netlogon::ping::{
     build_request, plan, reply_mailslot, How, PlanSpec, Probe, QueryKind, DEFAULT_SAM_NT_VERSION,
 };
-use nbdgm_wire::netlogon::ping::{self, Queries, Targets};
 use nbdgm_wire::netlogon::{ds_flag, NetlogonMessage};
 use nbdgm_wire::text::{escape, Escaped};
 use nbdgm_wire::Name;
@@ -83,19 +82,8 @@ pub struct DcPingArgs {
     /// NtVersion bits of both requests, e.g. 0xB [default: primary 0x1, SAM 0xF].
     #[arg(long, value_name = "BITS", value_parser = parse_u32)]
     pub nt_version: Option<u32>,
-    /// Collect responses this long after each round of requests, e.g. 3s, 500ms
-    /// [default: 3s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in seconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "SECONDS",
-        value_parser = parse_seconds,
-        conflicts_with = "timeout"
-    )]
-    pub wait: Option<Duration>,
+    #[command(flatten)]
+    pub timeout: DcPingTimeout,
     /// Rounds of requests.
     #[arg(long, default_value_t = 1)]
     pub count: u32,
@@ -110,6 +98,15 @@ pub struct DcPingArgs {
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
+
+super::timeout_args!(
+    DcPingTimeout,
+    wait,
+    parse_seconds,
+    "SECONDS",
+    "Collect responses this long after each round of requests, e.g. 3s, 500ms [default: 3s].",
+    default = Duration::from_secs(3)
+);
 
 /// An `--nt-version` that is not a number.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -484,11 +481,7 @@ pub fn run(args: &DcPingArgs) -> u8 {
 /// The wait after each round: `--timeout` (or the old `--wait`), at most an hour.
 fn check(args: &DcPingArgs) -> Result<Duration, ToolError> {
     Name::new(&args.domain, 0x1C).map_err(|e| ToolError::bad("domain", &args.domain, e))?;
-    let wait = at_most(
-        "--timeout",
-        args.timeout.or(args.wait).unwrap_or(Duration::from_secs(3)),
-        Duration::from_secs(3600),
-    )?;
+    let wait = at_most("--timeout", args.timeout.get(), Duration::from_secs(3600))?;
     if args.count == 0 {
         return Err(ToolError::Usage("--count must be at least 1".into()));
     }
@@ -794,10 +787,16 @@ mod tests {
         let ip = Ipv4Addr::new(198, 51, 100, 10);
         let p = plan(&spec(Some(ip), Some(TargetArg::Pdc), QueryArg::Sam), 0, 7).unwrap();
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].destination.suffix(), p[0].kind), (0x1B, QueryKind::Sam));
+        assert_eq!(
+            (p[0].destination.suffix(), p[0].kind),
+            (0x1B, QueryKind::Sam)
+        );
         let p = plan(&spec(None, Some(TargetArg::Both), QueryArg::Primary), 0, 7).unwrap();
         let got: Vec<_> = p.iter().map(|x| (x.destination.suffix(), x.kind)).collect();
-        assert_eq!(got, [(0x1C, QueryKind::Primary), (0x1B, QueryKind::Primary)]);
+        assert_eq!(
+            got,
+            [(0x1C, QueryKind::Primary), (0x1B, QueryKind::Primary)]
+        );
         let p = plan(&spec(None, Some(TargetArg::Dc), QueryArg::Both), 0, 7).unwrap();
         let got: Vec<_> = p.iter().map(|x| (x.destination.suffix(), x.kind)).collect();
         assert_eq!(got, [(0x1C, QueryKind::Primary), (0x1C, QueryKind::Sam)]);

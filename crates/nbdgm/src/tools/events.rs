@@ -3,7 +3,7 @@
 //! receive), until a count or a deadline; and one printer for text, JSON (one array at
 //! the end) and NDJSON (one object per line as it arrives).
 
-use super::{parse_duration, parse_seconds, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
+use super::{parse_seconds, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
 use crate::exit;
 use clap::Args;
 use nbdgm_client::proto::{DatagramEvent, Event as ApiEvent, Subscription};
@@ -21,23 +21,21 @@ pub struct StopArgs {
     /// Stop after this many datagrams.
     #[arg(long)]
     pub count: Option<u64>,
-    /// Stop after this long, e.g. 30s, 1.5s, 2m [default: never].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in seconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "SECONDS",
-        value_parser = parse_seconds,
-        conflicts_with = "timeout"
-    )]
-    pub timeout_s: Option<Duration>,
+    #[command(flatten)]
+    pub timeout: StreamTimeout,
 }
+
+super::timeout_args!(
+    StreamTimeout,
+    timeout_s,
+    parse_seconds,
+    "SECONDS",
+    "Stop after this long, e.g. 30s, 1.5s, 2m [default: never]."
+);
 
 impl StopArgs {
     pub fn timeout(&self) -> Option<Duration> {
-        self.timeout.or(self.timeout_s)
+        self.timeout.get()
     }
 }
 

@@ -1,6 +1,6 @@
 //! `nbdgm lookup`: resolve a NetBIOS name (NAME QUERY, RFC 1002 §4.2.12–4.2.14, §5.1.1).
 
-use super::{parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
+use super::{parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use crate::nameq::{self, Target};
 use clap::Args;
@@ -35,23 +35,22 @@ pub struct LookupArgs {
     /// Tries, each waiting --timeout.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
-    /// Wait per try, e.g. 750ms, 2s [default: 750ms].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in milliseconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "MS",
-        value_parser = parse_millis,
-        conflicts_with = "timeout"
-    )]
-    pub wait_ms: Option<Duration>,
+    #[command(flatten)]
+    pub timeout: LookupTimeout,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
+
+super::timeout_args!(
+    LookupTimeout,
+    wait_ms,
+    parse_millis,
+    "MS",
+    "Wait per try, e.g. 750ms, 2s [default: 750ms].",
+    default = Duration::from_millis(750)
+);
 
 pub fn run(args: &LookupArgs) -> u8 {
     super::exit_status("lookup", lookup(args))
@@ -79,10 +78,7 @@ fn lookup(args: &LookupArgs) -> Result<u8, ToolError> {
         .map_err(|e| ToolError::bad("name", &args.name, e))?;
     let server = args.server.as_deref().map(super::ipv4).transpose()?;
     let via = args.daemon.choose(&standalone_given(args), &[])?;
-    let wait = args
-        .timeout
-        .or(args.wait_ms)
-        .unwrap_or(Duration::from_millis(750));
+    let wait = args.timeout.get();
     let addresses: Vec<serde_json::Value> = match via {
         Via::Daemon(mut client) => {
             use nbdgm_client::{proto::ErrorCode, Error};

@@ -255,6 +255,50 @@ impl DaemonArgs {
     }
 }
 
+/// A `--timeout DURATION` option with one command's old spelling as a hidden alias that
+/// keeps its old unit (docs/cli.md, "Renamed flags"):
+/// `timeout_args!(Name, old_field, old_parser, "UNIT", "help" [, default = DURATION])`.
+/// `get()` is the duration given (either spelling), or the default.
+macro_rules! timeout_args {
+    (@struct $name:ident, $old:ident, $parser:path, $unit:literal, $help:literal) => {
+        #[doc = concat!("`--timeout`, or the old `--", stringify!($old), "` in ", $unit, ".")]
+        #[derive(clap::Args, Debug, Clone, Default)]
+        pub struct $name {
+            #[doc = $help]
+            #[arg(long, value_name = "DURATION", value_parser = $crate::tools::parse_duration)]
+            pub timeout: Option<std::time::Duration>,
+            /// Old spelling of --timeout, in its old unit.
+            #[arg(
+                long,
+                hide = true,
+                value_name = $unit,
+                value_parser = $parser,
+                conflicts_with = "timeout"
+            )]
+            pub $old: Option<std::time::Duration>,
+        }
+    };
+    ($name:ident, $old:ident, $parser:path, $unit:literal, $help:literal) => {
+        $crate::tools::timeout_args!(@struct $name, $old, $parser, $unit, $help);
+        impl $name {
+            pub fn get(&self) -> Option<std::time::Duration> {
+                self.timeout.or(self.$old)
+            }
+        }
+    };
+    ($name:ident, $old:ident, $parser:path, $unit:literal, $help:literal, default = $d:expr) => {
+        $crate::tools::timeout_args!(@struct $name, $old, $parser, $unit, $help);
+        impl $name {
+            pub const DEFAULT: std::time::Duration = $d;
+
+            pub fn get(&self) -> std::time::Duration {
+                self.timeout.or(self.$old).unwrap_or(Self::DEFAULT)
+            }
+        }
+    };
+}
+pub(crate) use timeout_args;
+
 /// Why a duration argument does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum DurationError {
@@ -311,8 +355,8 @@ pub fn standalone_interface(arg: Option<&str>) -> Result<nbdgm_node::Interface, 
             reason: e.to_string(),
         });
     }
-    let found = nbdgm_runtime::system_interfaces()
-        .map_err(|e| ToolError::ListInterfaces(e.to_string()))?;
+    let found =
+        nbdgm_runtime::system_interfaces().map_err(|e| ToolError::ListInterfaces(e.to_string()))?;
     let (addr, prefix, broadcast) = found.into_iter().next().ok_or(ToolError::NoInterface)?;
     Ok(nbdgm_node::Interface {
         addr,

@@ -1,9 +1,7 @@
 //! `nbdgm send`: send a datagram, optionally as a mailslot write (RFC 1002 §5.3.1;
 //! MS-MAIL §2.2.1).
 
-use super::{
-    parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
-};
+use super::{parse_millis, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
 use crate::exit;
 use clap::{ArgGroup, Args};
 use nbdgm_client::proto::{SendArgs as ApiSend, SendMode as ApiMode};
@@ -75,30 +73,14 @@ pub struct SendArgs {
     pub daemon: DaemonArgs,
 }
 
-/// How long a send may take, name resolution included.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SendTimeout {
-    /// Give up after this long, name resolution included, e.g. 5s, 500ms [default: 5s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in milliseconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "MS",
-        value_parser = parse_millis,
-        conflicts_with = "timeout"
-    )]
-    pub timeout_ms: Option<Duration>,
-}
-
-impl SendTimeout {
-    pub const DEFAULT: Duration = Duration::from_secs(5);
-
-    pub fn get(&self) -> Duration {
-        self.timeout.or(self.timeout_ms).unwrap_or(Self::DEFAULT)
-    }
-}
+super::timeout_args!(
+    SendTimeout,
+    timeout_ms,
+    parse_millis,
+    "MS",
+    "Give up after this long, name resolution included, e.g. 5s, 500ms [default: 5s].",
+    default = Duration::from_secs(5)
+);
 
 pub fn run(args: &SendArgs) -> u8 {
     super::exit_status("send", send(args))

@@ -1,6 +1,6 @@
 //! `nbdgm status`: NODE STATUS of a host (RFC 1002 §4.2.17–4.2.18), like `nmblookup -A`.
 
-use super::{parse_duration, parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
+use super::{parse_millis, print_json, DaemonArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use crate::nameq::{self, Target};
 use clap::Args;
@@ -30,23 +30,22 @@ pub struct StatusArgs {
     /// Tries, each waiting --timeout.
     #[arg(long, default_value_t = 3)]
     pub tries: u32,
-    /// Wait per try, e.g. 1s, 500ms [default: 1s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
-    /// Old spelling of --timeout, in milliseconds.
-    #[arg(
-        long,
-        hide = true,
-        value_name = "MS",
-        value_parser = parse_millis,
-        conflicts_with = "timeout"
-    )]
-    pub wait_ms: Option<Duration>,
+    #[command(flatten)]
+    pub timeout: StatusTimeout,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
     #[command(flatten)]
     pub daemon: DaemonArgs,
 }
+
+super::timeout_args!(
+    StatusTimeout,
+    wait_ms,
+    parse_millis,
+    "MS",
+    "Wait per try, e.g. 1s, 500ms [default: 1s].",
+    default = Duration::from_secs(1)
+);
 
 pub fn run(args: &StatusArgs) -> u8 {
     super::exit_status("status", status(args))
@@ -93,9 +92,7 @@ fn status(args: &StatusArgs) -> Result<u8, ToolError> {
                 },
                 SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
                 args.tries,
-                args.timeout
-                    .or(args.wait_ms)
-                    .unwrap_or(Duration::from_secs(1)),
+                args.timeout.get(),
                 false,
             )
             .map_err(|source| ToolError::IoAt {

@@ -194,22 +194,30 @@ fn every_timeout_has_the_new_spelling_and_its_old_one_with_its_old_unit() {
     assert_eq!(l.stop.timeout(), Some(ms(15_000)));
     // lookup / status: --wait-ms, per try.
     let l: lookup::LookupArgs = parse(&["FRED", "--wait-ms", "200"]).unwrap();
-    assert_eq!(l.wait_ms.or(l.timeout), Some(ms(200)));
+    assert_eq!(l.timeout.get(), ms(200));
     let l: lookup::LookupArgs = parse(&["FRED", "--timeout", "0.2s"]).unwrap();
-    assert_eq!(l.timeout, Some(ms(200)));
+    assert_eq!(l.timeout.get(), ms(200));
     let s: status::StatusArgs = parse(&["192.0.2.1", "--wait-ms", "300"]).unwrap();
-    assert_eq!(s.wait_ms, Some(ms(300)));
+    assert_eq!(s.timeout.get(), ms(300));
     let s: status::StatusArgs = parse(&["192.0.2.1", "--timeout", "300ms"]).unwrap();
-    assert_eq!(s.timeout, Some(ms(300)));
+    assert_eq!(s.timeout.get(), ms(300));
+    let l: lookup::LookupArgs = parse(&["FRED"]).unwrap();
+    assert_eq!(l.timeout.get(), ms(750));
+    let s: status::StatusArgs = parse(&["192.0.2.1"]).unwrap();
+    assert_eq!(s.timeout.get(), ms(1000));
+    let b: browse::BrowseArgs = parse(&[]).unwrap();
+    assert_eq!(b.timeout.get(), ms(15_000));
+    let d: dcping::DcPingArgs = parse(&["DOM"]).unwrap();
+    assert_eq!(d.timeout.get(), ms(3000));
     // browse / dc-ping: --wait, in seconds.
     let b: browse::BrowseArgs = parse(&["--wait", "3"]).unwrap();
-    assert_eq!(b.wait, Some(ms(3000)));
+    assert_eq!(b.timeout.get(), ms(3000));
     let b: browse::BrowseArgs = parse(&["--timeout", "3s"]).unwrap();
-    assert_eq!(b.timeout, Some(ms(3000)));
+    assert_eq!(b.timeout.get(), ms(3000));
     let d: dcping::DcPingArgs = parse(&["DOM", "--wait", "0.5"]).unwrap();
-    assert_eq!(d.wait, Some(ms(500)));
+    assert_eq!(d.timeout.get(), ms(500));
     let d: dcping::DcPingArgs = parse(&["DOM", "--timeout", "500ms"]).unwrap();
-    assert_eq!(d.timeout, Some(ms(500)));
+    assert_eq!(d.timeout.get(), ms(500));
     assert!(parse::<dcping::DcPingArgs>(&["DOM", "--wait", "1", "--timeout", "1s"]).is_err());
     // A bare number is not a --timeout: the unit is not guessed.
     assert!(parse::<browse::BrowseArgs>(&["--timeout", "3"]).is_err());
