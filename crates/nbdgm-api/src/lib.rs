@@ -347,8 +347,8 @@ pub struct DatagramEvent {
     pub to: Option<SocketAddr>,
     /// SOURCE_IP:SOURCE_PORT from the datagram header.
     pub header_source: SocketAddr,
-    /// `direct_unique`, `direct_group` or `broadcast` (see [`msg_type_str`]).
-    pub msg_type: String,
+    /// `direct_unique`, `direct_group` or `broadcast`; any other value is an error.
+    pub msg_type: DatagramType,
     pub source: String,
     pub destination: String,
     /// Sent to a broadcast address.
@@ -398,6 +398,54 @@ pub fn parse_server_line(line: &[u8]) -> Result<ServerMsg, serde_json::Error> {
         Ok(ServerMsg::Event(serde_json::from_value(v)?))
     } else {
         Ok(ServerMsg::Response(serde_json::from_value(v)?))
+    }
+}
+
+/// MSG_TYPE of a delivered datagram (RFC 1002 §4.4.1: the three data types), as the
+/// API spells it. A value other than these three does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatagramType {
+    DirectUnique,
+    DirectGroup,
+    Broadcast,
+}
+
+impl DatagramType {
+    /// `direct_unique`, `direct_group` or `broadcast` (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatagramType::DirectUnique => "direct_unique",
+            DatagramType::DirectGroup => "direct_group",
+            DatagramType::Broadcast => "broadcast",
+        }
+    }
+
+    /// The data MSG_TYPEs; `None` for those never delivered (errors, NBDD queries).
+    pub fn from_wire(t: nbdgm_wire::datagram::MsgType) -> Option<DatagramType> {
+        use nbdgm_wire::datagram::MsgType as M;
+        match t {
+            M::DirectUnique => Some(DatagramType::DirectUnique),
+            M::DirectGroup => Some(DatagramType::DirectGroup),
+            M::Broadcast => Some(DatagramType::Broadcast),
+            _ => None,
+        }
+    }
+}
+
+impl From<DatagramType> for nbdgm_wire::datagram::MsgType {
+    fn from(t: DatagramType) -> Self {
+        match t {
+            DatagramType::DirectUnique => Self::DirectUnique,
+            DatagramType::DirectGroup => Self::DirectGroup,
+            DatagramType::Broadcast => Self::Broadcast,
+        }
+    }
+}
+
+impl PartialEq<&str> for DatagramType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -726,13 +774,29 @@ mod tests {
     }
 
     #[test]
+    fn datagram_types_are_typed_and_unknown_ones_refused() {
+        use nbdgm_wire::datagram::MsgType as M;
+        for t in [M::DirectUnique, M::DirectGroup, M::Broadcast] {
+            let d = DatagramType::from_wire(t).unwrap();
+            assert_eq!(serde_json::to_value(d).unwrap(), msg_type_str(t));
+            assert_eq!(M::from(d), t);
+            assert_eq!(d, msg_type_str(t));
+        }
+        assert_eq!(DatagramType::from_wire(M::Error), None);
+        assert!(serde_json::from_str::<DatagramType>("\"direct_group\"").is_ok());
+        // No silent fallback: an unknown type is an error.
+        assert!(serde_json::from_str::<DatagramType>("\"error\"").is_err());
+        assert!(serde_json::from_str::<NameState>("\"active\"").is_err());
+    }
+
+    #[test]
     fn events_round_trip() {
         let d = DatagramEvent {
             interface: "198.51.100.10".parse().unwrap(),
             from: "198.51.100.20:138".parse().unwrap(),
             to: None,
             header_source: "198.51.100.20:138".parse().unwrap(),
-            msg_type: msg_type_str(nbdgm_wire::datagram::MsgType::DirectGroup).into(),
+            msg_type: DatagramType::DirectGroup,
             source: "SAMBAA<00>".into(),
             destination: "TESTGROUP<1d>".into(),
             broadcast: true,
@@ -744,6 +808,7 @@ mod tests {
         let v = serde_json::to_value(Event::Datagram(d.clone())).unwrap();
         assert_eq!(v["event"], "datagram");
         assert_eq!(v["msg_type"], "direct_group");
+        assert_eq!(msg_type_str(d.msg_type.into()), "direct_group");
         assert!(v["mailslot"].is_null());
         let line = serde_json::to_vec(&Event::Datagram(d.clone())).unwrap();
         assert_eq!(

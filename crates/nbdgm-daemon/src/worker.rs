@@ -794,58 +794,13 @@ impl<O: Outlet> Worker<O> {
                 }
             },
             Command::Names { reply } => {
-                let names: Vec<proto::NameEntry> = self
-                    .driver
-                    .engines
-                    .node
-                    .names()
-                    .into_iter()
-                    .map(|e| proto::NameEntry {
-                        name: e.name.to_string(),
-                        group: e.group,
-                        state: match e.state {
-                            NameState::Registering => proto::NameState::Registering,
-                            NameState::Active => proto::NameState::Registered,
-                            NameState::Conflict => proto::NameState::Conflict,
-                            NameState::Releasing => proto::NameState::Released,
-                        },
-                        persistent: false,
-                        owner: None,
-                    })
-                    .collect();
-                let _ = reply.send(Ok(json!({
-                    "interface": self.addr.to_string(),
-                    "names": names,
-                })));
+                let _ = reply.send(Ok(self.names_reply()));
             }
             Command::Cache { reply } => {
-                let entries: Vec<proto::CacheEntry> = self
-                    .driver
-                    .engines
-                    .node
-                    .cache()
-                    .into_iter()
-                    .map(|e| proto::CacheEntry {
-                        name: e.name.to_string(),
-                        addresses: e.addresses.iter().map(api_address).collect(),
-                        ttl: u32::try_from(e.expires_in_secs).unwrap_or(u32::MAX),
-                    })
-                    .collect();
-                let _ = reply.send(Ok(json!({ "entries": entries })));
+                let _ = reply.send(Ok(self.cache_reply()));
             }
             Command::Stats { reply } => {
-                let _ = reply.send(Ok(json!({
-                    "interface": self.addr.to_string(),
-                    "browser": self.driver.engines.browser.as_ref().map(|b| b.stats()),
-                    "messenger": self.messenger.stats(),
-                    "roles": self.roles.stats(),
-                    "node": self.driver.engines.node.stats(),
-                    "runtime": self.stats,
-                    "rate_limit_rx": self.rx_limiter.stats(),
-                    "rate_limit_reply": self.gate.rate_stats(),
-                    "reply_gate": self.gate.stats(),
-                    "logs_suppressed": self.log_limiter.suppressed(),
-                })));
+                let _ = reply.send(Ok(self.stats_reply()));
             }
             Command::Browse {
                 workgroup,
@@ -853,23 +808,7 @@ impl<O: Outlet> Worker<O> {
                 budget,
                 reply,
             } => {
-                let v = match &self.driver.engines.browser {
-                    Some(b) => json!(crate::browse::to_proto_capped(
-                        self.addr,
-                        self.driver
-                            .engines
-                            .node
-                            .config()
-                            .announce_address
-                            .unwrap_or(self.addr),
-                        b.list(Instant::now()),
-                        workgroup.as_deref(),
-                        page,
-                        budget,
-                    )),
-                    None => Value::Null,
-                };
-                let _ = reply.send(Ok(v));
+                let _ = reply.send(Ok(self.browse_reply(workgroup.as_deref(), page, budget)));
             }
             Command::Reconfigure {
                 node,
@@ -883,6 +822,87 @@ impl<O: Outlet> Worker<O> {
             }
             Command::Shutdown { .. } => {} // handled in run()
         }
+    }
+
+    /// `names`: this interface's names and their states.
+    fn names_reply(&self) -> Value {
+        let names: Vec<proto::NameEntry> = self
+            .driver
+            .engines
+            .node
+            .names()
+            .into_iter()
+            .map(|e| proto::NameEntry {
+                name: e.name.to_string(),
+                group: e.group,
+                state: match e.state {
+                    NameState::Registering => proto::NameState::Registering,
+                    NameState::Active => proto::NameState::Registered,
+                    NameState::Conflict => proto::NameState::Conflict,
+                    NameState::Releasing => proto::NameState::Released,
+                },
+                persistent: false,
+                owner: None,
+            })
+            .collect();
+        json!({
+            "interface": self.addr.to_string(),
+            "names": names,
+        })
+    }
+
+    /// `cache`: the remote-name cache.
+    fn cache_reply(&self) -> Value {
+        let entries: Vec<proto::CacheEntry> = self
+            .driver
+            .engines
+            .node
+            .cache()
+            .into_iter()
+            .map(|e| proto::CacheEntry {
+                name: e.name.to_string(),
+                addresses: e.addresses.iter().map(api_address).collect(),
+                ttl: u32::try_from(e.expires_in_secs).unwrap_or(u32::MAX),
+            })
+            .collect();
+        json!({ "entries": entries })
+    }
+
+    /// `stats`: the engines' and the runtime's counters.
+    fn stats_reply(&self) -> Value {
+        json!({
+            "interface": self.addr.to_string(),
+            "browser": self.driver.engines.browser.as_ref().map(|b| b.stats()),
+            "messenger": self.messenger.stats(),
+            "roles": self.roles.stats(),
+            "node": self.driver.engines.node.stats(),
+            "runtime": self.stats,
+            "rate_limit_rx": self.rx_limiter.stats(),
+            "rate_limit_reply": self.gate.rate_stats(),
+            "reply_gate": self.gate.stats(),
+            "logs_suppressed": self.log_limiter.suppressed(),
+        })
+    }
+
+    /// `browse`: the browse list (`null` without a browser), paged and capped.
+    fn browse_reply(
+        &self,
+        workgroup: Option<&str>,
+        page: Option<(usize, usize)>,
+        budget: usize,
+    ) -> Value {
+        let Some(b) = &self.driver.engines.browser else {
+            return Value::Null;
+        };
+        let node = &self.driver.engines.node;
+        json!(crate::browse::to_proto_capped(
+            self.addr,
+            node.config().announce_address.unwrap_or(self.addr),
+            b.list(Instant::now()),
+            workgroup,
+            page,
+            budget,
+        ))
     }
 
     fn reconfigure_browser(&mut self, cfg: Option<BrowserConfig>) {

@@ -93,9 +93,26 @@ impl Node {
             }
             return;
         }
+        let id = (dg.msg_type, dg.id);
+        self.fragment(now, inc, header, id, offset, more, &body);
+    }
+
+    /// One fragment of a datagram (RFC 1001 §17.1.2): to reassembly; delivered when the
+    /// set is complete.
+    #[allow(clippy::too_many_arguments)]
+    fn fragment(
+        &mut self,
+        now: Instant,
+        inc: Incoming<'_>,
+        header: SocketAddrV4,
+        (msg_type, dgm_id): (MsgType, u16),
+        offset: u16,
+        more: bool,
+        body: &DataBody<&[u8]>,
+    ) {
         self.stats.fragments_received += 1;
         let mut drops = Vec::new();
-        let complete = match &body {
+        let complete = match body {
             DataBody::Names {
                 source_name,
                 destination_name,
@@ -106,8 +123,8 @@ impl Node {
                 self.config.fragment_timeout,
                 inc.from,
                 header,
-                dg.msg_type,
-                dg.id,
+                msg_type,
+                dgm_id,
                 Fragment::First {
                     source: source_name,
                     destination: destination_name,
@@ -122,8 +139,8 @@ impl Node {
                 self.config.fragment_timeout,
                 inc.from,
                 header,
-                dg.msg_type,
-                dg.id,
+                msg_type,
+                dgm_id,
                 Fragment::Next {
                     offset: usize::from(offset),
                     data,
@@ -135,7 +152,7 @@ impl Node {
         self.report_drops(drops);
         if let Some(c) = complete {
             self.stats.datagrams_reassembled += 1;
-            self.deliver(inc, c, dg.id);
+            self.deliver(inc, c, dgm_id);
         }
     }
 

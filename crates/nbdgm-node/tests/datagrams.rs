@@ -378,7 +378,7 @@ fn lossy_reordering_network_delivers_exact_payloads() {
     }
     for s in &sent {
         assert!(
-            got.iter().any(|d| &d.data == s),
+            got.iter().any(|d| d.data == *s),
             "payload of {} bytes lost",
             s.len()
         );

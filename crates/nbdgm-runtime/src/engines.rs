@@ -82,11 +82,7 @@ impl Engines {
     pub fn observe(&mut self, now: Instant, ev: &Event) {
         let Some(b) = &mut self.browser else { return };
         match ev {
-            Event::Delivered(d) => {
-                if feed(b, now, d) {
-                    self.fed = true;
-                }
-            }
+            Event::Delivered(d) => self.fed |= feed(b, now, d),
             Event::NameRegistered { name, .. } => b.name_registered(now, name),
             Event::NameConflict { name, .. } => b.name_failed(now, name),
             _ => {}

@@ -295,7 +295,7 @@ impl Dgram {
             from: SocketAddr::V4(d.from),
             to: Some(SocketAddr::V4(self.to)),
             header_source: SocketAddr::V4(d.header_source),
-            msg_type: proto::msg_type_str(d.msg_type).into(),
+            msg_type: proto::DatagramType::from_wire(d.msg_type).unwrap(),
             source: d.source.to_string(),
             destination: d.destination.to_string(),
             broadcast: d.broadcast,

@@ -246,14 +246,6 @@ impl Stream<'_> {
     }
 }
 
-fn msg_type(s: &str) -> MsgType {
-    match s {
-        "direct_unique" => MsgType::DirectUnique,
-        "broadcast" => MsgType::Broadcast,
-        _ => MsgType::DirectGroup,
-    }
-}
-
 /// An API datagram event as an [`Arrival`].
 pub fn from_event(ev: DatagramEvent) -> Arrival {
     let name = |s: &str| s.parse::<Name>().unwrap_or_else(|_| Name::wildcard());
@@ -273,7 +265,7 @@ pub fn from_event(ev: DatagramEvent) -> Arrival {
         from: ev.from,
         to,
         header_source: ev.header_source,
-        msg_type: msg_type(&ev.msg_type),
+        msg_type: ev.msg_type.into(),
         source: name(&ev.source),
         destination: name(&ev.destination),
         source_text: ev.source,
