@@ -113,7 +113,7 @@ pub enum RapError {
         source: std::io::Error,
     },
     /// The NBSS session request was refused (RFC 1002 4.3.4 error code, e.g. 0x80 "not
-    /// listening on called name", 0x82 "called name present, insufficient resources").
+    /// listening on called name", 0x82 "called name not present", 0x83 "called name present, but insufficient resources").
     #[error("NetBIOS session to {called} refused: error {code:#04x} ({})", nbss::refusal_name(*.code))]
     SessionRefused { called: String, code: u8 },
     /// An SMB command failed.
