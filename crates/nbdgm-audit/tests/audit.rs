@@ -2,6 +2,9 @@
 //! evaluation on fixtures (the nft JSON was produced by nft 1.0.6 in a namespace), and a lab
 //! test that binds 138/udp in a namespace and audits it while nftables rules change.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_audit::addrset::AddrSet;
 use nbdgm_audit::eval;
 use nbdgm_audit::{self as audit, ipt, nft, ufw, AuditOptions, FirewallView, VerdictKind};
@@ -194,8 +197,8 @@ Samba                      ALLOW IN    Anywhere
 
 #[test]
 fn proc_fixture_sockets() {
-    let dir = std::env::temp_dir().join(format!("nbdgm-audit-proc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let tmp = nbdgm_lab::daemon::scratch_dir("audit-proc").unwrap();
+    let dir = tmp.path().to_owned();
     std::fs::create_dir_all(dir.join("net")).unwrap();
     std::fs::create_dir_all(dir.join("4242/fd")).unwrap();
     std::fs::write(
@@ -239,7 +242,7 @@ fn proc_fixture_sockets() {
     assert!(text.contains("nmbd[4242]"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&audit::to_json(&report)).unwrap();
     assert_eq!(json["ports"][1]["firewall"]["verdict"], "open-to-everyone");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
 }
 
 fn port_audit(r: &audit::AuditReport, p: Port) -> audit::PortAudit {

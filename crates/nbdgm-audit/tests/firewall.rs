@@ -1,6 +1,9 @@
 //! Rule generation of `nbdgm_audit::firewall` for nftables, iptables and ufw (no firewall is
 //! touched here; applying is tested in network namespaces by `crates/nbdgm/tests/audit_cli.rs`).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_audit::firewall::{self, parse_net, Backend, FirewallOptions, Verifier};
 use nbdgm_audit::{ipt, nft};
 use nbdgm_probe::probe::{Port, PortResult, PortState};

@@ -4,6 +4,8 @@
 //!
 //! Benchmarks, never tests: nothing here asserts a timing.
 
+#![forbid(unsafe_code)]
+
 pub mod browse;
 pub mod daemon;
 pub mod nbdd;

@@ -1,5 +1,9 @@
 //! Read-path throughput on synthetic captures held in memory:
 //! `cargo run --release -p nbdgm-capture --example bench [packets]`.
+
+// Example/benchmark program: a failed setup aborts the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Cursor;
 use std::time::Instant;
 

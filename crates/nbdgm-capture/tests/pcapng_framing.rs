@@ -6,6 +6,9 @@
 //! reported as a truncation in release builds (docs/FUZZING.md, finding 3). These
 //! tests run in the default (debug) profile, where that subtraction would panic.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Cursor;

@@ -1,5 +1,8 @@
 //! Captures built byte by byte in the tests.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Cursor;

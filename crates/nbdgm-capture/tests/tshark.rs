@@ -9,6 +9,9 @@
 //! Skipped only when TShark is missing and the environment variable `CI` is not
 //! `"true"`; with `CI=true` a missing TShark fails the test.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,6 +16,11 @@
 //! Every generated packet carries a `kind` naming what it is (`browser.host_announcement`,
 //! `nbns.wack`, `dgm.fragment_middle`, `malformed.truncated`, ...).
 
+#![forbid(unsafe_code)]
+// A test-data generator (never shipped): its generated frames always encode, so an
+// encoding failure is a generator bug that should abort the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod gen;
 mod pcap;
 mod rng;

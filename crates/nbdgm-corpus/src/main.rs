@@ -1,6 +1,8 @@
 //! `nbdgm-corpus`: writes a generated test capture (for the conformance tests and
 //! benchmarks). Formerly the hidden `nbdgm corpus` subcommand; same flags, same bytes.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use nbdgm_corpus::{generate, write_pcap, Mix};
 use std::fs::File;

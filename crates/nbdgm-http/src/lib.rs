@@ -11,6 +11,8 @@
 //! - [`HostCheck`]: the `Host` header must name the listening address, `localhost`
 //!   or a configured name, else `421 Misdirected Request` (defeats DNS rebinding).
 
+#![forbid(unsafe_code)]
+
 use axum::body::Body;
 use axum::http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;

@@ -1,6 +1,9 @@
 //! The lab itself: topology, nmbd, nmblookup, tshark. Needs root, iproute2, Samba and tshark;
 //! skipped (or failed under CI=true) otherwise.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_lab::{nmblookup, require_or_skip, Lab, LabSpec, Nmbd, NmbdOptions, Tshark};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! (alerts once per change, maintenance, reload, web page in headless Chromium, metrics),
 //! the SMTP and webhook sinks, and the lab test against a real nmbd.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod monitor_support;
 
 use chrono::{Duration as CDuration, Utc};

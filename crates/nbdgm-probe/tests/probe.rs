@@ -6,6 +6,9 @@
 //! `host-down`, and `probe_all` over a range. Needs root, iproute2, Samba and nft: skipped
 //! locally without them, a failure under CI=true.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_lab::{require_or_skip, tool_path, Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use nbdgm_probe::probe::{self, HostResult, Port, PortState, ProbeOptions, RateLimiter};
 use nbdgm_probe::target::{parse_targets, Target};

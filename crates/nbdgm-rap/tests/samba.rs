@@ -1,6 +1,9 @@
 //! Interop: RAP NetServerEnum2 against Samba 4.17 (nmbd as local master + smbd), and error
 //! paths against a closed port and a non-SMB server. Needs root and the lab tools.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_lab::{require_or_skip, Lab, LabSpec, Nmbd, NmbdOptions, Smbd};
 use nbdgm_rap::{net_server_enum2, Options, RapError, SV_TYPE_ALL, SV_TYPE_DOMAIN_ENUM};
 use nbdgm_wire::browser::{Announcement, BrowserFrame};

@@ -15,6 +15,8 @@
 //! Every loop is bounded in count and time; nmbd and nbdgm are stopped by PID.
 //! Benchmarks, never tests: nothing here asserts. Needs root (namespaces, ports 137/138).
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use nbdgm_bench::daemon::{start_daemon, stats, wait_master, wait_names, Daemon, DaemonConfig};

@@ -15,6 +15,8 @@
 //! Every traffic loop is bounded in count and in time; every process started is stopped
 //! by PID. Benchmarks, never tests.
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use nbdgm_bench::browse::{

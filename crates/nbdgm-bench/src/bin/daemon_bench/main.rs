@@ -12,6 +12,10 @@
 //! Every traffic loop is bounded in count and in time; every process started is stopped
 //! by PID. Needs root for `names` (namespaces, nmbd on port 137).
 
+#![forbid(unsafe_code)]
+// Benchmark tool (never shipped): a failed setup or a dead worker thread aborts the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nbdgm_bench::setup;
 use std::net::Ipv4Addr;

@@ -16,6 +16,10 @@
 //! Every traffic loop is bounded in count and in time; every process started is stopped
 //! by PID. Loopback only (127.0.8.x NBDD, 127.0.9.x members, 127.0.10.x senders).
 
+#![forbid(unsafe_code)]
+// Benchmark tool (never shipped): a failed setup or a dead worker thread aborts the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use clap::{Args, Parser, Subcommand};
 use nbdgm_bench::setup;
 use nbdgm_wire::Name;

@@ -14,6 +14,8 @@
 //! Every tool run is bounded in time and stopped by PID; the namespaces and nmbd processes
 //! are removed by `nbdgm-lab`. Needs root, nmbd, nft and nmap.
 
+#![forbid(unsafe_code)]
+
 use anyhow::{bail, Context};
 use clap::Parser;
 use nbdgm_bench::procfs;
