@@ -4,6 +4,8 @@
 //! Names travel in the project's string form `NAME<xx>` (optionally `.scope`), as
 //! printed and parsed by [`nbdgm_wire::Name`]; byte strings travel as lower-case hex.
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 

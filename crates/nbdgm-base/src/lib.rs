@@ -7,6 +7,8 @@
 //! * [`random`]: the one random source (OS-seeded ChaCha, seedable for simulations).
 //! * [`transmit`]: the packet an engine wants sent ([`Transmit`]).
 
+#![forbid(unsafe_code)]
+
 pub mod prefix;
 pub mod random;
 pub mod rate;

@@ -1,5 +1,9 @@
 //! Announcements: schedule, server type by role, AnnouncementRequest, remote, LANMAN,
 //! shutdown (MS-BRWS §3.2, §3.3.6, §3.3.7; DIGEST §6.5, §6.7).
+
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_browser::{Browser, LmAnnounce, RemoteAnnounce, Role, Target};

@@ -1,4 +1,8 @@
 //! Elections (MS-BRWS §3.3.5.8, §3.3.6, §3.3.7; DIGEST §6.4) and a simulated subnet.
+
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_browser::{Action, Browser, BrowserEvent, Refusal, Role, Target};

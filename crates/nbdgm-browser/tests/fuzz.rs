@@ -1,4 +1,8 @@
 //! Property tests: arbitrary input never panics and the caps hold.
+
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_browser::{Action, Browser};

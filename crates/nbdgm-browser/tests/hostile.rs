@@ -1,6 +1,10 @@
 //! A hostile subnet against the engine (issue 12 items 1, 2 and 8): BecomeBackup only
 //! from the master we know, one fetch of the master's list per 12 minutes whatever asks
 //! for it, and a bounded number of elections started under forged announcements.
+
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_browser::{BrowserEvent, Refusal, Role};

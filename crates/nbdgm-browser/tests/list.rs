@@ -1,5 +1,9 @@
 //! Passive browse list, caps, malformed input, master duties (GetBackupList,
 //! BecomeBackup), backup role and ResetState (MS-BRWS §3.3.1, §3.3.5; DIGEST §6).
+
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_browser::{BrowserEvent, Refusal, Role, Target};

@@ -1,5 +1,8 @@
 //! Random traffic never panics the NBDD and never breaks a cap.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_nbdd::{Name, Nbdd, NbddAction, NbddConfig, QueryAnswer, Rate, RelayPolicy, Resolution};
 use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
 use proptest::prelude::*;

@@ -1,5 +1,8 @@
 //! Behaviour of the NBDD engine (RFC 1002 §5.3.4, RFC 1001 §17.1.2, §17.3).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_nbdd::{
     DropReason, Name, Nbdd, NbddAction, NbddConfig, NbddEvent, PrefixSet, QueryAnswer, Rate,
     RelayPolicy, Resolution, Transmit, UniqueHandling,

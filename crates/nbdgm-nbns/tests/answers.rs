@@ -4,6 +4,9 @@
 //! 576-byte datagram, as a round-robin window so that every member gets its turn; TC
 //! only when the whole list exceeds one datagram.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_nbns::NbnsConfig;

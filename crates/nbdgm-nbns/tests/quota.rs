@@ -2,6 +2,9 @@
 //! holds at most its quota; a newcomer never evicts a member that has refreshed; a
 //! full table refuses new names and keeps serving refreshes.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_nbns::{NbnsConfig, NbnsEvent, RefuseReason};

@@ -1,5 +1,8 @@
 //! Behaviour of the NBNS engine (RFC 1002 §5.1.4; MS-NBTE §3.2.5).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 use common::*;
 use nbdgm_nbns::{ChallengeOutcome, GroupAnswers, NbnsConfig, NbnsEvent, RefuseReason};

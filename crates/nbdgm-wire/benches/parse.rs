@@ -1,6 +1,9 @@
 //! Library parse throughput (a benchmark, never a test). Run:
 //! `cargo bench -p nbdgm-wire --bench parse`. Figures go to docs/BENCHMARKS.md.
 
+// Benchmark: a failed setup aborts the run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use nbdgm_wire::browser::BrowserFrame;
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};

@@ -11,6 +11,9 @@
 //!
 //! Run with `cargo test --release -p nbdgm-wire --test roundtrip`.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_wire::browser::{BrowserFrame, LanmanFrame};
 use nbdgm_wire::datagram::{Body, DataBody, Datagram, Flags, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, SmbHeader};
