@@ -1,5 +1,8 @@
 //! Datagram service on the simulated subnet (RFC 1002 §5.3; RFC 1001 §17; DIGEST §2.7, §3).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
@@ -92,7 +95,10 @@ fn direct_unique_resolves_and_unicasts() {
         ("HOST1<00>".into(), "HOST0<00>".into())
     );
     assert!(d.for_us && !d.broadcast);
-    assert_eq!((d.fragments, &d.data[..], &d.mailslot), (1, &data[..], &None));
+    assert_eq!(
+        (d.fragments, &d.data[..], &d.mailslot),
+        (1, &data[..], &None)
+    );
     assert!(sim.events(1).contains(&Event::SendDone {
         id,
         result: Ok(SendInfo {
@@ -374,7 +380,10 @@ fn lossy_reordering_network_delivers_exact_payloads() {
     sim.run_for(secs(3.0));
     let got = sim.delivered(0);
     for d in &got {
-        assert!(sent.iter().any(|s| d.data == *s), "a delivery that was never sent");
+        assert!(
+            sent.iter().any(|s| d.data == *s),
+            "a delivery that was never sent"
+        );
     }
     for s in &sent {
         assert!(

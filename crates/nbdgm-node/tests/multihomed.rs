@@ -3,6 +3,9 @@
 //! the NBNS's unicast query challenge is answered with all the host's addresses. The
 //! test acts as the NBNS.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

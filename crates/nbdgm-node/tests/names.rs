@@ -1,5 +1,8 @@
 //! Name service of a B-node on the simulated subnet (RFC 1002 §5.1.1; DIGEST §4.4).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! P-, M- and H-nodes on the simulated subnet, with the test acting as the NBNS and
 //! the NBDD (RFC 1002 §5.1.2, §5.1.3, §5.3.2; MS-NBTE §3.1; DIGEST §3.2, §3.2a, §4.5).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;
