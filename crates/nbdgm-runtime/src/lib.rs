@@ -13,6 +13,9 @@
 //! - [`logging`]: tracing set-up, text or JSON lines
 //! - [`browse_list`]: a browser's list as the API shows it (MS-BRWS §3.3.1)
 
+// Unsafe only in `privilege` (pre_exec and raw capability syscalls), allowed there per item.
+#![deny(unsafe_code)]
+
 pub mod browse_list;
 pub mod driver;
 pub mod engines;

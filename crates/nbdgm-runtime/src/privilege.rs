@@ -135,6 +135,7 @@ const CAP_LAST: libc::c_ulong = 63;
 /// CAP_SETPCAP) and set no_new_privs. After execve the hook holds no capability,
 /// whether the daemon runs as a user with the unit's ambient CAP_NET_BIND_SERVICE or
 /// as root, and cannot gain any through setuid or file capabilities.
+#[allow(unsafe_code)] // pre_exec; see the SAFETY comment below
 pub fn confine_hook(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: `drop_all_capabilities` makes only raw syscalls on stack data (no
@@ -146,6 +147,7 @@ pub fn confine_hook(cmd: &mut std::process::Command) {
 
 /// The child side of [`confine_hook`]. Async-signal-safe: prctl and capget/capset on
 /// stack buffers only.
+#[allow(unsafe_code)] // raw prctl/capget/capset; see the SAFETY comment below
 fn drop_all_capabilities() -> io::Result<()> {
     /// `struct __user_cap_header_struct` / `__user_cap_data_struct` (linux/capability.h).
     #[repr(C)]
