@@ -15,6 +15,9 @@
 //! and NBDD server roles), `browse` (the `[browser]` section, the browse list for the
 //! API and HTTP), `messenger` (received WinPopup messages: log and exec hook).
 
+// Unsafe only in the allocation test (a counting global allocator), allowed there.
+#![deny(unsafe_code)]
+
 pub mod acl;
 mod api;
 mod browse;

@@ -154,10 +154,12 @@ impl Owners {
                     format!("at most {MAX_NAMES_PER_CLIENT} names per client"),
                 ));
             }
-            let e = self.names.get_mut(name).expect("present");
-            match mine {
-                Some(i) => e.holders[i] = me,
-                None => e.holders.push(me),
+            // Present: looked up above, nothing removed it since.
+            if let Some(e) = self.names.get_mut(name) {
+                match mine {
+                    Some(i) => e.holders[i] = me,
+                    None => e.holders.push(me),
+                }
             }
             return Ok(());
         }
