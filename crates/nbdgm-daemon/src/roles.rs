@@ -347,6 +347,8 @@ pub fn nbdd_target(
 use nbdgm_nbdd::{Nbdd, NbddAction, NbddEvent, Resolution};
 use nbdgm_nbns::{NbnsEvent, NbnsServer};
 use nbdgm_node::{LookupError, LookupTarget, Name, NameAddress, Node, Service};
+use nbdgm_wire::datagram::MsgType;
+use nbdgm_wire::nbns::{NbnsHeader, Opcode};
 use std::collections::HashMap;
 use std::time::Instant;
 use tracing::{debug, info, warn};
@@ -443,21 +445,25 @@ impl RoleRuntime {
         let Some(nbns) = &mut self.nbns else {
             return true;
         };
-        if broadcast || bytes.len() < 12 {
+        if broadcast {
             return true;
         }
-        let flags = u16::from_be_bytes([bytes[2], bytes[3]]);
-        if flags & 0x8000 != 0 {
+        let Ok(header) = NbnsHeader::new_checked(bytes) else {
+            return true;
+        };
+        if header.is_response() {
             nbns.handle(now, from, bytes);
             return true;
         }
-        let opcode = (flags >> 11) & 0x0F;
-        match opcode {
-            5 | 6 | 8 | 9 | 15 => {
+        match header.opcode() {
+            Opcode::Registration
+            | Opcode::Release
+            | Opcode::Refresh(_)
+            | Opcode::MultiHomedRegistration => {
                 nbns.handle(now, from, bytes);
                 false
             }
-            0 => {
+            Opcode::Query => {
                 let p = nbdgm_wire::nbns::Packet::parse(bytes).ok();
                 let q = p.as_ref().and_then(|p| p.questions.first());
                 match q {
@@ -485,15 +491,15 @@ impl RoleRuntime {
         let Some(nbdd) = &mut self.nbdd else {
             return true;
         };
-        if broadcast || bytes.is_empty() {
+        if broadcast {
             return true;
         }
-        match bytes[0] {
-            0x11 | 0x12 => {
+        match MsgType::of(bytes) {
+            Some(MsgType::DirectGroup | MsgType::Broadcast) => {
                 nbdd.handle(now, from, bytes);
                 true
             }
-            0x14 => {
+            Some(MsgType::QueryRequest) => {
                 nbdd.handle(now, from, bytes);
                 false
             }

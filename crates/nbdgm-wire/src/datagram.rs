@@ -74,6 +74,15 @@ impl MsgType {
         }
     }
 
+    /// The MSG_TYPE of `packet` (its first byte, RFC 1002 §4.4.1), whatever its length;
+    /// `None` when empty or for a code the RFC does not define.
+    pub fn of(packet: &[u8]) -> Option<Self> {
+        packet
+            .get(header::field::MSG_TYPE)
+            .copied()
+            .and_then(Self::from_code)
+    }
+
     /// 0x10–0x12 carry names and user data.
     pub fn is_data(self) -> bool {
         matches!(

@@ -1,5 +1,8 @@
 //! `nbdgm`: NetBIOS Datagram Service toolkit.
 
+// Unsafe only in `restore_default_sigpipe`, allowed there.
+#![deny(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -52,9 +55,10 @@ enum Command {
     Stats(nbdgm::tools::stats::StatsArgs),
 }
 
-fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`nbdgm stats | head`) like other command-line tools,
-    // instead of panicking in println!.
+/// Die quietly on a closed pipe (`nbdgm stats | head`) like other command-line tools,
+/// instead of panicking in println!.
+#[allow(unsafe_code)] // signal(2); see the SAFETY comment
+fn restore_default_sigpipe() {
     // SAFETY: called first in main, before any thread exists; SIG_DFL is always valid.
     unsafe {
         let _ = nix::sys::signal::signal(
@@ -62,6 +66,10 @@ fn main() -> ExitCode {
             nix::sys::signal::SigHandler::SigDfl,
         );
     }
+}
+
+fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

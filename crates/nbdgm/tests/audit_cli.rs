@@ -4,6 +4,8 @@
 //! namespaces are touched, never the root namespace's firewall.
 
 #![cfg(feature = "audit")]
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nbdgm_lab::{Host, Lab, LabSpec};
 use serde_json::Value;

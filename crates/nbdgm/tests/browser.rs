@@ -5,6 +5,9 @@
 //! (§3.2.7), `nbdgm browse` and the HTTP endpoint show the list, ResetStateRequest is
 //! refused by default and election floods are capped.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! End-to-end tests of the `nbdgm decode` command: exit codes, formats, error
 //! messages for bad input, stdin, several files.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

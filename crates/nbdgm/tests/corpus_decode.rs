@@ -2,6 +2,9 @@
 //! packet round-trips layer by layer, every malformed one is reported malformed, and the
 //! Mixed corpus covers every kind and variation (RFC 1002 §4.2, §4.4; MS-BRWS §2.2; MS-MAIL §2.2.1).
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm::decode::record::{Meta, Protocol, Record as View};
 use nbdgm_corpus::{generate, Generated, Mix};
 use nbdgm_wire::datagram::{Body, Datagram};

@@ -3,6 +3,9 @@
 //! reassembly (in order and reordered), conflicts, access lists, the flood/starvation
 //! check, amplification, SIGHUP reload, SIGTERM release, capture replay, bind errors.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! every capture in the shared collection decodes without a panic.
 //! Regenerate the goldens with `UPDATE_GOLDEN=1 cargo test -p nbdgm --test golden`.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm::decode::{decode_stream, port_filter, Format, Sink, Totals};
 use std::path::{Path, PathBuf};
 

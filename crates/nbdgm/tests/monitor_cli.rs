@@ -4,6 +4,8 @@
 //! name the line. Probing is scripted (hidden `--fake-states`), so nothing leaves the host.
 
 #![cfg(feature = "monitor")]
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nbdgm_monitor::chrono::{Duration as CDuration, Utc};
 use nbdgm_monitor::store::{Query, Store, MAX_ROWS};

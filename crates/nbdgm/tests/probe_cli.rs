@@ -3,6 +3,9 @@
 //! output, exit codes with and without `--expect` (Nagios). The lab part needs root,
 //! iproute2 and Samba: skipped locally without them, a failure under CI=true.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_lab::{require_or_skip, Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use std::process::{Command, Output};
 use std::time::Duration;

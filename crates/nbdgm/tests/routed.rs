@@ -4,6 +4,9 @@
 //! member exactly once, an unknown group is refused, and without the NBDD a P-node
 //! reports the error while an H-node falls back to broadcast.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -14,6 +14,9 @@
 //! Without tshark the test is skipped, except in CI (`CI=true`), where it fails.
 //! `NBDGM_DIFF_SEED` and `NBDGM_DIFF_COUNT` change the generated corpus.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod diff;
 
 use diff::compare::{compare_frame, Ctx, Failure, Frame, Stats};

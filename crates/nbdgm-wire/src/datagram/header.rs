@@ -231,6 +231,15 @@ mod tests {
     }
 
     #[test]
+    fn msg_type_of_any_prefix() {
+        let b = sample();
+        assert_eq!(MsgType::of(&b[..1]), Some(MsgType::DirectGroup));
+        assert_eq!(MsgType::of(&[]), None);
+        assert_eq!(MsgType::of(&[0x16]), Some(MsgType::NegativeQueryResponse));
+        assert_eq!(MsgType::of(&[0x17, 0, 0]), None);
+    }
+
+    #[test]
     fn writes_fields_in_place() {
         let mut b = sample();
         let mut h = DatagramHeader::new_checked(&mut b[..]).unwrap();

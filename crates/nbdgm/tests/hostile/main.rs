@@ -2,6 +2,9 @@
 //! `docs/security.md` against a running daemon or tool (loopback, or namespaces on the
 //! documentation nets) and asserts the bound that defence promises.
 
+// Test code: unwrap/expect/panic are how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
