@@ -3,9 +3,7 @@
 //! listens passively on UDP 138 for `--timeout` (optionally after sending an
 //! AnnouncementRequest, MS-BRWS §2.2.2) and builds the list from what it hears.
 
-use super::{
-    at_most, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
-};
+use super::{at_most, parse_seconds, print_json, NetArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use clap::Args;
 use nbdgm_browser::{Browser, BrowserConfig};
@@ -37,12 +35,8 @@ pub struct BrowseArgs {
     /// Standalone: send an AnnouncementRequest to WORKGROUP<1E> first (needs --workgroup).
     #[arg(long, requires = "workgroup")]
     pub solicit: bool,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 super::timeout_args!(
@@ -60,15 +54,15 @@ pub fn run(args: &BrowseArgs) -> u8 {
 
 fn browse(args: &BrowseArgs) -> Result<u8, ToolError> {
     let wait = at_most("--timeout", args.timeout.get(), Duration::from_secs(86_400))?;
-    let mut given = args.standalone.given();
+    let mut given = args.net.standalone.given();
     if args.solicit {
         given.push("--solicit");
     }
-    let result = match args.daemon.choose(&given, &["--interface"])? {
+    let result = match args.net.daemon.choose(&given, &["--interface"])? {
         Via::Daemon(mut client) => {
             let mut r = client.browse(args.workgroup.as_deref())?;
-            if args.standalone.interface.is_some() {
-                let addr = std::net::IpAddr::V4(args.standalone.interface()?.addr);
+            if args.net.standalone.interface.is_some() {
+                let addr = std::net::IpAddr::V4(args.net.standalone.interface()?.addr);
                 r.interfaces.retain(|i| i.interface == addr);
             }
             r
@@ -76,7 +70,7 @@ fn browse(args: &BrowseArgs) -> Result<u8, ToolError> {
         Via::Standalone => standalone(args, wait)?,
     };
     let servers: usize = result.interfaces.iter().map(|i| i.servers.len()).sum();
-    match args.format {
+    match args.net.format {
         OutFormat::Text => print_text(&result),
         f => print_json(&result, f),
     }
@@ -88,9 +82,9 @@ fn browse(args: &BrowseArgs) -> Result<u8, ToolError> {
 }
 
 fn standalone(args: &BrowseArgs, wait: Duration) -> Result<BrowseResult, ToolError> {
-    let mut config = args.standalone.node_config()?;
+    let mut config = args.net.standalone.node_config()?;
     let interface = config.interface;
-    let bind = args.standalone.bind();
+    let bind = args.net.standalone.bind();
     let me = super::host_netbios_name();
     let workgroup = args
         .workgroup

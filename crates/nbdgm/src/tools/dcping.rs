@@ -8,9 +8,7 @@
 //! daemon's node name (subscribed by mailslot); standalone it arrives at this command's
 //! own ephemeral socket (DCs reply to the UDP source, DIGEST §8.5).
 
-use super::{
-    at_most, parse_seconds, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via,
-};
+use super::{at_most, parse_seconds, print_json, NetArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use clap::{Args, ValueEnum};
 use nbdgm_client::proto::Subscription;
@@ -90,13 +88,8 @@ pub struct DcPingArgs {
     /// Source name [default: the daemon's name; standalone: the host name <00>].
     #[arg(long, value_name = "NAME<xx>")]
     pub from: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
-    /// Standalone: the local port is ephemeral; --port is the DC's datagram port.
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 super::timeout_args!(
@@ -485,7 +478,7 @@ fn check(args: &DcPingArgs) -> Result<Duration, ToolError> {
     if args.count == 0 {
         return Err(ToolError::Usage("--count must be at least 1".into()));
     }
-    if args.standalone.port == Some(0) {
+    if args.net.standalone.port == Some(0) {
         return Err(ToolError::Usage("--port must not be 0".into()));
     }
     Ok(wait)
@@ -494,11 +487,11 @@ fn check(args: &DcPingArgs) -> Result<Duration, ToolError> {
 fn dc_ping(args: &DcPingArgs) -> Result<u8, ToolError> {
     let wait = check(args)?;
     // --port is the DC's port through the daemon too: not a standalone option here.
-    let mut given = args.standalone.given();
+    let mut given = args.net.standalone.given();
     given.retain(|f| *f != "--port");
-    let via = args.daemon.choose(&given, &["--interface"])?;
+    let via = args.net.daemon.choose(&given, &["--interface"])?;
     let mut printer = Printer {
-        format: args.format,
+        format: args.net.format,
         responses: Vec::new(),
         sent: Vec::new(),
     };
@@ -519,7 +512,7 @@ fn spec<'a>(args: &'a DcPingArgs, computer: &'a str) -> PlanSpec<'a> {
     PlanSpec {
         domain: &args.domain,
         server: args.server,
-        port: args.standalone.port,
+        port: args.net.standalone.port,
         target: args.target.map(Targets::from),
         query: args.query.into(),
         computer,
@@ -539,19 +532,6 @@ fn sent_note(p: &Probe, to: Option<String>, error: Option<String>) -> Sent {
     }
 }
 
-/// The daemon's unique `<00>` name, for ComputerName in the requests.
-fn daemon_computer(client: &mut nbdgm_client::Client) -> Option<String> {
-    let names = client.names().ok()?;
-    names
-        .interfaces
-        .iter()
-        .flat_map(|i| i.names.iter())
-        .filter(|n| !n.group)
-        .filter_map(|n| n.name.parse::<Name>().ok())
-        .find(|n| n.suffix() == 0)
-        .map(|n| n.name())
-}
-
 fn daemon(
     args: &DcPingArgs,
     mut client: nbdgm_client::Client,
@@ -560,8 +540,8 @@ fn daemon(
     wait: Duration,
 ) -> Result<(), ToolError> {
     client.set_timeout(Duration::from_secs(10))?;
-    let interface = match &args.standalone.interface {
-        Some(_) => Some(IpAddr::V4(args.standalone.interface()?.addr)),
+    let interface = match &args.net.standalone.interface {
+        Some(_) => Some(IpAddr::V4(args.net.standalone.interface()?.addr)),
         None => None,
     };
     let computer = match &args.from {
@@ -569,7 +549,7 @@ fn daemon(
             .parse::<Name>()
             .map_err(|e| ToolError::bad("--from", f, e))?
             .name(),
-        None => daemon_computer(&mut client).unwrap_or_else(super::host_netbios_name),
+        None => super::daemon_node_name(&mut client).unwrap_or_else(super::host_netbios_name),
     };
     let spec = spec(args, &computer);
     let mut probes: Vec<Probe> = Vec::new();
@@ -653,15 +633,15 @@ fn standalone(
     tag: u32,
     wait: Duration,
 ) -> Result<(), ToolError> {
-    let bind = args.standalone.bind();
+    let bind = args.net.standalone.bind();
     let source: Name = match &args.from {
         Some(f) => f.parse().map_err(|e| ToolError::bad("--from", f, e))?,
         None => Name::new(&super::host_netbios_name(), 0)
             .map_err(|e| ToolError::Encode(e.to_string()))?,
     };
     let computer = source.name();
-    let port = args.standalone.port();
-    let mut config = args.standalone.node_config()?;
+    let port = args.net.standalone.port();
+    let mut config = args.net.standalone.node_config()?;
     config.allow_unregistered_source = true;
     config.deliver_not_for_us = true;
     let spec = spec(args, &computer);

@@ -3,7 +3,7 @@
 //! receive), until a count or a deadline; and one printer for text, JSON (one array at
 //! the end) and NDJSON (one object per line as it arrives).
 
-use super::{parse_seconds, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
+use super::{parse_seconds, NetArgs, OutFormat, StandaloneArgs, ToolError, Via};
 use crate::exit;
 use clap::Args;
 use nbdgm_client::proto::{DatagramEvent, Event as ApiEvent, Subscription};
@@ -47,11 +47,10 @@ pub fn stream(
     command: &'static str,
     subscription: Subscription,
     stop: &StopArgs,
-    standalone: &StandaloneArgs,
-    daemon: &DaemonArgs,
-    format: OutFormat,
+    net: &NetArgs,
     on: impl FnMut(&mut Printer, Arrival),
 ) -> Result<u8, ToolError> {
+    let (standalone, daemon) = (&net.standalone, &net.daemon);
     let deadline = stop.timeout().map(|t| Instant::now() + t);
     let daemon_interface = match (&standalone.interface, daemon.daemon) {
         (Some(_), true) => Some(IpAddr::V4(standalone.interface()?.addr)),
@@ -59,7 +58,7 @@ pub fn stream(
     };
     let via = daemon.choose(&standalone.given(), &["--interface"])?;
     let mut sink = Counted {
-        printer: Printer::new(format),
+        printer: Printer::new(net.format),
         count: stop.count,
         on,
     };

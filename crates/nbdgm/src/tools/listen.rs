@@ -2,7 +2,7 @@
 //! §5.3.3 receive; MS-MAIL, MS-BRWS and the other payloads through `decode`).
 
 use super::events::{self, Arrival, StopArgs};
-use super::{DaemonArgs, OutFormat, StandaloneArgs, ToolError};
+use super::{NetArgs, ToolError};
 use crate::decode::record::{Meta, Protocol, Record};
 use crate::decode::text;
 use crate::exit;
@@ -39,12 +39,8 @@ pub struct ListenArgs {
     /// Print every field (text format).
     #[arg(short, long)]
     pub verbose: bool,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 /// One received datagram as `listen` prints it.
@@ -149,9 +145,7 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
         "listen",
         subscription,
         &args.stop,
-        &args.standalone,
-        &args.daemon,
-        args.format,
+        &args.net,
         |printer, a| {
             let h = heard(printer.seen + 1, a);
             printer.print(&h, || text_line(&h, args.verbose));

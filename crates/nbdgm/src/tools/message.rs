@@ -5,7 +5,7 @@
 
 use super::events::{self, StopArgs};
 use super::send::{self, Outgoing, SendTimeout};
-use super::{print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
+use super::{print_json, NetArgs, OutFormat, ToolError, Via};
 use crate::exit;
 use clap::{Args, Subcommand};
 use nbdgm_client::proto::Subscription;
@@ -62,12 +62,8 @@ pub struct SendArgs {
     pub source: Option<String>,
     #[command(flatten)]
     pub timeout: SendTimeout,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 #[derive(Args, Debug)]
@@ -86,12 +82,8 @@ pub struct ListenArgs {
     /// Through the daemon: also messages not addressed to its names.
     #[arg(long)]
     pub all: bool,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 /// Why a WinPopup message cannot be sent or read.
@@ -147,17 +139,6 @@ fn read_text(arg: &str) -> Result<String, MessageError> {
     }
 }
 
-/// The daemon's node name: its first unique `<00>` name.
-fn daemon_name(client: &mut nbdgm_client::Client) -> Option<String> {
-    let names = client.names().ok()?;
-    names
-        .interfaces
-        .iter()
-        .flat_map(|i| i.names.iter())
-        .filter(|n| !n.group)
-        .find_map(|n| n.name.strip_suffix("<00>").map(str::to_owned))
-}
-
 fn send(args: &SendArgs) -> Result<u8, ToolError> {
     let text = crlf(&read_text(&args.text)?);
     let suffix = if args.to_group { 0x00 } else { 0x03 };
@@ -167,14 +148,15 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
         s.parse::<Name>()
             .map_err(|e| ToolError::bad("--source", s, e))?;
     }
-    let mut via = args
-        .daemon
-        .choose(&args.standalone.given(), send::daemon_takes(args.address))?;
+    let mut via = args.net.daemon.choose(
+        &args.net.standalone.given(),
+        send::daemon_takes(args.address),
+    )?;
     let sender = match (&args.from, &mut via) {
         (Some(f), _) => f.clone(),
         (None, Via::Daemon(client)) => {
             client.set_timeout(args.timeout.get())?;
-            daemon_name(client).unwrap_or_else(super::host_netbios_name)
+            super::daemon_node_name(client).unwrap_or_else(super::host_netbios_name)
         }
         (None, Via::Standalone) => super::host_netbios_name(),
     };
@@ -182,7 +164,7 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
     mailslot_bytes(&msg)?;
     let at = args
         .address
-        .map(|ip| SocketAddrV4::new(ip, args.standalone.port()));
+        .map(|ip| SocketAddrV4::new(ip, args.net.standalone.port()));
     let out = Outgoing {
         command: "message send",
         destination: destination.clone(),
@@ -196,10 +178,10 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
         max_length: None,
         timeout: args.timeout.get(),
     };
-    let Some(sent) = out.send(via, &args.standalone)? else {
+    let Some(sent) = out.send(via, &args.net.standalone)? else {
         return Ok(exit::FINDINGS);
     };
-    match args.format {
+    match args.net.format {
         OutFormat::Text => println!(
             "sent message to {} at {}",
             escape(&destination.to_string()),
@@ -289,9 +271,7 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
         "message listen",
         subscription,
         &args.stop,
-        &args.standalone,
-        &args.daemon,
-        args.format,
+        &args.net,
         |printer, a| match decode(&a.data) {
             Ok(m) => {
                 let h = Heard {

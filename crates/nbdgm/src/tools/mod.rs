@@ -173,9 +173,22 @@ impl StandaloneArgs {
     }
 }
 
+/// What every network tool with a standalone mode takes: the output format, the
+/// standalone options and the daemon options.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NetArgs {
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    #[command(flatten)]
+    pub standalone: StandaloneArgs,
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
+}
+
 /// Output format of the tools.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutFormat {
+    #[default]
     Text,
     Json,
     Ndjson,
@@ -363,6 +376,20 @@ pub fn standalone_interface(arg: Option<&str>) -> Result<nbdgm_node::Interface, 
         prefix,
         broadcast,
     })
+}
+
+/// The daemon's node name: the name of its first unique `<00>` name (for the sender of
+/// a message, the ComputerName of a NETLOGON request).
+pub fn daemon_node_name(client: &mut Client) -> Option<String> {
+    let names = client.names().ok()?;
+    names
+        .interfaces
+        .iter()
+        .flat_map(|i| i.names.iter())
+        .filter(|n| !n.group)
+        .filter_map(|n| n.name.parse::<nbdgm_wire::Name>().ok())
+        .find(|n| n.suffix() == 0)
+        .map(|n| n.name())
 }
 
 /// A NetBIOS name for commands that send without a daemon: the host name, upper-cased

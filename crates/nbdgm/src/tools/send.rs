@@ -1,7 +1,7 @@
 //! `nbdgm send`: send a datagram, optionally as a mailslot write (RFC 1002 §5.3.1;
 //! MS-MAIL §2.2.1).
 
-use super::{parse_millis, print_json, DaemonArgs, OutFormat, StandaloneArgs, ToolError, Via};
+use super::{parse_millis, print_json, NetArgs, OutFormat, StandaloneArgs, ToolError, Via};
 use crate::exit;
 use clap::{ArgGroup, Args};
 use nbdgm_client::proto::{SendArgs as ApiSend, SendMode as ApiMode};
@@ -65,12 +65,8 @@ pub struct SendArgs {
     pub max_length: Option<usize>,
     #[command(flatten)]
     pub timeout: SendTimeout,
-    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
-    pub format: OutFormat,
     #[command(flatten)]
-    pub standalone: StandaloneArgs,
-    #[command(flatten)]
-    pub daemon: DaemonArgs,
+    pub net: NetArgs,
 }
 
 super::timeout_args!(
@@ -127,7 +123,7 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
     let data = payload(args)?;
     let at = args
         .address
-        .map(|ip| SocketAddrV4::new(ip, args.standalone.port()));
+        .map(|ip| SocketAddrV4::new(ip, args.net.standalone.port()));
     let mode = if args.broadcast {
         SendMode::Broadcast
     } else {
@@ -144,11 +140,11 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
             )));
         }
     }
-    let mut given = args.standalone.given();
+    let mut given = args.net.standalone.given();
     if args.max_length.is_some_and(|m| m != 576) {
         given.push("--max-length");
     }
-    let via = args.daemon.choose(&given, daemon_takes(args.address))?;
+    let via = args.net.daemon.choose(&given, daemon_takes(args.address))?;
     let out = Outgoing {
         command: "send",
         destination,
@@ -160,13 +156,13 @@ fn send(args: &SendArgs) -> Result<u8, ToolError> {
         max_length: args.max_length,
         timeout: args.timeout.get(),
     };
-    let Some(sent) = out.send(via, &args.standalone)? else {
+    let Some(sent) = out.send(via, &args.net.standalone)? else {
         return Ok(exit::FINDINGS);
     };
     let report = json!({
         "to": sent.to, "fragments": sent.fragments, "bytes": sent.bytes, "via": sent.via,
     });
-    match args.format {
+    match args.net.format {
         OutFormat::Text => println!(
             "sent {} bytes in {} fragment(s) to {}",
             sent.bytes,
