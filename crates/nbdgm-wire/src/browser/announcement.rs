@@ -163,109 +163,163 @@ pub struct MasterAnnouncement {
     pub trailing: Vec<u8>,
 }
 
-impl Announcement {
-    pub(super) fn parse_body(r: &mut Reader<'_>) -> Result<Self> {
+/// The layout HostAnnouncement, LocalMasterAnnouncement (MS-BRWS §2.2.1) and
+/// DomainAnnouncement (§2.2.7) share, whatever each calls its fields: UpdateCount,
+/// Periodicity, a 16-byte name, two version bytes, ServerType, BrowserVersionMajor/Minor,
+/// Signature, then a final string that may run to the end of the packet.
+struct Layout<S, B> {
+    update_count: u8,
+    periodicity_ms: u32,
+    name: S,
+    name_padding: B,
+    version: [u8; 2],
+    server_type: u32,
+    browser_version: [u8; 2],
+    signature: u16,
+    last: S,
+    last_unterminated: bool,
+    trailing: B,
+}
+
+/// A frame's names for the fields [`Layout`] reads and writes, for errors.
+struct FieldNames {
+    name: &'static str,
+    version: [&'static str; 2],
+    last: &'static str,
+}
+
+const ANNOUNCEMENT_FIELDS: FieldNames = FieldNames {
+    name: "ServerName",
+    version: ["OSVersionMajor", "OSVersionMinor"],
+    last: "Comment",
+};
+
+const DOMAIN_FIELDS: FieldNames = FieldNames {
+    name: "MachineGroup",
+    version: ["BrowserConfigVersionMajor", "BrowserConfigVersionMinor"],
+    last: "LocalMasterBrowserName",
+};
+
+impl Layout<String, Vec<u8>> {
+    fn parse(r: &mut Reader<'_>, names: &FieldNames) -> Result<Self> {
         let update_count = r.u8("UpdateCount")?;
         let periodicity_ms = r.u32_le("Periodicity")?;
-        let (server_name, server_name_padding) = fixed_name(r, "ServerName")?;
-        let os_major = r.u8("OSVersionMajor")?;
-        let os_minor = r.u8("OSVersionMinor")?;
+        let (name, name_padding) = fixed_name(r, names.name)?;
+        let version = [r.u8(names.version[0])?, r.u8(names.version[1])?];
         let server_type = r.u32_le("ServerType")?;
-        let browser_version_major = r.u8("BrowserVersionMajor")?;
-        let browser_version_minor = r.u8("BrowserVersionMinor")?;
+        let browser_version = [r.u8("BrowserVersionMajor")?, r.u8("BrowserVersionMinor")?];
         let signature = r.u16_le("Signature")?;
-        let (comment, comment_unterminated) = last_string(r);
-        Ok(Announcement {
+        let (last, last_unterminated) = last_string(r);
+        Ok(Layout {
             update_count,
             periodicity_ms,
-            server_name,
-            server_name_padding,
-            os_major,
-            os_minor,
+            name,
+            name_padding,
+            version,
             server_type,
-            browser_version_major,
-            browser_version_minor,
+            browser_version,
             signature,
-            comment,
-            comment_unterminated,
+            last,
+            last_unterminated,
             trailing: r.rest().to_vec(),
+        })
+    }
+}
+
+impl Layout<&str, &[u8]> {
+    fn emit(&self, out: &mut Vec<u8>, names: &FieldNames) -> Result<()> {
+        out.push(self.update_count);
+        out.extend_from_slice(&self.periodicity_ms.to_le_bytes());
+        put_fixed_name(out, self.name, self.name_padding, names.name)?;
+        out.extend_from_slice(&self.version);
+        out.extend_from_slice(&self.server_type.to_le_bytes());
+        out.extend_from_slice(&self.browser_version);
+        out.extend_from_slice(&self.signature.to_le_bytes());
+        put_last_string(
+            out,
+            self.last,
+            self.last_unterminated,
+            self.trailing,
+            names.last,
+        )
+    }
+}
+
+impl Announcement {
+    pub(super) fn parse_body(r: &mut Reader<'_>) -> Result<Self> {
+        let l = Layout::parse(r, &ANNOUNCEMENT_FIELDS)?;
+        Ok(Announcement {
+            update_count: l.update_count,
+            periodicity_ms: l.periodicity_ms,
+            server_name: l.name,
+            server_name_padding: l.name_padding,
+            os_major: l.version[0],
+            os_minor: l.version[1],
+            server_type: l.server_type,
+            browser_version_major: l.browser_version[0],
+            browser_version_minor: l.browser_version[1],
+            signature: l.signature,
+            comment: l.last,
+            comment_unterminated: l.last_unterminated,
+            trailing: l.trailing,
         })
     }
 
     pub(super) fn emit_body(&self, out: &mut Vec<u8>) -> Result<()> {
-        out.push(self.update_count);
-        out.extend_from_slice(&self.periodicity_ms.to_le_bytes());
-        put_fixed_name(
-            out,
-            &self.server_name,
-            &self.server_name_padding,
-            "ServerName",
-        )?;
-        out.extend_from_slice(&[self.os_major, self.os_minor]);
-        out.extend_from_slice(&self.server_type.to_le_bytes());
-        out.extend_from_slice(&[self.browser_version_major, self.browser_version_minor]);
-        out.extend_from_slice(&self.signature.to_le_bytes());
-        put_last_string(
-            out,
-            &self.comment,
-            self.comment_unterminated,
-            &self.trailing,
-            "Comment",
-        )
+        Layout {
+            update_count: self.update_count,
+            periodicity_ms: self.periodicity_ms,
+            name: self.server_name.as_str(),
+            name_padding: self.server_name_padding.as_slice(),
+            version: [self.os_major, self.os_minor],
+            server_type: self.server_type,
+            browser_version: [self.browser_version_major, self.browser_version_minor],
+            signature: self.signature,
+            last: self.comment.as_str(),
+            last_unterminated: self.comment_unterminated,
+            trailing: self.trailing.as_slice(),
+        }
+        .emit(out, &ANNOUNCEMENT_FIELDS)
     }
 }
 
 impl DomainAnnouncement {
     pub(super) fn parse_body(r: &mut Reader<'_>) -> Result<Self> {
-        let update_count = r.u8("UpdateCount")?;
-        let periodicity_ms = r.u32_le("Periodicity")?;
-        let (machine_group, machine_group_padding) = fixed_name(r, "MachineGroup")?;
-        let browser_config_version_major = r.u8("BrowserConfigVersionMajor")?;
-        let browser_config_version_minor = r.u8("BrowserConfigVersionMinor")?;
-        let server_type = r.u32_le("ServerType")?;
-        let browser_version_major = r.u8("BrowserVersionMajor")?;
-        let browser_version_minor = r.u8("BrowserVersionMinor")?;
-        let signature = r.u16_le("Signature")?;
-        let (local_master_name, local_master_name_unterminated) = last_string(r);
+        let l = Layout::parse(r, &DOMAIN_FIELDS)?;
         Ok(DomainAnnouncement {
-            update_count,
-            periodicity_ms,
-            machine_group,
-            machine_group_padding,
-            browser_config_version_major,
-            browser_config_version_minor,
-            server_type,
-            browser_version_major,
-            browser_version_minor,
-            signature,
-            local_master_name,
-            local_master_name_unterminated,
-            trailing: r.rest().to_vec(),
+            update_count: l.update_count,
+            periodicity_ms: l.periodicity_ms,
+            machine_group: l.name,
+            machine_group_padding: l.name_padding,
+            browser_config_version_major: l.version[0],
+            browser_config_version_minor: l.version[1],
+            server_type: l.server_type,
+            browser_version_major: l.browser_version[0],
+            browser_version_minor: l.browser_version[1],
+            signature: l.signature,
+            local_master_name: l.last,
+            local_master_name_unterminated: l.last_unterminated,
+            trailing: l.trailing,
         })
     }
 
     pub(super) fn emit_body(&self, out: &mut Vec<u8>) -> Result<()> {
-        out.push(self.update_count);
-        out.extend_from_slice(&self.periodicity_ms.to_le_bytes());
-        put_fixed_name(
-            out,
-            &self.machine_group,
-            &self.machine_group_padding,
-            "MachineGroup",
-        )?;
-        out.extend_from_slice(&[
-            self.browser_config_version_major,
-            self.browser_config_version_minor,
-        ]);
-        out.extend_from_slice(&self.server_type.to_le_bytes());
-        out.extend_from_slice(&[self.browser_version_major, self.browser_version_minor]);
-        out.extend_from_slice(&self.signature.to_le_bytes());
-        put_last_string(
-            out,
-            &self.local_master_name,
-            self.local_master_name_unterminated,
-            &self.trailing,
-            "LocalMasterBrowserName",
-        )
+        Layout {
+            update_count: self.update_count,
+            periodicity_ms: self.periodicity_ms,
+            name: self.machine_group.as_str(),
+            name_padding: self.machine_group_padding.as_slice(),
+            version: [
+                self.browser_config_version_major,
+                self.browser_config_version_minor,
+            ],
+            server_type: self.server_type,
+            browser_version: [self.browser_version_major, self.browser_version_minor],
+            signature: self.signature,
+            last: self.local_master_name.as_str(),
+            last_unterminated: self.local_master_name_unterminated,
+            trailing: self.trailing.as_slice(),
+        }
+        .emit(out, &DOMAIN_FIELDS)
     }
 }
