@@ -783,3 +783,118 @@ fn standalone_send_and_listen_without_a_daemon() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--daemon` with `--interface` goes through the daemon, the interface applying to the
+/// request (docs/cli.md "Daemon or standalone"): `listen` keeps the datagrams that
+/// arrived on it, `send` sends from it, and an interface the daemon does not serve is the
+/// daemon's error — never a silent switch to standalone.
+#[test]
+fn daemon_flag_with_interface_goes_through_the_daemon() {
+    let s = Scratch::new("daemon-iface");
+    let ports = ports();
+    let a = Daemon::start(spec(&s.0, "a", "IFACEA", ip(120), ports, ""));
+    a.wait_names(&["IFACEA<00>"]);
+    let sock = a.socket.to_str().unwrap().to_string();
+    let listen = |interface: &str, timeout: &str| {
+        bin()
+            .args([
+                "listen",
+                "--daemon",
+                "--api-socket",
+                &sock,
+                "--interface",
+                interface,
+                "--all",
+                "--count",
+                "1",
+                "--timeout",
+                timeout,
+                "--format",
+                "ndjson",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let ours = listen(&format!("{}/8", ip(120)), "8s");
+    let other = listen("127.0.9.9/8", "2s");
+    std::thread::sleep(Duration::from_millis(500));
+    // A broadcast from a standalone sender on another address reaches the daemon.
+    let out = run(&[
+        "send",
+        "--standalone",
+        "--interface",
+        &format!("{}/8", ip(121)),
+        "--bind",
+        &ip(121).to_string(),
+        "--port",
+        &ports.1.to_string(),
+        "--broadcast",
+        "--mailslot",
+        "\\MAILSLOT\\IFACE",
+        "--text",
+        "to all",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ours.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(v["interface"], ip(120).to_string(), "{v}");
+    assert_eq!(v["mailslot"]["name"], "\\MAILSLOT\\IFACE", "{v}");
+    // Filtered to an interface the daemon does not have: nothing, exit 1 at the timeout.
+    let out = other.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+
+    // send --daemon --interface: through the daemon, from that interface.
+    let send = |interface: &str| {
+        run(&[
+            "send",
+            "--daemon",
+            "--api-socket",
+            &sock,
+            "--interface",
+            interface,
+            "--broadcast",
+            "--mailslot",
+            "\\MAILSLOT\\IFACE",
+            "--text",
+            "hi",
+            "--format",
+            "json",
+        ])
+    };
+    let out = send(&format!("{}/8", ip(120)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["via"], "daemon", "{v}");
+    let out = send("127.0.9.9/8");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no such interface"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
