@@ -14,7 +14,7 @@ use nbdgm_client::Client;
 use nbdgm_lab::{require_or_skip, Host, Lab, LabSpec, Tshark};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Every character a shell would care about, quotes, a newline and a forged log line.
@@ -76,42 +76,7 @@ fn arg<'a>(call: &'a [String], key: &str) -> Option<&'a str> {
 /// Start `nbdgm serve` with a full configuration text (the harness' DaemonSpec cannot
 /// put `messenger = true` into `[node]`).
 fn start_daemon(dir: &Path, tag: &str, addr: Ipv4Addr, toml: &str, wrapper: &[String]) -> Daemon {
-    let config = dir.join(format!("{tag}.toml"));
-    std::fs::write(&config, toml).unwrap();
-    let log = dir.join(format!("{tag}.log"));
-    let socket = dir.join(format!("{tag}.sock"));
-    let mut cmd = if wrapper.is_empty() {
-        bin()
-    } else {
-        let mut c = Command::new(&wrapper[0]);
-        c.args(&wrapper[1..]).arg(env!("CARGO_BIN_EXE_nbdgm"));
-        c
-    };
-    let child = cmd
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn nbdgm serve");
-    let d = Daemon {
-        child: Some(child),
-        socket,
-        config,
-        log,
-        addr,
-    };
-    let until = Instant::now() + Duration::from_secs(10);
-    while Client::connect(&d.socket).is_err() {
-        assert!(
-            Instant::now() < until,
-            "daemon {tag} did not open its API; log:\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    d
+    Daemon::start_toml(dir, tag, addr, toml, wrapper)
 }
 
 fn config(

@@ -11,9 +11,9 @@ use nbdgm_monitor::chrono::{Duration as CDuration, Utc};
 use nbdgm_monitor::store::{Query, Store, MAX_ROWS};
 use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,28 +25,15 @@ fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run nbdgm")
 }
 
-struct Scratch(PathBuf);
+/// A scratch directory (`tempfile`), removed on drop.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(tag: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "nbdgm-moncli-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
+        Scratch(nbdgm_lab::daemon::scratch_dir(&format!("moncli-{tag}")).expect("scratch dir"))
     }
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 

@@ -182,8 +182,8 @@ fn tshark_agrees_with_decode() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(CORPUS_COUNT);
-    let dir = std::env::temp_dir().join(format!("nbdgm-tshark-diff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let tmp = nbdgm_lab::daemon::scratch_dir("tshark-diff").expect("temp dir");
+    let dir = tmp.path();
     let corpus = dir.join(format!("mixed-{seed}.pcap"));
     {
         let f = std::fs::File::create(&corpus).expect("create corpus");
@@ -217,7 +217,7 @@ fn tshark_agrees_with_decode() {
             });
         }
     });
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(tmp);
     let mut stats = total.into_inner().unwrap();
     stats
         .failures

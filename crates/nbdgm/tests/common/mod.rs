@@ -1,13 +1,15 @@
-//! Shared helpers of the daemon tests: start `nbdgm serve` with a generated
-//! configuration, wait until its names are registered, stop it by PID.
+//! Shared helpers of the daemon tests: `nbdgm serve` with a generated configuration
+//! (started and stopped by the `nbdgm_lab::daemon` harness), waiting until its names are
+//! registered, scratch directories, loopback ports, RFC 1001 §17.1.2 fragments.
 #![allow(dead_code)]
 
 use nbdgm_client::proto::NameState;
 use nbdgm_client::Client;
+use nbdgm_lab::daemon::{self as harness, DaemonOptions};
 use nbdgm_wire::datagram::MsgType;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,27 +21,13 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run nbdgm")
 }
 
-/// A scratch directory removed on drop.
-pub struct Scratch(pub PathBuf);
+/// A scratch directory (`tempfile`, mode 0755), removed on drop; `.0` is its path.
+pub struct Scratch(pub PathBuf, tempfile::TempDir);
 
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "nbdgm-test-{}-{}-{}",
-            tag,
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = harness::scratch_dir(&format!("test-{tag}")).expect("scratch directory");
+        Scratch(dir.path().to_owned(), dir)
     }
 }
 
@@ -59,9 +47,12 @@ pub fn ports() -> (u16, u16) {
     }
 }
 
-/// A running `nbdgm serve`.
+/// How long a daemon gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A running `nbdgm serve`, stopped by PID (SIGTERM, then SIGKILL) when dropped.
 pub struct Daemon {
-    pub child: Option<Child>,
+    pub inner: harness::Daemon,
     pub socket: PathBuf,
     pub config: PathBuf,
     pub log: PathBuf,
@@ -162,43 +153,32 @@ impl<'a> DaemonSpec<'a> {
 impl Daemon {
     /// Start and wait until the API answers (not for the names).
     pub fn start(spec: DaemonSpec<'_>) -> Daemon {
-        let config = spec.dir.join(format!("{}.toml", spec.tag));
-        std::fs::write(&config, spec.toml()).unwrap();
-        let log = spec.dir.join(format!("{}.log", spec.tag));
-        let socket = spec.dir.join(format!("{}.sock", spec.tag));
-        let mut cmd = if spec.wrapper.is_empty() {
-            bin()
-        } else {
-            let mut c = Command::new(&spec.wrapper[0]);
-            c.args(&spec.wrapper[1..]).arg(env!("CARGO_BIN_EXE_nbdgm"));
-            c
-        };
-        let child = cmd
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn nbdgm serve");
-        let d = Daemon {
-            child: Some(child),
+        let toml = spec.toml();
+        Daemon::start_toml(spec.dir, spec.tag, spec.addr, &toml, &spec.wrapper)
+    }
+
+    /// Start from a full configuration text whose API socket is `dir/{tag}.sock`, under
+    /// `wrapper` (e.g. `ip netns exec NS`; empty: directly); wait until the API answers.
+    pub fn start_toml(
+        dir: &Path,
+        tag: &str,
+        addr: Ipv4Addr,
+        toml: &str,
+        wrapper: &[String],
+    ) -> Daemon {
+        let socket = dir.join(format!("{tag}.sock"));
+        let opts = DaemonOptions::new(env!("CARGO_BIN_EXE_nbdgm"), dir, tag, toml, &socket)
+            .wrapper(wrapper.to_vec())
+            .grace(STOP_GRACE);
+        let inner = harness::Daemon::start(opts)
+            .unwrap_or_else(|e| panic!("daemon {tag} did not open its API: {e}"));
+        Daemon {
             socket,
-            config,
-            log,
-            addr: spec.addr,
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        while Client::connect(&d.socket).is_err() {
-            assert!(
-                Instant::now() < until,
-                "daemon {} did not open its API; log:\n{}",
-                spec.tag,
-                d.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            config: inner.config_path().to_owned(),
+            log: inner.log_path().to_owned(),
+            addr,
+            inner,
         }
-        d
     }
 
     pub fn client(&self) -> Client {
@@ -208,11 +188,11 @@ impl Daemon {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.inner.log_text()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        self.inner.pid()
     }
 
     /// Wait until every configured name is registered (or one is in conflict).
@@ -243,37 +223,17 @@ impl Daemon {
     }
 
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        nix::sys::signal::kill(pid, sig).unwrap();
+        self.inner.signal(sig).expect("signal the daemon");
     }
 
-    /// SIGTERM and wait (bounded); returns the exit code.
+    /// SIGTERM and wait (bounded, then SIGKILL); returns the exit code (`None` when it
+    /// had to be killed).
     pub fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                return st.code();
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.inner.stop_code()
     }
 
     pub fn stats(&self) -> serde_json::Value {
         self.client().stats().expect("stats")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
