@@ -487,9 +487,7 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(self.len());
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(self.len(), |v| self.emit(v))
     }
 }
 

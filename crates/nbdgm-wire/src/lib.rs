@@ -40,3 +40,10 @@ pub use name::Name;
 fn is_false(b: &bool) -> bool {
     !*b
 }
+
+/// The bytes `emit` appends to an empty buffer of `capacity`: every `to_bytes` in this crate.
+fn emit_to_vec(capacity: usize, emit: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Vec<u8>> {
+    let mut v = Vec::with_capacity(capacity);
+    emit(&mut v)?;
+    Ok(v)
+}

@@ -356,9 +356,7 @@ impl<B: AsRef<[u8]>> MailslotWrite<B> {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(self.len());
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(self.len(), |v| self.emit(v))
     }
 }
 

@@ -92,9 +92,7 @@ impl Message {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(0, |v| self.emit(v))
     }
 
     /// The text split at CR LF (a lone LF also ends a line).

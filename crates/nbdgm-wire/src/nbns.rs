@@ -433,9 +433,7 @@ impl Packet {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(64);
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(64, |v| self.emit(v))
     }
 }
 

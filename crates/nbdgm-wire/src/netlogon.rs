@@ -317,9 +317,7 @@ impl NetlogonMessage {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(0, |v| self.emit(v))
     }
 
     pub fn opcode(&self) -> u16 {

@@ -184,9 +184,7 @@ impl LanmanFrame {
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut v = Vec::new();
-        self.emit(&mut v)?;
-        Ok(v)
+        crate::emit_to_vec(0, |v| self.emit(v))
     }
 
     pub fn command_code(&self) -> u8 {
