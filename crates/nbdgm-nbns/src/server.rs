@@ -600,6 +600,23 @@ impl NbnsServer {
         }
     }
 
+    /// A registration, refresh or release request that is well formed, in scope and within
+    /// the sender's rate: `None` (counted, and answered where the request deserves it) else.
+    fn admit_nb_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV4,
+        pkt: &Packet,
+        len: usize,
+        release: bool,
+    ) -> Option<NbRequest> {
+        let req = self.parse_nb_request(from, pkt, len, release)?;
+        if !self.in_scope(&req.name) || !self.rate_ok(*from.ip(), now) {
+            return None;
+        }
+        Some(req)
+    }
+
     fn on_registration(
         &mut self,
         now: Instant,
@@ -608,15 +625,9 @@ impl NbnsServer {
         len: usize,
         kind: RegKind,
     ) {
-        let Some(req) = self.parse_nb_request(from, pkt, len, false) else {
+        let Some(req) = self.admit_nb_request(now, from, pkt, len, false) else {
             return;
         };
-        if !self.in_scope(&req.name) {
-            return;
-        }
-        if !self.rate_ok(*from.ip(), now) {
-            return;
-        }
         let id = pkt.id;
         let own = req.addr;
         if req.name.is_wildcard() || req.name.raw()[0] == b'*' {
@@ -728,6 +739,18 @@ impl NbnsServer {
         self.send(to, &resp, Some(len));
     }
 
+    /// A new member stored: counted, reported and answered with a positive response.
+    fn granted(&mut self, to: SocketAddrV4, id: u16, len: usize, req: &NbRequest, ttl: u32) {
+        self.stats.granted += 1;
+        self.emit(NbnsEvent::Registered {
+            name: req.name.clone(),
+            ip: req.addr.ip,
+            group: req.addr.is_group(),
+            ttl,
+        });
+        self.grant(to, id, len, req, ttl);
+    }
+
     fn register_new(
         &mut self,
         now: Instant,
@@ -748,14 +771,7 @@ impl NbnsServer {
         let group = req.addr.is_group();
         let m = self.member(now, req.addr, ttl);
         self.table.insert(req.name.clone(), group, m);
-        self.stats.granted += 1;
-        self.emit(NbnsEvent::Registered {
-            name: req.name.clone(),
-            ip: req.addr.ip,
-            group,
-            ttl,
-        });
-        self.grant(from, id, len, req, ttl);
+        self.granted(from, id, len, req, ttl);
     }
 
     fn refresh_member(
@@ -853,14 +869,7 @@ impl NbnsServer {
                 ip,
             });
         }
-        self.stats.granted += 1;
-        self.emit(NbnsEvent::Registered {
-            name: req.name.clone(),
-            ip: req.addr.ip,
-            group: req.addr.is_group(),
-            ttl,
-        });
-        self.grant(from, id, len, req, ttl);
+        self.granted(from, id, len, req, ttl);
     }
 
     // --------------------------------------------------------------- challenge
@@ -1109,15 +1118,9 @@ impl NbnsServer {
 
     fn on_release(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet, len: usize) {
         self.stats.releases += 1;
-        let Some(req) = self.parse_nb_request(from, pkt, len, true) else {
+        let Some(req) = self.admit_nb_request(now, from, pkt, len, true) else {
             return;
         };
-        if !self.in_scope(&req.name) {
-            return;
-        }
-        if !self.rate_ok(*from.ip(), now) {
-            return;
-        }
         let id = pkt.id;
         let addr = req.addr;
         let reply = |s: &mut Self, rcode: u8, reason: Option<RefuseReason>| {
