@@ -5,7 +5,9 @@ use super::{dest_is, valid_name, Browser, BrowserEvent, Inbound, Refusal, Role};
 use crate::list::{Heard, Upsert};
 use crate::schedule::{self, millis};
 use nbdgm_wire::browser as wire;
-use nbdgm_wire::browser::{Announcement, BrowserFrame, LanmanFrame, ServerType, MAX_COMMENT_LEN};
+use nbdgm_wire::browser::{
+    Announcement, BrowserFrame, DomainAnnouncement, LanmanFrame, ServerType, MAX_COMMENT_LEN,
+};
 use nbdgm_wire::Name;
 use std::time::Instant;
 
@@ -36,18 +38,7 @@ impl Browser {
                     self.stats.frames_ignored += 1;
                     return;
                 }
-                let h = Heard {
-                    name: d.machine_group.clone(),
-                    group: d.local_master_name.clone(),
-                    server_type: d.server_type,
-                    os_major: d.browser_config_version_major,
-                    os_minor: d.browser_config_version_minor,
-                    periodicity_ms: d.periodicity_ms,
-                    comment: String::new(),
-                    address: *ib.from.ip(),
-                    lanman: false,
-                };
-                self.on_domain(now, ib, h);
+                self.on_domain(now, ib, heard_domain(d, ib, false));
             }
             BrowserFrame::MasterAnnouncement(_) => self.stats.master_announcements_received += 1,
             BrowserFrame::ResetStateRequest(r) => self.on_reset(now, ib, r.reset_type),
@@ -106,18 +97,7 @@ impl Browser {
                         self.on_announcement(now, ib, heard(a, ib, true), lma);
                     }
                     BrowserFrame::DomainAnnouncement(d) => {
-                        let h = Heard {
-                            name: d.machine_group.clone(),
-                            group: d.local_master_name.clone(),
-                            server_type: d.server_type,
-                            os_major: d.browser_config_version_major,
-                            os_minor: d.browser_config_version_minor,
-                            periodicity_ms: d.periodicity_ms,
-                            comment: String::new(),
-                            address: *ib.from.ip(),
-                            lanman: true,
-                        };
-                        self.on_domain(now, ib, h);
+                        self.on_domain(now, ib, heard_domain(d, ib, true));
                     }
                     _ => self.stats.unknown_opcodes += 1,
                 }
@@ -294,6 +274,21 @@ fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
         os_minor: a.os_minor,
         periodicity_ms: a.periodicity_ms,
         comment: a.comment.clone(),
+        address: *ib.from.ip(),
+        lanman,
+    }
+}
+
+/// A DomainAnnouncement as heard: the workgroup under its master's name, no comment.
+fn heard_domain(d: &DomainAnnouncement, ib: &Inbound<'_>, lanman: bool) -> Heard {
+    Heard {
+        name: d.machine_group.clone(),
+        group: d.local_master_name.clone(),
+        server_type: d.server_type,
+        os_major: d.browser_config_version_major,
+        os_minor: d.browser_config_version_minor,
+        periodicity_ms: d.periodicity_ms,
+        comment: String::new(),
         address: *ib.from.ip(),
         lanman,
     }
