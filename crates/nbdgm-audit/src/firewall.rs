@@ -248,48 +248,28 @@ fn ipt_apply(o: &FirewallOptions) -> Vec<FwCommand> {
             &[tool, "-w", "-A", c, "-i", "lo", "-j", "RETURN"],
             false,
         ));
-        for n in &nets {
+        // `-A <chain> [-s <net>] -p <proto> -m multiport --dports <ports> -j <target>`.
+        let mut port_rules = |source: &[&str], target: &str| {
             for (proto, ports) in [("udp", &udp), ("tcp", &tcp)] {
-                v.push(cmd(
-                    &[
-                        tool,
-                        "-w",
-                        "-A",
-                        c,
-                        "-s",
-                        n,
-                        "-p",
-                        proto,
-                        "-m",
-                        "multiport",
-                        "--dports",
-                        ports,
-                        "-j",
-                        "RETURN",
-                    ],
-                    false,
-                ));
-            }
-        }
-        for (proto, ports) in [("udp", &udp), ("tcp", &tcp)] {
-            v.push(cmd(
-                &[
-                    tool,
-                    "-w",
-                    "-A",
-                    c,
+                let mut argv = vec![tool, "-w", "-A", c];
+                argv.extend_from_slice(source);
+                argv.extend([
                     "-p",
                     proto,
                     "-m",
                     "multiport",
                     "--dports",
-                    ports,
+                    ports.as_str(),
                     "-j",
-                    "DROP",
-                ],
-                false,
-            ));
+                    target,
+                ]);
+                v.push(cmd(&argv, false));
+            }
+        };
+        for n in &nets {
+            port_rules(&["-s", n], "RETURN");
         }
+        port_rules(&[], "DROP");
         v.push(cmd(&[tool, "-w", "-I", "INPUT", "1", "-j", c], false));
     }
     v
