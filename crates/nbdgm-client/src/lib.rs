@@ -453,15 +453,8 @@ impl Client {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let left = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(None);
-                    }
-                    Some(d - now)
-                }
-                None => None,
+            let Some(left) = time_left(deadline) else {
+                return Ok(None);
             };
             match self.read_msg(left)? {
                 None => return Ok(None),
@@ -524,16 +517,10 @@ impl Client {
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let left = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(None);
-                    }
-                    Some((d - now).max(Duration::from_millis(1)))
-                }
-                None => None,
+            let Some(left) = time_left(deadline) else {
+                return Ok(None);
             };
+            let left = left.map(|l| l.max(Duration::from_millis(1)));
             self.reader.get_ref().set_read_timeout(left)?;
             let buf = match self.reader.fill_buf() {
                 Ok(b) => b,
@@ -584,6 +571,21 @@ fn into_result(r: Response) -> Result<serde_json::Value> {
             message: e.message,
         }),
         None => Err(Error::Protocol("error response without an error".into())),
+    }
+}
+
+/// The wait left before `deadline` (`Some(None)`: no deadline, wait forever), or `None`
+/// once it has passed.
+fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
+    match deadline {
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                return None;
+            }
+            Some(Some(d - now))
+        }
+        None => Some(None),
     }
 }
 
