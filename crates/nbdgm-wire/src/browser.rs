@@ -95,6 +95,25 @@ pub struct UnknownFrame {
     pub data: Vec<u8>,
 }
 
+impl UnknownFrame {
+    /// `head`, then `data`; refused (`reason`) when `parsed`: an opcode the codec parses
+    /// would not read back as this frame.
+    fn emit_unless(
+        &self,
+        parsed: bool,
+        reason: &'static str,
+        head: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if parsed {
+            return Err(Error::emit("opcode", reason));
+        }
+        out.extend_from_slice(head);
+        out.extend_from_slice(&self.data);
+        Ok(())
+    }
+}
+
 /// A frame on `\MAILSLOT\BROWSE` (MS-BRWS §2.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize), serde(untagged))]
@@ -227,16 +246,12 @@ impl BrowserFrame {
                 out.extend_from_slice(&f.trailing);
                 Ok(())
             }
-            BrowserFrame::Unknown(u) => {
-                if is_known_opcode(u.opcode) {
-                    return Err(Error::emit(
-                        "opcode",
-                        "an Unknown frame cannot carry a known opcode",
-                    ));
-                }
-                out.extend_from_slice(&u.data);
-                Ok(())
-            }
+            BrowserFrame::Unknown(u) => u.emit_unless(
+                is_known_opcode(u.opcode),
+                "an Unknown frame cannot carry a known opcode",
+                &[],
+                out,
+            ),
         }
     }
 

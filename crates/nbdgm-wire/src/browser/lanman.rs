@@ -169,17 +169,12 @@ impl LanmanFrame {
                 }
                 Ok(())
             }
-            LanmanFrame::Unknown(u) => {
-                if is_lanman_announcement_opcode(u.opcode) {
-                    return Err(Error::emit(
-                        "opcode",
-                        "an Unknown frame cannot carry an announcement opcode",
-                    ));
-                }
-                out.push(u.opcode);
-                out.extend_from_slice(&u.data);
-                Ok(())
-            }
+            LanmanFrame::Unknown(u) => u.emit_unless(
+                is_lanman_announcement_opcode(u.opcode),
+                "an Unknown frame cannot carry an announcement opcode",
+                &[u.opcode],
+                out,
+            ),
         }
     }
 
