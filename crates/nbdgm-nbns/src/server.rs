@@ -224,11 +224,7 @@ impl NbnsServer {
     /// The live addresses of `name` (exact name, scope included), or `None`.
     pub fn lookup(&self, name: &Name, now: Instant) -> Option<Entry> {
         let rec = self.table.get(name)?;
-        let mut live: Vec<&Member> = rec.live(now).collect();
-        if live.is_empty() {
-            return None;
-        }
-        live.sort_by_key(|m| m.since);
+        let live = rec.live_oldest_first(now)?;
         Some(Entry {
             name: name.clone(),
             group: rec.group,
@@ -258,11 +254,7 @@ impl NbnsServer {
         names
             .into_iter()
             .filter_map(|(name, rec)| {
-                let mut members: Vec<&Member> = rec.live(now).collect();
-                if members.is_empty() {
-                    return None;
-                }
-                members.sort_by_key(|m| m.since);
+                let members = rec.live_oldest_first(now)?;
                 Some(EntrySnapshot {
                     name: name.to_string(),
                     suffix: name.suffix(),
@@ -490,11 +482,7 @@ impl NbnsServer {
     /// The addresses a query for `name` gets, with the TTL to announce.
     fn answer_for(&self, name: &Name, now: Instant) -> Option<(Vec<NbAddress>, u32)> {
         let rec = self.table.get(name)?;
-        let mut live: Vec<&Member> = rec.live(now).collect();
-        if live.is_empty() {
-            return None;
-        }
-        live.sort_by_key(|m| m.since);
+        let live = rec.live_oldest_first(now)?;
         // Remaining TTL of the soonest-expiring address, never 0 (0 means infinite).
         let ttl = live
             .iter()
@@ -959,6 +947,33 @@ impl NbnsServer {
         Some(ch)
     }
 
+    /// The targets of challenge `trn` that `answered(index, ip)` picks no longer hold the
+    /// name; once none does, the challenge ends with the owner gone (OwnerReleased).
+    fn owners_negative(
+        &mut self,
+        now: Instant,
+        trn: u16,
+        answered: impl Fn(usize, Ipv4Addr) -> bool,
+    ) {
+        let all_negative = match self.pending.get_mut(&trn) {
+            Some(ch) => {
+                for (i, t) in ch.targets.iter_mut().enumerate() {
+                    if answered(i, t.0) {
+                        t.1 = true;
+                    }
+                }
+                ch.targets.iter().all(|(_, neg)| *neg)
+            }
+            None => false,
+        };
+        if all_negative {
+            if let Some(ch) = self.take_challenge(trn) {
+                self.stats.challenges_owner_released += 1;
+                self.finish_transfer(now, ch, ChallengeOutcome::OwnerReleased);
+            }
+        }
+    }
+
     fn on_response(&mut self, now: Instant, from: SocketAddrV4, pkt: &Packet) {
         // Matched on id, source and name (an answer about another name is not ours).
         let matched = self.pending.get(&pkt.id).and_then(|ch| {
@@ -972,22 +987,7 @@ impl NbnsServer {
         };
         let trn = pkt.id;
         if pkt.rcode() != 0 {
-            let all_negative = match self.pending.get_mut(&trn) {
-                Some(ch) => {
-                    if let Some(t) = ch.targets.get_mut(idx) {
-                        t.1 = true;
-                    }
-                    ch.targets.iter().all(|(_, neg)| *neg)
-                }
-                None => false,
-            };
-            if all_negative {
-                if let Some(ch) = self.take_challenge(trn) {
-                    self.stats.challenges_owner_released += 1;
-                    self.finish_transfer(now, ch, ChallengeOutcome::OwnerReleased);
-                }
-            }
-            return;
+            return self.owners_negative(now, trn, |i, _| i == idx);
         }
         // Positive: the answer must be NB data for the challenged name.
         let addrs: Option<Vec<Ipv4Addr>> = self.pending.get(&trn).and_then(|ch| {
@@ -1006,7 +1006,7 @@ impl NbnsServer {
         };
         if ch.multihomed && addrs.contains(&ch.member.ip) {
             self.stats.challenges_joined += 1;
-            self.finish_join(now, ch);
+            self.finish_transfer(now, ch, ChallengeOutcome::Joined);
         } else {
             self.stats.challenges_defended += 1;
             self.stats.refused_active += 1;
@@ -1046,8 +1046,9 @@ impl NbnsServer {
         }
     }
 
-    /// The owner is gone: the name moves to the requester (re-checking the table,
-    /// which may have changed while the challenge ran).
+    /// The challenge is over without a defence, re-checking the table (which may have
+    /// changed while the challenge ran). `Joined`: a multi-homed owner confirmed the new
+    /// address, append it; else the owner is gone and the name moves to the requester.
     fn finish_transfer(&mut self, now: Instant, ch: Challenge, outcome: ChallengeOutcome) {
         self.emit(NbnsEvent::Conflict {
             name: ch.name.clone(),
@@ -1069,6 +1070,9 @@ impl NbnsServer {
                 self.refuse(to, id, len, RCODE_ACT_ERR, &req, holder, r);
             }
             Some((false, true)) => self.refresh_member(now, to, id, len, &req, ttl),
+            Some((false, false)) if outcome == ChallengeOutcome::Joined => {
+                self.add_member(now, to, id, len, &req, ttl)
+            }
             Some((false, false)) => {
                 if !self.quota_ok(to, id, len, &req) {
                     return;
@@ -1082,33 +1086,6 @@ impl NbnsServer {
                     }
                 }
                 self.register_new(now, to, id, len, &req, ttl);
-            }
-            None => self.register_new(now, to, id, len, &req, ttl),
-        }
-    }
-
-    /// A multi-homed owner confirmed the new address: append it.
-    fn finish_join(&mut self, now: Instant, ch: Challenge) {
-        self.emit(NbnsEvent::Conflict {
-            name: ch.name.clone(),
-            owners: ch.owners.clone(),
-            requester: ch.member.ip,
-            outcome: ChallengeOutcome::Joined,
-        });
-        let req = Self::challenge_request(&ch);
-        let (to, id, len, ttl) = (ch.requester, ch.request_id, ch.request_len, ch.ttl);
-        let current = self
-            .table
-            .get(&ch.name)
-            .map(|r| (r.group, r.has(ch.member.ip)));
-        match current {
-            Some((false, false)) => self.add_member(now, to, id, len, &req, ttl),
-            Some((false, true)) => self.refresh_member(now, to, id, len, &req, ttl),
-            Some((true, _)) => {
-                self.stats.refused_kind_mismatch += 1;
-                let holder = self.holder_addr(&ch.name, now).unwrap_or(ch.member);
-                let r = RefuseReason::KindMismatch;
-                self.refuse(to, id, len, RCODE_ACT_ERR, &req, holder, r);
             }
             None => self.register_new(now, to, id, len, &req, ttl),
         }
@@ -1158,21 +1135,7 @@ impl NbnsServer {
         reply(self, 0, None);
         // A challenge waiting on this owner need not wait any longer.
         if let Some(&trn) = self.pending_by_name.get(&req.name) {
-            let done = match self.pending.get_mut(&trn) {
-                Some(ch) => {
-                    for t in ch.targets.iter_mut().filter(|t| t.0 == addr.ip) {
-                        t.1 = true;
-                    }
-                    ch.targets.iter().all(|(_, neg)| *neg)
-                }
-                None => false,
-            };
-            if done {
-                if let Some(ch) = self.take_challenge(trn) {
-                    self.stats.challenges_owner_released += 1;
-                    self.finish_transfer(now, ch, ChallengeOutcome::OwnerReleased);
-                }
-            }
+            self.owners_negative(now, trn, |_, ip| ip == addr.ip);
         }
     }
 }

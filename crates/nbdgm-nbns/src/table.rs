@@ -40,6 +40,16 @@ impl Record {
         self.members.iter().filter(move |m| m.expires > now)
     }
 
+    /// The live addresses, oldest registration first; `None` when there are none.
+    pub fn live_oldest_first(&self, now: Instant) -> Option<Vec<&Member>> {
+        let mut live: Vec<&Member> = self.live(now).collect();
+        if live.is_empty() {
+            return None;
+        }
+        live.sort_by_key(|m| m.since);
+        Some(live)
+    }
+
     pub fn has(&self, ip: Ipv4Addr) -> bool {
         self.members.iter().any(|m| m.ip == ip)
     }
