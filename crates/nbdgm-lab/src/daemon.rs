@@ -73,10 +73,8 @@ impl DaemonOptions {
     /// Run it in a lab host's network namespace (`ip netns exec NS`, which execs, so the
     /// PID is the daemon's).
     pub fn in_host(self, host: &crate::Host) -> Self {
-        let ip = crate::prereq::tool_path("ip").map_or_else(
-            || "ip".to_string(),
-            |p| p.to_string_lossy().into_owned(),
-        );
+        let ip = crate::prereq::tool_path("ip")
+            .map_or_else(|| "ip".to_string(), |p| p.to_string_lossy().into_owned());
         self.wrapper(vec![ip, "netns".into(), "exec".into(), host.netns().into()])
     }
 
