@@ -396,8 +396,8 @@ pub fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use nbdgm_node::Name;
-    use nbdgm_wire::mailslot::MailslotWrite;
     use nbdgm_wire::datagram::MsgType;
+    use nbdgm_wire::mailslot::MailslotWrite;
     use std::net::SocketAddrV4;
 
     fn delivery(data: Vec<u8>, for_us: bool) -> Delivery {
