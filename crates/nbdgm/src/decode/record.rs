@@ -450,23 +450,7 @@ impl Record {
     /// Decode one UDP payload. Never fails: a packet that cannot be decoded is reported
     /// through `malformed`, with every layer decoded before the damage kept.
     pub fn decode(meta: Meta, protocol: Protocol, payload: &[u8]) -> Record {
-        let mut rec = Record {
-            frame: meta.frame,
-            time: meta.time,
-            time_epoch: meta.time_epoch,
-            src: addr_string(&meta.src),
-            dst: addr_string(&meta.dst),
-            protocol,
-            warnings: Vec::new(),
-            malformed: None,
-            nbdgm: None,
-            nbns: None,
-            mailslot: None,
-            browser: None,
-            netlogon: None,
-            messenger: None,
-            data: None,
-        };
+        let mut rec = Record::empty(meta, protocol);
         match protocol {
             Protocol::Nbns => match nbns::Packet::parse(payload) {
                 Ok(p) => {
@@ -483,6 +467,35 @@ impl Record {
         rec
     }
 
+    /// A datagram already in memory (parsed, or built from what a node delivered): the
+    /// layers [`Record::decode`] shows after its datagram parse, by the same code.
+    pub fn from_datagram<T: AsRef<[u8]>>(meta: Meta, d: &Datagram<T>) -> Record {
+        let mut rec = Record::empty(meta, Protocol::Nbdgm);
+        rec.datagram_layers(d);
+        rec
+    }
+
+    /// Where and when, with no layer decoded yet.
+    fn empty(meta: Meta, protocol: Protocol) -> Record {
+        Record {
+            frame: meta.frame,
+            time: meta.time,
+            time_epoch: meta.time_epoch,
+            src: addr_string(&meta.src),
+            dst: addr_string(&meta.dst),
+            protocol,
+            warnings: Vec::new(),
+            malformed: None,
+            nbdgm: None,
+            nbns: None,
+            mailslot: None,
+            browser: None,
+            netlogon: None,
+            messenger: None,
+            data: None,
+        }
+    }
+
     fn decode_datagram(&mut self, payload: &[u8]) {
         let mut warnings = Vec::new();
         let d = match Datagram::parse_ref(payload, &mut warnings) {
@@ -494,7 +507,12 @@ impl Record {
         };
         self.warnings
             .extend(warnings.iter().map(ToString::to_string));
-        self.nbdgm = Some(DgmView::new(&d));
+        self.datagram_layers(&d);
+    }
+
+    /// The header view, then the user data: mailslot write and its payload, or hex.
+    fn datagram_layers<T: AsRef<[u8]>>(&mut self, d: &Datagram<T>) {
+        self.nbdgm = Some(DgmView::new(d));
         let Some(user_data) = d.user_data() else {
             return;
         };

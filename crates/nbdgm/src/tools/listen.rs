@@ -68,7 +68,7 @@ pub fn run(args: &ListenArgs) -> u8 {
     }
 }
 
-/// The datagram as `listen` shows it: rebuilt unfragmented from what was delivered, so
+/// The datagram as `listen` shows it: built unfragmented from the delivered fields, so
 /// that the decoder shows every layer (a reassembled datagram is shown whole).
 pub fn heard(n: u64, a: Arrival) -> Heard {
     let v4 = |a: SocketAddr| match a {
@@ -76,6 +76,8 @@ pub fn heard(n: u64, a: Arrival) -> Heard {
         SocketAddr::V6(_) => SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
     };
     let header_source = v4(a.header_source);
+    // The header is made up (id 0, flags of a single B-node packet): delivery does not
+    // keep the sender's id and flags, and `listen` has always shown these.
     let d = Datagram::data(
         a.msg_type,
         NodeType::B,
@@ -85,7 +87,6 @@ pub fn heard(n: u64, a: Arrival) -> Heard {
         a.destination,
         a.data,
     );
-    let bytes = d.to_bytes().unwrap_or_default();
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
@@ -101,17 +102,26 @@ pub fn heard(n: u64, a: Arrival) -> Heard {
         src: SocketAddr::V4(from),
         dst: SocketAddr::V4(a.to),
     };
-    // The header is rebuilt (id 0, flags of a single B-node packet): the sender's id and
-    // flags are not kept by delivery.
-    let record = Record::decode(meta, Protocol::Nbdgm, &bytes);
     Heard {
         interface: a.interface.to_string(),
         from: from.to_string(),
         header_source: header_source.to_string(),
         for_us: a.for_us,
         fragments: a.fragments,
-        record,
+        record: delivered_record(meta, &d),
     }
+}
+
+/// The record of a delivered datagram, decoded from its fields (no bytes).
+fn delivered_record(meta: Meta, d: &Datagram) -> Record {
+    let has_wire_form = d.msg_type.is_data() && d.data_section_len() <= usize::from(u16::MAX);
+    if !has_wire_form {
+        // Not a data type, or a data section longer than DGM_LENGTH can say: `listen`
+        // used to emit the datagram and decode the bytes, and the failed emit showed as
+        // an empty (malformed) datagram. It still does.
+        return Record::decode(meta, Protocol::Nbdgm, &[]);
+    }
+    Record::from_datagram(meta, d)
 }
 
 /// The text line of a datagram (and its field tree with `-v`).
@@ -151,4 +161,129 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
             printer.print(&h, || text_line(&h, args.verbose));
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_wire::browser::{Announcement, BrowserFrame};
+    use nbdgm_wire::datagram::MsgType;
+    use nbdgm_wire::mailslot::MailslotWrite;
+    use nbdgm_wire::netlogon::{NetlogonMessage, PrimaryQuery};
+
+    fn meta() -> Meta {
+        Meta {
+            frame: 7,
+            time: "2026-01-02T03:04:05.000006Z".to_owned(),
+            time_epoch: 1_767_323_045.000_006,
+            src: "198.51.100.10:138".parse().unwrap(),
+            dst: "198.51.100.255:138".parse().unwrap(),
+        }
+    }
+
+    fn datagram(msg_type: MsgType, source: Name, destination: Name, data: Vec<u8>) -> Datagram {
+        Datagram::data(
+            msg_type,
+            NodeType::B,
+            0,
+            (Ipv4Addr::new(198, 51, 100, 10), 138),
+            source,
+            destination,
+            data,
+        )
+    }
+
+    /// What `listen` printed before: the datagram emitted, then its bytes decoded.
+    fn emitted_and_decoded(d: &Datagram) -> Record {
+        let bytes = d.to_bytes().unwrap_or_default();
+        Record::decode(meta(), Protocol::Nbdgm, &bytes)
+    }
+
+    fn assert_same(d: &Datagram) -> Record {
+        let (new, old) = (delivered_record(meta(), d), emitted_and_decoded(d));
+        assert_eq!(
+            serde_json::to_string_pretty(&new).unwrap(),
+            serde_json::to_string_pretty(&old).unwrap()
+        );
+        assert_eq!(text::summary(&new), text::summary(&old));
+        assert_eq!(text::tree(&new), text::tree(&old));
+        new
+    }
+
+    #[test]
+    fn delivered_fields_give_the_record_of_the_emitted_bytes() {
+        let host = Name::new("WKS01", 0).unwrap();
+        let announcement = BrowserFrame::HostAnnouncement(Announcement {
+            periodicity_ms: 720_000,
+            server_name: "WKS01".to_owned(),
+            os_major: 6,
+            os_minor: 1,
+            server_type: 0x0001_1003,
+            comment: "lab".to_owned(),
+            ..Announcement::default()
+        });
+        let browse = MailslotWrite::new("\\MAILSLOT\\BROWSE", announcement.to_bytes().unwrap())
+            .to_bytes()
+            .unwrap();
+        let r = assert_same(&datagram(
+            MsgType::DirectGroup,
+            host.clone(),
+            Name::new("WORKGROUP", 0x1d).unwrap(),
+            browse,
+        ));
+        assert!(r.mailslot.is_some() && r.browser.is_some());
+        let query =
+            NetlogonMessage::PrimaryQuery(PrimaryQuery::new("WKS01", "\\MAILSLOT\\NET\\GETDC5F3"));
+        let netlogon = MailslotWrite::new("\\MAILSLOT\\NET\\NETLOGON", query.to_bytes().unwrap())
+            .to_bytes()
+            .unwrap();
+        let r = assert_same(&datagram(
+            MsgType::DirectGroup,
+            host.clone(),
+            Name::new("TESTGROUP", 0x1c).unwrap(),
+            netlogon,
+        ));
+        assert!(r.netlogon.is_some());
+        // Plain user data (not a mailslot write), empty user data, a scope.
+        let r = assert_same(&datagram(
+            MsgType::DirectUnique,
+            host.clone(),
+            Name::new("APP", 0x2a)
+                .unwrap()
+                .with_scope("lab.example")
+                .unwrap(),
+            b"hello".to_vec(),
+        ));
+        assert_eq!(r.data.as_deref(), Some("68656c6c6f"));
+        assert_same(&datagram(
+            MsgType::Broadcast,
+            host,
+            Name::wildcard(),
+            Vec::new(),
+        ));
+        // A Latin-1 name (É, Ø) as a node delivers it: raw octets, not ASCII.
+        let mut raw = [b' '; 16];
+        raw[..8].copy_from_slice(b"CAF\xc9 S\xd8R");
+        raw[15] = 0x20;
+        let r = assert_same(&datagram(
+            MsgType::DirectUnique,
+            Name::from_raw(raw),
+            Name::new("WKS02", 0x03).unwrap(),
+            b"\xe9t\xe9".to_vec(),
+        ));
+        let source = r.nbdgm.and_then(|v| v.source_name).map(|n| n.name);
+        assert_eq!(source.as_deref(), Some("CAF<c9> S<d8>R"));
+    }
+
+    #[test]
+    fn a_datagram_with_no_wire_form_is_shown_as_before() {
+        let d = datagram(
+            MsgType::Broadcast,
+            Name::new("WKS01", 0).unwrap(),
+            Name::wildcard(),
+            vec![0; 70_000],
+        );
+        assert_same(&d);
+        assert!(delivered_record(meta(), &d).malformed.is_some());
+    }
 }
