@@ -4,7 +4,7 @@
 
 use crate::dispatch::{ask, WorkerHandle};
 use crate::worker::{CmdError, Command};
-use nbdgm_api::{BrowseInterface, BrowseResult};
+use nbdgm_api::BrowseResult;
 use nbdgm_browser::{BrowserConfig, LmAnnounce, RemoteAnnounce};
 use nbdgm_wire::browser::{server_type_names, ServerType};
 use serde::de::{self, Deserializer};
@@ -397,19 +397,15 @@ pub async fn collect(
     let budget = budget / workers.len().max(1);
     for w in workers {
         let wg = workgroup.clone();
-        let v = ask(w, |reply| Command::Browse {
+        let one = ask(w, |reply| Command::Browse {
             workgroup: wg,
             page,
             budget,
             reply,
         })
         .await?;
-        if v.is_null() {
-            continue; // no browser on this interface
-        }
-        let one: BrowseInterface = serde_json::from_value(v)
-            .map_err(|e| CmdError::new("internal", format!("browse list: {e}")))?;
-        interfaces.push(one);
+        // None: no browser on this interface.
+        interfaces.extend(one);
     }
     Ok(BrowseResult { interfaces })
 }

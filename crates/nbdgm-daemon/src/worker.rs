@@ -6,13 +6,13 @@
 //! then send what the node queued and pass its events on.
 
 use crate::acl::Acl;
-use crate::messenger::{Messenger, MessengerConfig};
-use crate::ratelimit::{LogLimiter, RateLimiter};
-use crate::reply_gate::{Refusal, ReplyGate, ReplyService};
+use crate::messenger::{Messenger, MessengerConfig, MessengerStats};
+use crate::ratelimit::{LogLimiter, RateLimiter, RateStats};
+use crate::reply_gate::{GateStats, Refusal, ReplyGate, ReplyService};
 use crate::sockets::InterfaceSockets;
 use nbdgm_api as proto;
 use nbdgm_api::NameState as ApiNameState;
-use nbdgm_browser::{Browser, BrowserConfig, BrowserEvent};
+use nbdgm_browser::{Browser, BrowserConfig, BrowserEvent, BrowserStats};
 use nbdgm_node::{
     Delivery, Event, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig, SendMode,
     SendRequest, Service,
@@ -22,7 +22,7 @@ use nbdgm_runtime::engines::{Aside, Engines, BROWSER_ROUNDS};
 use nbdgm_runtime::sockets::Role;
 use nbdgm_wire::text::Escaped;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -106,50 +106,123 @@ impl CmdError {
     }
 }
 
-pub type Reply = oneshot::Sender<Result<Value, CmdError>>;
+/// Where a command's typed answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, CmdError>>;
+
+/// The result of `release`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Released {
+    pub name: String,
+    pub state: ApiNameState,
+}
+
+impl Released {
+    pub fn new(name: &Name) -> Self {
+        Released {
+            name: name.to_string(),
+            state: ApiNameState::Released,
+        }
+    }
+}
+
+/// One interface's counters: the engines' and the runtime's (the answer to `Stats`).
+#[derive(Debug, Clone, Serialize)]
+pub struct InterfaceStats {
+    pub interface: Ipv4Addr,
+    pub browser: Option<BrowserStats>,
+    pub messenger: MessengerStats,
+    pub roles: Value,
+    pub node: nbdgm_node::Stats,
+    pub runtime: RuntimeStats,
+    pub rate_limit_rx: RateStats,
+    pub rate_limit_reply: RateStats,
+    pub reply_gate: GateStats,
+    pub logs_suppressed: u64,
+}
+
+/// A command waiting for the engine's answer.
+enum Pending {
+    /// `bytes`: the user data's length.
+    Send {
+        bytes: usize,
+        reply: Reply<proto::SendResult>,
+    },
+    Lookup(Reply<proto::LookupResult>),
+    Status(Reply<proto::StatusResult>),
+}
+
+/// A register or release caller waiting for the name's outcome.
+enum NameWaiter {
+    Register {
+        group: bool,
+        reply: Reply<proto::RegisterResult>,
+    },
+    Release(Reply<Released>),
+}
+
+impl NameWaiter {
+    /// `r`: the name's new state, or why it has none.
+    fn answer(self, name: &Name, r: Result<ApiNameState, CmdError>) {
+        match self {
+            NameWaiter::Register { group, reply } => {
+                let _ = reply.send(r.map(|state| proto::RegisterResult {
+                    name: name.to_string(),
+                    group,
+                    state,
+                }));
+            }
+            NameWaiter::Release(reply) => {
+                let _ = reply.send(r.map(|state| Released {
+                    name: name.to_string(),
+                    state,
+                }));
+            }
+        }
+    }
+}
 
 /// Commands from the dispatcher.
 pub enum Command {
     Register {
         name: Name,
         group: bool,
-        reply: Reply,
+        reply: Reply<proto::RegisterResult>,
     },
     Release {
         name: Name,
-        reply: Reply,
+        reply: Reply<Released>,
     },
     Send {
         request: SendRequest,
-        reply: Reply,
+        reply: Reply<proto::SendResult>,
     },
     Lookup {
         name: Name,
         target: LookupTarget,
-        reply: Reply,
+        reply: Reply<proto::LookupResult>,
     },
     Status {
         address: Ipv4Addr,
         name: Option<Name>,
-        reply: Reply,
+        reply: Reply<proto::StatusResult>,
     },
     Names {
-        reply: Reply,
+        reply: Reply<proto::InterfaceNames>,
     },
     Cache {
-        reply: Reply,
+        reply: Reply<proto::CacheResult>,
     },
     Stats {
-        reply: Reply,
+        reply: Reply<InterfaceStats>,
     },
-    /// The browse list (`null` without a browser); `workgroup` filters the servers.
+    /// The browse list (`None` without a browser); `workgroup` filters the servers.
     Browse {
         workgroup: Option<String>,
         /// (offset, limit) of the servers.
         page: Option<(usize, usize)>,
         /// Bytes of JSON the answer may take (see `browse::to_proto_capped`).
         budget: usize,
-        reply: Reply,
+        reply: Reply<Option<proto::BrowseInterface>>,
     },
     Reconfigure {
         node: Box<NodeConfig>,
@@ -206,11 +279,11 @@ pub struct Worker<O: Outlet> {
     outlet: Arc<O>,
     stats: RuntimeStats,
     /// Commands waiting for the engine's answer, by request id.
-    pending: HashMap<u64, Reply>,
+    pending: HashMap<u64, Pending>,
     /// The names from the configuration file (released when a reload drops them).
     config_names: Vec<(Name, bool)>,
     /// Register and release callers waiting for the name's outcome.
-    name_waiters: HashMap<Name, Vec<Reply>>,
+    name_waiters: HashMap<Name, Vec<NameWaiter>>,
     messenger: Messenger,
     roles: crate::roles::RoleRuntime,
     /// Backup browser: results of fetching the master's list (one fetch at a time).
@@ -638,10 +711,7 @@ impl<O: Outlet> Worker<O> {
                 info!(interface = %self.addr, %name, group, "name registered");
                 self.outlet
                     .name(self.addr, &name, ApiNameState::Registered, None);
-                self.answer_name(
-                    &name,
-                    Ok(json!({"name": name.to_string(), "group": group, "state": "active"})),
-                );
+                self.answer_name(&name, Ok(ApiNameState::Registered));
             }
             Event::NameConflict { name, by, reason } => {
                 warn!(interface = %self.addr, %name, by = ?by, reason = ?reason, "name conflict");
@@ -662,40 +732,47 @@ impl<O: Outlet> Worker<O> {
                 info!(interface = %self.addr, %name, "name released");
                 self.outlet
                     .name(self.addr, &name, ApiNameState::Released, None);
-                self.answer_name(
-                    &name,
-                    Ok(json!({"name": name.to_string(), "state": "released"})),
-                );
+                self.answer_name(&name, Ok(ApiNameState::Released));
             }
             Event::LookupDone { id, result, .. }
                 if self.roles.lookup_done(Instant::now(), id.0, &result) => {}
             Event::LookupDone { id, name, result } => {
-                let r = match result {
-                    Ok(addrs) => Ok(json!(proto::LookupResult {
-                        name: name.to_string(),
-                        addresses: addrs.iter().map(api_address).collect(),
-                    })),
-                    Err(e) => Err(CmdError::new("not_found", format!("{name}: {e}"))),
-                };
-                self.answer(id.0, r);
+                if let Some(Pending::Lookup(reply)) = self.pending.remove(&id.0) {
+                    let r = match result {
+                        Ok(addrs) => Ok(proto::LookupResult {
+                            name: name.to_string(),
+                            addresses: addrs.iter().map(api_address).collect(),
+                        }),
+                        Err(e) => Err(CmdError::new("not_found", format!("{name}: {e}"))),
+                    };
+                    let _ = reply.send(r);
+                }
             }
             Event::StatusDone { id, addr, result } => {
-                let r = match result {
-                    Ok(st) => Ok(json!(proto::StatusResult::from_names(
-                        addr.into(),
-                        st.names.iter().map(|n| (&n.name, n.flags)),
-                        st.unit_id,
-                    ))),
-                    Err(e) => Err(CmdError::new("timeout", format!("{addr}: {e}"))),
-                };
-                self.answer(id.0, r);
+                if let Some(Pending::Status(reply)) = self.pending.remove(&id.0) {
+                    let r = match result {
+                        Ok(st) => Ok(proto::StatusResult::from_names(
+                            addr.into(),
+                            st.names.iter().map(|n| (&n.name, n.flags)),
+                            st.unit_id,
+                        )),
+                        Err(e) => Err(CmdError::new("timeout", format!("{addr}: {e}"))),
+                    };
+                    let _ = reply.send(r);
+                }
             }
             Event::SendDone { id, result } => {
-                let r = match result {
-                    Ok(info) => Ok(json!({"to": info.to.to_string(), "fragments": info.fragments})),
-                    Err(e) => Err(CmdError::new("not_found", e.to_string())),
-                };
-                self.answer(id.0, r);
+                if let Some(Pending::Send { bytes, reply }) = self.pending.remove(&id.0) {
+                    let r = match result {
+                        Ok(info) => Ok(proto::SendResult {
+                            to: info.to.into(),
+                            fragments: u32::try_from(info.fragments).unwrap_or(u32::MAX),
+                            bytes,
+                        }),
+                        Err(e) => Err(CmdError::new("not_found", e.to_string())),
+                    };
+                    let _ = reply.send(r);
+                }
             }
             Event::Dropped { reason, from } => {
                 if self.log_limiter.allow(Instant::now()).is_some() {
@@ -710,16 +787,10 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    fn answer(&mut self, id: u64, r: Result<Value, CmdError>) {
-        if let Some(tx) = self.pending.remove(&id) {
-            let _ = tx.send(r);
-        }
-    }
-
-    fn answer_name(&mut self, name: &Name, r: Result<Value, CmdError>) {
+    fn answer_name(&mut self, name: &Name, r: Result<ApiNameState, CmdError>) {
         if let Some(waiters) = self.name_waiters.remove(name) {
             for w in waiters {
-                let _ = w.send(r.clone());
+                w.answer(name, r.clone());
             }
         }
     }
@@ -727,72 +798,25 @@ impl<O: Outlet> Worker<O> {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Register { name, group, reply } => {
-                let existing = self
-                    .driver
-                    .engines
-                    .node
-                    .names()
-                    .into_iter()
-                    .find(|e| e.name == name);
-                if let Some(e) = existing {
-                    if e.state == NameState::Active {
-                        let _ = reply.send(Ok(
-                            json!({"name": name.to_string(), "group": e.group, "state": "active"}),
-                        ));
-                        return;
-                    }
-                }
-                match self.driver.engines.node.register(now, name.clone(), group) {
-                    Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
-                    }
-                }
-            }
-            Command::Release { name, reply } => {
-                match self.driver.engines.node.release(now, &name) {
-                    Ok(()) => self.name_waiters.entry(name).or_default().push(reply),
-                    Err(e) => {
-                        let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
-                    }
-                }
-            }
-            Command::Send { request, reply } => match self.driver.engines.node.send(
-                now,
-                with_port(request, self.driver.engines.node.config().datagram_port),
-            ) {
-                Ok(id) => {
-                    self.pending.insert(id.0, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
-                }
-            },
+            Command::Register { name, group, reply } => self.register(now, name, group, reply),
+            Command::Release { name, reply } => self.release(now, name, reply),
+            Command::Send { request, reply } => self.send(now, request, reply),
             Command::Lookup {
                 name,
                 target,
                 reply,
-            } => match self.driver.engines.node.lookup(now, name, target) {
-                Ok(id) => {
-                    self.pending.insert(id.0, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
-                }
-            },
+            } => {
+                let r = self.driver.engines.node.lookup(now, name, target);
+                self.start(r.map(|id| id.0), "busy", Pending::Lookup(reply));
+            }
             Command::Status {
                 address,
                 name,
                 reply,
-            } => match self.driver.engines.node.node_status(now, address, name) {
-                Ok(id) => {
-                    self.pending.insert(id.0, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(CmdError::new("busy", e.to_string())));
-                }
-            },
+            } => {
+                let r = self.driver.engines.node.node_status(now, address, name);
+                self.start(r.map(|id| id.0), "busy", Pending::Status(reply));
+            }
             Command::Names { reply } => {
                 let _ = reply.send(Ok(self.names_reply()));
             }
@@ -824,8 +848,96 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
+    /// `register`: an active name is answered now; otherwise the caller waits for
+    /// the outcome.
+    fn register(
+        &mut self,
+        now: Instant,
+        name: Name,
+        group: bool,
+        reply: Reply<proto::RegisterResult>,
+    ) {
+        let existing = self
+            .driver
+            .engines
+            .node
+            .names()
+            .into_iter()
+            .find(|e| e.name == name);
+        if let Some(e) = existing {
+            if e.state == NameState::Active {
+                let _ = reply.send(Ok(proto::RegisterResult {
+                    name: name.to_string(),
+                    group: e.group,
+                    state: ApiNameState::Registered,
+                }));
+                return;
+            }
+        }
+        match self.driver.engines.node.register(now, name.clone(), group) {
+            Ok(()) => self
+                .name_waiters
+                .entry(name)
+                .or_default()
+                .push(NameWaiter::Register { group, reply }),
+            Err(e) => {
+                let _ = reply.send(Err(CmdError::new("bad_request", e.to_string())));
+            }
+        }
+    }
+
+    /// `release`: the caller waits for the outcome.
+    fn release(&mut self, now: Instant, name: Name, reply: Reply<Released>) {
+        match self.driver.engines.node.release(now, &name) {
+            Ok(()) => self
+                .name_waiters
+                .entry(name)
+                .or_default()
+                .push(NameWaiter::Release(reply)),
+            Err(e) => {
+                let _ = reply.send(Err(CmdError::new("not_found", e.to_string())));
+            }
+        }
+    }
+
+    /// `send`: the caller waits for the engine's `SendDone`.
+    fn send(&mut self, now: Instant, request: SendRequest, reply: Reply<proto::SendResult>) {
+        let bytes = request.data.len();
+        let port = self.driver.engines.node.config().datagram_port;
+        let r = self.driver.engines.node.send(now, with_port(request, port));
+        self.start(
+            r.map(|id| id.0),
+            "bad_request",
+            Pending::Send { bytes, reply },
+        );
+    }
+
+    /// A send, lookup or status request the engine started (`Ok(id)`) waits for its
+    /// answer; one it refused is answered now with `code`.
+    fn start<E: std::fmt::Display>(&mut self, r: Result<u64, E>, code: &'static str, p: Pending) {
+        match r {
+            Ok(id) => {
+                self.pending.insert(id, p);
+            }
+            Err(e) => {
+                let e = CmdError::new(code, e.to_string());
+                match p {
+                    Pending::Send { reply, .. } => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Pending::Lookup(reply) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Pending::Status(reply) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
     /// `names`: this interface's names and their states.
-    fn names_reply(&self) -> Value {
+    fn names_reply(&self) -> proto::InterfaceNames {
         let names: Vec<proto::NameEntry> = self
             .driver
             .engines
@@ -845,14 +957,14 @@ impl<O: Outlet> Worker<O> {
                 owner: None,
             })
             .collect();
-        json!({
-            "interface": self.addr.to_string(),
-            "names": names,
-        })
+        proto::InterfaceNames {
+            interface: self.addr.into(),
+            names,
+        }
     }
 
     /// `cache`: the remote-name cache.
-    fn cache_reply(&self) -> Value {
+    fn cache_reply(&self) -> proto::CacheResult {
         let entries: Vec<proto::CacheEntry> = self
             .driver
             .engines
@@ -865,23 +977,28 @@ impl<O: Outlet> Worker<O> {
                 ttl: u32::try_from(e.expires_in_secs).unwrap_or(u32::MAX),
             })
             .collect();
-        json!({ "entries": entries })
+        proto::CacheResult { entries }
     }
 
     /// `stats`: the engines' and the runtime's counters.
-    fn stats_reply(&self) -> Value {
-        json!({
-            "interface": self.addr.to_string(),
-            "browser": self.driver.engines.browser.as_ref().map(|b| b.stats()),
-            "messenger": self.messenger.stats(),
-            "roles": self.roles.stats(),
-            "node": self.driver.engines.node.stats(),
-            "runtime": self.stats,
-            "rate_limit_rx": self.rx_limiter.stats(),
-            "rate_limit_reply": self.gate.rate_stats(),
-            "reply_gate": self.gate.stats(),
-            "logs_suppressed": self.log_limiter.suppressed(),
-        })
+    fn stats_reply(&self) -> InterfaceStats {
+        InterfaceStats {
+            interface: self.addr,
+            browser: self
+                .driver
+                .engines
+                .browser
+                .as_ref()
+                .map(|b| b.stats().clone()),
+            messenger: self.messenger.stats(),
+            roles: self.roles.stats(),
+            node: self.driver.engines.node.stats().clone(),
+            runtime: self.stats.clone(),
+            rate_limit_rx: self.rx_limiter.stats(),
+            rate_limit_reply: self.gate.rate_stats(),
+            reply_gate: self.gate.stats(),
+            logs_suppressed: self.log_limiter.suppressed(),
+        }
     }
 
     /// `browse`: the browse list (`null` without a browser), paged and capped.
@@ -890,12 +1007,10 @@ impl<O: Outlet> Worker<O> {
         workgroup: Option<&str>,
         page: Option<(usize, usize)>,
         budget: usize,
-    ) -> Value {
-        let Some(b) = &self.driver.engines.browser else {
-            return Value::Null;
-        };
+    ) -> Option<proto::BrowseInterface> {
+        let b = self.driver.engines.browser.as_ref()?;
         let node = &self.driver.engines.node;
-        json!(crate::browse::to_proto_capped(
+        Some(crate::browse::to_proto_capped(
             self.addr,
             node.config().announce_address.unwrap_or(self.addr),
             b.list(Instant::now()),

@@ -4,10 +4,11 @@
 
 use super::{ask, Dispatcher, OpError, Outcome};
 use crate::api::ClientInfo;
-use crate::worker::Command;
+use crate::worker::{Command, InterfaceStats, Released};
 use nbdgm_api::{
-    BrowseResult, HelloResult, InterfaceInfo, NameState, RegisterArgs, RegisterResult, SendArgs,
-    BROWSE_PAGE, BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, PROTOCOL_VERSION,
+    BrowseResult, CacheResult, HelloResult, InterfaceInfo, LookupResult, NameState, NamesResult,
+    RegisterArgs, RegisterResult, SendArgs, SendResult, StatusResult, BROWSE_PAGE,
+    BROWSE_PAGE_BYTES, BROWSE_PAGE_MAX, PROTOCOL_VERSION,
 };
 use nbdgm_node::{LookupTarget, Name, SendMode, SendRequest};
 use nbdgm_wire::mailslot::MailslotWrite;
@@ -16,48 +17,12 @@ use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddrV4};
 use tracing::info;
 
-/// The result of `release`.
-#[derive(Debug, Serialize)]
-pub(crate) struct Released {
-    name: String,
-    state: &'static str,
-}
-
-impl Released {
-    fn new(name: &Name) -> Self {
-        Released {
-            name: name.to_string(),
-            state: "released",
-        }
-    }
-}
-
-/// The result of `send`: where the worker sent it, and the user-data bytes.
-#[derive(Debug, Serialize)]
-pub(crate) struct Sent {
-    to: Value,
-    fragments: Value,
-    bytes: usize,
-}
-
-/// The result of `names`: each interface's name table.
-#[derive(Debug, Serialize)]
-pub(crate) struct Names {
-    interfaces: Vec<Value>,
-}
-
-/// The result of `cache`: the entries of every interface's cache.
-#[derive(Debug, Serialize)]
-pub(crate) struct Cache {
-    entries: Vec<Value>,
-}
-
 /// The result of `stats`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Stats {
     uptime_s: u64,
     api: Value,
-    interfaces: Vec<Value>,
+    interfaces: Vec<InterfaceStats>,
 }
 
 impl Dispatcher {
@@ -134,7 +99,7 @@ impl Dispatcher {
         let workers = self.workers.clone();
         Ok(Outcome::later(async move {
             // The answer is the last interface's.
-            let mut last = Ok(Value::Null);
+            let mut last = Ok(Released::new(&name));
             for w in &workers {
                 let n = name.clone();
                 last = ask(w, |reply| Command::Release { name: n, reply }).await;
@@ -145,7 +110,7 @@ impl Dispatcher {
 
     /// `send`: a datagram from `source` (default: the node name) on the interface
     /// given, or the one on the target's subnet, or the first.
-    pub(super) fn send(&self, args: SendArgs) -> Result<Outcome<Sent>, OpError> {
+    pub(super) fn send(&self, args: SendArgs) -> Result<Outcome<SendResult>, OpError> {
         let data = args
             .data()
             .map_err(|e| OpError::bad_request(e.to_string()))?;
@@ -167,7 +132,6 @@ impl Dispatcher {
                 .map_err(|e| OpError::bad_request(format!("mailslot write: {e}")))?,
             None => data,
         };
-        let bytes = data.len();
         let at = match args.address {
             None => None,
             Some(IpAddr::V4(ip)) => Some(SocketAddrV4::new(ip, args.port.unwrap_or(0))),
@@ -184,12 +148,7 @@ impl Dispatcher {
             data,
         };
         Ok(Outcome::later(async move {
-            let v = ask(&w, |reply| Command::Send { request, reply }).await?;
-            Ok(Sent {
-                to: v["to"].clone(),
-                fragments: v["fragments"].clone(),
-                bytes,
-            })
+            Ok(ask(&w, |reply| Command::Send { request, reply }).await?)
         }))
     }
 
@@ -198,7 +157,7 @@ impl Dispatcher {
         &self,
         name: &str,
         server: Option<IpAddr>,
-    ) -> Result<Outcome<Value>, OpError> {
+    ) -> Result<Outcome<LookupResult>, OpError> {
         let name = self.parse_name(name)?;
         let (target, w) = match server {
             Some(IpAddr::V4(ip)) => (LookupTarget::Unicast(ip), self.worker_for(None, Some(ip))),
@@ -223,7 +182,7 @@ impl Dispatcher {
         &self,
         address: IpAddr,
         name: Option<String>,
-    ) -> Result<Outcome<Value>, OpError> {
+    ) -> Result<Outcome<StatusResult>, OpError> {
         let IpAddr::V4(address) = address else {
             return Err(OpError::bad_request("NetBIOS over TCP/IP is IPv4 only"));
         };
@@ -242,39 +201,37 @@ impl Dispatcher {
     }
 
     /// `names`: every interface's name table, API names marked with their owner.
-    pub(super) fn names(&self) -> Outcome<Names> {
+    pub(super) fn names(&self) -> Outcome<NamesResult> {
         let (workers, owners) = (self.workers.clone(), self.owners.clone());
         Outcome::later(async move {
             let mut interfaces = Vec::new();
             for w in &workers {
                 let mut v = ask(w, |reply| Command::Names { reply }).await?;
-                if let (Some(list), Ok(o)) = (v["names"].as_array_mut(), owners.lock()) {
-                    for e in list.iter_mut() {
-                        let key = e["name"].as_str().and_then(|s| s.parse::<Name>().ok());
+                if let Ok(o) = owners.lock() {
+                    for e in v.names.iter_mut() {
+                        let key = e.name.parse::<Name>().ok();
                         if let Some((owner, persistent)) = key.and_then(|k| o.owner(&k)) {
-                            e["owner"] = json!(owner);
-                            e["persistent"] = json!(persistent);
+                            e.owner = Some(owner);
+                            e.persistent = persistent;
                         }
                     }
                 }
                 interfaces.push(v)
             }
-            Ok(Names { interfaces })
+            Ok(NamesResult { interfaces })
         })
     }
 
     /// `cache`: the name cache of every interface.
-    pub(super) fn cache(&self) -> Outcome<Cache> {
+    pub(super) fn cache(&self) -> Outcome<CacheResult> {
         let workers = self.workers.clone();
         Outcome::later(async move {
             let mut entries = Vec::new();
             for w in &workers {
                 let v = ask(w, |reply| Command::Cache { reply }).await?;
-                if let Some(list) = v["entries"].as_array() {
-                    entries.extend(list.iter().cloned());
-                }
+                entries.extend(v.entries);
             }
-            Ok(Cache { entries })
+            Ok(CacheResult { entries })
         })
     }
 

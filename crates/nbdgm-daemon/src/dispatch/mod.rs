@@ -150,10 +150,10 @@ fn finish<T: Serialize + Send + 'static>(id: u64, r: Result<Outcome<T>, OpError>
 }
 
 /// Ask one worker; a full command queue is `busy`.
-pub(crate) async fn ask(
+pub(crate) async fn ask<T>(
     w: &WorkerHandle,
-    make: impl FnOnce(Reply) -> Command,
-) -> Result<Value, CmdError> {
+    make: impl FnOnce(Reply<T>) -> Command,
+) -> Result<T, CmdError> {
     let (tx, rx) = oneshot::channel();
     w.tx.try_send(make(tx))
         .map_err(|_| CmdError::new("busy", format!("interface {} is overloaded", w.interface)))?;

@@ -2,7 +2,10 @@
 //! lines are the ones the protocol documents, byte for byte.
 
 use super::*;
-use nbdgm_api::{RegisterArgs, SendArgs, SendMode as ApiSendMode};
+use nbdgm_api::{
+    CacheEntry, CacheResult, RegisterArgs, RegisterResult, SendArgs, SendMode as ApiSendMode,
+    SendResult,
+};
 use serde_json::json;
 use std::sync::Mutex;
 
@@ -14,27 +17,60 @@ fn fake_worker(
     let (tx, mut rx) = mpsc::channel::<Command>(8);
     let task = tokio::spawn(async move {
         while let Some(cmd) = rx.recv().await {
-            let (what, reply, answer): (_, Reply, Result<Value, CmdError>) = match cmd {
-                Command::Register { reply, .. } if fail_register => (
-                    "register",
-                    reply,
-                    Err(CmdError::new("conflict", "APP<03>: owned by 192.0.2.9")),
-                ),
-                Command::Register { reply, .. } => ("register", reply, Ok(json!({}))),
-                Command::Release { reply, .. } => ("release", reply, Ok(json!({}))),
-                Command::Send { reply, .. } => (
-                    "send",
-                    reply,
-                    Ok(json!({"to": "192.0.2.255:138", "fragments": 1})),
-                ),
-                Command::Stats { reply } => ("stats", reply, Ok(json!({"rx": 1}))),
+            let what = match cmd {
+                Command::Register { reply, .. } if fail_register => {
+                    let e = CmdError::new("conflict", "APP<03>: owned by 192.0.2.9");
+                    let _ = reply.send(Err(e));
+                    "register"
+                }
+                Command::Register { name, group, reply } => {
+                    let _ = reply.send(Ok(RegisterResult {
+                        name: name.to_string(),
+                        group,
+                        state: nbdgm_api::NameState::Registered,
+                    }));
+                    "register"
+                }
+                Command::Release { name, reply } => {
+                    let _ = reply.send(Ok(crate::worker::Released::new(&name)));
+                    "release"
+                }
+                Command::Send { request, reply } => {
+                    let _ = reply.send(Ok(SendResult {
+                        to: "192.0.2.255:138".parse().unwrap(),
+                        fragments: 1,
+                        bytes: request.data.len(),
+                    }));
+                    "send"
+                }
+                Command::Stats { reply } => {
+                    let _ = reply.send(Ok(crate::worker::InterfaceStats {
+                        interface: Ipv4Addr::new(192, 0, 2, 1),
+                        browser: None,
+                        messenger: Default::default(),
+                        roles: Value::Null,
+                        node: Default::default(),
+                        runtime: Default::default(),
+                        rate_limit_rx: Default::default(),
+                        rate_limit_reply: Default::default(),
+                        reply_gate: Default::default(),
+                        logs_suppressed: 7,
+                    }));
+                    "stats"
+                }
                 Command::Cache { reply } => {
-                    ("cache", reply, Ok(json!({"entries": [{"name": "X<00>"}]})))
+                    let _ = reply.send(Ok(CacheResult {
+                        entries: vec![CacheEntry {
+                            name: "X<00>".into(),
+                            addresses: vec![],
+                            ttl: 60,
+                        }],
+                    }));
+                    "cache"
                 }
                 _ => continue,
             };
             seen.lock().unwrap().push(what);
-            let _ = reply.send(answer);
         }
     });
     let w = WorkerHandle {
@@ -103,7 +139,7 @@ async fn handlers_answer_as_documented() {
     );
     assert_eq!(
         answer(&mut d, &a, 4, Op::Cache).await,
-        r#"{"id":4,"ok":true,"result":{"entries":[{"name":"X<00>"}]}}"#
+        r#"{"id":4,"ok":true,"result":{"entries":[{"addresses":[],"name":"X<00>","ttl":60}]}}"#
     );
     let stats = answer(&mut d, &a, 5, Op::Stats).await;
     assert!(
@@ -111,9 +147,12 @@ async fn handlers_answer_as_documented() {
         "{stats}"
     );
     assert!(
-        stats.contains(r#""interfaces":[{"rx":1}],"uptime_s":0}}"#),
+        stats.contains(
+            r#""interfaces":[{"browser":null,"interface":"192.0.2.1","logs_suppressed":7,"#
+        ),
         "{stats}"
     );
+    assert!(stats.ends_with(r#"}}],"uptime_s":0}}"#), "{stats}");
     let rel = Op::Release {
         name: "APP<03>".into(),
     };
