@@ -344,23 +344,15 @@ pub fn nbdd_target(
 // ---------------------------------------------------------------------------------------
 // The roles at run time (one per worker, i.e. per interface)
 
+use nbdgm_base::Transmit;
 use nbdgm_nbdd::{Nbdd, NbddAction, NbddEvent, Resolution};
 use nbdgm_nbns::{NbnsEvent, NbnsServer};
-use nbdgm_node::{LookupError, LookupTarget, Name, NameAddress, Node, Service};
+use nbdgm_node::{LookupError, LookupTarget, Name, NameAddress, Node};
 use nbdgm_wire::datagram::MsgType;
 use nbdgm_wire::nbns::{NbnsHeader, Opcode};
 use std::collections::HashMap;
 use std::time::Instant;
 use tracing::{debug, info, warn};
-
-/// A packet of the NBNS (`Service::Name`) or NBDD (`Service::Datagram`) role.
-pub struct RoleTransmit {
-    pub service: Service,
-    pub to: SocketAddrV4,
-    pub bytes: Vec<u8>,
-    /// `Some(request_len)`: an answer to a packet of that size from `to` (reply gate).
-    pub reply_to: Option<usize>,
-}
 
 /// What an NBDD lookup through the node was for.
 enum Asked {
@@ -597,26 +589,13 @@ impl RoleRuntime {
         true
     }
 
-    /// The next packet the roles want sent, with the socket to send it from (Name: the
-    /// NBNS, Datagram: the NBDD).
-    pub fn poll_transmit(&mut self) -> Option<RoleTransmit> {
+    /// The next packet the roles want sent; its `service` is the socket to send it
+    /// from (Name: the NBNS's, Datagram: the NBDD's). Both send unicast only.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.nbns.as_mut().and_then(|n| n.poll_transmit()) {
-            return Some(RoleTransmit {
-                service: Service::Name,
-                to: t.to,
-                bytes: t.bytes,
-                reply_to: t.reply_to,
-            });
+            return Some(t);
         }
-        self.nbdd
-            .as_mut()
-            .and_then(|n| n.poll_transmit())
-            .map(|t| RoleTransmit {
-                service: Service::Datagram,
-                to: t.to,
-                bytes: t.bytes,
-                reply_to: t.reply_to,
-            })
+        self.nbdd.as_mut().and_then(|n| n.poll_transmit())
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
