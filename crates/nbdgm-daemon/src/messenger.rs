@@ -69,33 +69,46 @@ impl Default for MessengerConfig {
     }
 }
 
+/// Why `[messenger]` settings are refused ([`MessengerConfig::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessengerConfigError {
+    #[error("messenger.exec: give the program, then its fixed arguments")]
+    NoProgram,
+    #[error("messenger.exec: {0:?} must be an absolute path (no shell, no $PATH lookup)")]
+    RelativeProgram(String),
+    #[error("messenger.exec: an argument contains NUL")]
+    Nul,
+    #[error("messenger.exec_timeout_s: 1 to 3600")]
+    ExecTimeout,
+    #[error("messenger.max_concurrent_exec: 1 to 256")]
+    MaxConcurrentExec,
+    #[error("messenger.max_text_bytes: 1 to 65535")]
+    MaxTextBytes,
+}
+
 impl MessengerConfig {
     /// Check the values (for the configuration loader).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), MessengerConfigError> {
         if let Some(exec) = &self.exec {
             match exec.first() {
-                None => {
-                    return Err("messenger.exec: give the program, then its fixed arguments".into())
-                }
+                None => return Err(MessengerConfigError::NoProgram),
                 Some(p) if !p.starts_with('/') => {
-                    return Err(format!(
-                        "messenger.exec: {p:?} must be an absolute path (no shell, no $PATH lookup)"
-                    ))
+                    return Err(MessengerConfigError::RelativeProgram(p.clone()))
                 }
                 _ => {}
             }
             if exec.iter().any(|a| a.contains('\0')) {
-                return Err("messenger.exec: an argument contains NUL".into());
+                return Err(MessengerConfigError::Nul);
             }
         }
         if self.exec_timeout_s == 0 || self.exec_timeout_s > 3600 {
-            return Err("messenger.exec_timeout_s: 1 to 3600".into());
+            return Err(MessengerConfigError::ExecTimeout);
         }
         if self.max_concurrent_exec == 0 || self.max_concurrent_exec > 256 {
-            return Err("messenger.max_concurrent_exec: 1 to 256".into());
+            return Err(MessengerConfigError::MaxConcurrentExec);
         }
         if self.max_text_bytes == 0 || self.max_text_bytes > 65_535 {
-            return Err("messenger.max_text_bytes: 1 to 65535".into());
+            return Err(MessengerConfigError::MaxTextBytes);
         }
         Ok(())
     }
@@ -454,7 +467,14 @@ mod tests {
         assert!(toml::from_str::<MessengerConfig>("shell = true").is_err());
         let bad = |s: &str| toml::from_str::<MessengerConfig>(s).unwrap().validate();
         assert!(bad("exec = []").is_err());
-        assert!(bad("exec = [\"popup\"]").is_err(), "relative program");
+        assert_eq!(
+            bad("exec = [\"popup\"]").map_err(|e| e.to_string()),
+            Err(
+                r#"messenger.exec: "popup" must be an absolute path (no shell, no $PATH lookup)"#
+                    .into()
+            ),
+            "relative program"
+        );
         assert!(bad("exec_timeout_s = 0").is_err());
         assert!(bad("max_concurrent_exec = 0").is_err());
         assert!(bad("max_text_bytes = 0").is_err());
