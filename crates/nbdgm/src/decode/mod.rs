@@ -289,6 +289,9 @@ struct Done {
     malformed: u64,
 }
 
+/// Batches of packets sent to the workers, numbered in capture order.
+type Jobs = std::sync::mpsc::SyncSender<(u64, Vec<Packet>)>;
+
 /// The reading thread batches packets to `threads` workers, which decode and render
 /// them; batches are written back in sequence. At most `2 × threads` batches are in
 /// flight, so memory stays bounded whatever the capture size.
@@ -299,10 +302,8 @@ fn parallel<R: Read, W: Write>(
     threads: usize,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), StreamError> {
-    use std::collections::BTreeMap;
     use std::sync::{mpsc, Mutex};
     let style = sink.style().clone();
-    let max_in_flight = (2 * threads) as u64;
     let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Packet>)>(threads);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
@@ -311,112 +312,153 @@ fn parallel<R: Read, W: Write>(
             let done_tx = done_tx.clone();
             let job_rx = &job_rx;
             let style = style.clone();
-            scope.spawn(move || loop {
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok((seq, packets)) = job else { return };
-                let mut done = Done {
-                    seq,
-                    bytes: Vec::with_capacity(packets.len() * 800),
-                    ends: Vec::with_capacity(packets.len()),
-                    malformed: 0,
-                };
-                for p in packets {
-                    let rec = decode_packet(p.frame, p.time, p.src, p.dst, &p.payload, p.warnings);
-                    done.malformed += u64::from(rec.malformed.is_some());
-                    style.render(&rec, &mut done.bytes);
-                    done.ends.push(done.bytes.len());
-                }
-                if done_tx.send(done).is_err() {
-                    return;
-                }
-            });
+            scope.spawn(move || render_batches(job_rx, &done_tx, &style));
         }
         drop(done_tx);
+        let mut out = InOrder {
+            done_rx: &done_rx,
+            pending: std::collections::BTreeMap::new(),
+            written: 0,
+        };
+        feed(reader, job_tx, &mut out, sink, totals, threads, progress)
+    })
+}
 
-        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
-        let (mut sent, mut written) = (0u64, 0u64);
-        // Write every finished batch that is next in sequence. With `block`, first wait
-        // until at least one batch has been written (or the workers are gone).
-        let mut drain = |block: bool,
-                         sink: &mut Sink<W>,
-                         totals: &mut Totals,
-                         written: &mut u64|
-         -> Result<(), StreamError> {
-            let start = *written;
-            loop {
-                while let Some(done) = pending.remove(written) {
-                    let mut from = 0;
-                    for &end in &done.ends {
-                        sink.rendered(&done.bytes[from..end])
-                            .map_err(StreamError::Output)?;
-                        from = end;
-                    }
-                    totals.packets += done.ends.len() as u64;
-                    totals.malformed += done.malformed;
-                    *written += 1;
-                }
-                let next = if block && *written == start {
-                    done_rx.recv().ok()
-                } else {
-                    done_rx.try_recv().ok()
-                };
-                match next {
-                    Some(d) => {
-                        pending.insert(d.seq, d);
-                    }
-                    None => return Ok(()),
-                }
+/// A worker: decode and render the batches it takes until the jobs end (or nobody
+/// waits for the results any more).
+fn render_batches(
+    jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<(u64, Vec<Packet>)>>,
+    done_tx: &std::sync::mpsc::Sender<Done>,
+    style: &Style,
+) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok((seq, packets)) = job else { return };
+        let mut done = Done {
+            seq,
+            bytes: Vec::with_capacity(packets.len() * 800),
+            ends: Vec::with_capacity(packets.len()),
+            malformed: 0,
+        };
+        for p in packets {
+            let rec = decode_packet(p.frame, p.time, p.src, p.dst, &p.payload, p.warnings);
+            done.malformed += u64::from(rec.malformed.is_some());
+            style.render(&rec, &mut done.bytes);
+            done.ends.push(done.bytes.len());
+        }
+        if done_tx.send(done).is_err() {
+            return;
+        }
+    }
+}
+
+/// The reading thread: batch the capture's packets to the workers, writing finished
+/// batches as they come, then wait for the rest. `jobs` is dropped on return, which
+/// ends the workers (also on an early output error).
+fn feed<R: Read, W: Write>(
+    reader: &mut nbdgm_capture::CaptureReader<R>,
+    jobs: Jobs,
+    out: &mut InOrder<'_>,
+    sink: &mut Sink<W>,
+    totals: &mut Totals,
+    threads: usize,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), StreamError> {
+    let max_in_flight = (2 * threads) as u64;
+    let mut sent = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut result = Ok(());
+    loop {
+        let d = match reader.next_udp() {
+            None => break,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                result = Err(StreamError::Capture(e));
+                break;
             }
         };
-
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut result = Ok(());
-        loop {
-            let d = match reader.next_udp() {
-                None => break,
-                Some(Ok(d)) => d,
-                Some(Err(e)) => {
-                    result = Err(StreamError::Capture(e));
-                    break;
-                }
-            };
-            batch.push(Packet {
-                frame: d.frame,
-                time: d.time,
-                src: d.src,
-                dst: d.dst,
-                payload: d.payload.into_owned(),
-                warnings: d.warnings,
-            });
-            if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if job_tx.send((sent, full)).is_err() {
-                    break;
-                }
-                sent += 1;
-                drain(false, sink, totals, &mut written)?;
-                while sent - written >= max_in_flight {
-                    drain(true, sink, totals, &mut written)?;
-                }
-                progress(totals.packets);
+        batch.push(Packet {
+            frame: d.frame,
+            time: d.time,
+            src: d.src,
+            dst: d.dst,
+            payload: d.payload.into_owned(),
+            warnings: d.warnings,
+        });
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if jobs.send((sent, full)).is_err() {
+                break;
             }
-        }
-        if !batch.is_empty() && job_tx.send((sent, batch)).is_ok() {
             sent += 1;
+            out.drain(false, sink, totals)?;
+            while sent - out.written >= max_in_flight {
+                out.drain(true, sink, totals)?;
+            }
+            progress(totals.packets);
         }
-        drop(job_tx);
-        while written < sent {
-            let before = written;
-            drain(true, sink, totals, &mut written)?;
-            if written == before {
-                break; // workers gone
+    }
+    if !batch.is_empty() && jobs.send((sent, batch)).is_ok() {
+        sent += 1;
+    }
+    drop(jobs);
+    while out.written < sent {
+        let before = out.written;
+        out.drain(true, sink, totals)?;
+        if out.written == before {
+            break; // workers gone
+        }
+    }
+    result
+}
+
+/// The workers' finished batches, written back in sequence.
+struct InOrder<'a> {
+    done_rx: &'a std::sync::mpsc::Receiver<Done>,
+    /// Finished batches waiting for an earlier one.
+    pending: std::collections::BTreeMap<u64, Done>,
+    /// Batches written.
+    written: u64,
+}
+
+impl InOrder<'_> {
+    /// Write every finished batch that is next in sequence. With `block`, first wait
+    /// until at least one batch has been written (or the workers are gone).
+    fn drain<W: Write>(
+        &mut self,
+        block: bool,
+        sink: &mut Sink<W>,
+        totals: &mut Totals,
+    ) -> Result<(), StreamError> {
+        let start = self.written;
+        loop {
+            while let Some(done) = self.pending.remove(&self.written) {
+                let mut from = 0;
+                for &end in &done.ends {
+                    sink.rendered(&done.bytes[from..end])
+                        .map_err(StreamError::Output)?;
+                    from = end;
+                }
+                totals.packets += done.ends.len() as u64;
+                totals.malformed += done.malformed;
+                self.written += 1;
+            }
+            let next = if block && self.written == start {
+                self.done_rx.recv().ok()
+            } else {
+                self.done_rx.try_recv().ok()
+            };
+            match next {
+                Some(d) => {
+                    self.pending.insert(d.seq, d);
+                }
+                None => return Ok(()),
             }
         }
-        result
-    })
+    }
 }
 
 /// Why a stream stopped early.
