@@ -35,6 +35,41 @@ pub(crate) enum Fragment<'a> {
     },
 }
 
+/// Where a fragment lies in the data section: `start..end`, and whether M = 0.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    last: bool,
+}
+
+impl<'a> Fragment<'a> {
+    /// The user-data (or data-section) bytes it carries.
+    fn data(&self) -> &'a [u8] {
+        match *self {
+            Fragment::First { data, .. } | Fragment::Next { data, .. } => data,
+        }
+    }
+
+    /// The first fragment starts at 0 and spans the names too; it is never the last.
+    fn span(&self) -> Span {
+        match *self {
+            Fragment::First {
+                names_len, data, ..
+            } => Span {
+                start: 0,
+                end: names_len + data.len(),
+                last: false,
+            },
+            Fragment::Next { offset, data, last } => Span {
+                start: offset,
+                end: offset + data.len(),
+                last,
+            },
+        }
+    }
+}
+
 /// A reassembled datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Complete {
@@ -80,6 +115,41 @@ impl Set {
     fn covered(&self) -> usize {
         self.first.as_ref().map_or(0, FirstPart::end)
             + self.pieces.iter().map(|(_, d)| d.len()).sum::<usize>()
+    }
+
+    /// Keep an admitted fragment: the first one's names and data, or a later piece
+    /// (the last one also gives the total length).
+    fn add(&mut self, frag: Fragment<'_>, header_source: SocketAddrV4) {
+        self.fragments += 1;
+        match frag {
+            Fragment::First {
+                source,
+                destination,
+                names_len,
+                data,
+            } => {
+                self.first = Some(FirstPart {
+                    source: source.clone(),
+                    destination: destination.clone(),
+                    names_len,
+                    data: data.to_vec(),
+                    header_source,
+                });
+            }
+            Fragment::Next { offset, data, last } => {
+                if !data.is_empty() {
+                    self.pieces.push((offset, data.to_vec()));
+                }
+                if last {
+                    self.total = Some(offset + data.len());
+                }
+            }
+        }
+    }
+
+    /// The first fragment and the last are in, and the bytes between are all there.
+    fn is_complete(&self) -> bool {
+        matches!((&self.first, self.total), (Some(_), Some(t)) if self.covered() == t)
     }
 
     fn overlaps(&self, start: usize, end: usize) -> bool {
@@ -204,119 +274,135 @@ impl Reassembler {
         drops: &mut Vec<(DropReason, SocketAddrV4)>,
     ) -> Option<Complete> {
         let key: Key = (*from.ip(), from.port(), id);
-        let (start, data, last) = match frag {
-            Fragment::First { data, .. } => (0, data, false),
-            Fragment::Next { offset, data, last } => (offset, data, last),
-        };
-        let end = match frag {
-            Fragment::First { names_len, .. } => names_len + data.len(),
-            Fragment::Next { .. } => start + data.len(),
-        };
-        if end > limits.max_datagram_bytes {
-            self.remove(&key);
-            drops.push((DropReason::FragmentOversize, from));
+        if !self.admit(&key, from, msg_type, &frag, limits, drops) {
             return None;
         }
-        if let Fragment::Next { last: false, .. } = frag {
-            if data.is_empty() {
-                drops.push((DropReason::MalformedDatagram, from));
-                return None;
-            }
-        }
-        // Consistency with what the set already holds.
-        if let Some(set) = self.sets.get(&key) {
-            let verdict = check(set, &frag, msg_type, start, end, last);
-            match verdict {
-                Verdict::Ok => {}
-                Verdict::Duplicate => {
-                    drops.push((DropReason::FragmentDuplicate, from));
-                    return None;
-                }
-                Verdict::Inconsistent => {
-                    self.remove(&key);
-                    drops.push((DropReason::FragmentInconsistent, from));
-                    return None;
-                }
-            }
-        }
         let new = !self.sets.contains_key(&key);
-        let cost = data.len() + if new { SET_OVERHEAD } else { 0 };
-        if cost > limits.max_bytes_per_source || cost > limits.max_total_bytes {
-            drops.push((DropReason::FragmentEvicted, from));
+        let cost = frag.data().len() + if new { SET_OVERHEAD } else { 0 };
+        if !self.make_room(&key, from, new, cost, limits, drops) {
             return None;
         }
         if new {
+            self.open(key, now + timeout, from, msg_type);
+        }
+        self.charge(&key, cost);
+        let set = self.sets.get_mut(&key)?;
+        set.add(frag, header_source);
+        if !set.is_complete() {
+            return None;
+        }
+        self.take_complete(&key, from)
+    }
+
+    /// Whether the fragment may go in: within the datagram size limit, not an empty
+    /// middle fragment, consistent with what its set already holds (a duplicate is
+    /// dropped; a contradiction drops the whole set, as does an oversize fragment).
+    fn admit(
+        &mut self,
+        key: &Key,
+        from: SocketAddrV4,
+        msg_type: MsgType,
+        frag: &Fragment<'_>,
+        limits: &ReassemblyLimits,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) -> bool {
+        let span = frag.span();
+        if span.end > limits.max_datagram_bytes {
+            self.remove(key);
+            drops.push((DropReason::FragmentOversize, from));
+            return false;
+        }
+        if let Fragment::Next {
+            last: false, data, ..
+        } = frag
+        {
+            if data.is_empty() {
+                drops.push((DropReason::MalformedDatagram, from));
+                return false;
+            }
+        }
+        if let Some(set) = self.sets.get(key) {
+            match check(set, frag, msg_type, span.start, span.end, span.last) {
+                Verdict::Ok => {}
+                Verdict::Duplicate => {
+                    drops.push((DropReason::FragmentDuplicate, from));
+                    return false;
+                }
+                Verdict::Inconsistent => {
+                    self.remove(key);
+                    drops.push((DropReason::FragmentInconsistent, from));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Room for `cost` more bytes (and, when `new`, one more set), made by evicting the
+    /// oldest sets. False when it cannot be made: the fragment is dropped, and its own
+    /// set with it once that is the only one left to evict.
+    fn make_room(
+        &mut self,
+        key: &Key,
+        from: SocketAddrV4,
+        new: bool,
+        cost: usize,
+        limits: &ReassemblyLimits,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) -> bool {
+        if cost > limits.max_bytes_per_source || cost > limits.max_total_bytes {
+            drops.push((DropReason::FragmentEvicted, from));
+            return false;
+        }
+        if new {
             while self.sets.len() >= limits.max_pending {
-                if !self.evict_oldest(&key, |_| true, drops) {
+                if !self.evict_oldest(key, |_| true, drops) {
                     break;
                 }
             }
         }
         let ip = key.0;
         while self.per_source.get(&ip).copied().unwrap_or(0) + cost > limits.max_bytes_per_source {
-            if !self.evict_oldest(&key, |k| k.0 == ip, drops) {
+            if !self.evict_oldest(key, |k| k.0 == ip, drops) {
                 // Only this set is left for the source: give it up.
-                self.remove(&key);
+                self.remove(key);
                 drops.push((DropReason::FragmentEvicted, from));
-                return None;
+                return false;
             }
         }
         while self.total + cost > limits.max_total_bytes {
-            if !self.evict_oldest(&key, |_| true, drops) {
-                self.remove(&key);
+            if !self.evict_oldest(key, |_| true, drops) {
+                self.remove(key);
                 drops.push((DropReason::FragmentEvicted, from));
-                return None;
+                return false;
             }
         }
-        if new {
-            self.seq += 1;
-            self.sets.insert(
-                key,
-                Set {
-                    seq: self.seq,
-                    deadline: now + timeout,
-                    from,
-                    msg_type,
-                    first: None,
-                    pieces: Vec::new(),
-                    total: None,
-                    cost: 0,
-                    fragments: 0,
-                },
-            );
-        }
-        self.charge(&key, cost);
-        let set = self.sets.get_mut(&key)?;
-        set.fragments += 1;
-        match frag {
-            Fragment::First {
-                source,
-                destination,
-                names_len,
-                data,
-            } => {
-                set.first = Some(FirstPart {
-                    source: source.clone(),
-                    destination: destination.clone(),
-                    names_len,
-                    data: data.to_vec(),
-                    header_source,
-                });
-            }
-            Fragment::Next { data, last, .. } => {
-                if !data.is_empty() {
-                    set.pieces.push((start, data.to_vec()));
-                }
-                if last {
-                    set.total = Some(end);
-                }
-            }
-        }
-        let done = matches!((&set.first, set.total), (Some(_), Some(t)) if set.covered() == t);
-        if !done {
-            return None;
-        }
-        let set = self.remove(&key)?;
+        true
+    }
+
+    /// Start an empty set for `key`, expiring at `deadline`.
+    fn open(&mut self, key: Key, deadline: Instant, from: SocketAddrV4, msg_type: MsgType) {
+        self.seq += 1;
+        self.sets.insert(
+            key,
+            Set {
+                seq: self.seq,
+                deadline,
+                from,
+                msg_type,
+                first: None,
+                pieces: Vec::new(),
+                total: None,
+                cost: 0,
+                fragments: 0,
+            },
+        );
+    }
+
+    /// Remove a complete set and join its data: the first fragment's, then the later
+    /// pieces by offset.
+    fn take_complete(&mut self, key: &Key, from: SocketAddrV4) -> Option<Complete> {
+        let set = self.remove(key)?;
         let first = set.first?;
         let mut pieces = set.pieces;
         pieces.sort_by_key(|(s, _)| *s);
