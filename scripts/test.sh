@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The lean CLI (no monitor/audit: no SQLite, PostgreSQL, SMTP, metrics) keeps building.
+cargo clippy -p nbdgm --no-default-features --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --release 2>&1 | tee "$log"
