@@ -15,7 +15,7 @@
 //! packet, [`MAX_READ_BYTES`] a connection) and by the overall [`Options::timeout`].
 //! Parsers never panic: every field is bounds checked, and a reply decodes into at most
 //! [`rap::MAX_ENTRIES`] entries and [`rap::MAX_DECODED_BYTES`] of strings, each cut at its
-//! field's limit (issue 12 item 1: a hostile master cannot make us allocate more).
+//! field's limit (a hostile master cannot make us allocate more).
 //!
 //! ```no_run
 //! use nbdgm_rap::{net_server_enum2, Options, SV_TYPE_ALL};

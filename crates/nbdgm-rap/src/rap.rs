@@ -1,6 +1,6 @@
 //! RAP NetServerEnum2 (MS-RAP 2.5.5.2, 2.5.5.2.1, 2.5.5.2.2): request parameters and reply parsing.
 //!
-//! Bounded decoding (issue 12 item 1): every string is cut at its field's protocol limit
+//! Bounded decoding: every string is cut at its field's protocol limit
 //! ([`MAX_NAME_LEN`], [`MAX_COMMENT_LEN`]), a reply has at most [`MAX_ENTRIES`] entries,
 //! and the strings of one reply decode into at most [`MAX_DECODED_BYTES`]: a hostile
 //! master whose comment pointers all aim at one long run of non-NUL bytes gets 48-byte

@@ -1,6 +1,6 @@
 //! Human output of `decode`: one summary line per packet, and with `-v` the whole
 //! field tree (the same fields as the JSON output, so the two never drift apart).
-//! Every string from the capture is escaped (issue 12 item 4, `nbdgm_wire::text`): no
+//! Every string from the capture is escaped (`nbdgm_wire::text`): no
 //! control character, ESC sequence or bidi override reaches the terminal.
 
 use super::record::{BrowserView, Protocol, Record};
