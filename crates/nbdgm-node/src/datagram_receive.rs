@@ -112,43 +112,34 @@ impl Node {
     ) {
         self.stats.fragments_received += 1;
         let mut drops = Vec::new();
-        let complete = match body {
+        let fragment = match body {
             DataBody::Names {
                 source_name,
                 destination_name,
                 user_data,
-            } => self.reassembly.insert(
-                now,
-                &self.config.reassembly,
-                self.config.fragment_timeout,
-                inc.from,
-                header,
-                msg_type,
-                dgm_id,
-                Fragment::First {
-                    source: source_name,
-                    destination: destination_name,
-                    names_len: source_name.encoded_len() + destination_name.encoded_len(),
-                    data: user_data,
-                },
-                &mut drops,
-            ),
-            DataBody::Continuation { data } => self.reassembly.insert(
-                now,
-                &self.config.reassembly,
-                self.config.fragment_timeout,
-                inc.from,
-                header,
-                msg_type,
-                dgm_id,
-                Fragment::Next {
-                    offset: usize::from(offset),
-                    data,
-                    last: !more,
-                },
-                &mut drops,
-            ),
+            } => Fragment::First {
+                source: source_name,
+                destination: destination_name,
+                names_len: source_name.encoded_len() + destination_name.encoded_len(),
+                data: user_data,
+            },
+            DataBody::Continuation { data } => Fragment::Next {
+                offset: usize::from(offset),
+                data,
+                last: !more,
+            },
         };
+        let complete = self.reassembly.insert(
+            now,
+            &self.config.reassembly,
+            self.config.fragment_timeout,
+            inc.from,
+            header,
+            msg_type,
+            dgm_id,
+            fragment,
+            &mut drops,
+        );
         self.report_drops(drops);
         if let Some(c) = complete {
             self.stats.datagrams_reassembled += 1;

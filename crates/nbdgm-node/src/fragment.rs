@@ -87,28 +87,9 @@ pub fn build(
         node_type: out.node_type,
         reserved: 0,
     };
-    packets.push(encode(&Datagram {
-        msg_type: out.msg_type,
-        flags,
-        id: out.id,
-        source_ip: out.source.0,
-        source_port: out.source.1,
-        body: Body::Data {
-            length: Some(total16),
-            offset: 0,
-            body: DataBody::Names {
-                source_name: out.source_name.clone(),
-                destination_name: out.destination_name.clone(),
-                user_data: head,
-            },
-        },
-    })?);
-    let mut offset = names + head.len();
-    flags.first = false;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(cap.min(rest.len()));
-        flags.more = !tail.is_empty();
-        packets.push(encode(&Datagram {
+    // One fragment: the fixed header fields of `out`, these flags, offset and body.
+    let piece = |flags: Flags, offset: usize, body: DataBody<&[u8]>| {
+        encode(&Datagram {
             msg_type: out.msg_type,
             flags,
             id: out.id,
@@ -117,9 +98,29 @@ pub fn build(
             body: Body::Data {
                 length: Some(total16),
                 offset: offset as u16,
-                body: DataBody::Continuation { data: chunk },
+                body,
             },
-        })?);
+        })
+    };
+    packets.push(piece(
+        flags,
+        0,
+        DataBody::Names {
+            source_name: out.source_name.clone(),
+            destination_name: out.destination_name.clone(),
+            user_data: head,
+        },
+    )?);
+    let mut offset = names + head.len();
+    flags.first = false;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(cap.min(rest.len()));
+        flags.more = !tail.is_empty();
+        packets.push(piece(
+            flags,
+            offset,
+            DataBody::Continuation { data: chunk },
+        )?);
         offset += chunk.len();
         rest = tail;
     }
