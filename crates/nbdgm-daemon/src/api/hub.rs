@@ -547,19 +547,11 @@ impl Hub {
                 t.dropped.fetch_add(1, Ordering::Relaxed);
                 inc(c);
             };
-            let Ok(bytes) = t
-                .bytes
-                .clone()
-                .try_acquire_many_owned(permits(line.len(), t.cap))
-            else {
+            let Some(bytes) = try_permits(&t.bytes, line.len(), t.cap) else {
                 drop_one(&self.counters.events_dropped_queue_full);
                 continue;
             };
-            let Ok(total) = self
-                .total
-                .clone()
-                .try_acquire_many_owned(permits(line.len(), self.total_cap))
-            else {
+            let Some(total) = try_permits(&self.total, line.len(), self.total_cap) else {
                 drop_one(&self.counters.events_dropped_total_bytes);
                 continue;
             };

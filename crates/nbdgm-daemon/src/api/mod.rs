@@ -63,6 +63,16 @@ fn permits(len: usize, cap: usize) -> u32 {
     u32::try_from(len.min(cap).max(1)).unwrap_or(u32::MAX)
 }
 
+/// Take the permits a line of `len` bytes needs from `sem` (capped at `cap`), if
+/// free now.
+fn try_permits(
+    sem: &std::sync::Arc<tokio::sync::Semaphore>,
+    len: usize,
+    cap: usize,
+) -> Option<OwnedSemaphorePermit> {
+    sem.clone().try_acquire_many_owned(permits(len, cap)).ok()
+}
+
 /// Settings of the API listener.
 #[derive(Clone)]
 pub struct ApiConfig {
