@@ -622,18 +622,8 @@ impl<O: Outlet> Worker<O> {
                     continue;
                 }
             }
-            match self.driver.try_send(service, to, &bytes) {
-                Ok(n) => {
-                    self.stats.tx += 1;
-                    self.stats.tx_bytes += n as u64;
-                }
-                Err(e) => {
-                    self.stats.tx_errors += 1;
-                    if self.log_limiter.allow(now).is_some() {
-                        warn!(interface = %self.addr, %to, error = %e, "send failed");
-                    }
-                }
-            }
+            let sent = self.driver.try_send(service, to, &bytes);
+            self.count_sent(to, sent, now);
         }
         let limiter = &mut self.log_limiter;
         self.roles
@@ -651,16 +641,21 @@ impl<O: Outlet> Worker<O> {
             }
             // A full kernel queue is waited for, never longer than a second.
             let sent = self.driver.send(t.service, t.to, &t.bytes).await;
-            match sent {
-                Ok(n) => {
-                    self.stats.tx += 1;
-                    self.stats.tx_bytes += n as u64;
-                }
-                Err(e) => {
-                    self.stats.tx_errors += 1;
-                    if self.log_limiter.allow(now).is_some() {
-                        warn!(interface = %self.addr, to = %t.to, error = %e, "send failed");
-                    }
+            self.count_sent(t.to, sent, now);
+        }
+    }
+
+    /// Count a send's outcome in the stats; a failure is logged (rate-limited).
+    fn count_sent(&mut self, to: SocketAddrV4, sent: io::Result<usize>, now: Instant) {
+        match sent {
+            Ok(n) => {
+                self.stats.tx += 1;
+                self.stats.tx_bytes += n as u64;
+            }
+            Err(e) => {
+                self.stats.tx_errors += 1;
+                if self.log_limiter.allow(now).is_some() {
+                    warn!(interface = %self.addr, %to, error = %e, "send failed");
                 }
             }
         }
