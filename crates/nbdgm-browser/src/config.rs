@@ -4,6 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::engine::ConfigError;
 use nbdgm_wire::browser::{MAX_COMMENT_LEN, MAX_NAME_LEN};
 
 /// `lm announce`: LAN Manager announcements on `\MAILSLOT\LANMAN` (DIGEST §6.7).
@@ -111,7 +112,7 @@ impl BrowserConfig {
     /// starting with `*` or `.`; upper-cased here), the remote workgroups, the intervals
     /// and the comment (Latin-1 without NUL). Returns `Some(original length)` when the
     /// comment was cut to 42 bytes (the caller logs it).
-    pub fn validate(&mut self) -> Result<Option<usize>, String> {
+    pub fn validate(&mut self) -> Result<Option<usize>, ConfigError> {
         self.name = check_name("name", &self.name)?;
         self.workgroup = check_name("workgroup", &self.workgroup)?;
         for (i, r) in self.remote_announce.iter_mut().enumerate() {
@@ -124,19 +125,27 @@ impl BrowserConfig {
             .chars()
             .any(|c| c == '\0' || u32::from(c) > 0xFF)
         {
-            return Err("comment: NUL or a character outside Latin-1".into());
+            return Err(ConfigError::Invalid(
+                "comment: NUL or a character outside Latin-1".into(),
+            ));
         }
         if self.max_announce_interval < Duration::from_secs(1) {
-            return Err("max_announce_interval: at least 1 s".into());
+            return Err(ConfigError::Invalid(
+                "max_announce_interval: at least 1 s".into(),
+            ));
         }
         if self.lm_interval < Duration::from_secs(1) {
-            return Err("lm_interval: at least 1 s".into());
+            return Err(ConfigError::Invalid("lm_interval: at least 1 s".into()));
         }
         if self.election_start_burst == 0 {
-            return Err("election_start_burst: at least 1".into());
+            return Err(ConfigError::Invalid(
+                "election_start_burst: at least 1".into(),
+            ));
         }
         if self.election_start_interval < Duration::from_secs(1) {
-            return Err("election_start_interval: at least 1 s".into());
+            return Err(ConfigError::Invalid(
+                "election_start_interval: at least 1 s".into(),
+            ));
         }
         // Latin-1: one byte per character.
         let len = self.comment.chars().count();
@@ -148,7 +157,7 @@ impl BrowserConfig {
     }
 }
 
-fn check_name(what: &str, n: &str) -> Result<String, String> {
+fn check_name(what: &str, n: &str) -> Result<String, ConfigError> {
     let ok = !n.is_empty()
         && n.len() <= MAX_NAME_LEN
         && n.bytes().all(|b| (0x20..0x7F).contains(&b))
@@ -157,9 +166,9 @@ fn check_name(what: &str, n: &str) -> Result<String, String> {
     if ok {
         Ok(n.to_ascii_uppercase())
     } else {
-        Err(format!(
+        Err(ConfigError::Invalid(format!(
             "{what}: {n:?} is not 1 to 15 printable ASCII characters"
-        ))
+        )))
     }
 }
 

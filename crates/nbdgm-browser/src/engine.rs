@@ -302,7 +302,7 @@ impl Browser {
     /// Fails on an invalid configuration (names too long, ...). `seed` drives the
     /// random delays (AnnouncementRequest 0–30 s, election back-off).
     pub fn new(mut config: BrowserConfig, now: Instant, seed: u64) -> Result<Browser, ConfigError> {
-        config.validate().map_err(ConfigError::Invalid)?;
+        config.validate()?;
         let me = Name::new(&config.name, 0x00)?;
         let burst = config.election_start_burst;
         Ok(Browser {
@@ -346,7 +346,7 @@ impl Browser {
         mut config: BrowserConfig,
         now: Instant,
     ) -> Result<(), ConfigError> {
-        config.validate().map_err(ConfigError::Invalid)?;
+        config.validate()?;
         let me = Name::new(&config.name, 0x00)?;
         if self.shut_down {
             self.cfg = config;
