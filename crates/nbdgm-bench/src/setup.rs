@@ -7,6 +7,33 @@ use nbdgm_lab::{Host, Lab, LabSpec, Nmbd, NmbdOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The command line of `browse_bench`, `daemon_bench` and `nbdd_bench`: `--nbdgm` and
+/// the program's subcommand `C`.
+#[derive(clap::Parser, Debug)]
+pub struct Cli<C: clap::Subcommand> {
+    /// The nbdgm binary [default: $NBDGM_BIN, else target/{release,debug}/nbdgm].
+    #[arg(long, global = true)]
+    pub nbdgm: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: C,
+}
+
+/// A benchmark program's `main`: parse its command line (`about` its help line), hand it
+/// to `run`, and on an error print it after `name` and exit with status 1.
+pub fn main<C: clap::Subcommand>(
+    name: &str,
+    about: &'static str,
+    run: impl FnOnce(Cli<C>) -> anyhow::Result<()>,
+) {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut matches = Cli::<C>::command().about(about).get_matches();
+    let cli = Cli::<C>::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = run(cli) {
+        eprintln!("{name}: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 /// `p`, else `$NBDGM_BIN` or `target/{release,debug}/nbdgm`; canonical, and printed.
 pub fn nbdgm_binary(p: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let bin = match p {

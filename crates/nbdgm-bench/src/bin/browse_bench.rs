@@ -18,7 +18,7 @@
 #![forbid(unsafe_code)]
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 use nbdgm_bench::browse::{
     backup_list_request_frame, backup_list_response, browse_dat_count, browse_datagram, flood_name,
     udp_drops_of, wire_name, HostAnnouncementTemplate, FLOOD_TYPE,
@@ -35,7 +35,7 @@ use nbdgm_wire::mailslot::BROWSE;
 use nbdgm_wire::Name;
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -44,15 +44,7 @@ const WORKGROUP: &str = "TESTGROUP";
 /// backups to list.
 const BACKUP_EVERY: u64 = 1000;
 
-#[derive(Parser, Debug)]
-#[command(about = "Browse-list benchmarks (see docs/BENCHMARKS.md §5)")]
-struct Cli {
-    /// The nbdgm binary [default: $NBDGM_BIN, else target/{release,debug}/nbdgm].
-    #[arg(long, global = true)]
-    nbdgm: Option<PathBuf>,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+type Cli = setup::Cli<Cmd>;
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -136,11 +128,11 @@ impl Default for LabArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("browse_bench: {e:#}");
-        std::process::exit(1);
-    }
+    setup::main(
+        "browse_bench",
+        "Browse-list benchmarks (see docs/BENCHMARKS.md §5)",
+        run,
+    );
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -16,10 +16,9 @@
 // Benchmark tool (never shipped): a failed setup or a dead worker thread aborts the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 use nbdgm_bench::setup;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 mod names;
@@ -39,15 +38,7 @@ const WORKGROUP: &str = "BENCHWG";
 /// Kernel receive buffer: the same as the daemon asks for on its sockets.
 const RECV_BUFFER: usize = 4 << 20;
 
-#[derive(Parser, Debug)]
-#[command(about = "Benchmarks of `nbdgm serve` (see docs/BENCHMARKS.md)")]
-struct Cli {
-    /// The nbdgm binary [default: $NBDGM_BIN, else target/{release,debug}/nbdgm].
-    #[arg(long, global = true)]
-    nbdgm: Option<PathBuf>,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+type Cli = setup::Cli<Cmd>;
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -150,11 +141,11 @@ impl Default for RssArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("daemon_bench: {e:#}");
-        std::process::exit(1);
-    }
+    setup::main(
+        "daemon_bench",
+        "Benchmarks of `nbdgm serve` (see docs/BENCHMARKS.md)",
+        run,
+    );
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

@@ -20,11 +20,10 @@
 // Benchmark tool (never shipped): a failed setup or a dead worker thread aborts the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Subcommand};
 use nbdgm_bench::setup;
 use nbdgm_wire::Name;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 mod amplification;
@@ -51,15 +50,7 @@ const MAX_MEMBERS: usize = 200;
 /// Kernel receive buffer of the member sockets and of the relay loop.
 const RECV_BUFFER: usize = 1 << 20;
 
-#[derive(Parser, Debug)]
-#[command(about = "NBDD relay benchmarks (see docs/BENCHMARKS.md §6)")]
-struct Cli {
-    /// The nbdgm binary [default: $NBDGM_BIN, else target/{release,debug}/nbdgm].
-    #[arg(long, global = true)]
-    nbdgm: Option<PathBuf>,
-    #[command(subcommand)]
-    cmd: Cmd,
-}
+type Cli = setup::Cli<Cmd>;
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
@@ -162,11 +153,11 @@ impl Default for AmpArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("nbdd_bench: {e:#}");
-        std::process::exit(1);
-    }
+    setup::main(
+        "nbdd_bench",
+        "NBDD relay benchmarks (see docs/BENCHMARKS.md §6)",
+        run,
+    );
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
