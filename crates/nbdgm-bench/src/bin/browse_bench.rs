@@ -874,19 +874,15 @@ fn run_nbdgm(bin: &Path, a: &LabArgs) -> anyhow::Result<TargetRun> {
     wait_master(&socket, Duration::from_secs(60))
         .with_context(|| format!("stderr: {}", proc.log_text()))?;
     let mut c = nbdgm_client::Client::connect(&socket)?;
-    let mut run = TargetRun {
-        label: "nbdgm serve (local master)".into(),
-        ready_secs: t0.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-    eprintln!("nbdgm is local master after {:.1} s", run.ready_secs);
-    note_load("lab nbdgm");
-    let subject = Subject {
-        host: &h.target,
-        pid: proc.pid(),
-        query_name: "NBDGMT<00>".into(),
-    };
-    flood_and_probe(&subject, &h.flooder, &h.prober, a, &mut run)?;
+    let mut run = flood_master(
+        &h,
+        a,
+        "nbdgm",
+        "nbdgm serve (local master)",
+        t0,
+        proc.pid(),
+        "NBDGMT<00>",
+    )?;
     std::thread::sleep(Duration::from_secs(1));
     let st = stats(&socket)?;
     let gauge = iface_counter(&st, "/browser/servers");
@@ -922,6 +918,34 @@ fn run_nbdgm(bin: &Path, a: &LabArgs) -> anyhow::Result<TargetRun> {
     Ok(run)
 }
 
+/// The target (`who`, process `pid`, answering `query_name`) became local master `t0`
+/// after its start: say so, wait for a quiet machine, then flood and probe it; the run is
+/// labelled `label`.
+fn flood_master(
+    h: &LabHosts,
+    a: &LabArgs,
+    who: &str,
+    label: &str,
+    t0: Instant,
+    pid: u32,
+    query_name: &str,
+) -> anyhow::Result<TargetRun> {
+    let mut run = TargetRun {
+        label: label.into(),
+        ready_secs: t0.elapsed().as_secs_f64(),
+        ..Default::default()
+    };
+    eprintln!("{who} is local master after {:.1} s", run.ready_secs);
+    note_load(&format!("lab {who}"));
+    let subject = Subject {
+        host: &h.target,
+        pid,
+        query_name: query_name.into(),
+    };
+    flood_and_probe(&subject, &h.flooder, &h.prober, a, &mut run)?;
+    Ok(run)
+}
+
 fn run_nmbd(a: &LabArgs) -> anyhow::Result<TargetRun> {
     let h = lab_hosts()?;
     let t0 = Instant::now();
@@ -935,19 +959,15 @@ fn run_nmbd(a: &LabArgs) -> anyhow::Result<TargetRun> {
         },
     )?;
     nmbd.wait_local_master(Duration::from_secs(60))?;
-    let mut run = TargetRun {
-        label: "nmbd 4.17 (LMB)".into(),
-        ready_secs: t0.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-    eprintln!("nmbd is local master after {:.1} s", run.ready_secs);
-    note_load("lab nmbd");
-    let subject = Subject {
-        host: &h.target,
-        pid: nmbd.pid(),
-        query_name: "SAMBAA<00>".into(),
-    };
-    flood_and_probe(&subject, &h.flooder, &h.prober, a, &mut run)?;
+    let mut run = flood_master(
+        &h,
+        a,
+        "nmbd",
+        "nmbd 4.17 (LMB)",
+        t0,
+        nmbd.pid(),
+        "SAMBAA<00>",
+    )?;
     // browse.dat after SIGHUP, until two reads 1 s apart agree (≤ 30 s).
     let until = Instant::now() + Duration::from_secs(30);
     let mut last = None;
