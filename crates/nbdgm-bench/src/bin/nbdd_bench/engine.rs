@@ -118,30 +118,17 @@ fn copy_alloc(n: usize, secs: f64, user_len: usize) -> anyhow::Result<Timed> {
         .map(|ip| SocketAddrV4::new(ip, 138))
         .collect();
     let mut outs: Vec<(SocketAddrV4, Vec<u8>)> = Vec::with_capacity(n);
-    let dur = Duration::from_secs_f64(secs);
-    let t0 = Instant::now();
-    let (mut packets, mut copies) = (0u64, 0u64);
-    loop {
-        for _ in 0..256 {
-            stamp(&mut pkt, off, packets, 0);
-            for &a in &to {
-                outs.push((a, pkt.to_vec()));
-            }
-            copies += outs.len() as u64;
-            for o in outs.drain(..) {
-                black_box(&o);
-            }
-            packets += 1;
+    Ok(copy_loop(secs, |packet| {
+        stamp(&mut pkt, off, packet, 0);
+        for &a in &to {
+            outs.push((a, pkt.to_vec()));
         }
-        if t0.elapsed() >= dur || packets >= MAX_LOOP_PACKETS {
-            break;
+        let copies = outs.len() as u64;
+        for o in outs.drain(..) {
+            black_box(&o);
         }
-    }
-    Ok(Timed {
-        packets,
-        copies,
-        secs: t0.elapsed().as_secs_f64(),
-    })
+        copies
+    }))
 }
 
 /// The floor: the same bytes copied into N reused buffers (memcpy only, no allocation).
@@ -149,29 +136,37 @@ fn copy_reuse(n: usize, secs: f64, user_len: usize) -> anyhow::Result<Timed> {
     let from = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 5), 138);
     let (mut pkt, off) = group_datagram(from, &group("BENCHGRP")?, user_len)?;
     let mut outs: Vec<Vec<u8>> = (0..n).map(|_| Vec::with_capacity(pkt.len())).collect();
+    Ok(copy_loop(secs, |packet| {
+        stamp(&mut pkt, off, packet, 0);
+        for o in outs.iter_mut() {
+            o.clear();
+            o.extend_from_slice(&pkt);
+            black_box(&o);
+        }
+        n as u64
+    }))
+}
+
+/// Copy packets 0, 1, ... with `copy` (it returns how many copies it made), 256 at a
+/// time, until `secs` have passed or `MAX_LOOP_PACKETS` were copied; timed.
+fn copy_loop(secs: f64, mut copy: impl FnMut(u64) -> u64) -> Timed {
     let dur = Duration::from_secs_f64(secs);
     let t0 = Instant::now();
     let (mut packets, mut copies) = (0u64, 0u64);
     loop {
         for _ in 0..256 {
-            stamp(&mut pkt, off, packets, 0);
-            for o in outs.iter_mut() {
-                o.clear();
-                o.extend_from_slice(&pkt);
-                black_box(&o);
-            }
-            copies += n as u64;
+            copies += copy(packets);
             packets += 1;
         }
         if t0.elapsed() >= dur || packets >= MAX_LOOP_PACKETS {
             break;
         }
     }
-    Ok(Timed {
+    Timed {
         packets,
         copies,
         secs: t0.elapsed().as_secs_f64(),
-    })
+    }
 }
 
 pub(crate) fn engine(a: &EngineArgs) -> anyhow::Result<()> {
