@@ -11,16 +11,7 @@ use std::net::SocketAddrV4;
 /// `workgroup<00>` carrying a HostAnnouncement mailslot write to `\MAILSLOT\BROWSE`
 /// (server BENCHSRC, comment "file server").
 pub fn host_announcement(from: SocketAddrV4, workgroup: &str, id: u16) -> anyhow::Result<Vec<u8>> {
-    let frame = BrowserFrame::HostAnnouncement(Announcement {
-        periodicity_ms: 720_000,
-        server_name: "BENCHSRC".into(),
-        os_major: 6,
-        os_minor: 1,
-        server_type: 0x0001_1003,
-        comment: "file server".into(),
-        ..Default::default()
-    });
-    let smb = MailslotWrite::new(BROWSE, frame.to_bytes()?).to_bytes()?;
+    let smb = host_announcement_mailslot()?;
     Ok(Datagram::data(
         MsgType::DirectGroup,
         NodeType::B,
@@ -35,6 +26,12 @@ pub fn host_announcement(from: SocketAddrV4, workgroup: &str, id: u16) -> anyhow
 
 /// Length of the mailslot write (SMB header to end) inside [`host_announcement`].
 pub fn host_announcement_mailslot_len() -> anyhow::Result<usize> {
+    Ok(host_announcement_mailslot()?.len())
+}
+
+/// The mailslot write inside [`host_announcement`]: a HostAnnouncement from server
+/// BENCHSRC (comment "file server") to `\MAILSLOT\BROWSE`.
+fn host_announcement_mailslot() -> anyhow::Result<Vec<u8>> {
     let frame = BrowserFrame::HostAnnouncement(Announcement {
         periodicity_ms: 720_000,
         server_name: "BENCHSRC".into(),
@@ -44,9 +41,7 @@ pub fn host_announcement_mailslot_len() -> anyhow::Result<usize> {
         comment: "file server".into(),
         ..Default::default()
     });
-    Ok(MailslotWrite::new(BROWSE, frame.to_bytes()?)
-        .to_bytes()?
-        .len())
+    Ok(MailslotWrite::new(BROWSE, frame.to_bytes()?).to_bytes()?)
 }
 
 /// A first fragment (F = 1, M = 1) of a DIRECT_GROUP datagram whose DGM_LENGTH announces
