@@ -158,23 +158,11 @@ fn rows() -> Vec<Row> {
         ),
         (
             "idle daemon VmRSS / VmHWM (KiB)",
-            Box::new(|r: &RssRun| {
-                format!(
-                    "{} / {}",
-                    thousands(r.idle.rss_kib as f64),
-                    thousands(r.idle.hwm_kib as f64)
-                )
-            }),
+            Box::new(|r: &RssRun| rss_hwm(&r.idle, "")),
         ),
         (
             "VmRSS / **VmHWM** after the flood (KiB)",
-            Box::new(|r: &RssRun| {
-                format!(
-                    "{} / **{}**",
-                    thousands(r.after.rss_kib as f64),
-                    thousands(r.after.hwm_kib as f64)
-                )
-            }),
+            Box::new(|r: &RssRun| rss_hwm(&r.after, "**")),
         ),
         (
             "highest VmRSS sampled during the flood (KiB)",
@@ -231,4 +219,13 @@ fn rows() -> Vec<Row> {
             Box::new(|r: &RssRun| thousands(delta(r, "/node/datagrams_reassembled"))),
         ),
     ]
+}
+
+/// "VmRSS / VmHWM" of `m` in KiB, the VmHWM between `mark`s.
+fn rss_hwm(m: &procfs::Mem, mark: &str) -> String {
+    format!(
+        "{} / {mark}{}{mark}",
+        thousands(m.rss_kib as f64),
+        thousands(m.hwm_kib as f64)
+    )
 }
