@@ -1,4 +1,4 @@
-//! Browser frames of the browse-list benchmark (`browse_bench`, issue 6 §6): distinct
+//! Browser frames of the browse-list benchmark (`browse_bench`): distinct
 //! HostAnnouncements (a template whose 16-byte ServerName field is patched in place) and
 //! GetBackupListRequest / Response, built and parsed with `nbdgm_wire`.
 

@@ -1,4 +1,4 @@
-//! Helpers of the NBDD relay benchmark (`nbdd_bench`, run by `bench/nbdd.sh`, issue 7):
+//! Helpers of the NBDD relay benchmark (`nbdd_bench`, run by `bench/nbdd.sh`):
 //! the relayed DIRECT_GROUP datagrams (sequence number and send time in the user data),
 //! group NAME REGISTRATION REQUESTs for member sockets, and the TOML of an `nbdgm serve`
 //! with the NBNS and NBDD roles (the `[node]` table carries `role`).

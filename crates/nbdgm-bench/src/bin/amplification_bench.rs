@@ -1,4 +1,4 @@
-//! `amplification_bench`: reflection and amplification (issue 12 item 2), nbdgm vs Samba
+//! `amplification_bench`: reflection and amplification, nbdgm vs Samba
 //! nmbd side by side, for docs/BENCHMARKS.md ("Amplification").
 //!
 //! Lab (`nbdgm-lab`, one veth bridge on 198.51.100.0/24): host a runs nmbd (SAMBAA,

@@ -1,4 +1,4 @@
-//! `browse_bench`: the browse list up to its cap (issue 6 §6), printing markdown tables for
+//! `browse_bench`: the browse list up to its cap, printing markdown tables for
 //! docs/BENCHMARKS.md §5. Run by `bench/browse.sh`.
 //!
 //! - `engine`: the `nbdgm-browser` engine alone, as local master browser: N distinct

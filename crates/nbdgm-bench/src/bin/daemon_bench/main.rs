@@ -1,4 +1,4 @@
-//! `daemon_bench`: benchmarks of `nbdgm serve` (issue 4), each against its peer in the
+//! `daemon_bench`: benchmarks of `nbdgm serve`, each against its peer in the
 //! same run, printing markdown tables for docs/BENCHMARKS.md. Run by `bench/daemon.sh`.
 //!
 //! - `throughput`: a flood of HostAnnouncements on loopback into the daemon and out to an

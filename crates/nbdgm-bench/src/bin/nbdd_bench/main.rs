@@ -1,4 +1,4 @@
-//! `nbdd_bench`: benchmarks of the NBDD relay (issue 7 §4, §5), each against "the best
+//! `nbdd_bench`: benchmarks of the NBDD relay, each against "the best
 //! possible copy loop on the same path", printing markdown tables for docs/BENCHMARKS.md
 //! §6. Run by `bench/nbdd.sh`.
 //!

@@ -1,4 +1,4 @@
-//! `probe_bench`: `nbdgm probe` against nmap (issue 5) on one lab of network-namespace
+//! `probe_bench`: `nbdgm probe` against nmap on one lab of network-namespace
 //! hosts with known truth, printing markdown tables for docs/BENCHMARKS.md. Run by
 //! `bench/probe.sh`.
 //!
