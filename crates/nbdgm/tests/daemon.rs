@@ -20,6 +20,31 @@ fn ip(d: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 4, d)
 }
 
+/// `nbdgm send --standalone --broadcast` of "to all" from `from` to datagram port `port`; it must succeed.
+fn standalone_broadcast(from: Ipv4Addr, port: u16, mailslot: &str) {
+    let out = run(&[
+        "send",
+        "--standalone",
+        "--interface",
+        &format!("{from}/8"),
+        "--bind",
+        &from.to_string(),
+        "--port",
+        &port.to_string(),
+        "--broadcast",
+        "--mailslot",
+        mailslot,
+        "--text",
+        "to all",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn spec<'a>(
     dir: &'a std::path::Path,
     tag: &'a str,
@@ -725,27 +750,7 @@ fn standalone_send_and_listen_without_a_daemon() {
         }
     }
     // A broadcast reaches the standalone listener.
-    let out = run(&[
-        "send",
-        "--standalone",
-        "--interface",
-        &format!("{}/8", ip(104)),
-        "--bind",
-        &ip(104).to_string(),
-        "--port",
-        &ports.1.to_string(),
-        "--broadcast",
-        "--mailslot",
-        "\\MAILSLOT\\MESSNGR",
-        "--text",
-        "to all",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    standalone_broadcast(ip(104), ports.1, "\\MAILSLOT\\MESSNGR");
     let out = listener.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -821,27 +826,7 @@ fn daemon_flag_with_interface_goes_through_the_daemon() {
     let other = listen("127.0.9.9/8", "2s");
     std::thread::sleep(Duration::from_millis(500));
     // A broadcast from a standalone sender on another address reaches the daemon.
-    let out = run(&[
-        "send",
-        "--standalone",
-        "--interface",
-        &format!("{}/8", ip(121)),
-        "--bind",
-        &ip(121).to_string(),
-        "--port",
-        &ports.1.to_string(),
-        "--broadcast",
-        "--mailslot",
-        "\\MAILSLOT\\IFACE",
-        "--text",
-        "to all",
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    standalone_broadcast(ip(121), ports.1, "\\MAILSLOT\\IFACE");
     let out = ours.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
