@@ -19,6 +19,7 @@ pub mod engine;
 pub mod honey;
 pub mod hygiene;
 pub mod inventory;
+pub mod output;
 pub mod packet;
 pub mod poison;
 pub mod signature;
