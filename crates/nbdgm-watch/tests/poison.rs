@@ -1,5 +1,6 @@
 //! Name poisoning detectors end to end: NBNS packets built with `nbdgm_wire`, LLMNR and
 //! mDNS packets built by hand, fed to `Engine::process`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nbdgm_capture::Timestamp;
 use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
@@ -221,9 +222,9 @@ fn benign_windows_exchange_gives_no_alert() {
 fn responder_three_names_three_protocols_reaches_high() {
     let mut n = Net::new();
     let mut all = Vec::new();
-    let mut t = 10;
     for (i, name) in ["FILESRV", "PRINTSRV", "BACKUP"].iter().enumerate() {
         let id = 0x300 + i as u16;
+        let t = 10 + i as i64;
         let lower = name.to_ascii_lowercase();
         all.extend(n.send(
             t,
@@ -262,7 +263,6 @@ fn responder_three_names_three_protocols_reaches_high() {
             ("224.0.0.251", 5353),
             &dns_answer(0, &local, &[ATTACKER], false),
         ));
-        t += 1;
     }
     let p = find(&all, "poisoner");
     let sev: Vec<Severity> = p.iter().map(|a| a.severity).collect();
