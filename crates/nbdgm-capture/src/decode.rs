@@ -104,6 +104,8 @@ pub(crate) struct Walker<'r> {
     pub depth: u8,
     /// IP fragments seen during the walk.
     pub fragments: u64,
+    /// Source address of the outermost Ethernet header (Ethernet link type only).
+    pub src_mac: Option<[u8; 6]>,
 }
 
 impl Walker<'_> {
@@ -145,7 +147,10 @@ pub(crate) fn walk_link<'a>(linktype: u32, data: &'a [u8], w: &mut Walker<'_>) -
         return Walk::Malformed(MalformedReason::EmptyFrame);
     }
     match linktype {
-        LINKTYPE_ETHERNET => walk_ethernet(data, w),
+        LINKTYPE_ETHERNET => {
+            w.src_mac = data.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+            walk_ethernet(data, w)
+        }
         LINKTYPE_NULL => {
             let Some(b) = data.get(..4).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
                 return Walk::Malformed(MalformedReason::LinkHeaderTruncated);
@@ -593,6 +598,7 @@ mod tests {
             tunnels: true,
             depth: 0,
             fragments: 0,
+            src_mac: None,
         }
     }
 

@@ -21,6 +21,10 @@
 //!   IPv6-in-IPv4 (RFC 4213), VXLAN (RFC 7348), Teredo (RFC 4380);
 //! - UDP (RFC 768): length and checksum checks reported as [`UdpWarnings`].
 //!
+//! [`FrameDecoder`] decodes single frames with the same logic, for callers that
+//! capture themselves; with the cargo feature `live`, `LiveCapture` captures from
+//! a network interface through libpcap with a kernel (BPF) filter.
+//!
 //! Nothing here panics on any input. A file that is not a capture, or is truncated
 //! or corrupt, gives a [`CaptureError`] (with the byte offset of the damage, after
 //! every datagram before it); a frame too short for its headers is skipped and
@@ -31,7 +35,10 @@
 mod decode;
 mod error;
 mod filter;
+mod frame;
 mod linktype;
+#[cfg(feature = "live")]
+mod live;
 mod reader;
 mod reassembly;
 mod time;
@@ -39,11 +46,14 @@ mod udp;
 
 pub use error::{CaptureError, FrameProblem, MalformedReason};
 pub use filter::PortFilter;
+pub use frame::FrameDecoder;
 pub use linktype::{
     linktype_name, linktype_supported, LINKTYPE_DLT_RAW12, LINKTYPE_DLT_RAW14, LINKTYPE_ETHERNET,
     LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
     LINKTYPE_NULL, LINKTYPE_RAW,
 };
+#[cfg(feature = "live")]
+pub use live::{bpf_filter, LiveCapture, LiveError, LiveOptions, LiveStats, DEFAULT_LIVE_PORTS};
 pub use reader::{
     CaptureFormat, CaptureOptions, CaptureReader, Event, Interface, OwnedUdpIter, Stats,
     UdpDatagram,

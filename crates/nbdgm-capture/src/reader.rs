@@ -17,12 +17,12 @@ use file_header::{
     PCAP_USEC_LE,
 };
 
-use crate::decode::{walk_ip_proto, walk_ipv6_payload, walk_link, UdpSeg, Walk, Walker};
 use crate::error::{CaptureError, FrameProblem, MalformedReason};
 use crate::filter::PortFilter;
-use crate::reassembly::{Reassembler, ReassemblyDrops, ReassemblyLimits};
+use crate::frame::{FrameCtx, FrameDecoder, Located};
+use crate::reassembly::{ReassemblyDrops, ReassemblyLimits};
 use crate::time::{Timestamp, TsConv};
-use crate::udp::{self, UdpWarnings};
+use crate::udp::UdpWarnings;
 
 /// Default size of the read buffer.
 const DEFAULT_BUFFER: usize = 1 << 20;
@@ -122,6 +122,9 @@ pub struct UdpDatagram<'a> {
     pub src: SocketAddr,
     /// Destination address and port.
     pub dst: SocketAddr,
+    /// Source address of the outermost Ethernet header (Ethernet link type only;
+    /// `None` for other link types).
+    pub src_mac: Option<[u8; 6]>,
     /// The UDP payload (without the 8-byte header): borrowed from the reader's
     /// buffer; call [`UdpDatagram::into_owned`] to keep it.
     pub payload: Cow<'a, [u8]>,
@@ -146,6 +149,7 @@ impl UdpDatagram<'_> {
             linktype: self.linktype,
             src: self.src,
             dst: self.dst,
+            src_mac: self.src_mac,
             ip_reassembled: self.ip_reassembled,
             udp_length: self.udp_length,
             udp_checksum: self.udp_checksum,
@@ -207,7 +211,7 @@ impl Stats {
             .filter(|(_, n)| *n > 0)
     }
 
-    fn count_malformed(&mut self, reason: MalformedReason) {
+    pub(crate) fn count_malformed(&mut self, reason: MalformedReason) {
         self.malformed_frames += 1;
         if let Some(n) = self.malformed.get_mut(reason.index()) {
             *n += 1;
@@ -262,24 +266,6 @@ enum Inner<R: Read> {
     Ng(PcapNGReader<Source<R>>),
 }
 
-/// A UDP datagram located but not yet handed out.
-#[derive(Debug)]
-struct Located {
-    frame: u64,
-    time: Timestamp,
-    interface: u32,
-    linktype: u32,
-    src: SocketAddr,
-    dst: SocketAddr,
-    /// Payload range, in the read buffer or in the reassembler's output.
-    reassembled: bool,
-    start: usize,
-    end: usize,
-    udp_length: u16,
-    udp_checksum: u16,
-    warnings: UdpWarnings,
-}
-
 #[derive(Debug)]
 enum Found {
     Udp(Located),
@@ -305,8 +291,7 @@ struct State {
     interfaces: Vec<Interface>,
     ng_big_endian: bool,
     frame: u64,
-    reasm: Reassembler,
-    stats: Stats,
+    dec: FrameDecoder,
     io_error: Arc<Mutex<Option<io::Error>>>,
     capacity: usize,
 }
@@ -425,7 +410,7 @@ impl<R: Read> CaptureReader<R> {
             }
             _ => return Err(CaptureError::NotCapture { magic }),
         };
-        let reasm = Reassembler::new(opts.reassembly);
+        let dec = FrameDecoder::new(opts.clone());
         Ok(CaptureReader {
             inner: opened.inner,
             st: State {
@@ -442,8 +427,7 @@ impl<R: Read> CaptureReader<R> {
                 interfaces: Vec::new(),
                 ng_big_endian: opened.ng_big_endian,
                 frame: 0,
-                reasm,
-                stats: Stats::default(),
+                dec,
                 io_error,
                 capacity: opened.capacity,
             },
@@ -468,16 +452,15 @@ impl<R: Read> CaptureReader<R> {
 
     /// Replaces the port filter (takes effect from the next frame).
     pub fn set_port_filter(&mut self, ports: PortFilter) {
-        self.st.opts.ports = ports;
+        self.st.opts.ports = ports.clone();
+        self.st.dec.set_port_filter(ports);
     }
 
     /// Counters so far. Once the reader has returned `None` or an error, datagrams
     /// still incomplete are counted in `reassembly_dropped.incomplete_at_end`.
     pub fn stats(&self) -> Stats {
-        let mut s = self.st.stats.clone();
+        let mut s = self.st.dec.stats();
         s.frames = self.st.frame;
-        s.reassembly_dropped = self.st.reasm.drops;
-        s.reassembly_overlaps = self.st.reasm.overlaps;
         s
     }
 
@@ -521,28 +504,14 @@ impl<R: Read> CaptureReader<R> {
 
     fn build(&self, loc: Located) -> UdpDatagram<'_> {
         let buf: &[u8] = if loc.reassembled {
-            self.st.reasm.output()
+            self.st.dec.reassembled_output()
         } else {
             match &self.inner {
                 Inner::Pcap(r) => r.data(),
                 Inner::Ng(r) => r.data(),
             }
         };
-        let payload = buf.get(loc.start..loc.end);
-        debug_assert!(payload.is_some(), "payload range out of the buffer");
-        UdpDatagram {
-            frame: loc.frame,
-            time: loc.time,
-            interface: loc.interface,
-            linktype: loc.linktype,
-            src: loc.src,
-            dst: loc.dst,
-            payload: Cow::Borrowed(payload.unwrap_or(&[])),
-            ip_reassembled: loc.reassembled,
-            udp_length: loc.udp_length,
-            udp_checksum: loc.udp_checksum,
-            warnings: loc.warnings,
-        }
+        loc.build(buf)
     }
 
     /// Reads records until one yields something to report (problems only when
@@ -586,7 +555,7 @@ impl<R: Read> CaptureReader<R> {
 
     fn finish(&mut self) {
         self.done = true;
-        self.st.reasm.finish();
+        self.st.dec.finish();
     }
 }
 
@@ -857,13 +826,7 @@ impl State {
     }
 
     fn problem(&mut self, linktype: u32, time: Timestamp, reason: MalformedReason) -> Found {
-        self.stats.count_malformed(reason);
-        Found::Problem(FrameProblem {
-            frame: self.frame,
-            time,
-            linktype,
-            reason,
-        })
+        Found::Problem(self.dec.problem(self.frame, linktype, time, reason))
     }
 
     /// Handles one parsed block; `base` is the address of the start of the read
@@ -989,111 +952,15 @@ impl State {
         time: Timestamp,
         base: usize,
     ) -> Option<Found> {
-        let reassemble = self.reasm.enabled();
-        let mut w = Walker {
-            reasm: if reassemble {
-                Some(&mut self.reasm)
-            } else {
-                None
-            },
-            in_reassembled: false,
-            now: time,
-            tunnels: self.opts.tunnels,
-            depth: 0,
-            fragments: 0,
-        };
-        let walk = walk_link(linktype, data, &mut w);
-        self.stats.ip_fragments += w.fragments;
         let ctx = FrameCtx {
             frame: self.frame,
             time,
             interface,
             linktype,
         };
-        match walk {
-            Walk::Udp(seg) => udp_found(&mut self.stats, &self.opts, &ctx, &seg, base, false),
-            Walk::Completed(c) => {
-                self.stats.reassembled += 1;
-                let out = self.reasm.output();
-                let mut w = Walker {
-                    reasm: None,
-                    in_reassembled: true,
-                    now: time,
-                    tunnels: self.opts.tunnels,
-                    depth: 0,
-                    fragments: 0,
-                };
-                let walk = if c.src.is_ipv6() {
-                    walk_ipv6_payload(c.proto, out, out.len(), c.src, c.dst, &mut w)
-                } else {
-                    walk_ip_proto(c.proto, out, out.len(), c.src, c.dst, &mut w)
-                };
-                self.stats.ip_fragments += w.fragments;
-                let out_base = out.as_ptr() as usize;
-                match walk {
-                    Walk::Udp(seg) => {
-                        udp_found(&mut self.stats, &self.opts, &ctx, &seg, out_base, true)
-                    }
-                    Walk::Malformed(reason) => Some(self.problem(linktype, time, reason)),
-                    _ => {
-                        self.stats.non_udp += 1;
-                        None
-                    }
-                }
-            }
-            Walk::Fragment => None,
-            Walk::NotUdp => {
-                self.stats.non_udp += 1;
-                None
-            }
-            Walk::Unsupported => {
-                Some(self.problem(linktype, time, MalformedReason::UnsupportedLinktype))
-            }
-            Walk::Malformed(reason) => Some(self.problem(linktype, time, reason)),
-        }
+        Some(match self.dec.locate(&ctx, data, base)? {
+            Ok(loc) => Found::Udp(loc),
+            Err(p) => Found::Problem(p),
+        })
     }
-}
-
-struct FrameCtx {
-    frame: u64,
-    time: Timestamp,
-    interface: u32,
-    linktype: u32,
-}
-
-/// Applies the port filter and the UDP checks; locates the payload relative to `base`.
-fn udp_found(
-    stats: &mut Stats,
-    opts: &CaptureOptions,
-    ctx: &FrameCtx,
-    seg: &UdpSeg<'_>,
-    base: usize,
-    reassembled: bool,
-) -> Option<Found> {
-    stats.udp += 1;
-    let (sport, dport) = udp::ports(seg);
-    if !opts.ports.matches(sport, dport) {
-        return None;
-    }
-    stats.udp_matched += 1;
-    let info = udp::inspect(seg, opts.verify_checksums);
-    stats.udp_truncated += u64::from(info.warnings.truncated);
-    stats.udp_bad_length += u64::from(info.warnings.bad_length);
-    stats.udp_bad_checksum +=
-        u64::from(info.warnings.bad_checksum || info.warnings.zero_checksum_ipv6);
-    let seg_start = (seg.seg.as_ptr() as usize).wrapping_sub(base);
-    Some(Found::Udp(Located {
-        frame: ctx.frame,
-        time: ctx.time,
-        interface: ctx.interface,
-        linktype: ctx.linktype,
-        src: SocketAddr::new(seg.src, sport),
-        dst: SocketAddr::new(seg.dst, dport),
-        reassembled,
-        start: seg_start.saturating_add(info.start),
-        end: seg_start.saturating_add(info.end),
-        udp_length: info.length,
-        udp_checksum: info.checksum,
-        warnings: info.warnings,
-    }))
 }

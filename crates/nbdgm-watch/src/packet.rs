@@ -28,7 +28,7 @@ impl<'a> Packet<'a> {
             time: d.time,
             src: d.src,
             dst: d.dst,
-            src_mac: None,
+            src_mac: d.src_mac,
             payload: &d.payload,
         }
     }
