@@ -39,12 +39,43 @@ pub struct AlertEvent {
     pub since: DateTime<Utc>,
     pub at: DateTime<Utc>,
     pub instance: String,
+    /// Set for [`AlertKind::Detection`] (alerts of other tools, [`crate::external`]);
+    /// absent from the JSON of the monitor's own alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<Detection>,
+}
+
+/// What a detection adds to an [`AlertEvent`]. Strings are exact (they may come from
+/// the network); every human-readable form escapes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// The tool that raised it (`watch`).
+    pub source: String,
+    /// De-duplication key (signature, suspect, evidence key).
+    pub key: String,
+    /// `high`, `medium` or `low`.
+    pub severity: String,
+    /// One line: what was detected.
+    pub title: String,
+    /// One line: who and the evidence.
+    pub summary: String,
+    /// The tool's own record of it (EVE-like JSON).
+    pub details: serde_json::Value,
 }
 
 impl AlertEvent {
     /// One line for humans, every field escaped ([`escape`]): names from the network
     /// cannot break the line or reach a terminal raw.
     pub fn summary(&self) -> String {
+        if let Some(d) = &self.detection {
+            return format!(
+                "{} {} {}: {}",
+                self.kind.as_str(),
+                Escaped(&d.severity),
+                Escaped(&d.title),
+                Escaped(&d.summary)
+            );
+        }
         let who = match &self.hostname {
             Some(h) => format!("{} ({})", Escaped(&self.target), Escaped(h)),
             None => escape(&self.target).into_owned(),
@@ -69,6 +100,9 @@ impl AlertEvent {
 
     /// A short title (ntfy, email subject).
     pub fn title(&self) -> String {
+        if let Some(d) = &self.detection {
+            return format!("nbdgm {}: {}", Escaped(&d.source), Escaped(&d.title));
+        }
         format!(
             "nbdgm: {} {} {}",
             self.kind.as_str(),
@@ -106,6 +140,14 @@ impl AlertEvent {
                 serde_json::to_string(self).unwrap_or_default(),
             ),
         ];
+        if let Some(d) = &self.detection {
+            v.extend([
+                ("NBDGM_SOURCE", d.source.clone()),
+                ("NBDGM_KEY", d.key.clone()),
+                ("NBDGM_SEVERITY", d.severity.clone()),
+                ("NBDGM_TITLE", d.title.clone()),
+            ]);
+        }
         v.iter_mut()
             .map(|(k, v)| (k.to_string(), std::mem::take(v)))
             .collect()
@@ -267,6 +309,24 @@ pub fn webhook_body(format: WebhookFormat, e: &AlertEvent) -> WebhookBody {
 
 /// The email a sink sends: subject and plain-text body (every value escaped).
 pub fn email_text(e: &AlertEvent) -> (String, String) {
+    if let Some(d) = &e.detection {
+        let details = serde_json::to_string_pretty(&d.details).unwrap_or_default();
+        let mut body = format!(
+            "{}\n\nsource:   {}\nseverity: {}\ntarget:   {}\nkey:      {}\nat:       {}\ninstance: {}\n\n",
+            e.summary(),
+            Escaped(&d.source),
+            Escaped(&d.severity),
+            Escaped(&e.target),
+            Escaped(&d.key),
+            e.at.to_rfc3339(),
+            Escaped(&e.instance)
+        );
+        for line in details.lines() {
+            body.push_str(&escape(line));
+            body.push('\n');
+        }
+        return (e.title(), body);
+    }
     let body = format!(
         "{}\n\ncheck:    {}\ntarget:   {}{}\nport:     {}\nold:      {}\nnew:      {}\nexpected: {}\nsince:    {}\ninstance: {}\n",
         e.summary(),
@@ -638,6 +698,7 @@ mod tests {
             since: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             instance: "a".into(),
+            detection: None,
         }
     }
 

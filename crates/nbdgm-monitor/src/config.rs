@@ -323,6 +323,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "PORT_STATE_AMBIGUOUS",
     "SERVICE_CHANGED",
     "HOST_DOWN",
+    "DETECTION",
 ];
 
 // ---------------------------------------------------------------------------
@@ -401,55 +402,13 @@ fn issue(key: impl Into<String>, message: impl fmt::Display) -> Issue {
 impl MonitorConfig {
     /// Read and parse a file (at most [`MAX_FILE_BYTES`]).
     pub fn load(path: &Path) -> Result<MonitorConfig, ConfigError> {
-        let err = |message: String| ConfigError {
-            file: Some(path.to_owned()),
-            line: 0,
-            key: String::new(),
-            message,
-        };
-        let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let mut text = String::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| err(format!("cannot read: {e}")))?;
-        if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(err(format!("larger than {MAX_FILE_BYTES} bytes")));
-        }
-        Self::parse(&text, Some(path))
+        Self::parse(&read_file(path)?, Some(path))
     }
 
     /// Parse text; `file` names it in errors.
     pub fn parse(text: &str, file: Option<&Path>) -> Result<MonitorConfig, ConfigError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let pos = e.span().map(|s| s.start);
-            let (line, key) = pos.map_or((0, String::new()), |p| key_at(text, p));
-            let mut key = key;
-            let message = e.message().trim().replace('\n', "; ");
-            if let Some(field) = message
-                .strip_prefix("unknown field `")
-                .and_then(|r| r.split('`').next())
-            {
-                if !key.ends_with(field) {
-                    key = if key.is_empty() {
-                        field.to_owned()
-                    } else {
-                        format!("{key}.{field}")
-                    };
-                }
-            }
-            ConfigError {
-                file: file.map(Path::to_owned),
-                line,
-                key,
-                message,
-            }
-        })?;
-        convert(raw).map_err(|i| ConfigError {
-            file: file.map(Path::to_owned),
-            line: line_of_key(text, &i.key),
-            key: i.key,
-            message: i.message,
-        })
+        let raw: RawFile = toml::from_str(text).map_err(|e| de_error(text, file, &e))?;
+        convert(raw).map_err(|i| issue_error(text, file, i))
     }
 
     /// The check called `name`.
@@ -458,7 +417,95 @@ impl MonitorConfig {
     }
 }
 
-fn default_instance() -> String {
+/// A file of at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_file(path: &Path) -> Result<String, ConfigError> {
+    let err = |message: String| ConfigError {
+        file: Some(path.to_owned()),
+        line: 0,
+        key: String::new(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(err(format!("larger than {MAX_FILE_BYTES} bytes")));
+    }
+    Ok(text)
+}
+
+/// A `toml` error with the key path and line it points at.
+pub(crate) fn de_error(text: &str, file: Option<&Path>, e: &toml::de::Error) -> ConfigError {
+    let pos = e.span().map(|s| s.start);
+    let (line, mut key) = pos.map_or((0, String::new()), |p| key_at(text, p));
+    let message = e.message().trim().replace('\n', "; ");
+    if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
+        if !key.ends_with(field) {
+            key = if key.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{key}.{field}")
+            };
+        }
+    }
+    ConfigError {
+        file: file.map(Path::to_owned),
+        line,
+        key,
+        message,
+    }
+}
+
+/// A validation error at key path `key` (its line looked up in `text`).
+pub(crate) fn key_error(
+    text: &str,
+    file: Option<&Path>,
+    key: impl Into<String>,
+    message: impl fmt::Display,
+) -> ConfigError {
+    issue_error(text, file, issue(key, message))
+}
+
+fn issue_error(text: &str, file: Option<&Path>, i: Issue) -> ConfigError {
+    ConfigError {
+        file: file.map(Path::to_owned),
+        line: line_of_key(text, &i.key),
+        key: i.key,
+        message: i.message,
+    }
+}
+
+/// Only the `[[sink]]` tables of a file that holds other tables too (`nbdgm watch`'s
+/// configuration), with the same checks as [`MonitorConfig::parse`]; every other key is
+/// ignored.
+pub fn parse_sinks(text: &str, file: Option<&Path>) -> Result<Vec<Sink>, ConfigError> {
+    #[derive(Deserialize)]
+    struct SinksOnly {
+        #[serde(default)]
+        sink: Vec<RawSink>,
+    }
+    let raw: SinksOnly = toml::from_str(text).map_err(|e| de_error(text, file, &e))?;
+    sinks(raw.sink).map_err(|i| issue_error(text, file, i))
+}
+
+fn sinks(raw: Vec<RawSink>) -> Result<Vec<Sink>, Issue> {
+    if raw.len() > MAX_SINKS {
+        return Err(issue("sink", format!("at most {MAX_SINKS} sinks")));
+    }
+    let mut sinks = Vec::new();
+    for (i, s) in raw.into_iter().enumerate() {
+        let s = sink(i, s, &sinks)?;
+        sinks.push(s);
+    }
+    Ok(sinks)
+}
+
+pub(crate) fn default_instance() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
@@ -477,14 +524,7 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
     let store = store(raw.store)?;
     let http = raw.http.map(http).transpose()?;
     let alerts = alerts(raw.alerts)?;
-    if raw.sink.len() > MAX_SINKS {
-        return Err(issue("sink", format!("at most {MAX_SINKS} sinks")));
-    }
-    let mut sinks = Vec::new();
-    for (i, s) in raw.sink.into_iter().enumerate() {
-        let s = sink(i, s, &sinks)?;
-        sinks.push(s);
-    }
+    let sinks = sinks(raw.sink)?;
     let mut maintenance = Vec::new();
     for (i, w) in raw.maintenance.iter().enumerate() {
         maintenance.push(window(&format!("maintenance[{i}]"), w)?);

@@ -29,6 +29,8 @@ pub enum AlertKind {
     PortStateAmbiguous,
     ServiceChanged,
     HostDown,
+    /// A detection of another tool (`nbdgm watch`), see [`crate::external`].
+    Detection,
 }
 
 impl AlertKind {
@@ -39,6 +41,7 @@ impl AlertKind {
             AlertKind::PortStateAmbiguous => "PORT_STATE_AMBIGUOUS",
             AlertKind::ServiceChanged => "SERVICE_CHANGED",
             AlertKind::HostDown => "HOST_DOWN",
+            AlertKind::Detection => "DETECTION",
         }
     }
 
@@ -49,6 +52,7 @@ impl AlertKind {
             AlertKind::PortStateAmbiguous,
             AlertKind::ServiceChanged,
             AlertKind::HostDown,
+            AlertKind::Detection,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

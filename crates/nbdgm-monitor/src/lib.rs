@@ -19,6 +19,7 @@
 pub mod alert;
 pub mod config;
 pub mod engine;
+pub mod external;
 pub mod maintenance;
 pub mod metrics;
 pub mod prober;

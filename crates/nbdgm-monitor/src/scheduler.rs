@@ -204,6 +204,7 @@ pub fn process_cycle(
                 since: st.since.unwrap_or(now),
                 at: now,
                 instance: store.instance.clone(),
+                detection: None,
             };
             let payload = serde_json::to_string(&event).unwrap_or_default();
             if let Some(id) = store.claim_alert(&key, seq, reminder, akind, &payload, now)? {

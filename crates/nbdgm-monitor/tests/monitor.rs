@@ -340,6 +340,7 @@ fn smtp_and_webhook_sinks() {
         since: Utc::now(),
         at: Utc::now(),
         instance: "t".into(),
+        detection: None,
     };
     let smtp = SmtpSink::start();
     let sink = Sink {
