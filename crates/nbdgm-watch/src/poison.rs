@@ -109,9 +109,17 @@ impl PoisonState {
     fn record_query(&mut self, key: (Proto, u16, String), q: Query) {
         self.queries_seen += 1;
         let now = q.secs;
+        let window = self.window;
         let slot = self.queries.entry(key, now, || q.clone());
         if slot.frame != q.frame {
+            // A retransmission (same querier and txid within the window) keeps the
+            // responders seen so far.
+            let again = slot.querier == q.querier && now.saturating_sub(slot.secs) <= window;
+            let responders = std::mem::take(&mut slot.responders);
             *slot = q;
+            if again {
+                slot.responders = responders;
+            }
         }
     }
 }
@@ -334,8 +342,14 @@ fn announce(e: &mut Engine, p: &Packet<'_>, name: &str) {
         .learn_later(Proto::Mdns, name.to_owned(), false, owner);
 }
 
-pub(crate) fn learn_dns(e: &mut Engine, _p: &Packet<'_>, _proto: Proto, _m: &crate::dns::Message) {
+pub(crate) fn learn_dns(e: &mut Engine, p: &Packet<'_>, proto: Proto, m: &crate::dns::Message) {
     apply_pending(e);
+    // mDNS goodbye: a record with TTL 0 withdraws the name (RFC 6762 §10.1).
+    if proto == Proto::Mdns && m.flags.qr {
+        for r in m.answers.iter().filter(|r| r.ttl == 0 && r.addr.is_some()) {
+            e.names.release(Proto::Mdns, &r.name, p.src.ip());
+        }
+    }
 }
 
 fn apply_pending(e: &mut Engine) {
@@ -411,12 +425,26 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
         score::step(e, p, ip, kind, a, out);
     }
 
+    // The frame of the query this answers, if seen within the window.
+    let key = (a.proto, a.txid, a.name.clone());
+    let window = e.poison.window;
+    let qframe = e
+        .poison
+        .queries
+        .get(&key)
+        .filter(|q| now.saturating_sub(q.secs) <= window)
+        .map(|q| q.frame);
+    // An undoubted answer makes an owner only if it answered an earlier query (not a
+    // rival answer to this one) and its sender is no suspect.
+    let firm = |o: &Owner, e: &Engine| {
+        o.claim != Claim::Answered
+            || (qframe.is_none_or(|f| o.frame < f) && !score::is_suspect(&e.poison, o.addr))
+    };
+
     if !group && !owned {
-        let earlier = entry.as_ref().and_then(|n| {
-            n.owners
-                .iter()
-                .find(|o| o.claim != Claim::Answered || !score::is_suspect(&e.poison, o.addr))
-        });
+        let earlier = entry
+            .as_ref()
+            .and_then(|n| n.owners.iter().find(|o| firm(o, e)));
         if let Some(o) = earlier {
             out.push(base(&signature::ANSWER_NOT_OWNER).with(
                 "earlier_owner",
@@ -434,8 +462,6 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
         score::step(e, p, ip, "unregistered", a, out);
     }
 
-    let key = (a.proto, a.txid, a.name.clone());
-    let window = e.poison.window;
     let query = e
         .poison
         .queries
@@ -457,7 +483,7 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
             }
             let responders = q.responders.clone();
             let querier = q.querier;
-            let qframe = q.frame;
+            let qframe0 = q.frame;
             if !mismatch.is_empty() {
                 out.push(
                     base(&signature::ANSWER_ADDRESS_MISMATCH)
@@ -480,12 +506,15 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
                     base(&signature::MULTIPLE_RESPONDERS)
                         .with("responders", list)
                         .with("querier", querier.to_string())
-                        .with("query_frame", qframe)
+                        .with("query_frame", qframe0)
                         .key(format!("{}:{}:{}", a.proto.as_str(), a.txid, a.name)),
                 );
                 // A non-owner answering together with the real owner.
                 let owner_of = |x: IpAddr| {
-                    entry.as_ref().is_some_and(|n| n.owned_by(x)) || host_owns(e, x, &a.host)
+                    entry
+                        .as_ref()
+                        .is_some_and(|n| n.owners.iter().any(|o| o.addr == x && firm(o, e)))
+                        || host_owns(e, x, &a.host)
                 };
                 let owners_answered = responders.iter().any(|r| owner_of(r.0));
                 let suspects: Vec<IpAddr> = responders
@@ -496,6 +525,17 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
                 if owners_answered {
                     for s in suspects {
                         score::step(e, p, s, "with-owner", a, out);
+                    }
+                }
+                // Rival answers to one query: none of them proves ownership.
+                for r in &responders {
+                    let rival = entry.as_ref().is_some_and(|n| {
+                        n.owners.iter().any(|o| {
+                            o.addr == r.0 && o.claim == Claim::Answered && o.frame >= qframe0
+                        })
+                    });
+                    if rival {
+                        e.names.release(a.proto, &a.name, r.0);
                     }
                 }
             }

@@ -726,3 +726,123 @@ fn flood_keeps_tables_capped() {
     assert!(t["alert_keys"]["len"].as_u64().unwrap() <= 256);
     assert_eq!(t["poison"]["answers"].as_u64().unwrap(), 100_000);
 }
+
+/// The attacker answers first, before anyone owns the name on LLMNR: both answers are
+/// rivals, neither makes the other "not owner", and the real owner is not accused.
+#[test]
+fn rival_first_answer_does_not_become_owner() {
+    let mut n = Net::new();
+    n.send(
+        10,
+        (CLIENT, 50000),
+        ("224.0.0.252", 5355),
+        &dns_query(0x77, "nas"),
+    );
+    let a = n.send(
+        10,
+        (ATTACKER, 5355),
+        (CLIENT, 50000),
+        &dns_answer(0x77, "nas", &[ATTACKER], true),
+    );
+    assert!(a.is_empty(), "{:?}", slugs(&a));
+    let b = n.send(
+        10,
+        (OWNER, 5355),
+        (CLIENT, 50000),
+        &dns_answer(0x77, "nas", &[OWNER], true),
+    );
+    assert_eq!(slugs(&b), vec!["multiple-responders"]);
+    // Next query: only the attacker answers; it is not "the owner" from its earlier answer.
+    n.send(
+        20,
+        (CLIENT, 50000),
+        ("224.0.0.252", 5355),
+        &dns_query(0x78, "nas"),
+    );
+    let c = n.send(
+        20,
+        (OWNER, 5355),
+        (CLIENT, 50000),
+        &dns_answer(0x78, "nas", &[OWNER], true),
+    );
+    assert!(find(&c, "answer-not-owner").is_empty(), "{:?}", slugs(&c));
+}
+
+/// NBNS retransmits a broadcast query with the same txid: responders to either try count.
+#[test]
+fn retransmitted_query_keeps_its_responders() {
+    let mut n = Net::new();
+    n.send(
+        0,
+        (OWNER, 137),
+        (BCAST, 137),
+        &nbns_registration(1, "HOST1", 0x20, OWNER),
+    );
+    n.send(
+        10,
+        (CLIENT, 137),
+        (BCAST, 137),
+        &nbns_query(0x500, "HOST1", 0x20, true),
+    );
+    n.send(
+        10,
+        (ATTACKER, 137),
+        (CLIENT, 137),
+        &nbns_answer(0x500, "HOST1", 0x20, ATTACKER),
+    );
+    n.send(
+        11,
+        (CLIENT, 137),
+        (BCAST, 137),
+        &nbns_query(0x500, "HOST1", 0x20, true),
+    );
+    let b = n.send(
+        11,
+        (OWNER, 137),
+        (CLIENT, 137),
+        &nbns_answer(0x500, "HOST1", 0x20, OWNER),
+    );
+    assert_eq!(find(&b, "multiple-responders").len(), 1, "{:?}", slugs(&b));
+}
+
+/// An mDNS goodbye (TTL 0) withdraws the announced name.
+#[test]
+fn mdns_goodbye_releases_the_name() {
+    let mut n = Net::new();
+    n.send(
+        0,
+        (OWNER, 5353),
+        ("224.0.0.251", 5353),
+        &dns_answer(0, "cam.local", &[OWNER], false),
+    );
+    n.send(
+        10,
+        (CLIENT, 5353),
+        ("224.0.0.251", 5353),
+        &dns_query(0, "cam.local"),
+    );
+    let a = n.send(
+        10,
+        (ATTACKER, 5353),
+        ("224.0.0.251", 5353),
+        &dns_answer(0, "cam.local", &[ATTACKER], false),
+    );
+    assert_eq!(find(&a, "answer-not-owner").len(), 1, "{:?}", slugs(&a));
+    let mut bye = dns_answer(0, "cam.local", &[OWNER], false);
+    let ttl = bye.len() - 10;
+    bye[ttl..ttl + 4].copy_from_slice(&[0, 0, 0, 0]);
+    n.send(20, (OWNER, 5353), ("224.0.0.251", 5353), &bye);
+    n.send(
+        30,
+        (CLIENT, 5353),
+        ("224.0.0.251", 5353),
+        &dns_query(0, "cam.local"),
+    );
+    let b = n.send(
+        30,
+        (CLIENT, 5353),
+        ("224.0.0.251", 5353),
+        &dns_answer(0, "cam.local", &[CLIENT], false),
+    );
+    assert!(find(&b, "answer-not-owner").is_empty(), "{:?}", slugs(&b));
+}
