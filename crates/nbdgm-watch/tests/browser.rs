@@ -1,0 +1,443 @@
+//! Browser threat detectors end to end: MS-BRWS frames built with `nbdgm_wire` (raw bytes
+//! where the codec refuses the shape), wrapped in mailslot writes and datagrams, fed to
+//! `Engine::process`.
+
+use nbdgm_capture::Timestamp;
+use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
+use nbdgm_wire::browser::{
+    Announcement, BecomeBackup, BrowserFrame, DomainAnnouncement, GetBackupListResponse,
+    MasterAnnouncement, RequestElection, ResetStateRequest,
+};
+use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
+use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
+use nbdgm_wire::nbns::{self, NbAddress, RData, Record, CLASS_IN, TYPE_NB};
+use nbdgm_wire::Name;
+use std::net::{Ipv4Addr, SocketAddr};
+
+const LMB: &str = "198.51.100.10";
+const WS: &str = "198.51.100.20";
+const ROGUE: &str = "198.51.100.66";
+const WG: &str = "WORKGROUP";
+
+/// Workstation sharing files: WKS | SRV | NT | POTENTIAL.
+const TYPE_WS: u32 = 0x0001_1003;
+/// The same plus MASTER_BROWSER.
+const TYPE_LMB: u32 = 0x0005_1003;
+
+struct Net {
+    e: Engine,
+    frame: u64,
+}
+
+impl Net {
+    fn new() -> Net {
+        Net::with(WatchConfig::default())
+    }
+    fn with(cfg: WatchConfig) -> Net {
+        Net {
+            e: Engine::new(cfg),
+            frame: 0,
+        }
+    }
+    fn send_port(&mut self, secs: i64, src: &str, port: u16, payload: &[u8]) -> Vec<Alert> {
+        self.frame += 1;
+        let p = Packet {
+            frame: self.frame,
+            time: Timestamp { secs, nanos: 0 },
+            src: SocketAddr::new(src.parse().unwrap(), port),
+            dst: SocketAddr::new("198.51.100.255".parse().unwrap(), port),
+            src_mac: None,
+            payload,
+        };
+        let mut out = Vec::new();
+        self.e.process(&p, &mut out);
+        out
+    }
+    fn send(&mut self, secs: i64, src: &str, payload: &[u8]) -> Vec<Alert> {
+        self.send_port(secs, src, 138, payload)
+    }
+}
+
+fn datagram(src: &str, src_name: &str, dest: Name, slot_data: Vec<u8>) -> Vec<u8> {
+    let w = MailslotWrite::new(BROWSE, slot_data).to_bytes().unwrap();
+    Datagram::data(
+        MsgType::DirectGroup,
+        NodeType::B,
+        7,
+        (src.parse().unwrap(), 138),
+        Name::new(&src_name[..src_name.len().min(15)], 0).unwrap(),
+        dest,
+        w,
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+fn frame(src: &str, src_name: &str, dest: Name, f: &BrowserFrame) -> Vec<u8> {
+    datagram(src, src_name, dest, f.to_bytes().unwrap())
+}
+
+fn host_ann(src: &str, name: &str, ty: u32, local_master: bool) -> Vec<u8> {
+    let a = Announcement {
+        server_name: name.into(),
+        os_major: 10,
+        os_minor: 0,
+        server_type: ty,
+        periodicity_ms: 720_000,
+        ..Default::default()
+    };
+    let (f, suffix) = if local_master {
+        (BrowserFrame::LocalMasterAnnouncement(a), 0x1e)
+    } else {
+        (BrowserFrame::HostAnnouncement(a), 0x1d)
+    };
+    frame(src, name, Name::new(WG, suffix).unwrap(), &f)
+}
+
+fn election(src: &str, name: &str, criteria: u32) -> Vec<u8> {
+    let f = BrowserFrame::RequestElection(RequestElection {
+        criteria,
+        uptime_ms: 60_000,
+        server_name: name.into(),
+        ..Default::default()
+    });
+    frame(src, name, Name::new(WG, 0x1e).unwrap(), &f)
+}
+
+fn nbns_registration(name: &str, suffix: u8, addr: &str, group: bool) -> Vec<u8> {
+    let mut p = nbns::Packet::request(
+        1,
+        0x2800 | nbns::FLAG_RD | nbns::FLAG_B,
+        Name::new(name, suffix).unwrap(),
+        TYPE_NB,
+    );
+    p.additional.push(Record {
+        name: Name::new(name, suffix).unwrap(),
+        rr_type: TYPE_NB,
+        rr_class: CLASS_IN,
+        ttl: 300_000,
+        rdata: RData::Nb(vec![NbAddress {
+            flags: if group { nbns::NB_GROUP } else { 0 },
+            ip: addr.parse::<Ipv4Addr>().unwrap(),
+        }]),
+    });
+    p.to_bytes().unwrap()
+}
+
+fn slugs(a: &[Alert]) -> Vec<&'static str> {
+    a.iter().map(|a| a.signature.slug).collect()
+}
+
+#[test]
+fn benign_two_host_browsing_gives_no_alert() {
+    let mut n = Net::new();
+    let mut all = Vec::new();
+    all.extend(n.send(0, WS, &host_ann(WS, "WS1", TYPE_WS, false)));
+    all.extend(n.send(1, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, false)));
+    all.extend(n.send(2, WS, &election(WS, "WS1", 0x1001_0F00)));
+    all.extend(n.send(2, LMB, &election(LMB, "LMB1", 0x1001_0F04)));
+    all.extend(n.send(3, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true)));
+    let dom = BrowserFrame::DomainAnnouncement(DomainAnnouncement {
+        machine_group: WG.into(),
+        local_master_name: "LMB1".into(),
+        ..Default::default()
+    });
+    all.extend(n.send(4, LMB, &frame(LMB, "LMB1", Name::msbrowse(), &dom)));
+    let ma = BrowserFrame::MasterAnnouncement(MasterAnnouncement {
+        master_name: "LMB1".into(),
+        ..Default::default()
+    });
+    all.extend(n.send(
+        5,
+        LMB,
+        &frame(LMB, "LMB1", Name::new("PDC", 0).unwrap(), &ma),
+    ));
+    let bb = BrowserFrame::BecomeBackup(BecomeBackup {
+        browser_to_promote: "WS1".into(),
+        ..Default::default()
+    });
+    all.extend(n.send(
+        6,
+        LMB,
+        &frame(LMB, "LMB1", Name::new("WS1", 0).unwrap(), &bb),
+    ));
+    // Promoted: the backup bit in its criteria is backed now.
+    all.extend(n.send(7, WS, &election(WS, "WS1", 0x1001_0F01)));
+    let resp = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
+        count: 1,
+        token: 1,
+        servers: vec!["LMB1".into()],
+        ..Default::default()
+    });
+    all.extend(n.send(
+        8,
+        LMB,
+        &frame(LMB, "LMB1", Name::new("WS1", 0).unwrap(), &resp),
+    ));
+    all.extend(n.send(9, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true)));
+    assert!(all.is_empty(), "{all:?}");
+    let stats = n.e.stats();
+    assert_eq!(stats["tables"]["browser"]["workgroups"]["len"], 1);
+    assert_eq!(stats["tables"]["browser"]["undecodable"], 0);
+}
+
+#[test]
+fn master_change_carries_both_masters() {
+    let mut n = Net::new();
+    assert!(n
+        .send(0, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true))
+        .is_empty());
+    let out = n.send(100, ROGUE, &host_ann(ROGUE, "EVIL", TYPE_LMB, true));
+    assert_eq!(slugs(&out), ["master-change"]);
+    let ev = &out[0].evidence;
+    assert_eq!(ev["workgroup"], WG);
+    assert_eq!(ev["master"]["ip"], ROGUE);
+    assert_eq!(ev["master"]["name"], "EVIL");
+    assert_eq!(ev["previous_master"]["ip"], LMB);
+    assert_eq!(ev["previous_master"]["name"], "LMB1");
+    assert_eq!(ev["previous_since"], "1970-01-01T00:00:00.000000Z");
+    assert_eq!(out[0].src.ip().to_string(), ROGUE);
+}
+
+#[test]
+fn samba_sixteen_char_master_is_learned_without_overlong_alert() {
+    // Samba fills the 16-byte ServerName field without NUL: the codec refuses it, the
+    // detector still learns the master and does not call it over-long.
+    let mut raw = vec![0x0F, 0, 0x60, 0xEA, 0, 0];
+    raw.extend_from_slice(b"ABCDEFGHIJKLMNOP");
+    raw.extend_from_slice(&[6, 1]);
+    raw.extend_from_slice(&0x0004_1803u32.to_le_bytes());
+    raw.extend_from_slice(&[0x0F, 0x01, 0x55, 0xAA]);
+    raw.extend_from_slice(b"Samba 4\0");
+    let mut n = Net::new();
+    let out = n.send(
+        0,
+        LMB,
+        &datagram(LMB, "ABCDEFGHIJKLMNO", Name::new(WG, 0x1e).unwrap(), raw),
+    );
+    assert!(out.is_empty(), "{out:?}");
+    let out = n.send(10, ROGUE, &host_ann(ROGUE, "EVIL", TYPE_LMB, true));
+    assert_eq!(slugs(&out), ["master-change"]);
+    assert_eq!(
+        out[0].evidence["previous_master"]["name"],
+        "ABCDEFGHIJKLMNOP"
+    );
+}
+
+#[test]
+fn election_storm_fires_once_per_window_with_top_senders() {
+    let mut n = Net::new();
+    let mut out = Vec::new();
+    for i in 0..30 {
+        let src = if i % 3 == 0 { WS } else { ROGUE };
+        out.extend(n.send(i, src, &election(src, "X", 0)));
+    }
+    assert_eq!(slugs(&out), ["election-storm"]);
+    let ev = &out[0].evidence;
+    assert_eq!(ev["count"], 20);
+    assert_eq!(ev["workgroup"], WG);
+    assert_eq!(ev["top_senders"][0]["ip"], ROGUE);
+    assert_eq!(ev["top_senders"][0]["count"], 13);
+    assert_eq!(ev["top_senders"][1]["ip"], WS);
+    // Elections spread out beyond the window: no storm.
+    let mut n = Net::new();
+    for i in 0..40 {
+        assert!(n.send(i * 10, WS, &election(WS, "WS1", 0)).is_empty());
+    }
+}
+
+#[test]
+fn election_overclaim_needs_an_announcement_and_names_the_bits() {
+    let mut n = Net::new();
+    // Never announced: nothing to compare with.
+    assert!(n
+        .send(0, ROGUE, &election(ROGUE, "EVIL", 0xFF01_0F84))
+        .is_empty());
+    n.send(1, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    let out = n.send(2, WS, &election(WS, "WS1", 0xFF01_0F84));
+    assert_eq!(slugs(&out), ["election-overclaim"]);
+    let ev = &out[0].evidence;
+    assert_eq!(ev["criteria"], "0xff010f84");
+    assert_eq!(ev["os_level"], 255);
+    let claims: Vec<&str> = ev["unbacked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["claim"].as_str().unwrap())
+        .collect();
+    assert_eq!(claims, ["PDC", "RUNNING_MASTER", "OS_LEVEL"]);
+    assert_eq!(ev["announced_server_type"], "0x00011003");
+    // Samba (SERVER_UNIX) with a high os level and MAINTAIN_LIST is not an overclaim.
+    n.send(
+        3,
+        LMB,
+        &host_ann(LMB, "SAMBA", 0x0001_0803 | 0x40000, false),
+    );
+    assert!(n
+        .send(4, LMB, &election(LMB, "SAMBA", 0x4101_0F06))
+        .is_empty());
+}
+
+#[test]
+fn reset_state_from_non_master_is_high_and_from_master_silent() {
+    let mut n = Net::new();
+    n.send(0, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true));
+    let rs = BrowserFrame::ResetStateRequest(ResetStateRequest {
+        reset_type: 0x01,
+        ..Default::default()
+    });
+    let target = Name::new("LMB1", 0).unwrap();
+    assert!(n
+        .send(1, LMB, &frame(LMB, "LMB1", target.clone(), &rs))
+        .is_empty());
+    let out = n.send(2, ROGUE, &frame(ROGUE, "EVIL", target.clone(), &rs));
+    assert_eq!(slugs(&out), ["reset-state-request"]);
+    assert_eq!(out[0].severity, Severity::High);
+    assert_eq!(out[0].evidence["reset_type_names"][0], "STOP_MASTER");
+    assert_eq!(out[0].evidence["target"], "LMB1");
+    // A domain master browser (announced DOMAIN_MASTER) that is not a local master: Medium.
+    let dmb = "198.51.100.30";
+    n.send(3, dmb, &host_ann(dmb, "DMB", 0x0009_100B, false));
+    let out = n.send(4, dmb, &frame(dmb, "DMB", target, &rs));
+    assert_eq!(out[0].severity, Severity::Medium);
+}
+
+#[test]
+fn reset_state_from_learned_domain_master_is_medium() {
+    // <1B> learned from an NBNS registration (poison::learn_nbns).
+    let mut n = Net::new();
+    let dmb = "198.51.100.31";
+    n.send_port(0, dmb, 137, &nbns_registration("CORP", 0x1b, dmb, false));
+    let rs = BrowserFrame::ResetStateRequest(ResetStateRequest {
+        reset_type: 0x02,
+        ..Default::default()
+    });
+    let out = n.send(
+        1,
+        dmb,
+        &frame(dmb, "PDC", Name::new("LMB1", 0).unwrap(), &rs),
+    );
+    assert_eq!(slugs(&out), ["reset-state-request"]);
+    assert_eq!(out[0].severity, Severity::Medium);
+}
+
+#[test]
+fn become_backup_and_backup_list_from_non_master() {
+    let mut n = Net::new();
+    n.send(0, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true));
+    n.send(0, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    let bb = BrowserFrame::BecomeBackup(BecomeBackup {
+        browser_to_promote: "WS1".into(),
+        ..Default::default()
+    });
+    let out = n.send(
+        1,
+        ROGUE,
+        &frame(ROGUE, "EVIL", Name::new(WG, 0x1e).unwrap(), &bb),
+    );
+    assert_eq!(slugs(&out), ["become-backup-rogue"]);
+    assert_eq!(out[0].evidence["master"]["ip"], LMB);
+    assert_eq!(out[0].evidence["browser_to_promote"], "WS1");
+    assert_eq!(out[0].severity, Severity::Medium);
+    let resp = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
+        count: 1,
+        token: 9,
+        servers: vec!["EVIL".into()],
+        ..Default::default()
+    });
+    let out = n.send(
+        2,
+        WS,
+        &frame(WS, "WS1", Name::new("WS2", 0).unwrap(), &resp),
+    );
+    assert_eq!(slugs(&out), ["backup-list-rogue"]);
+    assert_eq!(out[0].evidence["servers"][0], "EVIL");
+    assert_eq!(out[0].evidence["token"], 9);
+    assert!(n
+        .send(
+            3,
+            LMB,
+            &frame(LMB, "LMB1", Name::new("WS2", 0).unwrap(), &resp)
+        )
+        .is_empty());
+}
+
+#[test]
+fn announcement_flood_by_rate_and_by_spoofed_names() {
+    let mut n = Net::new();
+    let mut out = Vec::new();
+    for i in 0..40 {
+        out.extend(n.send(i, WS, &host_ann(WS, "WS1", TYPE_WS, false)));
+    }
+    assert_eq!(slugs(&out), ["announcement-flood"]);
+    assert_eq!(out[0].evidence["kind"], "rate");
+    assert_eq!(out[0].evidence["count"], 30);
+    // 25 names from one address, slowly: the names rule, not the rate.
+    let mut n = Net::new();
+    let mut out = Vec::new();
+    for i in 0..25 {
+        let name = format!("FAKE{i:02}");
+        out.extend(n.send(i * 10, ROGUE, &host_ann(ROGUE, &name, TYPE_WS, false)));
+    }
+    assert_eq!(slugs(&out), ["announcement-flood"]);
+    assert_eq!(out[0].evidence["kind"], "names");
+    assert_eq!(out[0].evidence["distinct_names"], 20);
+}
+
+#[test]
+fn overlong_comment_and_election_name() {
+    let mut n = Net::new();
+    let a = BrowserFrame::HostAnnouncement(Announcement {
+        server_name: "WS1".into(),
+        server_type: TYPE_WS,
+        comment: "A".repeat(60),
+        ..Default::default()
+    });
+    let out = n.send(0, WS, &frame(WS, "WS1", Name::new(WG, 0x1d).unwrap(), &a));
+    assert_eq!(slugs(&out), ["overlong-browser-field"]);
+    let ev = &out[0].evidence;
+    assert_eq!(ev["field"], "Comment");
+    assert_eq!(ev["length"], 60);
+    assert_eq!(ev["limit"], 43);
+    assert_eq!(ev["opcode"], 1);
+    assert_eq!(out[0].severity, Severity::High);
+    let out = n.send(1, ROGUE, &election(ROGUE, &"B".repeat(40), 0));
+    assert_eq!(slugs(&out), ["overlong-browser-field"]);
+    assert_eq!(out[0].evidence["field"], "ServerName");
+    assert_eq!(out[0].evidence["length"], 40);
+    // A 42-byte comment is within the limit.
+    let a = BrowserFrame::HostAnnouncement(Announcement {
+        server_name: "WS2".into(),
+        comment: "C".repeat(42),
+        ..Default::default()
+    });
+    assert!(n
+        .send(2, LMB, &frame(LMB, "WS2", Name::new(WG, 0x1d).unwrap(), &a))
+        .is_empty());
+}
+
+#[test]
+fn floods_of_workgroups_and_hosts_stay_within_caps() {
+    let cfg = WatchConfig {
+        max_workgroups: 64,
+        max_hosts: 128,
+        ..Default::default()
+    };
+    let mut n = Net::with(cfg);
+    for i in 0..3000u32 {
+        let src = format!("198.51.{}.{}", 100 + (i / 250) % 2, i % 250 + 1);
+        let a = BrowserFrame::LocalMasterAnnouncement(Announcement {
+            server_name: format!("H{i}"),
+            server_type: TYPE_LMB,
+            ..Default::default()
+        });
+        let wg = Name::new(&format!("WG{i}"), 0x1e).unwrap();
+        n.send(i64::from(i), &src, &frame(&src, "H", wg, &a));
+    }
+    let s = n.e.stats();
+    let b = &s["tables"]["browser"];
+    assert!(b["workgroups"]["len"].as_u64().unwrap() <= 64, "{b}");
+    assert!(b["workgroups"]["evicted"].as_u64().unwrap() > 2000, "{b}");
+    assert!(b["hosts"]["len"].as_u64().unwrap() <= 128, "{b}");
+    assert!(s["tables"]["inventory"]["len"].as_u64().unwrap() <= 128);
+}
