@@ -55,9 +55,10 @@ impl HygieneState {
     }
 }
 
-/// The name table's key of an NBNS name: `NAME<xx>`, upper case.
+/// The name table's key of an NBNS name (`NAME<xx>`, plus `.scope`), as the poisoning
+/// detectors learn it.
 pub fn nbns_key(n: &Name) -> String {
-    format!("{}<{:02X}>", n.name().to_ascii_uppercase(), n.suffix())
+    crate::poison::nbns_name(n)
 }
 
 fn note_names(e: &mut Engine, now: i64) {
