@@ -24,6 +24,7 @@ pub mod packet;
 pub mod poison;
 pub mod signature;
 pub mod state;
+pub mod syslog;
 
 pub use alert::{Alert, Severity};
 pub use config::WatchConfig;
