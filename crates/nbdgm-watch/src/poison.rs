@@ -401,8 +401,15 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
     let before = out.len();
     let entry = e.names.get(a.proto, &a.name).cloned();
     let group = a.group || entry.as_ref().is_some_and(|n| n.group);
-    let owned = entry.as_ref().is_some_and(|n| n.owned_by(ip));
-    let own_host = host_owns(e, ip, &a.host);
+    // The sender, or the address it answers with (a multi-homed host answering over
+    // IPv4 with its IPv6 address), owns the name.
+    let owned = entry
+        .as_ref()
+        .is_some_and(|n| n.owned_by(ip) || a.addrs.iter().any(|x| n.owned_by(*x)));
+    let own_host = host_owns(e, ip, &a.host) || a.addrs.iter().any(|x| host_owns(e, *x, &a.host));
+    let others_own = entry
+        .as_ref()
+        .is_some_and(|n| n.owners.iter().any(|o| o.addr != ip));
     let addrs = ip_strings(&a.addrs);
     let base = |sig: &'static signature::Signature| {
         Alert::new(sig, p)
@@ -469,15 +476,17 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
         .filter(|q| now.saturating_sub(q.secs) <= window);
     match query {
         Some(q) => {
-            let mismatch: Vec<String> = if q.broadcast && a.proto == Proto::Nbns {
-                a.addrs
-                    .iter()
-                    .filter(|x| **x != ip)
-                    .map(|x| x.to_string())
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            // A multi-homed host lists all its addresses, its sender's among them.
+            let mismatch: Vec<String> =
+                if q.broadcast && a.proto == Proto::Nbns && !a.addrs.contains(&ip) {
+                    a.addrs
+                        .iter()
+                        .filter(|x| **x != ip)
+                        .map(|x| x.to_string())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
             if !q.responders.iter().any(|r| r.0 == ip) && q.responders.len() < MAX_RESPONDERS {
                 q.responders.push((ip, a.addrs.clone(), p.frame));
             }
@@ -549,17 +558,21 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
     }
 
     if !owned && !own_host {
-        score::unowned(e, p, a, out);
+        score::unowned(e, p, a, others_own, out);
     }
 
     let flagged = out.len() > before || score::is_suspect(&e.poison, ip);
     if !flagged {
-        let owner = Owner {
-            addr: ip,
-            claim: Claim::Answered,
-            frame: p.frame,
-            secs: now,
-        };
-        e.poison.learn_later(a.proto, a.name.clone(), group, owner);
+        let mut addrs = vec![ip];
+        addrs.extend(a.addrs.iter().copied().filter(|x| *x != ip));
+        for addr in addrs.into_iter().take(NameEntry::MAX_OWNERS / 2) {
+            let owner = Owner {
+                addr,
+                claim: Claim::Answered,
+                frame: p.frame,
+                secs: now,
+            };
+            e.poison.learn_later(a.proto, a.name.clone(), group, owner);
+        }
     }
 }

@@ -18,10 +18,11 @@ pub const MAX_STEPS: usize = 32;
 /// Distinct evidence keys remembered per host (points stop past this).
 pub const MAX_STEP_KEYS: usize = 128;
 /// Score of the Low, Medium and High poisoner levels.
+/// Unregistered answers alone (1 point) are no step: captures start late.
 pub const LEVELS: [(u32, Severity); 3] = [
     (9, Severity::High),
     (5, Severity::Medium),
-    (1, Severity::Low),
+    (2, Severity::Low),
 ];
 
 /// One piece of evidence against a host.
@@ -45,6 +46,10 @@ pub struct Host {
     pub unowned: Vec<(String, i64)>,
     /// Host part -> protocols (bit per [`Proto`]) it was answered over, not owned.
     pub cross: Vec<(String, u8)>,
+    /// The first name answered over two protocols that nobody else owns: taken as the
+    /// host's own name (capture started after its registration) until a second one
+    /// shows the host answers for others.
+    pub own_guess: Option<String>,
     /// Evidence steps, oldest first (at most [`MAX_STEPS`]).
     pub steps: Vec<Step>,
     /// Steps past [`MAX_STEPS`], counted.
@@ -87,7 +92,8 @@ pub(crate) fn is_suspect(s: &super::PoisonState, ip: IpAddr) -> bool {
 }
 
 /// Adds one piece of evidence against `ip` (once per kind, name and protocol; once per
-/// name for cross-protocol; once for many-names) and emits POISONER when the level rises.
+/// name for cross-protocol; once for many-names and unregistered) and emits POISONER,
+/// with every step so far, when the level rises (a jump of two levels emits the higher).
 pub(crate) fn step(
     e: &mut Engine,
     p: &Packet<'_>,
@@ -99,7 +105,9 @@ pub(crate) fn step(
     let now = p.time.secs;
     let key = match kind {
         "cross-protocol" => format!("{kind}|{}", a.host),
-        "many-names" => kind.to_owned(),
+        // Servers answer for several names registered before the capture started: the
+        // unregistered answers of one host count once.
+        "many-names" | "unregistered" => kind.to_owned(),
         _ => format!("{kind}|{}|{}", a.proto.as_str(), a.name),
     };
     let h = e.poison.hosts.entry(ip, now, Host::default);
@@ -145,7 +153,13 @@ pub(crate) fn step(
 
 /// `p`'s source answered `a` for a name it does not own: counts it towards
 /// many-names and cross-protocol.
-pub(crate) fn unowned(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>) {
+pub(crate) fn unowned(
+    e: &mut Engine,
+    p: &Packet<'_>,
+    a: &Answer,
+    others_own: bool,
+    out: &mut Vec<Alert>,
+) {
     let ip = p.src.ip();
     let now = p.time.secs;
     let window = e.poison.responder_window;
@@ -176,6 +190,19 @@ pub(crate) fn unowned(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<
             bit(a.proto)
         }
     };
+    // The host's own name, guessed: the first cross-protocol name nobody else owns.
+    let mut cross = mask.count_ones() >= 2;
+    let mut forgiven = None;
+    if cross && !others_own {
+        match &h.own_guess {
+            None => {
+                h.own_guess = Some(a.host.clone());
+                cross = false;
+            }
+            Some(g) if *g == a.host => cross = false,
+            Some(g) => forgiven = Some(g.clone()),
+        }
+    }
     if let Some(names) = many_hit {
         out.push(
             Alert::new(&signature::MANY_NAMES_RESPONDER, p)
@@ -187,7 +214,7 @@ pub(crate) fn unowned(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<
         );
         step(e, p, ip, "many-names", a, out);
     }
-    if mask.count_ones() >= 2 {
+    if cross {
         let protos: Vec<&str> = [Proto::Nbns, Proto::Llmnr, Proto::Mdns]
             .iter()
             .filter(|x| mask & bit(**x) != 0)
@@ -203,5 +230,14 @@ pub(crate) fn unowned(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<
                 .key(a.host.as_str()),
         );
         step(e, p, ip, "cross-protocol", a, out);
+        // A second such name: the first was no proof of the host's own name either.
+        if let Some(g) = forgiven {
+            let first = Answer {
+                name: g.clone(),
+                host: g,
+                ..a.clone()
+            };
+            step(e, p, ip, "cross-protocol", &first, out);
+        }
     }
 }
