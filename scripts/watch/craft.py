@@ -375,7 +375,7 @@ def benign():
     c.browse_bcast(5.5, WS02, WG, 0x1D, host_announcement("WS02", WS_TYPE, "desk 2"), 0x5c30)
     c.browse_bcast(6.0, SRV01, WG, 0x1D, host_announcement("SRV01", SRV_TYPE, "file server"), 0x2e80)
     # One election (MS-BRWS §3.2.5.4): WS02 starts it, SRV01 (NT server, PDC) outbids, wins.
-    c.browse_bcast(10.0, WS02, WG, 0x1E, election(criteria(0x10, 0x01), 600000, "WS02"), 0x5c31)
+    c.browse_bcast(10.0, WS02, WG, 0x1E, election(criteria(0x10, 0x00), 600000, "WS02"), 0x5c31)
     c.browse_bcast(10.2, SRV01, WG, 0x1E, election(criteria(0x20, 0x80), 1200000, "SRV01"), 0x2e81)
     c.browse_bcast(10.4, SRV01, WG, 0x1E, election(criteria(0x20, 0x80), 1200200, "SRV01"), 0x2e82)
     c.register(12.0, SRV01, WG, 0x1D, 0x2e90)
@@ -388,17 +388,17 @@ def benign():
     slot = "\\MAILSLOT\\NET\\GETDC8A3"
     d = datagram(DIRECT_GROUP, 0x8a30, WS01, nb_name("WS01", 0x00), nb_name(WG, 0x1C),
                  mailslot(NETLOGON, sam_logon_request("WS01", "alice", slot)))
-    c.udp(20.0, WS01, BCAST, BMAC, 138, 138, d)
+    c.udp(90.0, WS01, BCAST, BMAC, 138, 138, d)
     d = datagram(DIRECT_UNIQUE, 0x2e91, SRV01, nb_name("SRV01", 0x00), nb_name("WS01", 0x00),
                  mailslot(slot, sam_logon_response("SRV01", "alice", WG)))
-    c.udp(20.01, SRV01, WS01.ip, WS01.mac, 138, 138, d)
+    c.udp(90.01, SRV01, WS01.ip, WS01.mac, 138, 138, d)
     slot2 = "\\MAILSLOT\\NET\\GETDC5C4"
     d = datagram(DIRECT_GROUP, 0x5c40, WS02, nb_name("WS02", 0x00), nb_name(WG, 0x1C),
                  mailslot(NETLOGON, primary_query("WS02", slot2)))
-    c.udp(21.0, WS02, BCAST, BMAC, 138, 138, d)
+    c.udp(91.0, WS02, BCAST, BMAC, 138, 138, d)
     d = datagram(DIRECT_UNIQUE, 0x2e92, SRV01, nb_name("SRV01", 0x00), nb_name("WS02", 0x00),
                  mailslot(slot2, primary_response("SRV01", WG)))
-    c.udp(21.01, SRV01, WS02.ip, WS02.mac, 138, 138, d)
+    c.udp(91.01, SRV01, WS02.ip, WS02.mac, 138, 138, d)
     # A second round of announcements 12 minutes later (the periodicity).
     c.browse_bcast(725.0, WS01, WG, 0x1D, host_announcement("WS01", WS_TYPE, "desk 1", update=2), 0x8a40)
     c.browse_bcast(725.5, WS02, WG, 0x1D, host_announcement("WS02", WS_TYPE, "desk 2", update=2), 0x5c50)
@@ -549,20 +549,21 @@ def source_ip_mismatch():
 def rogue_logon_response():
     c = Capture()
     lan_prelude(c)  # SRV01 registered CORP<1C>; EVIL never did
+    # After 60 s of capture, so that the name table counts as warm (not cold-start noise).
     slot = "\\MAILSLOT\\NET\\GETDC8B1"
     d = datagram(DIRECT_GROUP, 0x7d01, WS01, nb_name("WS01", 0x00), nb_name(WG, 0x1C),
                  mailslot(NETLOGON, sam_logon_request("WS01", "alice", slot)))
-    c.udp(10.0, WS01, BCAST, BMAC, 138, 138, d)
+    c.udp(90.0, WS01, BCAST, BMAC, 138, 138, d)
     d = datagram(DIRECT_UNIQUE, 0x7d02, EVIL, nb_name("EVIL66", 0x00), nb_name("WS01", 0x00),
                  mailslot(slot, sam_logon_response("EVIL66", "alice", WG)))
-    c.udp(10.001, EVIL, WS01.ip, WS01.mac, 138, 138, d)
+    c.udp(90.001, EVIL, WS01.ip, WS01.mac, 138, 138, d)
     slot2 = "\\MAILSLOT\\NET\\GETDC8B2"
     d = datagram(DIRECT_GROUP, 0x7d03, WS02, nb_name("WS02", 0x00), nb_name(WG, 0x1C),
                  mailslot(NETLOGON, primary_query("WS02", slot2)))
-    c.udp(11.0, WS02, BCAST, BMAC, 138, 138, d)
+    c.udp(91.0, WS02, BCAST, BMAC, 138, 138, d)
     d = datagram(DIRECT_UNIQUE, 0x7d04, EVIL, nb_name("EVIL66", 0x00), nb_name("WS02", 0x00),
                  mailslot(slot2, primary_response("EVIL66", WG)))
-    c.udp(11.001, EVIL, WS02.ip, WS02.mac, 138, 138, d)
+    c.udp(91.001, EVIL, WS02.ip, WS02.mac, 138, 138, d)
     return c
 
 
