@@ -326,3 +326,96 @@ pub(crate) fn on_dns(e: &mut Engine, p: &Packet<'_>, proto: Proto, _m: &crate::d
     let port = if proto == Proto::Mdns { 5353 } else { 5355 };
     e.inventory.touch(p, port, proto.as_str());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_wire::browser::{Announcement, BrowserFrame};
+    use nbdgm_wire::datagram::{MsgType, NodeType};
+    use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
+    use nbdgm_wire::Name;
+    use std::net::Ipv4Addr;
+
+    fn send(e: &mut Engine, src: [u8; 4], slot: &str, dest: (&str, u8), data: Vec<u8>) {
+        let b = Datagram::data(
+            MsgType::DirectGroup,
+            NodeType::B,
+            1,
+            (Ipv4Addr::from(src), 138),
+            Name::new("X", 0).unwrap(),
+            Name::new(dest.0, dest.1).unwrap(),
+            MailslotWrite::new(slot, data).to_bytes().unwrap(),
+        )
+        .to_bytes()
+        .unwrap();
+        let p = Packet {
+            frame: 1,
+            time: Timestamp::new(1, 0),
+            src: (Ipv4Addr::from(src), 138).into(),
+            dst: (Ipv4Addr::new(198, 51, 100, 255), 138).into(),
+            src_mac: None,
+            payload: &b,
+        };
+        e.process(&p, &mut Vec::new());
+    }
+
+    #[test]
+    fn summary_text_groups_uses_and_escapes_names() {
+        let mut e = Engine::new(WatchConfig::default());
+        assert!(e.inventory.summary_text().contains("none sent on port 138"));
+        let ann = |name: &str| {
+            BrowserFrame::HostAnnouncement(Announcement {
+                server_name: name.into(),
+                server_type: 0x0001_1003,
+                ..Default::default()
+            })
+            .to_bytes()
+            .unwrap()
+        };
+        send(
+            &mut e,
+            [198, 51, 100, 7],
+            BROWSE,
+            ("CORP", 0x1d),
+            ann("\x1bEVIL"),
+        );
+        send(
+            &mut e,
+            [198, 51, 100, 8],
+            BROWSE,
+            ("CORP", 0x1d),
+            ann("WS8"),
+        );
+        send(
+            &mut e,
+            [198, 51, 100, 8],
+            "\\MAILSLOT\\MESSNGR",
+            ("WS7", 3),
+            b"a\0b\0c\0".to_vec(),
+        );
+        send(
+            &mut e,
+            [198, 51, 100, 9],
+            "\\MAILSLOT\\CUSTOM",
+            ("CORP", 0),
+            vec![1],
+        );
+        let t = e.inventory.summary_text();
+        assert!(t.starts_with("3 hosts seen; port 138 in use for:"), "{t}");
+        assert!(
+            t.contains("browser-announcements: 2 hosts, 2 datagrams: 198.51.100.7 ("),
+            "{t}"
+        );
+        assert!(t.contains("198.51.100.8 (WS8)"), "{t}");
+        assert!(
+            t.contains("messenger: 1 hosts, 1 datagrams: 198.51.100.8"),
+            "{t}"
+        );
+        assert!(
+            t.contains("other-mailslots: 1 hosts, 1 datagrams: 198.51.100.9"),
+            "{t}"
+        );
+        assert!(!t.contains('\x1b'), "escaped: {t:?}");
+        assert!(!t.contains("elections"), "{t}");
+    }
+}

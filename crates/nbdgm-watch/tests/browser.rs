@@ -2,6 +2,8 @@
 //! where the codec refuses the shape), wrapped in mailslot writes and datagrams, fed to
 //! `Engine::process`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_capture::Timestamp;
 use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
 use nbdgm_wire::browser::{

@@ -1,6 +1,8 @@
 //! Datagram hygiene detectors end to end: datagrams and NBNS registrations built with
 //! `nbdgm_wire`, fed to `Engine::process`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use nbdgm_capture::Timestamp;
 use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
