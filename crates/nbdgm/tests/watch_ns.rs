@@ -382,8 +382,9 @@ fn injected_browser_attacks_are_detected() {
     };
     // The real master first (registers TESTGROUP<1D>, LocalMasterAnnouncements) ...
     inject(&master, "SRV01", &["forged-master"], &[]);
-    // ... then the attacker: a forged master, an election storm (30 in ~6 s, above the
-    // default 20 per 60 s), a ResetStateRequest to the master, an over-long frame.
+    // ... then the attacker: a ResetStateRequest to the master (before it claims the role
+    // itself, so that it is "not a master"), an over-long frame, an election storm (30 in
+    // ~6 s, above the default 20 per 60 s) and last a forged master.
     let more = [
         "--master-ip".to_string(),
         master.addr().to_string(),
@@ -397,7 +398,7 @@ fn injected_browser_attacks_are_detected() {
     inject(
         &poison,
         "EVIL66",
-        &["forged-master", "election-storm", "reset-state", "overlong"],
+        &["reset-state", "overlong", "election-storm", "forged-master"],
         &more,
     );
     let alerts = finish_watch(&watch, secs);
