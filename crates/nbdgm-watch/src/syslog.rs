@@ -157,8 +157,8 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (§6.2.3), or `-` outside years 0-9999.
-fn timestamp(secs: i64, nanos: u32) -> String {
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (§6.2.3, RFC 3339 in UTC), or `-` outside years 0-9999.
+pub fn timestamp(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
