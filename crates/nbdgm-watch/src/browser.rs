@@ -497,11 +497,24 @@ fn on_election(
     if r.election_version != 0 && r.criteria != 0 {
         if let Some(h) = e.browser.hosts.get(&src) {
             if h.server_type.is_some() {
+                // The table scans only when a claimed bit is not backed by announcements.
+                let role = ElectionCriteria(r.criteria).role();
+                let bits = h.announced_bits;
+                let unbacked = |claim: u8, backing: u32| role & claim != 0 && bits & backing == 0;
+                let master_bits = ServerType::MASTER_BROWSER;
                 let ctx = ClaimContext {
-                    bits: h.announced_bits,
-                    master_now: e.browser.is_known_master(src),
-                    backup: e.browser.is_backup(src),
-                    owns_1b: e.names.owns_suffix(src, &[0x1b]),
+                    bits,
+                    master_now: (unbacked(ElectionCriteria::ROLE_RUNNING_MASTER, master_bits)
+                        || unbacked(ElectionCriteria::ROLE_RUNNING_BACKUP, master_bits))
+                        && e.browser.is_known_master(src),
+                    backup: unbacked(
+                        ElectionCriteria::ROLE_RUNNING_BACKUP,
+                        ServerType::BACKUP_BROWSER | master_bits,
+                    ) && e.browser.is_backup(src),
+                    owns_1b: unbacked(
+                        ElectionCriteria::ROLE_PDC,
+                        ServerType::DOMAIN_CTRL | ServerType::DOMAIN_MASTER,
+                    ) && e.names.owns_suffix(src, &[0x1b]),
                 };
                 let unbacked = overclaims(r.criteria, &ctx);
                 if !unbacked.is_empty() {

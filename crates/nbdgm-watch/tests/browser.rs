@@ -443,3 +443,63 @@ fn floods_of_workgroups_and_hosts_stay_within_caps() {
     assert!(b["hosts"]["len"].as_u64().unwrap() <= 128, "{b}");
     assert!(s["tables"]["inventory"]["len"].as_u64().unwrap() <= 128);
 }
+
+#[test]
+fn pdc_claim_backed_by_a_learned_domain_master_name() {
+    // <1B> learned from an NBNS registration (poison::learn_nbns).
+    let mut n = Net::new();
+    n.send_port(0, LMB, 137, &nbns_registration("CORP", 0x1b, LMB, false));
+    n.send(1, LMB, &host_ann(LMB, "PDC1", TYPE_WS, false));
+    assert!(n
+        .send(2, LMB, &election(LMB, "PDC1", 0x1001_0F80))
+        .is_empty());
+    let out = n.send(3, WS, &election(WS, "WS1", 0x1001_0F80));
+    assert!(out.is_empty(), "never announced: {out:?}");
+    n.send(4, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    let out = n.send(5, WS, &election(WS, "WS1", 0x1001_0F80));
+    assert_eq!(slugs(&out), ["election-overclaim"]);
+    assert_eq!(out[0].evidence["unbacked"][0]["claim"], "PDC");
+}
+
+#[test]
+fn lanman_layout_overlong_server_name_and_garbage_frames() {
+    // LM layout: opcode 0 ServerType(4) OSMajor OSMinor Periodicity(2) ServerName Comment.
+    let mut lm = vec![0x01, 0, 0x03, 0x10, 0, 0, 4, 0, 0x58, 0x02];
+    lm.extend_from_slice(&[b'L'; 30]);
+    lm.extend_from_slice(b"\0c\0");
+    let w = MailslotWrite::new("\\MAILSLOT\\LANMAN", lm)
+        .to_bytes()
+        .unwrap();
+    let b = Datagram::data(
+        MsgType::DirectGroup,
+        NodeType::B,
+        1,
+        (WS.parse().unwrap(), 138),
+        Name::new("WS1", 0).unwrap(),
+        Name::new(WG, 0).unwrap(),
+        w,
+    )
+    .to_bytes()
+    .unwrap();
+    let mut n = Net::new();
+    let out = n.send(0, WS, &b);
+    assert_eq!(slugs(&out), ["overlong-browser-field"]);
+    assert_eq!(out[0].evidence["field"], "ServerName");
+    assert_eq!(out[0].evidence["length"], 30);
+    // Every opcode with deterministic pseudo-random bodies: no panic, tables capped.
+    let mut x: u32 = 1;
+    for i in 0..4000u32 {
+        let len = (i % 80) as usize;
+        let mut data = vec![(i % 16) as u8];
+        for _ in 0..len {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            data.push((x >> 16) as u8);
+        }
+        n.send(
+            i64::from(i),
+            ROGUE,
+            &datagram(ROGUE, "R", Name::new(WG, 0x1e).unwrap(), data),
+        );
+    }
+    assert!(n.e.stats()["tables"]["browser"]["frames"].as_u64().unwrap() > 4000);
+}
