@@ -602,6 +602,24 @@ def announcement_flood():
     return c
 
 
+def isatap():
+    c = Capture()
+    lan_prelude(c)
+    c.query(10.0, WS01, "ISATAP", 0x00, 0x7f01)
+    c.answer(10.001, EVIL, WS01, "ISATAP", 0x00, 0x7f01)
+    return c
+
+
+def direct_unique_unknown():
+    c = Capture()
+    lan_prelude(c)
+    # After the 60 s warm-up: a DIRECT_UNIQUE datagram to a name nobody registered.
+    d = datagram(DIRECT_UNIQUE, 0x7f11, EVIL, nb_name("EVIL66", 0x00), nb_name("GHOST", 0x03),
+                 b"hello from nowhere")
+    c.udp(90.0, EVIL, WS01.ip, WS01.mac, 138, 138, d)
+    return c
+
+
 SCENARIOS = {
     "benign": benign,
     "answer-not-owner": answer_not_owner,
@@ -620,6 +638,8 @@ SCENARIOS = {
     "rogue-logon-response": rogue_logon_response,
     "malformed": malformed,
     "announcement-flood": announcement_flood,
+    "isatap": isatap,
+    "direct-unique-unknown": direct_unique_unknown,
 }
 
 # Files whose frames are meant to be malformed (tshark may flag them).

@@ -33,6 +33,8 @@ const CRAFTED: &[(&str, Option<&str>)] = &[
     ("rogue-logon-response", Some("rogue-logon-response")),
     ("malformed", Some("malformed")),
     ("announcement-flood", Some("announcement-flood")),
+    ("isatap", Some("isatap-answered")),
+    ("direct-unique-unknown", Some("direct-unique-unknown-name")),
 ];
 
 /// More slugs a crafted capture must also raise (the poisoner's steps).
