@@ -241,7 +241,9 @@ pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram, out: &mu
         return;
     }
     e.browser.frames += 1;
-    let smb_len = d.user_data().map_or(0, <[u8]>::len);
+    // The SMB message up to the end of the frame data; bytes after the data (padding a
+    // sender appended to the datagram) are not part of the browser frame.
+    let smb_len = w.data_offset() + w.data.len();
     if let Some(o) = raw::scan(app, w.data, smb_len) {
         out.push(overlong_alert(p, &w.name, &o));
     }

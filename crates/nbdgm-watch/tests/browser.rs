@@ -503,3 +503,46 @@ fn lanman_layout_overlong_server_name_and_garbage_frames() {
     }
     assert!(n.e.stats()["tables"]["browser"]["frames"].as_u64().unwrap() > 4000);
 }
+
+#[test]
+fn oversized_frame_data_alerts_but_padding_after_the_data_does_not() {
+    let mut n = Net::new();
+    n.send(0, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true));
+    let servers: Vec<String> = (0..60).map(|i| format!("SERVER{i:04}")).collect();
+    let resp = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
+        count: 60,
+        token: 1,
+        servers,
+        ..Default::default()
+    });
+    let out = n.send(
+        1,
+        LMB,
+        &frame(LMB, "LMB1", Name::new("WS1", 0).unwrap(), &resp),
+    );
+    assert_eq!(slugs(&out), ["overlong-browser-field"]);
+    assert_eq!(out[0].evidence["field"], "MailslotData");
+    assert_eq!(out[0].evidence["limit"], 512);
+    assert!(out[0].evidence["length"].as_u64().unwrap() > 512);
+    // A normal announcement followed by 900 bytes of padding inside the datagram.
+    let a = BrowserFrame::HostAnnouncement(Announcement {
+        server_name: "WS1".into(),
+        server_type: TYPE_WS,
+        ..Default::default()
+    });
+    let mut w = MailslotWrite::new(BROWSE, a.to_bytes().unwrap());
+    w.trailing = vec![0; 900];
+    let b = Datagram::data(
+        MsgType::DirectGroup,
+        NodeType::B,
+        7,
+        (WS.parse().unwrap(), 138),
+        Name::new("WS1", 0).unwrap(),
+        Name::new(WG, 0x1d).unwrap(),
+        w.to_bytes().unwrap(),
+    )
+    .to_bytes()
+    .unwrap();
+    let out = n.send(2, WS, &b);
+    assert!(out.is_empty(), "{out:?}");
+}

@@ -76,7 +76,8 @@ fn check(
 }
 
 /// Checks the string fields of a frame; the first over-long one, if any. `smb_len` is
-/// the length of the whole SMB part of the datagram (limit [`MAX_SMB_LEN`]).
+/// the length of the SMB message up to the end of the frame data (limit [`MAX_SMB_LEN`],
+/// MS-MAIL §2.1).
 pub fn scan(app: Application, data: &[u8], smb_len: usize) -> Option<Overlong> {
     let op = *data.first()?;
     if smb_len > MAX_SMB_LEN {
