@@ -218,6 +218,7 @@ fn check_options(iface: &str, opts: &LiveOptions) -> Result<(), LiveError> {
 /// [`LiveCapture::stats`] tells how many passed it and how many were dropped.
 pub struct LiveCapture {
     cap: pcap::Capture<pcap::Active>,
+    read_timeout: Duration,
     iface: String,
     linktype: u32,
     filter: String,
@@ -259,6 +260,10 @@ impl LiveCapture {
             .immediate_mode(opts.immediate)
             .timeout(timeout_ms)
             .open()
+            .map_err(open_err)?
+            // Non-blocking reads and poll(2) for the wait: libpcap's read timeout is
+            // not honoured in every mode (immediate mode on Linux, for one).
+            .setnonblock()
             .map_err(open_err)?;
         let linktype = u32::try_from(cap.get_datalink().0).unwrap_or(u32::MAX);
         let filter = bpf_filter(&opts.ports, linktype == LINKTYPE_ETHERNET);
@@ -276,6 +281,7 @@ impl LiveCapture {
         });
         Ok(LiveCapture {
             cap,
+            read_timeout: opts.read_timeout,
             iface: iface.to_string(),
             linktype,
             filter,
@@ -315,10 +321,18 @@ impl LiveCapture {
         let max_frames = max.saturating_mul(4).max(64);
         let mut added = 0usize;
         let mut read = 0usize;
+        let mut waited = false;
         while added < max && read < max_frames {
             let packet = match self.cap.next_packet() {
                 Ok(p) => p,
-                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => break,
+                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {
+                    // Nothing buffered: wait once per call, then return.
+                    if waited || added > 0 || !self.wait()? {
+                        break;
+                    }
+                    waited = true;
+                    continue;
+                }
                 Err(e) => {
                     return Err(LiveError::Read {
                         iface: self.iface.clone(),
@@ -341,6 +355,22 @@ impl LiveCapture {
             }
         }
         Ok(added)
+    }
+
+    /// Waits up to the read timeout for the capture to become readable.
+    fn wait(&self) -> Result<bool, LiveError> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let ms = u16::try_from(self.read_timeout.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [PollFd::new(self.cap.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(n) => Ok(n > 0),
+            Err(nix::errno::Errno::EINTR) => Ok(false),
+            Err(e) => Err(LiveError::Read {
+                iface: self.iface.clone(),
+                detail: format!("poll: {e}"),
+            }),
+        }
     }
 
     /// The kernel's counters (since the capture was opened) and the decoder's.
