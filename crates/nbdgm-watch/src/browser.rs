@@ -92,6 +92,7 @@ pub struct BrowserState {
     storm_window: i64,
     flood: usize,
     flood_window: i64,
+    local_nets: Vec<ipnet::IpNet>,
 }
 
 impl BrowserState {
@@ -105,6 +106,7 @@ impl BrowserState {
             storm_window: i64::from(cfg.election_window_secs),
             flood: (cfg.announcement_flood as usize).clamp(1, MAX_RING),
             flood_window: i64::from(cfg.announcement_window_secs),
+            local_nets: cfg.local_nets.clone(),
         }
     }
 
@@ -127,6 +129,29 @@ impl BrowserState {
                 .workgroups
                 .iter()
                 .any(|(_, w, _)| w.master.as_ref().is_some_and(|m| m.ip == ip))
+    }
+
+    /// The broadcast segment of `ip`: the most specific configured local net holding it,
+    /// else its /24 (IPv4) or /64 (IPv6). Browsing is per subnet (MS-BRWS §3.3: one local
+    /// master per machine group and subnet), so masters and elections are kept per segment.
+    pub fn segment(&self, ip: IpAddr) -> String {
+        let best = self
+            .local_nets
+            .iter()
+            .filter(|n| n.contains(&ip))
+            .max_by_key(|n| n.prefix_len());
+        let net = match best {
+            Some(n) => Some(n.trunc()),
+            None => ipnet::IpNet::new(ip, if ip.is_ipv4() { 24 } else { 64 })
+                .ok()
+                .map(|n| n.trunc()),
+        };
+        net.map_or_else(|| ip.to_string(), |n| n.to_string())
+    }
+
+    /// The table key of workgroup `wg` on the segment of `ip`.
+    pub fn wg_key(&self, wg: &str, ip: IpAddr) -> String {
+        format!("{wg}@{}", self.segment(ip))
     }
 
     /// Did `ip` announce the backup bit, or was its name promoted by a master?
@@ -405,10 +430,11 @@ fn on_announcement(
 /// Records `src` as master of `wg`; a different host than before raises MASTER_CHANGE.
 fn set_master(e: &mut Engine, p: &Packet<'_>, wg: &str, name: &str, out: &mut Vec<Alert>) {
     let src = p.src.ip();
+    let segment = e.browser.segment(src);
     let w = e
         .browser
         .workgroups
-        .entry(wg.to_owned(), p.time.secs, Workgroup::default);
+        .entry(format!("{wg}@{segment}"), p.time.secs, Workgroup::default);
     let new = Master {
         ip: src,
         name: name.to_owned(),
@@ -424,6 +450,7 @@ fn set_master(e: &mut Engine, p: &Packet<'_>, wg: &str, name: &str, out: &mut Ve
             out.push(
                 Alert::new(&signature::MASTER_CHANGE, p)
                     .with("workgroup", wg)
+                    .with("segment", segment)
                     .with("master", json!({"name": name, "ip": src.to_string()}))
                     .with(
                         "previous_master",
@@ -450,7 +477,7 @@ fn on_become_backup(
     let wg = dest_group(d, &[0x1e]).or_else(|| host_workgroup(&e.browser, src));
     let master = wg
         .as_ref()
-        .and_then(|g| e.browser.workgroups.get(g))
+        .and_then(|g| e.browser.workgroups.get(&e.browser.wg_key(g, src)))
         .and_then(|w| w.master.clone());
     let legit = match &master {
         Some(m) => m.ip == src,
@@ -458,10 +485,11 @@ fn on_become_backup(
     };
     if legit {
         if let Some(g) = &wg {
-            let w = e
-                .browser
-                .workgroups
-                .entry(g.clone(), p.time.secs, Workgroup::default);
+            let w = e.browser.workgroups.entry(
+                e.browser.wg_key(g, src),
+                p.time.secs,
+                Workgroup::default,
+            );
             if !w.backups.iter().any(|b| b.eq_ignore_ascii_case(target))
                 && w.backups.len() < MAX_BACKUPS
             {
@@ -553,10 +581,11 @@ fn on_election(
         return;
     }
     let (storm, window) = (e.browser.storm, e.browser.storm_window);
+    let segment = e.browser.segment(src);
     let w = e
         .browser
         .workgroups
-        .entry(wg.clone(), now, Workgroup::default);
+        .entry(e.browser.wg_key(&wg, src), now, Workgroup::default);
     w.elections.push_back((now, src));
     while w
         .elections
@@ -584,6 +613,7 @@ fn on_election(
     senders.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut a = Alert::new(&signature::ELECTION_STORM, p)
         .with("workgroup", wg.clone())
+        .with("segment", segment)
         .with("count", w.elections.len())
         .with("window_secs", window)
         .with("threshold", storm)
@@ -617,8 +647,9 @@ pub struct ClaimContext {
 
 /// Election claims (MS-BRWS §2.2.3 Criteria, DIGEST §6.4) its announcements do not back:
 ///
-/// * role 0x80 (PDC): needs SV_TYPE_DOMAIN_CTRL (0x08) or SV_TYPE_DOMAIN_MASTER
-///   (0x80000) announced, or a `<1B>` name (Samba sets 0x80 whenever `domain master = yes`).
+/// * role 0x80 (PDC), Windows only: needs SV_TYPE_DOMAIN_CTRL (0x08) or
+///   SV_TYPE_DOMAIN_MASTER (0x80000) announced, or a `<1B>` name. Samba sets 0x80 whenever
+///   `domain master = yes`, before it announces DOMAIN_MASTER, so it is not judged there.
 /// * role 0x04 (running master): needs SV_TYPE_MASTER_BROWSER (0x40000) announced or
 ///   current mastership.
 /// * role 0x01 (running backup): needs SV_TYPE_BACKUP_BROWSER (0x20000) or the master
@@ -638,7 +669,8 @@ pub fn overclaims(criteria: u32, ctx: &ClaimContext) -> Vec<(&'static str, &'sta
     let windows = !has(ServerType::SERVER_UNIX);
     let dc = has(ServerType::DOMAIN_CTRL | ServerType::DOMAIN_BAKCTRL);
     let mut v = Vec::new();
-    if role & ElectionCriteria::ROLE_PDC != 0
+    if windows
+        && role & ElectionCriteria::ROLE_PDC != 0
         && !has(ServerType::DOMAIN_CTRL | ServerType::DOMAIN_MASTER)
         && !ctx.owns_1b
     {
@@ -707,6 +739,10 @@ mod tests {
             ..Default::default()
         };
         assert!(overclaims(0xFF01_0F02, &samba).is_empty());
+        assert!(
+            overclaims(0x4101_0F8A, &samba).is_empty(),
+            "domain master = yes"
+        );
         // A PDC with <1B>.
         let pdc = ClaimContext {
             bits: 0x0001_900B,

@@ -198,6 +198,7 @@ fn master_change_carries_both_masters() {
     assert_eq!(ev["previous_master"]["ip"], LMB);
     assert_eq!(ev["previous_master"]["name"], "LMB1");
     assert_eq!(ev["previous_since"], "1970-01-01T00:00:00.000000Z");
+    assert_eq!(ev["segment"], "198.51.100.0/24");
     assert_eq!(out[0].src.ip().to_string(), ROGUE);
 }
 
@@ -545,4 +546,36 @@ fn oversized_frame_data_alerts_but_padding_after_the_data_does_not() {
     .unwrap();
     let out = n.send(2, WS, &b);
     assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn masters_are_per_subnet() {
+    // One workgroup on two subnets has one local master on each (MS-BRWS §3.3).
+    let mut n = Net::new();
+    let other = "203.0.113.40";
+    assert!(n
+        .send(0, LMB, &host_ann(LMB, "SAMBAA", TYPE_LMB, true))
+        .is_empty());
+    assert!(n
+        .send(1, other, &host_ann(other, "SAMBAD", TYPE_LMB, true))
+        .is_empty());
+    // The second subnet's LMB reports to the DMB by MasterAnnouncement: still its own.
+    let ma = BrowserFrame::MasterAnnouncement(MasterAnnouncement {
+        master_name: "SAMBAD".into(),
+        ..Default::default()
+    });
+    let dmb = Name::new("SAMBAA", 0).unwrap();
+    assert!(n
+        .send(2, other, &frame(other, "SAMBAD", dmb, &ma))
+        .is_empty());
+    // Configured local nets decide the segment: a /16 holds both.
+    let mut n = Net::with(WatchConfig {
+        local_nets: vec!["198.51.0.0/16".parse().unwrap()],
+        ..Default::default()
+    });
+    let near = "198.51.7.7";
+    n.send(0, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true));
+    let out = n.send(1, near, &host_ann(near, "LMB2", TYPE_LMB, true));
+    assert_eq!(slugs(&out), ["master-change"]);
+    assert_eq!(out[0].evidence["segment"], "198.51.0.0/16");
 }
