@@ -956,3 +956,60 @@ fn responder_without_nbns_reaches_high() {
         assert!(names.iter().any(|x| x.starts_with(n)), "{names:?}");
     }
 }
+
+/// Per-host alerts do not repeat for every answer: many-names again only when the set
+/// doubles, cross-protocol once per name and protocol added.
+#[test]
+fn per_host_alerts_do_not_repeat_per_answer() {
+    let mut n = Net::new();
+    let mut all = Vec::new();
+    for i in 0..12u16 {
+        let name = format!("srv{i}");
+        let t = 10 + i64::from(i);
+        all.extend(n.send(
+            t,
+            (CLIENT, 50000),
+            ("224.0.0.252", 5355),
+            &dns_query(i, &name),
+        ));
+        all.extend(n.send(
+            t,
+            (ATTACKER, 5355),
+            (CLIENT, 50000),
+            &dns_answer(i, &name, &[ATTACKER], true),
+        ));
+        let local = format!("{name}.local");
+        all.extend(n.send(
+            t,
+            (CLIENT, 5353),
+            ("224.0.0.251", 5353),
+            &dns_query(0, &local),
+        ));
+        all.extend(n.send(
+            t,
+            (ATTACKER, 5353),
+            ("224.0.0.251", 5353),
+            &dns_answer(0, &local, &[ATTACKER], false),
+        ));
+        // The same answer again over mDNS adds no protocol.
+        all.extend(n.send(
+            t,
+            (CLIENT, 5353),
+            ("224.0.0.251", 5353),
+            &dns_query(0, &local),
+        ));
+        all.extend(n.send(
+            t,
+            (ATTACKER, 5353),
+            ("224.0.0.251", 5353),
+            &dns_answer(0, &local, &[ATTACKER], false),
+        ));
+    }
+    let many: Vec<u64> = find(&all, "many-names-responder")
+        .iter()
+        .map(|a| a.evidence["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(many, vec![5, 10]);
+    // srv0 is taken as the host's own name until srv1; then one alert per name.
+    assert_eq!(find(&all, "cross-protocol-responder").len(), 11);
+}

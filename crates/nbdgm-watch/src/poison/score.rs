@@ -50,6 +50,9 @@ pub struct Host {
     /// host's own name (capture started after its registration) until a second one
     /// shows the host answers for others.
     pub own_guess: Option<String>,
+    /// Size of the unowned set at the last many-names alert (the next one needs twice
+    /// as many).
+    pub many_alerted: usize,
     /// Evidence steps, oldest first (at most [`MAX_STEPS`]).
     pub steps: Vec<Step>,
     /// Steps past [`MAX_STEPS`], counted.
@@ -175,10 +178,19 @@ pub(crate) fn unowned(
             h.unowned.push((a.host.clone(), now));
         }
     }
-    let many_hit = (h.unowned.len() >= many)
+    let n_unowned = h.unowned.len();
+    let many_hit = (n_unowned >= many && n_unowned >= h.many_alerted.saturating_mul(2))
         .then(|| h.unowned.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
+    if many_hit.is_some() {
+        h.many_alerted = n_unowned;
+    } else if n_unowned < many {
+        // The names aged out of the window: a new burst alerts again.
+        h.many_alerted = 0;
+    }
+    let mut grew = true;
     let mask = match h.cross.iter_mut().find(|(n, _)| *n == a.host) {
         Some(x) => {
+            grew = x.1 & bit(a.proto) == 0;
             x.1 |= bit(a.proto);
             x.1
         }
@@ -191,7 +203,7 @@ pub(crate) fn unowned(
         }
     };
     // The host's own name, guessed: the first cross-protocol name nobody else owns.
-    let mut cross = mask.count_ones() >= 2;
+    let mut cross = grew && mask.count_ones() >= 2;
     let mut forgiven = None;
     if cross && !others_own {
         match &h.own_guess {
@@ -210,7 +222,7 @@ pub(crate) fn unowned(
                 .with("count", names.len())
                 .with("window_secs", window)
                 .with("frame", p.frame)
-                .key(""),
+                .key(format!("{}", names.len())),
         );
         step(e, p, ip, "many-names", a, out);
     }
