@@ -323,13 +323,24 @@ pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram, out: &mu
             if e.browser.is_known_master(src) || e.browser.is_backup(src) {
                 return;
             }
-            out.push(
-                Alert::new(&signature::BACKUP_LIST_ROGUE, p)
-                    .with("servers", r.servers.clone())
-                    .with("token", r.token)
-                    .with("workgroup", host_workgroup(&e.browser, src))
-                    .key("backup-list"),
-            );
+            // No master known on the sender's segment yet (capture started late): Low.
+            let suffix = format!("@{}", e.browser.segment(src));
+            let master_known = e
+                .browser
+                .workgroups
+                .iter()
+                .any(|(k, w, _)| k.ends_with(&suffix) && w.master.is_some());
+            let a = Alert::new(&signature::BACKUP_LIST_ROGUE, p)
+                .with("servers", r.servers.clone())
+                .with("token", r.token)
+                .with("workgroup", host_workgroup(&e.browser, src))
+                .with("master_known", master_known)
+                .key("backup-list");
+            out.push(if master_known {
+                a
+            } else {
+                a.severity(Severity::Low)
+            });
         }
         _ => {}
     }
@@ -658,8 +669,10 @@ pub struct ClaimContext {
 ///   SV_TYPE_DOMAIN_CTRL or SV_TYPE_DOMAIN_BAKCTRL (0x10).
 /// * OS byte (bits 31–24), Windows only (no SV_TYPE_SERVER_UNIX 0x800): MS-BRWS <14> has
 ///   0x10 for clients and 0x20 for PDCs (Wireshark adds 0x01 WfW). 0x20 needs a DC bit or
-///   SV_TYPE_SERVER_NT (0x8000); any other value is above what Windows sends. Samba's
-///   "os level" is configurable 0–255, so it is not judged.
+///   SV_TYPE_SERVER_NT (0x8000); above 0x20 is more than any Windows sends. Values below
+///   0x20 pass (Samba-style "os level = 20" from browsers that do not set SERVER_UNIX,
+///   nbdgm-browser's default). Samba (SERVER_UNIX) is not judged: its "os level" is
+///   configurable 0–255.
 ///
 /// Preferred master (0x08) and WINS client (0x20) cannot be checked from announcements.
 pub fn overclaims(criteria: u32, ctx: &ClaimContext) -> Vec<(&'static str, &'static str)> {
@@ -703,7 +716,7 @@ pub fn overclaims(criteria: u32, ctx: &ClaimContext) -> Vec<(&'static str, &'sta
     }
     if windows {
         let ok = match os {
-            0x00 | ElectionCriteria::OS_WFW | ElectionCriteria::OS_NT_WORKSTATION => true,
+            0x00..=0x1F => true,
             ElectionCriteria::OS_NT_SERVER => dc || has(ServerType::SERVER_NT),
             _ => false,
         };

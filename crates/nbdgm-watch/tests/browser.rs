@@ -356,6 +356,8 @@ fn become_backup_and_backup_list_from_non_master() {
     assert_eq!(slugs(&out), ["backup-list-rogue"]);
     assert_eq!(out[0].evidence["servers"][0], "EVIL");
     assert_eq!(out[0].evidence["token"], 9);
+    assert_eq!(out[0].evidence["master_known"], true);
+    assert_eq!(out[0].severity, Severity::Medium);
     assert!(n
         .send(
             3,
@@ -578,4 +580,24 @@ fn masters_are_per_subnet() {
     let out = n.send(1, near, &host_ann(near, "LMB2", TYPE_LMB, true));
     assert_eq!(slugs(&out), ["master-change"]);
     assert_eq!(out[0].evidence["segment"], "198.51.0.0/16");
+}
+
+#[test]
+fn backup_list_before_any_master_is_seen_is_low() {
+    // A capture that starts after the announcements: the LMB answering is not known yet.
+    let mut n = Net::new();
+    let resp = BrowserFrame::GetBackupListResponse(GetBackupListResponse {
+        count: 1,
+        token: 7,
+        servers: vec!["SAMBAA".into()],
+        ..Default::default()
+    });
+    let out = n.send(
+        0,
+        LMB,
+        &frame(LMB, "SAMBAA", Name::new("WS1", 0).unwrap(), &resp),
+    );
+    assert_eq!(slugs(&out), ["backup-list-rogue"]);
+    assert_eq!(out[0].severity, Severity::Low);
+    assert_eq!(out[0].evidence["master_known"], false);
 }
