@@ -300,11 +300,6 @@ pub(crate) fn on_dns(
             .queries
             .get(&(proto, m.id, name.clone()))
             .is_some_and(|q| now.saturating_sub(q.secs) <= e.poison.window);
-        if proto == Proto::Mdns && !queried {
-            // An unsolicited mDNS response is an announcement (RFC 6762 §8.3).
-            announce(e, p, &name);
-            continue;
-        }
         let host = name.split('.').next().unwrap_or("").to_owned();
         let a = Answer {
             proto,
@@ -315,6 +310,16 @@ pub(crate) fn on_dns(
             txid: m.id,
             addrs,
         };
+        if proto == Proto::Mdns && !queried {
+            // An unsolicited mDNS response is an announcement (RFC 6762 §8.3), unless it
+            // answers a honey query the capture did not see.
+            if crate::honey::on_answer(e, p, proto, &a.name, a.txid, &a.addrs, out) {
+                score::step(e, p, p.src.ip(), "honey", &a, out);
+            } else {
+                announce(e, p, &a.name);
+            }
+            continue;
+        }
         check_answer(e, p, &a, out);
     }
 }

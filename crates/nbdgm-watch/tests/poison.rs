@@ -1013,3 +1013,44 @@ fn per_host_alerts_do_not_repeat_per_answer() {
     // srv0 is taken as the host's own name until srv1; then one alert per name.
     assert_eq!(find(&all, "cross-protocol-responder").len(), 11);
 }
+
+/// An answer to a honey query, even an mDNS one whose query the capture missed, raises
+/// honey-answered and counts as a poisoner step; no other poisoning check runs on it.
+#[test]
+fn honey_answers_are_poisoner_steps() {
+    use nbdgm_watch::honey::SentQuery;
+    use nbdgm_watch::state::Proto;
+    let mut n = Net::new();
+    for (proto, name) in [
+        (Proto::Mdns, "zq-honey7.local"),
+        (Proto::Llmnr, "zq-honey8"),
+    ] {
+        n.e.honey_mut().register(&SentQuery {
+            proto,
+            name: name.into(),
+            txid: if proto == Proto::Mdns { 0 } else { 0x900 },
+            qtype: 1,
+            attempt: 1,
+            time: Timestamp { secs: 10, nanos: 0 },
+            src: SocketAddr::new(OWNER.parse().unwrap(), 5353),
+            dst: SocketAddr::new("224.0.0.251".parse().unwrap(), 5353),
+        });
+    }
+    let a = n.send(
+        10,
+        (ATTACKER, 5353),
+        ("224.0.0.251", 5353),
+        &dns_answer(0, "zq-honey7.local", &[ATTACKER], false),
+    );
+    assert_eq!(slugs(&a), vec!["honey-answered", "poisoner"]);
+    assert_eq!(a[1].evidence["steps"][0]["kind"], "honey");
+    assert_eq!(src_ip(&a[1]), ATTACKER.parse::<IpAddr>().unwrap());
+    let b = n.send(
+        11,
+        (ATTACKER, 5355),
+        (OWNER, 50000),
+        &dns_answer(0x900, "zq-honey8", &[ATTACKER], true),
+    );
+    assert_eq!(slugs(&b), vec!["honey-answered", "poisoner"]);
+    assert_eq!(b[1].severity, Severity::High);
+}
