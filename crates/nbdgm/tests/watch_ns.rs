@@ -259,7 +259,12 @@ fn passive_detects_the_poisoner() {
         "the poisoner answered only {poisoned} NBNS lookups; poisoner:\n{}",
         poisoner.read_stdout().unwrap_or_default()
     );
-    let mut args = vec!["--ip".to_string(), victim.addr().to_string()];
+    let mut args = vec![
+        "--wait".to_string(),
+        "0.5".to_string(),
+        "--ip".to_string(),
+        victim.addr().to_string(),
+    ];
     args.extend(names.iter().map(|n| n.to_ascii_lowercase()));
     let q = run_script(&victim, "query.py", &args, 30);
     assert!(
