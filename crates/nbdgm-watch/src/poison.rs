@@ -434,7 +434,10 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
             Severity::Medium
         };
         out.push(base(sig).with("owner", !not_owner).severity(sev));
-        score::step(e, p, ip, kind, a, out);
+        // Its owner answering is no evidence against it.
+        if not_owner {
+            score::step(e, p, ip, kind, a, out);
+        }
     }
 
     // The frame of the query this answers, if seen within the window.
