@@ -1,6 +1,7 @@
 //! Live capture for a while, then the counters: `livecap IFACE [SECONDS]`
 //! (feature `live`; default 5 s). Prints the kernel filter, the datagrams per
-//! destination port and the kernel's and decoder's counters.
+//! destination port and the kernel's and decoder's counters. Immediate mode when
+//! `LIVECAP_IMMEDIATE` is set.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,11 @@ fn main() {
         std::process::exit(2);
     };
     let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let mut cap = match LiveCapture::open(&iface, LiveOptions::default()) {
+    let opts = LiveOptions {
+        immediate: std::env::var_os("LIVECAP_IMMEDIATE").is_some(),
+        ..LiveOptions::default()
+    };
+    let mut cap = match LiveCapture::open(&iface, opts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("livecap: {e}");
