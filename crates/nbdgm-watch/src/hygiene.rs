@@ -28,14 +28,22 @@ pub struct HygieneState {
     /// Capture seconds of the first name registration seen (or of the first packet after
     /// the name table had entries).
     first_registration: Option<i64>,
+    /// Per source: (capture secs of the lookup, holds a `<1C>`/`<1B>` name). The name
+    /// table scan is repeated at most every [`DC_CACHE_SECS`] per source, so a flood of
+    /// logon responses does not scan the table once per packet.
+    dc_cache: CappedMap<IpAddr, (i64, bool)>,
     checked: u64,
 }
+
+/// Seconds a "holds a DC name" lookup is reused.
+pub const DC_CACHE_SECS: i64 = 5;
 
 impl HygieneState {
     pub(crate) fn new(cfg: &WatchConfig) -> Self {
         HygieneState {
             off_subnet: CappedMap::new(cfg.max_hosts),
             first_registration: None,
+            dc_cache: CappedMap::new(cfg.max_hosts),
             checked: 0,
         }
     }
@@ -44,6 +52,7 @@ impl HygieneState {
         json!({
             "checked": self.checked,
             "off_subnet": {"len": self.off_subnet.len(), "max": self.off_subnet.max(), "evicted": self.off_subnet.evicted},
+            "dc_cache": {"len": self.dc_cache.len(), "max": self.dc_cache.max(), "evicted": self.dc_cache.evicted},
             "first_registration_secs": self.first_registration,
         })
     }
@@ -122,6 +131,17 @@ fn is_logon_response(op: u16) -> bool {
     )
 }
 
+fn holds_dc_name(e: &mut Engine, ip: IpAddr, now: i64) -> bool {
+    if let Some(&(t, v)) = e.hygiene.dc_cache.get(&ip) {
+        if now.saturating_sub(t) < DC_CACHE_SECS && now >= t {
+            return v;
+        }
+    }
+    let v = e.names.owns_suffix(ip, &[0x1c, 0x1b]);
+    *e.hygiene.dc_cache.entry(ip, now, || (now, v)) = (now, v);
+    v
+}
+
 pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram, out: &mut Vec<Alert>) {
     e.hygiene.checked += 1;
     let now = p.time.secs;
@@ -168,7 +188,7 @@ pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram, out: &mu
     let Some(op) = w.data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) else {
         return;
     };
-    if !is_logon_response(op) || e.names.owns_suffix(udp, &[0x1c, 0x1b]) {
+    if !is_logon_response(op) || holds_dc_name(e, udp, now) {
         return;
     }
     let mut a = Alert::new(&signature::ROGUE_LOGON_RESPONSE, p)

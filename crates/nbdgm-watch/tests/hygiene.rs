@@ -284,3 +284,25 @@ fn malformed_netlogon_and_mailslot_bytes_do_not_panic() {
     }
     assert!(n.e.counters().malformed > 0);
 }
+
+#[test]
+fn floods_of_sources_stay_within_caps() {
+    let mut n = Net::with(WatchConfig {
+        local_nets: vec!["198.51.100.0/24".parse().unwrap()],
+        max_hosts: 100,
+        ..Default::default()
+    });
+    let mut alerts = 0;
+    for i in 0..3000u32 {
+        let src = format!("203.0.{}.{}", 113 + i / 250 % 2, i % 250 + 1);
+        alerts += n.send(i64::from(i), &src, &logon_response(&src)).len();
+    }
+    let s = n.e.stats();
+    let h = &s["tables"]["hygiene"];
+    for t in ["off_subnet", "dc_cache"] {
+        assert!(h[t]["len"].as_u64().unwrap() <= 100, "{t}: {h}");
+        assert!(h[t]["evicted"].as_u64().unwrap() > 0, "{t}: {h}");
+    }
+    // 500 distinct sources: each is off-subnet and a rogue responder at least once.
+    assert!(alerts >= 1000, "{alerts}");
+}
