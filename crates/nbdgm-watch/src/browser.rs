@@ -257,10 +257,27 @@ fn host_workgroup(st: &BrowserState, ip: IpAddr) -> Option<String> {
     st.hosts.get(&ip).and_then(|h| h.workgroup.clone())
 }
 
+/// `p` as sent by its originator: a datagram relayed by a configured NBDD counts as
+/// coming from its header SOURCE_IP/SOURCE_PORT (RFC 1002 §4.4.1); otherwise `p` itself.
+pub(crate) fn originator<'a>(cfg: &WatchConfig, p: &Packet<'a>, d: &Datagram) -> Packet<'a> {
+    if cfg.nbdd.contains(&p.src.ip()) {
+        Packet {
+            src: std::net::SocketAddr::new(IpAddr::V4(d.source_ip), d.source_port),
+            // The link-layer source is the relay's.
+            src_mac: None,
+            ..*p
+        }
+    } else {
+        *p
+    }
+}
+
 pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram, out: &mut Vec<Alert>) {
     let Some(w) = mailslot(d) else {
         return;
     };
+    let orig = originator(&e.cfg, p, d);
+    let p = &orig;
     let app = payload::classify(&w.name);
     if !matches!(app, Application::Browser | Application::Lanman) {
         return;

@@ -274,7 +274,8 @@ pub(crate) fn on_nbns(e: &mut Engine, p: &Packet<'_>, m: &nbns::Packet) {
 }
 
 pub(crate) fn on_datagram(e: &mut Engine, p: &Packet<'_>, d: &Datagram) {
-    let h = e.inventory.touch(p, 138, "datagram");
+    let orig = crate::browser::originator(&e.cfg, p, d);
+    let h = e.inventory.touch(&orig, 138, "datagram");
     if let Some(n) = d.source_name() {
         h.add_name(key(n));
     }

@@ -601,3 +601,26 @@ fn backup_list_before_any_master_is_seen_is_low() {
     assert_eq!(out[0].severity, Severity::Low);
     assert_eq!(out[0].evidence["master_known"], false);
 }
+
+#[test]
+fn frames_relayed_by_an_nbdd_count_for_their_originator() {
+    let nbdd = "198.51.100.2";
+    let mut n = Net::with(WatchConfig {
+        nbdd: vec![nbdd.parse().unwrap()],
+        ..Default::default()
+    });
+    // LMB's announcement arrives through the NBDD: the master is LMB, not the NBDD.
+    assert!(n
+        .send(0, nbdd, &host_ann(LMB, "LMB1", TYPE_LMB, true))
+        .is_empty());
+    let out = n.send(1, ROGUE, &host_ann(ROGUE, "EVIL", TYPE_LMB, true));
+    assert_eq!(out[0].evidence["previous_master"]["ip"], LMB);
+    let inv = n.e.inventory();
+    let ips: Vec<&str> = inv["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(ips, [LMB, ROGUE]);
+}
