@@ -191,6 +191,11 @@ impl Engine {
         self.inventory.to_json(&self.names)
     }
 
+    /// "Who still uses port 138 and for what", for humans (escaped).
+    pub fn inventory_summary_text(&self) -> String {
+        self.inventory.summary_text()
+    }
+
     /// The honey-query book, to register queries sent (see [`honey`]).
     pub fn honey_mut(&mut self) -> &mut honey::HoneyBook {
         &mut self.honey
