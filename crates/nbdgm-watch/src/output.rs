@@ -28,7 +28,8 @@ pub enum Format {
 }
 
 /// The evidence keys `eve` adds to the `nbdgm` object; an evidence field of the same
-/// name is kept as `evidence_<key>`.
+/// name with another value is kept as `evidence_<key>` (an evidence `frame` equal to the
+/// alert's is the same fact, kept once).
 pub const EVE_RESERVED: [&str; 3] = ["frame", "slug", "severity_name"];
 
 /// Suricata's timestamp form: RFC 3339, microseconds, numeric offset without colon
@@ -116,6 +117,9 @@ pub fn eve(a: &Alert) -> String {
     let s = a.signature;
     let mut nbdgm = Map::new();
     for (k, v) in &a.evidence {
+        if k == "frame" && v.as_u64() == Some(a.frame) {
+            continue;
+        }
         if EVE_RESERVED.contains(&k.as_str()) {
             nbdgm.insert(format!("evidence_{k}"), v.clone());
         } else {
@@ -367,6 +371,11 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
+        // An evidence frame equal to the alert's is kept once.
+        let same = alert().with("frame", 42);
+        let v: Value = serde_json::from_str(&eve(&same)).unwrap();
+        assert_eq!(v["nbdgm"]["frame"], 42);
+        assert!(v["nbdgm"].get("evidence_frame").is_none(), "{v}");
     }
 
     #[test]

@@ -53,6 +53,8 @@ enum Command {
     Monitor(nbdgm::tools::monitor::MonitorArgs),
     /// Show the daemon's counters.
     Stats(nbdgm::tools::stats::StatsArgs),
+    /// Detect name poisoning, rogue browsers and port-138 abuse in captures or live traffic.
+    Watch(nbdgm::tools::watch::WatchArgs),
 }
 
 /// Die quietly on a closed pipe (`nbdgm stats | head`) like other command-line tools,
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::DcPing(args) => nbdgm::tools::dcping::run(&args),
         Command::Message(args) => nbdgm::tools::message::run(&args),
         Command::Probe(args) => nbdgm::tools::probe::run(&args),
+        Command::Watch(args) => nbdgm::tools::watch::run(&args),
         #[cfg(feature = "audit")]
         Command::Audit(args) => nbdgm::tools::audit::run(&args),
         #[cfg(feature = "audit")]

@@ -20,6 +20,7 @@ pub mod send;
 pub mod serve;
 pub mod stats;
 pub mod status;
+pub mod watch;
 
 use clap::{Args, ValueEnum};
 use nbdgm_client::Client;

@@ -1,0 +1,249 @@
+//! `nbdgm watch --interface`: live capture (nbdgm-capture `LiveCapture`, kernel BPF filter
+//! on ports 137, 138, 5353, 5355; RFC 1002 §4.2, §4.4, RFC 6762, RFC 4795) into the engine,
+//! until `--duration`, `--count`, SIGINT or SIGTERM; SIGUSR1 rewrites `--inventory`;
+//! `--honey` runs the honey-query sender on the interface's IPv4 address.
+
+use super::{write_inventory, Emitter, WatchArgs, WatchError};
+use ipnet::IpNet;
+use nbdgm_capture::UdpDatagram;
+use nbdgm_capture::{LiveCapture, LiveOptions, LiveStats};
+use nbdgm_watch::honey::{HoneyConfig, HoneySender};
+use nbdgm_watch::{Engine, Packet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Datagrams taken from the capture per engine round.
+const BATCH: usize = 256;
+/// Longest wait for a batch before the stop conditions are checked again.
+const TICK: Duration = Duration::from_millis(100);
+/// Learned names handed to the honey sender as seeds.
+const HONEY_SEEDS: usize = 64;
+
+/// The interface's addresses: (address, prefix length, IPv4 broadcast).
+fn addresses(iface: &str) -> Vec<(IpAddr, u8, Option<Ipv4Addr>)> {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    all.filter(|a| a.interface_name == iface)
+        .filter_map(|a| {
+            let addr = a.address?;
+            let mask = a.netmask?;
+            if let (Some(ip), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+                let bcast = a.broadcast.and_then(|b| b.as_sockaddr_in().map(|s| s.ip()));
+                let prefix = u32::from(m.ip()).count_ones() as u8;
+                return Some((IpAddr::V4(ip.ip()), prefix, bcast));
+            }
+            let (ip, m) = (addr.as_sockaddr_in6()?, mask.as_sockaddr_in6()?);
+            let prefix = u128::from(m.ip()).count_ones() as u8;
+            Some((IpAddr::V6(ip.ip()), prefix, None))
+        })
+        .collect()
+}
+
+/// The subnets of `iface`, for `local_nets` when the configuration gives none.
+pub(super) fn local_nets(iface: &str) -> Vec<IpNet> {
+    addresses(iface)
+        .into_iter()
+        .filter_map(|(ip, prefix, _)| IpNet::new(ip, prefix).ok().map(|n| n.trunc()))
+        .collect()
+}
+
+/// Stop and SIGUSR1 flags, set by a signal thread.
+struct Flags {
+    stop: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
+}
+
+/// SIGINT and SIGTERM set `stop`, SIGUSR1 sets `usr1` (tokio's signal handling on a
+/// small thread of its own).
+fn signal_flags() -> io::Result<Flags> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (mut int, mut term, mut usr1) = rt.block_on(async {
+        Ok::<_, io::Error>((
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::user_defined1())?,
+        ))
+    })?;
+    let flags = Flags {
+        stop: Arc::new(AtomicBool::new(false)),
+        usr1: Arc::new(AtomicBool::new(false)),
+    };
+    let (stop, u) = (flags.stop.clone(), flags.usr1.clone());
+    std::thread::Builder::new()
+        .name("watch-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => stop.store(true, Ordering::Relaxed),
+                        _ = term.recv() => stop.store(true, Ordering::Relaxed),
+                        _ = usr1.recv() => u.store(true, Ordering::Relaxed),
+                    }
+                }
+            })
+        })?;
+    Ok(flags)
+}
+
+/// The honey sender on `iface`'s first IPv4 address.
+fn start_honey(
+    iface: &str,
+    engine: &mut Engine,
+) -> Result<
+    (
+        HoneySender,
+        std::sync::mpsc::Receiver<nbdgm_watch::honey::SentQuery>,
+    ),
+    WatchError,
+> {
+    let (source, prefix, bcast) = addresses(iface)
+        .into_iter()
+        .find_map(|(ip, p, b)| match ip {
+            IpAddr::V4(v) => Some((v, p, b)),
+            IpAddr::V6(_) => None,
+        })
+        .ok_or_else(|| {
+            WatchError::Usage(format!(
+                "--honey: {} has no IPv4 address",
+                nbdgm_wire::text::escape(iface)
+            ))
+        })?;
+    let broadcast = bcast.unwrap_or_else(|| {
+        let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+        Ipv4Addr::from(u32::from(source) | host)
+    });
+    let cfg = HoneyConfig::new(source, broadcast);
+    engine.honey_mut().set_linger(cfg.linger);
+    HoneySender::start(cfg, engine.learned_names(HONEY_SEEDS))
+        .map_err(|e| WatchError::Usage(format!("--honey: {e}")))
+}
+
+/// Batches in flight from the capture thread; when full the thread waits and the
+/// kernel buffer absorbs (then drops, counted) the rest.
+const QUEUE: usize = 64;
+
+/// What the capture thread hands over.
+enum FromCapture {
+    Batch(Vec<UdpDatagram<'static>>),
+    Failed(String),
+}
+
+/// The capture thread: reads batches until `stop`, keeping `stats` current. libpcap
+/// may block in a read while nothing arrives, so the engine side never waits on it.
+fn capture_thread(
+    mut cap: LiveCapture,
+    tx: mpsc::SyncSender<FromCapture>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<LiveStats>>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let r = cap.next_batch(&mut batch, BATCH);
+        if let (Ok(s), Ok(mut slot)) = (cap.stats(), stats.lock()) {
+            *slot = s;
+        }
+        let msg = match r {
+            Ok(0) => continue,
+            Ok(_) => FromCapture::Batch(batch),
+            Err(e) => FromCapture::Failed(e.to_string()),
+        };
+        let failed = matches!(msg, FromCapture::Failed(_));
+        if tx.send(msg).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Captures on `iface` into `engine`, alerts to `em`. Returns the capture's counters.
+pub(super) fn run(
+    iface: &str,
+    args: &WatchArgs,
+    engine: &mut Engine,
+    em: &mut Emitter,
+) -> Result<LiveStats, WatchError> {
+    let opts = LiveOptions {
+        ports: nbdgm_watch::engine::PORTS.to_vec(),
+        ..LiveOptions::default()
+    };
+    let cap = LiveCapture::open(iface, opts).map_err(|e| WatchError::Usage(e.to_string()))?;
+    let flags = signal_flags().map_err(super::io_at("cannot handle signals"))?;
+    let mut honey = if args.honey {
+        Some(start_honey(iface, engine)?)
+    } else {
+        None
+    };
+    let stats = Arc::new(Mutex::new(LiveStats::default()));
+    let cap_stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    {
+        let (stop, stats) = (cap_stop.clone(), stats.clone());
+        std::thread::Builder::new()
+            .name("watch-capture".into())
+            .spawn(move || capture_thread(cap, tx, stop, stats))
+            .map_err(super::io_at("cannot start the capture thread"))?;
+    }
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut alerts = Vec::new();
+    let mut rounds = 0u64;
+    let mut result = Ok(());
+    while !em.tally.done && !flags.stop.load(Ordering::Relaxed) {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) => left.min(TICK),
+                None => break,
+            },
+            None => TICK,
+        };
+        if let Some((sender, hrx)) = &honey {
+            // Register the queries before the answers they may draw are processed.
+            while let Ok(q) = hrx.try_recv() {
+                engine.honey_mut().register(&q);
+            }
+            rounds += 1;
+            if rounds.is_multiple_of(600) {
+                sender.update_seeds(engine.learned_names(HONEY_SEEDS));
+            }
+        }
+        match rx.recv_timeout(wait) {
+            Ok(FromCapture::Batch(batch)) => {
+                for d in &batch {
+                    engine.process(&Packet::from_capture(d), &mut alerts);
+                    for a in alerts.drain(..) {
+                        em.alert(&a)?;
+                    }
+                }
+            }
+            Ok(FromCapture::Failed(e)) => {
+                result = Err(WatchError::Usage(e));
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if flags.usr1.swap(false, Ordering::Relaxed) {
+            if let Some(path) = &args.inventory {
+                if let Err(e) = write_inventory(path, engine) {
+                    eprintln!("nbdgm watch: {e}");
+                }
+            }
+        }
+    }
+    // The capture thread ends at its next read timeout or packet, or with the process.
+    cap_stop.store(true, Ordering::Relaxed);
+    if let Some((sender, _)) = honey.take() {
+        if args.stats {
+            let s = serde_json::json!({ "honey_sender": sender.stats() });
+            eprintln!("{s}");
+        }
+        sender.stop();
+    }
+    let stats = stats.lock().map(|s| s.clone()).unwrap_or_default();
+    result.map(|()| stats)
+}
