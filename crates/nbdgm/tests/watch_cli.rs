@@ -496,6 +496,23 @@ fn filters_count_config_and_inventory() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert!(o.stdout.is_empty());
+    // `[watch.alerts]` belongs to the alert routing, not to the engine's keys.
+    std::fs::write(
+        &cfg,
+        "[watch]\nrepeat_window_secs = 0\n\n[watch.alerts]\ncooldown = \"1m\"\n",
+    )
+    .unwrap();
+    let o = nbdgm(&[
+        "watch",
+        "--read",
+        c,
+        "-f",
+        "ndjson",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(json_lines(&o).len(), all.len());
     // --fail-on high with only lower alerts left: exit 0.
     let o = nbdgm(&[
         "watch",

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 #[cfg(feature = "live")]
 mod live;
+pub mod sinks;
 
 /// Output format of `nbdgm watch`.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +221,9 @@ struct Emitter {
     count: Option<u64>,
     flush_each: bool,
     tally: Tally,
+    /// The `[[sink]]`s of `--config`: every alert raised goes there (they filter by
+    /// their own `min_severity`).
+    router: Option<sinks::Router>,
 }
 
 impl Emitter {
@@ -230,6 +234,9 @@ impl Emitter {
         self.tally.by_severity[usize::from(sev.number() - 1).min(2)] += 1;
         if sev.at_least(self.fail_on) {
             self.tally.failed = true;
+        }
+        if let Some(r) = &mut self.router {
+            r.route(a);
         }
         if !sev.at_least(self.min) || self.tally.done {
             return Ok(());
@@ -295,6 +302,13 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
             cfg.local_nets = live::local_nets(iface);
         }
     }
+    let router = match &args.config {
+        Some(path) => sinks::Router::from_config(path).map_err(|e| WatchError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?,
+        None => None,
+    };
     let out: Box<dyn Write> = match &args.output {
         None => Box::new(BufWriter::new(io::stdout())),
         Some(p) => Box::new(BufWriter::new(
@@ -309,6 +323,7 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         count: args.count,
         flush_each: args.interface.is_some(),
         tally: Tally::default(),
+        router,
     };
     let mut engine = Engine::new(cfg);
     let mut drops = None;
@@ -334,11 +349,16 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
     }
     em.tally.packets = engine.counters().packets;
     em.finish()?;
+    let routed = em.router.take().map(|r| r.finish(SINK_FLUSH));
     if let Some(path) = &args.inventory {
         write_inventory(path, &engine)?;
     }
     if args.stats {
-        let s = serde_json::to_string_pretty(&engine.stats()).unwrap_or_default();
+        let mut v = engine.stats();
+        if let (Some(r), Some(obj)) = (routed, v.as_object_mut()) {
+            obj.insert("sinks".into(), sink_stats(&r));
+        }
+        let s = serde_json::to_string_pretty(&v).unwrap_or_default();
         eprintln!("{s}");
     }
     if format == Format::Text && io::stderr().is_terminal() {
@@ -350,6 +370,22 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         exit::FINDINGS
     } else {
         exit::OK
+    })
+}
+
+/// Longest wait at the end for the sinks to deliver what is queued.
+const SINK_FLUSH: Duration = Duration::from_secs(10);
+
+fn sink_stats(r: &sinks::RouterStats) -> serde_json::Value {
+    serde_json::json!({
+        "queued": r.queued,
+        "duplicates": r.duplicates,
+        "below_severity": r.below_severity,
+        "dropped": r.dropped,
+        "keys_evicted": r.keys_evicted,
+        "delivered": r.delivered,
+        "failed": r.failed,
+        "abandoned": r.abandoned,
     })
 }
 
