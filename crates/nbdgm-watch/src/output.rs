@@ -185,7 +185,8 @@ pub fn ndjson(a: &Alert) -> String {
 }
 
 /// One line for humans (no newline): time, severity, slug, `src -> dst`, message, then
-/// `| frame=N key=value ...` with every string escaped.
+/// `| frame=N key=value ...` with every string escaped (an evidence `frame` equal to
+/// the alert's is not repeated).
 pub fn text(a: &Alert) -> String {
     let mut out = format!(
         "{} {:<6} {} {} -> {} {} | frame={}",
@@ -198,6 +199,9 @@ pub fn text(a: &Alert) -> String {
         a.frame
     );
     for (k, v) in &a.evidence {
+        if k == "frame" && v.as_u64() == Some(a.frame) {
+            continue; // the same fact as `frame=` above
+        }
         let _ = write!(out, " {}=", escape(k));
         match v {
             Value::String(s) => push_text_string(&mut out, s),
@@ -449,6 +453,8 @@ mod tests {
             "{}",
             text(&a)
         );
+        let same = alert().with("frame", 42);
+        assert_eq!(text(&same).matches("frame=").count(), 1, "{}", text(&same));
     }
 
     #[test]
