@@ -100,6 +100,7 @@ struct EveAlert<'a> {
 struct Eve<'a> {
     timestamp: String,
     flow_id: u64,
+    pcap_cnt: u64,
     event_type: &'static str,
     src_ip: String,
     src_port: u16,
@@ -132,6 +133,7 @@ pub fn eve(a: &Alert) -> String {
     let rec = Eve {
         timestamp: suricata_timestamp(a.time),
         flow_id: flow_id(a.src, a.dst),
+        pcap_cnt: a.frame,
         event_type: "alert",
         src_ip: a.src.ip().to_string(),
         src_port: a.src.port(),
@@ -342,6 +344,7 @@ mod tests {
         let want = serde_json::json!({
             "timestamp": "2020-09-18T14:59:59.123456+0000",
             "flow_id": flow_id(alert().src, alert().dst),
+            "pcap_cnt": 42,
             "event_type": "alert",
             "src_ip": "198.51.100.7",
             "src_port": 137,
