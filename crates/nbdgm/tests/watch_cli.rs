@@ -637,11 +637,53 @@ fn live_capture_errors_and_duration() {
     let o = child.wait_with_output().unwrap();
     let err = text(&o.stderr);
     match status.code() {
-        Some(0) => assert!(start.elapsed() >= std::time::Duration::from_millis(900)),
+        Some(0) => {
+            assert!(start.elapsed() >= std::time::Duration::from_millis(900));
+            sigusr1_writes_inventory();
+        }
         Some(2) => assert!(
             err.contains("permission") || err.contains("without live capture"),
             "{err}"
         ),
         c => panic!("exit {c:?}: {err}"),
     }
+}
+
+/// Live: SIGUSR1 writes `--inventory` while the capture goes on.
+fn sigusr1_writes_inventory() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "watch",
+            "--interface",
+            "lo",
+            "--duration",
+            "6s",
+            "-f",
+            "ndjson",
+            "--inventory",
+        ])
+        .arg(&inv)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the capture's opening and the signal handlers' installation.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "ended early");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let t = std::time::Instant::now();
+    while !inv.exists() && t.elapsed() < std::time::Duration::from_secs(3) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(inv.exists(), "no inventory after SIGUSR1");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGUSR1 ended the capture"
+    );
+    let _: Value = serde_json::from_slice(&std::fs::read(&inv).unwrap()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
