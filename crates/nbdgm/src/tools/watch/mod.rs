@@ -321,7 +321,8 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         min: args.min_severity.into(),
         fail_on: args.fail_on.into(),
         count: args.count,
-        flush_each: args.interface.is_some(),
+        flush_each: args.interface.is_some()
+            || (args.output.is_none() && io::stdout().is_terminal()),
         tally: Tally::default(),
         router,
     };
