@@ -438,7 +438,7 @@ fn samba_and_nbdgm_raise_no_high_alert() {
     let scratch = Scratch::new("watch-benign");
     let secs = 160;
     let started = Instant::now();
-    let watch = start_watch(&w, secs, &[]);
+    let watch = start_watch(&w, secs, &["--stats"]);
     // nbdgm serve first (becomes local master), then nmbd (preferred, os level 65):
     // an election that nmbd wins, announcements both ways.
     let toml = "[browser]\nannounce = true\nlocal_master = true\nos_level = 20\n\
@@ -465,6 +465,24 @@ fn samba_and_nbdgm_raise_no_high_alert() {
         "nmbd never became local master (no election happened?):\n{}",
         nmbd.log()
     );
+    // The watcher saw the traffic (else "no alert" would prove nothing).
+    let err = watch.read_stderr().unwrap_or_default();
+    let stats: Value = err
+        .find('{')
+        .and_then(|i| {
+            serde_json::Deserializer::from_str(&err[i..])
+                .into_iter::<Value>()
+                .next()
+        })
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no --stats JSON on stderr:\n{err}"));
+    let count = |k: &str| stats["counters"][k].as_u64().unwrap_or(0);
+    assert!(
+        count("datagram") >= 10 && count("nbns") >= 10,
+        "the watcher saw too little: {}",
+        stats["counters"]
+    );
+    eprintln!("benign run counters: {}", stats["counters"]);
     let high: Vec<Value> = alerts.into_iter().filter(|a| sev(a) == 1).collect();
     assert!(
         high.is_empty(),
