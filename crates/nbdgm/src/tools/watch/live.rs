@@ -7,11 +7,12 @@ use super::{write_inventory, Emitter, WatchArgs, WatchError};
 use ipnet::IpNet;
 use nbdgm_capture::UdpDatagram;
 use nbdgm_capture::{LiveCapture, LiveOptions, LiveStats};
-use nbdgm_watch::honey::{HoneyConfig, HoneySender};
-use nbdgm_watch::{Engine, Packet};
+use nbdgm_watch::honey::{attach_verification, verify, HoneyConfig, HoneySender, Verification};
+use nbdgm_watch::signature::HONEY_ANSWERED;
+use nbdgm_watch::{Alert, Engine, Packet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,7 @@ fn signal_flags() -> io::Result<Flags> {
 /// The honey sender on `iface`'s first IPv4 address.
 fn start_honey(
     iface: &str,
+    args: &WatchArgs,
     engine: &mut Engine,
 ) -> Result<
     (
@@ -119,7 +121,9 @@ fn start_honey(
         let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
         Ipv4Addr::from(u32::from(source) | host)
     });
-    let cfg = HoneyConfig::new(source, broadcast);
+    let mut cfg = HoneyConfig::new(source, broadcast);
+    cfg.interval = args.honey_interval;
+    cfg.verify = args.honey_verify;
     engine.honey_mut().set_linger(cfg.linger);
     HoneySender::start(cfg, engine.learned_names(HONEY_SEEDS))
         .map_err(|e| WatchError::Usage(format!("--honey: {e}")))
@@ -128,6 +132,8 @@ fn start_honey(
 /// Batches in flight from the capture thread; when full the thread waits and the
 /// kernel buffer absorbs (then drops, counted) the rest.
 const QUEUE: usize = 64;
+/// Payload bytes in flight from the capture thread, at most (the same back-pressure).
+const QUEUE_BYTES: usize = 8 << 20;
 
 /// What the capture thread hands over.
 enum FromCapture {
@@ -142,8 +148,13 @@ fn capture_thread(
     tx: mpsc::SyncSender<FromCapture>,
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<LiveStats>>,
+    in_flight: Arc<AtomicUsize>,
 ) {
     while !stop.load(Ordering::Relaxed) {
+        if in_flight.load(Ordering::Relaxed) >= QUEUE_BYTES {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
         let mut batch = Vec::with_capacity(BATCH);
         let r = cap.next_batch(&mut batch, BATCH);
         if let (Ok(s), Ok(mut slot)) = (cap.stats(), stats.lock()) {
@@ -151,13 +162,109 @@ fn capture_thread(
         }
         let msg = match r {
             Ok(0) => continue,
-            Ok(_) => FromCapture::Batch(batch),
+            Ok(_) => {
+                in_flight.fetch_add(batch_bytes(&batch), Ordering::Relaxed);
+                FromCapture::Batch(batch)
+            }
             Err(e) => FromCapture::Failed(e.to_string()),
         };
         let failed = matches!(msg, FromCapture::Failed(_));
         if tx.send(msg).is_err() || failed {
             return;
         }
+    }
+}
+
+/// Payload bytes of a batch.
+fn batch_bytes(batch: &[UdpDatagram<'static>]) -> usize {
+    batch.iter().map(|d| d.payload.len()).sum()
+}
+
+/// Responders verified at most once per run, and this many at the same time.
+const MAX_VERIFIED: usize = 256;
+const VERIFY_PARALLEL: usize = 4;
+/// Timeout of each verification connection.
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `--honey-verify`: honey alerts wait for the verification of their responder (once per
+/// responder; later alerts get the same result) on a few threads, off the capture loop.
+struct Verifier {
+    done: std::collections::HashMap<IpAddr, Verification>,
+    running: usize,
+    tx: mpsc::SyncSender<(Alert, Verification)>,
+    rx: mpsc::Receiver<(Alert, Verification)>,
+    /// Alerts waiting for a thread.
+    waiting: std::collections::VecDeque<Alert>,
+}
+
+impl Verifier {
+    fn new() -> Verifier {
+        let (tx, rx) = mpsc::sync_channel(MAX_VERIFIED);
+        Verifier {
+            done: std::collections::HashMap::new(),
+            running: 0,
+            tx,
+            rx,
+            waiting: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Takes a honey alert; returns it at once when its responder is verified already
+    /// (or the table is full: then it goes out unverified).
+    fn take(&mut self, mut a: Alert) -> Option<Alert> {
+        let ip = a.src.ip();
+        if let Some(v) = self.done.get(&ip) {
+            attach_verification(&mut a, v);
+            return Some(a);
+        }
+        if self.done.len() + self.running + self.waiting.len() >= MAX_VERIFIED {
+            return Some(a);
+        }
+        self.waiting.push_back(a);
+        self.start();
+        None
+    }
+
+    fn start(&mut self) {
+        while self.running < VERIFY_PARALLEL {
+            let Some(a) = self.waiting.pop_front() else {
+                return;
+            };
+            let tx = self.tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name("watch-verify".into())
+                .spawn(move || {
+                    let v = verify(a.src.ip(), VERIFY_TIMEOUT);
+                    let _ = tx.send((a, v));
+                });
+            if spawned.is_ok() {
+                self.running += 1;
+            }
+        }
+    }
+
+    /// Verified alerts, ready to print; waits up to `wait` for the first.
+    fn ready(&mut self, wait: Duration) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let first = if wait.is_zero() {
+            self.rx.try_recv().ok()
+        } else {
+            self.rx.recv_timeout(wait).ok()
+        };
+        let mut next = first;
+        while let Some((mut a, v)) = next {
+            self.running = self.running.saturating_sub(1);
+            attach_verification(&mut a, &v);
+            self.done.insert(a.src.ip(), v);
+            out.push(a);
+            next = self.rx.try_recv().ok();
+        }
+        self.start();
+        out
+    }
+
+    fn pending(&self) -> bool {
+        self.running > 0 || !self.waiting.is_empty()
     }
 }
 
@@ -175,20 +282,22 @@ pub(super) fn run(
     let cap = LiveCapture::open(iface, opts).map_err(|e| WatchError::Usage(e.to_string()))?;
     let flags = signal_flags().map_err(super::io_at("cannot handle signals"))?;
     let mut honey = if args.honey {
-        Some(start_honey(iface, engine)?)
+        Some(start_honey(iface, args, engine)?)
     } else {
         None
     };
     let stats = Arc::new(Mutex::new(LiveStats::default()));
     let cap_stop = Arc::new(AtomicBool::new(false));
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     {
-        let (stop, stats) = (cap_stop.clone(), stats.clone());
+        let (stop, stats, bytes) = (cap_stop.clone(), stats.clone(), in_flight.clone());
         std::thread::Builder::new()
             .name("watch-capture".into())
-            .spawn(move || capture_thread(cap, tx, stop, stats))
+            .spawn(move || capture_thread(cap, tx, stop, stats, bytes))
             .map_err(super::io_at("cannot start the capture thread"))?;
     }
+    let mut verifier = args.honey_verify.then(Verifier::new);
     let deadline = args.duration.map(|d| Instant::now() + d);
     let mut alerts = Vec::new();
     let mut rounds = 0u64;
@@ -213,10 +322,17 @@ pub(super) fn run(
         }
         match rx.recv_timeout(wait) {
             Ok(FromCapture::Batch(batch)) => {
+                in_flight.fetch_sub(batch_bytes(&batch), Ordering::Relaxed);
                 for d in &batch {
                     engine.process(&Packet::from_capture(d), &mut alerts);
                     for a in alerts.drain(..) {
-                        em.alert(&a)?;
+                        let a = match &mut verifier {
+                            Some(v) if a.signature.id == HONEY_ANSWERED.id => v.take(a),
+                            _ => Some(a),
+                        };
+                        if let Some(a) = a {
+                            em.alert(&a)?;
+                        }
                     }
                 }
             }
@@ -226,6 +342,11 @@ pub(super) fn run(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(v) = &mut verifier {
+            for a in v.ready(Duration::ZERO) {
+                em.alert(&a)?;
+            }
         }
         if flags.usr1.swap(false, Ordering::Relaxed) {
             if let Some(path) = &args.inventory {
@@ -237,6 +358,15 @@ pub(super) fn run(
     }
     // The capture thread ends at its next read timeout or packet, or with the process.
     cap_stop.store(true, Ordering::Relaxed);
+    // Verifications under way finish within their timeouts (two connections each).
+    if let Some(v) = &mut verifier {
+        let until = Instant::now() + VERIFY_TIMEOUT * 3;
+        while v.pending() && Instant::now() < until {
+            for a in v.ready(Duration::from_millis(100)) {
+                em.alert(&a)?;
+            }
+        }
+    }
     if let Some((sender, _)) = honey.take() {
         if args.stats {
             let s = serde_json::json!({ "honey_sender": sender.stats() });

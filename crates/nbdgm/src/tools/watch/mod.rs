@@ -126,6 +126,27 @@ pub struct WatchArgs {
     /// Live: also send honey queries for names that exist nowhere.
     #[arg(long, requires = "interface")]
     pub honey: bool,
+    /// Mean time between honey rounds (jittered by half either way).
+    #[arg(long, value_name = "DURATION", value_parser = crate::tools::parse_duration,
+          default_value = "60s", requires = "honey")]
+    pub honey_interval: Duration,
+    /// Verify each honey responder once (TCP 445, HTTP /wpad.dat on 80) and attach the
+    /// result to its alert.
+    #[arg(long, requires = "honey")]
+    pub honey_verify: bool,
+    /// Also send the printed alerts as RFC 5424 syslog messages: `unix:///dev/log` (the
+    /// default), `udp://HOST[:514]` or `tcp://HOST[:601]`.
+    #[arg(long, value_name = "TARGET", num_args = 0..=1,
+          default_missing_value = nbdgm_watch::syslog::DEFAULT_TARGET)]
+    pub syslog: Option<String>,
+    /// Syslog facility, by name (`auth`, `local0`...) or number.
+    #[arg(
+        long,
+        value_name = "FACILITY",
+        default_value = "auth",
+        requires = "syslog"
+    )]
+    pub syslog_facility: String,
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -224,6 +245,8 @@ struct Emitter {
     /// The `[[sink]]`s of `--config`: every alert raised goes there (they filter by
     /// their own `min_severity`).
     router: Option<sinks::Router>,
+    /// `--syslog`: every printed alert.
+    syslog: Option<nbdgm_watch::syslog::Syslog>,
 }
 
 impl Emitter {
@@ -240,6 +263,9 @@ impl Emitter {
         }
         if !sev.at_least(self.min) || self.tally.done {
             return Ok(());
+        }
+        if let Some(s) = &mut self.syslog {
+            s.send(a);
         }
         let r = output::write_alert(&mut self.out, self.format, a).and_then(|()| {
             if self.flush_each {
@@ -309,6 +335,10 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         })?,
         None => None,
     };
+    let syslog = match &args.syslog {
+        Some(t) => Some(open_syslog(t, &args.syslog_facility)?),
+        None => None,
+    };
     let out: Box<dyn Write> = match &args.output {
         None => Box::new(BufWriter::new(io::stdout())),
         Some(p) => Box::new(BufWriter::new(
@@ -325,6 +355,7 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
             || (args.output.is_none() && io::stdout().is_terminal()),
         tally: Tally::default(),
         router,
+        syslog,
     };
     let mut engine = Engine::new(cfg);
     let mut drops = None;
@@ -362,7 +393,19 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         let s = serde_json::to_string_pretty(&v).unwrap_or_default();
         eprintln!("{s}");
     }
+    if let Some(s) = &em.syslog {
+        let st = s.stats();
+        if st.failed > 0 {
+            eprintln!(
+                "nbdgm watch: syslog: {} of {} messages not sent ({})",
+                st.failed,
+                st.sent + st.failed,
+                s.last_error.as_deref().unwrap_or("unknown error")
+            );
+        }
+    }
     if format == Format::Text && io::stderr().is_terminal() {
+        eprintln!("{}", engine.inventory_summary_text().trim_end());
         eprintln!("{}", summary(&em.tally, drops.as_ref()));
     }
     Ok(if em.tally.input_errors > 0 {
@@ -372,6 +415,21 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
     } else {
         exit::OK
     })
+}
+
+/// `--syslog TARGET` with `--syslog-facility`.
+fn open_syslog(target: &str, facility: &str) -> Result<nbdgm_watch::syslog::Syslog, WatchError> {
+    use nbdgm_watch::syslog::{parse_facility, Syslog, SyslogOptions, Target};
+    let usage = |e: String| WatchError::Usage(format!("--syslog: {e}"));
+    let t: Target = target.parse().map_err(usage)?;
+    let opts = SyslogOptions {
+        facility: parse_facility(facility).map_err(usage)?,
+        ..SyslogOptions::default()
+    };
+    Syslog::open(&t, opts).map_err(io_at(format!(
+        "--syslog {}",
+        nbdgm_wire::text::escape(target)
+    )))
 }
 
 /// Longest wait at the end for the sinks to deliver what is queued.
