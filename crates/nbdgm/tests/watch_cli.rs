@@ -687,3 +687,62 @@ fn sigusr1_writes_inventory() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+#[test]
+fn syslog_gets_the_printed_alerts_as_rfc5424() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = hostile_capture(dir.path());
+    let c = cap.to_str().unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let target = format!("udp://{}", sock.local_addr().unwrap());
+    let o = nbdgm(&[
+        "watch",
+        "--read",
+        c,
+        "--format",
+        "ndjson",
+        "--syslog",
+        &target,
+        "--syslog-facility",
+        "local3",
+    ]);
+    let alerts = json_lines(&o);
+    assert!(!alerts.is_empty(), "{}", text(&o.stderr));
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 4096];
+    while msgs.len() < alerts.len() {
+        let n = sock
+            .recv(&mut buf)
+            .expect("a syslog message per printed alert");
+        msgs.push(buf[..n].to_vec());
+    }
+    for (m, a) in msgs.iter().zip(&alerts) {
+        let s = String::from_utf8_lossy(m);
+        // local3 (19) * 8 + severity (high 2, medium 4, low 5).
+        let pri = match a["severity"].as_u64().unwrap() {
+            1 => 154,
+            2 => 156,
+            _ => 157,
+        };
+        assert!(s.starts_with(&format!("<{pri}>1 ")), "{s}");
+        let slug = a["slug"].as_str().unwrap();
+        assert!(
+            s.contains(&format!(
+                " {slug} [nbdgm@32473 sid=\"{}\"",
+                a["signature_id"]
+            )),
+            "{s}"
+        );
+        // Network strings never reach syslog raw.
+        assert!(
+            !s.chars()
+                .any(|ch| ch == '\u{1b}' || ch == '\n' || ch == '\u{202e}'),
+            "{s:?}"
+        );
+    }
+    // A bad target is a usage error.
+    let bad = nbdgm(&["watch", "--read", c, "--syslog", "ftp://x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}
