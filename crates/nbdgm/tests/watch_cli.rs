@@ -746,3 +746,42 @@ fn syslog_gets_the_printed_alerts_as_rfc5424() {
     let bad = nbdgm(&["watch", "--read", c, "--syslog", "ftp://x"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn the_example_configuration_loads() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/watch.toml");
+    let cap = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/watch/benign.pcap");
+    let o = nbdgm(&[
+        "watch",
+        "--read",
+        cap.to_str().unwrap(),
+        "--config",
+        conf.to_str().unwrap(),
+        "--stats",
+    ]);
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "{}",
+        text(&o.stderr)
+    );
+    // A wrong key in it would be exit 2: prove the file is really read.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let body = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("many_names = 5", "many_namez = 5");
+    std::fs::write(&bad, body).unwrap();
+    let o = nbdgm(&[
+        "watch",
+        "--read",
+        cap.to_str().unwrap(),
+        "--config",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("many_namez"),
+        "{}",
+        text(&o.stderr)
+    );
+}
