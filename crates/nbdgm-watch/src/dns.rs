@@ -1,7 +1,12 @@
 //! LLMNR (RFC 4795 §2.1) and mDNS (RFC 6762 §18) messages: the parts the detectors need,
-//! parsed with `simple-dns` and capped: at most [`MAX_RECORDS`] records kept per section,
-//! names at most [`MAX_NAME`] bytes, canonical (ASCII lower case, no trailing dot).
+//! capped: at most [`MAX_RECORDS`] records kept per section, names at most [`MAX_NAME`]
+//! bytes, canonical (ASCII lower case, no trailing dot). Framing follows RFC 1035 §4.1;
+//! names (compression, loops, length) are decoded by `hickory-proto`. Liberal in what it
+//! accepts (RFC 1035 §4.1.3, RFC 3597 §5): any TYPE, QTYPE, CLASS or QCLASS parses and
+//! RDATA is kept only for A and AAAA; only bytes that break the framing are errors.
 
+use hickory_proto::rr::Name;
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Records kept per section; the rest are counted in [`Message::dropped`].
@@ -114,37 +119,25 @@ impl Message {
         if buf.len() < 12 {
             return Err(format!("{} bytes, shorter than a DNS header", buf.len()));
         }
-        let id = u16::from_be_bytes([buf[0], buf[1]]);
-        let raw = u16::from_be_bytes([buf[2], buf[3]]);
-        // simple-dns rejects the reserved Z bit; receivers ignore it (RFC 1035 §4.1.1).
-        let owned;
-        let data = if raw & 0x0040 != 0 {
-            let mut v = buf.to_vec();
-            v[3] &= !0x40;
-            owned = v;
-            &owned[..]
-        } else {
-            buf
-        };
-        let pkt = simple_dns::Packet::parse(data).map_err(|e| format!("bad DNS message: {e}"))?;
+        let word = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+        // The reserved Z bit is ignored (RFC 1035 §4.1.1).
+        let (id, raw) = (word(0), word(2));
+        let counts = [word(4), word(6), word(8), word(10)];
+        let mut d = BinDecoder::new(buf);
+        d.read_slice(12).map_err(bad)?;
         let mut dropped = 0usize;
         let mut questions = Vec::new();
-        for q in pkt.questions.iter() {
-            if questions.len() >= MAX_RECORDS {
+        for _ in 0..counts[0] {
+            let q = question(&mut d)?;
+            if questions.len() < MAX_RECORDS {
+                questions.push(q);
+            } else {
                 dropped += 1;
-                continue;
             }
-            let qclass: u16 = q.qclass.into();
-            questions.push(Question {
-                name: canonical(&q.qname)?,
-                qtype: q.qtype.into(),
-                qclass,
-                unicast_response: q.unicast_response,
-            });
         }
-        let answers = records(&pkt.answers, &mut dropped)?;
-        let authority = records(&pkt.name_servers, &mut dropped)?;
-        let additional = records(&pkt.additional_records, &mut dropped)?;
+        let answers = records(&mut d, counts[1], &mut dropped)?;
+        let authority = records(&mut d, counts[2], &mut dropped)?;
+        let additional = records(&mut d, counts[3], &mut dropped)?;
         Ok(Message {
             id,
             flags: Flags::from_raw(raw),
@@ -162,38 +155,70 @@ impl Message {
     }
 }
 
-fn records(
-    rrs: &[simple_dns::ResourceRecord<'_>],
-    dropped: &mut usize,
-) -> Result<Vec<Record>, String> {
+fn bad(e: impl std::fmt::Display) -> String {
+    format!("bad DNS message: {e}")
+}
+
+fn u16_at(d: &mut BinDecoder<'_>) -> Result<u16, String> {
+    Ok(d.read_u16().map_err(bad)?.unverified())
+}
+
+fn question(d: &mut BinDecoder<'_>) -> Result<Question, String> {
+    let name = canonical(&Name::read(d).map_err(bad)?)?;
+    let qtype = u16_at(d)?;
+    let qclass = u16_at(d)?;
+    Ok(Question {
+        name,
+        qtype,
+        qclass: qclass & 0x7FFF,
+        unicast_response: qclass & 0x8000 != 0,
+    })
+}
+
+/// Reads `count` records, keeping the first ones up to the cap; every one is checked.
+fn records(d: &mut BinDecoder<'_>, count: u16, dropped: &mut usize) -> Result<Vec<Record>, String> {
     let mut out = Vec::new();
-    for rr in rrs {
-        if out.len() >= MAX_RECORDS {
+    for _ in 0..count {
+        let r = record(d)?;
+        if out.len() < MAX_RECORDS {
+            out.push(r);
+        } else {
             *dropped += 1;
-            continue;
         }
-        let rtype: u16 = rr.rdata.type_code().into();
-        let addr = match &rr.rdata {
-            simple_dns::rdata::RData::A(a) => Some(IpAddr::V4(Ipv4Addr::from(a.address))),
-            simple_dns::rdata::RData::AAAA(a) => Some(IpAddr::V6(Ipv6Addr::from(a.address))),
-            _ => None,
-        };
-        out.push(Record {
-            name: canonical(&rr.name)?,
-            rtype,
-            class: rr.class.into(),
-            cache_flush: rr.cache_flush,
-            ttl: rr.ttl,
-            addr,
-        });
     }
     Ok(out)
 }
 
+fn record(d: &mut BinDecoder<'_>) -> Result<Record, String> {
+    let name = canonical(&Name::read(d).map_err(bad)?)?;
+    let rtype = u16_at(d)?;
+    let class = u16_at(d)?;
+    let ttl = d.read_u32().map_err(bad)?.unverified();
+    let len = usize::from(u16_at(d)?);
+    let rdata = d.read_slice(len).map_err(bad)?.unverified();
+    let addr = match rtype {
+        TYPE_A => Some(IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(rdata).map_err(|_| format!("A record of {len} bytes"))?,
+        ))),
+        TYPE_AAAA => Some(IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(rdata).map_err(|_| format!("AAAA record of {len} bytes"))?,
+        ))),
+        _ => None,
+    };
+    Ok(Record {
+        name,
+        rtype,
+        class: class & 0x7FFF,
+        cache_flush: class & 0x8000 != 0,
+        ttl,
+        addr,
+    })
+}
+
 /// Lower-case dotted text of `name`, no trailing dot; non-UTF-8 octets replaced.
-fn canonical(name: &simple_dns::Name<'_>) -> Result<String, String> {
+fn canonical(name: &Name) -> Result<String, String> {
     let mut s = String::new();
-    for label in name.as_bytes() {
+    for label in name.iter() {
         if !s.is_empty() {
             s.push('.');
         }
@@ -341,6 +366,125 @@ mod tests {
         let m = Message::parse(&ok).unwrap();
         assert_eq!(m.questions[2].name.len(), 3 * 64 - 1);
         assert!(Message::parse(&v).is_err());
+    }
+
+    // mDNS query for printer.local, type 65 (HTTPS), QU bit.
+    const MDNS_HTTPS_QUERY: &[u8] = &[
+        0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, b'p', b'r', b'i', b'n', b't', b'e', b'r', 5, b'l',
+        b'o', b'c', b'a', b'l', 0, 0, 65, 0x80, 1,
+    ];
+
+    #[test]
+    fn mdns_query_for_https_parses() {
+        let m = Message::parse(MDNS_HTTPS_QUERY).unwrap();
+        assert_eq!(m.questions.len(), 1);
+        assert_eq!(m.questions[0].name, "printer.local");
+        assert_eq!(m.questions[0].qtype, 65);
+        assert_eq!(m.questions[0].qclass, 1);
+        assert!(m.questions[0].unicast_response);
+    }
+
+    // mDNS response: printer.local A 198.51.100.7 (cache-flush, class 0x8001) and
+    // NSEC (type 47) for the same name, next name a pointer, bitmap A + AAAA.
+    const MDNS_NSEC_RESPONSE: &[u8] = &[
+        0, 0, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 1, 7, b'p', b'r', b'i', b'n', b't', b'e', b'r', 5,
+        b'l', b'o', b'c', b'a', b'l', 0, 0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4, 198, 51, 100, 7, 0xC0,
+        12, 0, 47, 0x80, 1, 0, 0, 0, 120, 0, 8, 0xC0, 12, 0, 4, 0x40, 0, 0, 0x08,
+    ];
+
+    #[test]
+    fn mdns_response_with_nsec_and_cache_flush_parses() {
+        let m = Message::parse(MDNS_NSEC_RESPONSE).unwrap();
+        let a = &m.answers[0];
+        assert_eq!((a.rtype, a.class, a.cache_flush), (TYPE_A, 1, true));
+        assert_eq!(a.addr, Some("198.51.100.7".parse().unwrap()));
+        let nsec = &m.additional[0];
+        assert_eq!((nsec.name.as_str(), nsec.rtype), ("printer.local", 47));
+        assert_eq!((nsec.class, nsec.cache_flush, nsec.addr), (1, true, None));
+        assert!(m.is_positive_response());
+    }
+
+    // LLMNR query for wpad, QTYPE 255 (ANY).
+    const LLMNR_ANY_QUERY: &[u8] = &[
+        0xAB, 0xCD, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4, b'w', b'p', b'a', b'd', 0, 0, 255, 0, 1,
+    ];
+
+    #[test]
+    fn llmnr_query_for_any_parses() {
+        let m = Message::parse(LLMNR_ANY_QUERY).unwrap();
+        assert_eq!(m.id, 0xABCD);
+        assert_eq!(
+            (m.questions[0].name.as_str(), m.questions[0].qtype),
+            ("wpad", 255)
+        );
+        assert!(!m.questions[0].unicast_response);
+    }
+
+    // Response to a question for the private type 0xff00: a record of that type in the
+    // unknown class 0x0042 with three bytes of opaque data, then an A record. All parse,
+    // the first record as a type only.
+    const PRIVATE_TYPE_RESPONSE: &[u8] = &[
+        0, 7, 0x80, 0, 0, 1, 0, 2, 0, 0, 0, 0, 1, b'h', 0, 0xff, 0x00, 0, 1, 0xC0, 12, 0xff, 0x00,
+        0x00, 0x42, 0, 0, 0, 30, 0, 3, 1, 2, 3, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 203, 0,
+        113, 9,
+    ];
+
+    #[test]
+    fn private_type_and_unknown_class_parse() {
+        let m = Message::parse(PRIVATE_TYPE_RESPONSE).unwrap();
+        assert_eq!((m.questions[0].qtype, m.questions[0].qclass), (0xff00, 1));
+        let r = &m.answers[0];
+        assert_eq!(
+            (r.rtype, r.class, r.cache_flush, r.addr),
+            (0xff00, 0x42, false, None)
+        );
+        assert_eq!(m.answers[1].addr, Some("203.0.113.9".parse().unwrap()));
+        // Every shorter prefix is truncated.
+        for n in 0..PRIVATE_TYPE_RESPONSE.len() {
+            assert!(
+                Message::parse(&PRIVATE_TYPE_RESPONSE[..n]).is_err(),
+                "prefix {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_address_lengths_and_forward_pointers_are_errors() {
+        let mut v = header(1, 0x8000, [0, 1, 0, 0]);
+        name(&mut v, "h");
+        v.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 1, 0, 3, 10, 0, 0]);
+        assert!(Message::parse(&v).is_err(), "A record of 3 bytes");
+        let mut v = header(1, 0x8000, [0, 1, 0, 0]);
+        name(&mut v, "h");
+        v.extend_from_slice(&[0, 28, 0, 1, 0, 0, 0, 1, 0, 4, 10, 0, 0, 1]);
+        assert!(Message::parse(&v).is_err(), "AAAA record of 4 bytes");
+        // A name pointing past itself, into the record that follows.
+        let mut v = header(1, 0, [1, 0, 0, 0]);
+        v.extend_from_slice(&[0xC0, 18, 0, 1, 0, 1, 1, b'a', 0]);
+        assert!(Message::parse(&v).is_err());
+    }
+
+    /// Parse cost: `cargo test -p nbdgm-watch --release --lib -- --ignored --nocapture dns_parse_cost`.
+    #[test]
+    #[ignore]
+    fn dns_parse_cost() {
+        let n = 100_000u32;
+        for (what, pkt) in [
+            ("query", MDNS_HTTPS_QUERY),
+            ("response", MDNS_NSEC_RESPONSE),
+        ] {
+            let t = std::time::Instant::now();
+            let mut kept = 0usize;
+            for _ in 0..n {
+                let m = Message::parse(std::hint::black_box(pkt)).unwrap();
+                kept += m.questions.len() + m.answers.len() + m.additional.len();
+            }
+            let ns = t.elapsed().as_nanos() / u128::from(n);
+            println!(
+                "{what} ({} bytes): {ns} ns/packet ({kept} entries)",
+                pkt.len()
+            );
+        }
     }
 
     #[test]

@@ -642,6 +642,35 @@ fn malformed_llmnr_is_reported() {
     assert_eq!(slugs(&a), vec!["malformed"]);
 }
 
+/// Real peers' types the detectors do not use (HTTPS, ANY, NSEC, private types, cache-flush
+/// classes) are no `malformed` alert, and an answer carrying them is still checked.
+#[test]
+fn unknown_dns_types_are_not_malformed() {
+    let mut n = Net::new();
+    let mut https = dns_query(2, "printer.local");
+    https.truncate(https.len() - 4);
+    https.extend_from_slice(&[0, 65, 0x80, 1]); // HTTPS, QU
+    let a = n.send(0, (CLIENT, 5353), ("224.0.0.251", 5353), &https);
+    assert!(a.is_empty(), "{:?}", slugs(&a));
+    let mut any = dns_query(3, "wpad");
+    any.truncate(any.len() - 4);
+    any.extend_from_slice(&[0, 255, 0, 1]);
+    let a = n.send(0, (CLIENT, 50000), ("224.0.0.252", 5355), &any);
+    assert!(a.is_empty(), "{:?}", slugs(&a));
+    // Responder-style LLMNR answer for wpad with an NSEC and a private-type record
+    // (class 0x8001) appended as additional records.
+    let mut ans = dns_answer(3, "wpad", &[ATTACKER], true);
+    ans[11] = 2;
+    for rtype in [[0u8, 47], [0xff, 0x00]] {
+        ans.extend_from_slice(&[
+            0xC0, 12, rtype[0], rtype[1], 0x80, 1, 0, 0, 0, 30, 0, 2, 0, 0,
+        ]);
+    }
+    let a = n.send(1, (ATTACKER, 5355), (CLIENT, 50000), &ans);
+    assert_eq!(slugs(&a), vec!["wpad-answered", "poisoner"], "{a:?}");
+    assert_eq!(n.e.counters().malformed, 0);
+}
+
 fn check_caps(v: &Value, path: &str) {
     if let Some(o) = v.as_object() {
         if let (Some(len), Some(max)) = (
