@@ -391,10 +391,69 @@ fn host_owns(e: &Engine, ip: IpAddr, host: &str) -> bool {
         || firm(e.names.get(Proto::Mdns, &format!("{host}.local")))
 }
 
+/// What the name table says about one answer, taken before any check of it.
+struct Standing {
+    /// The name's entry for the answer's protocol.
+    entry: Option<NameEntry>,
+    /// A group name (answered as one, or known as one).
+    group: bool,
+    /// The sender, or an address it answers with, owns the name.
+    owned: bool,
+    /// The sender, or an address it answers with, owns the host name on any protocol.
+    own_host: bool,
+    /// Some other host owns the name.
+    others_own: bool,
+}
+
+impl Standing {
+    fn of(e: &Engine, ip: IpAddr, a: &Answer) -> Standing {
+        let entry = e.names.get(a.proto, &a.name).cloned();
+        let group = a.group || entry.as_ref().is_some_and(|n| n.group);
+        // A multi-homed host answering over IPv4 with its IPv6 address owns it too.
+        let owned = entry
+            .as_ref()
+            .is_some_and(|n| n.owned_by(ip) || a.addrs.iter().any(|x| n.owned_by(*x)));
+        let own_host =
+            host_owns(e, ip, &a.host) || a.addrs.iter().any(|x| host_owns(e, *x, &a.host));
+        let others_own = entry
+            .as_ref()
+            .is_some_and(|n| n.owners.iter().any(|o| o.addr != ip));
+        Standing {
+            entry,
+            group,
+            owned,
+            own_host,
+            others_own,
+        }
+    }
+}
+
+/// An alert about answer `a` with the evidence every poisoning alert carries.
+fn base(sig: &'static signature::Signature, p: &Packet<'_>, a: &Answer) -> Alert {
+    Alert::new(sig, p)
+        .with("protocol", a.proto.as_str())
+        .with("name", a.name.as_str())
+        .with("txid", a.txid)
+        .with("answered_addresses", ip_strings(&a.addrs))
+        .with("frame", p.frame)
+        .key(a.name.as_str())
+}
+
+/// The key of the query `a` answers in [`PoisonState::queries`].
+fn query_key(a: &Answer) -> (Proto, u16, String) {
+    (a.proto, a.txid, a.name.clone())
+}
+
+/// An undoubted answer makes an owner only if it answered an earlier query (not a rival
+/// answer to this one, whose query is frame `qframe`) and its sender is no suspect.
+fn firm(o: &Owner, qframe: Option<u64>, e: &Engine) -> bool {
+    o.claim != Claim::Answered
+        || (qframe.is_none_or(|f| o.frame < f) && !score::is_suspect(&e.poison, o.addr))
+}
+
 /// Every check of one positive answer.
 fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>) {
     let ip = p.src.ip();
-    let now = p.time.secs;
     e.poison.answers += 1;
     if crate::honey::on_answer(e, p, a.proto, &a.name, a.txid, &a.addrs, out) {
         score::step(e, p, ip, "honey", a, out);
@@ -404,183 +463,222 @@ fn check_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, out: &mut Vec<Alert>
         return;
     }
     let before = out.len();
-    let entry = e.names.get(a.proto, &a.name).cloned();
-    let group = a.group || entry.as_ref().is_some_and(|n| n.group);
-    // The sender, or the address it answers with (a multi-homed host answering over
-    // IPv4 with its IPv6 address), owns the name.
-    let owned = entry
-        .as_ref()
-        .is_some_and(|n| n.owned_by(ip) || a.addrs.iter().any(|x| n.owned_by(*x)));
-    let own_host = host_owns(e, ip, &a.host) || a.addrs.iter().any(|x| host_owns(e, *x, &a.host));
-    let others_own = entry
-        .as_ref()
-        .is_some_and(|n| n.owners.iter().any(|o| o.addr != ip));
-    let addrs = ip_strings(&a.addrs);
-    let base = |sig: &'static signature::Signature| {
-        Alert::new(sig, p)
-            .with("protocol", a.proto.as_str())
-            .with("name", a.name.as_str())
-            .with("txid", a.txid)
-            .with("answered_addresses", addrs.clone())
-            .with("frame", p.frame)
-            .key(a.name.as_str())
-    };
-
-    if let Some((sig, kind)) = special(a) {
-        let not_owner = !owned && !own_host;
-        let sev = if not_owner {
-            Severity::High
-        } else {
-            Severity::Medium
-        };
-        out.push(base(sig).with("owner", !not_owner).severity(sev));
-        // Its owner answering is no evidence against it.
-        if not_owner {
-            score::step(e, p, ip, kind, a, out);
-        }
+    let st = Standing::of(e, ip, a);
+    check_special(e, p, a, &st, out);
+    let qframe = query_frame(e, p, a);
+    check_owner(e, p, a, &st, qframe, out);
+    check_query(e, p, a, &st, qframe, out);
+    if !st.owned && !st.own_host {
+        score::unowned(e, p, a, st.others_own, out);
     }
+    if out.len() == before && !score::is_suspect(&e.poison, ip) {
+        learn_answer(e, p, a, st.group);
+    }
+}
 
-    // The frame of the query this answers, if seen within the window.
-    let key = (a.proto, a.txid, a.name.clone());
-    let window = e.poison.window;
-    let qframe = e
-        .poison
-        .queries
-        .get(&key)
-        .filter(|q| now.saturating_sub(q.secs) <= window)
-        .map(|q| q.frame);
-    // An undoubted answer makes an owner only if it answered an earlier query (not a
-    // rival answer to this one) and its sender is no suspect.
-    let firm = |o: &Owner, e: &Engine| {
-        o.claim != Claim::Answered
-            || (qframe.is_none_or(|f| o.frame < f) && !score::is_suspect(&e.poison, o.addr))
+/// WPAD or ISATAP answered (1138109, 1138110): high from a non-owner, who also takes a
+/// poisoner step.
+fn check_special(e: &mut Engine, p: &Packet<'_>, a: &Answer, st: &Standing, out: &mut Vec<Alert>) {
+    let Some((sig, kind)) = special(a) else {
+        return;
     };
+    let not_owner = !st.owned && !st.own_host;
+    let sev = if not_owner {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    out.push(base(sig, p, a).with("owner", !not_owner).severity(sev));
+    // Its owner answering is no evidence against it.
+    if not_owner {
+        score::step(e, p, p.src.ip(), kind, a, out);
+    }
+}
 
-    if !group && !owned {
-        let earlier = entry
+/// The frame of the query `a` answers, if seen within the window.
+fn query_frame(e: &Engine, p: &Packet<'_>, a: &Answer) -> Option<u64> {
+    let now = p.time.secs;
+    e.poison
+        .queries
+        .get(&query_key(a))
+        .filter(|q| now.saturating_sub(q.secs) <= e.poison.window)
+        .map(|q| q.frame)
+}
+
+/// A unique name answered by a host other than its firm owner (1138101), and an NBNS
+/// name never registered (1138102).
+fn check_owner(
+    e: &mut Engine,
+    p: &Packet<'_>,
+    a: &Answer,
+    st: &Standing,
+    qframe: Option<u64>,
+    out: &mut Vec<Alert>,
+) {
+    let ip = p.src.ip();
+    if !st.group && !st.owned {
+        let earlier = st
+            .entry
             .as_ref()
-            .and_then(|n| n.owners.iter().find(|o| firm(o, e)));
+            .and_then(|n| n.owners.iter().find(|o| firm(o, qframe, e)));
         if let Some(o) = earlier {
-            out.push(base(&signature::ANSWER_NOT_OWNER).with(
+            out.push(base(&signature::ANSWER_NOT_OWNER, p, a).with(
                 "earlier_owner",
                 json!({"address": o.addr.to_string(), "how": o.claim.as_str(), "frame": o.frame}),
             ));
             score::step(e, p, ip, "not-owner", a, out);
         }
     }
-
-    if a.proto == Proto::Nbns && entry.is_none() && !group {
-        out.push(base(&signature::ANSWER_UNREGISTERED).with(
+    if a.proto == Proto::Nbns && st.entry.is_none() && !st.group {
+        out.push(base(&signature::ANSWER_UNREGISTERED, p, a).with(
             "note",
             "no registration seen on the wire; the capture may have started after it",
         ));
         score::step(e, p, ip, "unregistered", a, out);
     }
+}
 
-    let query = e
+/// What answering query `q` adds: the addresses that differ from the sender of an answer to
+/// a broadcast NBNS query, and the responders so far (this one added).
+struct Answered {
+    mismatch: Vec<String>,
+    responders: Vec<(IpAddr, Vec<IpAddr>, u64)>,
+    querier: IpAddr,
+    query_frame: u64,
+}
+
+/// Notes the sender as a responder to the query `a` answers; `None` if no such query was
+/// seen within the window.
+fn note_responder(e: &mut Engine, p: &Packet<'_>, a: &Answer) -> Option<Answered> {
+    let (ip, now, window) = (p.src.ip(), p.time.secs, e.poison.window);
+    let q = e
         .poison
         .queries
-        .get_mut(&key, now)
-        .filter(|q| now.saturating_sub(q.secs) <= window);
-    match query {
-        Some(q) => {
-            // A multi-homed host lists all its addresses, its sender's among them.
-            let mismatch: Vec<String> =
-                if q.broadcast && a.proto == Proto::Nbns && !a.addrs.contains(&ip) {
-                    a.addrs
-                        .iter()
-                        .filter(|x| **x != ip)
-                        .map(|x| x.to_string())
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-            if !q.responders.iter().any(|r| r.0 == ip) && q.responders.len() < MAX_RESPONDERS {
-                q.responders.push((ip, a.addrs.clone(), p.frame));
-            }
-            let responders = q.responders.clone();
-            let querier = q.querier;
-            let qframe0 = q.frame;
-            if !mismatch.is_empty() {
-                out.push(
-                    base(&signature::ANSWER_ADDRESS_MISMATCH)
-                        .with("mismatched_addresses", mismatch),
-                );
-            }
-            let differ = responders.iter().any(|r| {
-                let mut x = r.1.clone();
-                let mut y = responders[0].1.clone();
-                x.sort();
-                y.sort();
-                x != y
-            });
-            if responders.len() >= 2 && differ {
-                let list: Vec<Value> = responders
-                    .iter()
-                    .map(|r| json!({"address": r.0.to_string(), "answered_addresses": ip_strings(&r.1), "frame": r.2}))
-                    .collect();
-                out.push(
-                    base(&signature::MULTIPLE_RESPONDERS)
-                        .with("responders", list)
-                        .with("querier", querier.to_string())
-                        .with("query_frame", qframe0)
-                        .key(format!("{}:{}:{}", a.proto.as_str(), a.txid, a.name)),
-                );
-                // A non-owner answering together with the real owner.
-                let owner_of = |x: IpAddr| {
-                    entry
-                        .as_ref()
-                        .is_some_and(|n| n.owners.iter().any(|o| o.addr == x && firm(o, e)))
-                        || host_owns(e, x, &a.host)
-                };
-                let owners_answered = responders.iter().any(|r| owner_of(r.0));
-                let suspects: Vec<IpAddr> = responders
-                    .iter()
-                    .map(|r| r.0)
-                    .filter(|x| !owner_of(*x))
-                    .collect();
-                if owners_answered {
-                    for s in suspects {
-                        score::step(e, p, s, "with-owner", a, out);
-                    }
-                }
-                // Rival answers to one query: none of them proves ownership.
-                for r in &responders {
-                    let rival = entry.as_ref().is_some_and(|n| {
-                        n.owners.iter().any(|o| {
-                            o.addr == r.0 && o.claim == Claim::Answered && o.frame >= qframe0
-                        })
-                    });
-                    if rival {
-                        e.names.release(a.proto, &a.name, r.0);
-                    }
-                }
-            }
+        .get_mut(&query_key(a), now)
+        .filter(|q| now.saturating_sub(q.secs) <= window)?;
+    // A multi-homed host lists all its addresses, its sender's among them.
+    let mismatch: Vec<String> = if q.broadcast && a.proto == Proto::Nbns && !a.addrs.contains(&ip) {
+        a.addrs
+            .iter()
+            .filter(|x| **x != ip)
+            .map(|x| x.to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !q.responders.iter().any(|r| r.0 == ip) && q.responders.len() < MAX_RESPONDERS {
+        q.responders.push((ip, a.addrs.clone(), p.frame));
+    }
+    Some(Answered {
+        mismatch,
+        responders: q.responders.clone(),
+        querier: q.querier,
+        query_frame: q.frame,
+    })
+}
+
+/// Checks against the query answered: address mismatch (1138103), multiple responders
+/// (1138104), or no query at all (1138105, not for mDNS).
+fn check_query(
+    e: &mut Engine,
+    p: &Packet<'_>,
+    a: &Answer,
+    st: &Standing,
+    qframe: Option<u64>,
+    out: &mut Vec<Alert>,
+) {
+    let now = p.time.secs;
+    let Some(q) = note_responder(e, p, a) else {
+        let started = e.poison.start.unwrap_or(now);
+        if a.proto != Proto::Mdns && now.saturating_sub(started) >= e.poison.window {
+            out.push(base(&signature::UNSOLICITED_ANSWER, p, a));
         }
-        None => {
-            let started = e.poison.start.unwrap_or(now);
-            if a.proto != Proto::Mdns && now.saturating_sub(started) >= window {
-                out.push(base(&signature::UNSOLICITED_ANSWER));
-            }
+        return;
+    };
+    if !q.mismatch.is_empty() {
+        out.push(
+            base(&signature::ANSWER_ADDRESS_MISMATCH, p, a)
+                .with("mismatched_addresses", q.mismatch.clone()),
+        );
+    }
+    let differ = q.responders.iter().any(|r| {
+        let mut x = r.1.clone();
+        let mut y = q.responders[0].1.clone();
+        x.sort();
+        y.sort();
+        x != y
+    });
+    if q.responders.len() >= 2 && differ {
+        multiple_responders(e, p, a, st, qframe, &q, out);
+    }
+}
+
+/// Different answers to one query (1138104): a poisoner step for each non-owner that
+/// answered together with an owner; none of the rival answers makes an owner.
+fn multiple_responders(
+    e: &mut Engine,
+    p: &Packet<'_>,
+    a: &Answer,
+    st: &Standing,
+    qframe: Option<u64>,
+    q: &Answered,
+    out: &mut Vec<Alert>,
+) {
+    let list: Vec<Value> = q
+        .responders
+        .iter()
+        .map(|r| json!({"address": r.0.to_string(), "answered_addresses": ip_strings(&r.1), "frame": r.2}))
+        .collect();
+    out.push(
+        base(&signature::MULTIPLE_RESPONDERS, p, a)
+            .with("responders", list)
+            .with("querier", q.querier.to_string())
+            .with("query_frame", q.query_frame)
+            .key(format!("{}:{}:{}", a.proto.as_str(), a.txid, a.name)),
+    );
+    let owner_of = |x: IpAddr, e: &Engine| {
+        st.entry
+            .as_ref()
+            .is_some_and(|n| n.owners.iter().any(|o| o.addr == x && firm(o, qframe, e)))
+            || host_owns(e, x, &a.host)
+    };
+    let owners_answered = q.responders.iter().any(|r| owner_of(r.0, e));
+    let suspects: Vec<IpAddr> = q
+        .responders
+        .iter()
+        .map(|r| r.0)
+        .filter(|x| !owner_of(*x, e))
+        .collect();
+    if owners_answered {
+        for s in suspects {
+            score::step(e, p, s, "with-owner", a, out);
         }
     }
-
-    if !owned && !own_host {
-        score::unowned(e, p, a, others_own, out);
-    }
-
-    let flagged = out.len() > before || score::is_suspect(&e.poison, ip);
-    if !flagged {
-        let mut addrs = vec![ip];
-        addrs.extend(a.addrs.iter().copied().filter(|x| *x != ip));
-        for addr in addrs.into_iter().take(NameEntry::MAX_OWNERS / 2) {
-            let owner = Owner {
-                addr,
-                claim: Claim::Answered,
-                frame: p.frame,
-                secs: now,
-            };
-            e.poison.learn_later(a.proto, a.name.clone(), group, owner);
+    for r in &q.responders {
+        let rival = st.entry.as_ref().is_some_and(|n| {
+            n.owners
+                .iter()
+                .any(|o| o.addr == r.0 && o.claim == Claim::Answered && o.frame >= q.query_frame)
+        });
+        if rival {
+            e.names.release(a.proto, &a.name, r.0);
         }
+    }
+}
+
+/// An answer that raised nothing makes its sender (and the addresses it answered with)
+/// owners by answer, learned after the packet.
+fn learn_answer(e: &mut Engine, p: &Packet<'_>, a: &Answer, group: bool) {
+    let ip = p.src.ip();
+    let mut addrs = vec![ip];
+    addrs.extend(a.addrs.iter().copied().filter(|x| *x != ip));
+    for addr in addrs.into_iter().take(NameEntry::MAX_OWNERS / 2) {
+        let owner = Owner {
+            addr,
+            claim: Claim::Answered,
+            frame: p.frame,
+            secs: p.time.secs,
+        };
+        e.poison.learn_later(a.proto, a.name.clone(), group, owner);
     }
 }
