@@ -375,5 +375,17 @@ pub(super) fn run(
         sender.stop();
     }
     let stats = stats.lock().map(|s| s.clone()).unwrap_or_default();
+    if args.stats {
+        // The kernel's counters, whatever the output format (the text summary has them
+        // only on a terminal): `dropped` is the capture buffer overflowing.
+        let s = serde_json::json!({ "capture": {
+            "received": stats.received,
+            "dropped": stats.dropped,
+            "if_dropped": stats.if_dropped,
+            "frames": stats.decoder.frames,
+            "udp_matched": stats.decoder.udp_matched,
+        }});
+        eprintln!("{s}");
+    }
     result.map(|()| stats)
 }
