@@ -328,35 +328,7 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
             cfg.local_nets = live::local_nets(iface);
         }
     }
-    let router = match &args.config {
-        Some(path) => sinks::Router::from_config(path).map_err(|e| WatchError::Config {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?,
-        None => None,
-    };
-    let syslog = match &args.syslog {
-        Some(t) => Some(open_syslog(t, &args.syslog_facility)?),
-        None => None,
-    };
-    let out: Box<dyn Write> = match &args.output {
-        None => Box::new(BufWriter::new(io::stdout())),
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).map_err(io_at(format!("--output {}", p.display())))?,
-        )),
-    };
-    let mut em = Emitter {
-        out,
-        format,
-        min: args.min_severity.into(),
-        fail_on: args.fail_on.into(),
-        count: args.count,
-        flush_each: args.interface.is_some()
-            || (args.output.is_none() && io::stdout().is_terminal()),
-        tally: Tally::default(),
-        router,
-        syslog,
-    };
+    let mut em = emitter(args, format)?;
     let mut engine = Engine::new(cfg);
     let mut drops = None;
     if let Some(iface) = &args.interface {
@@ -414,6 +386,39 @@ fn watch(args: &WatchArgs) -> Result<u8, WatchError> {
         exit::FINDINGS
     } else {
         exit::OK
+    })
+}
+
+/// The alert writer of a run: output, filters, `[[sink]]`s and `--syslog`.
+fn emitter(args: &WatchArgs, format: Format) -> Result<Emitter, WatchError> {
+    let router = match &args.config {
+        Some(path) => sinks::Router::from_config(path).map_err(|e| WatchError::Config {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?,
+        None => None,
+    };
+    let syslog = match &args.syslog {
+        Some(t) => Some(open_syslog(t, &args.syslog_facility)?),
+        None => None,
+    };
+    let out: Box<dyn Write> = match &args.output {
+        None => Box::new(BufWriter::new(io::stdout())),
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).map_err(io_at(format!("--output {}", p.display())))?,
+        )),
+    };
+    Ok(Emitter {
+        out,
+        format,
+        min: args.min_severity.into(),
+        fail_on: args.fail_on.into(),
+        count: args.count,
+        flush_each: args.interface.is_some()
+            || (args.output.is_none() && io::stdout().is_terminal()),
+        tally: Tally::default(),
+        router,
+        syslog,
     })
 }
 
