@@ -472,14 +472,18 @@ fn samba_and_nbdgm_raise_no_high_alert() {
     );
     // The watcher saw the traffic (else "no alert" would prove nothing).
     let err = watch.read_stderr().unwrap_or_default();
+    // stderr holds JSON values (the engine's stats, the capture counters) one after the
+    // other, each starting at the beginning of a line: take the one with "counters".
     let stats: Value = err
-        .find('{')
-        .and_then(|i| {
+        .match_indices('{')
+        .filter(|(i, _)| *i == 0 || err.as_bytes()[i - 1] == b'\n')
+        .filter_map(|(i, _)| {
             serde_json::Deserializer::from_str(&err[i..])
                 .into_iter::<Value>()
                 .next()
+                .and_then(Result::ok)
         })
-        .and_then(Result::ok)
+        .find(|v| v.get("counters").is_some())
         .unwrap_or_else(|| panic!("no --stats JSON on stderr:\n{err}"));
     let count = |k: &str| stats["counters"][k].as_u64().unwrap_or(0);
     assert!(
