@@ -116,16 +116,16 @@ if [ "$what" = all ] || [ "$what" = live ]; then
   ip -n "$ns_b" link set "$vb" up
   sleep 1
   ip netns exec "$ns_b" /usr/bin/time -f '%e %M %U %S' -o "$work/live.t" \
-    "$nbdgm" watch --interface "$vb" --duration "$((secs + 4))s" --stats --format ndjson --output /dev/null \
+    "$nbdgm" watch --interface "$vb" --duration "$((secs + 8))s" --stats --format ndjson --output /dev/null \
     --no-progress 2>"$work/live.err" &
   watch_pid=$!
   sleep 2
-  ip netns exec "$ns_a" "$bin/watch_bench" send --corpus "$cap" --src 203.0.113.1 --dst 203.0.113.255 \
+  ip netns exec "$ns_a" /usr/bin/time -f '%e %U %S' -o "$work/send.t" "$bin/watch_bench" send --corpus "$cap" --src 203.0.113.1 --dst 203.0.113.255 \
     --rate "$rate" --count "$((rate * secs))" --max-secs "$((secs + 5))" >"$work/send.json"
   wait "$watch_pid" || true
   watch_pid=""
   sent=$(jq .sent "$work/send.json")
-  echo "sender: $(cat "$work/send.json")"
+  echo "sender: $(cat "$work/send.json")   CPU s (user sys): $(tail -1 "$work/send.t" | cut -d' ' -f2-)"
   echo "veth rx (watcher side): $(ip -n "$ns_b" -s -j link show "$vb" | jq -c '.[0].stats64.rx | {packets, dropped}')"
   read -r el rss user sys < <(tail -1 "$work/live.t")
   jq -s -c --arg sent "$sent" --arg rss "$rss" --arg cpu "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" '
@@ -135,7 +135,7 @@ if [ "$what" = all ] || [ "$what" = live ]; then
      engine_datagram: $e.counters.datagram, alerts: $e.counters.alerts,
      watch_cpu_s: ($cpu | tonumber), watch_peak_rss_mb: (($rss | tonumber) / 1024 * 10 | round / 10)}' \
     "$work/live.err" || cat "$work/live.err"
-  echo "(watch ran $el s wall: 2 s before the sender, $secs s of traffic, the rest idle)"
+  echo "(watch ran $el s wall: 2 s before the sender, about $secs s of traffic, the rest idle)"
 fi
 
 if [ "$what" = all ] || [ "$what" = flood ]; then
