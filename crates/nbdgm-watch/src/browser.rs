@@ -34,6 +34,10 @@ const MAX_NAMES_PER_HOST: usize = 32;
 const MAX_BACKUPS: usize = 32;
 /// Cap on the per-workgroup election ring and per-host announcement ring.
 const MAX_RING: usize = 4096;
+/// Seconds after an election claim before an announcement without the claimed running
+/// role counts against it: the role appears only once the election is won (nmbd: after
+/// registering `<1D>` and `__MSBROWSE__`, ~8 s, plus its up to 10 s clock lag, SAMBA-LAB G3).
+pub const CLAIM_SETTLE_SECS: i64 = 60;
 
 /// The local master of a workgroup.
 #[derive(Debug, Clone)]
@@ -77,6 +81,18 @@ pub struct BrowserHost {
     flood_alerted: Option<i64>,
     names: Vec<String>,
     names_alerted: bool,
+    /// Running-role claim of an election not yet backed by an announcement.
+    pending: Option<PendingClaim>,
+}
+
+/// A RequestElection's running-master/backup claim, judged against the sender's
+/// announcements made [`CLAIM_SETTLE_SECS`] or more after it.
+#[derive(Debug, Clone)]
+struct PendingClaim {
+    at: Timestamp,
+    frame: u64,
+    criteria: u32,
+    workgroup: String,
 }
 
 /// Per-workgroup and per-host browser state.
@@ -453,6 +469,75 @@ fn on_announcement(
     if let (true, Some(wg)) = (is_master, wg) {
         set_master(e, p, &wg, &a.server_name, out);
     }
+    judge_pending(e, p, out);
+}
+
+/// A pending running-role claim of `p`'s sender, after one of its announcements: dropped
+/// once announcements or mastership back it, or once another host became master of the
+/// workgroup after the claim (the claimant lost); raised as ELECTION_OVERCLAIM when an
+/// announcement [`CLAIM_SETTLE_SECS`] or more after the claim still does not show it.
+fn judge_pending(e: &mut Engine, p: &Packet<'_>, out: &mut Vec<Alert>) {
+    let src = p.src.ip();
+    let Some(pc) = e.browser.hosts.get(&src).and_then(|h| h.pending.clone()) else {
+        return;
+    };
+    let ctx = ClaimContext {
+        bits: e.browser.hosts.get(&src).map_or(0, |h| h.announced_bits),
+        master_now: e.browser.is_known_master(src),
+        backup: e.browser.is_backup(src),
+        owns_1b: false,
+    };
+    let still: Vec<_> = overclaims(pc.criteria, &ctx)
+        .into_iter()
+        .filter(|(c, _)| is_transient(c))
+        .collect();
+    let lost = e
+        .browser
+        .workgroups
+        .get(&e.browser.wg_key(&pc.workgroup, src))
+        .and_then(|w| w.master.as_ref())
+        .is_some_and(|m| m.ip != src && m.since.secs >= pc.at.secs);
+    let waited = p.time.secs.saturating_sub(pc.at.secs);
+    if !still.is_empty() && !lost && waited < CLAIM_SETTLE_SECS {
+        return;
+    }
+    let Some(h) = e.browser.hosts.get_mut(&src, p.time.secs) else {
+        return;
+    };
+    h.pending = None;
+    if still.is_empty() || lost {
+        return;
+    }
+    let c = ElectionCriteria(pc.criteria);
+    out.push(
+        Alert::new(&signature::ELECTION_OVERCLAIM, p)
+            .with("workgroup", pc.workgroup.clone())
+            .with("server_name", h.name.clone())
+            .with("criteria", format!("0x{:08x}", pc.criteria))
+            .with("os_level", c.os())
+            .with("roles", c.role_names())
+            .with("claim_frame", pc.frame)
+            .with("claim_time", pc.at.to_rfc3339_micros())
+            .with("waited_secs", waited)
+            .with("announced_server_type", format!("0x{:08x}", ctx.bits))
+            .with("announced_roles", server_type_names(ctx.bits))
+            .with("announced_os", h.os.map(|(a, b)| format!("{a}.{b}")))
+            .with(
+                "unbacked",
+                still
+                    .iter()
+                    .map(|(c, why)| json!({"claim": c, "why": why}))
+                    .collect::<Vec<_>>(),
+            )
+            .key(pc.workgroup),
+    );
+}
+
+/// Claims that follow the election's outcome (running master, running backup): the
+/// sender's announcements can show them only after it has won, so they are judged
+/// against later announcements, not earlier ones.
+pub fn is_transient(claim: &str) -> bool {
+    matches!(claim, "RUNNING_MASTER" | "RUNNING_BACKUP")
 }
 
 /// Records `src` as master of `wg`; a different host than before raises MASTER_CHANGE.
@@ -574,7 +659,20 @@ fn on_election(
                         ServerType::DOMAIN_CTRL | ServerType::DOMAIN_MASTER,
                     ) && e.names.owns_suffix(src, &[0x1b]),
                 };
-                let unbacked = overclaims(r.criteria, &ctx);
+                // Running roles follow the election's outcome: judged later (judge_pending).
+                let (transient, unbacked): (Vec<_>, Vec<_>) = overclaims(r.criteria, &ctx)
+                    .into_iter()
+                    .partition(|(c, _)| is_transient(c));
+                let pending = match (transient.is_empty(), &h.pending) {
+                    (true, _) => Some(None),
+                    (false, None) => Some(Some(PendingClaim {
+                        at: p.time,
+                        frame: p.frame,
+                        criteria: r.criteria,
+                        workgroup: wg.clone(),
+                    })),
+                    (false, Some(_)) => None,
+                };
                 if !unbacked.is_empty() {
                     let c = ElectionCriteria(r.criteria);
                     out.push(
@@ -596,6 +694,9 @@ fn on_election(
                             )
                             .key(wg.clone()),
                     );
+                }
+                if let (Some(pc), Some(h)) = (pending, e.browser.hosts.get_mut(&src, now)) {
+                    h.pending = pc;
                 }
             }
         }
@@ -673,7 +774,9 @@ pub struct ClaimContext {
     pub owns_1b: bool,
 }
 
-/// Election claims (MS-BRWS §2.2.3 Criteria, DIGEST §6.4) its announcements do not back:
+/// Election claims (MS-BRWS §2.2.3 Criteria, DIGEST §6.4) its announcements do not back
+/// (running master/backup are [`is_transient`]: the caller judges them only against
+/// announcements made after the claim):
 ///
 /// * role 0x80 (PDC), Windows only: needs SV_TYPE_DOMAIN_CTRL (0x08) or
 ///   SV_TYPE_DOMAIN_MASTER (0x80000) announced, or a `<1B>` name. Samba sets 0x80 whenever

@@ -268,7 +268,8 @@ fn election_overclaim_needs_an_announcement_and_names_the_bits() {
         .iter()
         .map(|c| c["claim"].as_str().unwrap())
         .collect();
-    assert_eq!(claims, ["PDC", "RUNNING_MASTER", "OS_LEVEL"]);
+    // RUNNING_MASTER follows the election's outcome: judged on later announcements.
+    assert_eq!(claims, ["PDC", "OS_LEVEL"]);
     assert_eq!(ev["announced_server_type"], "0x00011003");
     // Samba (SERVER_UNIX) with a high os level and MAINTAIN_LIST is not an overclaim.
     n.send(
@@ -623,4 +624,92 @@ fn frames_relayed_by_an_nbdd_count_for_their_originator() {
         .map(|h| h["ip"].as_str().unwrap())
         .collect();
     assert_eq!(ips, [LMB, ROGUE]);
+}
+
+/// Hex of a UDP payload as captured.
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Samba nmbd's own datagrams (SAMBAA, 198.51.100.10 -> 198.51.100.255:138, to
+/// TESTGROUP<1D>/<1E>), the UDP payloads as captured in /work/shared/captures.
+/// samba-nmbd-startup.pcap frame 6, +0.0 s: HostAnnouncement, type 0x00819a03
+/// (no MASTER_BROWSER, no BACKUP_BROWSER), comment "nmbd test peer SAMBAA".
+const NMBD_HOST_ANN: &str = "110a20c0c633640a008a00d000002046444542454e45434542454243414341434143414341434143414341434141410020464545464644464545484643455046464641434143414341434143414341424e00ff534d4225000000000000000000000000000000000000000000000000000000110000360000000000000000000000000000000000000036005600030001000100020047005c4d41494c534c4f545c42524f57534500010060ea000053414d424141000000000000000000000601039a81000f0155aa6e6d6264207465737420706565722053414d42414100";
+/// samba-nmbd-probes.pcap frame 70: RequestElection, criteria 0x41010f0f (os level 65,
+/// preferred master, MAINTAIN_LIST, RUNNING_MASTER, RUNNING_BACKUP: nmbd sets 0x05 when it
+/// becomes local master), uptime 0xc738 ms, server name SAMBAA.
+const NMBD_ELECTION: &str = "110a24eec633640a008a00af00002046444542454e45434542454243414341434143414341434143414341434141410020464545464644464545484643455046464641434143414341434143414341424f00ff534d4225000000000000000000000000000000000000000000000000000000110000150000000000000000000000000000000000000015005600030001000100020026005c4d41494c534c4f545c42524f5753450008010f0f014138c700000000000053414d42414100";
+/// samba-nmbd-startup.pcap frame 40, +23.04 s: LocalMasterAnnouncement, type 0x00849a03
+/// (+ MASTER_BROWSER), sent right after "SAMBAA is now a local master browser".
+const NMBD_LMA: &str = "110a20cac633640a008a00d000002046444542454e45434542454243414341434143414341434143414341434141410020464545464644464545484643455046464641434143414341434143414341424f00ff534d4225000000000000000000000000000000000000000000000000000000110000360000000000000000000000000000000000000036005600030001000100020047005c4d41494c534c4f545c42524f575345000f02c0d4010053414d424141000000000000000000000601039a84000f0155aa6e6d6264207465737420706565722053414d42414100";
+
+#[test]
+fn nmbd_claiming_running_master_before_its_first_master_announcement_is_no_overclaim() {
+    // nmbd announces as a potential browser, wins, sets RUNNING_MASTER|RUNNING_BACKUP in its
+    // criteria (answering an election while it registers <1D>), and only then sends its
+    // LocalMasterAnnouncement: the earlier HostAnnouncement cannot show the new role.
+    let mut n = Net::new();
+    assert!(n.send(0, LMB, &unhex(NMBD_HOST_ANN)).is_empty());
+    let out = n.send(20, LMB, &unhex(NMBD_ELECTION));
+    assert!(
+        out.is_empty(),
+        "election after a pre-role announcement: {out:?}"
+    );
+    let out = n.send(23, LMB, &unhex(NMBD_LMA));
+    assert!(
+        out.is_empty(),
+        "its master announcement backs the claim: {out:?}"
+    );
+    // Its periodic announcements later on stay quiet too.
+    assert!(n.send(153, LMB, &unhex(NMBD_LMA)).is_empty());
+    assert!(n.send(160, LMB, &unhex(NMBD_ELECTION)).is_empty());
+}
+
+#[test]
+fn running_master_claim_never_shown_by_later_announcements_is_an_overclaim() {
+    let mut n = Net::new();
+    n.send(0, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    // Honest Windows OS byte and no PDC/DC: only the running roles are claimed.
+    assert!(n.send(1, WS, &election(WS, "WS1", 0x1001_0F05)).is_empty());
+    // Announcements soon after may predate the role: not judged yet.
+    assert!(n
+        .send(30, WS, &host_ann(WS, "WS1", TYPE_WS, false))
+        .is_empty());
+    // A minute after the claim, still a plain workstation and nobody else won.
+    let out = n.send(70, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    assert_eq!(slugs(&out), ["election-overclaim"]);
+    let ev = &out[0].evidence;
+    assert_eq!(ev["criteria"], "0x10010f05");
+    assert_eq!(ev["claim_frame"], 2);
+    assert_eq!(ev["waited_secs"], 69);
+    let claims: Vec<&str> = ev["unbacked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["claim"].as_str().unwrap())
+        .collect();
+    assert_eq!(claims, ["RUNNING_MASTER", "RUNNING_BACKUP"]);
+    // Judged once.
+    assert!(n
+        .send(200, WS, &host_ann(WS, "WS1", TYPE_WS, false))
+        .is_empty());
+}
+
+#[test]
+fn running_master_claim_of_the_election_loser_is_dropped() {
+    let mut n = Net::new();
+    n.send(0, WS, &host_ann(WS, "WS1", TYPE_WS, false));
+    assert!(n.send(1, WS, &election(WS, "WS1", 0x1001_0F04)).is_empty());
+    // Another host wins and announces itself master: WS1 lost, its claim is moot.
+    assert!(n
+        .send(5, LMB, &host_ann(LMB, "LMB1", TYPE_LMB, true))
+        .is_empty());
+    assert!(n
+        .send(90, WS, &host_ann(WS, "WS1", TYPE_WS, false))
+        .is_empty());
 }
