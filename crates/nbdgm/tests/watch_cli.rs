@@ -640,6 +640,7 @@ fn live_capture_errors_and_duration() {
         Some(0) => {
             assert!(start.elapsed() >= std::time::Duration::from_millis(900));
             sigusr1_writes_inventory();
+            live_processes_everything_captured();
         }
         Some(2) => assert!(
             err.contains("permission") || err.contains("without live capture"),
@@ -784,4 +785,56 @@ fn the_example_configuration_loads() {
         "{}",
         text(&o.stderr)
     );
+}
+
+/// Live: every datagram the capture matched reaches the engine (none lost between the
+/// capture thread and the engine), and `--stats` reports the kernel's counters.
+fn live_processes_everything_captured() {
+    let child = Command::new(BIN)
+        .args([
+            "watch",
+            "--interface",
+            "lo",
+            "--duration",
+            "3s",
+            "--format",
+            "ndjson",
+            "--stats",
+            "--output",
+            "/dev/null",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // An NBNS name query (RFC 1002 §4.2.12) for FILESRV<20>, 2,000 times, unicast.
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0x20];
+    for b in b"FILESRV        " {
+        q.extend([b'A' + (b >> 4), b'A' + (b & 15)]);
+    }
+    q.extend([b'C', b'A', 0, 0, 0x20, 0, 1]);
+    for _ in 0..2_000 {
+        sock.send_to(&q, "127.0.0.1:137").unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let vals: Vec<Value> = serde_json::Deserializer::from_str(&err)
+        .into_iter::<Value>()
+        .map(|v| v.unwrap())
+        .collect();
+    let cap = vals
+        .iter()
+        .find_map(|v| v.get("capture"))
+        .expect("capture counters");
+    let engine = vals
+        .iter()
+        .find_map(|v| v.get("counters"))
+        .expect("engine counters");
+    assert_eq!(cap["dropped"], 0, "{err}");
+    let matched = cap["udp_matched"].as_u64().unwrap();
+    assert!(matched >= 2_000, "{err}");
+    assert_eq!(engine["packets"].as_u64().unwrap(), matched, "{err}");
+    assert!(engine["nbns"].as_u64().unwrap() >= 2_000, "{err}");
 }

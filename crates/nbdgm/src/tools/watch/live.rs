@@ -268,6 +268,29 @@ impl Verifier {
     }
 }
 
+/// One batch through the engine; honey alerts wait for their verification.
+fn process_batch(
+    batch: &[UdpDatagram<'static>],
+    engine: &mut Engine,
+    em: &mut Emitter,
+    mut verifier: Option<&mut Verifier>,
+) -> Result<(), WatchError> {
+    let mut alerts = Vec::new();
+    for d in batch {
+        engine.process(&Packet::from_capture(d), &mut alerts);
+        for a in alerts.drain(..) {
+            let a = match verifier.as_deref_mut() {
+                Some(v) if a.signature.id == HONEY_ANSWERED.id => v.take(a),
+                _ => Some(a),
+            };
+            if let Some(a) = a {
+                em.alert(&a)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Captures on `iface` into `engine`, alerts to `em`. Returns the capture's counters.
 pub(super) fn run(
     iface: &str,
@@ -299,7 +322,6 @@ pub(super) fn run(
     }
     let mut verifier = args.honey_verify.then(Verifier::new);
     let deadline = args.duration.map(|d| Instant::now() + d);
-    let mut alerts = Vec::new();
     let mut rounds = 0u64;
     let mut result = Ok(());
     while !em.tally.done && !flags.stop.load(Ordering::Relaxed) {
@@ -323,18 +345,7 @@ pub(super) fn run(
         match rx.recv_timeout(wait) {
             Ok(FromCapture::Batch(batch)) => {
                 in_flight.fetch_sub(batch_bytes(&batch), Ordering::Relaxed);
-                for d in &batch {
-                    engine.process(&Packet::from_capture(d), &mut alerts);
-                    for a in alerts.drain(..) {
-                        let a = match &mut verifier {
-                            Some(v) if a.signature.id == HONEY_ANSWERED.id => v.take(a),
-                            _ => Some(a),
-                        };
-                        if let Some(a) = a {
-                            em.alert(&a)?;
-                        }
-                    }
-                }
+                process_batch(&batch, engine, em, verifier.as_mut())?;
             }
             Ok(FromCapture::Failed(e)) => {
                 result = Err(WatchError::Usage(e));
@@ -358,6 +369,15 @@ pub(super) fn run(
     }
     // The capture thread ends at its next read timeout or packet, or with the process.
     cap_stop.store(true, Ordering::Relaxed);
+    // What was captured before the end is still looked at (at most the queue's bound).
+    if result.is_ok() {
+        while let Ok(FromCapture::Batch(batch)) = rx.try_recv() {
+            if em.tally.done {
+                break;
+            }
+            process_batch(&batch, engine, em, verifier.as_mut())?;
+        }
+    }
     // Verifications under way finish within their timeouts (two connections each).
     if let Some(v) = &mut verifier {
         let until = Instant::now() + VERIFY_TIMEOUT * 3;
