@@ -146,6 +146,13 @@ impl Engine {
             if let Some((_, s)) = self.severity.iter().find(|(id, _)| *id == a.signature.id) {
                 a.severity = *s;
             }
+            // The suspect's Ethernet address, when the suspect sent this packet.
+            if let (Some(mac), true) = (p.src_mac, a.src == p.src) {
+                if !a.evidence.contains_key("src_mac") {
+                    let mac = crate::packet::mac_string(&mac);
+                    a.evidence.insert("src_mac".into(), Value::from(mac));
+                }
+            }
             if self.suppress.admit(&mut a) {
                 self.counters.alerts += 1;
                 out.push(a);

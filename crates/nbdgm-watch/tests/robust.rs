@@ -90,3 +90,25 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn alerts_about_the_sender_carry_its_ethernet_address() {
+    let mut e = Engine::new(WatchConfig::default());
+    let mut alerts = Vec::new();
+    let p = Packet {
+        frame: 1,
+        time: Timestamp::new(1_700_000_000, 0),
+        src: "198.51.100.7:137".parse().unwrap(),
+        dst: "198.51.100.255:137".parse().unwrap(),
+        src_mac: Some([0x02, 0, 0x5e, 0x10, 0x20, 0x07]),
+        payload: &[0x12, 0x34, 0x01],
+    };
+    e.process(&p, &mut alerts);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].signature.slug, "malformed");
+    assert_eq!(alerts[0].evidence["src_mac"], "02:00:5e:10:20:07");
+    // No link-layer address: no field.
+    let mut e = Engine::new(WatchConfig::default());
+    e.process(&Packet { src_mac: None, ..p }, &mut alerts);
+    assert!(!alerts[1].evidence.contains_key("src_mac"));
+}
