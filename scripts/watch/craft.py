@@ -28,9 +28,9 @@ WG = "CORP"
 
 
 class Host:
-    def __init__(self, name, last, mac_last=None):
+    def __init__(self, name, last, mac_last=None, net=NET):
         self.name = name
-        self.ip = NET + str(last)
+        self.ip = net + str(last)
         self.mac = "02:00:5e:00:00:%02x" % (mac_last if mac_last is not None else last)
 
     def addr(self):
@@ -43,6 +43,9 @@ SRV01 = Host("SRV01", 20)
 PRN01 = Host("PRN01", 30)
 NAS01 = Host("NAS01", 31)
 EVIL = Host("EVIL66", 66)
+# A host on another subnet (RFC 5737 TEST-NET-3), reached through the router .1: its frames
+# carry the router's MAC.
+REMOTE = Host("REMOTE7", 7, mac_last=1, net="203.0.113.")
 
 # --------------------------------------------------------------------------------------
 # NetBIOS names, RFC 1002 §4.1 (first-level encoding, RFC 1001 §14.1)
@@ -620,6 +623,31 @@ def direct_unique_unknown():
     return c
 
 
+def answer_address_mismatch():
+    c = Capture()
+    lan_prelude(c)
+    # WS01 asks by broadcast for FILESRV<20> (nobody registered it); EVIL (.66) answers,
+    # but the NB_ADDRESS it gives is .99, not its own: a B-node answers for itself, so an
+    # answer naming another address redirects the asker (RFC 1002 §4.2.13, §5.1.1).
+    c.query(10.0, WS01, "FILESRV", 0x20, 0x7f21)
+    c.answer(10.001, EVIL, WS01, "FILESRV", 0x20, 0x7f21, addr=bytes([198, 51, 100, 99]))
+    return c
+
+
+def off_subnet():
+    c = Capture()
+    lan_prelude(c)
+    # Routed NetBIOS: REMOTE7 (203.0.113.7, outside 198.51.100.0/24, via the router) asks
+    # SRV01 for WS01<20> by unicast and sends it a DIRECT_UNIQUE host announcement; run
+    # with --local-net 198.51.100.0/24 (off-subnet.pcap.args). Once per source.
+    c.udp(10.0, REMOTE, SRV01.ip, SRV01.mac, 137, 137, nbns_header(0x7f31, 0x0100, 1, 0, 0, 0)
+          + nb_name("WS01", 0x20) + struct.pack(">HH", NB, IN), ttl=127)
+    c.udp(10.5, REMOTE, SRV01.ip, SRV01.mac, 138, 138,
+          datagram(DIRECT_UNIQUE, 0x7f32, REMOTE, nb_name("REMOTE7", 0x00), nb_name(WG, 0x1D),
+                   mailslot(BROWSE, host_announcement("REMOTE7", WS_TYPE, "branch office"))), ttl=127)
+    return c
+
+
 SCENARIOS = {
     "benign": benign,
     "answer-not-owner": answer_not_owner,
@@ -640,6 +668,8 @@ SCENARIOS = {
     "announcement-flood": announcement_flood,
     "isatap": isatap,
     "direct-unique-unknown": direct_unique_unknown,
+    "answer-address-mismatch": answer_address_mismatch,
+    "off-subnet": off_subnet,
 }
 
 # Files whose frames are meant to be malformed (tshark may flag them).

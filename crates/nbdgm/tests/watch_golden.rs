@@ -36,6 +36,8 @@ const CRAFTED: &[(&str, Option<&str>)] = &[
     ("announcement-flood", Some("announcement-flood")),
     ("isatap", Some("isatap-answered")),
     ("direct-unique-unknown", Some("direct-unique-unknown-name")),
+    ("answer-address-mismatch", Some("answer-address-mismatch")),
+    ("off-subnet", Some("off-subnet")),
 ];
 
 /// More slugs a crafted capture must also raise (the poisoner's steps).
@@ -59,15 +61,37 @@ fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nbdgm")))
 }
 
-/// `nbdgm watch --read FILE --format ndjson`: (stdout, exit code). Bounded by 120 s;
-/// exit 2 (error) or a signal fails the test.
+/// `nbdgm watch --read FILE --format ndjson` plus the flags of the sidecar `FILE.args`
+/// (one argument a line), if any: (stdout, exit code). Bounded by 120 s; exit 2 (error) or
+/// a signal fails the test.
 fn watch(file: &Path) -> (String, i32) {
-    watch_ext(file, false)
+    watch_args(file, &sidecar_args(file))
+}
+
+/// The flags in `FILE.args` (one a line, blank lines skipped); none without the file.
+fn sidecar_args(file: &Path) -> Vec<String> {
+    let mut p = file.as_os_str().to_owned();
+    p.push(".args");
+    match std::fs::read_to_string(PathBuf::from(p)) {
+        Ok(s) => s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{}.args: {e}", file.display()),
+    }
+}
+
+/// [`watch`] with explicit extra flags (no sidecar).
+fn watch_args(file: &Path, extra: &[String]) -> (String, i32) {
+    watch_ext(file, false, extra)
 }
 
 /// [`watch`]; with `damaged_ok`, exit 2 is accepted when the capture file itself is
 /// truncated (documented: the alerts found before the damage are printed).
-fn watch_ext(file: &Path, damaged_ok: bool) -> (String, i32) {
+fn watch_ext(file: &Path, damaged_ok: bool, extra: &[String]) -> (String, i32) {
     static N: AtomicU64 = AtomicU64::new(0);
     let out_path = std::env::temp_dir().join(format!(
         "nbdgm-watch-golden-{}-{}.out",
@@ -79,6 +103,7 @@ fn watch_ext(file: &Path, damaged_ok: bool) -> (String, i32) {
         .args(["watch", "--read"])
         .arg(file)
         .args(["--format", "ndjson"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap())
@@ -199,6 +224,48 @@ fn crafted_captures_match_golden_output() {
 }
 
 #[test]
+fn off_subnet_needs_local_nets() {
+    // The sidecar's --local-net is what raises it: without local_nets the check is off,
+    // and the off-subnet source raises once although it sent on 137 and 138.
+    let f = data().join("off-subnet.pcap");
+    assert_eq!(
+        sidecar_args(&f),
+        ["--local-net", "198.51.100.0/24"],
+        "off-subnet.pcap.args"
+    );
+    let off = |out: &str| {
+        alerts(out)
+            .iter()
+            .filter(|a| slug(a) == "off-subnet")
+            .count()
+    };
+    assert_eq!(
+        off(&watch_args(&f, &[]).0),
+        0,
+        "off-subnet without local_nets"
+    );
+    let v = alerts(&watch(&f).0);
+    let hits: Vec<&Value> = v.iter().filter(|a| slug(a) == "off-subnet").collect();
+    assert_eq!(hits.len(), 1, "once per source: [{}]", summary(&v));
+    assert_eq!(hits[0]["src"], "203.0.113.7:137");
+}
+
+#[test]
+fn answer_address_mismatch_names_the_other_address() {
+    let v = alerts(&watch(&data().join("answer-address-mismatch.pcap")).0);
+    let hits: Vec<&Value> = v
+        .iter()
+        .filter(|a| slug(a) == "answer-address-mismatch")
+        .collect();
+    assert_eq!(hits.len(), 1, "[{}]", summary(&v));
+    assert_eq!(hits[0]["src"], "198.51.100.66:137");
+    assert_eq!(
+        hits[0]["evidence"]["mismatched_addresses"],
+        serde_json::json!(["198.51.100.99"])
+    );
+}
+
+#[test]
 fn crafted_captures_are_deterministic() {
     // Two runs over the same packets give the same alerts (the deterministic path).
     for name in ["responder-poisoner", "election-storm"] {
@@ -270,7 +337,7 @@ fn actual_table(dirs: &[PathBuf]) -> (Table, std::collections::BTreeSet<String>)
     for dir in dirs {
         for f in capture_files(dir) {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
-            let (out, _) = watch_ext(&f, true);
+            let (out, _) = watch_ext(&f, true, &[]);
             let mut t = Table::new();
             for a in alerts(&out) {
                 let sev = a["severity_name"].as_str().unwrap_or("?").to_owned();
