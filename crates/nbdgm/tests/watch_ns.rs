@@ -18,7 +18,7 @@
 mod common;
 
 use common::*;
-use nbdgm_lab::{nmblookup, require_or_skip, Host, Lab, LabSpec, Nmbd, NmbdOptions, Proc};
+use nbdgm_lab::{nmblookup, require_or_skip, Host, Lab, LabSpec, Nmbd, NmbdOptions, Proc, Tshark};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -193,6 +193,92 @@ fn has(v: &[Value], s: &str, from: &str) -> bool {
     v.iter().any(|a| slug(a) == s && src(a) == from)
 }
 
+/// What host `h`'s namespace has sent: UDP `OutDatagrams` (IPv4, `/proc/net/snmp` read
+/// inside the namespace: per-namespace counters; the lab disables IPv6) and the frames its
+/// veth transmitted (`tx_packets`, which also counts raw/packet-socket sends and ARP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sent {
+    udp_out: u64,
+    tx_packets: u64,
+}
+
+fn sent(h: &Host) -> Sent {
+    let out = h
+        .output("cat", ["/proc/net/snmp"])
+        .expect("read /proc/net/snmp");
+    assert!(out.status.success(), "cat /proc/net/snmp in {}", h.netns());
+    let snmp = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Two "Udp:" lines: the field names, then the values.
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+    assert_eq!(udp.len(), 2, "no Udp lines in /proc/net/snmp:\n{snmp}");
+    let col = udp[0]
+        .split_whitespace()
+        .position(|f| f == "OutDatagrams")
+        .unwrap_or_else(|| panic!("no OutDatagrams: {}", udp[0]));
+    let udp_out = udp[1]
+        .split_whitespace()
+        .nth(col)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("bad Udp values: {}", udp[1]));
+    let tx = h
+        .output(
+            "cat",
+            [format!(
+                "/sys/class/net/{}/statistics/tx_packets",
+                h.iface()
+            )],
+        )
+        .expect("read tx_packets");
+    let tx_packets = String::from_utf8_lossy(&tx.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("tx_packets of {}: {e}", h.iface()));
+    Sent {
+        udp_out,
+        tx_packets,
+    }
+}
+
+/// The UDP payloads of an Ethernet/IPv4 pcap (tshark `-F pcap`) as (source, source port,
+/// payload).
+fn udp_payloads(path: &Path) -> Vec<(std::net::Ipv4Addr, u16, Vec<u8>)> {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(b.len() >= 24, "{}: no pcap header", path.display());
+    let le = match b[..4] {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => panic!("{}: not a pcap file", path.display()),
+    };
+    let u32_at = |i: usize| {
+        let x = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        if le {
+            u32::from_le_bytes(x)
+        } else {
+            u32::from_be_bytes(x)
+        }
+    };
+    assert_eq!(u32_at(20), 1, "{}: link type not Ethernet", path.display());
+    let (mut i, mut out) = (24, Vec::new());
+    while i + 16 <= b.len() {
+        let caplen = u32_at(i + 8) as usize;
+        let f = &b[i + 16..(i + 16 + caplen).min(b.len())];
+        i += 16 + caplen;
+        // Ethernet II carrying IPv4, then UDP.
+        if f.len() < 14 + 20 || f[12..14] != [0x08, 0x00] || f[23] != 17 {
+            continue;
+        }
+        let ihl = usize::from(f[14] & 0x0f) * 4;
+        let udp = 14 + ihl;
+        if f.len() < udp + 8 {
+            continue;
+        }
+        let src = std::net::Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+        let sport = u16::from_be_bytes([f[udp], f[udp + 1]]);
+        out.push((src, sport, f[udp + 8..].to_vec()));
+    }
+    out
+}
+
 /// `scripts/watch/poisoner.py --ip ADDR ARGS...` in `p`, after it printed `ready`.
 fn start_poisoner(p: &Host, args: &[&str]) -> Proc {
     let mut cmd = p.cmd(python());
@@ -241,6 +327,7 @@ fn passive_detects_the_poisoner() {
     let poison = host(&lab, "poison", POISONER);
     let w = watcher(&lab);
     let secs = 30;
+    let before = sent(&w);
     let watch = start_watch(&w, secs, &[]);
     let poisoner = start_poisoner(&poison, &["--seconds", "25", "--max-answers", "200"]);
 
@@ -273,6 +360,13 @@ fn passive_detects_the_poisoner() {
     );
 
     let alerts = finish_watch(&watch, secs);
+    // Passive watch sends nothing: the watcher's namespace runs nothing else, has no IPv6
+    // and nobody addresses it, so neither counter may move.
+    let after = sent(&w);
+    assert_eq!(
+        before, after,
+        "a passive nbdgm watch sent something (UDP OutDatagrams / veth tx_packets)"
+    );
     let all = summary(&alerts);
     assert!(
         alerts
@@ -308,10 +402,22 @@ fn honey_queries_catch_the_poisoner() {
         return;
     }
     let lab = hub_lab();
-    let _victim = host(&lab, "victim", "198.51.100.10");
+    let victim = host(&lab, "victim", "198.51.100.10");
     let poison = host(&lab, "poison", POISONER);
     let w = watcher(&lab);
     let poison_mac = mac(&poison);
+    // What the victim sees from the watcher on the name-service source ports (all of it:
+    // the honey queries, and an answer if the watcher ever gave one).
+    let pcap = lab.dir().join("from-watcher.pcap");
+    let from_watcher = Tshark::start(
+        &victim,
+        &format!(
+            "udp and src host {} and (src port 137 or src port 5353 or src port 5355)",
+            w.addr()
+        ),
+        &pcap,
+    )
+    .expect("tshark in the victim namespace");
     let help = watch_help();
     // The verification step, when the CLI offers it: the poisoner listens on 445 and 80.
     let verify_flag = ["--honey-verify", "--verify"]
@@ -331,8 +437,37 @@ fn honey_queries_catch_the_poisoner() {
     let secs = 25;
     let mut extra = vec!["--honey"];
     extra.extend(verify_flag);
+    let before = sent(&w);
     let watch = start_watch(&w, secs, &extra);
     let alerts = finish_watch(&watch, secs);
+    let after = sent(&w);
+    let seen = udp_payloads(&from_watcher.stop().expect("stop tshark"));
+    assert!(
+        after.udp_out > before.udp_out,
+        "--honey sent no UDP datagram: {before:?} -> {after:?}"
+    );
+    // Never an answer: every datagram the watcher sent from 137/5353/5355 is a query
+    // (NBNS/DNS header flags, QR bit 0x80 of byte 2, clear), and there were some.
+    assert!(
+        !seen.is_empty(),
+        "the victim saw no honey query from {} on 137/5353/5355",
+        w.addr()
+    );
+    let answers: Vec<String> = seen
+        .iter()
+        .filter(|(_, _, p)| p.len() < 3 || p[2] & 0x80 != 0)
+        .map(|(a, port, p)| format!("{a}:{port} {p:02x?}"))
+        .collect();
+    assert!(
+        answers.is_empty() && seen.iter().all(|(a, _, _)| *a == w.addr()),
+        "the watcher answered (QR set) or a stray frame was captured:\n{}",
+        answers.join("\n")
+    );
+    eprintln!(
+        "honey: {} UDP datagrams sent, {} queries seen by the victim, none an answer",
+        after.udp_out - before.udp_out,
+        seen.len()
+    );
     let all = summary(&alerts);
     let honey: Vec<&Value> = alerts
         .iter()
