@@ -637,6 +637,28 @@ fn on_election(
         .or_else(|| host_workgroup(&e.browser, src))
         .unwrap_or_default();
     // Overclaim first, against what the sender announced before this frame.
+    check_overclaim(e, p, r, &wg, out);
+    let h = e.browser.hosts.entry(src, now, BrowserHost::default);
+    h.criteria = Some(r.criteria);
+    if h.name.is_none() && !r.server_name.is_empty() {
+        h.name = Some(r.server_name.clone());
+    }
+    if !wg.is_empty() {
+        count_election(e, p, wg, out);
+    }
+}
+
+/// ELECTION_OVERCLAIM: persistent claims judged now, running roles kept pending
+/// (`judge_pending`), both against what the sender announced before this frame.
+fn check_overclaim(
+    e: &mut Engine,
+    p: &Packet<'_>,
+    r: &nbdgm_wire::browser::RequestElection,
+    wg: &str,
+    out: &mut Vec<Alert>,
+) {
+    let now = p.time.secs;
+    let src = p.src.ip();
     if r.election_version != 0 && r.criteria != 0 {
         if let Some(h) = e.browser.hosts.get(&src) {
             if h.server_type.is_some() {
@@ -669,7 +691,7 @@ fn on_election(
                         at: p.time,
                         frame: p.frame,
                         criteria: r.criteria,
-                        workgroup: wg.clone(),
+                        workgroup: wg.to_owned(),
                     })),
                     (false, Some(_)) => None,
                 };
@@ -677,7 +699,7 @@ fn on_election(
                     let c = ElectionCriteria(r.criteria);
                     out.push(
                         Alert::new(&signature::ELECTION_OVERCLAIM, p)
-                            .with("workgroup", wg.clone())
+                            .with("workgroup", wg)
                             .with("server_name", r.server_name.clone())
                             .with("criteria", format!("0x{:08x}", r.criteria))
                             .with("os_level", c.os())
@@ -692,7 +714,7 @@ fn on_election(
                                     .map(|(c, why)| json!({"claim": c, "why": why}))
                                     .collect::<Vec<_>>(),
                             )
-                            .key(wg.clone()),
+                            .key(wg),
                     );
                 }
                 if let (Some(pc), Some(h)) = (pending, e.browser.hosts.get_mut(&src, now)) {
@@ -701,14 +723,12 @@ fn on_election(
             }
         }
     }
-    let h = e.browser.hosts.entry(src, now, BrowserHost::default);
-    h.criteria = Some(r.criteria);
-    if h.name.is_none() && !r.server_name.is_empty() {
-        h.name = Some(r.server_name.clone());
-    }
-    if wg.is_empty() {
-        return;
-    }
+}
+
+/// ELECTION_STORM: elections per workgroup (and subnet) within the window.
+fn count_election(e: &mut Engine, p: &Packet<'_>, wg: String, out: &mut Vec<Alert>) {
+    let now = p.time.secs;
+    let src = p.src.ip();
     let (storm, window) = (e.browser.storm, e.browser.storm_window);
     let segment = e.browser.segment(src);
     let w = e
