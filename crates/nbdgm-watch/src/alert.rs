@@ -6,10 +6,10 @@
 //! with `nbdgm_wire::text::escape`.
 
 use crate::signature::Signature;
+use crate::state::CappedMap;
 use nbdgm_capture::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Suricata's severity scale: 1 high, 2 medium, 3 low.
@@ -124,16 +124,14 @@ impl Alert {
 
 /// Repeat suppression: the same signature for the same suspect and key is emitted once
 /// per `window_secs` of capture time; the next emission carries `repeats` (how many were
-/// held back). The table is capped; when full, the oldest entries are dropped (counted).
+/// held back). The table is a [`CappedMap`]: when full, the older half goes (counted), so
+/// a flood of new keys costs O(1) amortised per alert.
 #[derive(Debug)]
 pub struct Suppressor {
     window_secs: i64,
-    max: usize,
-    seen: HashMap<(u32, SocketAddr, String), (i64, u64)>,
+    seen: CappedMap<(u32, SocketAddr, String), (i64, u64)>,
     /// Alerts held back as repeats.
     pub suppressed: u64,
-    /// Entries dropped because the table was full.
-    pub evicted: u64,
 }
 
 impl Suppressor {
@@ -141,10 +139,8 @@ impl Suppressor {
     pub fn new(window_secs: i64, max: usize) -> Suppressor {
         Suppressor {
             window_secs,
-            max: max.max(1),
-            seen: HashMap::new(),
+            seen: CappedMap::new(max),
             suppressed: 0,
-            evicted: 0,
         }
     }
 
@@ -158,15 +154,20 @@ impl Suppressor {
         self.seen.is_empty()
     }
 
-    /// Should `a` (keyed by signature, suspect and [`Alert::key`]) be emitted? Adds `repeats` to its evidence when it
-    /// follows suppressed ones.
+    /// Entries dropped because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.seen.evicted
+    }
+
+    /// Should `a` (keyed by signature, suspect and [`Alert::key`]) be emitted? Adds
+    /// `repeats` to its evidence when it follows suppressed ones.
     pub fn admit(&mut self, a: &mut Alert) -> bool {
         if self.window_secs <= 0 {
             return true;
         }
         let now = a.time.secs;
         let k = (a.signature.id, a.src, a.key.clone());
-        if let Some((last, held)) = self.seen.get_mut(&k) {
+        if let Some((last, held)) = self.seen.get_mut(&k, now) {
             if now.saturating_sub(*last) < self.window_secs {
                 *held += 1;
                 self.suppressed += 1;
@@ -179,23 +180,50 @@ impl Suppressor {
             *held = 0;
             return true;
         }
-        if self.seen.len() >= self.max {
-            let window = self.window_secs;
-            self.seen
-                .retain(|_, (last, _)| now.saturating_sub(*last) < window);
-            if self.seen.len() >= self.max {
-                let oldest = self
-                    .seen
-                    .iter()
-                    .min_by_key(|(_, (t, _))| *t)
-                    .map(|(k, _)| k.clone());
-                if let Some(o) = oldest {
-                    self.seen.remove(&o);
-                }
-            }
-            self.evicted += 1;
-        }
-        self.seen.insert(k, (now, 0));
+        self.seen.entry(k, now, || (now, 0));
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::MALFORMED;
+
+    fn alert(secs: i64, src: &str) -> Alert {
+        let p = crate::Packet {
+            frame: 1,
+            time: Timestamp::new(secs, 0),
+            src: src.parse().unwrap(),
+            dst: "198.51.100.255:138".parse().unwrap(),
+            src_mac: None,
+            payload: &[],
+        };
+        Alert::new(&MALFORMED, &p).key("datagram")
+    }
+
+    #[test]
+    fn repeats_are_held_back_within_the_window_and_counted() {
+        let mut s = Suppressor::new(300, 100);
+        assert!(s.admit(&mut alert(0, "198.51.100.1:138")));
+        assert!(!s.admit(&mut alert(10, "198.51.100.1:138")));
+        assert!(!s.admit(&mut alert(299, "198.51.100.1:138")));
+        // Another suspect is another key.
+        assert!(s.admit(&mut alert(20, "198.51.100.2:138")));
+        let mut later = alert(300, "198.51.100.1:138");
+        assert!(s.admit(&mut later));
+        assert_eq!(later.evidence["repeats"], 2);
+        assert_eq!(s.suppressed, 2);
+    }
+
+    #[test]
+    fn a_flood_of_keys_stays_capped() {
+        let mut s = Suppressor::new(300, 64);
+        for i in 0..10_000u32 {
+            let src = format!("198.51.{}.{}:138", i / 250, i % 250);
+            assert!(s.admit(&mut alert(i64::from(i / 100), &src)));
+            assert!(s.len() <= 64);
+        }
+        assert!(s.evicted() >= 10_000 - 64);
     }
 }

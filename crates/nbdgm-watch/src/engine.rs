@@ -183,7 +183,7 @@ impl Engine {
             "counters": self.counters,
             "tables": {
                 "names": {"len": self.names.names.len(), "max": self.names.names.max(), "evicted": self.names.names.evicted},
-                "alert_keys": {"len": self.suppress.len(), "evicted": self.suppress.evicted, "suppressed": self.suppress.suppressed},
+                "alert_keys": {"len": self.suppress.len(), "evicted": self.suppress.evicted(), "suppressed": self.suppress.suppressed},
                 "poison": self.poison.stats(),
                 "browser": self.browser.stats(),
                 "hygiene": self.hygiene.stats(),
