@@ -182,6 +182,19 @@ impl NameEntry {
 pub struct NameTable {
     /// The table.
     pub names: CappedMap<(Proto, String), NameEntry>,
+    /// How many NBNS names with each suffix each address owns: [`NameTable::owns_suffix`]
+    /// without a scan of the table (it runs on frames an attacker can flood). A name the
+    /// table evicts stays counted until its owner releases it.
+    suffixes: CappedMap<(IpAddr, u8), u32>,
+}
+
+/// The suffix of a canonical NBNS name, `NAME<xx>` or `NAME<xx>.scope`.
+fn nbns_suffix(name: &str) -> Option<u8> {
+    let at = name.find('<')?;
+    let hex = name.get(at + 1..at + 3)?;
+    (name.get(at + 3..at + 4) == Some(">"))
+        .then(|| u8::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 impl NameTable {
@@ -189,6 +202,21 @@ impl NameTable {
     pub fn new(max: usize) -> NameTable {
         NameTable {
             names: CappedMap::new(max),
+            suffixes: CappedMap::new(max),
+        }
+    }
+
+    fn count_suffix(&mut self, proto: Proto, name: &str, addr: IpAddr, now: i64, up: bool) {
+        let Some(sfx) = (proto == Proto::Nbns).then(|| nbns_suffix(name)).flatten() else {
+            return;
+        };
+        if up {
+            *self.suffixes.entry((addr, sfx), now, || 0) += 1;
+        } else if let Some(n) = self.suffixes.get_mut(&(addr, sfx), now) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.suffixes.remove(&(addr, sfx));
+            }
         }
     }
 
@@ -211,34 +239,39 @@ impl NameTable {
             }
             return;
         }
-        if e.owners.len() >= NameEntry::MAX_OWNERS {
-            e.owners.remove(0);
-        }
+        let dropped = (e.owners.len() >= NameEntry::MAX_OWNERS).then(|| e.owners.remove(0));
+        let (addr, now) = (owner.addr, owner.secs);
         e.owners.push(owner);
+        if let Some(d) = dropped {
+            self.count_suffix(proto, name, d.addr, now, false);
+        }
+        self.count_suffix(proto, name, addr, now, true);
     }
 
     /// Forgets `addr` as an owner of `name` (a release).
     pub fn release(&mut self, proto: Proto, name: &str, addr: IpAddr) {
         let key = (proto, name.to_owned());
-        let empty = match self.names.get_mut(&key, 0) {
-            Some(e) => {
-                e.owners.retain(|o| o.addr != addr);
-                e.owners.is_empty()
-            }
-            None => false,
+        let Some(e) = self.names.remove(&key) else {
+            return;
         };
-        if empty {
-            self.names.remove(&key);
+        let mut e = e;
+        let before = e.owners.len();
+        e.owners.retain(|o| o.addr != addr);
+        let last = e.owners.iter().map(|o| o.secs).max().unwrap_or(0);
+        if e.owners.len() < before {
+            self.count_suffix(proto, name, addr, last, false);
+        }
+        if !e.owners.is_empty() {
+            // Back with its newest owner's time, so the release does not age it.
+            self.names.entry(key, last, || e);
         }
     }
 
-    /// Names `addr` owns on `proto` with one of the NetBIOS suffixes.
+    /// Does `addr` own an NBNS name with one of these suffixes? O(suffixes).
     pub fn owns_suffix(&self, addr: IpAddr, suffixes: &[u8]) -> bool {
-        self.names.iter().any(|((p, n), e, _)| {
-            *p == Proto::Nbns
-                && e.owned_by(addr)
-                && suffixes.iter().any(|s| n.ends_with(&format!("<{s:02X}>")))
-        })
+        suffixes
+            .iter()
+            .any(|&s| self.suffixes.get(&(addr, s)).is_some_and(|&n| n > 0))
     }
 }
 
@@ -286,5 +319,41 @@ mod tests {
         assert!(!t.owns_suffix(a, &[0x1c]));
         t.release(Proto::Nbns, "HOST<20>", a);
         assert!(t.get(Proto::Nbns, "HOST<20>").is_none());
+        assert!(!t.owns_suffix(a, &[0x20]));
+    }
+
+    #[test]
+    fn suffix_index_follows_claims_releases_and_owner_turnover() {
+        let ip = |n: u8| IpAddr::from([198, 51, 100, n]);
+        let own = |n: u8| Owner {
+            addr: ip(n),
+            claim: Claim::Registered,
+            frame: 1,
+            secs: 1,
+        };
+        let mut t = NameTable::new(100);
+        t.claim(Proto::Nbns, "CORP<1C>", true, own(1));
+        t.claim(Proto::Nbns, "CORP<1C>.lab", true, own(2));
+        t.claim(Proto::Llmnr, "corp<1c>", false, own(3));
+        assert!(t.owns_suffix(ip(1), &[0x1b, 0x1c]));
+        assert!(t.owns_suffix(ip(2), &[0x1c]));
+        assert!(!t.owns_suffix(ip(3), &[0x1c]), "not NBNS");
+        assert!(!t.owns_suffix(ip(1), &[0x1b]));
+        // A second name with the same suffix: one release leaves the other.
+        t.claim(Proto::Nbns, "OTHER<1C>", true, own(1));
+        t.release(Proto::Nbns, "CORP<1C>", ip(1));
+        assert!(t.owns_suffix(ip(1), &[0x1c]));
+        t.release(Proto::Nbns, "OTHER<1C>", ip(1));
+        assert!(!t.owns_suffix(ip(1), &[0x1c]));
+        // A group name holds MAX_OWNERS; the owner pushed out no longer owns it.
+        for n in 10..10 + NameEntry::MAX_OWNERS as u8 + 1 {
+            t.claim(Proto::Nbns, "GRP<1C>", true, own(n));
+        }
+        assert!(!t.owns_suffix(ip(10), &[0x1c]));
+        assert!(t.owns_suffix(ip(11), &[0x1c]));
+        assert_eq!(nbns_suffix("X<1B>"), Some(0x1b));
+        assert_eq!(nbns_suffix("X<1B>.scope"), Some(0x1b));
+        assert_eq!(nbns_suffix("x.local"), None);
+        assert_eq!(nbns_suffix("X<zz>"), None);
     }
 }
