@@ -4,17 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nbdgm_capture::Timestamp;
-use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
+mod common;
+
+use common::{nbns_registration, Net};
+use nbdgm_watch::{Alert, Severity, WatchConfig};
 use nbdgm_wire::browser::{
     Announcement, BecomeBackup, BrowserFrame, DomainAnnouncement, GetBackupListResponse,
     MasterAnnouncement, RequestElection, ResetStateRequest,
 };
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
-use nbdgm_wire::nbns::{self, NbAddress, RData, Record, CLASS_IN, TYPE_NB};
 use nbdgm_wire::Name;
-use std::net::{Ipv4Addr, SocketAddr};
 
 const LMB: &str = "198.51.100.10";
 const WS: &str = "198.51.100.20";
@@ -25,40 +25,6 @@ const WG: &str = "WORKGROUP";
 const TYPE_WS: u32 = 0x0001_1003;
 /// The same plus MASTER_BROWSER.
 const TYPE_LMB: u32 = 0x0005_1003;
-
-struct Net {
-    e: Engine,
-    frame: u64,
-}
-
-impl Net {
-    fn new() -> Net {
-        Net::with(WatchConfig::default())
-    }
-    fn with(cfg: WatchConfig) -> Net {
-        Net {
-            e: Engine::new(cfg),
-            frame: 0,
-        }
-    }
-    fn send_port(&mut self, secs: i64, src: &str, port: u16, payload: &[u8]) -> Vec<Alert> {
-        self.frame += 1;
-        let p = Packet {
-            frame: self.frame,
-            time: Timestamp { secs, nanos: 0 },
-            src: SocketAddr::new(src.parse().unwrap(), port),
-            dst: SocketAddr::new("198.51.100.255".parse().unwrap(), port),
-            src_mac: None,
-            payload,
-        };
-        let mut out = Vec::new();
-        self.e.process(&p, &mut out);
-        out
-    }
-    fn send(&mut self, secs: i64, src: &str, payload: &[u8]) -> Vec<Alert> {
-        self.send_port(secs, src, 138, payload)
-    }
-}
 
 fn datagram(src: &str, src_name: &str, dest: Name, slot_data: Vec<u8>) -> Vec<u8> {
     let w = MailslotWrite::new(BROWSE, slot_data).to_bytes().unwrap();
@@ -104,26 +70,6 @@ fn election(src: &str, name: &str, criteria: u32) -> Vec<u8> {
         ..Default::default()
     });
     frame(src, name, Name::new(WG, 0x1e).unwrap(), &f)
-}
-
-fn nbns_registration(name: &str, suffix: u8, addr: &str, group: bool) -> Vec<u8> {
-    let mut p = nbns::Packet::request(
-        1,
-        0x2800 | nbns::FLAG_RD | nbns::FLAG_B,
-        Name::new(name, suffix).unwrap(),
-        TYPE_NB,
-    );
-    p.additional.push(Record {
-        name: Name::new(name, suffix).unwrap(),
-        rr_type: TYPE_NB,
-        rr_class: CLASS_IN,
-        ttl: 300_000,
-        rdata: RData::Nb(vec![NbAddress {
-            flags: if group { nbns::NB_GROUP } else { 0 },
-            ip: addr.parse::<Ipv4Addr>().unwrap(),
-        }]),
-    });
-    p.to_bytes().unwrap()
 }
 
 fn slugs(a: &[Alert]) -> Vec<&'static str> {

@@ -3,48 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nbdgm_capture::Timestamp;
-use nbdgm_watch::{Alert, Engine, Packet, Severity, WatchConfig};
+mod common;
+
+use common::{nbns_registration, Net};
+use nbdgm_watch::{Alert, Severity, WatchConfig};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::MailslotWrite;
-use nbdgm_wire::nbns::{self, NbAddress, RData, Record, CLASS_IN, TYPE_NB};
 use nbdgm_wire::Name;
-use std::net::{Ipv4Addr, SocketAddr};
 
 const DC: &str = "198.51.100.10";
 const CLIENT: &str = "198.51.100.20";
 const ROGUE: &str = "198.51.100.66";
-
-struct Net {
-    e: Engine,
-    frame: u64,
-}
-
-impl Net {
-    fn with(cfg: WatchConfig) -> Net {
-        Net {
-            e: Engine::new(cfg),
-            frame: 0,
-        }
-    }
-    fn send_port(&mut self, secs: i64, src: &str, port: u16, payload: &[u8]) -> Vec<Alert> {
-        self.frame += 1;
-        let p = Packet {
-            frame: self.frame,
-            time: Timestamp { secs, nanos: 0 },
-            src: SocketAddr::new(src.parse().unwrap(), port),
-            dst: SocketAddr::new("198.51.100.255".parse().unwrap(), port),
-            src_mac: None,
-            payload,
-        };
-        let mut out = Vec::new();
-        self.e.process(&p, &mut out);
-        out
-    }
-    fn send(&mut self, secs: i64, src: &str, payload: &[u8]) -> Vec<Alert> {
-        self.send_port(secs, src, 138, payload)
-    }
-}
 
 fn dgm(
     kind: MsgType,
@@ -66,26 +35,6 @@ fn dgm(
     )
     .to_bytes()
     .unwrap()
-}
-
-fn registration(name: &str, suffix: u8, addr: &str, group: bool) -> Vec<u8> {
-    let mut p = nbns::Packet::request(
-        1,
-        0x2800 | nbns::FLAG_RD | nbns::FLAG_B,
-        Name::new(name, suffix).unwrap(),
-        TYPE_NB,
-    );
-    p.additional.push(Record {
-        name: Name::new(name, suffix).unwrap(),
-        rr_type: TYPE_NB,
-        rr_class: CLASS_IN,
-        ttl: 300_000,
-        rdata: RData::Nb(vec![NbAddress {
-            flags: if group { nbns::NB_GROUP } else { 0 },
-            ip: addr.parse::<Ipv4Addr>().unwrap(),
-        }]),
-    });
-    p.to_bytes().unwrap()
 }
 
 /// A LOGON_SAM_LOGON_RESPONSE (0x13) to the client's reply mailslot; the body is not
@@ -167,7 +116,7 @@ fn off_subnet_once_per_source_and_only_with_local_nets() {
     // Once per source, whatever the port and however long after.
     assert!(n.send(1000, far, &b).is_empty());
     assert!(n
-        .send_port(2000, far, 137, &registration("FAR", 0, far, false))
+        .send_port(2000, far, 137, &nbns_registration("FAR", 0, far, false))
         .is_empty());
     let near = dgm(
         MsgType::Broadcast,
@@ -187,7 +136,12 @@ fn off_subnet_once_per_source_and_only_with_local_nets() {
 #[test]
 fn direct_unique_to_unknown_name_only_when_warm() {
     let mut n = Net::with(WatchConfig::default());
-    n.send_port(0, CLIENT, 137, &registration("CLIENT", 0, CLIENT, false));
+    n.send_port(
+        0,
+        CLIENT,
+        137,
+        &nbns_registration("CLIENT", 0, CLIENT, false),
+    );
     let ghost = dgm(
         MsgType::DirectUnique,
         DC,
@@ -217,7 +171,12 @@ fn direct_unique_to_unknown_name_only_when_warm() {
 fn direct_unique_to_registered_name_is_fine() {
     // Needs NBNS learning (poison::learn_nbns) to know CLIENT<00>.
     let mut n = Net::with(WatchConfig::default());
-    n.send_port(0, CLIENT, 137, &registration("CLIENT", 0, CLIENT, false));
+    n.send_port(
+        0,
+        CLIENT,
+        137,
+        &nbns_registration("CLIENT", 0, CLIENT, false),
+    );
     let to_client = dgm(
         MsgType::DirectUnique,
         DC,
@@ -244,8 +203,13 @@ fn rogue_logon_response_cold_is_low() {
 fn rogue_logon_response_warm_is_high_and_dc_is_silent() {
     // Needs NBNS learning (poison::learn_nbns) for CORP<1C>.
     let mut n = Net::with(WatchConfig::default());
-    n.send_port(0, DC, 137, &registration("CORP", 0x1c, DC, true));
-    n.send_port(0, CLIENT, 137, &registration("CLIENT", 0, CLIENT, false));
+    n.send_port(0, DC, 137, &nbns_registration("CORP", 0x1c, DC, true));
+    n.send_port(
+        0,
+        CLIENT,
+        137,
+        &nbns_registration("CLIENT", 0, CLIENT, false),
+    );
     assert!(n.send(100, DC, &logon_response(DC)).is_empty());
     let out = n.send(101, ROGUE, &logon_response(ROGUE));
     assert_eq!(slugs(&out), ["rogue-logon-response"]);

@@ -4,49 +4,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use nbdgm_capture::Timestamp;
-use nbdgm_watch::{Engine, Packet, WatchConfig};
+mod common;
+
+use common::{nbns_registration, Net};
+use nbdgm_watch::WatchConfig;
 use nbdgm_wire::browser::{Announcement, BrowserFrame};
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::{MailslotWrite, BROWSE};
 use nbdgm_wire::nbns::{
-    self, NbAddress, NodeName, NodeStatus, RData, Record, Statistics, CLASS_IN, TYPE_NB,
-    TYPE_NBSTAT,
+    self, NodeName, NodeStatus, RData, Record, Statistics, CLASS_IN, TYPE_NBSTAT,
 };
 use nbdgm_wire::Name;
 use serde_json::Value;
-use std::net::{Ipv4Addr, SocketAddr};
 
 const A: &str = "198.51.100.20";
 const B: &str = "198.51.100.3";
 const C: &str = "198.51.100.100";
-
-struct Net {
-    e: Engine,
-    frame: u64,
-}
-
-impl Net {
-    fn with(cfg: WatchConfig) -> Net {
-        Net {
-            e: Engine::new(cfg),
-            frame: 0,
-        }
-    }
-    fn send(&mut self, secs: i64, src: &str, port: u16, mac: Option<[u8; 6]>, payload: &[u8]) {
-        self.frame += 1;
-        let p = Packet {
-            frame: self.frame,
-            time: Timestamp { secs, nanos: 0 },
-            src: SocketAddr::new(src.parse().unwrap(), port),
-            dst: SocketAddr::new("198.51.100.255".parse().unwrap(), port),
-            src_mac: mac,
-            payload,
-        };
-        let mut out = Vec::new();
-        self.e.process(&p, &mut out);
-    }
-}
 
 fn dgm(src: &str, from: &str, to: (&str, u8), slot: &str, data: Vec<u8>) -> Vec<u8> {
     let w = MailslotWrite::new(slot, data).to_bytes().unwrap();
@@ -61,26 +34,6 @@ fn dgm(src: &str, from: &str, to: (&str, u8), slot: &str, data: Vec<u8>) -> Vec<
     )
     .to_bytes()
     .unwrap()
-}
-
-fn registration(name: &str, suffix: u8, addr: &str) -> Vec<u8> {
-    let mut p = nbns::Packet::request(
-        1,
-        0x2800 | nbns::FLAG_RD | nbns::FLAG_B,
-        Name::new(name, suffix).unwrap(),
-        TYPE_NB,
-    );
-    p.additional.push(Record {
-        name: Name::new(name, suffix).unwrap(),
-        rr_type: TYPE_NB,
-        rr_class: CLASS_IN,
-        ttl: 300_000,
-        rdata: RData::Nb(vec![NbAddress {
-            flags: 0,
-            ip: addr.parse::<Ipv4Addr>().unwrap(),
-        }]),
-    });
-    p.to_bytes().unwrap()
 }
 
 fn node_status_response(names: &[(&str, u8)], mac: [u8; 6]) -> Vec<u8> {
@@ -132,9 +85,9 @@ fn host<'a>(inv: &'a Value, ip: &str) -> &'a Value {
 #[test]
 fn inventory_collects_names_roles_mac_mailslots_and_summary() {
     let mut n = Net::with(WatchConfig::default());
-    n.send(5, A, 137, None, &registration("WS1", 0x20, A));
-    n.send(6, A, 138, None, &announcement(A, "WS1", 0x0001_1003));
-    n.send(
+    n.send_from(5, A, 137, None, &nbns_registration("WS1", 0x20, A, false));
+    n.send_from(6, A, 138, None, &announcement(A, "WS1", 0x0001_1003));
+    n.send_from(
         7,
         A,
         137,
@@ -144,8 +97,8 @@ fn inventory_collects_names_roles_mac_mailslots_and_summary() {
             [0, 0x11, 0x22, 0x33, 0x44, 0x55],
         ),
     );
-    n.send(8, A, 5355, None, &[0; 12]);
-    n.send(
+    n.send_from(8, A, 5355, None, &[0; 12]);
+    n.send_from(
         9,
         A,
         138,
@@ -159,7 +112,7 @@ fn inventory_collects_names_roles_mac_mailslots_and_summary() {
         ),
     );
     let mac = [2, 0, 0, 0, 0, 9];
-    n.send(
+    n.send_from(
         1,
         B,
         138,
@@ -172,7 +125,7 @@ fn inventory_collects_names_roles_mac_mailslots_and_summary() {
             b"OLDPC\0WS1\0hi\0".to_vec(),
         ),
     );
-    n.send(2, C, 138, None, &announcement(C, "\x1bEVIL", 0x0005_1003));
+    n.send_from(2, C, 138, None, &announcement(C, "\x1bEVIL", 0x0005_1003));
     let inv = n.e.inventory();
     let ips: Vec<&str> = inv["hosts"]
         .as_array()
@@ -241,7 +194,13 @@ fn inventory_stays_within_its_cap() {
         } else {
             src
         };
-        n.send(i64::from(i), &src, 137, None, &registration("H", 0, &src));
+        n.send_from(
+            i64::from(i),
+            &src,
+            137,
+            None,
+            &nbns_registration("H", 0, &src, false),
+        );
     }
     let s = n.e.stats();
     let inv = &s["tables"]["inventory"];
