@@ -5,26 +5,15 @@
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/captures.rs"]
+mod captures;
+
+use captures::capture_files;
 use nbdgm::decode::{decode_stream, port_filter, Format, Sink, Totals};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn capture_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn decode(path: &Path) -> (String, Totals, Option<String>) {

@@ -6,6 +6,10 @@
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/captures.rs"]
+mod captures;
+
+use captures::capture_files;
 use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::mailslot::MailslotWrite;
 use nbdgm_wire::Name;
@@ -35,18 +39,7 @@ fn shared_captures() -> Option<Vec<PathBuf>> {
         eprintln!("SKIP: {} not present", dir.display());
         return None;
     }
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            )
-        })
-        .collect();
-    v.sort();
-    Some(v)
+    Some(capture_files(&dir))
 }
 
 /// One UDP packet of a test capture.

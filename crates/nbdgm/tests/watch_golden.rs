@@ -9,6 +9,10 @@
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/captures.rs"]
+mod captures;
+
+use captures::capture_files;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -272,21 +276,6 @@ fn crafted_captures_are_deterministic() {
         let f = data().join(format!("{name}.pcap"));
         assert_eq!(watch(&f).0, watch(&f).0, "{name}");
     }
-}
-
-fn capture_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 /// One row of the table: (capture file name, slug, severity name) -> count.
