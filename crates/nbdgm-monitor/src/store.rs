@@ -22,6 +22,12 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod overview;
+pub use overview::{KeyHistory, Segment};
+
+mod latest;
+pub use latest::*;
+
 /// Version of the schema this code writes.
 pub const SCHEMA_VERSION: i64 = 1;
 /// Most rows a query returns.
@@ -583,6 +589,7 @@ impl Store {
     }
 
     /// Store one probe cycle (a run and its results) in one transaction; returns the run id.
+    /// The monitor stores `host` rows too: [`Store::record_run`].
     pub fn record_cycle(
         &mut self,
         check: &str,
@@ -590,51 +597,7 @@ impl Store {
         finished: DateTime<Utc>,
         results: &[HostResult],
     ) -> Result<i64> {
-        let instance = self.instance.clone();
-        self.tx(|db| {
-            let rows = db.query(
-                "INSERT INTO runs (check_name, instance, started_at, finished_at, targets) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[
-                    t(check),
-                    t(instance),
-                    t(ts(started)),
-                    t(ts(finished)),
-                    Val::Int(results.len() as i64),
-                ],
-            )?;
-            let run_id = rows
-                .first()
-                .and_then(|r| r.first())
-                .map(Val::int)
-                .ok_or_else(|| StoreError("no run id".into()))?;
-            for h in results {
-                for p in &h.ports {
-                    let state = serde_json::to_value(p.state)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
-                    let evidence: String = p.evidence.chars().take(MAX_EVIDENCE).collect();
-                    db.exec(
-                        "INSERT INTO results (run_id, check_name, target, hostname, port, state, \
-                         evidence, rtt_ms, attempts, ts) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-                        &[
-                            Val::Int(run_id),
-                            t(check),
-                            t(h.address.to_string()),
-                            ot(h.hostname.clone()),
-                            t(crate::config::port_name(p.port)),
-                            t(state),
-                            t(evidence),
-                            p.rtt_ms.map_or(Val::NullReal, Val::Real),
-                            Val::Int(p.attempts.into()),
-                            t(ts(finished)),
-                        ],
-                    )?;
-                }
-            }
-            Ok(run_id)
-        })
+        self.record_run(check, started, finished, results, &[])
     }
 
     /// Commit a confirmed change by compare-and-set on the `current` row.
