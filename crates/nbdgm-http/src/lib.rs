@@ -10,6 +10,7 @@
 //!   and log at most one line per interval, with the number of errors in between;
 //! - [`HostCheck`]: the `Host` header must name the listening address, `localhost`
 //!   or a configured name, else `421 Misdirected Request` (defeats DNS rebinding).
+//! - [`serve_tls`]: the same over TLS (rustls), the handshake bounded by the header timeout.
 
 #![forbid(unsafe_code)]
 
@@ -304,6 +305,32 @@ pub async fn serve(
     what: &'static str,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_maybe_tls(listener, router, limiter, hosts, what, None, shutdown).await
+}
+
+/// [`serve`] over TLS: each connection completes the handshake of `tls` within the
+/// header timeout (a failed handshake is closed and counted as a timeout when slow).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limiter: Arc<ConnLimiter>,
+    hosts: HostCheck,
+    what: &'static str,
+    tls: tokio_rustls::TlsAcceptor,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_maybe_tls(listener, router, limiter, hosts, what, Some(tls), shutdown).await
+}
+
+async fn serve_maybe_tls(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limiter: Arc<ConnLimiter>,
+    hosts: HostCheck,
+    what: &'static str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let hosts = Arc::new(hosts);
     let mut backoff = AcceptBackoff::new(what);
     tokio::pin!(shutdown);
@@ -325,8 +352,9 @@ pub async fn serve(
             continue;
         };
         let (router, hosts, limiter) = (router.clone(), hosts.clone(), limiter.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(stream, router, hosts, &limiter).await;
+            connection(stream, router, hosts, &limiter, tls).await;
             drop(guard);
         });
     }
@@ -337,6 +365,7 @@ async fn connection(
     router: axum::Router,
     hosts: Arc<HostCheck>,
     limiter: &ConnLimiter,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let limits = limiter.limits();
     // An idle connection (no first byte) is closed after the header timeout.
@@ -347,6 +376,21 @@ async fn connection(
         inc(&limiter.stats.timeouts);
         return;
     }
+    let Some(tls) = tls else {
+        return serve_io(stream, router, hosts, limiter).await;
+    };
+    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+        Ok(Ok(s)) => serve_io(s, router, hosts, limiter).await,
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => inc(&limiter.stats.timeouts),
+    }
+}
+
+async fn serve_io<S>(stream: S, router: axum::Router, hosts: Arc<HostCheck>, limiter: &ConnLimiter)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = limiter.limits();
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let host = req
             .headers()
