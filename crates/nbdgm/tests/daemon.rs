@@ -883,3 +883,66 @@ fn daemon_flag_with_interface_goes_through_the_daemon() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `nbdgm listen` (text) shows a short escaped preview of user data that is not a
+/// mailslot write: `--text hello` is seen as "hello", terminal escapes as `\x1b`.
+#[test]
+fn listen_text_previews_plain_user_data_escaped() {
+    let ports = ports();
+    let listener = bin()
+        .args([
+            "listen",
+            "--standalone",
+            "--interface",
+            &format!("{}/8", ip(130)),
+            "--bind",
+            "127.255.255.255",
+            "--port",
+            &ports.1.to_string(),
+            "--count",
+            "2",
+            "--timeout-s",
+            "8",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let send = |payload: &[&str]| {
+        let mut args = vec![
+            "send".to_owned(),
+            "--standalone".to_owned(),
+            "--interface".to_owned(),
+            format!("{}/8", ip(131)),
+            "--bind".to_owned(),
+            ip(131).to_string(),
+            "--port".to_owned(),
+            ports.1.to_string(),
+            "--broadcast".to_owned(),
+        ];
+        args.extend(payload.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    };
+    send(&["--text", "hello"]);
+    std::thread::sleep(Duration::from_millis(100));
+    // ESC [31m red ESC [0m CR LF, and a quote.
+    let ansi = b"\x1b[31mred\x1b[0m say \"hi\"\r\n";
+    send(&["--hex", &nbdgm_wire::hex::encode(ansi)]);
+    let out = listener.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {out:?}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].contains("BROADCAST") && lines[0].ends_with(" data(5 bytes)=\"hello\""),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].ends_with(r#" data(23 bytes)="\x1b[31mred\x1b[0m say \"hi\"\r\n""#),
+        "{stdout}"
+    );
+    assert!(!out.stdout.contains(&0x1b), "raw ESC reached the terminal");
+}

@@ -23,7 +23,8 @@ use std::time::SystemTime;
 Standalone, it binds UDP 138 (root or CAP_NET_BIND_SERVICE, or --port) and shows every\n\
 datagram that reaches it. With --daemon, --interface keeps the datagrams that arrived on\n\
 that interface. Exit codes: 0 ok (count reached or stopped), 1 nothing arrived before\n\
---timeout, 2 usage or network error.")]
+--timeout, 2 usage or network error. User data that is not a mailslot write is previewed,\n\
+escaped: data(5 bytes)=\"hello\".")]
 pub struct ListenArgs {
     /// Only datagrams carrying a mailslot write to this mailslot.
     #[arg(long)]
@@ -133,12 +134,57 @@ fn text_line(h: &Heard, verbose: bool) -> String {
     if !h.for_us {
         line.push_str(" [not for us]");
     }
+    if let Some(preview) = data_preview(&h.record) {
+        line.push(' ');
+        line.push_str(&preview);
+    }
     if verbose {
         line.push('\n');
         line.push_str(&text::tree(&h.record));
     }
     line.push('\n');
     line
+}
+
+/// Bytes of user data shown in a text line's preview.
+const PREVIEW_BYTES: usize = 64;
+
+/// A short preview of user data that is not a mailslot write: `data(N bytes)="text"`,
+/// escaped, when it is mostly text, else `data(N bytes)=hex:...`; `...` marks a cut.
+fn data_preview(r: &Record) -> Option<String> {
+    if r.mailslot.is_some() {
+        return None;
+    }
+    let bytes = nbdgm_wire::hex::decode(r.data.as_deref()?)?;
+    if bytes.is_empty() {
+        return None;
+    }
+    let head = &bytes[..bytes.len().min(PREVIEW_BYTES)];
+    let cut = if head.len() < bytes.len() { "..." } else { "" };
+    let shown = if mostly_text(head) {
+        let text = nbdgm_wire::text::escape_bytes(head).replace('"', "\\\"");
+        format!("\"{text}\"")
+    } else {
+        format!("hex:{}", nbdgm_wire::hex::encode(head))
+    };
+    Some(format!("data({} bytes)={shown}{cut}", bytes.len()))
+}
+
+/// True when at most a quarter of `b` is invalid UTF-8 or control characters other
+/// than tab and line ends.
+fn mostly_text(b: &[u8]) -> bool {
+    let odd: usize = b
+        .utf8_chunks()
+        .map(|chunk| {
+            let controls = chunk
+                .valid()
+                .chars()
+                .filter(|&c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+                .count();
+            controls + chunk.invalid().len()
+        })
+        .sum();
+    odd * 4 <= b.len()
 }
 
 fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
@@ -273,6 +319,37 @@ mod tests {
         ));
         let source = r.nbdgm.and_then(|v| v.source_name).map(|n| n.name);
         assert_eq!(source.as_deref(), Some("CAF<c9> S<d8>R"));
+    }
+
+    fn preview_of(data: &[u8]) -> Option<String> {
+        let d = datagram(
+            MsgType::DirectUnique,
+            Name::new("WKS01", 0).unwrap(),
+            Name::new("APP", 0x2a).unwrap(),
+            data.to_vec(),
+        );
+        data_preview(&delivered_record(meta(), &d))
+    }
+
+    #[test]
+    fn user_data_preview_is_short_escaped_text_or_hex() {
+        assert_eq!(preview_of(b"hello").unwrap(), "data(5 bytes)=\"hello\"");
+        assert_eq!(preview_of(b""), None);
+        assert_eq!(
+            preview_of(b"\x1b]0;pwned\x07\\ \xff ok").unwrap(),
+            "data(16 bytes)=\"\\x1b]0;pwned\\x07\\\\ \\xff ok\""
+        );
+        assert_eq!(
+            preview_of(&[0, 1, 2, 0xfe]).unwrap(),
+            "data(4 bytes)=hex:000102fe"
+        );
+        let long = preview_of(&[b'a'; 100]).unwrap();
+        assert_eq!(long, format!("data(100 bytes)=\"{}\"...", "a".repeat(64)));
+        // A mailslot write is shown by its own decoder, not as data.
+        let write = MailslotWrite::new("\\MAILSLOT\\APP", b"hello".to_vec())
+            .to_bytes()
+            .unwrap();
+        assert_eq!(preview_of(&write), None);
     }
 
     #[test]
