@@ -245,6 +245,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 pub struct HostCheck {
     listen: IpAddr,
     names: Vec<String>,
+    any: bool,
 }
 
 impl HostCheck {
@@ -257,13 +258,24 @@ impl HostCheck {
                 .map(|n| n.trim().trim_end_matches('.').to_ascii_lowercase())
                 .filter(|n| !n.is_empty())
                 .collect(),
+            any: false,
+        }
+    }
+
+    /// Every `Host` (an API authenticated by a bearer token, which DNS rebinding cannot
+    /// borrow).
+    pub fn any() -> Self {
+        HostCheck {
+            listen: IpAddr::from([0, 0, 0, 0]),
+            names: Vec::new(),
+            any: true,
         }
     }
 
     /// Whether `host` (a `Host` header value; `None` when absent) is ours. A request
     /// without `Host` (HTTP/1.0 tools) is admitted: browsers always send one.
     pub fn allows(&self, host: Option<&str>) -> bool {
-        let Some(host) = host else {
+        let Some(host) = host.filter(|_| !self.any) else {
             return true;
         };
         let host = host.trim();
@@ -449,6 +461,7 @@ mod tests {
         ] {
             assert!(!h.allows(bad), "{bad:?}");
         }
+        assert!(HostCheck::any().allows(Some("central.example:8443")));
         let any = HostCheck::new("0.0.0.0:80".parse().unwrap(), &[]);
         assert!(any.allows(Some("198.51.100.10:80")));
         assert!(any.allows(Some("[2001:db8::1]:80")));
