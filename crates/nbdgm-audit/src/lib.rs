@@ -15,12 +15,15 @@
 
 pub mod addrset;
 pub mod command;
+pub mod drift;
 pub mod eval;
 pub mod firewall;
 pub mod ipt;
+pub mod netlink;
 pub mod nft;
 pub mod sockets;
 pub mod ufw;
+pub mod watch;
 
 use addrset::AddrSet;
 use eval::{Outcome, Packet, Ruleset};
