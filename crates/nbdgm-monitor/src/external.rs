@@ -73,7 +73,7 @@ pub struct ExternalAlert {
     pub details: serde_json::Value,
 }
 
-/// `[watch.alerts]` and the sinks.
+/// `[watch.alerts]` (or `[audit.alerts]`) and the sinks.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
     pub sinks: Vec<Sink>,
@@ -89,14 +89,17 @@ pub struct RouterConfig {
     pub instance: String,
 }
 
+/// The tables that may hold an `alerts` table: `[watch.alerts]`, `[audit.alerts]`.
 #[derive(Deserialize, Default)]
 struct RawFile {
     #[serde(default)]
-    watch: RawWatch,
+    watch: RawSection,
+    #[serde(default)]
+    audit: RawSection,
 }
 
 #[derive(Deserialize, Default)]
-struct RawWatch {
+struct RawSection {
     #[serde(default)]
     alerts: RawAlerts,
 }
@@ -120,11 +123,36 @@ impl RouterConfig {
 
     /// The sinks and `[watch.alerts]` of `text`; `file` names it in errors.
     pub fn parse(text: &str, file: Option<&Path>) -> Result<RouterConfig, ConfigError> {
+        Self::parse_section(text, file, "watch")
+    }
+
+    /// [`RouterConfig::load`] with the alerts table `[SECTION.alerts]` (`audit`, ...).
+    pub fn load_section(path: &Path, section: &str) -> Result<RouterConfig, ConfigError> {
+        Self::parse_section(&config::read_file(path)?, Some(path), section)
+    }
+
+    /// The sinks and `[SECTION.alerts]` of `text` (`[watch.alerts]` for `watch`).
+    pub fn parse_section(
+        text: &str,
+        file: Option<&Path>,
+        section: &str,
+    ) -> Result<RouterConfig, ConfigError> {
         let sinks = config::parse_sinks(text, file)?;
         let raw: RawFile = toml::from_str(text).map_err(|e| config::de_error(text, file, &e))?;
-        let a = raw.watch.alerts;
+        let a = match section {
+            "watch" => raw.watch.alerts,
+            "audit" => raw.audit.alerts,
+            other => {
+                return Err(config::key_error(
+                    text,
+                    file,
+                    other,
+                    "no alerts table of that name (watch, audit)",
+                ))
+            }
+        };
         let err =
-            |k: &str, m: String| config::key_error(text, file, format!("watch.alerts.{k}"), m);
+            |k: &str, m: String| config::key_error(text, file, format!("{section}.alerts.{k}"), m);
         let dur = |k: &str, v: &Option<String>, d: Duration| match v {
             None => Ok(d),
             Some(s) => parse_duration(s).map_err(|e| err(k, e.to_string())),

@@ -249,3 +249,23 @@ fn sink_kinds_filter_detections() {
     assert_eq!((s.queued, s.delivered), (1, 0));
     assert!(!out.exists());
 }
+
+#[test]
+fn alerts_table_of_another_tool() {
+    let text = "[watch.alerts]\ncooldown = \"1m\"\n\n[audit]\nx = 1\n\n[audit.alerts]\ncooldown = \"2m\"\nmin_severity = \"low\"\n";
+    let a = RouterConfig::parse_section(text, None, "audit").unwrap();
+    assert_eq!(
+        (a.cooldown, a.min_severity),
+        (Duration::from_secs(120), Level::Low)
+    );
+    let w = RouterConfig::parse(text, None).unwrap();
+    assert_eq!(
+        (w.cooldown, w.min_severity),
+        (Duration::from_secs(60), Level::Medium)
+    );
+    let e = RouterConfig::parse_section("[audit.alerts]\nattempts = 0\n", None, "audit")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("audit.alerts.attempts"), "{e}");
+    assert!(RouterConfig::parse_section("", None, "nope").is_err());
+}
