@@ -88,7 +88,7 @@ pub fn classify(state: PortState, ambiguous_as_open: bool) -> Option<&'static st
             "ambiguous"
         }),
         PortState::Filtered | PortState::Closed => Some("closed"),
-        PortState::HostDown | PortState::Error => None,
+        PortState::HostDown | PortState::Error | PortState::Unknown => None,
     }
 }
 
@@ -416,6 +416,7 @@ mod tests {
         assert_eq!(classify(PortState::LikelyOpen, true), Some("open"));
         assert_eq!(classify(PortState::Filtered, false), Some("closed"));
         assert_eq!(classify(PortState::HostDown, false), None);
+        assert_eq!(classify(PortState::Unknown, true), None);
         assert_eq!(
             alert_kind(KeyKind::Host, Some("up"), "down"),
             Some(AlertKind::HostDown)

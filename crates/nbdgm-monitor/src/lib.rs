@@ -6,6 +6,7 @@
 //! - [`targets`]: addresses, CIDR ranges, host names
 //! - [`maintenance`]: weekly and absolute windows without alerts
 //! - [`engine`]: confirmations, edges, reminders (no I/O)
+//! - [`evidence`]: what a result proves (host evidence, silences too short to mean anything)
 //! - [`store`]: SQLite / PostgreSQL, no double alerts between instances
 //! - [`scheduler`]: the check tasks and the alert task
 //! - [`alert`]: events and sinks
@@ -19,6 +20,7 @@
 pub mod alert;
 pub mod config;
 pub mod engine;
+pub mod evidence;
 pub mod external;
 pub mod maintenance;
 pub mod metrics;
@@ -121,6 +123,10 @@ impl Monitor {
             .map_err(|e| anyhow::anyhow!("store task: {e}"))?
             .map_err(|e| anyhow::anyhow!("store {}: {e}", store::redact_url(&config.store.url)))?;
         let store = Arc::new(Mutex::new(store));
+        let mut neighbours = evidence::Neighbours::read();
+        for w in evidence::short_timeout_warnings(&config.checks, &mut neighbours) {
+            tracing::warn!("{w}");
+        }
         let metrics = Arc::new(metrics::Metrics::new());
         let http = match &config.http {
             None => None,

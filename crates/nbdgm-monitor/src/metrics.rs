@@ -112,7 +112,11 @@ impl Metrics {
             "1 when the confirmed port state differs from the expected one",
             port_bad.clone(),
         );
-        registry.register("nbdgm_host_up", "1 host up, 0 host down", host_up.clone());
+        registry.register(
+            "nbdgm_host_up",
+            "1 host up, 0 host down, -1 unknown (no evidence from the host in the latest result)",
+            host_up.clone(),
+        );
         registry.register(
             "nbdgm_probe_duration_seconds",
             "Duration of a probe cycle of a check",
@@ -143,7 +147,8 @@ impl Metrics {
         }
     }
 
-    /// Set the gauges of one key from its confirmed value.
+    /// Set the gauges of one key from its confirmed value, or from `unknown` when the latest
+    /// result saw nothing (state -1, host -1; `nbdgm_port_bad` keeps the confirmed value).
     pub fn set_key(&self, check: &str, target: &str, port: &str, value: &str, expected: &str) {
         if port == crate::engine::HOST_KEY {
             self.host_up
@@ -151,7 +156,11 @@ impl Metrics {
                     check: check.into(),
                     target: target.into(),
                 })
-                .set(i64::from(value == "up"));
+                .set(match value {
+                    "up" => 1,
+                    "down" => 0,
+                    _ => -1,
+                });
             return;
         }
         if port == crate::engine::SERVICE_KEY {
@@ -167,6 +176,9 @@ impl Metrics {
                 expected: expected.into(),
             })
             .set(state_number(value));
+        if value == "unknown" {
+            return;
+        }
         self.port_bad
             .get_or_create(&BadLabels {
                 check: check.into(),
@@ -213,6 +225,23 @@ mod tests {
             "nbdgm_port_bad{check=\"c\",target=\"198.51.100.10\",port=\"138\",proto=\"udp\"} 1"
         ));
         assert!(t.contains("nbdgm_host_up{check=\"c\",target=\"198.51.100.10\"} 1"));
+        m.set_key("c", "198.51.100.10", "host", "unknown", "");
+        m.set_key("c", "198.51.100.10", "138/udp", "closed", "closed");
+        m.set_key("c", "198.51.100.10", "138/udp", "unknown", "closed");
+        let t = m.encode();
+        assert!(
+            t.contains("nbdgm_host_up{check=\"c\",target=\"198.51.100.10\"} -1"),
+            "{t}"
+        );
+        assert!(t.contains(
+            "nbdgm_port_state{check=\"c\",target=\"198.51.100.10\",port=\"138\",proto=\"udp\",expected=\"closed\"} -1"
+        ), "{t}");
+        assert!(
+            t.contains(
+                "nbdgm_port_bad{check=\"c\",target=\"198.51.100.10\",port=\"138\",proto=\"udp\"} 0"
+            ),
+            "unknown keeps the confirmed badness: {t}"
+        );
         assert!(t.contains("nbdgm_probe_duration_seconds_count{check=\"c\"} 1"));
         assert!(t.contains("nbdgm_alerts_sent_total{sink=\"hook\",kind=\"PORT_NEW_OPEN\"} 1"));
         assert!(t.ends_with("# EOF\n"));

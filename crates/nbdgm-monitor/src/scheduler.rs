@@ -5,13 +5,14 @@
 use crate::alert::{self, AlertEvent};
 use crate::config::{AlertConfig, Check, Sink, MAX_TARGETS_PER_CHECK};
 use crate::engine::{self, Engine, Key, KeyKind, KeyState, Rules, Step};
+use crate::evidence::{self, HostObservation, Neighbours};
 use crate::maintenance::{self, Window};
 use crate::metrics::{CheckLabels, Metrics, SinkLabels};
 use crate::prober::Prober;
 use crate::store::{NewChange, Store};
 use crate::targets;
 use chrono::{DateTime, Utc};
-use nbdgm_probe::probe::HostResult;
+use nbdgm_probe::probe::{HostResult, PortState};
 use nbdgm_wire::text::Escaped;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -86,21 +87,17 @@ pub fn load_engine(store: &mut Store, check: &str) -> Result<Engine, crate::stor
     Ok(e)
 }
 
-/// The observations of one host: host key, port keys, service key.
-fn observations(check: &Check, h: &HostResult) -> Vec<(String, &'static str, String)> {
+/// The observations of one host: host key (only `up` with evidence from the host itself,
+/// or `down`; nothing when unknown, see [`crate::evidence`]), port keys (states that say
+/// nothing about the port are no observation), service key.
+fn observations(
+    check: &Check,
+    h: &HostResult,
+    host: &HostObservation,
+) -> Vec<(String, &'static str, String)> {
     let mut out = Vec::new();
-    let all_down = !h.ports.is_empty()
-        && h.ports
-            .iter()
-            .all(|p| p.state == nbdgm_probe::probe::PortState::HostDown);
-    let any_known = h
-        .ports
-        .iter()
-        .any(|p| engine::classify(p.state, check.ambiguous_as_open).is_some());
-    if all_down {
-        out.push((engine::HOST_KEY.to_owned(), "", "down".to_owned()));
-    } else if any_known || h.info.is_some() {
-        out.push((engine::HOST_KEY.to_owned(), "", "up".to_owned()));
+    if host.state != "unknown" {
+        out.push((engine::HOST_KEY.to_owned(), "", host.state.to_owned()));
     }
     for p in &h.ports {
         if let Some(v) = engine::classify(p.state, check.ambiguous_as_open) {
@@ -121,6 +118,34 @@ fn observations(check: &Check, h: &HostResult) -> Vec<(String, &'static str, Str
     out
 }
 
+/// Gauges of what the latest result did not see: `nbdgm_port_state` -1 for a port whose
+/// state is `unknown`, `nbdgm_host_up` -1 for a host without evidence.
+fn set_unseen(metrics: &Metrics, check: &Check, h: &HostResult, host: &HostObservation) {
+    let target = h.address.to_string();
+    if host.state == "unknown" {
+        metrics.set_key(&check.name, &target, engine::HOST_KEY, "unknown", "");
+    }
+    for p in &h.ports {
+        if p.state == PortState::Unknown {
+            let port = crate::config::port_name(p.port);
+            metrics.set_key(&check.name, &target, port, "unknown", check.expect.as_str());
+        }
+    }
+}
+
+/// Mark the silences of a short-waiting check as `unknown` (blocking: reads `/proc`).
+pub fn judge_silences(check: &Check, results: &mut [HostResult]) {
+    let opts = check.probe_options();
+    let mut nb = Neighbours::read();
+    for h in results {
+        let n = evidence::mark_unknown(h, &opts, &mut nb);
+        if n > 0 {
+            tracing::debug!(check = %check.name, target = %h.address, ports = n,
+                "silence shorter than the neighbour resolution time: unknown");
+        }
+    }
+}
+
 /// Process one cycle's results (blocking: store calls). Returns the alerts to deliver.
 #[allow(clippy::too_many_arguments)]
 pub fn process_cycle(
@@ -133,7 +158,8 @@ pub fn process_cycle(
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
 ) -> Result<Vec<AlertJob>, crate::store::StoreError> {
-    store.record_cycle(&check.name, started, finished, results)?;
+    let hosts: Vec<HostObservation> = results.iter().map(evidence::host_observation).collect();
+    store.record_run(&check.name, started, finished, results, &hosts)?;
     let now = finished;
     let in_maint =
         maintenance::active(&check.maintenance, now) || maintenance::active(global_windows, now);
@@ -142,9 +168,10 @@ pub fn process_cycle(
         remind_every: check.remind_every,
     };
     let mut jobs = Vec::new();
-    for h in results {
+    for (h, host) in results.iter().zip(&hosts) {
         let target = h.address.to_string();
-        for (port, expected, value) in observations(check, h) {
+        set_unseen(metrics, check, h, host);
+        for (port, expected, value) in observations(check, h, host) {
             let key = Key {
                 check: check.name.clone(),
                 target: target.clone(),
@@ -283,6 +310,8 @@ pub async fn run_check(
             windows.clone(),
         );
         let joined = tokio::task::spawn_blocking(move || {
+            let mut results = results;
+            judge_silences(&c, &mut results);
             let r = process_cycle(
                 &mut lock(&store),
                 &metrics,
@@ -316,7 +345,7 @@ pub async fn run_check(
 
 /// Hand the alerts of a cycle to the alert task; an alert that finds the queue full is
 /// dropped, counted and recorded as failed.
-async fn queue_alerts(shared: &Shared, jobs: Vec<AlertJob>) {
+pub async fn queue_alerts(shared: &Shared, jobs: Vec<AlertJob>) {
     for job in jobs {
         let Err(err) = shared.alerts.try_send(job) else {
             continue;

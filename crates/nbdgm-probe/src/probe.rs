@@ -31,11 +31,11 @@ pub mod udp;
 pub mod udp_datagram;
 pub mod udp_name;
 
-pub use evidence::{clean, decide, Evidence, MAX_EVIDENCE_LEN};
+pub use evidence::{by_silence, clean, decide, Evidence, MAX_EVIDENCE_LEN};
 pub use host::{probe_all, probe_host};
 pub use icmp::{
-    unreach_code_name, IcmpError, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, SO_EE_ORIGIN_ICMP,
-    SO_EE_ORIGIN_LOCAL,
+    icmp_sender, unreach_code_name, IcmpError, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED,
+    SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_LOCAL,
 };
 pub use nagios::{
     exit_code, nagios, nagios_level, Expect, Verdict, NAGIOS_CRITICAL, NAGIOS_OK, NAGIOS_UNKNOWN,

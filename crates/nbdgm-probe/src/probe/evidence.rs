@@ -101,6 +101,19 @@ pub fn decide(port: Port, ev: &Evidence, ns_answered: bool) -> (PortState, Strin
     }
 }
 
+/// Whether a result with this state and evidence text (as [`decide`] writes them) rests on
+/// silence alone: `open|filtered`, `likely-open`, and `filtered` by timeout (not by an ICMP
+/// error or a local firewall).
+pub fn by_silence(state: PortState, evidence: &str) -> bool {
+    match state {
+        PortState::OpenFiltered | PortState::LikelyOpen => true,
+        PortState::Filtered => {
+            evidence.starts_with("no answer to ") || evidence.contains("(ETIMEDOUT)")
+        }
+        _ => false,
+    }
+}
+
 /// Bounded evidence: at most [`MAX_EVIDENCE_LEN`] characters (then `…`). The text is kept
 /// as received (JSON is exact); text output escapes it ([`nbdgm_wire::text::escape`]).
 pub fn clean(s: &str) -> String {

@@ -81,6 +81,15 @@ impl fmt::Display for IcmpError {
     }
 }
 
+/// The sender of the ICMP error an evidence text written by [`IcmpError`]'s `Display` names
+/// (`ICMP type 3 code 3 (port unreachable) from 198.51.100.7`); `None` for any other text.
+/// The monitor uses it to tell an ICMP error of the target itself from one of a router.
+pub fn icmp_sender(evidence: &str) -> Option<Ipv4Addr> {
+    let rest = evidence.strip_prefix("ICMP type ")?;
+    let (_, after) = rest.split_once(" from ")?;
+    after.split(' ').next()?.parse().ok()
+}
+
 pub(super) fn errno_text(errno: i32) -> String {
     let e = nix::errno::Errno::from_raw(errno);
     format!("{} ({e:?})", e.desc())

@@ -25,7 +25,7 @@ pub const NAGIOS_UNKNOWN: u8 = 3;
 pub fn nagios_level(state: PortState, expect: Expect) -> u8 {
     use PortState::*;
     match (expect, state) {
-        (_, Error) => NAGIOS_UNKNOWN,
+        (_, Error | Unknown) => NAGIOS_UNKNOWN,
         (Expect::Closed, Open) => NAGIOS_CRITICAL,
         (Expect::Closed, LikelyOpen | OpenFiltered) => NAGIOS_WARNING,
         (Expect::Closed, Filtered | Closed | HostDown) => NAGIOS_OK,

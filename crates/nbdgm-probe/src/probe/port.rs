@@ -38,6 +38,9 @@ pub enum PortState {
     Closed,
     HostDown,
     Error,
+    /// Not decided: the monitor records a silence it cannot interpret (its wait was shorter
+    /// than the neighbour resolution time, issue 15). `nbdgm probe` never reports it.
+    Unknown,
 }
 
 /// One port's result with the evidence for its state.
@@ -174,6 +177,7 @@ impl PortState {
             PortState::Closed => "closed",
             PortState::HostDown => "host-down",
             PortState::Error => "error",
+            PortState::Unknown => "unknown",
         }
     }
 

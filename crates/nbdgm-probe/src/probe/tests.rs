@@ -577,3 +577,37 @@ proptest! {
         let _ = clean(&String::from_utf8_lossy(&bytes));
     }
 }
+
+#[test]
+fn icmp_sender_and_silence_read_back_what_decide_wrote() {
+    let (state, text) = decide(Port::Ns137Udp, &icmp(3, 3), false);
+    assert_eq!(state, PortState::Closed);
+    assert_eq!(icmp_sender(&text), Some(Ipv4Addr::new(198, 51, 100, 10)));
+    let (_, text) = decide(Port::Ns137Udp, &icmp(3, 1), false);
+    assert_eq!(icmp_sender(&text), Some(Ipv4Addr::new(198, 51, 100, 10)));
+    assert_eq!(icmp_sender("TCP reset (connection refused)"), None);
+    assert_eq!(icmp_sender("answer from 198.51.100.9"), None);
+    assert!(!by_silence(state, &text));
+    for port in [Port::Ns137Udp, Port::Dgm138Udp, Port::Ssn139Tcp] {
+        for ns in [false, true] {
+            let (s, t) = decide(port, &silence(), ns);
+            assert!(by_silence(s, &t), "{port} {s} {t}");
+        }
+    }
+    let timed_out = Evidence::Errno {
+        errno: nix::libc::ETIMEDOUT,
+        during: "connect".into(),
+    };
+    let (s, t) = decide(Port::Smb445Tcp, &timed_out, false);
+    assert!(by_silence(s, &t), "{s} {t}");
+    let (s, t) = decide(Port::Smb445Tcp, &icmp(3, 13), false);
+    assert_eq!(s, PortState::Filtered);
+    assert!(!by_silence(s, &t), "an ICMP error is not silence: {t}");
+    let (s, t) = decide(Port::Smb445Tcp, &Evidence::Reset, false);
+    assert!(!by_silence(s, &t));
+    assert_eq!(
+        serde_json::to_string(&PortState::Unknown).unwrap(),
+        "\"unknown\""
+    );
+    assert_eq!(PortState::Unknown.as_str(), "unknown");
+}
