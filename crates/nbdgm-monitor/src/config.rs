@@ -6,9 +6,11 @@
 //! written there; a validation error carries a key path (`check[1].ports`), mapped to its
 //! line; both through `toml_edit`'s spans.
 
+pub mod agents;
 mod positions;
 
 use crate::maintenance::Window;
+pub use agents::{AgentSpec, AgentsConfig};
 use nbdgm_probe::probe::{Port, ProbeOptions};
 use positions::{key_at, line_of_key};
 use serde::Deserialize;
@@ -82,6 +84,8 @@ pub struct MonitorConfig {
     pub sinks: Vec<Sink>,
     /// Windows that apply to every check.
     pub maintenance: Vec<Window>,
+    /// The agent API and its agents (vantage points); `None` without `[agents]`.
+    pub agents: Option<AgentsConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +139,8 @@ pub struct Check {
     pub maintenance: Vec<Window>,
     /// Sink names; empty = every sink.
     pub sinks: Vec<String>,
+    /// `[[agent]]` names that also run this check (results stored as `NAME@LOCATION`).
+    pub agents: Vec<String>,
 }
 
 impl Check {
@@ -227,6 +233,9 @@ struct RawFile {
     sink: Vec<RawSink>,
     #[serde(default)]
     maintenance: Vec<RawWindow>,
+    agents: Option<agents::RawAgents>,
+    #[serde(default)]
+    agent: Vec<agents::RawAgent>,
 }
 
 #[derive(Deserialize, Default)]
@@ -272,6 +281,7 @@ struct RawCheck {
     #[serde(default)]
     maintenance: Vec<RawWindow>,
     sinks: Option<Vec<String>>,
+    agents: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -540,6 +550,8 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
         let c = check(i, c, &raw.defaults, &sinks, &checks)?;
         checks.push(c);
     }
+    let agents = agents::convert(raw.agents, raw.agent)?;
+    agents::check_assignments(agents.as_ref(), &checks)?;
     Ok(MonitorConfig {
         store,
         http,
@@ -547,6 +559,7 @@ fn convert(raw: RawFile) -> Result<MonitorConfig, Issue> {
         checks,
         sinks,
         maintenance,
+        agents,
     })
 }
 
@@ -801,6 +814,7 @@ fn check(
         remind_every,
         maintenance: windows,
         sinks: check_sinks,
+        agents: c.agents.or_else(|| d.agents.clone()).unwrap_or_default(),
     })
 }
 

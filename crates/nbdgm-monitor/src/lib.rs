@@ -12,11 +12,13 @@
 //! - [`alert`]: events and sinks
 //! - [`metrics`], [`web`]: `/metrics`, `/`, `/api/state`, `/api/changes`
 //! - [`prober`]: the [`prober::Prober`] trait, the real probe and a scripted one
+//! - [`agent`]: vantage points: the agent API (`[agents]`) and the agent itself
 //!
 //! [`Monitor`] runs it all inside a tokio runtime; [`run_service`] adds the signals
 //! (SIGTERM/SIGINT stop, SIGHUP reload). The probes themselves are `nbdgm_probe::probe`.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod alert;
 pub mod config;
 pub mod engine;
@@ -98,6 +100,7 @@ pub struct Monitor {
     metrics: Arc<metrics::Metrics>,
     generation: Option<Generation>,
     http: Option<(SocketAddr, watch::Sender<bool>, JoinHandle<()>)>,
+    agents: Option<agent::Listener>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -147,6 +150,10 @@ impl Monitor {
                 Some((addr, tx, task))
             }
         };
+        let agents = match &config.agents {
+            Some(a) => Some(agent::Listener::start(a).await?),
+            None => None,
+        };
         let mut m = Monitor {
             config,
             prober,
@@ -154,6 +161,7 @@ impl Monitor {
             metrics,
             generation: None,
             http,
+            agents,
         };
         m.generation = Some(m.spawn_generation());
         Ok(m)
@@ -191,6 +199,9 @@ impl Monitor {
                 ))
             })
             .collect();
+        if let Some(a) = &self.agents {
+            a.api.set_generation(&self.config, shared.clone());
+        }
         drop(shared);
         if self.config.store.retention_days > 0 {
             let store = self.store.clone();
@@ -252,6 +263,11 @@ impl Monitor {
         self.http.as_ref().map(|h| h.0)
     }
 
+    /// The agent API listener's address.
+    pub fn agents_addr(&self) -> Option<SocketAddr> {
+        self.agents.as_ref().map(|a| a.addr)
+    }
+
     /// The store (lock it from blocking code only).
     pub fn store(&self) -> Arc<Mutex<Store>> {
         self.store.clone()
@@ -276,6 +292,14 @@ impl Monitor {
         if config.http.as_ref().map(|h| h.listen) != self.config.http.as_ref().map(|h| h.listen) {
             tracing::warn!("http.listen changed: takes effect after a restart");
         }
+        if config.agents.as_ref().map(|a| (a.listen, &a.tls))
+            != self.config.agents.as_ref().map(|a| (a.listen, &a.tls))
+        {
+            tracing::warn!("[agents] listen/TLS changed: takes effect after a restart");
+        }
+        if let Some(a) = &self.agents {
+            a.api.clear_generation();
+        }
         if let Some(g) = self.generation.take() {
             Self::stop_generation(g).await;
         }
@@ -295,6 +319,9 @@ impl Monitor {
 
     /// Stop the checks, deliver queued alerts (one attempt each), stop the listener.
     pub async fn stop(mut self) {
+        if let Some(a) = self.agents.take() {
+            a.stop().await;
+        }
         if let Some(g) = self.generation.take() {
             Self::stop_generation(g).await;
         }
