@@ -5,5 +5,6 @@
 
 pub mod decode;
 pub mod exit;
+pub mod generate;
 pub mod nameq;
 pub mod tools;

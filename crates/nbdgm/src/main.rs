@@ -3,7 +3,7 @@
 // Unsafe only in `restore_default_sigpipe`, allowed there.
 #![deny(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -72,6 +72,10 @@ fn restore_default_sigpipe() {
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
+    // `nbdgm generate` (packaging) stays outside `Cli`, so no page or completion shows it.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "generate") {
+        return ExitCode::from(nbdgm::generate::main(Cli::command()));
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

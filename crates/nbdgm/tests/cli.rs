@@ -579,3 +579,42 @@ fn help_shows_examples_and_the_new_spellings_only() {
         }
     }
 }
+
+/// `nbdgm generate` (packaging): one man page per visible command, completions for
+/// bash, zsh and fish, and none of them mentions the generator itself.
+#[test]
+fn generate_writes_man_pages_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let man = dir.path().join("man");
+    let out = run(&["generate", "man", man.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for page in [
+        "nbdgm.1",
+        "nbdgm-serve.1",
+        "nbdgm-listen.1",
+        "nbdgm-message-send.1",
+    ] {
+        let text = std::fs::read_to_string(man.join(page)).unwrap();
+        let stem = page.trim_end_matches(".1");
+        assert!(text.contains(&format!("\n.TH {stem} 1 ")), "{page}: {text}");
+        assert!(!text.contains("generate"), "{page} mentions generate");
+    }
+    let serve = std::fs::read_to_string(man.join("nbdgm-serve.1")).unwrap();
+    assert!(serve.contains("\\-\\-config"), "{serve}");
+    let comp = dir.path().join("completions");
+    for (shell, file) in [
+        ("bash", "nbdgm.bash"),
+        ("zsh", "_nbdgm"),
+        ("fish", "nbdgm.fish"),
+    ] {
+        let out = run(&["generate", "completions", shell, comp.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = std::fs::read_to_string(comp.join(file)).unwrap();
+        assert!(text.contains("serve") && text.contains("dc-ping"), "{file}");
+        assert!(!text.contains("generate"), "{file} mentions generate");
+    }
+    let out = run(&["generate", "completions", "tcsh", comp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let help = run(&["--help"]);
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("generate"));
+}
