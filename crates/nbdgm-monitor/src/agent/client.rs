@@ -240,6 +240,7 @@ pub async fn run_agent(
         std::fs::create_dir_all(d)
             .map_err(|e| anyhow::anyhow!("--state-dir {}: {e}", d.display()))?;
     }
+    tracing::info!(central = %opts.central, location = %opts.location, "agent running");
     let (tx, rx) = mpsc::channel::<Cycle>(256);
     let pusher = tokio::spawn(push_loop(opts.clone(), client.clone(), rx, stop.clone()));
     let mut tasks: HashMap<String, (AgentCheck, JoinHandle<()>)> = HashMap::new();
@@ -300,6 +301,7 @@ pub async fn run_agent(
     {
         abort.abort();
     }
+    tracing::info!("agent stopped");
     Ok(())
 }
 
