@@ -15,6 +15,8 @@ pub mod lookup;
 pub mod message;
 #[cfg(feature = "monitor")]
 pub mod monitor;
+#[cfg(feature = "monitor")]
+pub mod monitor_agent;
 pub mod probe;
 pub mod send;
 pub mod serve;

@@ -17,7 +17,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/nbdgm/monitor.toml";
     nbdgm monitor run --config /etc/nbdgm/monitor.toml\n  \
     nbdgm monitor status --format json\n  \
     nbdgm monitor history --target 198.51.100.10 --port 138/udp --since 2h\n  \
-    nbdgm monitor diff --from 2025-01-01 --to now\n\n\
+    nbdgm monitor diff --from 2025-01-01 --to now\n  \
+    nbdgm monitor agent --central https://monitor.example:8443 --token-file /etc/nbdgm/agent.token --location dmz\n\n\
 Configuration: dist/monitor.toml; reference: docs/monitor.md.")]
 pub struct MonitorArgs {
     #[command(subcommand)]
@@ -34,6 +35,8 @@ pub enum MonitorCommand {
     History(HistoryArgs),
     /// States that differ between two times or two run ids (exit 0 none, 1 some, 2 error).
     Diff(DiffArgs),
+    /// A probe agent (vantage point): checks from a central monitor, results pushed over HTTPS.
+    Agent(super::monitor_agent::AgentArgs),
 }
 
 /// Where the store is.
@@ -180,6 +183,7 @@ pub fn run(args: &MonitorArgs) -> u8 {
         MonitorCommand::Status(a) => status(a),
         MonitorCommand::History(a) => history(a),
         MonitorCommand::Diff(a) => diff(a),
+        MonitorCommand::Agent(a) => return super::monitor_agent::run(a),
     };
     match r {
         Ok(code) => code,
