@@ -98,6 +98,7 @@ pub struct Monitor {
     prober: Arc<dyn Prober>,
     store: Arc<Mutex<Store>>,
     metrics: Arc<metrics::Metrics>,
+    web_config: web::SharedConfig,
     generation: Option<Generation>,
     http: Option<(SocketAddr, watch::Sender<bool>, JoinHandle<()>)>,
     agents: Option<agent::Listener>,
@@ -131,6 +132,8 @@ impl Monitor {
             tracing::warn!("{w}");
         }
         let metrics = Arc::new(metrics::Metrics::new());
+        let web_config: web::SharedConfig =
+            Arc::new(std::sync::RwLock::new(Arc::new(config.clone())));
         let http = match &config.http {
             None => None,
             Some(h) => {
@@ -142,6 +145,7 @@ impl Monitor {
                 let app = web::router(web::WebState {
                     store: store.clone(),
                     metrics: metrics.clone(),
+                    config: web_config.clone(),
                 });
                 let task = tokio::spawn(web::serve(listener, app, &h.allowed_hosts, async move {
                     let _ = rx.wait_for(|v| *v).await;
@@ -159,6 +163,7 @@ impl Monitor {
             prober,
             store,
             metrics,
+            web_config,
             generation: None,
             http,
             agents,
@@ -310,6 +315,7 @@ impl Monitor {
         self.config.store.url = store_url;
         self.config.store.instance = instance;
         self.config.http = http;
+        *self.web_config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(self.config.clone());
         self.metrics.port_state.clear();
         self.metrics.port_bad.clear();
         self.metrics.host_up.clear();

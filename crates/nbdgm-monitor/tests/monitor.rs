@@ -571,12 +571,12 @@ fn scripted_monitor_alerts_once_per_change_and_respects_maintenance() {
     assert!(metrics.contains("nbdgm_probe_duration_seconds_bucket"));
     let (code, page) = http_get(addr, "/");
     assert_eq!(code, 200);
-    assert!(page.contains("<table id=\"state\">"));
+    assert!(page.contains("id=\"summary\""));
     assert!(page.contains("PORT_STATE_AMBIGUOUS"));
     if let Some(dom) = chromium_dump_dom("scripted_monitor (chromium)", &format!("http://{addr}/"))
     {
-        assert!(dom.contains("<table id=\"state\">"), "{dom}");
-        assert!(dom.contains("<td class=\"state\">closed</td>"), "{dom}");
+        assert!(dom.contains("id=\"violation-count\""), "{dom}");
+        assert!(dom.contains(">local: closed</span>"), "{dom}");
         assert!(dom.contains("id=\"timeline\""), "{dom}");
         assert!(dom.contains("PORT_NEW_OPEN"), "{dom}");
         assert!(dom.contains("PORT_NOW_CLOSED"), "{dom}");

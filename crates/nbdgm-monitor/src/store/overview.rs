@@ -110,6 +110,8 @@ impl Store {
             until: Some(until),
             limit: MAX_HISTORY_CHANGES,
         })?;
+        let mut changes = changes;
+        changes.sort_by(|a, b| b.ts.cmp(&a.ts).then(b.id.cmp(&a.id)));
         let truncated = changes.len() >= MAX_HISTORY_CHANGES;
         let mut open: Option<Segment> = match before.first() {
             Some(r) if !truncated => Some(Segment {

@@ -1,29 +1,76 @@
-//! The monitor's HTTP listener: `/` (a server-rendered page: current state per check,
-//! target and port, colour-coded, and a timeline of changes; every value HTML-escaped),
-//! `/api/state` and `/api/changes` (JSON), `/metrics` (OpenMetrics) and `/healthz`.
-//! Served by [`serve`]: capped connections, timeouts, `Host` check.
+//! The monitor's HTTP listener (issue 15 §2): the dashboard `/` with its live fragment
+//! `/fragment/overview`, the per-port history `/port`, status badges `/badge/{check}.svg`,
+//! embedded assets `/assets/...`, `/api/state` and `/api/changes` (JSON), `/metrics`
+//! (OpenMetrics) and `/healthz`. HTML comes from askama templates (`templates/`,
+//! auto-escaped) under a strict Content-Security-Policy. Served by [`serve`]: capped
+//! connections, timeouts, `Host` check.
+//!
+//! - [`page`]: the overview's view model (summary, groups, chips, filters, changes)
+//! - [`timeline`]: the per-port page (24 h / 7 d bars, share closed, changes)
+//! - [`badge`]: the SVG badge
+//! - [`stamp`]: absolute and relative times
+
+pub mod badge;
+pub mod page;
+pub mod stamp;
+pub mod timeline;
 
 use crate::metrics::Metrics;
-use crate::store::{ChangeRow, CurrentRow, Query as StoreQuery, Store};
-use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use crate::store::{Query as StoreQuery, Store};
+use crate::MonitorConfig;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The running configuration as the web pages see it (replaced on reload).
+pub type SharedConfig = Arc<RwLock<Arc<MonitorConfig>>>;
 
 /// What the handlers need.
 #[derive(Clone)]
 pub struct WebState {
     pub store: Arc<Mutex<Store>>,
     pub metrics: Arc<Metrics>,
+    /// Checks and maintenance windows shown on the dashboard.
+    pub config: SharedConfig,
 }
+
+impl WebState {
+    fn config(&self) -> Arc<MonitorConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Content-Security-Policy of every page: no inline script or style, nothing from elsewhere.
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                       script-src 'self'; connect-src 'self'; base-uri 'none'; \
+                       form-action 'self'; frame-ancestors 'none'";
+
+const CSS: &str = include_str!("../../assets/app.css");
+const JS: &str = include_str!("../../assets/app.js");
 
 /// The routes.
 pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/fragment/overview", get(fragment))
+        .route("/port", get(port_page))
+        .route("/badge/:file", get(badge_svg))
+        .route(
+            "/assets/app.css",
+            get(|| async { asset(CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
+        )
         .route("/api/state", get(api_state))
         .route("/api/changes", get(api_changes))
         .route("/metrics", get(metrics))
@@ -136,92 +183,133 @@ async fn metrics(State(st): State<WebState>) -> Response {
         .into_response()
 }
 
-async fn index(State(st): State<WebState>) -> Response {
-    let r = with_store(&st, |s| {
-        let cur = s.current(None)?;
-        let ch = s.changes(&StoreQuery {
-            limit: 200,
+/// A short version tag of the embedded assets, for cache-busting URLs.
+pub fn asset_version() -> &'static str {
+    static V: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        // FNV-1a of both assets.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in CSS.bytes().chain(JS.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{:08x}", h as u32)
+    })
+}
+
+fn asset(body: &'static str, ctype: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// An HTML response with the security headers; a template error is a 500.
+fn html(r: askama::Result<String>) -> Response {
+    match r {
+        Ok(body) => {
+            let mut resp = body.into_response();
+            let h = resp.headers_mut();
+            let v = |s: &'static str| HeaderValue::from_static(s);
+            h.insert(header::CONTENT_TYPE, v("text/html; charset=utf-8"));
+            h.insert(header::CONTENT_SECURITY_POLICY, v(CSP));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, v("nosniff"));
+            h.insert(header::REFERRER_POLICY, v("no-referrer"));
+            h.insert(header::CACHE_CONTROL, v("no-store"));
+            resp
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("template: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn load_overview(st: &WebState, filter: page::Filter) -> Result<page::Overview, Response> {
+    let (latest, changes) = with_store(st, |s| {
+        let latest = s.latest(None)?;
+        let changes = s.changes(&StoreQuery {
+            limit: page::CHANGES_READ,
             ..StoreQuery::default()
         })?;
-        Ok((cur, ch))
+        Ok((latest, changes))
     })
-    .await;
-    match r {
-        Ok((cur, ch)) => Html(render(&cur, &ch)).into_response(),
+    .await?;
+    let cfg = st.config();
+    Ok(page::Overview::build(
+        &latest,
+        &changes,
+        &cfg,
+        filter,
+        chrono::Utc::now(),
+    ))
+}
+
+async fn index(State(st): State<WebState>, Query(f): Query<page::Filter>) -> Response {
+    match load_overview(&st, f).await {
+        Ok(o) => html(page::DashboardPage::new(o).render()),
         Err(r) => r,
     }
 }
 
-fn class_of(row: &CurrentRow) -> &'static str {
-    match row.value.as_str() {
-        _ if row.bad => "bad",
-        "ambiguous" => "ambiguous",
-        _ => "ok",
+async fn fragment(State(st): State<WebState>, Query(f): Query<page::Filter>) -> Response {
+    match load_overview(&st, f).await {
+        Ok(o) => html(page::OverviewFragment { o }.render()),
+        Err(r) => r,
     }
 }
 
-/// The page.
-pub fn render(current: &[CurrentRow], changes: &[ChangeRow]) -> String {
-    let mut h = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"30\">\
-         <title>nbdgm monitor</title><style>\
-         body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}\
-         td,th{border:1px solid #999;padding:2px 6px;text-align:left}\
-         .ok{background:#c8f0c8}.bad{background:#f6b3b3}.ambiguous{background:#f8e3a0}\
-         li.bad{color:#a00}</style></head><body>\n<h1>nbdgm monitor</h1>\n",
-    );
-    h.push_str(
-        "<h2>Current state</h2>\n<table id=\"state\"><thead><tr><th>check</th><th>target</th>\
-         <th>port</th><th>state</th><th>expected</th><th>since</th><th>last probe</th></tr>\
-         </thead><tbody>\n",
-    );
-    if current.is_empty() {
-        h.push_str("<tr><td colspan=\"7\">no confirmed state yet</td></tr>\n");
+async fn port_page(State(st): State<WebState>, Query(p): Query<timeline::PortParams>) -> Response {
+    let (Some(check), Some(target), Some(port)) = (p.check, p.target, p.port) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "check, target and port are required\n",
+        )
+            .into_response();
+    };
+    let cfg = st.config();
+    let now = chrono::Utc::now();
+    let (c, t, pt) = (check.clone(), target.clone(), port.clone());
+    let r = with_store(&st, move |s| timeline::load(s, &c, &t, &pt, now)).await;
+    match r {
+        Ok(views) if views.is_empty() => {
+            (StatusCode::NOT_FOUND, "no such check, target and port\n").into_response()
+        }
+        Ok(views) => html(timeline::PortPage::new(check, target, port, views, &cfg, now).render()),
+        Err(r) => r,
     }
-    for r in current {
-        h.push_str(&format!(
-            "<tr class=\"{cls}\" data-state=\"{v}\"><td>{c}</td><td>{t}</td><td>{p}</td>\
-             <td class=\"state\">{v}</td><td>{e}</td><td>{s}</td><td>{l}</td></tr>\n",
-            cls = class_of(r),
-            c = escape(&r.check),
-            t = escape(&r.target),
-            p = escape(&r.port),
-            v = escape(&r.value),
-            e = escape(&r.expected),
-            s = escape(&r.since),
-            l = escape(&format!(
-                "{} {}",
-                r.last_state.as_deref().unwrap_or("-"),
-                r.last_seen.as_deref().unwrap_or("")
-            )),
-        ));
+}
+
+async fn badge_svg(State(st): State<WebState>, Path(file): Path<String>) -> Response {
+    let Some(check) = file.strip_suffix(".svg").map(str::to_owned) else {
+        return (StatusCode::NOT_FOUND, "badges end in .svg\n").into_response();
+    };
+    let known = st.config().check(&check).is_some();
+    let c = check.clone();
+    let rows = match with_store(&st, move |s| s.latest(None)).await {
+        Ok(rows) => rows,
+        Err(r) => return r,
+    };
+    match badge::Badge::of(&c, &rows, known) {
+        None => (StatusCode::NOT_FOUND, "no such check\n").into_response(),
+        Some(b) => match b.render() {
+            Ok(svg) => (
+                [
+                    (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-cache, max-age=0"),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                ],
+                svg,
+            )
+                .into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        },
     }
-    h.push_str("</tbody></table>\n<h2>Timeline</h2>\n<ol id=\"timeline\">\n");
-    for c in changes {
-        h.push_str(&format!(
-            "<li class=\"{cls}\"><time>{ts}</time> {ck} {t} {p}: {o} &rarr; {n}{k}{m}</li>\n",
-            cls = if c.bad { "bad" } else { "ok" },
-            ts = escape(&c.ts),
-            ck = escape(&c.check),
-            t = escape(&c.target),
-            p = escape(&c.port),
-            o = escape(c.old.as_deref().unwrap_or("(none)")),
-            n = escape(&c.new),
-            k = c
-                .kind
-                .as_deref()
-                .map(|k| format!(" <b>{}</b>", escape(k)))
-                .unwrap_or_default(),
-            m = if c.in_maintenance {
-                " (maintenance)"
-            } else {
-                ""
-            },
-        ));
-    }
-    h.push_str("</ol>\n</body></html>\n");
-    h
 }
 
 #[cfg(test)]
@@ -234,21 +322,5 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        let row = CurrentRow {
-            check: "<script>".into(),
-            target: "198.51.100.1".into(),
-            port: "137/udp".into(),
-            value: "open".into(),
-            seq: 1,
-            since: "t".into(),
-            expected: "closed".into(),
-            bad: true,
-            last_state: None,
-            last_seen: None,
-        };
-        let page = render(&[row], &[]);
-        assert!(!page.contains("<script>"));
-        assert!(page.contains("&lt;script&gt;"));
-        assert!(page.contains("class=\"bad\""));
     }
 }
