@@ -3,12 +3,12 @@
 //! flag of `nbdgm monitor run`).
 
 use nbdgm_probe::probe::{
-    HostInfo, HostResult, PortResult, PortState, ProbeOptions, RateLimiter, ServiceName,
+    HostInfo, HostResult, Port, PortResult, PortState, ProbeOptions, RateLimiter, ServiceName,
 };
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
@@ -79,6 +79,20 @@ fn parse_state(s: &str) -> Option<PortState> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
+/// Evidence as the real probe writes it (so the monitor's evidence rules apply), marked
+/// as scripted.
+fn scripted_evidence(target: Ipv4Addr, port: Port, state: PortState, path: &Path) -> String {
+    let from = format!("(scripted by {})", path.display());
+    match state {
+        PortState::Closed if port.is_udp() => {
+            format!("ICMP type 3 code 3 (port unreachable) from {target} {from}")
+        }
+        PortState::Closed => format!("TCP reset (connection refused) {from}"),
+        PortState::Open => format!("answer {from}"),
+        _ => format!("no answer {from}"),
+    }
+}
+
 impl ScriptedProber {
     /// The result the file describes for `target`.
     pub fn result(
@@ -126,7 +140,7 @@ impl ScriptedProber {
                 PortResult {
                     port,
                     state,
-                    evidence: format!("scripted by {}", self.path.display()),
+                    evidence: scripted_evidence(target, port, state, &self.path),
                     rtt_ms: Some(0.1),
                     attempts: 1,
                 }

@@ -100,11 +100,15 @@ pub struct HostObservation {
     pub evidence: String,
 }
 
-fn port_order(p: &str) -> (u8, &str) {
-    let rank = match p {
-        crate::engine::HOST_KEY => 0,
-        crate::engine::SERVICE_KEY => 2,
-        _ => 1,
+fn port_order(p: &str) -> (usize, &str) {
+    let known = nbdgm_probe::probe::Port::ALL
+        .iter()
+        .position(|&x| crate::config::port_name(x) == p);
+    let rank = match (p, known) {
+        (crate::engine::HOST_KEY, _) => 0,
+        (_, Some(i)) => 1 + i,
+        (crate::engine::SERVICE_KEY, None) => 8,
+        _ => 7,
     };
     (rank, p)
 }
@@ -324,8 +328,13 @@ mod tests {
         let mut v = ["10.0.0.10", "10.0.0.9", "name"];
         v.sort_by(|a, b| target_order(a).cmp(&target_order(b)));
         assert_eq!(v, ["name", "10.0.0.9", "10.0.0.10"]);
-        let mut p = ["service", "445/tcp", "host", "137/udp"];
+        let mut p = [
+            "service", "445/tcp", "138/tcp", "host", "138/udp", "137/udp",
+        ];
         p.sort_by(|a, b| port_order(a).cmp(&port_order(b)));
-        assert_eq!(p, ["host", "137/udp", "445/tcp", "service"]);
+        assert_eq!(
+            p,
+            ["host", "137/udp", "138/udp", "138/tcp", "445/tcp", "service"]
+        );
     }
 }
