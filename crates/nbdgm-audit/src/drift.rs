@@ -8,8 +8,9 @@
 //! alerts again only after it went away and came back. Every table is capped and counted.
 
 use crate::addrset::AddrSet;
-use crate::eval::Action;
+use crate::eval::{self, Action, Packet};
 use crate::{AuditReport, FirewallView, VerdictKind};
+use nbdgm_probe::probe::Port;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -90,11 +91,12 @@ pub struct PortState {
     pub verdict: VerdictKind,
     /// Outside sources the firewall lets through.
     pub open: AddrSet,
-    /// Part of the sources is undetermined.
-    pub undetermined: bool,
-    /// Rule ids (see [`rule_id`]) of the accepting and dropping rules that decide.
+    /// Outside sources whose fate is undetermined.
+    pub undetermined: AddrSet,
+    /// Rule ids (see [`rule_id`]) of the accepting rules that decide.
     pub accept_by: Vec<String>,
-    pub drop_by: Vec<String>,
+    /// Rule ids of the dropping rules (and policies), with the sources each drops.
+    pub drops: Vec<(String, AddrSet)>,
     /// The undetermined reasons.
     pub reasons: Vec<String>,
     /// Some socket is bound to a non-loopback address.
@@ -150,10 +152,12 @@ fn policy_label(c: &crate::eval::Chain) -> String {
 }
 
 impl Snapshot {
-    /// From an audit report, the firewall view it was made with and the addresses.
+    /// From an audit report, the firewall view and local addresses it was made with, and
+    /// the interface addresses.
     pub fn new(
         report: &AuditReport,
         view: &FirewallView,
+        local: &AddrSet,
         addresses: Vec<(String, IpAddr)>,
     ) -> Self {
         let mut rules = HashSet::new();
@@ -187,7 +191,11 @@ impl Snapshot {
                 listeners.push(listener(s, o.pid, &o.command, user));
             }
         }
-        let ports = report.ports.iter().map(port_state).collect();
+        let ports = report
+            .ports
+            .iter()
+            .map(|p| port_state(p, view, local))
+            .collect();
         Snapshot {
             listeners,
             ports,
@@ -209,7 +217,44 @@ fn listener(s: &crate::sockets::BoundSocket, pid: u32, command: &str, user: Stri
     }
 }
 
-fn port_state(p: &crate::PortAudit) -> PortState {
+/// The sources each dropping rule drops, and the undetermined ones, for `port` (from the
+/// ruleset the verdict was evaluated from).
+fn drops_of(
+    view: &FirewallView,
+    port: Port,
+    from_ufw: bool,
+    local: &AddrSet,
+) -> (Vec<(String, AddrSet)>, AddrSet) {
+    let rs = match (&view.ufw, from_ufw) {
+        (Some(u), true) => u,
+        _ => &view.ruleset,
+    };
+    let pkt = Packet {
+        proto: if port.is_udp() { 17 } else { 6 },
+        dport: port.number(),
+        local: local.clone(),
+    };
+    let o = eval::evaluate(rs, &pkt);
+    let outside = AddrSet::outside();
+    let mut drops: Vec<(String, AddrSet)> = Vec::new();
+    for d in &o.dropped {
+        let id = rule_id(&d.by);
+        let set = d.set.intersect(&outside);
+        if let Some(e) = drops.iter_mut().find(|(i, _)| *i == id) {
+            e.1 = e.1.union(&set);
+        } else if drops.len() < MAX_ITEMS {
+            drops.push((id, set));
+        }
+    }
+    let undet = o
+        .undetermined
+        .iter()
+        .fold(AddrSet::empty(), |a, d| a.union(&d.set))
+        .intersect(&outside);
+    (drops, undet)
+}
+
+fn port_state(p: &crate::PortAudit, view: &FirewallView, local: &AddrSet) -> PortState {
     let open = p
         .firewall
         .open_to
@@ -224,13 +269,19 @@ fn port_state(p: &crate::PortAudit) -> PortState {
             .map(rule_id)
             .collect()
     };
+    let (drops, undetermined) = drops_of(
+        view,
+        p.port,
+        p.firewall.evaluated_from == "ufw status",
+        local,
+    );
     PortState {
         port: p.port.as_str().to_string(),
         verdict: p.firewall.verdict,
         open,
-        undetermined: !p.firewall.undetermined.is_empty(),
+        undetermined,
         accept_by: by("accept: "),
-        drop_by: by("drop: "),
+        drops,
         reasons: p.firewall.undetermined.clone(),
         listening_outside: p.listening_outside,
         bound: p.listening.iter().map(|s| s.local).collect(),
@@ -308,8 +359,8 @@ pub struct DriftStats {
 #[derive(Debug, Clone)]
 struct PortRef {
     open: AddrSet,
-    undetermined: bool,
-    closers: Vec<String>,
+    undetermined: AddrSet,
+    closers: Vec<(String, AddrSet)>,
 }
 
 /// A fact held now: its grouping and the alert it gave (or would give).
@@ -450,12 +501,19 @@ impl DriftEngine {
                 self.refs.insert(p.port.clone(), reference(p));
                 continue;
             };
-            let opened = !r.open.contains_set(&p.open) || (p.undetermined && !r.undetermined);
-            if !opened {
+            // Sources let through (or undetermined) now that were not then.
+            let grown = p
+                .open
+                .subtract(&r.open)
+                .union(&p.undetermined.subtract(&r.undetermined));
+            if grown.is_empty() {
                 self.refs.insert(p.port.clone(), reference(p));
                 continue;
             }
-            for closer in &r.closers {
+            for (closer, dropped) in &r.closers {
+                if grown.intersect(dropped).is_empty() {
+                    continue;
+                }
                 let (kind, key, by) = if s.rules.contains(closer) {
                     let mut by: Vec<String> = p.accept_by.clone();
                     by.extend(p.reasons.iter().cloned());
@@ -597,8 +655,8 @@ impl DriftEngine {
 fn reference(p: &PortState) -> PortRef {
     PortRef {
         open: p.open.clone(),
-        undetermined: p.undetermined,
-        closers: capped(&p.drop_by),
+        undetermined: p.undetermined.clone(),
+        closers: capped(&p.drops),
     }
 }
 

@@ -27,10 +27,12 @@ fn port(name: &str, closed_by: Option<&str>, accept: Option<&str>, bound: &[&str
         port: name.into(),
         verdict,
         open,
-        undetermined: false,
+        undetermined: AddrSet::empty(),
         accept_by: accept.map(|a| vec![a.to_string()]).unwrap_or_default(),
-        drop_by: if accept.is_none() {
-            closed_by.map(|d| vec![d.to_string()]).unwrap_or_default()
+        drops: if accept.is_none() {
+            closed_by
+                .map(|d| vec![(d.to_string(), AddrSet::outside())])
+                .unwrap_or_default()
         } else {
             Vec::new()
         },

@@ -109,8 +109,9 @@ pub fn take_snapshot(opts: &AuditOptions) -> (AuditReport, Snapshot) {
     } else {
         FirewallView::default()
     };
-    let report = assemble(sockets, &view, &local_addresses(), notes);
-    let snap = Snapshot::new(&report, &view, interfaces());
+    let local = local_addresses();
+    let report = assemble(sockets, &view, &local, notes);
+    let snap = Snapshot::new(&report, &view, &local, interfaces());
     (report, snap)
 }
 
