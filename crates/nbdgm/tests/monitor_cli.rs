@@ -114,7 +114,8 @@ fn check_store(dir: &Path) -> i64 {
     }
     assert_eq!(per_run.len() as i64, runs, "every run has results");
     for (run, n) in per_run {
-        assert_eq!(n, TARGETS * PORTS, "run {run} is complete");
+        // One result per port and one `host` row per target (issue 15).
+        assert_eq!(n, TARGETS * (PORTS + 1), "run {run} is complete");
     }
     let changes = s
         .changes(&Query {
@@ -271,10 +272,18 @@ fn status_history_diff() {
     let o = run(&["monitor", "status", "--store", dbs, "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["port"], "137/udp");
+    assert_eq!(v[0]["state"], "open");
     assert_eq!(v[0]["value"], "open");
     assert_eq!(v[0]["bad"], true);
+    assert_eq!(v[0]["verdict"], "violation");
     let o = run(&["monitor", "status", "--store", dbs]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("BAD"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("137/udp") && l.contains(" open ") && l.contains("violation")),
+        "{text}"
+    );
 
     let o = run(&[
         "monitor", "history", "--store", dbs, "--limit", "1", "--format", "json",
@@ -315,6 +324,36 @@ fn status_history_diff() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["monitor", "status", "--store", "/nonexistent/x.db"]);
     assert_eq!(o.status.code(), Some(2));
+
+    // A key with results but nothing confirmed still has a row: its own state, verdict
+    // unknown, and the evidence escaped in text, exact in JSON.
+    let mut h = host(&[(Port::Dgm138Udp, PortState::OpenFiltered)]);
+    h.ports[0].evidence = "no answer\x1b[31m".into();
+    let now = Utc::now();
+    Store::open(dbs, "t")
+        .unwrap()
+        .record_cycle("d", now, now, &[h])
+        .unwrap();
+    let o = run(&[
+        "monitor", "status", "--store", dbs, "--check", "d", "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[0]["port"], "138/udp");
+    assert_eq!(v[0]["state"], "open|filtered");
+    assert_eq!(v[0]["verdict"], "unknown");
+    assert_eq!(v[0]["value"], serde_json::Value::Null);
+    assert_eq!(v[0]["evidence"], "no answer\x1b[31m");
+    let o = run(&["monitor", "status", "--store", dbs, "--check", "d"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("open|filtered") && text.contains("unknown"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no answer\\x1b[31m") && !text.contains('\x1b'),
+        "{text}"
+    );
 }
 
 #[test]
@@ -340,4 +379,51 @@ fn config_errors_and_check_config() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stdout).contains("ok:"));
+}
+
+/// `run --check-config` in a namespace where the target is on a directly connected subnet:
+/// a check whose probe waits less than the neighbour resolution time is named in a warning
+/// (issue 15); an off-link target or a long enough wait is not.
+#[test]
+fn check_config_warns_about_short_timeouts_on_link() {
+    const T: &str = "check_config_warns_about_short_timeouts_on_link";
+    if !nbdgm_lab::require_or_skip(T) {
+        return;
+    }
+    let lab = nbdgm_lab::Lab::new(nbdgm_lab::LabSpec::one_subnet()).unwrap();
+    let m = lab.add_host("m", "198.51.100.20/24").unwrap();
+    let dir = Scratch::new("warn");
+    let f = dir.path().join("m.toml");
+    let check = |name: &str, target: &str, timeout: &str, retries: u32| {
+        format!(
+            "[[check]]\nname = \"{name}\"\ntargets = [\"{target}\"]\ntimeout = \"{timeout}\"\n\
+             retries = {retries}\n"
+        )
+    };
+    std::fs::write(
+        &f,
+        format!(
+            "[store]\nurl = \"{}\"\n{}{}{}",
+            dir.path().join("m.db").display(),
+            check("short", "198.51.100.99", "1s", 0),
+            check("long", "198.51.100.98", "1s", 2),
+            check("offlink", "192.0.2.1", "1s", 0),
+        ),
+    )
+    .unwrap();
+    let o = m
+        .cmd(env!("CARGO_BIN_EXE_nbdgm"))
+        .args(["monitor", "run", "--check-config", "--config"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let warnings: Vec<&str> = out.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(
+        warnings[0].contains("check \"short\": timeout 1s with 0 retries waits 1s per port")
+            && warnings[0].contains("neighbour resolution time 3s"),
+        "{out}"
+    );
 }

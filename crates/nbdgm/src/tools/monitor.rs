@@ -29,7 +29,7 @@ pub struct MonitorArgs {
 pub enum MonitorCommand {
     /// Run the checks, store results, send alerts, serve /metrics and the web page.
     Run(RunArgs),
-    /// Current confirmed state per check, target and port.
+    /// Latest state (the probe's own, with evidence) and verdict per check, target and port.
     Status(StatusArgs),
     /// Stored probe results (newest first), or confirmed changes with --changes.
     History(HistoryArgs),
@@ -222,6 +222,10 @@ fn run_service(a: &RunArgs) -> Result<u8, MonitorCliError> {
                 c.confirmations
             );
         }
+        let mut nb = monitor::evidence::Neighbours::read();
+        for w in monitor::evidence::short_timeout_warnings(&cfg.checks, &mut nb) {
+            println!("  warning: {w}");
+        }
         return Ok(exit::OK);
     }
     let format = match a.log_format {
@@ -251,31 +255,45 @@ fn print_json(v: &impl serde::Serialize) {
     }
 }
 
+/// Widest evidence shown by `status` in text (JSON is exact).
+const STATUS_EVIDENCE_WIDTH: usize = 100;
+
 fn status(a: &StatusArgs) -> Result<u8, MonitorCliError> {
     let mut s = a.store.open()?;
-    let rows = s.current(a.check.as_deref())?;
+    let rows = s.latest(a.check.as_deref())?;
     match a.format {
         Format::Json => print_json(&rows),
         Format::Text => {
             if rows.is_empty() {
-                println!("no confirmed state yet");
+                println!("no result yet");
+                return Ok(exit::OK);
             }
+            println!(
+                "{:<12} {:<15} {:<8} {:<13} {:<9} {:<8} {:<27} EVIDENCE",
+                "CHECK", "TARGET", "PORT", "STATE", "VERDICT", "EXPECTED", "SINCE"
+            );
             for r in &rows {
+                let state = match (&r.state, &r.value) {
+                    (Some(s), _) => esc(s),
+                    // `service`: no raw result; the confirmed name table stands in.
+                    (None, Some(v)) => truncate(&esc(v), 40),
+                    (None, None) => "-".to_owned(),
+                };
+                let expected = r.expected.as_deref().filter(|e| !e.is_empty());
+                let evidence = match (&r.state, &r.evidence) {
+                    (Some(_), Some(e)) => esc(e),
+                    _ => "-".to_owned(),
+                };
                 println!(
-                    "{:<12} {:<15} {:<8} {:<10} {:<8} {:<5} since {}  last {} {}",
+                    "{:<12} {:<15} {:<8} {:<13} {:<9} {:<8} {:<27} {}",
                     esc(&r.check),
                     esc(&r.target),
                     esc(&r.port),
-                    truncate(&esc(&r.value), 40),
-                    if r.expected.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        esc(&r.expected)
-                    },
-                    if r.bad { "BAD" } else { "ok" },
-                    esc(&r.since),
-                    Escaped(r.last_state.as_deref().unwrap_or("-")),
-                    Escaped(r.last_seen.as_deref().unwrap_or(""))
+                    state,
+                    r.verdict.as_str(),
+                    expected.map_or("-".to_owned(), esc),
+                    r.since.as_deref().map_or("-".to_owned(), esc),
+                    truncate(&evidence, STATUS_EVIDENCE_WIDTH)
                 );
             }
         }
