@@ -4,7 +4,7 @@
 # scripts/test.sh runs this after `cargo test --workspace --release`, so the release binary
 # just tested is the one packaged (no second build). Needs root (dpkg -i): as a normal user,
 # or without dpkg, man-db or systemd-analyze, it prints SKIPPED and passes, except with
-# CI=true, where a missing prerequisite fails. Its closing line is cargo's
+# CI=true, where a missing prerequisite fails. Its closing line has cargo's
 # `test result: ...` form, so scripts/test.sh counts its checks with the cargo tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ failed=0
 result() {
   local status=ok
   [ "$failed" = 0 ] || status=FAILED
-  echo "package-test: test result: $status. $passed passed; $failed failed; 0 ignored; 0 measured; 0 filtered out; finished in $(($(date +%s) - start))s"
+  echo "test result: $status. $passed passed; $failed failed; 0 ignored; 0 measured; 0 filtered out; finished in $(($(date +%s) - start))s"
 }
 skip() {
   if [ "${CI:-}" = "true" ]; then

@@ -17,12 +17,13 @@ assets="$target/release/assets"
 command -v cargo-deb >/dev/null 2>&1 ||
   { echo "package: cargo-deb is missing: cargo install cargo-deb --version 3.8.0 --locked" >&2; exit 2; }
 
-# Fresh: the binary exists and no source, manifest or lock file is newer.
+# Fresh: the binary exists and no library or binary source, manifest, lock file or embedded
+# asset is newer (test files do not count: `cargo test` relinks no binary for them).
 fresh() {
   [ -x "$bin" ] || return 1
   local newer
-  newer=$(find crates Cargo.toml Cargo.lock \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \
-    -o -path '*/assets/*' -o -path '*/templates/*' \) -newer "$bin" -print -quit 2>/dev/null)
+  newer=$(find crates/*/src crates/*/build.rs crates/*/Cargo.toml crates/*/assets crates/*/templates \
+    Cargo.toml Cargo.lock -type f -newer "$bin" -print -quit 2>/dev/null || true)
   [ -z "$newer" ]
 }
 if fresh; then
