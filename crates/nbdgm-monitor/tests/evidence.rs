@@ -309,7 +309,9 @@ pub fn latest_round_trip(s: &mut Store) {
     );
     let host = evidence::host_observation(&r);
     assert_eq!(host.state, "up");
-    let run = s.record_run("c", t0, t0, &[r.clone()], &[host]).unwrap();
+    let run = s
+        .record_run("c", t0, t0, std::slice::from_ref(&r), &[host])
+        .unwrap();
     let commit = |s: &mut Store, port: &str, new: &str, expected: &str, bad: bool| {
         let key = Key {
             check: "c".into(),
@@ -375,7 +377,8 @@ pub fn latest_round_trip(s: &mut Store) {
         state: "unknown",
         evidence: "none".into(),
     };
-    s.record_run("c", t1, t1, &[r2.clone()], &[h2]).unwrap();
+    s.record_run("c", t1, t1, std::slice::from_ref(&r2), &[h2])
+        .unwrap();
     s.record_cycle("other", t1, t1, &[r2]).unwrap();
     let rows = s.latest(Some("c")).unwrap();
     assert_eq!(rows.len(), 5);
