@@ -5,7 +5,7 @@
 
 use super::{AuditArgs, AuditFormat};
 use crate::exit;
-use nbdgm_audit::drift::{DriftAlert, Severity};
+use nbdgm_audit::drift::DriftAlert;
 use nbdgm_audit::watch::{self as w, WatchEvent, WatchOptions};
 use nbdgm_audit::{AuditOptions, AuditReport};
 use nbdgm_wire::text::Escaped;
@@ -256,6 +256,7 @@ pub fn run(args: &AuditArgs) -> u8 {
 }
 
 /// The one-line summary the sinks get (exact strings; the monitor escapes them).
+#[cfg_attr(not(feature = "monitor"), allow(dead_code))]
 pub fn sink_summary(a: &DriftAlert) -> String {
     let mut parts = vec![a.title.clone()];
     for l in a.listeners.iter().take(8) {
@@ -268,6 +269,7 @@ pub fn sink_summary(a: &DriftAlert) -> String {
 }
 
 /// The target of an alert for the sinks: the interface address, else the first listener's.
+#[cfg_attr(not(feature = "monitor"), allow(dead_code))]
 fn target(a: &DriftAlert) -> String {
     a.addresses
         .first()
@@ -279,6 +281,7 @@ fn target(a: &DriftAlert) -> String {
 #[cfg(feature = "monitor")]
 mod imp {
     use super::*;
+    use nbdgm_audit::drift::Severity;
     use nbdgm_monitor::external::{self, ExternalAlert, Level, RouterConfig};
 
     /// Alerts to the configured sinks.
@@ -384,7 +387,7 @@ mod tests {
     fn text_escapes_and_json_stays_exact() {
         let mut a = DriftAlert {
             alert: DriftKind::ListenerAppeared,
-            severity: Severity::High,
+            severity: nbdgm_audit::drift::Severity::High,
             key: "listener|137/udp|ev\x1b[2Jil|root".into(),
             episode: 1,
             title: "ev\x1b[2Jil[9] (user root) listens on 137/udp".into(),
