@@ -25,6 +25,7 @@ use std::path::Path;
 pub mod overview;
 pub use overview::{KeyHistory, Segment};
 
+mod agent_runs;
 mod latest;
 pub use latest::*;
 

@@ -272,7 +272,9 @@ fn agent_api_over_tls() {
     let prober = Arc::new(ScriptedProber {
         path: dir.path().join("none"),
     });
-    let m = rt.block_on(Monitor::start(cfg, prober)).unwrap();
+    let m = rt
+        .block_on(Monitor::start(cfg.clone(), prober.clone()))
+        .unwrap();
     let url = format!("https://{}", m.agents_addr().unwrap());
     let inside = Client::new(&url, INSIDE_TOKEN, Some(&ca), false).unwrap();
 
@@ -382,6 +384,19 @@ fn agent_api_over_tls() {
         .set("Authorization", &format!("Bearer {INSIDE_TOKEN}"))
         .send_string("{\"location\":\"lan\",\"cycles\":[{\"id\":1}]}");
     assert!(matches!(r, Err(ureq::Error::Status(400, _))), "{r:?}");
+
+    // After a restart of the central (its memory of cycle ids gone) the store still knows.
+    rt.block_on(m.stop());
+    let m = rt.block_on(Monitor::start(cfg, prober)).unwrap();
+    let url = format!("https://{}", m.agents_addr().unwrap());
+    let inside = Client::new(&url, INSIDE_TOKEN, Some(&ca), false).unwrap();
+    let r = inside.push(&batch("lan", vec![c.clone()])).unwrap();
+    assert_eq!(
+        (r.accepted, r.duplicates),
+        (0, 1),
+        "stored twice after a restart"
+    );
+    assert_eq!(history(&mut m.store().lock().unwrap(), "exp@lan").len(), 1);
     rt.block_on(m.stop());
 }
 

@@ -238,9 +238,13 @@ async fn results(State(api): State<Arc<AgentApi>>, headers: HeaderMap, body: Byt
         let mut vantage = check.clone();
         vantage.name = proto::vantage_name(&check.name, &agent.location);
         match process(&mut p, &cfg, &shared, vantage, &c).await {
-            Ok(()) => {
+            Ok(stored) => {
                 p.remember(c.id);
-                reply.accepted += 1;
+                if stored {
+                    reply.accepted += 1;
+                } else {
+                    reply.duplicates += 1;
+                }
             }
             Err(e) => {
                 shared.metrics.store_errors.inc();
@@ -264,14 +268,15 @@ async fn results(State(api): State<Arc<AgentApi>>, headers: HeaderMap, body: Byt
     json(StatusCode::OK, &reply)
 }
 
-/// Process one validated cycle as the check `vantage` (`CHECK@LOCATION`).
+/// Process one validated cycle as the check `vantage` (`CHECK@LOCATION`); `false` when the
+/// store already has it (a batch retried across a restart of the central).
 async fn process(
     p: &mut Processing,
     cfg: &MonitorConfig,
     shared: &Shared,
     vantage: crate::config::Check,
     c: &proto::Cycle,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let engine = p.engines.remove(&vantage.name);
     let (store, metrics) = (shared.store.clone(), shared.metrics.clone());
     let windows = cfg.maintenance.clone();
@@ -279,6 +284,11 @@ async fn process(
     let name = vantage.name.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let mut s = store.lock().unwrap_or_else(|p| p.into_inner());
+        match s.has_run(&vantage.name, started, finished) {
+            Ok(false) => {}
+            Ok(true) => return (engine, Ok(None)),
+            Err(e) => return (engine, Err(e)),
+        }
         let mut engine = match engine {
             Some(e) => e,
             None => match scheduler::load_engine(&mut s, &vantage.name) {
@@ -296,19 +306,21 @@ async fn process(
             started,
             finished,
         );
-        (Some(engine), r)
+        (Some(engine), r.map(Some))
     })
     .await;
     let (engine, r) = joined.map_err(|e| e.to_string())?;
     if let Some(e) = engine {
         p.engines.insert(name.clone(), e);
     }
-    let jobs = r.map_err(|e| e.to_string())?;
+    let Some(jobs) = r.map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
     shared
         .metrics
         .cycles
         .get_or_create(&CheckLabels { check: name })
         .inc();
     scheduler::queue_alerts(shared, jobs).await;
-    Ok(())
+    Ok(true)
 }
