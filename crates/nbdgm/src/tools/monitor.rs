@@ -221,6 +221,21 @@ fn run_service(a: &RunArgs) -> Result<u8, MonitorCliError> {
                 c.interval,
                 c.confirmations
             );
+            if !c.agents.is_empty() {
+                println!("    also run by agent(s): {}", c.agents.join(", "));
+            }
+        }
+        if let Some(a) = &cfg.agents {
+            println!(
+                "  agent API on {} ({}): {}",
+                a.listen,
+                if a.tls.is_some() { "TLS" } else { "PLAINTEXT" },
+                a.agents
+                    .iter()
+                    .map(|x| format!("{}@{}", x.name, x.location))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         let mut nb = monitor::evidence::Neighbours::read();
         for w in monitor::evidence::short_timeout_warnings(&cfg.checks, &mut nb) {
