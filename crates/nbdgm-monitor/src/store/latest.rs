@@ -191,80 +191,75 @@ impl super::Store {
         })
     }
 
-    /// Every key of every check (or one) as last seen: its latest result (state and
+    /// Every key of every check (or one) as last seen: the keys of each check's latest run
+    /// and every key with a confirmed value, each with its latest result (state and
     /// evidence), its confirmed value, and its [`Verdict`]. Keys that only have a
     /// confirmed value (`service`, or a `host` confirmed before host rows were stored)
     /// come with `state` = `None`. Sorted by check, target address, then `host`, the
-    /// ports, `service`. At most [`MAX_ROWS`] rows.
+    /// ports in report order, `service`. At most [`MAX_ROWS`] rows.
     pub fn latest(&mut self, check: Option<&str>) -> Result<Vec<LatestRow>> {
         let filter = t(check.unwrap_or(""));
+        // The latest run of each check (indexed by run id), and each confirmed key's
+        // latest result (indexed by key), as `current()` does.
         let results = self.db.query(
-            "SELECT r.check_name, r.target, r.hostname, r.port, r.state, r.evidence, \
+            "SELECT r.check_name, r.target, r.port, r.hostname, r.state, r.evidence, \
              r.rtt_ms, r.ts, r.run_id FROM results r JOIN \
-             (SELECT MAX(id) AS id FROM results WHERE ($1 = '' OR check_name = $1) \
-              GROUP BY check_name, target, port) m ON r.id = m.id",
+             (SELECT MAX(id) AS id FROM runs WHERE ($1 = '' OR check_name = $1) \
+              GROUP BY check_name) m ON r.run_id = m.id",
             std::slice::from_ref(&filter),
         )?;
         let current = self.db.query(
-            "SELECT check_name, target, port, value, seq, since, expected, bad FROM current \
-             WHERE ($1 = '' OR check_name = $1)",
+            "SELECT c.check_name, c.target, c.port, r.hostname, r.state, r.evidence, \
+             r.rtt_ms, r.ts, r.run_id, c.value, c.seq, c.since, c.expected, c.bad \
+             FROM current c LEFT JOIN results r ON r.id = \
+             (SELECT MAX(id) FROM results x WHERE x.check_name = c.check_name \
+              AND x.target = c.target AND x.port = c.port) \
+             WHERE ($1 = '' OR c.check_name = $1)",
             std::slice::from_ref(&filter),
         )?;
+        let from_result = |r: &[Val]| LatestRow {
+            check: r[0].text(),
+            target: r[1].text(),
+            port: r[2].text(),
+            hostname: r[3].opt_text(),
+            state: r[4].opt_text(),
+            evidence: r[5].opt_text(),
+            rtt_ms: r[6].real(),
+            ts: r[7].opt_text(),
+            run_id: r[8].opt_text().map(|_| r[8].int()),
+            value: None,
+            seq: None,
+            since: None,
+            expected: None,
+            bad: None,
+            verdict: Verdict::Unknown,
+        };
         let mut rows: BTreeMap<(String, String, String), LatestRow> = BTreeMap::new();
         let mut hostnames: BTreeMap<(String, String), String> = BTreeMap::new();
-        for r in results {
-            let key = (r[0].text(), r[1].text(), r[3].text());
-            let hostname = r[2].opt_text();
-            if let Some(h) = &hostname {
-                hostnames.insert((key.0.clone(), key.1.clone()), h.clone());
+        for r in results.iter().chain(current.iter()) {
+            if let Some(h) = r[3].opt_text() {
+                hostnames.insert((r[0].text(), r[1].text()), h);
             }
-            let row = LatestRow {
-                check: key.0.clone(),
-                target: key.1.clone(),
-                hostname,
-                port: key.2.clone(),
-                state: Some(r[4].text()),
-                evidence: Some(r[5].text()),
-                rtt_ms: r[6].real(),
-                ts: r[7].opt_text(),
-                run_id: Some(r[8].int()),
-                value: None,
-                seq: None,
-                since: None,
-                expected: None,
-                bad: None,
-                verdict: Verdict::Unknown,
-            };
-            rows.insert(key, row);
         }
-        for c in current {
+        for r in &results {
+            rows.insert((r[0].text(), r[1].text(), r[2].text()), from_result(r));
+        }
+        for c in &current {
             let key = (c[0].text(), c[1].text(), c[2].text());
             if rows.len() >= MAX_ROWS && !rows.contains_key(&key) {
                 break;
             }
-            let hostname = hostnames.get(&(key.0.clone(), key.1.clone())).cloned();
-            let row = rows.entry(key.clone()).or_insert_with(|| LatestRow {
-                check: key.0,
-                target: key.1,
-                hostname,
-                port: key.2,
-                state: None,
-                evidence: None,
-                rtt_ms: None,
-                ts: None,
-                run_id: None,
-                value: None,
-                seq: None,
-                since: None,
-                expected: None,
-                bad: None,
-                verdict: Verdict::Unknown,
-            });
-            row.value = Some(c[3].text());
-            row.seq = Some(c[4].int());
-            row.since = Some(c[5].text());
-            row.expected = Some(c[6].text());
-            row.bad = Some(c[7].int() != 0);
+            let row = rows.entry(key).or_insert_with(|| from_result(c));
+            if row.hostname.is_none() {
+                row.hostname = hostnames
+                    .get(&(row.check.clone(), row.target.clone()))
+                    .cloned();
+            }
+            row.value = Some(c[9].text());
+            row.seq = Some(c[10].int());
+            row.since = Some(c[11].text());
+            row.expected = Some(c[12].text());
+            row.bad = Some(c[13].int() != 0);
         }
         let mut out: Vec<LatestRow> = rows
             .into_values()
