@@ -44,7 +44,7 @@ impl Default for WatchOptions {
             duration: None,
             count: None,
             debounce: Duration::from_millis(300),
-            min_gap: Duration::from_millis(250),
+            min_gap: Duration::from_secs(1),
             subscribe: true,
         }
     }
