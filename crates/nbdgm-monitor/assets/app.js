@@ -64,7 +64,6 @@
         var stale = document.getElementById('stale');
         if (stale) { stale.hidden = true; }
         tick(document);
-        measure();
       })
       .catch(function () {
         var stale = document.getElementById('stale');
@@ -80,21 +79,6 @@
     refresh();
   }
 
-  // Test hook (#nbdgm-measure): layout facts on <html data-measure> for the DOM tests.
-  function measure() {
-    if (location.hash !== '#nbdgm-measure') { return; }
-    var d = document.documentElement;
-    var wide = 0;
-    var all = document.body.querySelectorAll('*');
-    for (var i = 0; i < all.length; i++) {
-      if (all[i].getBoundingClientRect().right > d.clientWidth + 1) { wide += 1; }
-    }
-    d.setAttribute('data-measure', JSON.stringify({
-      scrollWidth: d.scrollWidth, clientWidth: d.clientWidth,
-      bodyScrollWidth: document.body.scrollWidth, overflowing: wide, refreshes: refreshes
-    }));
-  }
-
   if (form && live) {
     form.addEventListener('change', applyFilters);
     form.addEventListener('submit', function (e) { e.preventDefault(); applyFilters(); });
@@ -105,5 +89,4 @@
   }
   tick(document);
   setInterval(function () { tick(document); }, 30000);
-  measure();
 }());

@@ -10,6 +10,8 @@
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "dashboard_support/cdp.rs"]
+mod cdp;
 mod monitor_support;
 
 use chrono::{DateTime, Duration as CDuration, Utc};
@@ -688,35 +690,85 @@ fn chromium(bin: &str, args: &[String]) -> String {
     reader.join().unwrap_or_default()
 }
 
-/// The layout facts the page's script writes on `<html data-measure>` under `#nbdgm-measure`.
-fn measure(bin: &str, url: &str, width: u32) -> (serde_json::Value, String) {
-    let dom = chromium(
-        bin,
-        &[
-            format!("--window-size={width},900"),
-            "--virtual-time-budget=5000".into(),
-            "--dump-dom".into(),
-            format!("{url}#nbdgm-measure"),
-        ],
-    );
-    let raw = dom
-        .split("data-measure=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| {
-            panic!(
-                "no measurement (script did not run?): {}",
-                &dom[..dom.len().min(2000)]
-            )
-        });
-    let json = raw.replace("&quot;", "\"");
-    (serde_json::from_str(&json).unwrap(), dom)
-}
+/// Layout and content facts of the page as laid out (the page's script has run).
+const MEASURE: &str = "(() => {
+  const d = document.documentElement;
+  let wide = 0;
+  let first = '';
+  for (const e of document.body.querySelectorAll('*')) {
+    if (e.getBoundingClientRect().right > d.clientWidth + 1) {
+      wide += 1;
+      if (!first) { first = e.tagName + '.' + e.className + ' ' + e.getBoundingClientRect().right; }
+    }
+  }
+  const c = document.getElementById('violation-count');
+  const live = document.getElementById('live');
+  return {
+    scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, overflowing: wide, first: first,
+    count: c ? Number(c.textContent) : null,
+    timeline: document.querySelectorAll('#timeline li.change').length,
+    violationChips: document.querySelectorAll('a.chip[data-verdict=violation]').length,
+    okChips: document.querySelectorAll('a.chip[data-verdict=ok]').length,
+    portChanges: document.querySelectorAll('tr.change').length,
+    refreshes: live ? Number(live.getAttribute('data-refreshes') || 0) : 0,
+    violationsOnly: !!(document.getElementById('f-violations') || {}).checked,
+    search: location.search,
+    times: Array.from(document.querySelectorAll('time')).map(t => t.textContent).join('|'),
+  };
+})()";
 
 fn artefacts() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artefacts");
     std::fs::create_dir_all(&p).unwrap();
     p
+}
+
+fn screenshot(bin: &str, url: &str, name: &str, width: u32, height: u32, extra: &[&str]) {
+    let shot = artefacts().join(name);
+    let _ = std::fs::remove_file(&shot);
+    let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    args.extend([
+        format!("--window-size={width},{height}"),
+        "--virtual-time-budget=3000".into(),
+        format!("--screenshot={}", shot.display()),
+        url.to_owned(),
+    ]);
+    chromium(bin, &args);
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "screenshot {name}"
+    );
+}
+
+fn add_violation(d: &Dash) {
+    let mut s = d.store.lock().unwrap();
+    let now = Utc::now();
+    cycle(
+        &mut s,
+        "servers",
+        now,
+        &[(
+            "203.0.113.20",
+            None,
+            &[port_result(
+                Port::Smb445Tcp,
+                PortState::Open,
+                "SMB negotiate answered",
+            )],
+        )],
+    );
+    chain(
+        &mut s,
+        "servers",
+        "203.0.113.20",
+        "445/tcp",
+        &[
+            ("closed", CDuration::days(2)),
+            ("open", CDuration::seconds(1)),
+        ],
+        false,
+    );
 }
 
 #[test]
@@ -728,70 +780,188 @@ fn dashboard_in_chromium() {
     let d = Dash::start("dash-chromium");
     let violations = d.violations();
     let all_changes = d.changes(None, None, None);
+    let port = d.url("/port?check=lan&target=198.51.100.10&port=138%2Fudp");
+    let port_changes = d.changes(Some("lan"), Some("198.51.100.10"), Some("138/udp"))
+        + d.changes(Some("lan@dmz"), Some("198.51.100.10"), Some("138/udp"));
     for width in [1400u32, 390] {
-        let shot = artefacts().join(format!("dashboard-{width}.png"));
-        let _ = std::fs::remove_file(&shot);
-        chromium(
+        let tall = if width > 1000 { 1300 } else { 2600 };
+        screenshot(
             bin,
-            &[
-                format!(
-                    "--window-size={width},{}",
-                    if width > 1000 { 1300 } else { 2600 }
-                ),
-                "--virtual-time-budget=3000".into(),
-                format!("--screenshot={}", shot.display()),
-                d.url("/"),
-            ],
+            &d.url("/"),
+            &format!("dashboard-{width}.png"),
+            width,
+            tall,
+            &[],
         );
-        let png = std::fs::read(&shot).unwrap_or_default();
-        assert!(
-            png.starts_with(b"\x89PNG") && png.len() > 10_000,
-            "screenshot {width}"
-        );
+        screenshot(bin, &port, &format!("port-{width}.png"), width, 1400, &[]);
+    }
+    screenshot(
+        bin,
+        &d.url("/"),
+        "dashboard-390-dark.png",
+        390,
+        1600,
+        &[
+            "--force-dark-mode",
+            "--blink-settings=preferredColorScheme=0",
+        ],
+    );
 
-        let (m, dom) = measure(bin, &d.url("/"), width);
-        let (sw, cw) = (
-            m["scrollWidth"].as_u64().unwrap(),
-            m["clientWidth"].as_u64().unwrap(),
+    let mut b = cdp::Browser::start(bin);
+    for width in [1400u32, 390] {
+        b.viewport(width, 900);
+        b.open(&d.url("/"), "document.getElementById('violation-count')");
+        let m = b.eval(MEASURE);
+        assert_eq!(m["clientWidth"], width, "{m}");
+        assert!(
+            m["scrollWidth"].as_u64().unwrap() <= u64::from(width),
+            "horizontal overflow at {width}px: {m}"
         );
-        assert!(cw > 0 && sw <= cw, "horizontal overflow at {width}px: {m}");
         assert_eq!(
             m["overflowing"], 0,
             "elements past the right edge at {width}px: {m}"
         );
-        assert!(
-            dom.contains(&format!(
-                "id=\"violation-count\" data-count=\"{violations}\">{violations}</span>"
-            )),
-            "summary count"
+        assert_eq!(
+            m["count"], violations as u64,
+            "summary count = violations in the store: {m}"
         );
         assert_eq!(
-            count(&dom, "<li class=\"change"),
-            all_changes,
-            "timeline entries"
+            m["timeline"], all_changes as u64,
+            "one entry per change: {m}"
         );
-        assert!(!dom.contains("<script>alert"), "escaped in the DOM");
-        assert_no_fractional_seconds(&dom);
-
-        let port = d.url("/port?check=lan&target=198.51.100.10&port=138%2Fudp");
-        let shot = artefacts().join(format!("port-{width}.png"));
-        chromium(
-            bin,
-            &[
-                format!("--window-size={width},1400"),
-                "--virtual-time-budget=2000".into(),
-                format!("--screenshot={}", shot.display()),
-                port.clone(),
-            ],
-        );
-        let (m, dom) = measure(bin, &port, width);
-        let sw = m["scrollWidth"].as_u64().unwrap();
+        let times = m["times"].as_str().unwrap();
         assert!(
-            sw <= m["clientWidth"].as_u64().unwrap(),
+            times.contains(" ago") && !times.contains('.'),
+            "relative times: {times}"
+        );
+
+        b.open(&port, "document.querySelector('svg.timeline-bar')");
+        let m = b.eval(MEASURE);
+        assert!(
+            m["scrollWidth"].as_u64().unwrap() <= u64::from(width),
             "port page overflow at {width}px: {m}"
         );
-        let expect = d.changes(Some("lan"), Some("198.51.100.10"), Some("138/udp"))
-            + d.changes(Some("lan@dmz"), Some("198.51.100.10"), Some("138/udp"));
-        assert_eq!(count(&dom, "<tr class=\"change"), expect, "port timeline");
+        assert_eq!(m["overflowing"], 0, "port page at {width}px: {m}");
+        assert_eq!(m["portChanges"], port_changes as u64, "port timeline: {m}");
+    }
+    b.open(&d.url("/"), "document.getElementById('violation-count')");
+    let text = "document.body.textContent.includes('<script>alert(2)</script>') \
+                && document.querySelectorAll('script').length === 1";
+    assert_eq!(
+        b.eval(text),
+        true,
+        "hostile names shown as text, no injected script"
+    );
+
+    // Live: a new violation in the store, then "violations only": the fragment is
+    // fetched and swapped in at once (no reload), the filter goes into the address.
+    add_violation(&d);
+    b.eval("document.documentElement.setAttribute('data-marker', 'same page')");
+    b.eval("document.getElementById('f-violations').click()");
+    b.wait("document.getElementById('live').getAttribute('data-refreshes')");
+    assert_eq!(
+        b.eval("document.documentElement.getAttribute('data-marker')"),
+        "same page",
+        "no reload"
+    );
+    let m = b.eval(MEASURE);
+    assert_eq!(m["count"], violations as u64 + 1, "{m}");
+    assert_eq!(m["violationChips"], 3, "{m}");
+    assert_eq!(m["okChips"], 0, "{m}");
+    assert_eq!(m["timeline"], all_changes as u64 + 1, "{m}");
+    // The filters are remembered: "/" without a query comes back filtered.
+    b.open(
+        &d.url("/"),
+        "document.getElementById('live').getAttribute('data-refreshes')",
+    );
+    let m = b.eval(MEASURE);
+    assert_eq!(m["violationsOnly"], true, "{m}");
+    assert_eq!(m["search"], "?violations=1", "{m}");
+    assert_eq!(m["okChips"], 0, "{m}");
+    // And every 15 s without any action.
+    let before = m["refreshes"].as_u64().unwrap();
+    let end = Instant::now() + Duration::from_secs(25);
+    loop {
+        let n = b.eval(MEASURE)["refreshes"].as_u64().unwrap();
+        if n > before {
+            break;
+        }
+        assert!(Instant::now() < end, "no periodic refresh within 25 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// WCAG contrast ratio of two `#rrggbb` colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let lum = |c: &str| {
+        let c = c.trim_start_matches('#');
+        let ch = |i: usize| {
+            let v = f64::from(u8::from_str_radix(&c[i..i + 2], 16).unwrap()) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * ch(0) + 0.7152 * ch(2) + 0.0722 * ch(4)
+    };
+    let (x, y) = (lum(a), lum(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+/// The custom properties of the first `:root {` block after `from` in the style sheet.
+fn palette(css: &str, from: &str) -> std::collections::HashMap<String, String> {
+    let start = css.find(from).unwrap();
+    let block = &css[start..];
+    let block = &block[block.find(":root {").unwrap() + ":root {".len()..];
+    let block = &block[..block.find('}').unwrap()];
+    block
+        .split(';')
+        .filter_map(|d| d.trim().split_once(':'))
+        .filter(|(k, _)| k.trim().starts_with("--"))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn text_contrast_light_and_dark() {
+    let css = include_str!("../assets/app.css");
+    let pairs = [
+        ("--text", "--bg"),
+        ("--text", "--card"),
+        ("--muted", "--card"),
+        ("--muted", "--bg"),
+        ("--link", "--card"),
+        ("--link", "--bg"),
+        ("--ok-fg", "--ok-bg"),
+        ("--ok-fg", "--card"),
+        ("--bad-fg", "--bad-bg"),
+        ("--bad-fg", "--card"),
+        ("--text", "--bad-bg"),
+        ("--text", "--ok-bg"),
+        ("--muted", "--bad-bg"),
+        ("--muted", "--ok-bg"),
+        ("--link", "--bad-bg"),
+        ("--unk-fg", "--unk-bg"),
+        ("--unk-fg", "--card"),
+        ("--text", "--unk-bg"),
+        ("--maint-fg", "--maint-bg"),
+        ("--open-fg", "--open-bg"),
+        ("--closed-fg", "--closed-bg"),
+        ("--filt-fg", "--filt-bg"),
+        ("--amb-fg", "--amb-bg"),
+        ("--text", "--bar-none"),
+    ];
+    for scheme in ["/* nbdgm", "prefers-color-scheme: dark"] {
+        let p = palette(css, scheme);
+        assert!(p.len() > 20, "{scheme}: {p:?}");
+        for (fg, bg) in pairs {
+            let r = contrast(&p[fg], &p[bg]);
+            assert!(r >= 4.5, "{scheme}: {fg} on {bg} is {r:.2}:1");
+        }
+    }
+    // Badges: white text on the label grey and the three colours.
+    for bg in ["#555555", "#2e7d32", "#c62828", "#616161"] {
+        assert!(contrast("#ffffff", bg) >= 4.5, "badge {bg}");
     }
 }
