@@ -342,3 +342,56 @@ fn iptables_shadowing_and_removal() {
     );
     w.finish();
 }
+
+#[test]
+fn burst_of_unrelated_changes_is_debounced_and_silent() {
+    let t = "burst_of_unrelated_changes_is_debounced_and_silent";
+    if !nbdgm_lab::require_or_skip(t) {
+        return;
+    }
+    if nbdgm_lab::tool_path("nft").is_none() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{t}: nft missing under CI=true");
+        }
+        eprintln!("SKIPPED {t}: nft not installed");
+        return;
+    }
+    let lab = Lab::new(LabSpec::one_subnet()).unwrap();
+    let a = lab.add_host("a", "198.51.100.10/24").unwrap();
+    run(&a, "nft", &["add", "table", "inet", "nbt"]);
+    run(
+        &a,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "nbt",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+    nft_rule(&a, "add", "drop");
+    let w = Watcher::start(&a);
+    let start = Instant::now();
+    for port in 2000..2030 {
+        let p = port.to_string();
+        run(
+            &a,
+            "nft",
+            &[
+                "add", "rule", "inet", "nbt", "input", "tcp", "dport", &p, "accept",
+            ],
+        );
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let secs = start.elapsed().as_secs();
+    let s = w.finish();
+    assert_eq!(s.drift.alerts, 0, "unrelated rules: no alert: {s:?}");
+    assert!(s.changes + s.changes_dropped >= 30, "{s:?}");
+    // Coalesced: at most one audit a second (plus the last burst), not one per change.
+    assert!(
+        s.by_events >= 1 && s.by_events <= secs + 2,
+        "{s:?} in {secs}s"
+    );
+}
