@@ -443,3 +443,72 @@ pub async fn run_alerts(
 
 /// A bounded wait used by shutdown paths.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_probe::probe::{Port, PortResult};
+
+    fn check() -> Check {
+        let text = "[[check]]\nname = \"c\"\ntargets = [\"198.51.100.10\"]\n";
+        crate::config::MonitorConfig::parse(text, None)
+            .unwrap()
+            .checks[0]
+            .clone()
+    }
+
+    fn host(ports: &[(Port, PortState, &str)]) -> HostResult {
+        HostResult {
+            address: "198.51.100.10".parse().unwrap(),
+            hostname: None,
+            ports: ports
+                .iter()
+                .map(|&(port, state, e)| PortResult {
+                    port,
+                    state,
+                    evidence: e.into(),
+                    rtt_ms: None,
+                    attempts: 1,
+                })
+                .collect(),
+            info: None,
+            duration_ms: 1.0,
+        }
+    }
+
+    fn keys(h: &HostResult) -> Vec<(String, String)> {
+        let o = evidence::host_observation(h);
+        observations(&check(), h, &o)
+            .into_iter()
+            .map(|(k, _, v)| (k, v))
+            .collect()
+    }
+
+    #[test]
+    fn observations_claim_only_what_was_seen() {
+        let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        // Silence and unknown: the ports' values, no host key, nothing for unknown.
+        let h = host(&[
+            (Port::Ns137Udp, PortState::Unknown, "no answer within 1s"),
+            (
+                Port::Ssn139Tcp,
+                PortState::Filtered,
+                "no answer to 1 SYN(s)",
+            ),
+        ]);
+        assert_eq!(keys(&h), [kv("139/tcp", "closed")]);
+        // A reset: the host is up.
+        let h = host(&[(
+            Port::Smb445Tcp,
+            PortState::Closed,
+            "TCP reset (connection refused)",
+        )]);
+        assert_eq!(keys(&h), [kv("host", "up"), kv("445/tcp", "closed")]);
+        // Every port host-down: down, no port observation.
+        let h = host(&[
+            (Port::Ns137Udp, PortState::HostDown, "x"),
+            (Port::Smb445Tcp, PortState::HostDown, "x"),
+        ]);
+        assert_eq!(keys(&h), [kv("host", "down")]);
+    }
+}
