@@ -11,6 +11,9 @@
 //!
 //! [`firewall`] (`nbdgm firewall`) writes, applies, removes and verifies the rules that close
 //! these ports.
+//!
+//! [`drift`], [`netlink`] and [`watch`] implement `nbdgm audit --watch`: repeated audits,
+//! re-run on link, address and nftables change notifications, with one alert per new fact.
 #![forbid(unsafe_code)]
 
 pub mod addrset;
