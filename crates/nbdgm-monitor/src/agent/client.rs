@@ -424,7 +424,7 @@ async fn push_loop(
                 None => break,
             },
             _ = tokio::time::sleep_until(next_try), if !buf.is_empty() => {
-                match flush(&client, &opts.location, &mut buf).await {
+                match flush(&client, &opts.location, &mut buf, &mut rx).await {
                     Ok(()) => failures = 0,
                     Err(e) => {
                         failures += 1;
@@ -461,8 +461,14 @@ async fn push_loop(
     }
 }
 
-/// Push the buffer in order until empty or an error.
-async fn flush(client: &Arc<Client>, location: &str, buf: &mut Buffer) -> Result<(), ClientError> {
+/// Push the buffer in order until empty or an error; cycles probed meanwhile join the
+/// buffer between two batches (never while one is in flight: `pop` removes that batch).
+async fn flush(
+    client: &Arc<Client>,
+    location: &str,
+    buf: &mut Buffer,
+    rx: &mut mpsc::Receiver<Cycle>,
+) -> Result<(), ClientError> {
     while !buf.is_empty() {
         let cycles = buf.front(proto::MAX_CYCLES, BATCH_BYTES);
         let n = cycles.len();
@@ -486,6 +492,9 @@ async fn flush(client: &Arc<Client>, location: &str, buf: &mut Buffer) -> Result
                 buf.pop(n);
             }
             Err(e) => return Err(e),
+        }
+        while let Ok(c) = rx.try_recv() {
+            buf.push(c);
         }
     }
     Ok(())
