@@ -291,6 +291,10 @@ impl Monitor {
     /// Replace the checks, sinks, alert settings and windows. The store and the HTTP
     /// listener stay (changing them needs a restart; a warning says so).
     pub async fn reload(&mut self, config: MonitorConfig) {
+        let mut neighbours = evidence::Neighbours::read();
+        for w in evidence::short_timeout_warnings(&config.checks, &mut neighbours) {
+            tracing::warn!("{w}");
+        }
         if config.store.url != self.config.store.url {
             tracing::warn!("store.url changed: takes effect after a restart");
         }
