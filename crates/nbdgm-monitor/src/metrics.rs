@@ -51,6 +51,21 @@ pub struct SinkLabels {
     pub kind: String,
 }
 
+/// An agent (vantage point) and what became of its cycles (`accepted`, `duplicate`,
+/// `rejected`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabels {
+    pub agent: String,
+    pub location: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentSeenLabels {
+    pub agent: String,
+    pub location: String,
+}
+
 fn duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 14))
 }
@@ -66,6 +81,9 @@ pub struct Metrics {
     pub alerts_sent: Family<SinkLabels, Counter>,
     pub alerts_failed: Family<SinkLabels, Counter>,
     pub store_errors: Counter,
+    pub agent_cycles: Family<AgentLabels, Counter>,
+    pub agent_last_seen: Family<AgentSeenLabels, Gauge>,
+    pub agent_unauthorized: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,6 +120,24 @@ impl Metrics {
         let alerts_sent = Family::<SinkLabels, Counter>::default();
         let alerts_failed = Family::<SinkLabels, Counter>::default();
         let store_errors = Counter::default();
+        let agent_cycles = Family::<AgentLabels, Counter>::default();
+        let agent_last_seen = Family::<AgentSeenLabels, Gauge>::default();
+        let agent_unauthorized = Counter::default();
+        registry.register(
+            "nbdgm_agent_cycles",
+            "Cycles pushed by agents: accepted, duplicate (a retry), rejected (invalid)",
+            agent_cycles.clone(),
+        );
+        registry.register(
+            "nbdgm_agent_last_seen_seconds",
+            "Unix time of an agent's last authenticated request",
+            agent_last_seen.clone(),
+        );
+        registry.register(
+            "nbdgm_agent_unauthorized",
+            "Agent API requests without a valid token",
+            agent_unauthorized.clone(),
+        );
         registry.register(
             "nbdgm_port_state",
             "Confirmed port state: 0 closed, 1 open, 2 ambiguous (open|filtered, likely-open), -1 unknown",
@@ -144,6 +180,9 @@ impl Metrics {
             alerts_sent,
             alerts_failed,
             store_errors,
+            agent_cycles,
+            agent_last_seen,
+            agent_unauthorized,
         }
     }
 

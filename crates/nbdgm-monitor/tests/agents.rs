@@ -370,6 +370,17 @@ fn agent_api_over_tls() {
         assert!(history(&mut s, "other@lan").is_empty());
     }
 
+    let metrics = m.metrics().encode();
+    for line in [
+        "nbdgm_agent_cycles_total{agent=\"inside\",location=\"lan\",result=\"accepted\"} 1",
+        "nbdgm_agent_cycles_total{agent=\"inside\",location=\"lan\",result=\"duplicate\"} 1",
+        "nbdgm_agent_cycles_total{agent=\"inside\",location=\"lan\",result=\"rejected\"} 2",
+        "nbdgm_agent_unauthorized_total 2",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
+    assert!(metrics.contains("nbdgm_agent_last_seen_seconds{agent=\"outside\",location=\"wan\"}"));
+
     // A body over the cap: 413 before any parsing.
     let tls = client::client_tls(&ca).unwrap();
     let raw = ureq::AgentBuilder::new().tls_config(Arc::new(tls)).build();

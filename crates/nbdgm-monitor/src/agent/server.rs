@@ -6,7 +6,7 @@
 use super::proto::{self, AgentCheck, Batch, BatchReply, ChecksReply, Rejected, TargetSet};
 use crate::config::{AgentSpec, MonitorConfig};
 use crate::engine::Engine;
-use crate::metrics::CheckLabels;
+use crate::metrics::{AgentLabels, AgentSeenLabels, CheckLabels};
 use crate::scheduler::{self, Shared};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -160,9 +160,18 @@ fn auth(api: &AgentApi, headers: &HeaderMap) -> Result<Auth, (StatusCode, &'stat
     match authenticate(agents, headers) {
         Some(a) => {
             let a = a.clone();
+            shared
+                .metrics
+                .agent_last_seen
+                .get_or_create(&AgentSeenLabels {
+                    agent: a.name.clone(),
+                    location: a.location.clone(),
+                })
+                .set(chrono::Utc::now().timestamp());
             Ok((id, cfg, shared, a))
         }
         None => {
+            shared.metrics.agent_unauthorized.inc();
             api.warn_unauthorized();
             Err((StatusCode::UNAUTHORIZED, "invalid or missing token"))
         }
@@ -262,6 +271,21 @@ async fn results(State(api): State<Arc<AgentApi>>, headers: HeaderMap, body: Byt
         .fetch_add(reply.duplicates as u64, Ordering::Relaxed);
     s.rejected
         .fetch_add(reply.rejected.len() as u64, Ordering::Relaxed);
+    for (result, n) in [
+        ("accepted", reply.accepted),
+        ("duplicate", reply.duplicates),
+        ("rejected", reply.rejected.len()),
+    ] {
+        shared
+            .metrics
+            .agent_cycles
+            .get_or_create(&AgentLabels {
+                agent: agent.name.clone(),
+                location: agent.location.clone(),
+                result: result.into(),
+            })
+            .inc_by(n as u64);
+    }
     for r in &reply.rejected {
         tracing::warn!(agent = %agent.name, cycle = %Escaped(&r.id), reason = %Escaped(&r.reason), "agent cycle rejected");
     }
