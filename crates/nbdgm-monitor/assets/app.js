@@ -63,6 +63,9 @@
         if (up) { up.setAttribute('datetime', new Date().toISOString().replace(/\.\d+Z$/, 'Z')); }
         var stale = document.getElementById('stale');
         if (stale) { stale.hidden = true; }
+        var count = document.getElementById('violation-count');
+        var n = count ? Number(count.textContent) : 0;
+        document.title = (n > 0 ? n + (n === 1 ? ' violation' : ' violations') + ' · ' : '') + 'nbdgm monitor';
         tick(document);
       })
       .catch(function () {

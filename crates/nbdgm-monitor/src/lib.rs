@@ -150,7 +150,7 @@ impl Monitor {
                 let task = tokio::spawn(web::serve(listener, app, &h.allowed_hosts, async move {
                     let _ = rx.wait_for(|v| *v).await;
                 }));
-                tracing::info!(%addr, "http listener (/, /api/state, /api/changes, /metrics)");
+                tracing::info!(%addr, "http listener (/, /port, /badge/CHECK.svg, /api/state, /api/changes, /metrics)");
                 Some((addr, tx, task))
             }
         };

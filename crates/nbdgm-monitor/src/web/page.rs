@@ -438,7 +438,9 @@ pub struct DashboardPage {
 
 impl DashboardPage {
     pub fn new(o: Overview) -> DashboardPage {
-        let title = if o.violations > 0 {
+        let title = if o.violations == 1 {
+            "1 violation · nbdgm monitor".to_owned()
+        } else if o.violations > 0 {
             format!("{} violations · nbdgm monitor", o.violations)
         } else {
             "nbdgm monitor".to_owned()
@@ -448,5 +450,102 @@ impl DashboardPage {
             title,
             version: super::asset_version(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(check: &str, target: &str, port: &str, state: &str, verdict: Verdict) -> LatestRow {
+        LatestRow {
+            check: check.into(),
+            target: target.into(),
+            hostname: None,
+            port: port.into(),
+            state: Some(state.into()),
+            evidence: Some("e".into()),
+            rtt_ms: None,
+            ts: Some("2026-01-01T00:00:00.123456Z".into()),
+            run_id: Some(1),
+            value: Some(state.into()),
+            seq: Some(1),
+            since: Some("2026-01-01T00:00:00.000000Z".into()),
+            expected: Some("closed".into()),
+            bad: Some(verdict == Verdict::Violation),
+            verdict,
+        }
+    }
+
+    #[test]
+    fn groups_vantages_and_filters() {
+        let cfg = MonitorConfig::parse(
+            "[store]\nurl = \"x.db\"\n[[check]]\nname = \"lan\"\ntargets = [\"198.51.100.1\"]\n",
+            None,
+        )
+        .unwrap();
+        let rows = [
+            row("lan", "198.51.100.1", "138/udp", "closed", Verdict::Ok),
+            row(
+                "lan@dmz",
+                "198.51.100.1",
+                "138/udp",
+                "open",
+                Verdict::Violation,
+            ),
+            row(
+                "lan",
+                "198.51.100.2",
+                "137/udp",
+                "filtered",
+                Verdict::Unknown,
+            ),
+        ];
+        let now = Utc::now();
+        let o = Overview::build(&rows, &[], &cfg, Filter::default(), now);
+        assert_eq!((o.violations, o.unknown, o.keys, o.hosts), (1, 1, 3, 2));
+        assert_eq!(o.checks.len(), 1);
+        let g = &o.checks[0];
+        assert_eq!(g.vantages, ["local", "dmz"]);
+        let chip = &g.hosts[0].chips[0];
+        assert_eq!(chip.verdict, "violation");
+        let v: Vec<String> = chip
+            .vantages
+            .iter()
+            .map(|v| format!("{}: {}", v.vantage, v.state))
+            .collect();
+        assert_eq!(v, ["local: closed", "dmz: open"]);
+        assert_eq!(
+            chip.href,
+            "/port?check=lan&target=198.51.100.1&port=138%2Fudp"
+        );
+        let only = Filter {
+            violations: Some("1".into()),
+            ..Filter::default()
+        };
+        let o = Overview::build(&rows, &[], &cfg, only, now);
+        assert_eq!(o.violations, 1, "the summary ignores the filters");
+        assert_eq!(o.checks[0].hosts.len(), 1);
+        assert_eq!(o.hidden, 2);
+        let state = Filter {
+            state: Some("filtered".into()),
+            ..Filter::default()
+        };
+        let o = Overview::build(&rows, &[], &cfg, state, now);
+        assert_eq!(o.checks[0].hosts[0].target, "198.51.100.2");
+    }
+
+    #[test]
+    fn windows_in_words() {
+        let w = Window::Weekly {
+            days: 0b1000001,
+            start: 22 * 60,
+            end: 2 * 60,
+            utc: true,
+        };
+        assert_eq!(describe(&w), "Mon, Sun 22:00–02:00 UTC");
+        assert_eq!(split_check("lan@dmz"), ("lan", "dmz"));
+        assert_eq!(split_check("lan"), ("lan", "local"));
+        assert_eq!(state_class("open|filtered"), "s-ambiguous");
     }
 }
