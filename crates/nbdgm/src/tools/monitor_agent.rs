@@ -75,6 +75,16 @@ fn agent(a: &AgentArgs) -> anyhow::Result<()> {
     }
     let token = nbdgm_monitor::config::agents::read_token(&a.token_file)
         .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", a.token_file.display()))?;
+    if let Ok(m) = std::fs::metadata(&a.token_file) {
+        use std::os::unix::fs::PermissionsExt;
+        if m.permissions().mode() & 0o007 != 0 {
+            eprintln!(
+                "nbdgm monitor agent: warning: --token-file {} is readable by every user \
+                 (chmod o-rwx)",
+                a.token_file.display()
+            );
+        }
+    }
     let opts = client::AgentOptions {
         central: a.central.clone(),
         token,
