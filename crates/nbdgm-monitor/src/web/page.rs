@@ -317,6 +317,8 @@ fn group(rows: &[&LatestRow], cfg: &MonitorConfig, now: DateTime<Utc>) -> Vec<Ch
             }),
         }
     }
+    // Checks with violations first, then by name.
+    out.sort_by(|a, b| (a.violations == 0, &a.name).cmp(&(b.violations == 0, &b.name)));
     for g in &mut out {
         g.vantages.sort_by_key(|v| (v != "local", v.clone()));
         for h in &mut g.hosts {
