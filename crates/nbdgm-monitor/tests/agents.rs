@@ -183,7 +183,10 @@ fn agent_configuration_is_validated() {
 fn pushed_cycles_are_validated() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "127.0.0.1:0", "1h");
-    let check = &cfg.checks[0];
+    // A host name target too (only in the check validated here: the central never resolves it).
+    let mut check = cfg.checks[0].clone();
+    check.targets.push("files.example".into());
+    let check = &check;
     let set = TargetSet::of(check);
     let now = Utc::now();
     let ok = cycle(
@@ -194,6 +197,10 @@ fn pushed_cycles_are_validated() {
         ],
     );
     proto::validate_cycle(&ok, check, &set, now).unwrap();
+    let mut named = ok.clone();
+    named.results[0].address = "192.0.2.7".parse().unwrap();
+    named.results[0].hostname = Some("Files.Example".into());
+    proto::validate_cycle(&named, check, &set, now).unwrap();
     let bad = |f: &dyn Fn(&mut Cycle)| {
         let mut c = ok.clone();
         f(&mut c);
@@ -210,6 +217,11 @@ fn pushed_cycles_are_validated() {
     );
     assert!(bad(&|c| c.results[1].hostname = Some("evil.example".into())).contains("not a target"));
     assert!(bad(&|c| c.results[1].address = c.results[0].address).contains("twice"));
+    assert!(bad(&|c| {
+        c.results[0].hostname = Some("files.example".into());
+        c.results[1].hostname = Some("FILES.example".into());
+    })
+    .contains("host name reported twice"));
     assert!(bad(&|c| c.results[0].ports[0].port = Port::Ns137Udp).contains("port"));
     assert!(bad(&|c| {
         let p = c.results[0].ports[0].clone();

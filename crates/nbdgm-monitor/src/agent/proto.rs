@@ -207,9 +207,16 @@ pub fn validate_cycle(
         return Err(format!("more than {MAX_TARGETS_PER_CHECK} results"));
     }
     let mut seen = HashSet::new();
+    let mut names = HashSet::new();
     for h in &c.results {
         if !seen.insert(h.address) {
             return Err(format!("{} reported twice", h.address));
+        }
+        // A host name target is probed at one address (its first), as the central does.
+        if let Some(n) = &h.hostname {
+            if !names.insert(n.to_ascii_lowercase()) {
+                return Err("a host name reported twice".into());
+            }
         }
         if h.hostname.as_deref().is_some_and(|n| !text_ok(n)) {
             return Err("host name too long".into());
