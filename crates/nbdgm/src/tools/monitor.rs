@@ -27,7 +27,7 @@ pub struct MonitorArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum MonitorCommand {
-    /// Run the checks, store results, send alerts, serve /metrics and the web page.
+    /// Run the checks, store results, send alerts, serve /metrics and the dashboard.
     Run(RunArgs),
     /// Latest state (the probe's own, with evidence) and verdict per check, target and port.
     Status(StatusArgs),
@@ -112,6 +112,13 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "With [http] listen = \"127.0.0.1:9138\":\n  \
+    http://127.0.0.1:9138/                 dashboard (summary, hosts, filters, live refresh)\n  \
+    http://127.0.0.1:9138/?violations=1    violations only\n  \
+    http://127.0.0.1:9138/port?check=lan&target=198.51.100.10&port=138/udp   24 h / 7 d history\n  \
+    http://127.0.0.1:9138/badge/lan.svg    status badge\n  \
+    http://127.0.0.1:9138/metrics          Prometheus\n\
+Reference: docs/monitor.md (Metrics and web page).")]
 pub struct RunArgs {
     #[arg(long, short, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
