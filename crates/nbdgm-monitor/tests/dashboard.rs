@@ -294,7 +294,11 @@ struct Dash {
 impl Dash {
     fn start(tag: &str) -> Dash {
         let dir = TempDir::new(tag);
-        let mut s = Store::open_sqlite(&dir.path().join("m.db"), "test").unwrap();
+        let s = Store::open_sqlite(&dir.path().join("m.db"), "test").unwrap();
+        Dash::with_store(s, dir)
+    }
+
+    fn with_store(mut s: Store, dir: TempDir) -> Dash {
         seed(&mut s);
         let store = Arc::new(Mutex::new(s));
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -638,6 +642,34 @@ fn dashboard_over_http() {
     // A foreign Host is refused before any handler.
     assert_eq!(get(d.addr, "/", "evil.example").0, 421);
     assert_eq!(get(d.addr, "/badge/lan.svg", "evil.example:80").0, 421);
+}
+
+/// The same queries on PostgreSQL: the summary, the timeline, the port history.
+#[test]
+fn dashboard_on_postgres() {
+    let Some(pg) = PgCluster::start("dashboard_on_postgres") else {
+        return;
+    };
+    let store = Store::open(&pg.database("dash"), "test").unwrap();
+    let d = Dash::with_store(store, TempDir::new("dash-pg"));
+    let host = d.addr.to_string();
+    let (code, _, page) = get(d.addr, "/", &host);
+    assert_eq!(code, 200);
+    assert!(page.contains("id=\"violation-count\" data-count=\"2\""));
+    assert_eq!(
+        count(&page, "<li class=\"change"),
+        d.changes(None, None, None)
+    );
+    let (code, _, port) = get(
+        d.addr,
+        "/port?check=lan&target=198.51.100.10&port=138%2Fudp",
+        &host,
+    );
+    assert_eq!(code, 200);
+    assert!(port.contains("share-closed\">82.6 %<"), "{port}");
+    assert!(port.contains("share-closed\">97.2 %<"), "{port}");
+    let (_, _, svg) = get(d.addr, "/badge/lan.svg", &host);
+    assert!(svg.contains(">2 violations</text>"), "{svg}");
 }
 
 fn chromium_bin() -> Option<&'static str> {
