@@ -493,10 +493,10 @@ fn agent_buffers_while_the_central_is_away() {
     rt.block_on(m.stop());
     let before = runs(&db).len();
     let down = Utc::now();
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
     let up = Utc::now();
     let m = rt.block_on(Monitor::start(cfg, central_prober)).unwrap();
-    // The cycles probed while the central was down arrive (about 5 at 300 ms).
+    // The cycles probed while the central was down arrive (about 8 at 300 ms).
     let ts_in_outage = |ts: &Vec<String>| {
         ts.iter()
             .filter_map(|t| nbdgm_monitor::store::parse_ts(t))
