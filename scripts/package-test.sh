@@ -83,7 +83,7 @@ check "nbdgm --version prints nbdgm $version" sh -c "[ \"\$(/usr/bin/nbdgm --ver
 check "man -w nbdgm" sh -c "[ \"\$(man -w nbdgm)\" = /usr/share/man/man1/nbdgm.1.gz ]"
 check "man -w nbdgm-serve nbdgm-monitor-run" sh -c "man -w nbdgm-serve nbdgm-monitor-run >/dev/null"
 check "man nbdgm-listen renders its examples" sh -c "MANWIDTH=120 man nbdgm-listen 2>/dev/null | grep -q 'nbdgm listen --name'"
-for unit in nbdgm.service nbdgm-monitor.service; do
+for unit in nbdgm.service nbdgm-monitor.service nbdgm-monitor-agent.service; do
   check "systemd-analyze verify $unit" systemd-analyze verify "/lib/systemd/system/$unit"
   check "$unit is not enabled" test ! -e "/etc/systemd/system/multi-user.target.wants/$unit"
 done
