@@ -383,7 +383,22 @@ async fn check_loop(
         for f in &failed {
             tracing::warn!(check = %check.name, target = %Escaped(f), "target does not resolve");
         }
-        let results = crate::scheduler::probe_all(&prober, &targets, &check).await;
+        let mut results = crate::scheduler::probe_all(&prober, &targets, &check).await;
+        // Silences shorter than this host's neighbour resolution time are `unknown`: judged
+        // here, where the neighbour tables are the ones the probe went through.
+        let c = check.clone();
+        let results = match tokio::task::spawn_blocking(move || {
+            crate::scheduler::judge_silences(&c, &mut results);
+            results
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "judging silences failed");
+                continue;
+            }
+        };
         let cycle = Cycle {
             id: cycle_id(),
             check: check.name.clone(),
