@@ -18,6 +18,7 @@ use nbdgm_wire::text::Escaped;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use subtle::ConstantTimeEq;
 
 /// Cycle ids remembered (a retried batch is not stored twice).
 pub const MAX_SEEN: usize = 100_000;
@@ -108,11 +109,6 @@ impl AgentApi {
     }
 }
 
-/// Equal digests, in time independent of where they differ.
-fn digest_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The agent whose token the `Authorization: Bearer` header carries (every digest is
 /// compared: no early exit).
 pub fn authenticate<'a>(agents: &'a [AgentSpec], headers: &HeaderMap) -> Option<&'a AgentSpec> {
@@ -125,7 +121,7 @@ pub fn authenticate<'a>(agents: &'a [AgentSpec], headers: &HeaderMap) -> Option<
     let d = crate::config::agents::token_digest(token);
     let mut found = None;
     for a in agents {
-        if digest_eq(&a.token_sha256, &d) {
+        if bool::from(a.token_sha256.ct_eq(&d)) {
             found = Some(a);
         }
     }
