@@ -25,7 +25,6 @@ use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -672,56 +671,6 @@ fn dashboard_on_postgres() {
     assert!(svg.contains(">2 violations</text>"), "{svg}");
 }
 
-fn chromium_bin() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
-}
-
-/// Run headless Chromium with `args` (fresh profile, no network services); its stdout.
-fn chromium(bin: &str, args: &[String]) -> String {
-    let profile = TempDir::new("chromium");
-    let mut child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let mut out = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = (&mut out).take(8 << 20).read_to_string(&mut s);
-        s
-    });
-    let end = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish in 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    reader.join().unwrap_or_default()
-}
-
 /// Layout and content facts of the page as laid out (the page's script has run).
 const MEASURE: &str = "(() => {
   const d = document.documentElement;
@@ -758,14 +707,15 @@ fn artefacts() -> PathBuf {
 fn screenshot(bin: &str, url: &str, name: &str, width: u32, height: u32, extra: &[&str]) {
     let shot = artefacts().join(name);
     let _ = std::fs::remove_file(&shot);
-    let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    let mut args = vec!["--hide-scrollbars".to_owned()];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
     args.extend([
         format!("--window-size={width},{height}"),
         "--virtual-time-budget=3000".into(),
         format!("--screenshot={}", shot.display()),
         url.to_owned(),
     ]);
-    chromium(bin, &args);
+    chromium_run(bin, &args, Duration::from_secs(90));
     let png = std::fs::read(&shot).unwrap_or_default();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,

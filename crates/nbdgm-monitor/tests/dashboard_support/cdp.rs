@@ -6,6 +6,7 @@
 //! to evaluate measurements with the page's script running. Every wait is bounded; the
 //! browser is closed, and killed by PID if it does not exit.
 
+use crate::monitor_support::{chromium_flags, TempDir};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -18,32 +19,20 @@ pub struct Browser {
     replies: Receiver<Value>,
     next: u64,
     session: String,
-    _profile: tempfile::TempDir,
+    _profile: TempDir,
 }
 
 impl Browser {
     /// Start Chromium (`bin`) and open one blank page.
     pub fn start(bin: &str) -> Browser {
-        let profile = tempfile::tempdir().unwrap();
+        let profile = TempDir::new("chromium-cdp");
         let script = "exec \"$0\" \"$@\" 3<&0 4>&1 </dev/null >/dev/null";
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg(bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-                "--remote-debugging-pipe",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(chromium_flags(profile.path()))
+            .args(["--hide-scrollbars", "--remote-debugging-pipe"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -482,30 +482,40 @@ impl Drop for PgCluster {
     }
 }
 
-/// `chromium --headless --dump-dom URL`, or `None` (SKIPPED; panic under CI) when missing.
-pub fn chromium_dump_dom(test: &str, url: &str) -> Option<String> {
-    let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+/// The installed Chromium binary, if any.
+pub fn chromium_bin() -> Option<&'static str> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()
-        .find(|p| Path::new(p).is_file());
-    let Some(bin) = bin else {
-        skip(test, "chromium not installed");
-        return None;
-    };
+        .find(|p| Path::new(p).is_file())
+}
+
+/// The flags of every headless Chromium run here: no sandbox, GPU, QUIC or background
+/// network services, and the fresh profile `profile`.
+pub fn chromium_flags(profile: &Path) -> Vec<String> {
+    let mut flags: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ]
+    .map(String::from)
+    .into();
+    flags.push(format!("--user-data-dir={}", profile.display()));
+    flags
+}
+
+/// Run headless Chromium (`bin`, fresh profile) with `args`; its stdout (at most 8 MiB).
+/// Killed by PID, and the test fails, if it has not finished within `limit`.
+pub fn chromium_run(bin: &str, args: &[String], limit: Duration) -> String {
     let profile = TempDir::new("chromium");
     let mut child = Command::new(bin)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", url])
+        .args(chromium_flags(profile.path()))
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -517,7 +527,7 @@ pub fn chromium_dump_dom(test: &str, url: &str) -> Option<String> {
         let _ = (&mut out).take(8 << 20).read_to_string(&mut s);
         s
     });
-    let end = Instant::now() + Duration::from_secs(60);
+    let end = Instant::now() + limit;
     loop {
         if let Ok(Some(_)) = child.try_wait() {
             break;
@@ -525,9 +535,19 @@ pub fn chromium_dump_dom(test: &str, url: &str) -> Option<String> {
         if Instant::now() > end {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("chromium did not finish in 60 s");
+            panic!("chromium did not finish in {} s", limit.as_secs());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Some(reader.join().unwrap_or_default())
+    reader.join().unwrap_or_default()
+}
+
+/// `chromium --headless --dump-dom URL`, or `None` (SKIPPED; panic under CI) when missing.
+pub fn chromium_dump_dom(test: &str, url: &str) -> Option<String> {
+    let Some(bin) = chromium_bin() else {
+        skip(test, "chromium not installed");
+        return None;
+    };
+    let args = ["--dump-dom".to_owned(), url.to_owned()];
+    Some(chromium_run(bin, &args, Duration::from_secs(60)))
 }
