@@ -264,9 +264,26 @@ impl Router {
         })
     }
 
+    /// Reads the `[[sink]]` tables and `[SECTION.alerts]` of `path` and starts the
+    /// delivery thread; `None` when the file has no sink.
+    pub fn from_file(path: &Path, section: &str) -> anyhow::Result<Option<Router>> {
+        let cfg = RouterConfig::load_section(path, section).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if cfg.sinks.is_empty() {
+            return Ok(None);
+        }
+        let router = Router::start(cfg)
+            .map_err(|e| anyhow::anyhow!("cannot start the alert delivery thread: {e}"))?;
+        Ok(Some(router))
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RouterConfig {
         &self.cfg
+    }
+
+    /// The names of the sinks, in file order.
+    pub fn sink_names(&self) -> Vec<String> {
+        self.cfg.sinks.iter().map(|s| s.name.clone()).collect()
     }
 
     /// Routes one alert (never blocks on a sink).

@@ -282,7 +282,7 @@ fn target(a: &DriftAlert) -> String {
 mod imp {
     use super::*;
     use nbdgm_audit::drift::Severity;
-    use nbdgm_monitor::external::{self, ExternalAlert, Level, RouterConfig};
+    use nbdgm_monitor::external::{self, ExternalAlert, Level};
 
     /// Alerts to the configured sinks.
     pub struct Router {
@@ -292,23 +292,12 @@ mod imp {
     impl Router {
         /// `[[sink]]` and `[audit.alerts]` of `path`; `None` when the file has no sink.
         pub fn from_config(path: &Path) -> anyhow::Result<Option<Router>> {
-            let cfg =
-                RouterConfig::load_section(path, "audit").map_err(|e| anyhow::anyhow!("{e}"))?;
-            if cfg.sinks.is_empty() {
-                return Ok(None);
-            }
-            let inner = external::Router::start(cfg)
-                .map_err(|e| anyhow::anyhow!("cannot start the alert delivery thread: {e}"))?;
-            Ok(Some(Router { inner }))
+            let inner = external::Router::from_file(path, "audit")?;
+            Ok(inner.map(|inner| Router { inner }))
         }
 
         pub fn sink_names(&self) -> Vec<String> {
-            self.inner
-                .config()
-                .sinks
-                .iter()
-                .map(|s| s.name.clone())
-                .collect()
+            self.inner.sink_names()
         }
 
         /// Queues one alert (never blocks on a sink). The key carries the episode: a fact

@@ -77,7 +77,7 @@ pub fn details(a: &Alert) -> Value {
 #[cfg(feature = "monitor")]
 mod imp {
     use super::*;
-    use nbdgm_monitor::external::{self, ExternalAlert, Level, RouterConfig};
+    use nbdgm_monitor::external::{self, ExternalAlert, Level};
     use nbdgm_watch::Severity;
 
     /// Alerts to the configured sinks.
@@ -97,23 +97,13 @@ mod imp {
         /// Reads `[[sink]]` and `[watch.alerts]` of `path` and starts the delivery
         /// thread; `None` when the file has no sink.
         pub fn from_config(path: &Path) -> anyhow::Result<Option<Router>> {
-            let cfg = RouterConfig::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-            if cfg.sinks.is_empty() {
-                return Ok(None);
-            }
-            let inner = external::Router::start(cfg)
-                .map_err(|e| anyhow::anyhow!("cannot start the alert delivery thread: {e}"))?;
-            Ok(Some(Router { inner }))
+            let inner = external::Router::from_file(path, "watch")?;
+            Ok(inner.map(|inner| Router { inner }))
         }
 
         /// The names of the sinks.
         pub fn sink_names(&self) -> Vec<String> {
-            self.inner
-                .config()
-                .sinks
-                .iter()
-                .map(|s| s.name.clone())
-                .collect()
+            self.inner.sink_names()
         }
 
         /// Queues one alert (never blocks on a sink).
