@@ -15,7 +15,8 @@
 //!   that, the bridge namespace last. Namespaces the lab did not create are never touched.
 //!
 //! Everything needs root and the tools; tests call [`require_or_skip`] first. The exception is
-//! [`daemon`], the harness that starts and stops `nbdgm serve` for tests and benchmarks.
+//! [`daemon`], the harness that starts and stops `nbdgm serve` for tests and benchmarks, and
+//! [`test_certs`], a throw-away CA and server certificate.
 //!
 //! ```no_run
 //! use nbdgm_lab::{Lab, LabSpec, Nmbd, NmbdOptions};
@@ -41,6 +42,7 @@ mod lab;
 mod prereq;
 mod process;
 mod samba;
+mod tls;
 mod tshark;
 mod util;
 
@@ -50,4 +52,5 @@ pub use nix::sys::signal::Signal;
 pub use prereq::{find_nbdgm_binary, prerequisites, require_or_skip, tool_path, Unavailable};
 pub use process::Proc;
 pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
+pub use tls::{test_certs, TlsFiles};
 pub use tshark::Tshark;

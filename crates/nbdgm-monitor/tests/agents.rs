@@ -15,37 +15,12 @@ use nbdgm_monitor::store::{Query, Store};
 use nbdgm_monitor::{Monitor, ScriptedProber};
 use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const INSIDE_TOKEN: &str = "inside-token-0123456789abcdef";
 const OUTSIDE_TOKEN: &str = "outside-token-0123456789abcdef";
-
-/// A CA and a server certificate for `san` signed by it: (ca.pem, cert.pem, key.pem).
-fn certs(dir: &Path, san: &str) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "nbdgm test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![san.to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca_cert, &ca_key)
-        .unwrap();
-    let p = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&p.0, ca_cert.pem()).unwrap();
-    std::fs::write(&p.1, cert.pem()).unwrap();
-    std::fs::write(&p.2, key.serialize_pem()).unwrap();
-    p
-}
 
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -278,7 +253,7 @@ fn history(store: &mut Store, check: &str) -> Vec<nbdgm_monitor::store::ResultRo
 #[test]
 fn agent_api_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, _, _) = certs(dir.path(), "127.0.0.1");
+    let ca = nbdgm_lab::test_certs(dir.path(), "127.0.0.1").unwrap().ca;
     let cfg = config(dir.path(), "127.0.0.1:0", "1h");
     let rt = rt();
     let prober = Arc::new(ScriptedProber {
@@ -446,7 +421,7 @@ fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn agent_buffers_while_the_central_is_away() {
     let dir = tempfile::tempdir().unwrap();
-    let (ca, _, _) = certs(dir.path(), "127.0.0.1");
+    let ca = nbdgm_lab::test_certs(dir.path(), "127.0.0.1").unwrap().ca;
     let listen = format!("127.0.0.1:{}", free_port());
     let cfg = config(dir.path(), &listen, "300ms");
     let states = dir.path().join("states");

@@ -29,25 +29,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_nbdgm");
 const CENTRAL: &str = "198.51.100.2";
 const TARGET: &str = "198.51.100.10";
 
-fn certs(dir: &Path) -> PathBuf {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "nbdgm test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![CENTRAL.to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca_cert, &ca_key)
-        .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    dir.join("ca.pem")
-}
-
 fn central_config(dir: &Path) -> PathBuf {
     for (name, token) in [
         ("inside", "inside-token-0123456789abcdef"),
@@ -252,7 +233,7 @@ fn vantage_points_see_what_the_firewall_lets_through() {
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let ca = certs(dir);
+    let ca = nbdgm_lab::test_certs(dir, CENTRAL).unwrap().ca;
     let cfg = central_config(dir);
     let db = dir.join("central.db");
     let lab = Lab::new(LabSpec::two_subnets()).expect("lab");
