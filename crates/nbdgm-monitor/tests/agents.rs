@@ -7,13 +7,16 @@
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod monitor_support;
+
 use chrono::Utc;
+use monitor_support::host_result;
 use nbdgm_monitor::agent::client::{self, AgentOptions, Client, ClientError};
 use nbdgm_monitor::agent::proto::{self, Batch, Cycle, TargetSet};
 use nbdgm_monitor::config::MonitorConfig;
 use nbdgm_monitor::store::{Query, Store};
 use nbdgm_monitor::{Monitor, ScriptedProber};
-use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
+use nbdgm_probe::probe::{HostResult, Port, PortState};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -69,19 +72,9 @@ interval = "1h"
 }
 
 fn host(addr: &str, p139: PortState) -> HostResult {
-    HostResult {
-        address: addr.parse().unwrap(),
-        hostname: None,
-        ports: vec![PortResult {
-            port: Port::Ssn139Tcp,
-            state: p139,
-            evidence: "test".into(),
-            rtt_ms: Some(1.0),
-            attempts: 1,
-        }],
-        info: None,
-        duration_ms: 1.0,
-    }
+    let mut h = host_result(addr, &[(Port::Ssn139Tcp, p139, "test")]);
+    h.ports[0].rtt_ms = Some(1.0);
+    h
 }
 
 fn cycle(check: &str, results: Vec<HostResult>) -> Cycle {

@@ -17,7 +17,7 @@ use nbdgm_monitor::engine::{AlertKind, Key};
 use nbdgm_monitor::evidence::{self, HostObservation, Neighbours};
 use nbdgm_monitor::store::{LatestRow, NewChange, Store, Verdict};
 use nbdgm_monitor::{Monitor, RealProber};
-use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
+use nbdgm_probe::probe::{HostResult, Port, PortState};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -271,20 +271,8 @@ fn states_and_host_evidence_in_namespaces() {
 
 fn result(addr: &str, ports: &[(Port, PortState, &str)]) -> HostResult {
     HostResult {
-        address: addr.parse().unwrap(),
         hostname: Some("fs1".into()),
-        ports: ports
-            .iter()
-            .map(|&(port, state, e)| PortResult {
-                port,
-                state,
-                evidence: e.into(),
-                rtt_ms: Some(1.5),
-                attempts: 1,
-            })
-            .collect(),
-        info: None,
-        duration_ms: 1.0,
+        ..host_result(addr, ports)
     }
 }
 

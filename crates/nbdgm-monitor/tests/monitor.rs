@@ -14,7 +14,7 @@ use nbdgm_monitor::config::MonitorConfig;
 use nbdgm_monitor::engine::{AlertKind, Key};
 use nbdgm_monitor::store::{self, NewChange, Query, Store};
 use nbdgm_monitor::{alert, Monitor, RealProber, ScriptedProber};
-use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
+use nbdgm_probe::probe::{HostResult, Port, PortState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,21 +87,13 @@ fn config_defaults_and_dist_example() {
 }
 
 fn host(addr: &str, states: &[(Port, PortState)]) -> HostResult {
+    let ports: Vec<_> = states
+        .iter()
+        .map(|&(port, state)| (port, state, "test <evidence>"))
+        .collect();
     HostResult {
-        address: addr.parse().unwrap(),
-        hostname: None,
-        ports: states
-            .iter()
-            .map(|&(port, state)| PortResult {
-                port,
-                state,
-                evidence: "test <evidence>".into(),
-                rtt_ms: Some(1.5),
-                attempts: 1,
-            })
-            .collect(),
-        info: None,
         duration_ms: 3.0,
+        ..host_result(addr, &ports)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Test helpers of the monitor tests: a tiny HTTP receiver (webhooks), a tiny SMTP sink,
-//! a private PostgreSQL cluster and a headless Chromium. Loopback only, bounded, and every
+//! a private PostgreSQL cluster, a headless Chromium, probe results. Loopback only, bounded, and every
 //! process started here is stopped by its PID.
 #![allow(dead_code)]
 
+use nbdgm_probe::probe::{HostResult, Port, PortResult, PortState};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,27 @@ impl TempDir {
     }
     pub fn path(&self) -> &Path {
         self.0.path()
+    }
+}
+
+/// A probe result of `addr`: `ports` as (port, state, evidence), 1.5 ms each, one attempt;
+/// no host name or host information.
+pub fn host_result(addr: &str, ports: &[(Port, PortState, &str)]) -> HostResult {
+    HostResult {
+        address: addr.parse().unwrap(),
+        hostname: None,
+        ports: ports
+            .iter()
+            .map(|&(port, state, evidence)| PortResult {
+                port,
+                state,
+                evidence: evidence.into(),
+                rtt_ms: Some(1.5),
+                attempts: 1,
+            })
+            .collect(),
+        info: None,
+        duration_ms: 1.0,
     }
 }
 
