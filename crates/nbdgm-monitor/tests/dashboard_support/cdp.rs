@@ -6,7 +6,7 @@
 //! to evaluate measurements with the page's script running. Every wait is bounded; the
 //! browser is closed, and killed by PID if it does not exit.
 
-use crate::monitor_support::{chromium_flags, TempDir};
+use crate::monitor_support::{chromium_flags, wait_or_kill, TempDir};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -152,14 +152,6 @@ impl Drop for Browser {
         let msg = format!("{{\"id\":{},\"method\":\"Browser.close\"}}\0", self.next);
         let _ = self.input.write_all(msg.as_bytes());
         let _ = self.input.flush();
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        wait_or_kill(&mut self.child, Duration::from_secs(10));
     }
 }

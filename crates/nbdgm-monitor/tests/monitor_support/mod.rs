@@ -492,16 +492,23 @@ impl Drop for PgCluster {
         let pid = Pid::from_raw(self.child.id() as i32);
         // SIGINT = fast shutdown.
         let _ = kill(pid, Signal::SIGINT);
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        wait_or_kill(&mut self.child, Duration::from_secs(10));
     }
+}
+
+/// Waits at most `limit` for `child` (started by the test) to exit, else kills it by its
+/// PID; reaps it either way. `true` when it exited by itself.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
 }
 
 /// The installed Chromium binary, if any.
@@ -549,17 +556,8 @@ pub fn chromium_run(bin: &str, args: &[String], limit: Duration) -> String {
         let _ = (&mut out).take(8 << 20).read_to_string(&mut s);
         s
     });
-    let end = Instant::now() + limit;
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish in {} s", limit.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    if !wait_or_kill(&mut child, limit) {
+        panic!("chromium did not finish in {} s", limit.as_secs());
     }
     reader.join().unwrap_or_default()
 }
