@@ -126,7 +126,8 @@ pub struct Snapshot {
     pub ports: Vec<PortState>,
     /// The firewall was read completely (else firewall facts are carried over unchanged).
     pub firewall_ok: bool,
-    /// Ids of every rule and every dropping base-chain policy present.
+    /// Ids of every rule and every dropping base-chain policy present; ufw rules (one id
+    /// for the IPv4 and the IPv6 row of a rule) also as `ID|ip` and `ID|ip6` by row family.
     pub rules: HashSet<String>,
     /// Non-loopback interface addresses: (interface, address).
     pub addresses: Vec<(String, IpAddr)>,
@@ -135,7 +136,18 @@ pub struct Snapshot {
 /// The id of a rule label, stable when rules are inserted above it: the line numbers of
 /// iptables-save and ufw labels are left out (`iptables filter line 7: -A ...` →
 /// `iptables filter: -A ...`); nftables labels carry the rule's handle and stay as they are.
+/// A ufw row also loses its column padding and `(v6)` marks: the IPv4 and IPv6 rows that
+/// one `ufw allow|deny` creates (and one `ufw delete` removes) are one rule.
 pub fn rule_id(label: &str) -> String {
+    if let Some((num, text)) = label
+        .strip_prefix(UFW_RULE)
+        .and_then(|r| r.split_once(": "))
+    {
+        if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+            let words: Vec<&str> = text.split_whitespace().filter(|w| *w != "(v6)").collect();
+            return format!("ufw rule: {}", words.join(" "));
+        }
+    }
     if let Some(i) = label.find(" line ") {
         let rest = &label[i + 6..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -144,6 +156,31 @@ pub fn rule_id(label: &str) -> String {
         }
     }
     label.to_string()
+}
+
+/// How [`crate::ufw`] labels a rule row (then the line number, `: ` and the row).
+const UFW_RULE: &str = "ufw rule line ";
+
+/// The key in [`Snapshot::rules`] of a ufw rule id's row of family `v6` or IPv4.
+fn ufw_row_key(id: &str, v6: bool) -> String {
+    format!("{id}|{}", if v6 { "ip6" } else { "ip" })
+}
+
+/// `closer` is still there for the sources `lost`: present, and for a ufw rule with a
+/// row of each family that `lost` has addresses of (deleting only the IPv6 row of a ufw
+/// rule removes the rule for IPv6 sources).
+fn present(s: &Snapshot, closer: &str, lost: &AddrSet) -> bool {
+    if !s.rules.contains(closer) {
+        return false;
+    }
+    if !closer.starts_with("ufw rule: ") {
+        return true;
+    }
+    [(AddrSet::all_v4(), false), (AddrSet::all_v6(), true)]
+        .iter()
+        .all(|(fam, v6)| {
+            lost.intersect(fam).is_empty() || s.rules.contains(&ufw_row_key(closer, *v6))
+        })
 }
 
 /// The label of a base chain's dropping policy, as [`crate::port_verdict`] prints it.
@@ -173,7 +210,14 @@ impl Snapshot {
             {
                 rules.insert(policy_label(c));
             }
-            rules.extend(c.rules.iter().map(|r| rule_id(&r.label)));
+            for r in &c.rules {
+                let id = rule_id(&r.label);
+                if c.source == "ufw" {
+                    let v6 = r.conds.contains(&eval::Cond::Family(eval::Family::Ip6));
+                    rules.insert(ufw_row_key(&id, v6));
+                }
+                rules.insert(id);
+            }
         }
         let mut listeners = Vec::new();
         for s in &report.sockets {
@@ -217,14 +261,13 @@ fn listener(s: &crate::sockets::BoundSocket, pid: u32, command: &str, user: Stri
     }
 }
 
+/// What [`drops_of`] finds: the sources each dropping rule drops, the undetermined
+/// sources and why they are undetermined.
+type Drops = (Vec<(String, AddrSet)>, AddrSet, Vec<String>);
+
 /// The sources each dropping rule drops, and the undetermined ones, for `port` (from the
 /// ruleset the verdict was evaluated from).
-fn drops_of(
-    view: &FirewallView,
-    port: Port,
-    from_ufw: bool,
-    local: &AddrSet,
-) -> (Vec<(String, AddrSet)>, AddrSet) {
+fn drops_of(view: &FirewallView, port: Port, from_ufw: bool, local: &AddrSet) -> Drops {
     let rs = match (&view.ufw, from_ufw) {
         (Some(u), true) => u,
         _ => &view.ruleset,
@@ -251,7 +294,11 @@ fn drops_of(
         .iter()
         .fold(AddrSet::empty(), |a, d| a.union(&d.set))
         .intersect(&outside);
-    (drops, undet)
+    let mut reasons: Vec<String> = Vec::new();
+    for d in &o.undetermined {
+        push_unique(&mut reasons, &rule_id(&d.by));
+    }
+    (drops, undet, reasons)
 }
 
 fn port_state(p: &crate::PortAudit, view: &FirewallView, local: &AddrSet) -> PortState {
@@ -266,15 +313,22 @@ fn port_state(p: &crate::PortAudit, view: &FirewallView, local: &AddrSet) -> Por
             .decided_by
             .iter()
             .filter_map(|d| d.strip_prefix(prefix))
-            .map(rule_id)
-            .collect()
+            .fold(Vec::new(), |mut v, d| {
+                push_unique(&mut v, &rule_id(d));
+                v
+            })
     };
-    let (drops, undetermined) = drops_of(
-        view,
-        p.port,
-        p.firewall.evaluated_from == "ufw status",
-        local,
-    );
+    let from_ufw = p.firewall.evaluated_from == "ufw status";
+    let (drops, undetermined, ufw_reasons) = drops_of(view, p.port, from_ufw, local);
+    // From ufw status: its own reasons (the netfilter ones only say why it was used).
+    let reasons = if from_ufw {
+        ufw_reasons
+    } else {
+        p.firewall.undetermined.iter().fold(Vec::new(), |mut v, r| {
+            push_unique(&mut v, &rule_id(r));
+            v
+        })
+    };
     PortState {
         port: p.port.as_str().to_string(),
         verdict: p.firewall.verdict,
@@ -282,7 +336,7 @@ fn port_state(p: &crate::PortAudit, view: &FirewallView, local: &AddrSet) -> Por
         undetermined,
         accept_by: by("accept: "),
         drops,
-        reasons: p.firewall.undetermined.clone(),
+        reasons,
         listening_outside: p.listening_outside,
         bound: p.listening.iter().map(|s| s.local).collect(),
     }
@@ -511,10 +565,11 @@ impl DriftEngine {
                 continue;
             }
             for (closer, dropped) in &r.closers {
-                if grown.intersect(dropped).is_empty() {
+                let lost = grown.intersect(dropped);
+                if lost.is_empty() {
                     continue;
                 }
-                let (kind, key, by) = if s.rules.contains(closer) {
+                let (kind, key, by) = if present(s, closer, &lost) {
                     let mut by: Vec<String> = p.accept_by.clone();
                     by.extend(p.reasons.iter().cloned());
                     by.truncate(MAX_ITEMS);

@@ -273,6 +273,106 @@ fn rule_ids_ignore_line_numbers() {
         rule_id("ufw rule line 12: 137/udp DENY IN Anywhere"),
         "ufw rule: 137/udp DENY IN Anywhere"
     );
+    // The IPv4 and IPv6 rows of one ufw rule, with ufw's column padding: one id.
+    let v4 = "ufw rule line 8: 139/tcp                    DENY IN     Anywhere                   # nbdgm";
+    let v6 = "ufw rule line 14: 139/tcp (v6)               DENY IN     Anywhere (v6)              # nbdgm";
+    assert_eq!(rule_id(v4), "ufw rule: 139/tcp DENY IN Anywhere # nbdgm");
+    assert_eq!(rule_id(v6), rule_id(v4));
     assert_eq!(rule_id("inet t input handle 4"), "inet t input handle 4");
     assert_eq!(rule_id("x line y: z"), "x line y: z");
+}
+
+/// Netfilter rules that cannot be evaluated (ufw's own chains use `-m addrtype`): the
+/// verdicts then come from `ufw status`.
+const UNDETERMINED_IPT: &str =
+    "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m addrtype --dst-type LOCAL -j RETURN\nCOMMIT\n";
+
+const DENY139: &str = "139/tcp                    DENY IN     Anywhere                   # nbdgm";
+const DENY139_V6: &str =
+    "139/tcp (v6)               DENY IN     Anywhere (v6)              # nbdgm";
+const DENY137: &str = "137/udp                    DENY IN     Anywhere                   # nbdgm";
+const DENY137_V6: &str =
+    "137/udp (v6)               DENY IN     Anywhere (v6)              # nbdgm";
+
+/// A snapshot of a host with ufw active (default allow incoming) and the table `rows`,
+/// through the audit's own evaluation.
+fn ufw_snap(rows: &[&str]) -> Snapshot {
+    let text = format!(
+        "Status: active\nLogging: on (low)\n\
+         Default: allow (incoming), allow (outgoing), disabled (routed)\n\
+         New profiles: skip\n\n\
+         To                         Action      From\n\
+         --                         ------      ----\n{}\n",
+        rows.join("\n")
+    );
+    let mut view = crate::FirewallView::default();
+    for name in ["iptables", "ip6tables"] {
+        let rs = crate::ipt::parse(UNDETERMINED_IPT, name);
+        view.ruleset.chains.extend(rs.chains);
+    }
+    view.ufw = Some(crate::ufw::parse(&text).ruleset);
+    let local = AddrSet::empty();
+    let report = crate::assemble(Vec::new(), &view, &local, Vec::new());
+    assert!(
+        report
+            .ports
+            .iter()
+            .all(|p| p.firewall.evaluated_from == "ufw status"),
+        "{report:#?}"
+    );
+    Snapshot::new(&report, &view, &local, Vec::new())
+}
+
+#[test]
+fn ufw_delete_gives_one_rule_removed_for_both_rows() {
+    let mut e = DriftEngine::new();
+    assert!(e
+        .observe(&ufw_snap(&[DENY137, DENY139, DENY137_V6, DENY139_V6]))
+        .is_empty());
+    // `ufw delete deny 139/tcp` removes both rows; the rows below move up a line.
+    let a = e.observe(&ufw_snap(&[DENY137, DENY137_V6]));
+    assert_eq!(kinds(&a), [DriftKind::RuleRemoved], "{a:#?}");
+    assert_eq!(
+        a[0].rule.as_deref(),
+        Some("ufw rule: 139/tcp DENY IN Anywhere # nbdgm")
+    );
+    assert_eq!(a[0].ports, ["139/tcp"]);
+    assert!(e.observe(&ufw_snap(&[DENY137, DENY137_V6])).is_empty());
+    let a = e.observe(&ufw_snap(&[DENY139, DENY137, DENY139_V6, DENY137_V6]));
+    assert_eq!(kinds(&a), [DriftKind::ExposureClosed], "{a:#?}");
+}
+
+#[test]
+fn ufw_deleting_only_the_v6_row_is_a_removal_not_a_shadowing() {
+    let mut e = DriftEngine::new();
+    assert!(e.observe(&ufw_snap(&[DENY139, DENY139_V6])).is_empty());
+    // `ufw delete NUM` of the (v6) row: the rule stays for IPv4 sources only.
+    let a = e.observe(&ufw_snap(&[DENY139]));
+    assert_eq!(kinds(&a), [DriftKind::RuleRemoved], "{a:#?}");
+    assert!(e.observe(&ufw_snap(&[DENY139])).is_empty());
+}
+
+#[test]
+fn ufw_allow_above_a_deny_shadows_it_once_naming_the_allow() {
+    let mut e = DriftEngine::new();
+    let base = [DENY137, DENY139, DENY137_V6, DENY139_V6];
+    assert!(e.observe(&ufw_snap(&base)).is_empty());
+    // `ufw insert 1 allow 139`: a row above each family's deny; line numbers all shift.
+    let allow = "139                        ALLOW IN    Anywhere";
+    let allow6 = "139 (v6)                   ALLOW IN    Anywhere (v6)";
+    let rows = [allow, DENY137, DENY139, allow6, DENY137_V6, DENY139_V6];
+    let a = e.observe(&ufw_snap(&rows));
+    assert_eq!(kinds(&a), [DriftKind::RuleShadowed], "{a:#?}");
+    assert_eq!(
+        a[0].rule.as_deref(),
+        Some("ufw rule: 139/tcp DENY IN Anywhere # nbdgm")
+    );
+    // The allow once (both rows are one rule), not the netfilter rules ufw status replaced.
+    assert_eq!(a[0].by, ["ufw rule: 139 ALLOW IN Anywhere"], "{a:#?}");
+    assert_eq!(a[0].ports, ["139/tcp"]);
+    for _ in 0..3 {
+        assert!(e.observe(&ufw_snap(&rows)).is_empty());
+    }
+    let a = e.observe(&ufw_snap(&base));
+    assert_eq!(kinds(&a), [DriftKind::ExposureClosed], "{a:#?}");
 }
