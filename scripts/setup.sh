@@ -15,9 +15,10 @@ build_pkgs=(gcc libc6-dev pkg-config libpcap-dev)
 # tshark: differential tests; samba, smbclient, iproute2: the namespace lab; nftables,
 # iptables: firewall tests; postgresql: the monitor's shared store; chromium: the web page;
 # python3-scapy: crafted frames; dpkg-dev (dpkg-shlibdeps), man-db, systemd
-# (systemd-analyze), adduser: the Debian package test (scripts/package-test.sh).
+# (systemd-analyze), adduser: the Debian package test (scripts/package-test.sh); ufw: the ufw
+# drift test (run only inside a namespace with its own /etc/ufw; the host's stays disabled).
 test_pkgs=(tshark samba smbclient iproute2 nftables iptables postgresql chromium python3-scapy
-  dpkg-dev man-db systemd adduser)
+  dpkg-dev man-db systemd adduser ufw)
 
 usage() { sed -n '2,5s/^# \{0,1\}//p' "$0"; }
 case "${1:-}" in

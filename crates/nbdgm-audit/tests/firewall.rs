@@ -119,8 +119,8 @@ fn generated_rules_evaluate_as_intended() {
 
 #[test]
 fn ufw_rules_in_order() {
-    // Command lines only: ufw is never run by the tests (it cannot be confined to a network
-    // namespace: its state lives in /etc/ufw).
+    // Command lines only: ufw is not run here (watch_ns.rs runs these deny lines in a
+    // namespace with its own copy of /etc/ufw).
     let o = opts(Backend::Ufw, &["198.51.100.0/24"], false);
     let l = lines(&firewall::apply_commands(&o));
     assert_eq!(l.len(), 8);

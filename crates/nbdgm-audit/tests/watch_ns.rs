@@ -1,14 +1,17 @@
 //! `nbdgm_audit::watch` in a network namespace of the lab (the loop runs in-process on a
 //! thread inside the namespace): nmbd starts, the drop rule goes, comes back, is shadowed by
 //! an accept rule, a new interface appears: one alert each, no repeats over several more
-//! polls. Then the same for iptables. ufw is not tested here: its state lives in /etc/ufw
-//! and cannot be confined to a namespace.
+//! polls. Then the same for iptables, and for ufw: the namespace gets its own copy of
+//! /etc/ufw and /etc/default under /etc/netns/NS/ (bind-mounted over /etc by `ip netns exec`
+//! and, for the watch thread, by a private mount namespace of its own), and the host's ufw
+//! files and netfilter rules are checked to be unchanged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nbdgm_audit::drift::{DriftAlert, DriftKind};
 use nbdgm_audit::watch::{self, WatchEvent, WatchOptions, WatchSummary};
 use nbdgm_lab::{Host, Lab, LabSpec};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,6 +27,13 @@ struct Watcher {
 impl Watcher {
     /// The loop on a thread inside `host`'s namespace, polling every second.
     fn start(host: &Host) -> Watcher {
+        Watcher::start_with(host, None)
+    }
+
+    /// Like [`Watcher::start`]; with `etc`, the thread first gets a private mount namespace
+    /// in which every entry of `etc` is bind-mounted over the same name in /etc, as `ip netns
+    /// exec` does (the commands the loop runs, such as `ufw status`, then see that /etc).
+    fn start_with(host: &Host, etc: Option<PathBuf>) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let alerts = Arc::new(Mutex::new(Vec::new()));
         let baseline = Arc::new(AtomicBool::new(false));
@@ -32,6 +42,9 @@ impl Watcher {
             .in_netns(move || {
                 // A thread started here inherits the namespace.
                 std::thread::spawn(move || {
+                    if let Some(etc) = &etc {
+                        private_etc(etc);
+                    }
                     let opts = WatchOptions {
                         interval: Duration::from_secs(1),
                         duration: Some(Duration::from_secs(240)),
@@ -394,4 +407,208 @@ fn burst_of_unrelated_changes_is_debounced_and_silent() {
         s.by_events >= 1 && s.by_events <= secs + 2,
         "{s:?} in {secs}s"
     );
+}
+
+/// This thread into a mount namespace of its own (its mounts never reach the host: `/` is
+/// made a slave first), with every entry of `etc` bind-mounted over /etc/ENTRY.
+fn private_etc(etc: &Path) {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+    let mount = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new("mount")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    mount(&["--make-rslave".as_ref(), "/".as_ref()]);
+    for e in std::fs::read_dir(etc).unwrap() {
+        let e = e.unwrap();
+        let target = Path::new("/etc").join(e.file_name());
+        mount(&["--bind".as_ref(), e.path().as_os_str(), target.as_os_str()]);
+    }
+}
+
+/// /etc/netns/NS with copies of the host's /etc/ufw and /etc/default, removed on drop
+/// (also when the test panics).
+struct NetnsEtc {
+    dir: PathBuf,
+}
+
+impl NetnsEtc {
+    fn new(netns: &str) -> NetnsEtc {
+        let dir = Path::new("/etc/netns").join(netns);
+        assert!(!dir.exists(), "{} exists already", dir.display());
+        std::fs::create_dir_all(&dir).unwrap();
+        let guard = NetnsEtc { dir };
+        for sub in ["ufw", "default"] {
+            let out = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(Path::new("/etc").join(sub))
+                .arg(guard.dir.join(sub))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "cp -a /etc/{sub}: {out:?}");
+        }
+        guard
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("cannot remove {}: {e}", self.dir.display());
+        }
+        // /etc/netns itself only when nothing else is in it.
+        let _ = std::fs::remove_dir("/etc/netns");
+    }
+}
+
+/// The host's ufw state and netfilter rules: every file under /etc/ufw, /etc/default/ufw,
+/// the sysctls of /etc/ufw/sysctl.conf, and the rule listings (without the dated comment
+/// lines of the save tools).
+fn host_firewall_state() -> Vec<(String, Vec<u8>)> {
+    fn files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                files(&p, out);
+            } else {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read(&p).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    files(Path::new("/etc/ufw"), &mut out);
+    let d = Path::new("/etc/default/ufw");
+    out.push((
+        d.display().to_string(),
+        std::fs::read(d).unwrap_or_default(),
+    ));
+    // The host's values of the sysctls `ufw enable` sets (in the namespace only).
+    let sysctl = std::fs::read_to_string("/etc/ufw/sysctl.conf").unwrap_or_default();
+    for key in sysctl
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+    {
+        if key.starts_with('#') || key.contains("..") {
+            continue;
+        }
+        let p = Path::new("/proc/sys").join(key);
+        out.push((
+            p.display().to_string(),
+            std::fs::read(&p).unwrap_or_default(),
+        ));
+    }
+    for (tool, args) in [
+        ("iptables-save", &[][..]),
+        ("ip6tables-save", &[][..]),
+        ("nft", &["list", "ruleset"][..]),
+    ] {
+        let Some(bin) = nbdgm_lab::tool_path(tool) else {
+            continue;
+        };
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        let text: Vec<u8> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+        out.push((tool.to_string(), text));
+    }
+    out
+}
+
+#[test]
+fn ufw_removal_and_shadowing() {
+    let t = "ufw_removal_and_shadowing";
+    if !nbdgm_lab::require_or_skip(t) {
+        return;
+    }
+    for tool in ["ufw", "iptables", "mount", "cp"] {
+        if nbdgm_lab::tool_path(tool).is_none() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{t}: {tool} missing under CI=true");
+            }
+            eprintln!("SKIPPED {t}: {tool} not installed");
+            return;
+        }
+    }
+    let host_before = host_firewall_state();
+    let lab = Lab::new(LabSpec::one_subnet()).unwrap();
+    let a = lab.add_host("a", "198.51.100.10/24").unwrap();
+    let etc = NetnsEtc::new(a.netns());
+    // Allow by default, so that the deny rules are what closes the ports; the denies as
+    // `nbdgm firewall --backend ufw` adds them.
+    run(&a, "ufw", &["default", "allow", "incoming"]);
+    run(&a, "ufw", &["--force", "enable"]);
+    for spec in ["445/tcp", "139/tcp", "138/udp", "137/udp"] {
+        run(&a, "ufw", &["prepend", "deny", spec, "comment", "nbdgm"]);
+    }
+    let status = run(&a, "ufw", &["status", "verbose"]);
+    assert!(status.contains("Status: active"), "{status}");
+    let _l139 = a
+        .in_netns(|| std::net::TcpListener::bind("0.0.0.0:139"))
+        .unwrap()
+        .unwrap();
+    let w = Watcher::start_with(&a, Some(etc.dir.clone()));
+    assert!(w.alerts().is_empty(), "clean baseline: {:#?}", w.alerts());
+
+    let deny139 = "ufw rule: 139/tcp DENY IN Anywhere # nbdgm";
+    run(&a, "ufw", &["delete", "deny", "139/tcp"]);
+    let r = w.expect(DriftKind::RuleRemoved, 1);
+    assert_eq!(r.rule.as_deref(), Some(deny139), "{r:#?}");
+    assert_eq!(r.ports, ["139/tcp"]);
+    assert!(r.exposed, "the listener on 139: {r:#?}");
+    no_repeats(&w);
+    assert_eq!(w.count(DriftKind::RuleRemoved), 1, "{:#?}", w.alerts());
+
+    run(
+        &a,
+        "ufw",
+        &["prepend", "deny", "139/tcp", "comment", "nbdgm"],
+    );
+    let c = w.expect(DriftKind::ExposureClosed, 1);
+    assert_eq!(c.ended, Some(DriftKind::RuleRemoved));
+    // ufw takes `allow 139/tcp` for the deny's own rule (it skips the insert, or turns
+    // the deny into an allow); an allow of 139 for both protocols above it shadows it.
+    let out = run(&a, "ufw", &["insert", "1", "allow", "139"]);
+    assert!(out.contains("Rule inserted"), "{out}");
+    let s = w.expect(DriftKind::RuleShadowed, 1);
+    assert_eq!(s.rule.as_deref(), Some(deny139), "{s:#?}");
+    assert_eq!(s.by, ["ufw rule: 139 ALLOW IN Anywhere"], "{s:#?}");
+    assert_eq!(s.ports, ["139/tcp"]);
+    assert!(s.exposed);
+    no_repeats(&w);
+    let kinds: Vec<DriftKind> = w.alerts().iter().map(|a| a.alert).collect();
+    assert_eq!(
+        kinds,
+        [
+            DriftKind::RuleRemoved,
+            DriftKind::ExposureClosed,
+            DriftKind::RuleShadowed
+        ]
+    );
+    let summary = w.finish();
+    assert_eq!(summary.drift.firewall_unread, 0, "{summary:?}");
+    let netns = a.netns().to_string();
+    drop(etc);
+    drop(lab);
+    assert!(!Path::new("/etc/netns").join(netns).exists());
+    let host_after = host_firewall_state();
+    for (b, f) in host_before.iter().zip(&host_after) {
+        assert!(b == f, "the host's {} changed", b.0);
+    }
+    assert_eq!(host_before.len(), host_after.len());
 }
