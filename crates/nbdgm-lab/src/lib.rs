@@ -54,3 +54,4 @@ pub use process::Proc;
 pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
 pub use tls::{test_certs, TlsFiles};
 pub use tshark::Tshark;
+pub use util::wait_until;

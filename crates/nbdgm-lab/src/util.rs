@@ -21,6 +21,18 @@ pub(crate) fn describe(cmd: &Command) -> String {
     s
 }
 
+/// Calls `f` every `poll` until it is true (`true`) or `limit` has passed (`false`).
+pub fn wait_until(limit: Duration, poll: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(poll);
+    }
+    false
+}
+
 /// Sleep schedule for polling: starts short, grows to `max`.
 pub(crate) struct Backoff {
     next: Duration,

@@ -20,7 +20,7 @@ use nbdgm_probe::probe::{HostResult, Port, PortState};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const INSIDE_TOKEN: &str = "inside-token-0123456789abcdef";
 const OUTSIDE_TOKEN: &str = "outside-token-0123456789abcdef";
@@ -400,15 +400,8 @@ fn free_port() -> u16 {
 }
 
 /// Poll `f` every 100 ms for at most `limit`.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+fn wait_for(limit: Duration, f: impl FnMut() -> bool) -> bool {
+    nbdgm_lab::wait_until(limit, Duration::from_millis(100), f)
 }
 
 #[test]

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nbdgm");
 const CENTRAL: &str = "198.51.100.2";
@@ -92,15 +92,8 @@ fn start_agent(host: &Host, dir: &Path, name: &str) -> Proc {
 }
 
 /// Poll `f` every 200 ms for at most `limit`.
-fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
+fn wait_for(limit: Duration, f: impl FnMut() -> bool) -> bool {
+    nbdgm_lab::wait_until(limit, Duration::from_millis(200), f)
 }
 
 /// `nbdgm monitor status --format json` of the central's store.
