@@ -152,6 +152,23 @@ fn nft_rule(host: &Host, op: &str, verdict: &str) {
     run(host, "nft", &args);
 }
 
+/// Table `inet nbt` with an accepting input chain, for the rules of [`nft_rule`].
+fn nft_input_chain(host: &Host) {
+    run(host, "nft", &["add", "table", "inet", "nbt"]);
+    run(
+        host,
+        "nft",
+        &[
+            "add",
+            "chain",
+            "inet",
+            "nbt",
+            "input",
+            "{ type filter hook input priority 0; policy accept; }",
+        ],
+    );
+}
+
 /// Settle: several more polls, then the alerts must not have changed.
 fn no_repeats(w: &Watcher) {
     let before = w.alerts().len();
@@ -163,33 +180,12 @@ fn no_repeats(w: &Watcher) {
 #[test]
 fn nftables_drift_one_alert_each() {
     let t = "nftables_drift_one_alert_each";
-    if !nbdgm_lab::require_or_skip(t) {
+    if !nbdgm_lab::require_tools_or_skip(t, &["nft", "nmbd", "ip"]) {
         return;
-    }
-    for tool in ["nft", "nmbd", "ip"] {
-        if nbdgm_lab::tool_path(tool).is_none() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{t}: {tool} missing under CI=true");
-            }
-            eprintln!("SKIPPED {t}: {tool} not installed");
-            return;
-        }
     }
     let lab = Lab::new(LabSpec::one_subnet()).unwrap();
     let a = lab.add_host("a", "198.51.100.10/24").unwrap();
-    run(&a, "nft", &["add", "table", "inet", "nbt"]);
-    run(
-        &a,
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            "nbt",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
+    nft_input_chain(&a);
     nft_rule(&a, "add", "drop");
     // A wildcard listener from the start: part of the baseline, closed.
     let _l445 = a
@@ -280,14 +276,7 @@ fn nftables_drift_one_alert_each() {
 #[test]
 fn iptables_shadowing_and_removal() {
     let t = "iptables_shadowing_and_removal";
-    if !nbdgm_lab::require_or_skip(t) {
-        return;
-    }
-    if nbdgm_lab::tool_path("iptables").is_none() || nbdgm_lab::tool_path("ip6tables").is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{t}: iptables missing under CI=true");
-        }
-        eprintln!("SKIPPED {t}: iptables/ip6tables not installed");
+    if !nbdgm_lab::require_tools_or_skip(t, &["iptables", "ip6tables"]) {
         return;
     }
     let lab = Lab::new(LabSpec::one_subnet()).unwrap();
@@ -359,31 +348,12 @@ fn iptables_shadowing_and_removal() {
 #[test]
 fn burst_of_unrelated_changes_is_debounced_and_silent() {
     let t = "burst_of_unrelated_changes_is_debounced_and_silent";
-    if !nbdgm_lab::require_or_skip(t) {
-        return;
-    }
-    if nbdgm_lab::tool_path("nft").is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{t}: nft missing under CI=true");
-        }
-        eprintln!("SKIPPED {t}: nft not installed");
+    if !nbdgm_lab::require_tools_or_skip(t, &["nft"]) {
         return;
     }
     let lab = Lab::new(LabSpec::one_subnet()).unwrap();
     let a = lab.add_host("a", "198.51.100.10/24").unwrap();
-    run(&a, "nft", &["add", "table", "inet", "nbt"]);
-    run(
-        &a,
-        "nft",
-        &[
-            "add",
-            "chain",
-            "inet",
-            "nbt",
-            "input",
-            "{ type filter hook input priority 0; policy accept; }",
-        ],
-    );
+    nft_input_chain(&a);
     nft_rule(&a, "add", "drop");
     let w = Watcher::start(&a);
     let start = Instant::now();
@@ -533,17 +503,8 @@ fn host_firewall_state() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn ufw_removal_and_shadowing() {
     let t = "ufw_removal_and_shadowing";
-    if !nbdgm_lab::require_or_skip(t) {
+    if !nbdgm_lab::require_tools_or_skip(t, &["ufw", "iptables", "mount", "cp"]) {
         return;
-    }
-    for tool in ["ufw", "iptables", "mount", "cp"] {
-        if nbdgm_lab::tool_path(tool).is_none() {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{t}: {tool} missing under CI=true");
-            }
-            eprintln!("SKIPPED {t}: {tool} not installed");
-            return;
-        }
     }
     let host_before = host_firewall_state();
     let lab = Lab::new(LabSpec::one_subnet()).unwrap();

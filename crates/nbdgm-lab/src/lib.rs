@@ -49,7 +49,10 @@ mod util;
 pub use error::{LabError, Result};
 pub use lab::{Host, Lab, LabSpec, SUBNET1, SUBNET2};
 pub use nix::sys::signal::Signal;
-pub use prereq::{find_nbdgm_binary, prerequisites, require_or_skip, tool_path, Unavailable};
+pub use prereq::{
+    find_nbdgm_binary, prerequisites, require_or_skip, require_tools_or_skip, tool_path,
+    Unavailable,
+};
 pub use process::Proc;
 pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
 pub use tls::{test_certs, TlsFiles};

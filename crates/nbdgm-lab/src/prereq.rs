@@ -128,6 +128,24 @@ pub fn require_or_skip(test: &str) -> bool {
     }
 }
 
+/// [`require_or_skip`], and every one of `tools` on the path ([`tool_path`]): `false`
+/// (printed SKIPPED) when one is missing, a panic under `CI=true`.
+#[allow(clippy::panic)]
+pub fn require_tools_or_skip(test: &str, tools: &[&str]) -> bool {
+    if !require_or_skip(test) {
+        return false;
+    }
+    let Some(missing) = tools.iter().find(|t| tool_path(t).is_none()) else {
+        return true;
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: {missing} missing under CI=true");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {missing} not installed");
+    false
+}
+
 /// Locate the `nbdgm` binary for benchmark programs: `$NBDGM_BIN`, else
 /// `{release,debug}/nbdgm` under `$CARGO_TARGET_DIR` and then under the workspace's `target/`.
 /// Integration tests of the `nbdgm` crate should use `env!("CARGO_BIN_EXE_nbdgm")` instead.

@@ -96,14 +96,7 @@ fn wait(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn watch_ndjson_webhook_and_sigterm() {
     let t = "watch_ndjson_webhook_and_sigterm";
-    if !nbdgm_lab::require_or_skip(t) {
-        return;
-    }
-    if nbdgm_lab::tool_path("nft").is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{t}: nft missing under CI=true");
-        }
-        eprintln!("SKIPPED {t}: nft not installed");
+    if !nbdgm_lab::require_tools_or_skip(t, &["nft"]) {
         return;
     }
     let lab = Lab::new(LabSpec::one_subnet()).unwrap();

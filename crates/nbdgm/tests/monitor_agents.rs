@@ -214,14 +214,8 @@ fn plaintext_central_is_refused() {
 
 #[test]
 fn vantage_points_see_what_the_firewall_lets_through() {
-    if !nbdgm_lab::require_or_skip("vantage_points_see_what_the_firewall_lets_through") {
-        return;
-    }
-    if nbdgm_lab::tool_path("nft").is_none() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("nft missing under CI=true");
-        }
-        eprintln!("SKIPPED vantage_points_see_what_the_firewall_lets_through: no nft");
+    let t = "vantage_points_see_what_the_firewall_lets_through";
+    if !nbdgm_lab::require_tools_or_skip(t, &["nft"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
