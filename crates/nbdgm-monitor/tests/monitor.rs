@@ -547,6 +547,15 @@ fn scripted_monitor_alerts_once_per_change_and_respects_maintenance() {
     assert_eq!(code, 200);
     let state: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(state.as_array().unwrap().len(), 6);
+    // The probe's own latest state and a verdict for every key, as `monitor status` shows them.
+    let (code, body) = http_get(addr, "/api/latest?check=lab");
+    assert_eq!(code, 200);
+    let latest: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(latest.len() >= 6, "{body}");
+    assert!(latest.iter().all(|r| r["check"] == "lab"
+        && ["ok", "violation", "unknown"].contains(&r["verdict"].as_str().unwrap_or(""))));
+    let (code, body) = http_get(addr, "/api/latest?check=none");
+    assert_eq!((code, body.as_str()), (200, "[]"));
     let (code, body) = http_get(addr, "/api/changes?limit=3");
     assert_eq!(code, 200);
     let changes: serde_json::Value = serde_json::from_str(&body).unwrap();

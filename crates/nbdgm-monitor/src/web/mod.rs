@@ -1,6 +1,6 @@
 //! The monitor's HTTP listener (issue 15 §2): the dashboard `/` with its live fragment
 //! `/fragment/overview`, the per-port history `/port`, status badges `/badge/{check}.svg`,
-//! embedded assets `/assets/...`, `/api/state` and `/api/changes` (JSON), `/metrics`
+//! embedded assets `/assets/...`, `/api/state`, `/api/latest` and `/api/changes` (JSON), `/metrics`
 //! (OpenMetrics) and `/healthz`. HTML comes from askama templates (`templates/`,
 //! auto-escaped) under a strict Content-Security-Policy. Served by [`serve`]: capped
 //! connections, timeouts, `Host` check.
@@ -72,6 +72,7 @@ pub fn router(state: WebState) -> Router {
             get(|| async { asset(JS, "text/javascript; charset=utf-8") }),
         )
         .route("/api/state", get(api_state))
+        .route("/api/latest", get(api_latest))
         .route("/api/changes", get(api_changes))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -150,6 +151,20 @@ async fn api_state(State(st): State<WebState>) -> Response {
         Ok(rows) => json(&rows),
         Err(r) => r,
     }
+}
+
+/// Every key's latest probe state with its evidence and verdict (`Store::latest`, the rows
+/// of `nbdgm monitor status --format json`); `?check=` narrows to one check.
+async fn api_latest(State(st): State<WebState>, Query(p): Query<LatestParams>) -> Response {
+    match with_store(&st, move |s| s.latest(p.check.as_deref())).await {
+        Ok(rows) => json(&rows),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct LatestParams {
+    check: Option<String>,
 }
 
 async fn api_changes(State(st): State<WebState>, Query(p): Query<ChangesParams>) -> Response {
