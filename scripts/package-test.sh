@@ -93,7 +93,7 @@ $(getent passwd nbdgm)
 EOF
   [ "$uid" -lt 1000 ] && [ "$home" = /nonexistent ] && [ "$shell" = /usr/sbin/nologin ] &&
     [ "$(getent group nbdgm | cut -d: -f3)" = "$gid" ]'
-for f in nbdgm.toml monitor.toml watch.toml; do
+for f in nbdgm.toml monitor.toml watch.toml audit.toml; do
   check "/etc/nbdgm/$f is a conffile, 0640 root:nbdgm" sh -c "
     [ \"\$(stat -c '%a %U %G' /etc/nbdgm/$f)\" = '640 root nbdgm' ] &&
       dpkg-query -W -f='\${Conffiles}' nbdgm | grep -q ' /etc/nbdgm/$f '"
@@ -103,6 +103,8 @@ check "nbdgm serve --check-config as user nbdgm" sh -c \
   "runuser -u nbdgm -- /usr/bin/nbdgm serve --config /etc/nbdgm/nbdgm.toml --check-config >/dev/null"
 check "nbdgm monitor run --check-config as user nbdgm" sh -c \
   "runuser -u nbdgm -- /usr/bin/nbdgm monitor run --check-config --config /etc/nbdgm/monitor.toml >/dev/null"
+check "nbdgm audit --watch reads /etc/nbdgm/audit.toml (one audit)" sh -c \
+  "/usr/bin/nbdgm audit --watch --no-firewall --no-events --count 1 --config /etc/nbdgm/audit.toml >/dev/null"
 check "completions for bash, zsh, fish" test -s /usr/share/bash-completion/completions/nbdgm \
   -a -s /usr/share/zsh/vendor-completions/_nbdgm -a -s /usr/share/fish/vendor_completions.d/nbdgm.fish
 check "bash completion offers the subcommands" bash -c '

@@ -278,6 +278,42 @@ fn watch_bounded_by_count_and_usage_errors() {
             .starts_with("summary: 2 evaluations"),
         "{text}"
     );
+    // The example configuration loads; a wrong value in it is a usage error (it is read).
+    let conf = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/audit.toml");
+    let example = [
+        "audit",
+        "--watch",
+        "--no-firewall",
+        "--no-events",
+        "--count",
+        "1",
+        "--config",
+    ];
+    let out = std::process::Command::new(BIN)
+        .args(example)
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("audit.toml");
+    let body = std::fs::read_to_string(&conf).unwrap();
+    assert!(body.contains("min_severity = \"medium\""));
+    std::fs::write(
+        &broken,
+        body.replace("min_severity = \"medium\"", "min_severity = \"loud\""),
+    )
+    .unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(example)
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("min_severity"),
+        "{out:?}"
+    );
     for bad in [
         vec!["audit", "--watch", "--interval", "0s"],
         vec!["audit", "--interval", "5s"],
