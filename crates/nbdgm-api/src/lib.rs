@@ -43,7 +43,9 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    /// Say who we are; learn the server version and interfaces.
+    /// Say who we are; learn the server version and interfaces. The request may also
+    /// hold `"encoding"` ([`EventEncoding`]), read by the daemon's API layer: how
+    /// this connection's `datagram` events carry their data from then on.
     Hello {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
@@ -361,8 +363,100 @@ pub struct DatagramEvent {
     pub fragments: u32,
     /// The mailslot name when the data is an SMB mailslot write.
     pub mailslot: Option<String>,
-    /// The whole user data (for a mailslot write: from the SMB header on), hex.
+    /// The whole user data (for a mailslot write: from the SMB header on), hex: the
+    /// default encoding. Empty (absent on the wire) when the client chose
+    /// [`EventEncoding::Base64`]; [`DatagramEvent::data`] decodes either.
+    #[serde(default)]
     pub data_hex: String,
+    /// The same data in standard base64 with padding (RFC 4648 §4), sent instead of
+    /// `data_hex` to a client that said `hello` with `"encoding": "base64"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_b64: Option<String>,
+}
+
+impl DatagramEvent {
+    /// The data bytes, from `data_b64` when present, else from `data_hex`.
+    pub fn data(&self) -> Result<Vec<u8>, EventDataError> {
+        use base64::Engine as _;
+        match &self.data_b64 {
+            Some(b) => base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| EventDataError::BadBase64),
+            None => nbdgm_wire::hex::decode(&self.data_hex).ok_or(EventDataError::BadHex),
+        }
+    }
+}
+
+/// Why a [`DatagramEvent`]'s data does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventDataError {
+    #[error("data_hex is not valid hex")]
+    BadHex,
+    #[error("data_b64 is not valid base64")]
+    BadBase64,
+}
+
+/// How `datagram` events carry their data, chosen by the client in `hello`
+/// (`"encoding"`); JSON lines with hex unless asked otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventEncoding {
+    /// `data_hex`: two lower-case hex digits per octet (the default).
+    #[default]
+    Hex,
+    /// `data_b64`: standard base64 with padding, 4 characters per 3 octets.
+    Base64,
+}
+
+impl EventEncoding {
+    /// Every encoding, as `hello` names them.
+    pub const ALL: [EventEncoding; 2] = [EventEncoding::Hex, EventEncoding::Base64];
+
+    /// The name used in `hello`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventEncoding::Hex => "hex",
+            EventEncoding::Base64 => "base64",
+        }
+    }
+
+    /// The encoding named `s` (exact, lower case), if known.
+    pub fn from_name(s: &str) -> Option<EventEncoding> {
+        EventEncoding::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Append `data` to `out` in this encoding (no quotes).
+    pub fn push_data(self, out: &mut Vec<u8>, data: &[u8]) {
+        match self {
+            EventEncoding::Hex => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                out.reserve(data.len() * 2);
+                for &x in data {
+                    out.extend_from_slice(&[
+                        DIGITS[usize::from(x >> 4)],
+                        DIGITS[usize::from(x & 0xF)],
+                    ]);
+                }
+            }
+            EventEncoding::Base64 => {
+                use base64::Engine as _;
+                let start = out.len();
+                out.resize(start + data.len().div_ceil(3) * 4, 0);
+                let n = base64::engine::general_purpose::STANDARD
+                    .encode_slice(data, &mut out[start..])
+                    .unwrap_or(0);
+                out.truncate(start + n);
+            }
+        }
+    }
+
+    /// The event field that carries the data in this encoding.
+    pub fn data_field(self) -> &'static str {
+        match self {
+            EventEncoding::Hex => "data_hex",
+            EventEncoding::Base64 => "data_b64",
+        }
+    }
 }
 
 /// State of a local name.
@@ -806,6 +900,7 @@ mod tests {
             fragments: 1,
             mailslot: None,
             data_hex: "0102".into(),
+            data_b64: None,
         };
         let v = serde_json::to_value(Event::Datagram(d.clone())).unwrap();
         assert_eq!(v["event"], "datagram");

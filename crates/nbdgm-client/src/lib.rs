@@ -30,9 +30,9 @@
 pub use nbdgm_api as proto;
 
 use proto::{
-    BrowseResult, CacheResult, ErrorCode, Event, HelloResult, LookupResult, NamesResult, Op,
-    RegisterArgs, RegisterResult, Request, Response, SendArgs, SendResult, ServerMsg, StatusResult,
-    SubscribeResult, Subscription, MAX_SERVER_LINE,
+    BrowseResult, CacheResult, ErrorCode, Event, EventEncoding, HelloResult, LookupResult,
+    NamesResult, Op, RegisterArgs, RegisterResult, Request, Response, SendArgs, SendResult,
+    ServerMsg, StatusResult, SubscribeResult, Subscription, MAX_SERVER_LINE,
 };
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
@@ -143,7 +143,10 @@ impl Write for Stream {
 /// About the memory an event takes (its hex data dominates).
 fn event_size(ev: &Event) -> usize {
     match ev {
-        Event::Datagram(d) => 256 + d.data_hex.len() + d.source.len() + d.destination.len(),
+        Event::Datagram(d) => {
+            let b64 = d.data_b64.as_ref().map_or(0, String::len);
+            256 + d.data_hex.len() + b64 + d.source.len() + d.destination.len()
+        }
         _ => 256,
     }
 }
@@ -237,6 +240,24 @@ impl Client {
     /// `hello` with the TCP API's token (the first request on a TCP connection must be
     /// this one; the daemon closes the connection on a wrong token).
     pub fn hello_with_token(&mut self, token: &str) -> Result<HelloResult> {
+        self.hello_with(Some(token), None)
+    }
+
+    /// `hello` asking for `encoding` of this connection's `datagram` events from now on
+    /// (before subscribing; [`proto::DatagramEvent::data`] decodes either encoding).
+    /// Fails with [`Error::Server`] `unsupported` when the daemon does not know the
+    /// encoding, and with [`Error::Protocol`] when it ignored the request (a daemon
+    /// older than event encodings).
+    pub fn hello_encoding(&mut self, encoding: EventEncoding) -> Result<HelloResult> {
+        self.hello_with(None, Some(encoding))
+    }
+
+    /// `hello` with the token (TCP) and the event encoding, each if given.
+    pub fn hello_with(
+        &mut self,
+        token: Option<&str>,
+        encoding: Option<EventEncoding>,
+    ) -> Result<HelloResult> {
         let id = self.next_id;
         self.next_id += 1;
         let mut v = serde_json::to_value(Request {
@@ -246,11 +267,24 @@ impl Client {
             },
         })
         .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
-        v["token"] = serde_json::Value::String(token.to_owned());
+        if let Some(t) = token {
+            v["token"] = serde_json::Value::String(t.to_owned());
+        }
+        if let Some(e) = encoding {
+            v["encoding"] = e.as_str().into();
+        }
         let mut line = serde_json::to_vec(&v)
             .map_err(|e| Error::Protocol(format!("cannot encode request: {e}")))?;
         line.push(b'\n');
         let v = self.exchange(id, &line)?;
+        if let Some(e) = encoding {
+            if v.get("encoding").and_then(|x| x.as_str()) != Some(e.as_str()) {
+                return Err(Error::Protocol(format!(
+                    "the daemon did not take encoding {:?}",
+                    e.as_str()
+                )));
+            }
+        }
         serde_json::from_value(v).map_err(|e| Error::Protocol(format!("unexpected result: {e}")))
     }
 
@@ -666,6 +700,27 @@ mod tests {
         let r = c.register("FOO<20>", false).unwrap();
         assert_eq!(r.state, NameState::Registered);
         assert_eq!(r.name, "FOO<20>");
+    }
+
+    #[test]
+    fn hello_asks_for_an_encoding_and_checks_it_was_taken() {
+        let hello = json!({"server":"nbdgm","version":"0.1.0","protocol":1});
+        let echo = hello.clone();
+        let (mut c, _h) = fake(move |v| {
+            let mut r = echo.clone();
+            if let Some(e) = v.get("encoding") {
+                r["encoding"] = e.clone();
+            }
+            vec![ok(v, r)]
+        });
+        c.hello_encoding(EventEncoding::Base64).unwrap();
+        assert_eq!(c.hello_with(None, None).unwrap().server, "nbdgm");
+        // A daemon that ignores "encoding" (older than encodings) is an error.
+        let (mut old, _h) = fake(move |v| vec![ok(v, hello.clone())]);
+        match old.hello_encoding(EventEncoding::Base64) {
+            Err(Error::Protocol(m)) => assert!(m.contains("base64"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! One API connection: reads request lines (64 KiB cap), answers
 //! `subscribe`/`unsubscribe` through the hub, forwards the rest to the runtime, and
-//! drains the client's queue into the socket (writer task, stall timeout).
+//! drains the client's queue into the socket (writer task: bounded batches, stall
+//! timeout). `hello` may choose the client's event encoding (`docs/api.md` "Event
+//! encoding"), recorded in the hub before the request goes on to the runtime.
 
 use super::hub::{inc, Hub};
 use super::listener::{peer_key, reject, wait_shutdown, ActiveGuard, Shared};
 use super::*;
 use futures_util::StreamExt;
-use nbdgm_api::{self as proto, ErrorCode, Op, Request, Response, SubscribeResult, MAX_LINE};
+use nbdgm_api::{
+    self as proto, ErrorCode, EventEncoding, Op, Request, Response, SubscribeResult, MAX_LINE,
+};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,9 +72,19 @@ pub(super) fn start_client<S: Conn>(
 
 /// A TCP client's authenticated `hello`, and the bytes it sent after it.
 pub(super) struct Hello {
-    pub(super) request: Request,
+    pub(super) request: Parsed,
     pub(super) rest: Vec<u8>,
 }
+
+/// A parsed request line and, for `hello`, the event encoding it asks for.
+pub(super) struct Parsed {
+    pub(super) request: Request,
+    pub(super) encoding: Option<EventEncoding>,
+}
+
+/// Bytes the writer gathers from the queue before one write to the socket (a line
+/// longer than this is written alone).
+pub(super) const WRITE_BATCH: usize = 64 * 1024;
 
 /// Request lines: each ends with `\n` and holds at most `max` bytes before it (a
 /// `\r` before the newline counts, and is dropped). Lines are bytes, not text:
@@ -255,9 +269,13 @@ pub(super) async fn handle_request(
     info: &Arc<ClientInfo>,
     qtx: &Responder,
     in_flight: &Arc<Semaphore>,
-    request: Request,
+    parsed: Parsed,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    let Parsed { request, encoding } = parsed;
+    if let Some(e) = encoding {
+        shared.hub.set_encoding(info.id, e);
+    }
     let id = request.id;
     let local = match &request.op {
         Op::Subscribe(sub) => Some(match shared.hub.try_subscribe(info.id, sub.clone()) {
@@ -304,6 +322,10 @@ pub(super) async fn handle_request(
         let resp = match tokio::time::timeout(REQUEST_TIMEOUT, reply_rx).await {
             Ok(Ok(mut r)) => {
                 r.id = Some(id);
+                // The hello result says which encoding is now in force.
+                if let (Some(e), Some(serde_json::Value::Object(m))) = (encoding, &mut r.result) {
+                    m.insert("encoding".into(), e.as_str().into());
+                }
                 r
             }
             Ok(Err(_)) => Response::err(Some(id), ErrorCode::Internal, "request was dropped"),
@@ -315,8 +337,39 @@ pub(super) async fn handle_request(
     true
 }
 
+/// The encoding a `hello` request object asks for (`encoding`), if it names one;
+/// the error is the response to send.
+fn hello_encoding(
+    id: u64,
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<EventEncoding>, Response> {
+    let known = || {
+        EventEncoding::ALL
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match obj.get("encoding") {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) => match EventEncoding::from_name(s) {
+            Some(e) => Ok(Some(e)),
+            None => Err(Response::err(
+                Some(id),
+                ErrorCode::Unsupported,
+                format!("unknown encoding {s:?} (known: {})", known()),
+            )),
+        },
+        Some(_) => Err(Response::err(
+            Some(id),
+            ErrorCode::BadRequest,
+            format!("\"encoding\" must be a string (one of: {})", known()),
+        )),
+    }
+}
+
 /// Parse a request line; the error is the response to send.
-pub(super) fn parse_request(line: &[u8]) -> Result<Request, Response> {
+pub(super) fn parse_request(line: &[u8]) -> Result<Parsed, Response> {
     let v: serde_json::Value = serde_json::from_slice(line)
         .map_err(|e| Response::err(None, ErrorCode::BadRequest, format!("invalid JSON: {e}")))?;
     let Some(obj) = v.as_object() else {
@@ -350,39 +403,58 @@ pub(super) fn parse_request(line: &[u8]) -> Result<Request, Response> {
         }
         Some(_) => {}
     }
-    serde_json::from_value(v)
-        .map_err(|e| Response::err(Some(id), ErrorCode::BadRequest, e.to_string()))
+    let encoding = match obj.get("op").and_then(|o| o.as_str()) {
+        Some("hello") => hello_encoding(id, obj)?,
+        _ => None,
+    };
+    let request = serde_json::from_value(v)
+        .map_err(|e| Response::err(Some(id), ErrorCode::BadRequest, e.to_string()))?;
+    Ok(Parsed { request, encoding })
 }
 
-/// Drain the client's queue into the socket, flushing whenever the queue is
-/// momentarily empty; report dropped events with an `overflow` event.
+/// Drain the client's queue into the socket: lines are gathered into one reused
+/// buffer (up to [`WRITE_BATCH`] bytes, or one longer line) and written with one
+/// timed write; dropped events are reported with an `overflow` event.
 pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
-    wr: W,
+    mut wr: W,
     mut rx: mpsc::Receiver<Queued>,
     dropped: Arc<AtomicU64>,
     hub: Arc<Hub>,
     client: u64,
 ) {
-    let mut w = tokio::io::BufWriter::with_capacity(64 * 1024, wr);
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     let result: io::Result<()> = async {
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
+        let mut next = rx.recv().await;
+        while next.is_some() {
             while let Some(q) = next.take() {
-                timed(WRITE_STALL_TIMEOUT, w.write_all(&q.line)).await?;
+                buf.extend_from_slice(&q.line);
                 drop(q); // its queue bytes are free again
-                let n = dropped.swap(0, Ordering::Relaxed);
-                if n > 0 {
+                if dropped.load(Ordering::Relaxed) > 0 {
+                    let n = dropped.swap(0, Ordering::Relaxed);
                     inc(&hub.counters.overflow_events);
-                    let ev = proto::Event::Overflow { dropped: n };
-                    if let Some(l) = encode_line(&ev) {
-                        timed(WRITE_STALL_TIMEOUT, w.write_all(&l)).await?;
+                    if let Some(l) = encode_line(&proto::Event::Overflow { dropped: n }) {
+                        buf.extend_from_slice(&l);
                     }
+                }
+                if buf.len() >= WRITE_BATCH {
+                    break;
                 }
                 next = rx.try_recv().ok();
             }
-            timed(WRITE_STALL_TIMEOUT, w.flush()).await?;
+            timed(WRITE_STALL_TIMEOUT, wr.write_all(&buf)).await?;
+            buf.clear();
+            if buf.capacity() > 4 * WRITE_BATCH {
+                buf = Vec::with_capacity(WRITE_BATCH);
+            }
+            next = match rx.try_recv() {
+                Ok(q) => Some(q),
+                Err(_) => {
+                    timed(WRITE_STALL_TIMEOUT, wr.flush()).await?;
+                    rx.recv().await
+                }
+            };
         }
-        let _ = timed(REJECT_WRITE_TIMEOUT, w.shutdown()).await;
+        let _ = timed(REJECT_WRITE_TIMEOUT, wr.shutdown()).await;
         Ok(())
     }
     .await;

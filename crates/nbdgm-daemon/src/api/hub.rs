@@ -1,11 +1,17 @@
 //! The subscription registry and event fan-out (`docs/api.md` "Events"): which
 //! client wants which datagram and name events, each client's bounded outgoing
-//! queue (in lines and bytes, per client and in total), and the API counters.
+//! queue (in lines and bytes, per client and in total), each client's event encoding
+//! (`hello` `encoding`), and the API counters.
+//!
+//! The datagram path allocates nothing per event but the event line itself: matching
+//! fills a reused per-thread list, each wanted encoding's line is written once into a
+//! reused buffer and shared by every client that takes it.
 
 use super::*;
-use nbdgm_api::{ErrorCode, NameEvent, Subscription, MAX_SERVER_LINE};
+use nbdgm_api::{ErrorCode, EventEncoding, NameEvent, Subscription, MAX_SERVER_LINE};
 use nbdgm_node::{Delivery, Name};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,6 +98,8 @@ pub(super) struct ClientSlot {
     /// Events dropped since the last `overflow` event (shared with the writer).
     pub(super) dropped: Arc<AtomicU64>,
     pub(super) subscriptions: usize,
+    /// How this client's datagram events carry their data.
+    pub(super) encoding: EventEncoding,
 }
 
 /// A subscription, its filters parsed.
@@ -242,45 +250,66 @@ pub struct DatagramOut<'a> {
 }
 
 impl DatagramOut<'_> {
-    /// The event line, newline included.
+    /// The event line in the default encoding (hex), newline included.
+    #[cfg(test)]
     pub fn line(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        self.write_line(EventEncoding::Hex, &mut b);
+        b
+    }
+
+    /// Append the event line, newline included, with the data in `enc`.
+    pub fn write_line(&self, enc: EventEncoding, b: &mut Vec<u8>) {
         let d = self.delivery;
         let names = 2 * (40 + d.source.scope().len() + d.destination.scope().len());
-        let mut b = Vec::with_capacity(320 + names + d.data.len() * 2);
+        b.reserve(320 + names + d.data.len() * 2);
         b.extend_from_slice(br#"{"event":"datagram","interface":""#);
-        push_ip(&mut b, self.interface);
+        push_ip(b, self.interface);
         b.extend_from_slice(br#"","from":""#);
-        push_addr(&mut b, d.from);
+        push_addr(b, d.from);
         b.extend_from_slice(br#"","to":""#);
-        push_addr(&mut b, self.to);
+        push_addr(b, self.to);
         b.extend_from_slice(br#"","header_source":""#);
-        push_addr(&mut b, d.header_source);
+        push_addr(b, d.header_source);
         b.extend_from_slice(br#"","msg_type":"#);
-        push_str(&mut b, nbdgm_api::msg_type_str(d.msg_type));
+        push_str(b, nbdgm_api::msg_type_str(d.msg_type));
         b.extend_from_slice(br#","source":"#);
-        push_name(&mut b, &d.source);
+        push_name(b, &d.source);
         b.extend_from_slice(br#","destination":"#);
-        push_name(&mut b, &d.destination);
+        push_name(b, &d.destination);
         b.extend_from_slice(br#","broadcast":"#);
         b.extend_from_slice(if d.broadcast { b"true" } else { b"false" });
         b.extend_from_slice(br#","for_us":"#);
         b.extend_from_slice(if d.for_us { b"true" } else { b"false" });
         b.extend_from_slice(br#","fragments":"#);
-        push_u32(&mut b, u32::try_from(d.fragments).unwrap_or(u32::MAX));
+        push_u32(b, u32::try_from(d.fragments).unwrap_or(u32::MAX));
         b.extend_from_slice(br#","mailslot":"#);
         match d.mailslot() {
-            Some(m) => push_str(&mut b, m),
+            Some(m) => push_str(b, m),
             None => b.extend_from_slice(b"null"),
         }
-        b.extend_from_slice(br#","data_hex":""#);
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for &x in d.data.iter() {
-            b.push(DIGITS[usize::from(x >> 4)]);
-            b.push(DIGITS[usize::from(x & 0xF)]);
-        }
+        b.extend_from_slice(b",\"");
+        b.extend_from_slice(enc.data_field().as_bytes());
+        b.extend_from_slice(b"\":\"");
+        enc.push_data(b, &d.data);
         b.extend_from_slice(b"\"}\n");
-        b
     }
+}
+
+/// Per-thread buffers of [`Hub::publish_datagram`], reused from one datagram to the next.
+#[derive(Default)]
+struct Scratch {
+    /// Matching clients and their encodings.
+    targets: Vec<(u64, EventEncoding)>,
+    /// The line being written.
+    line: Vec<u8>,
+}
+
+/// Largest capacity a [`Scratch`] buffer keeps between datagrams.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// A name as a JSON string, printed as [`Name`]'s `Display` prints it (`NAME<xx>`,
@@ -408,8 +437,21 @@ impl Hub {
                 cap: bytes.1,
                 dropped,
                 subscriptions: 0,
+                encoding: EventEncoding::Hex,
             },
         );
+    }
+
+    /// Set how `client`'s datagram events carry their data (from its `hello`); false
+    /// when it is not connected.
+    pub(super) fn set_encoding(&self, client: u64, encoding: EventEncoding) -> bool {
+        match self.lock().clients.get_mut(&client) {
+            Some(slot) => {
+                slot.encoding = encoding;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Forget a client and its subscriptions; returns how many subscriptions ended.
@@ -483,30 +525,71 @@ impl Hub {
     /// Queue a datagram event to every client with a matching subscription (once per
     /// client however many of its subscriptions match, [`Sub::matches`]); returns how
     /// many clients it was queued to. The runtime's one publish path: subscribers are
-    /// matched on the typed delivery, and the line is written only when one matches.
+    /// matched on the typed delivery, and the line is written only when one matches,
+    /// once per encoding wanted.
     pub fn publish_datagram(&self, ev: &DatagramOut<'_>) -> usize {
         inc(&self.counters.events_published);
-        let targets = {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.publish_with(ev, &mut s),
+            Err(_) => self.publish_with(ev, &mut Scratch::default()),
+        })
+    }
+
+    fn publish_with(&self, ev: &DatagramOut<'_>, s: &mut Scratch) -> usize {
+        s.targets.clear();
+        {
             let inner = self.lock();
-            let mut ids: Vec<u64> = inner
-                .subs
-                .values()
-                .filter(|s| s.matches(ev.delivery))
-                .map(|s| s.client)
-                .collect();
-            ids.sort_unstable();
-            ids.dedup();
-            collect_targets(&inner, &ids)
-        };
-        if targets.is_empty() {
+            for sub in inner.subs.values() {
+                if sub.matches(ev.delivery) {
+                    if let Some(c) = inner.clients.get(&sub.client) {
+                        s.targets.push((sub.client, c.encoding));
+                    }
+                }
+            }
+        }
+        if s.targets.is_empty() {
             return 0;
         }
-        let line = ev.line();
-        if line.len() > MAX_SERVER_LINE + 1 {
-            inc(&self.counters.events_too_large);
-            return 0;
+        s.targets.sort_unstable_by_key(|t| t.0);
+        s.targets.dedup_by_key(|t| t.0);
+        // Each wanted encoding's line, written once, and how many clients take it.
+        let mut lines: [(Option<Line>, usize); 2] = Default::default();
+        for &(_, enc) in &s.targets {
+            lines[enc as usize].1 += 1;
         }
-        self.send_line(line.into(), targets)
+        for enc in EventEncoding::ALL {
+            if lines[enc as usize].1 == 0 {
+                continue;
+            }
+            s.line.clear();
+            ev.write_line(enc, &mut s.line);
+            if s.line.len() > MAX_SERVER_LINE + 1 {
+                inc(&self.counters.events_too_large);
+                lines[enc as usize].1 = 0;
+                continue;
+            }
+            lines[enc as usize].0 = Some(Line::copy_from_slice(&s.line));
+        }
+        if s.line.capacity() > SCRATCH_KEEP {
+            s.line = Vec::new();
+        }
+        let inner = self.lock();
+        let mut sent = 0;
+        for &(id, enc) in &s.targets {
+            let (line, left) = &mut lines[enc as usize];
+            // The last client of a line takes it, the others a reference.
+            let line = match *left {
+                0 => continue,
+                1 => line.take(),
+                _ => line.clone(),
+            };
+            *left = left.saturating_sub(1);
+            let (Some(line), Some(c)) = (line, inner.clients.get(&id)) else {
+                continue;
+            };
+            sent += usize::from(self.offer(c.target(), line));
+        }
+        sent
     }
 
     /// Queue a name event to every client that has at least one subscription;
@@ -541,37 +624,43 @@ impl Hub {
     /// Queue `line` to each target that has room in lines and bytes (its own and the
     /// total); the others count a drop.
     pub(super) fn send_line(&self, line: Line, targets: Vec<Target>) -> usize {
-        let mut sent = 0;
-        for t in targets {
-            let drop_one = |c: &AtomicU64| {
-                t.dropped.fetch_add(1, Ordering::Relaxed);
-                inc(c);
-            };
-            let Some(bytes) = try_permits(&t.bytes, line.len(), t.cap) else {
-                drop_one(&self.counters.events_dropped_queue_full);
-                continue;
-            };
-            let Some(total) = try_permits(&self.total, line.len(), self.total_cap) else {
-                drop_one(&self.counters.events_dropped_total_bytes);
-                continue;
-            };
-            let q = Queued {
-                line: line.clone(),
-                _bytes: Some(bytes),
-                _total: Some(total),
-            };
-            match t.tx.try_send(q) {
-                Ok(()) => {
-                    sent += 1;
-                    inc(&self.counters.events_delivered);
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    drop_one(&self.counters.events_dropped_queue_full);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+        targets
+            .iter()
+            .filter(|t| self.offer(t.as_ref(), line.clone()))
+            .count()
+    }
+
+    /// Queue `line` to `t` if it has room in lines and bytes (its own and the total);
+    /// else count a drop. True when queued.
+    fn offer(&self, t: TargetRef<'_>, line: Line) -> bool {
+        let drop_one = |c: &AtomicU64| {
+            t.dropped.fetch_add(1, Ordering::Relaxed);
+            inc(c);
+        };
+        let Some(bytes) = try_permits(t.bytes, line.len(), t.cap) else {
+            drop_one(&self.counters.events_dropped_queue_full);
+            return false;
+        };
+        let Some(total) = try_permits(&self.total, line.len(), self.total_cap) else {
+            drop_one(&self.counters.events_dropped_total_bytes);
+            return false;
+        };
+        let q = Queued {
+            line,
+            _bytes: Some(bytes),
+            _total: Some(total),
+        };
+        match t.tx.try_send(q) {
+            Ok(()) => {
+                inc(&self.counters.events_delivered);
+                true
             }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                drop_one(&self.counters.events_dropped_queue_full);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
-        sent
     }
 
     /// The counters.
@@ -612,6 +701,38 @@ pub(super) struct Target {
     pub(super) bytes: Arc<Semaphore>,
     pub(super) cap: usize,
     pub(super) dropped: Arc<AtomicU64>,
+}
+
+/// A client an event goes to, borrowed (from a [`Target`] or, under the hub's lock,
+/// from its [`ClientSlot`]).
+#[derive(Clone, Copy)]
+pub(super) struct TargetRef<'a> {
+    tx: &'a mpsc::Sender<Queued>,
+    bytes: &'a Arc<Semaphore>,
+    cap: usize,
+    dropped: &'a AtomicU64,
+}
+
+impl Target {
+    fn as_ref(&self) -> TargetRef<'_> {
+        TargetRef {
+            tx: &self.tx,
+            bytes: &self.bytes,
+            cap: self.cap,
+            dropped: &self.dropped,
+        }
+    }
+}
+
+impl ClientSlot {
+    fn target(&self) -> TargetRef<'_> {
+        TargetRef {
+            tx: &self.tx,
+            bytes: &self.bytes,
+            cap: self.cap,
+            dropped: &self.dropped,
+        }
+    }
 }
 
 pub(super) fn collect_targets(inner: &HubInner, ids: &[u64]) -> Vec<Target> {

@@ -2,10 +2,12 @@
 //! credentials and uid/gid allow lists) and the optional TCP listener (ACL, token
 //! `hello` first); caps on clients in all and per peer, back-off on accept errors.
 
-use super::conn::{next_line, parse_request, request_lines, start_client, Hello, Lines, ReadLine};
+use super::conn::{
+    next_line, parse_request, request_lines, start_client, Hello, Lines, Parsed, ReadLine,
+};
 use super::hub::{inc, Hub};
 use super::*;
-use nbdgm_api::{ErrorCode, Request, Response, MAX_LINE};
+use nbdgm_api::{ErrorCode, Response, MAX_LINE};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -441,7 +443,7 @@ pub(super) fn accept_tcp_conn(
 pub(super) async fn authenticate<R: AsyncRead + Unpin>(
     lines: &mut Lines<R>,
     token: &[u8],
-) -> Result<Request, &'static str> {
+) -> Result<Parsed, &'static str> {
     let line = loop {
         match next_line(lines).await {
             Ok(ReadLine::Line(l)) if l.iter().all(u8::is_ascii_whitespace) => continue,
@@ -458,7 +460,10 @@ pub(super) async fn authenticate<R: AsyncRead + Unpin>(
     if !bool::from(subtle::ConstantTimeEq::ct_eq(given, token)) {
         return Err("wrong token");
     }
-    parse_request(&line).map_err(|_| "the first request must be hello with the token")
+    parse_request(&line).map_err(|_| match v.get("encoding") {
+        Some(_) => "hello asks for an unknown encoding (known: hex, base64)",
+        None => "the first request must be hello with the token",
+    })
 }
 
 /// Send one error line and close (in the background, a bounded number at once).

@@ -3,8 +3,8 @@ use super::hub::{validate_subscription, DatagramOut, Hub, HubStats};
 use super::listener::{bind, read_token_file};
 use super::*;
 use nbdgm_api::{
-    self as proto, DatagramEvent, Event, HelloResult, NameEvent, NameState, Op, RegisterResult,
-    ServerMsg, Subscription, MAX_LINE,
+    self as proto, DatagramEvent, Event, EventEncoding, HelloResult, NameEvent, NameState, Op,
+    RegisterResult, ServerMsg, Subscription, MAX_LINE,
 };
 use nbdgm_client::{Client, Error as ClientError};
 use std::io;
@@ -81,6 +81,23 @@ fn datagram_line_equals_serde() {
             ServerMsg::Event(back) => assert_eq!(back, ev),
             other => panic!("{other:?}"),
         }
+        // base64: the same line but for the data field, which parses back to the bytes.
+        let mut b64 = Vec::new();
+        d.out().write_line(EventEncoding::Base64, &mut b64);
+        let hex_at = line
+            .windows(11)
+            .position(|w| w == b"\"data_hex\":")
+            .unwrap();
+        assert_eq!(b64[..hex_at], line[..hex_at]);
+        assert!(b64[hex_at..].starts_with(b"\"data_b64\":\""));
+        assert!(b64.ends_with(b"\"}\n"));
+        let back = match proto::parse_server_line(&b64[..b64.len() - 1]).unwrap() {
+            ServerMsg::Event(Event::Datagram(back)) => back,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(back, d.event_in(EventEncoding::Base64));
+        assert_eq!(back.data().unwrap(), &d.delivery.data[..]);
+        assert_eq!(d.event().data().unwrap(), &d.delivery.data[..]);
     }
 }
 
@@ -303,7 +320,20 @@ impl Dgram {
             fragments: d.fragments as u32,
             mailslot: d.mailslot.clone(),
             data_hex: nbdgm_wire::hex::encode(&d.data),
+            data_b64: None,
         }
+    }
+
+    /// [`Dgram::event`] as a client that chose `encoding` gets it.
+    fn event_in(&self, encoding: EventEncoding) -> DatagramEvent {
+        let mut e = self.event();
+        if encoding == EventEncoding::Base64 {
+            let mut b = Vec::new();
+            encoding.push_data(&mut b, &self.delivery.data);
+            e.data_hex.clear();
+            e.data_b64 = Some(String::from_utf8(b).unwrap());
+        }
+        e
     }
 }
 
@@ -693,12 +723,19 @@ fn queue_overflow_is_counted_and_reported() {
 
 #[test]
 fn queues_are_bounded_in_bytes() {
+    for enc in EventEncoding::ALL {
+        queues_are_bounded_in_bytes_with(enc);
+    }
+}
+
+fn queues_are_bounded_in_bytes_with(enc: EventEncoding) {
     let cap = 300 * 1024;
     let d = TestDaemon::start(|c| {
         c.queue_per_client = 100_000;
         c.queue_bytes_per_client = cap;
     });
     let mut c = d.client();
+    c.hello_with(None, Some(enc)).unwrap();
     c.subscribe(Subscription::default()).unwrap();
     let data = [0xab; 30_000];
     let mut peak = 0;
@@ -720,13 +757,20 @@ fn queues_are_bounded_in_bytes() {
     assert!(peak <= cap, "{peak} queued bytes, cap {cap}");
     // The client still gets what was queued, and an overflow notice.
     c.set_event_buffer(100_000);
-    let mut overflow = 0;
+    let (mut overflow, mut got) = (0, 0);
     while let Some(ev) = c.next_event(Some(Duration::from_millis(500))).unwrap() {
-        if let Event::Overflow { dropped } = ev {
-            overflow += dropped;
+        match ev {
+            Event::Overflow { dropped } => overflow += dropped,
+            Event::Datagram(d) => {
+                assert_eq!(d.data_b64.is_some(), enc == EventEncoding::Base64);
+                assert_eq!(d.data().unwrap()[2..], data);
+                got += 1;
+            }
+            _ => {}
         }
     }
     assert_eq!(overflow, st.events_dropped_queue_full);
+    assert_eq!(got + overflow, 2_000, "{enc:?}");
     c.hello().unwrap();
 }
 
@@ -984,4 +1028,135 @@ fn line_reader_caps() {
         assert_eq!(line(next_line(&mut r).await.unwrap()).unwrap(), b"tail");
         assert!(matches!(next_line(&mut r).await.unwrap(), ReadLine::Eof));
     });
+}
+
+/// `hello` with `encoding`: base64 for one client, hex for the other, in one
+/// publish; arbitrary bytes (empty, every length mod 3, the largest datagram's data)
+/// come back whole; `hex` switches back.
+#[test]
+fn hello_negotiates_the_event_encoding() {
+    let d = TestDaemon::start(|c| c.queue_bytes_per_client = 8 << 20);
+    let mut b64 = d.client();
+    let h = b64.hello_encoding(EventEncoding::Base64).unwrap();
+    assert_eq!(h.server, "nbdgm");
+    let mut hex = d.client();
+    hex.hello().unwrap();
+    for c in [&mut b64, &mut hex] {
+        c.subscribe(Subscription::default()).unwrap();
+    }
+    let mut x = 0x2545_f491_u32;
+    let mut bytes = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect()
+    };
+    for n in [0, 1, 2, 3, 4, 5, 130, 65_535] {
+        let ev = dgram_data("X<00>", None, true, bytes(n));
+        assert_eq!(d.hub.publish_datagram(&ev.out()), 2);
+        let got = next_datagram(&mut b64).unwrap();
+        assert_eq!(got, ev.event_in(EventEncoding::Base64), "{n}");
+        assert!(got.data_hex.is_empty());
+        assert_eq!(got.data().unwrap(), &ev.delivery.data[..], "{n}");
+        let got = next_datagram(&mut hex).unwrap();
+        assert_eq!(got, ev, "{n}");
+        assert_eq!(got.data_b64, None);
+    }
+    // On the wire: hello says the encoding, the event has no data_hex at all.
+    let mut raw = std::os::unix::net::UnixStream::connect(&d.path).unwrap();
+    raw.set_read_timeout(Some(T)).unwrap();
+    io::Write::write_all(
+        &mut raw,
+        b"{\"id\":1,\"op\":\"hello\",\"encoding\":\"base64\"}\n{\"id\":2,\"op\":\"subscribe\"}\n",
+    )
+    .unwrap();
+    let mut lines = io::BufRead::lines(io::BufReader::new(raw));
+    let mut next = || lines.next().unwrap().unwrap();
+    // The runtime answers hello, the API layer subscribe: in either order.
+    let mut answers: Vec<serde_json::Value> = (0..2)
+        .map(|_| serde_json::from_str(&next()).unwrap())
+        .collect();
+    answers.sort_by_key(|v| v["id"].as_u64());
+    assert_eq!(answers[0]["result"]["encoding"], "base64");
+    assert_eq!(answers[1]["ok"], true);
+    let ev = dgram("X<00>", None, true, "00ff");
+    d.hub.publish_datagram(&ev.out());
+    let line = next();
+    assert!(!line.contains("data_hex"), "{line}");
+    assert!(
+        line.ends_with(r#","mailslot":null,"data_b64":"AP8="}"#),
+        "{line}"
+    );
+    next_datagram(&mut b64).unwrap();
+    // Back to hex.
+    b64.hello_encoding(EventEncoding::Hex).unwrap();
+    d.hub.publish_datagram(&ev.out());
+    assert_eq!(next_datagram(&mut b64).unwrap(), ev);
+}
+
+/// An unknown encoding (or one that is not a string) is refused with a clear error;
+/// the connection stays, in the encoding it had. On TCP, such a hello is refused.
+#[test]
+fn unknown_event_encoding_is_refused() {
+    let token = "0123456789abcdef-token";
+    let d = TestDaemon::start(|c| {
+        c.tcp = Some("127.0.0.1:0".parse().unwrap());
+        c.tcp_token = Some(Arc::from(token.as_bytes()));
+    });
+    let mut c = d.client();
+    let refused = |c: &mut Client, line: &[u8], code: ErrorCode| {
+        c.send_raw_line(line).unwrap();
+        match c.read_raw(Some(T)).unwrap() {
+            Some(ServerMsg::Response(r)) => {
+                let e = r.error.unwrap();
+                assert_eq!((r.id, e.code), (Some(7), code), "{}", e.message);
+                assert!(e.message.contains("hex, base64"), "{}", e.message);
+                e.message
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let m = refused(
+        &mut c,
+        br#"{"id":7,"op":"hello","encoding":"zstd"}"#,
+        ErrorCode::Unsupported,
+    );
+    assert!(m.contains("unknown encoding \"zstd\""), "{m}");
+    refused(
+        &mut c,
+        br#"{"id":7,"op":"hello","encoding":"BASE64"}"#,
+        ErrorCode::Unsupported,
+    );
+    refused(
+        &mut c,
+        br#"{"id":7,"op":"hello","encoding":1}"#,
+        ErrorCode::BadRequest,
+    );
+    c.subscribe(Subscription::default()).unwrap();
+    let ev = dgram("X<00>", None, true, "0102");
+    d.hub.publish_datagram(&ev.out());
+    assert_eq!(next_datagram(&mut c).unwrap(), ev);
+    assert_eq!(d.hub.stats().bad_requests, 3);
+    // TCP: the token and the encoding in one hello; a bad encoding is denied.
+    let addr = d.tcp.unwrap();
+    let mut t = Client::connect_tcp(addr).unwrap();
+    t.set_timeout(T).unwrap();
+    t.hello_with(Some(token), Some(EventEncoding::Base64))
+        .unwrap();
+    let mut t = Client::connect_tcp(addr).unwrap();
+    t.set_timeout(T).unwrap();
+    let line = format!(r#"{{"id":1,"op":"hello","token":"{token}","encoding":"zstd"}}"#);
+    t.send_raw_line(line.as_bytes()).unwrap();
+    match t.read_raw(Some(T)).unwrap() {
+        Some(ServerMsg::Response(r)) => {
+            let e = r.error.unwrap();
+            assert_eq!(e.code, ErrorCode::Denied);
+            assert!(e.message.contains("unknown encoding"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
 }
