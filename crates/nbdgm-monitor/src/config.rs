@@ -96,7 +96,16 @@ pub struct StoreConfig {
     pub retention_days: u32,
     /// This instance's name in the store (default: the host name).
     pub instance: String,
+    /// Split each check's targets between the instances sharing a PostgreSQL store
+    /// (chunks claimed with leases, [`crate::fleet`]). Default: on with PostgreSQL; SQLite
+    /// cannot (one instance probes everything).
+    pub partition: bool,
+    /// Targets per claimed chunk (partitioned mode).
+    pub chunk: usize,
 }
+
+/// Most targets in one claimed chunk.
+pub const MAX_CHUNK: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -244,6 +253,8 @@ struct RawStore {
     url: Option<String>,
     retention_days: Option<u32>,
     instance: Option<String>,
+    partition: Option<bool>,
+    chunk: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -570,7 +581,26 @@ fn store(raw: RawStore) -> Result<StoreConfig, Issue> {
             .unwrap_or_else(|| "/var/lib/nbdgm/monitor.db".to_owned()),
         retention_days: raw.retention_days.unwrap_or(30),
         instance: raw.instance.unwrap_or_else(default_instance),
+        partition: false,
+        chunk: raw.chunk.unwrap_or(64),
     };
+    let pg = store.url.starts_with("postgres://") || store.url.starts_with("postgresql://");
+    let store = StoreConfig {
+        partition: match raw.partition {
+            Some(true) if !pg => {
+                return Err(issue(
+                    "store.partition",
+                    "needs a postgres:// store (SQLite: one instance probes every target)",
+                ))
+            }
+            Some(p) => p,
+            None => pg,
+        },
+        ..store
+    };
+    if !(1..=MAX_CHUNK).contains(&store.chunk) {
+        return Err(issue("store.chunk", format!("must be 1-{MAX_CHUNK}")));
+    }
     if store.url.trim().is_empty() {
         return Err(issue("store.url", "must not be empty"));
     }

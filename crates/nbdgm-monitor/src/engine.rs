@@ -153,6 +153,17 @@ pub struct KeyState {
     suppressed: bool,
 }
 
+/// The part of a key's state that is not in the store's `current` row: the pending
+/// candidate and its count, the last reminder number, a change not alerted in maintenance.
+/// Instances that split the targets ([`crate::fleet`]) keep it in the `pending` table, so
+/// a key probed by another instance next cycle keeps counting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Volatile {
+    pub pending: Option<(String, u32)>,
+    pub last_reminder: i64,
+    pub suppressed: bool,
+}
+
 /// What an observation leads to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
@@ -188,6 +199,22 @@ impl KeyState {
             since: Some(since),
             ..KeyState::default()
         }
+    }
+
+    /// The state beyond the confirmed value.
+    pub fn volatile(&self) -> Volatile {
+        Volatile {
+            pending: self.pending.clone(),
+            last_reminder: self.last_reminder,
+            suppressed: self.suppressed,
+        }
+    }
+
+    /// Restore the state beyond the confirmed value.
+    pub fn set_volatile(&mut self, v: Volatile) {
+        self.pending = v.pending;
+        self.last_reminder = v.last_reminder;
+        self.suppressed = v.suppressed;
     }
 
     /// Take one observation.

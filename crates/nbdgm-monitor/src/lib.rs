@@ -9,6 +9,7 @@
 //! - [`evidence`]: what a result proves (host evidence, silences too short to mean anything)
 //! - [`store`]: SQLite / PostgreSQL, no double alerts between instances
 //! - [`scheduler`]: the check tasks and the alert task
+//! - [`fleet`]: instances on one PostgreSQL store splitting the targets (claims, leases)
 //! - [`alert`]: events and sinks
 //! - [`metrics`], [`web`]: `/metrics`, `/`, `/api/state`, `/api/changes`
 //! - [`prober`]: the [`prober::Prober`] trait, the real probe and a scripted one
@@ -24,6 +25,7 @@ pub mod config;
 pub mod engine;
 pub mod evidence;
 pub mod external;
+pub mod fleet;
 pub mod maintenance;
 pub mod metrics;
 pub mod prober;
@@ -189,6 +191,11 @@ impl Monitor {
             metrics: self.metrics.clone(),
             alerts: alert_tx,
             instance: self.config.store.instance.clone(),
+            partition: self
+                .config
+                .store
+                .partition
+                .then_some(self.config.store.chunk),
         };
         let mut tasks: Vec<JoinHandle<()>> = self
             .config

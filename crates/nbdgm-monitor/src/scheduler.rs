@@ -35,6 +35,9 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub alerts: mpsc::Sender<AlertJob>,
     pub instance: String,
+    /// Split the targets with the other instances of the store, in chunks of this many
+    /// targets ([`crate::fleet`]); `None`: this instance probes every target.
+    pub partition: Option<usize>,
 }
 
 fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
@@ -160,7 +163,31 @@ pub fn process_cycle(
 ) -> Result<Vec<AlertJob>, crate::store::StoreError> {
     let hosts: Vec<HostObservation> = results.iter().map(evidence::host_observation).collect();
     store.record_run(&check.name, started, finished, results, &hosts)?;
-    let now = finished;
+    process_results(
+        store,
+        metrics,
+        engine,
+        check,
+        global_windows,
+        results,
+        &hosts,
+        finished,
+    )
+}
+
+/// The edge logic of stored results: observe every key, commit confirmed changes, claim
+/// the alerts (blocking). Returns the alerts to deliver.
+#[allow(clippy::too_many_arguments)]
+pub fn process_results(
+    store: &mut Store,
+    metrics: &Metrics,
+    engine: &mut Engine,
+    check: &Check,
+    global_windows: &[Window],
+    results: &[HostResult],
+    hosts: &[HostObservation],
+    now: DateTime<Utc>,
+) -> Result<Vec<AlertJob>, crate::store::StoreError> {
     let in_maint =
         maintenance::active(&check.maintenance, now) || maintenance::active(global_windows, now);
     let rules = Rules {
@@ -168,7 +195,7 @@ pub fn process_cycle(
         remind_every: check.remind_every,
     };
     let mut jobs = Vec::new();
-    for (h, host) in results.iter().zip(&hosts) {
+    for (h, host) in results.iter().zip(hosts) {
         let target = h.address.to_string();
         set_unseen(metrics, check, h, host);
         for (port, expected, value) in observations(check, h, host) {
@@ -254,6 +281,10 @@ pub async fn run_check(
     shared: Shared,
     mut stop: watch::Receiver<bool>,
 ) {
+    if let Some(chunk) = shared.partition {
+        crate::fleet::run_check(check, global_windows, prober, shared, stop, chunk).await;
+        return;
+    }
     let store = shared.store.clone();
     let name = check.name.clone();
     let loaded = tokio::task::spawn_blocking(move || load_engine(&mut lock(&store), &name)).await;

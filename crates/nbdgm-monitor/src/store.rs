@@ -26,11 +26,14 @@ pub mod overview;
 pub use overview::{KeyHistory, Segment};
 
 mod agent_runs;
+pub mod fleet;
 mod latest;
 pub use latest::*;
 
 /// Version of the schema this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// 2: `runs.cycle`/`runs.chunk`, `instances`, `claims`, `pending` (partitioned instances,
+/// [`fleet`]); a version 1 store is upgraded in place.
+pub const SCHEMA_VERSION: i64 = 2;
 /// Most rows a query returns.
 pub const MAX_ROWS: usize = 100_000;
 /// Longest evidence string stored.
@@ -413,6 +416,24 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id);
 ";
 
+/// Version 1 to 2: the tables of partitioned instances ([`fleet`]).
+const SCHEMA_V2: &str = "
+ALTER TABLE runs ADD COLUMN cycle BIGINT;
+ALTER TABLE runs ADD COLUMN chunk BIGINT;
+CREATE INDEX IF NOT EXISTS runs_cycle ON runs (check_name, cycle);
+CREATE TABLE IF NOT EXISTS instances (
+    name TEXT PRIMARY KEY, started_at TEXT NOT NULL, heartbeat_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    check_name TEXT NOT NULL, cycle BIGINT NOT NULL, chunk BIGINT NOT NULL,
+    owner TEXT NOT NULL, lease_until BIGINT NOT NULL, done BIGINT NOT NULL,
+    targets BIGINT NOT NULL, takeovers BIGINT NOT NULL, claimed_ms BIGINT, done_ms BIGINT,
+    PRIMARY KEY (check_name, cycle, chunk));
+CREATE TABLE IF NOT EXISTS pending (
+    check_name TEXT NOT NULL, target TEXT NOT NULL, port TEXT NOT NULL,
+    value TEXT, count BIGINT NOT NULL, last_reminder BIGINT NOT NULL,
+    suppressed BIGINT NOT NULL, PRIMARY KEY (check_name, target, port));
+";
+
 /// A store URL as it may be shown or logged: a PostgreSQL password becomes `…`
 /// (`postgres://user:…@host/db`); escaped.
 pub fn redact_url(url: &str) -> String {
@@ -560,7 +581,10 @@ impl Store {
         };
         let schema = SCHEMA.replace("{ID}", id).replace("{REAL}", real);
         self.tx(|db| {
-            db.batch(&schema)?;
+            if version.unwrap_or(0) < 1 {
+                db.batch(&schema)?;
+            }
+            db.batch(SCHEMA_V2)?;
             db.exec(
                 "INSERT INTO schema_version (version) VALUES ($1)",
                 &[Val::Int(SCHEMA_VERSION)],
@@ -954,6 +978,9 @@ impl Store {
             "changes",
             "alerts",
             "deliveries",
+            "claims",
+            "pending",
+            "instances",
         ]
         .contains(&table)
         {
