@@ -5,7 +5,8 @@
 //!
 //! The monitor (`nbdgm-monitor`) runs these probes on a schedule; the host audit and the
 //! firewall rules are `nbdgm-audit`.
-#![forbid(unsafe_code)]
+// One `#[allow(unsafe_code)]`: the `sockaddr_ll` of the ARP socket (probe::discover).
+#![deny(unsafe_code)]
 
 pub mod probe;
 pub mod target;

@@ -14,8 +14,12 @@
 //! - [`icmp`]: the error queue; [`evidence`]: what was seen and the state it means
 //! - [`udp`]: one UDP exchange with retries; [`udp_name`]: 137/udp; [`udp_datagram`]: 138/udp
 //! - [`tcp`]: connects (138/tcp, 445/tcp); [`tcp_session`]: 139/tcp
-//! - [`host`]: one host, all hosts; [`report`]: JSON, CSV, text; [`nagios`]: exit codes
+//! - [`host`]: one host, all hosts; [`discovered`]: all hosts after host discovery
+//!   ([`discover`]: the ARP sweep of on-link targets, [`arp`]: RFC 826 packets); [`report`]: JSON, CSV, text; [`nagios`]: exit codes
 
+pub mod arp;
+pub mod discover;
+pub mod discovered;
 pub mod evidence;
 pub mod host;
 pub mod icmp;
@@ -31,6 +35,9 @@ pub mod udp;
 pub mod udp_datagram;
 pub mod udp_name;
 
+pub use discovered::{
+    probe_all_with, DiscoveryMode, DiscoveryOptions, DiscoveryReport, ON_LINK_TIMEOUT,
+};
 pub use evidence::{by_silence, clean, decide, Evidence, MAX_EVIDENCE_LEN};
 pub use host::{probe_all, probe_host};
 pub use icmp::{
