@@ -17,7 +17,7 @@ use nbdgm_node::{
     Delivery, Event, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig, SendMode,
     SendRequest, Service,
 };
-use nbdgm_runtime::driver::{Driver, Packet, Recv, Wake, BATCH};
+use nbdgm_runtime::driver::{Driver, Packet, Recv, Wake, BATCH, RECV_SLOTS};
 use nbdgm_runtime::engines::{Aside, Engines, BROWSER_ROUNDS};
 use nbdgm_runtime::sockets::Role;
 use nbdgm_wire::text::Escaped;
@@ -419,37 +419,49 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// Read a batch from the ready socket, each packet through the door.
+    /// Read batches (`recvmmsg`, up to [`BATCH`] packets) from the ready socket, each
+    /// packet through the door.
     fn ready(&mut self, r: io::Result<()>, role: Role) {
         if r.is_err() {
             self.stats.rx_errors += 1;
             return;
         }
-        for _ in 0..BATCH {
-            match self.driver.try_recv(role) {
-                Recv::Packet(p) => self.packet(p),
-                Recv::Skipped => {} // IPv6 cannot reach an IPv4 socket
-                Recv::Empty => return,
-                Recv::Error(e) => {
+        let mut read = 0;
+        while read < BATCH {
+            let n = match self.driver.recv_batch(role) {
+                Ok(n) => n,
+                Err(e) => {
                     self.stats.rx_errors += 1;
                     if self.log_limiter.allow(Instant::now()).is_some() {
                         debug!(interface = %self.addr, error = %e, "receive error");
                     }
                     return;
                 }
+            };
+            let now = Instant::now();
+            for i in 0..n {
+                match self.driver.received(i) {
+                    Some(Recv::Packet(p)) => self.packet(now, p),
+                    Some(Recv::Skipped) | None => {} // IPv6 cannot reach an IPv4 socket
+                    Some(Recv::Truncated) => self.stats.rx_errors += 1,
+                }
             }
+            if n < RECV_SLOTS {
+                return;
+            }
+            read += n;
         }
     }
 
     /// The door (access list, rate limit, reply credit), the roles, then the node.
-    fn packet(&mut self, p: Packet) {
+    fn packet(&mut self, now: Instant, p: Packet) {
         let Packet {
             from,
             service,
             broadcast,
             len,
+            ..
         } = p;
-        let now = Instant::now();
         let ip = *from.ip();
         self.stats.rx_bytes += len as u64;
         let acl = match service {

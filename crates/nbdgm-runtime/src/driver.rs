@@ -5,23 +5,30 @@
 //!
 //! 1. [`Driver::wait`]: until a socket is readable, a timer of the engines (or the
 //!    caller's) is due, or the caller's own future completes;
-//! 2. [`Driver::try_recv`] in batches, then [`Driver::deliver`] to the node (the caller
+//! 2. [`Driver::recv_batch`] (one `recvmmsg`), then [`Driver::deliver`] to the node (the caller
 //!    may check the packet first: access lists, rate limits, roles);
 //! 3. the pairing's rounds ([`Engines::pump_browser`], [`Engines::observe`]) and
 //!    [`Driver::send`] for what the node queued.
 
 use crate::engines::Engines;
+use crate::recv_batch::{self, RecvBatch};
 use crate::sockets::{InterfaceSockets, Role};
 use nbdgm_node::{Incoming, Service};
 use std::future::{pending, Future};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Packets read from one socket before the driver looks at its other sockets.
 pub const BATCH: usize = 64;
-/// Largest UDP payload read.
+/// Packets one `recvmmsg` call reads (a [`BATCH`] takes two calls or fewer).
+pub const RECV_SLOTS: usize = recv_batch::MAX_SLOTS;
+/// Largest UDP payload read: one slot of the batch. The slots are allocated once
+/// (32 × 64 KiB of address space; pages are touched only by the datagrams that fill
+/// them).
 pub const RECV_BUF: usize = 65_536;
 /// Longest wait for a full kernel send queue.
 const SEND_WAIT: Duration = Duration::from_secs(1);
@@ -37,7 +44,7 @@ pub enum Wake<T> {
     Other(T),
 }
 
-/// One received packet, its bytes in the driver's buffer until the next read.
+/// One received packet, its bytes in the driver's batch until the next read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet {
     pub from: SocketAddrV4,
@@ -45,17 +52,19 @@ pub struct Packet {
     /// Arrived on a broadcast socket (or on a socket that receives both).
     pub broadcast: bool,
     pub len: usize,
+    /// Its slot in the batch.
+    slot: usize,
 }
 
-/// What [`Driver::try_recv`] found.
+/// One entry of the batch [`Driver::recv_batch`] read.
 #[derive(Debug)]
 pub enum Recv {
     Packet(Packet),
-    /// Nothing more to read now.
-    Empty,
     /// Not IPv4 (cannot reach an IPv4 socket; skipped).
     Skipped,
-    Error(io::Error),
+    /// Longer than [`RECV_BUF`] and cut by the kernel (cannot happen for IPv4, whose
+    /// UDP payload is at most 65,507 bytes); dropped.
+    Truncated,
 }
 
 /// Sockets and engines of one interface.
@@ -65,7 +74,9 @@ pub struct Driver {
     /// The unicast sockets receive broadcasts too (bound to 0.0.0.0): the node cannot
     /// tell, so every packet counts as broadcast (and never gets a DATAGRAM ERROR).
     all_broadcast: bool,
-    buf: Vec<u8>,
+    batch: RecvBatch,
+    /// The role of the socket the batch came from.
+    batch_role: Role,
 }
 
 async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
@@ -89,7 +100,8 @@ impl Driver {
             engines,
             sockets,
             all_broadcast,
-            buf: vec![0; RECV_BUF],
+            batch: RecvBatch::new(RECV_SLOTS, RECV_BUF),
+            batch_role: Role::DatagramUnicast,
         }
     }
 
@@ -132,8 +144,10 @@ impl Driver {
         }
     }
 
-    /// Read one packet from the socket of `role` without waiting.
-    pub fn try_recv(&mut self, role: Role) -> Recv {
+    /// Read up to [`RECV_SLOTS`] packets from the socket of `role` without waiting (one
+    /// `recvmmsg`): `Ok(0)` when nothing is queued. The packets are then
+    /// [`Driver::received`] `0..n`, valid until the next call.
+    pub fn recv_batch(&mut self, role: Role) -> io::Result<usize> {
         let sock = match role {
             Role::NameUnicast => Some(&self.sockets.name),
             Role::NameBroadcast => self.sockets.name_bcast.as_ref(),
@@ -141,44 +155,59 @@ impl Driver {
             Role::DatagramBroadcast => self.sockets.datagram_bcast.as_ref(),
         };
         let Some(sock) = sock else {
-            return Recv::Empty;
+            return Ok(0);
         };
-        match sock.try_recv_from(&mut self.buf) {
-            Ok((len, SocketAddr::V4(from))) => {
-                let (service, broadcast) = match role {
-                    Role::NameUnicast => (Service::Name, false),
-                    Role::NameBroadcast => (Service::Name, true),
-                    Role::DatagramUnicast => (Service::Datagram, false),
-                    Role::DatagramBroadcast => (Service::Datagram, true),
-                };
-                Recv::Packet(Packet {
-                    from,
-                    service,
-                    broadcast: broadcast || self.all_broadcast,
-                    len,
-                })
-            }
-            Ok(_) => Recv::Skipped,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Recv::Empty,
-            Err(e) => Recv::Error(e),
+        self.batch_role = role;
+        let batch = &mut self.batch;
+        // Through tokio, so that "would block" clears the socket's readiness.
+        match sock.try_io(Interest::READABLE, || batch.recv(sock.as_fd())) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(e),
         }
     }
 
-    /// The engines and the bytes of the packet just read (for checks before
-    /// [`Driver::deliver`]).
-    pub fn packet(&mut self, p: &Packet) -> (&mut Engines, &[u8]) {
-        (&mut self.engines, self.buf.get(..p.len).unwrap_or_default())
+    /// Entry `i` of the last batch (`None` past its end).
+    pub fn received(&self, i: usize) -> Option<Recv> {
+        let (e, _) = self.batch.get(i)?;
+        let Some(from) = e.from else {
+            return Some(Recv::Skipped);
+        };
+        if e.truncated {
+            return Some(Recv::Truncated);
+        }
+        let (service, broadcast) = match self.batch_role {
+            Role::NameUnicast => (Service::Name, false),
+            Role::NameBroadcast => (Service::Name, true),
+            Role::DatagramUnicast => (Service::Datagram, false),
+            Role::DatagramBroadcast => (Service::Datagram, true),
+        };
+        Some(Recv::Packet(Packet {
+            from,
+            service,
+            broadcast: broadcast || self.all_broadcast,
+            len: e.len,
+            slot: i,
+        }))
     }
 
-    /// Hand the packet just read to the node.
+    /// The engines and the bytes of a packet of the last batch (for checks before
+    /// [`Driver::deliver`]).
+    pub fn packet(&mut self, p: &Packet) -> (&mut Engines, &[u8]) {
+        let bytes = self.batch.get(p.slot).map(|(_, b)| b).unwrap_or_default();
+        (&mut self.engines, bytes)
+    }
+
+    /// Hand a packet of the last batch to the node.
     pub fn deliver(&mut self, now: Instant, p: &Packet) {
+        let bytes = self.batch.get(p.slot).map(|(_, b)| b).unwrap_or_default();
         self.engines.node.handle(
             now,
             Incoming {
                 from: p.from,
                 service: p.service,
                 broadcast: p.broadcast,
-                bytes: self.buf.get(..p.len).unwrap_or_default(),
+                bytes,
             },
         );
     }
@@ -186,13 +215,19 @@ impl Driver {
     /// Read and deliver up to [`BATCH`] packets from the socket of `role`, unchecked
     /// (the tools without a daemon). Errors other than "nothing to read" are returned.
     pub fn receive_all(&mut self, role: Role) -> io::Result<()> {
-        for _ in 0..BATCH {
-            match self.try_recv(role) {
-                Recv::Packet(p) => self.deliver(Instant::now(), &p),
-                Recv::Skipped => {}
-                Recv::Empty => return Ok(()),
-                Recv::Error(e) => return Err(e),
+        let mut read = 0;
+        while read < BATCH {
+            let n = self.recv_batch(role)?;
+            let now = Instant::now();
+            for i in 0..n {
+                if let Some(Recv::Packet(p)) = self.received(i) {
+                    self.deliver(now, &p);
+                }
             }
+            if n < RECV_SLOTS {
+                break;
+            }
+            read += n;
         }
         Ok(())
     }
