@@ -4,7 +4,7 @@
 # a scanner at .250 and 11 targets with known truth (Samba nmbd as local master browser and not, nothing
 # listening, nftables drop, nftables reject admin-prohibited); the other addresses are empty. In each
 # round, from the scanner's namespace, alternating:
-#   nbdgm probe 198.51.100.0/24 --ports 137,138/udp --format json              (defaults)
+#   nbdgm probe 198.51.100.0/24 --ports 137,138/udp --format json              (defaults: ARP discovery first)
 #   nmap -sU -p137,138 -n -Pn 198.51.100.0/24 -oX -
 #   nbdgm probe 198.51.100.0/24 --ports 137,138/udp --format json --concurrency 256
 #   nmap -sU -p137,138 -n 198.51.100.0/24 -oX -                                 (ARP host discovery)
@@ -15,6 +15,8 @@
 #   sudo bench/probe.sh                       (3 rounds, about 5 minutes on an idle machine)
 #   sudo bench/probe.sh --runs 1 --tools nbdgm,nmap-pn --verbose --save-dir /tmp/probe-bench
 #   sudo bench/probe.sh --tools nbdgm,nbdgm-fast,nmap-noarp --scanner-icmp-burst 1000
+#   sudo bench/probe.sh --runs 5 --tools nbdgm,nmap,nbdgm-nodisc     (issue 16: discovery vs nmap's ARP ping;
+#                                                 nbdgm-nodisc = --no-discovery, every address probed)
 # Every tool run is bounded (--max-secs) and stopped by PID; every process the lab starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."

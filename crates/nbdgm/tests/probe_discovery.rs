@@ -33,7 +33,7 @@ fn hosts(out: &Output) -> Vec<Value> {
     v.as_array().expect("array").clone()
 }
 
-fn host<'a>(v: &'a [Value], last_octet: u8) -> &'a Value {
+fn host(v: &[Value], last_octet: u8) -> &Value {
     let a = format!("198.51.100.{last_octet}");
     v.iter()
         .find(|h| h["address"] == a.as_str())

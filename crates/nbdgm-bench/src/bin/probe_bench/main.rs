@@ -45,7 +45,8 @@ struct Cli {
     /// Rounds; in each, every tool runs once, in the order of --tools. Medians are reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Which runs to make (comma-separated): nbdgm, nbdgm-fast, nbdgm-quick, nmap-pn, nmap,
+    /// Which runs to make (comma-separated): nbdgm (ARP host discovery first, the default),
+    /// nbdgm-nodisc (`--no-discovery`), nbdgm-fast, nbdgm-quick, nmap-pn, nmap,
     /// nmap-nbstat, nmap-noarp (`-Pn --disable-arp-ping`).
     #[arg(
         long,
@@ -70,6 +71,9 @@ struct Cli {
     /// Bound on one tool run (killed by PID after that).
     #[arg(long, default_value_t = 900)]
     max_secs: u64,
+    /// Before each run, wait at most this long for the machine to be < 10 % busy.
+    #[arg(long, default_value_t = 120)]
+    idle_wait_secs: u64,
     /// Print every run's per-address states on stderr.
     #[arg(long)]
     verbose: bool,
@@ -455,6 +459,17 @@ fn tools(cli: &Cli, nbdgm: &Path) -> anyhow::Result<Vec<Tool>> {
                 args: base_nb,
                 ports: [true, true],
             },
+            "nbdgm-nodisc" => {
+                let mut args = base_nb;
+                args.push("--no-discovery".into());
+                Tool {
+                    key: key.clone(),
+                    label: "nbdgm `--no-discovery`".into(),
+                    kind: Kind::Nbdgm,
+                    args,
+                    ports: [true, true],
+                }
+            }
             "nbdgm-fast" => {
                 let mut args = base_nb;
                 args.extend(cli.fast_args.split_whitespace().map(String::from));
@@ -793,7 +808,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut records: Vec<RunRecord> = Vec::new();
     for round in 0..cli.runs {
         for (ti, t) in tools.iter().enumerate() {
-            let busy = procfs::wait_idle(0.10, Duration::from_secs(120));
+            let busy = procfs::wait_idle(0.10, Duration::from_secs(cli.idle_wait_secs));
             let before = read_wire(&br)?;
             let mut cmd = setup.scanner.cmd(&t.args[0]);
             cmd.args(&t.args[1..]);
@@ -821,7 +836,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let summary = if t.kind == Kind::Nmap {
                 nmap_summary(&f.stdout)
             } else {
-                format!("{} hosts in the JSON", obs.len())
+                // nbdgm's stderr line "nbdgm probe: discovery: arp-raw on ...: N swept, ..."
+                let disc = f
+                    .stderr
+                    .lines()
+                    .find_map(|l| l.strip_prefix("nbdgm probe: discovery: "))
+                    .unwrap_or("?");
+                format!("{} hosts in the JSON; discovery {disc}", obs.len())
             };
             eprintln!(
                 "round {} {:<32} {:7.2} s, exit {:?}, wire: udp137 {} udp138 {} arp {} ip {} all {} to-scanner {}{}; busy before {:.0} %; {}",
