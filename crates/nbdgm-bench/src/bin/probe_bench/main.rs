@@ -426,6 +426,20 @@ enum Kind {
     Nmap,
 }
 
+/// nmap's own summary, or for nbdgm the hosts in its JSON and its stderr line
+/// "nbdgm probe: discovery: arp-raw on ...: N swept, ...".
+fn run_summary(kind: Kind, f: &Finished, hosts: usize) -> String {
+    if kind == Kind::Nmap {
+        return nmap_summary(&f.stdout);
+    }
+    let disc = f
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("nbdgm probe: discovery: "))
+        .unwrap_or("?");
+    format!("{hosts} hosts in the JSON; discovery {disc}")
+}
+
 struct Tool {
     key: String,
     label: String,
@@ -833,17 +847,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 }
                 Kind::Nmap => (parse_nmap(&f.stdout), None),
             };
-            let summary = if t.kind == Kind::Nmap {
-                nmap_summary(&f.stdout)
-            } else {
-                // nbdgm's stderr line "nbdgm probe: discovery: arp-raw on ...: N swept, ..."
-                let disc = f
-                    .stderr
-                    .lines()
-                    .find_map(|l| l.strip_prefix("nbdgm probe: discovery: "))
-                    .unwrap_or("?");
-                format!("{} hosts in the JSON; discovery {disc}", obs.len())
-            };
+            let summary = run_summary(t.kind, &f, obs.len());
             eprintln!(
                 "round {} {:<32} {:7.2} s, exit {:?}, wire: udp137 {} udp138 {} arp {} ip {} all {} to-scanner {}{}; busy before {:.0} %; {}",
                 round + 1,
