@@ -204,8 +204,6 @@ fn probe_and_report(args: &ProbeArgs, targets: Vec<target::Target>, opts: &Probe
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    // What host discovery did (arp-raw or none), on standard error: stdout stays the report.
-    eprintln!("nbdgm probe: {}", discovery.summary());
     let out = match args.format {
         ProbeFormat::Text => probe::to_text(&results),
         ProbeFormat::Json => probe::to_json(&results) + "\n",
@@ -234,6 +232,9 @@ fn probe_and_report(args: &ProbeArgs, targets: Vec<target::Target>, opts: &Probe
         None => {}
     }
     print!("{out}");
+    // What host discovery did (arp-raw or none), on standard error after the Nagios status
+    // line (a plugin's stderr starts with it): stdout stays the report.
+    eprintln!("nbdgm probe: {}", discovery.summary());
     match verdict {
         Some(v) => v.code,
         None => probe::exit_code(&results),
