@@ -146,6 +146,15 @@ fn three_instances_split_take_over_and_alert_once() {
         assert_eq!(targets_of_cycle(&url, *c).len(), TARGETS, "cycle {c}");
     }
     assert_eq!(s.cycle_counts_not(CHECK, 1).unwrap(), [], "none twice");
+    // `status` (Store::latest) shows every target, not only the last chunk's.
+    let latest: BTreeSet<String> = s
+        .latest(Some(CHECK))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.port == "host" && r.state.is_some())
+        .map(|r| r.target)
+        .collect();
+    assert_eq!(latest.len(), TARGETS, "{latest:?}");
 
     // One change, confirmed over two cycles (counted across instances): one alert.
     std::fs::write(&states, "127.0.1.5 137/udp open\n").unwrap();
@@ -186,7 +195,11 @@ fn three_instances_split_take_over_and_alert_once() {
         .find(|(c, k, ..)| *c == cycle && *k == chunk)
         .unwrap();
     assert_ne!(owner, "i0");
-    assert_eq!(*takeovers, 1);
+    // At least once (a loaded machine may delay a heartbeat past the lease: taken again).
+    assert!(
+        *takeovers >= 1,
+        "chunk {chunk} of cycle {cycle}: {claims:?}"
+    );
     assert!(!done[&(cycle + 1)].iter().any(|o| o == "i0"));
     for c in [cycle, cycle + 1] {
         assert_eq!(targets_of_cycle(&url, c).len(), TARGETS, "cycle {c}");

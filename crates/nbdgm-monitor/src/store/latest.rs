@@ -201,11 +201,15 @@ impl super::Store {
         let filter = t(check.unwrap_or(""));
         // The latest run of each check (indexed by run id), and each confirmed key's
         // latest result (indexed by key), as `current()` does.
+        // Partitioned instances ([`super::fleet`]) store a run per chunk: then the runs of
+        // the check's last two cycles (the latest may be in progress), the newest result
+        // of each key winning (ordered by id).
         let results = self.db.query(
             "SELECT r.check_name, r.target, r.port, r.hostname, r.state, r.evidence, \
-             r.rtt_ms, r.ts, r.run_id FROM results r JOIN \
-             (SELECT MAX(id) AS id FROM runs WHERE ($1 = '' OR check_name = $1) \
-              GROUP BY check_name) m ON r.run_id = m.id",
+             r.rtt_ms, r.ts, r.run_id FROM results r JOIN runs u ON u.id = r.run_id JOIN \
+             (SELECT check_name AS c, MAX(id) AS id, MAX(cycle) AS cy FROM runs \
+              WHERE ($1 = '' OR check_name = $1) GROUP BY check_name) m \
+             ON u.check_name = m.c AND (u.id = m.id OR u.cycle >= m.cy - 1) ORDER BY r.id",
             std::slice::from_ref(&filter),
         )?;
         let current = self.db.query(
