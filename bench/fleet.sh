@@ -134,14 +134,22 @@ for n in $INSTANCES; do
         # Kill the owner of an unfinished claim of a later cycle.
         claim=$(wait_sql "$db" "SELECT owner, cycle, chunk, check_name FROM claims WHERE cycle > $c1 AND done = 0 \
             AND owner <> '' LIMIT 1" $((INTERVAL * 2 + 30)) | head -1)
-        IFS='|' read -r owner kc kk kn <<<"$claim"
-        victim=${pids[${owner#i}]}
-        kill -9 "$victim"
-        tkill=$(psql_q "$db" "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
-        log "killed $owner ($victim) holding $kn cycle $kc chunk $kk"
-        done_ms=$(wait_sql "$db" "SELECT done_ms FROM claims WHERE check_name = '$kn' AND cycle = $kc AND chunk = $kk \
-            AND done = 1 AND owner <> '$owner'" $((INTERVAL * 2 + 30)) || echo "")
-        if [ -n "$done_ms" ]; then takeover=$(echo "($done_ms - $tkill) / 1000" | bc -l | xargs printf '%.1f'); else takeover="not in time"; fi
+        IFS='|' read -r owner kc kk kn <<<"$claim" || true
+        if [ -z "${owner:-}" ]; then
+            takeover="no claim seen"
+        else
+            victim=${pids[${owner#i}]}
+            tkill=$(psql_q "$db" "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
+            kill -9 "$victim"
+            log "killed $owner ($victim) holding $kn cycle $kc chunk $kk"
+            done_ms=$(wait_sql "$db" "SELECT done_ms FROM claims WHERE check_name = '$kn' AND cycle = $kc \
+                AND chunk = $kk AND done = 1 AND owner <> '$owner'" $((INTERVAL * 2 + 30)) || echo "")
+            if [ -n "$done_ms" ]; then
+                takeover=$(echo "($done_ms - $tkill) / 1000" | bc -l | xargs printf '%.1f')
+            else
+                takeover="not in time"
+            fi
+        fi
     fi
     twice=$(psql_q "$db" "SELECT COUNT(*) FROM (SELECT 1 FROM results r JOIN runs u ON u.id = r.run_id \
         WHERE r.port = 'host' GROUP BY r.check_name, r.target, u.cycle HAVING COUNT(*) > 1) d")
