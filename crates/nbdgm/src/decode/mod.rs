@@ -1,6 +1,7 @@
 //! `nbdgm decode`: read captures, decode every NetBIOS datagram and name-service
 //! packet, print text, JSON or NDJSON (schema: `docs/json-schema.md`).
 
+pub mod json;
 pub mod record;
 pub mod text;
 
@@ -101,11 +102,11 @@ impl Style {
                 }
             }
             Format::Json | Format::Ndjson => {
-                // Writing to a Vec cannot fail, and every view serializes.
-                let _ = match &self.file {
-                    Some(f) => serde_json::to_writer(&mut *out, &WithFile { file: f, record: r }),
-                    None => serde_json::to_writer(&mut *out, r),
-                };
+                // The bytes of `serde_json::to_writer`, written without its per-byte escaping.
+                match &self.file {
+                    Some(f) => json::write(out, &WithFile { file: f, record: r }),
+                    None => json::write(out, r),
+                }
                 if self.format == Format::Ndjson {
                     out.push(b'\n');
                 }
@@ -170,6 +171,21 @@ impl<W: Write> Sink<W> {
         self.out.write_all(bytes)
     }
 
+    /// Write records rendered one after the other into `bytes`, record `i` ending at
+    /// `ends[i]`: one write unless the JSON array needs its separators.
+    fn rendered_batch(&mut self, bytes: &[u8], ends: &[usize]) -> io::Result<()> {
+        if self.style.format != Format::Json {
+            self.first &= ends.is_empty();
+            return self.out.write_all(bytes);
+        }
+        let mut from = 0;
+        for &end in ends {
+            self.rendered(bytes.get(from..end).unwrap_or_default())?;
+            from = end;
+        }
+        Ok(())
+    }
+
     pub fn end(&mut self) -> io::Result<()> {
         if self.style.format == Format::Json {
             self.out
@@ -205,14 +221,24 @@ pub fn port_filter(extra: &[u16]) -> PortFilter {
     PortFilter::ports([137, 138].into_iter().chain(extra.iter().copied()))
 }
 
-/// One UDP datagram taken out of the capture, owned so it can cross threads.
+/// One UDP datagram taken out of the capture, owned so it can cross threads; its
+/// payload is `end - len .. end` of its batch's byte buffer.
 struct Packet {
     frame: u64,
     time: nbdgm_capture::Timestamp,
     src: std::net::SocketAddr,
     dst: std::net::SocketAddr,
-    payload: Vec<u8>,
+    end: usize,
+    len: usize,
     warnings: nbdgm_capture::UdpWarnings,
+}
+
+/// Packets for one worker, their payloads in one buffer (two allocations per batch,
+/// not one per packet).
+struct Batch {
+    seq: u64,
+    packets: Vec<Packet>,
+    payloads: Vec<u8>,
 }
 
 /// Decode one datagram into its record.
@@ -290,7 +316,7 @@ struct Done {
 }
 
 /// Batches of packets sent to the workers, numbered in capture order.
-type Jobs = std::sync::mpsc::SyncSender<(u64, Vec<Packet>)>;
+type Jobs = std::sync::mpsc::SyncSender<Batch>;
 
 /// The reading thread batches packets to `threads` workers, which decode and render
 /// them; batches are written back in sequence. At most `2 × threads` batches are in
@@ -304,7 +330,7 @@ fn parallel<R: Read, W: Write>(
 ) -> Result<(), StreamError> {
     use std::sync::{mpsc, Mutex};
     let style = sink.style().clone();
-    let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<Packet>)>(threads);
+    let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(threads);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
     std::thread::scope(|scope| {
@@ -327,7 +353,7 @@ fn parallel<R: Read, W: Write>(
 /// A worker: decode and render the batches it takes until the jobs end (or nobody
 /// waits for the results any more).
 fn render_batches(
-    jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<(u64, Vec<Packet>)>>,
+    jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Batch>>,
     done_tx: &std::sync::mpsc::Sender<Done>,
     style: &Style,
 ) {
@@ -336,15 +362,16 @@ fn render_batches(
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok((seq, packets)) = job else { return };
+        let Ok(batch) = job else { return };
         let mut done = Done {
-            seq,
-            bytes: Vec::with_capacity(packets.len() * 800),
-            ends: Vec::with_capacity(packets.len()),
+            seq: batch.seq,
+            bytes: Vec::with_capacity(batch.packets.len() * 800),
+            ends: Vec::with_capacity(batch.packets.len()),
             malformed: 0,
         };
-        for p in packets {
-            let rec = decode_packet(p.frame, p.time, p.src, p.dst, &p.payload, p.warnings);
+        for p in batch.packets {
+            let payload = batch.payloads.get(p.end - p.len..p.end).unwrap_or_default();
+            let rec = decode_packet(p.frame, p.time, p.src, p.dst, payload, p.warnings);
             done.malformed += u64::from(rec.malformed.is_some());
             style.render(&rec, &mut done.bytes);
             done.ends.push(done.bytes.len());
@@ -369,7 +396,12 @@ fn feed<R: Read, W: Write>(
 ) -> Result<(), StreamError> {
     let max_in_flight = (2 * threads) as u64;
     let mut sent = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
+    let new_batch = |seq| Batch {
+        seq,
+        packets: Vec::with_capacity(BATCH),
+        payloads: Vec::with_capacity(BATCH * 256),
+    };
+    let mut batch = new_batch(0);
     let mut result = Ok(());
     loop {
         let d = match reader.next_udp() {
@@ -380,17 +412,19 @@ fn feed<R: Read, W: Write>(
                 break;
             }
         };
-        batch.push(Packet {
+        batch.payloads.extend_from_slice(&d.payload);
+        batch.packets.push(Packet {
             frame: d.frame,
             time: d.time,
             src: d.src,
             dst: d.dst,
-            payload: d.payload.into_owned(),
+            end: batch.payloads.len(),
+            len: d.payload.len(),
             warnings: d.warnings,
         });
-        if batch.len() == BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if jobs.send((sent, full)).is_err() {
+        if batch.packets.len() == BATCH {
+            let full = std::mem::replace(&mut batch, new_batch(sent + 1));
+            if jobs.send(full).is_err() {
                 break;
             }
             sent += 1;
@@ -401,7 +435,7 @@ fn feed<R: Read, W: Write>(
             progress(totals.packets);
         }
     }
-    if !batch.is_empty() && jobs.send((sent, batch)).is_ok() {
+    if !batch.packets.is_empty() && jobs.send(batch).is_ok() {
         sent += 1;
     }
     drop(jobs);
@@ -436,12 +470,8 @@ impl InOrder<'_> {
         let start = self.written;
         loop {
             while let Some(done) = self.pending.remove(&self.written) {
-                let mut from = 0;
-                for &end in &done.ends {
-                    sink.rendered(&done.bytes[from..end])
-                        .map_err(StreamError::Output)?;
-                    from = end;
-                }
+                sink.rendered_batch(&done.bytes, &done.ends)
+                    .map_err(StreamError::Output)?;
                 totals.packets += done.ends.len() as u64;
                 totals.malformed += done.malformed;
                 self.written += 1;

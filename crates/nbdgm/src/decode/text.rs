@@ -3,7 +3,8 @@
 //! Every string from the capture is escaped (`nbdgm_wire::text`): no
 //! control character, ESC sequence or bidi override reaches the terminal.
 
-use super::record::{BrowserView, Protocol, Record};
+use super::record::{BrowserPayload, BrowserView, Protocol, Record};
+use nbdgm_wire::browser::BrowserFrame;
 use nbdgm_wire::text::{escape, Escaped};
 use serde_json::Value;
 use std::fmt::Write;
@@ -26,9 +27,11 @@ pub fn summary(r: &Record) -> String {
     if let Some(d) = &r.nbdgm {
         let _ = write!(s, " {}", Escaped(d.kind));
         if let (Some(a), Some(b)) = (&d.source_name, &d.destination_name) {
-            let _ = write!(s, " {} -> {}", name(a), name(b));
+            push_name(&mut s, a);
+            s.push_str(" ->");
+            push_name(&mut s, b);
         } else if let Some(b) = &d.destination_name {
-            let _ = write!(s, " {}", name(b));
+            push_name(&mut s, b);
         }
         if let Some(code) = d.error_code {
             let _ = write!(
@@ -50,9 +53,9 @@ pub fn summary(r: &Record) -> String {
     if let Some(n) = &r.nbns {
         let _ = write!(s, " {} id=0x{:04x}", Escaped(n.kind), n.id);
         if let Some(q) = n.questions.first() {
-            let _ = write!(s, " {}", name(&q.name));
+            push_name(&mut s, &q.name);
         } else if let Some(a) = n.answers.first() {
-            let _ = write!(s, " {}", name(&a.name));
+            push_name(&mut s, &a.name);
         }
         if n.rcode != 0 {
             let _ = write!(s, " rcode={}", Escaped(n.rcode_name));
@@ -108,21 +111,66 @@ pub fn summary(r: &Record) -> String {
     s
 }
 
-fn name(n: &super::record::NameView) -> String {
-    let mut s = format!("{}<{:02x}>", Escaped(&n.name), n.suffix);
+/// ` NAME<xx>.scope`, escaped, appended to `s`.
+fn push_name(s: &mut String, n: &super::record::NameView) {
+    s.push(' ');
+    s.push_str(&escape(&n.name));
+    let _ = write!(s, "<{:02x}>", n.suffix);
     if !n.scope.is_empty() {
         s.push('.');
         s.push_str(&escape(&n.scope));
     }
-    s
 }
 
 /// `"text"`, escaped, with `"` as `\"` (the form `{:?}` gave for plain text).
 fn quoted(t: &str) -> String {
-    format!("\"{}\"", escape(t).replace('"', "\\\""))
+    let mut s = String::with_capacity(t.len() + 2);
+    push_quoted(&mut s, t);
+    s
+}
+
+/// [`quoted`], appended to `s`.
+fn push_quoted(s: &mut String, t: &str) {
+    s.push('"');
+    for part in escape(t).split_inclusive('"') {
+        match part.strip_suffix('"') {
+            Some(head) => {
+                s.push_str(head);
+                s.push_str("\\\"");
+            }
+            None => s.push_str(part),
+        }
+    }
+    s.push('"');
 }
 
 fn browser_detail(s: &mut String, b: &BrowserView) {
+    // The announcements (most of a LAN's browser traffic) without the JSON detour:
+    // the same keys in the same order as `detail_fields` gives them.
+    match &b.frame {
+        BrowserPayload::Browse(
+            BrowserFrame::HostAnnouncement(a) | BrowserFrame::LocalMasterAnnouncement(a),
+        ) => {
+            s.push_str(" server_name=");
+            push_quoted(s, &a.server_name);
+            let _ = write!(
+                s,
+                " server_type=0x{:08x} os_major={} os_minor={} comment=",
+                a.server_type, a.os_major, a.os_minor
+            );
+            push_quoted(s, &a.comment);
+            return;
+        }
+        BrowserPayload::Browse(BrowserFrame::DomainAnnouncement(d)) => {
+            s.push_str(" machine_group=");
+            push_quoted(s, &d.machine_group);
+            s.push_str(" local_master_name=");
+            push_quoted(s, &d.local_master_name);
+            let _ = write!(s, " server_type=0x{:08x}", d.server_type);
+            return;
+        }
+        _ => {}
+    }
     let v = serde_json::to_value(b).unwrap_or(Value::Null);
     detail_fields(
         s,
@@ -151,7 +199,8 @@ fn detail_fields(s: &mut String, v: &Value, keys: &[&str]) {
         match v.get(*k) {
             None | Some(Value::Null) => {}
             Some(Value::String(t)) => {
-                let _ = write!(s, " {k}={}", quoted(t));
+                let _ = write!(s, " {k}=");
+                push_quoted(s, t);
             }
             Some(Value::Number(n)) if *k == "server_type" || *k == "criteria" => {
                 let _ = write!(s, " {k}=0x{:08x}", n.as_u64().unwrap_or(0));
