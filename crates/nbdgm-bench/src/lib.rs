@@ -8,6 +8,7 @@
 
 pub mod browse;
 pub mod daemon;
+pub mod mmsg;
 pub mod nbdd;
 pub mod packets;
 pub mod procfs;

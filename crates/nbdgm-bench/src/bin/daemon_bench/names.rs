@@ -4,6 +4,7 @@
 use crate::{note_load, NamesArgs};
 use anyhow::bail;
 use nbdgm_bench::daemon::{iface_counter, stats, wait_names, Daemon, DaemonConfig};
+use nbdgm_bench::mmsg::{BatchReceiver, BurstSender};
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, percentile, runs, thousands};
@@ -33,6 +34,8 @@ struct Target {
     label: &'static str,
     addr: SocketAddrV4,
     name: String,
+    /// The daemon's process, for its CPU time.
+    pid: u32,
 }
 
 impl Target {
@@ -88,8 +91,94 @@ fn latency(
     Ok((rtts, lost))
 }
 
-/// Closed loop with `outstanding` requests in flight for `secs`: (answers/s, answered,
-/// sent, timed out). A request unanswered after 200 ms is replaced by a new one.
+/// Datagrams per `sendmmsg` burst and per `recvmmsg` read of the closed loop.
+const BATCH: usize = 64;
+
+/// Bound of the closed loop's window (transaction ids are 16 bits).
+const MAX_OUTSTANDING: usize = 16_384;
+
+/// One closed-loop run: answers/s, answered, sent, timed out, and the CPU seconds the
+/// daemon (from `/proc/PID/stat`) and this generator process spent during it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rate {
+    per_sec: f64,
+    answered: u64,
+    sent: u64,
+    timed_out: u64,
+    daemon_cpu: f64,
+    gen_cpu: f64,
+}
+
+impl Rate {
+    /// Daemon CPU per answer in µs.
+    fn daemon_us(&self) -> f64 {
+        self.daemon_cpu * 1e6 / self.answered.max(1) as f64
+    }
+
+    /// Generator CPU per answer in µs.
+    fn gen_us(&self) -> f64 {
+        self.gen_cpu * 1e6 / self.answered.max(1) as f64
+    }
+}
+
+/// The ids in flight of the closed loop: send time per NAME_TRN_ID, the ids in send order
+/// (front = oldest), and how many are in flight.
+struct Window {
+    in_flight: Vec<Option<Instant>>,
+    order: std::collections::VecDeque<u16>,
+    pending: usize,
+    timed_out: u64,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            in_flight: vec![None; 65_536],
+            order: std::collections::VecDeque::new(),
+            pending: 0,
+            timed_out: 0,
+        }
+    }
+
+    fn sent(&mut self, id: u16, at: Instant) {
+        // An id still in flight after 65,536 newer ones counts as timed out.
+        if self.in_flight[id as usize].replace(at).is_some() {
+            self.timed_out += 1;
+        } else {
+            self.pending += 1;
+        }
+        self.order.push_back(id);
+    }
+
+    fn answered(&mut self, id: u16) -> bool {
+        let hit = self.in_flight[id as usize].take().is_some();
+        if hit {
+            self.pending -= 1;
+        }
+        hit
+    }
+
+    /// Forget the requests older than `timeout` (ids are sent in order, so the front is
+    /// oldest); the order queue is trimmed to the oldest request still in flight.
+    fn expire(&mut self, now: Instant, timeout: Duration) {
+        while let Some(&id) = self.order.front() {
+            match self.in_flight[id as usize] {
+                None => {}
+                Some(t) if now.duration_since(t) >= timeout => {
+                    self.in_flight[id as usize] = None;
+                    self.pending -= 1;
+                    self.timed_out += 1;
+                }
+                Some(_) => break,
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
+/// Closed loop with `outstanding` requests in flight for `secs`, batched: the window is
+/// refilled with `sendmmsg` bursts of up to [`BATCH`] and replies are read with `recvmmsg`
+/// (up to [`BATCH`] per call). A request unanswered after 200 ms is replaced by a new one.
 fn closed_loop(
     sock: &UdpSocket,
     to: SocketAddrV4,
@@ -97,61 +186,65 @@ fn closed_loop(
     outstanding: usize,
     secs: f64,
     first_id: u16,
-) -> anyhow::Result<(f64, u64, u64, u64)> {
-    let mut pkt = template.to_vec();
-    let mut buf = [0u8; 2048];
+    daemon_pid: u32,
+) -> anyhow::Result<Rate> {
+    let outstanding = outstanding.clamp(1, MAX_OUTSTANDING);
+    let mut tx = BurstSender::new(BATCH, to);
+    let mut rx = BatchReceiver::new(BATCH, 2048);
+    let mut burst: Vec<Vec<u8>> = vec![template.to_vec(); BATCH];
     let timeout = Duration::from_millis(200);
-    let mut in_flight: Vec<Option<Instant>> = vec![None; 65_536];
-    let mut live = std::collections::VecDeque::new();
+    let mut w = Window::new();
     let mut next_id = first_id;
-    let (mut answered, mut sent, mut timed_out) = (0u64, 0u64, 0u64);
+    let (mut answered, mut sent) = (0u64, 0u64);
+    sock.set_read_timeout(Some(Duration::from_millis(5)))?;
+    let cpu = || {
+        (
+            procfs::cpu_seconds(daemon_pid).unwrap_or(f64::NAN),
+            procfs::cpu_seconds(std::process::id()).unwrap_or(f64::NAN),
+        )
+    };
+    let (d0, g0) = cpu();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(secs);
-    let mut send_one = |in_flight: &mut Vec<Option<Instant>>,
-                        live: &mut std::collections::VecDeque<u16>,
-                        sent: &mut u64|
-     -> anyhow::Result<()> {
-        let id = next_id;
-        next_id = next_id.wrapping_add(1);
-        packets::set_trn_id(&mut pkt, id);
-        sock.send_to(&pkt, to)?;
-        in_flight[id as usize] = Some(Instant::now());
-        live.push_back(id);
-        *sent += 1;
-        Ok(())
-    };
-    for _ in 0..outstanding {
-        send_one(&mut in_flight, &mut live, &mut sent)?;
-    }
-    sock.set_read_timeout(Some(Duration::from_millis(5)))?;
     while Instant::now() < end {
-        if let Ok((len, _)) = sock.recv_from(&mut buf) {
-            if let Some(id) = packets::positive_response_id(&buf[..len]) {
-                if in_flight[id as usize].take().is_some() {
-                    answered += 1;
-                    send_one(&mut in_flight, &mut live, &mut sent)?;
+        // Refill the window: at most outstanding / BATCH + 1 bursts.
+        while w.pending < outstanding {
+            let n = (outstanding - w.pending).min(BATCH);
+            for (k, b) in burst.iter_mut().take(n).enumerate() {
+                packets::set_trn_id(b, next_id.wrapping_add(k as u16));
+            }
+            let took = tx.send(sock, &burst[..n]).unwrap_or(0);
+            let now = Instant::now();
+            for _ in 0..took {
+                w.sent(next_id, now);
+                next_id = next_id.wrapping_add(1);
+            }
+            sent += took as u64;
+            if took < n {
+                break;
+            }
+        }
+        if let Ok(n) = rx.recv(sock) {
+            for i in 0..n {
+                if let Some(id) = packets::positive_response_id(rx.get(i)) {
+                    if w.answered(id) {
+                        answered += 1;
+                    }
                 }
             }
         }
-        // Expire the oldest requests (ids are sent in order, so the front is oldest).
-        let now = Instant::now();
-        while let Some(&id) = live.front() {
-            match in_flight[id as usize] {
-                None => {
-                    live.pop_front();
-                }
-                Some(t) if now.duration_since(t) >= timeout => {
-                    in_flight[id as usize] = None;
-                    live.pop_front();
-                    timed_out += 1;
-                    send_one(&mut in_flight, &mut live, &mut sent)?;
-                }
-                Some(_) => break,
-            }
-        }
+        w.expire(Instant::now(), timeout);
     }
     let elapsed = t0.elapsed().as_secs_f64();
-    Ok((answered as f64 / elapsed, answered, sent, timed_out))
+    let (d1, g1) = cpu();
+    Ok(Rate {
+        per_sec: answered as f64 / elapsed,
+        answered,
+        sent,
+        timed_out: w.timed_out,
+        daemon_cpu: d1 - d0,
+        gen_cpu: g1 - g0,
+    })
 }
 
 /// Wait (≤ `timeout`) until `target` answers a NAME QUERY for its name.
@@ -203,6 +296,9 @@ struct NameResults {
     lat_lost: Vec<f64>,
     rate: Vec<f64>,
     rate_timeouts: Vec<f64>,
+    /// Daemon and generator CPU µs per answer in the rate phase.
+    daemon_us: Vec<f64>,
+    gen_us: Vec<f64>,
 }
 
 pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
@@ -216,11 +312,13 @@ pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
             label: "nmbd 4.17",
             addr: SocketAddrV4::new(ha.addr(), 137),
             name: "SAMBAA".into(),
+            pid: nmbd.pid(),
         },
         Target {
             label: "nbdgm (limits raised)",
             addr: SocketAddrV4::new(hb.addr(), 137),
             name: "NBDGMB".into(),
+            pid: nb_proc.pid(),
         },
     ];
     for t in &targets {
@@ -278,23 +376,31 @@ fn measure(
                 let pkt = t.packet(*q)?;
                 let (rtts, lost) = latency(sock, t.addr, &pkt, a.latency_count, *id)?;
                 *id = id.wrapping_add(a.latency_count as u16);
-                let (rate, answered, sent, timeouts) =
-                    closed_loop(sock, t.addr, &pkt, a.outstanding, a.rate_secs, *id)?;
-                *id = id.wrapping_add(sent as u16);
+                let rt = closed_loop(sock, t.addr, &pkt, a.outstanding, a.rate_secs, *id, t.pid)?;
+                *id = id.wrapping_add(rt.sent as u16);
                 eprintln!(
-                    "run {r}: {} {}: p50 {:.0} µs p99 {:.0} µs lost {lost}; rate {rate:.0}/s ({answered}/{sent}, {timeouts} timeouts), load {:.2}",
+                    "run {r}: {} {}: p50 {:.0} µs p99 {:.0} µs lost {lost}; rate {:.0}/s ({}/{}, {} timeouts), \
+                     daemon {:.2} µs/answer, generator {:.2} µs/answer, load {:.2}",
                     t.label,
                     q.label(),
                     percentile(&rtts, 50.0),
                     percentile(&rtts, 99.0),
+                    rt.per_sec,
+                    rt.answered,
+                    rt.sent,
+                    rt.timed_out,
+                    rt.daemon_us(),
+                    rt.gen_us(),
                     procfs::loadavg1()
                 );
                 let e = &mut res[ti][qi];
                 e.p50.push(percentile(&rtts, 50.0));
                 e.p99.push(percentile(&rtts, 99.0));
                 e.lat_lost.push(f64::from(lost));
-                e.rate.push(rate);
-                e.rate_timeouts.push(timeouts as f64);
+                e.rate.push(rt.per_sec);
+                e.rate_timeouts.push(rt.timed_out as f64);
+                e.daemon_us.push(rt.daemon_us());
+                e.gen_us.push(rt.gen_us());
             }
         }
     }
@@ -317,6 +423,7 @@ fn default_limits(
         label: "nbdgm (default limits)",
         addr: SocketAddrV4::new(hb.addr(), 137),
         name: "NBDGMB".into(),
+        pid: nbd_proc.pid(),
     };
     let mut def = Vec::new();
     for q in queries {
@@ -324,8 +431,16 @@ fn default_limits(
         std::thread::sleep(Duration::from_secs(3));
         let before = stats(&nbd_sock)?;
         let pkt = tdef.packet(q)?;
-        let (rate, answered, sent, timeouts) =
-            closed_loop(sock, tdef.addr, &pkt, a.outstanding, a.rate_secs, *id)?;
+        let rt = closed_loop(
+            sock,
+            tdef.addr,
+            &pkt,
+            a.outstanding,
+            a.rate_secs,
+            *id,
+            tdef.pid,
+        )?;
+        let (rate, answered, sent, timeouts) = (rt.per_sec, rt.answered, rt.sent, rt.timed_out);
         *id = id.wrapping_add(sent as u16);
         let after = stats(&nbd_sock)?;
         let delta = |p: &str| iface_counter(&after, p) - iface_counter(&before, p);
@@ -368,17 +483,19 @@ fn print_names(
          runs `nbdgm serve` (NBDGMB, rx_per_source and replies_per_source raised to \
          1e9/s, burst 1,000,000), host c 198.51.100.30 asks by unicast to port 137: NAME QUERY \
          for NAME<00> (RD set) and NODE STATUS for `*<00>`. Latency: {} sequential requests \
-         (500 ms timeout); rate: closed loop, {} outstanding, {} s, a request unanswered \
-         after 200 ms is replaced. {} runs, nmbd and nbdgm alternating; medians.\n",
+         (500 ms timeout); rate: closed loop, {} outstanding, {} s, batched (sendmmsg bursts \
+         and recvmmsg reads of up to {BATCH}), a request unanswered after 200 ms is replaced. \
+         CPU per answer: the daemon's utime + stime from /proc/PID/stat over the rate phase, \
+         divided by the answers counted. {} runs, nmbd and nbdgm alternating; medians.\n",
         a.latency_count, a.outstanding, a.rate_secs, a.runs
     );
-    println!("| daemon | request | p50 latency (µs) | p99 latency (µs) | unanswered (latency) | replies/s (closed loop) | runs (replies/s) | timeouts (rate) |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| daemon | request | p50 latency (µs) | p99 latency (µs) | unanswered (latency) | replies/s (closed loop) | runs (replies/s) | timeouts (rate) | daemon CPU µs / answer | generator CPU µs / answer |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (ti, t) in targets.iter().enumerate() {
         for (qi, q) in queries.iter().enumerate() {
             let e = &res[ti][qi];
             println!(
-                "| {} | {} | {:.0} | {:.0} | {} | **{}** | {} | {} |",
+                "| {} | {} | {:.0} | {:.0} | {} | **{}** | {} | {} | {:.2} | {:.2} |",
                 t.label,
                 q.label(),
                 median(&e.p50),
@@ -387,16 +504,21 @@ fn print_names(
                 thousands(median(&e.rate)),
                 runs(&e.rate),
                 thousands(median(&e.rate_timeouts)),
+                median(&e.daemon_us),
+                median(&e.gen_us),
             );
         }
     }
     for qi in 0..2 {
         let n = median(&res[0][qi].rate);
         let b = median(&res[1][qi].rate);
+        let cn = median(&res[0][qi].daemon_us);
+        let cb = median(&res[1][qi].daemon_us);
         println!(
-            "\nnbdgm / nmbd reply rate, {}: **{:.2}×**",
+            "\nnbdgm / nmbd reply rate, {}: **{:.2}×**; daemon CPU per answer nmbd / nbdgm: {:.2}×",
             queries[qi].label(),
-            b / n
+            b / n,
+            cn / cb
         );
     }
     println!(
