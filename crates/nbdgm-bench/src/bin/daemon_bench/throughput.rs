@@ -618,6 +618,25 @@ fn print_flood(a: &ThroughputArgs, f: &Flood) -> anyhow::Result<()> {
         median(&us_per_dg),
         join_with(&us_per_dg, " / ", |r| format!("{r:.2}"))
     );
+    print_loop_cpu(limit, &us_per_dg);
+    let hwm_mib: Vec<f64> = daemon.iter().map(|d| d.hwm_kib as f64 / 1024.0).collect();
+    println!(
+        "| nbdgm peak RSS (VmHWM, MiB) | {:.1} | {} |",
+        median(&hwm_mib),
+        join_with(&hwm_mib, " / ", |m| format!("{m:.1}"))
+    );
+    println!(
+        "\nMachine busy (not counting niced tasks) in the second before each measurement: {}.",
+        join_with(busy, ", ", |b| format!("{:.0} %", 100.0 * b))
+    );
+    if let Some(d) = daemon.last() {
+        print_daemon_counters("last flood run", d);
+    }
+    Ok(())
+}
+
+/// The loop's own CPU per datagram and nbdgm's per datagram over it (issue 16: ≤ 2).
+fn print_loop_cpu(limit: &[(Sent, Received, u64)], us_per_dg: &[f64]) {
     let lim_us: Vec<f64> = limit
         .iter()
         .map(|l| 1e6 * l.1.cpu_s / l.1.count.max(1) as f64)
@@ -633,20 +652,6 @@ fn print_flood(a: &ThroughputArgs, f: &Flood) -> anyhow::Result<()> {
         median(&cpu_ratio),
         join_with(&cpu_ratio, " / ", |r| format!("{r:.2}"))
     );
-    let hwm_mib: Vec<f64> = daemon.iter().map(|d| d.hwm_kib as f64 / 1024.0).collect();
-    println!(
-        "| nbdgm peak RSS (VmHWM, MiB) | {:.1} | {} |",
-        median(&hwm_mib),
-        join_with(&hwm_mib, " / ", |m| format!("{m:.1}"))
-    );
-    println!(
-        "\nMachine busy (not counting niced tasks) in the second before each measurement: {}.",
-        join_with(busy, ", ", |b| format!("{:.0} %", 100.0 * b))
-    );
-    if let Some(d) = daemon.last() {
-        print_daemon_counters("last flood run", d);
-    }
-    Ok(())
 }
 
 /// The paced run at `rate` datagrams/s (half the limit's median): loss of the limit and of
