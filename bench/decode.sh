@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
 command -v tshark >/dev/null || { echo "tshark is required (apt-get install tshark)" >&2; exit 2; }
-cargo build --release -q -p nbdgm -p nbdgm-corpus
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p nbdgm -p nbdgm-corpus   # NO_BUILD=1: use target/release as is
 nbdgm=${NBDGM:-target/release/nbdgm}   # NBDGM=/path/to/nbdgm compares another build
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
