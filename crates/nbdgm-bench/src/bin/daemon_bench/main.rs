@@ -75,6 +75,16 @@ struct ThroughputArgs {
     paced_count: u64,
     #[arg(long, value_enum, default_value_t = SubscriberKind::Raw)]
     subscriber: SubscriberKind,
+    /// Event encoding the subscriber asks for in `hello` (`hex`: the default, no `hello`).
+    #[arg(long, value_enum, default_value_t = Encoding::Hex)]
+    encoding: Encoding,
+}
+
+/// `hello` `encoding` of the throughput subscriber (`docs/api.md` "Event encoding").
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Hex,
+    Base64,
 }
 
 impl Default for ThroughputArgs {
@@ -85,6 +95,7 @@ impl Default for ThroughputArgs {
             runs: 3,
             paced_count: 1_000_000,
             subscriber: SubscriberKind::Raw,
+            encoding: Encoding::Hex,
         }
     }
 }

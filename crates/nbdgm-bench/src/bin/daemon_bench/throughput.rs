@@ -211,6 +211,10 @@ impl Subscriber {
         match kind {
             SubscriberKind::Raw => {
                 let mut s = UnixStream::connect(socket)?;
+                if let Some(hello) = hello_line() {
+                    // Taken before the subscribe line is read; its answer is checked below.
+                    s.write_all(hello.as_bytes())?;
+                }
                 s.write_all(
                     format!("{{\"id\":1,\"op\":\"subscribe\",\"name\":\"{name}\"}}\n").as_bytes(),
                 )?;
@@ -222,6 +226,11 @@ impl Subscriber {
                     s.read_exact(&mut b)?;
                     if b[0] == b'\n' {
                         let v: serde_json::Value = serde_json::from_slice(&line)?;
+                        if v.get("id").and_then(serde_json::Value::as_u64) == Some(2)
+                            && v["result"]["encoding"] != "base64"
+                        {
+                            bail!("hello with encoding base64 failed: {v}");
+                        }
                         if v.get("id").and_then(serde_json::Value::as_u64) == Some(1) {
                             if v.get("ok") != Some(&serde_json::Value::Bool(true)) {
                                 bail!("subscribe failed: {v}");
@@ -237,6 +246,9 @@ impl Subscriber {
             }
             SubscriberKind::Client => {
                 let mut c = nbdgm_client::Client::connect(socket)?;
+                if hello_line().is_some() {
+                    c.hello_encoding(nbdgm_client::proto::EventEncoding::Base64)?;
+                }
                 c.subscribe(Subscription {
                     name: Some(name),
                     ..Default::default()
@@ -455,7 +467,18 @@ fn run_daemon(
     })
 }
 
+/// The subscriber's event encoding (`--encoding`), set once by [`throughput`].
+static ENCODING: std::sync::OnceLock<crate::Encoding> = std::sync::OnceLock::new();
+
+/// The `hello` line asking for base64 events (id 2), when `--encoding base64`.
+fn hello_line() -> Option<&'static str> {
+    (ENCODING.get() == Some(&crate::Encoding::Base64))
+        .then_some("{\"id\":2,\"op\":\"hello\",\"encoding\":\"base64\"}\n")
+}
+
 pub(crate) fn throughput(bin: &Path, a: &ThroughputArgs) -> anyhow::Result<()> {
+    let _ = ENCODING.set(a.encoding);
+    println!("Subscriber event encoding: {:?}.\n", a.encoding);
     let dir = tempfile::Builder::new().prefix("nbdgm-bench-").tempdir()?;
     let flood = flood_runs(bin, dir.path(), a)?;
     print_flood(a, &flood)?;
