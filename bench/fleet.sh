@@ -26,6 +26,7 @@ CHUNK="${CHUNK:-64}"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 ns="nbdgm-fleet-$$"
 work=$(mktemp -d /tmp/nbdgm-fleet.XXXXXX)
+keep="/tmp/nbdgm-fleet-logs-$$" # the instances' and PostgreSQL's logs are kept here
 pg_pid=""
 pids=()
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
@@ -37,6 +38,7 @@ cleanup() {
         kill -9 "$pg_pid" 2>/dev/null || true
     fi
     ip netns del "$ns" 2>/dev/null || true
+    mkdir -p "$keep" && cp "$work"/*.log "$keep"/ 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -114,7 +116,8 @@ for n in $INSTANCES; do
     done
     log "$n instance(s): ${pids[*]}"
     # The first cycle seen; measure the next one.
-    c0=$(wait_sql "$db" "SELECT MIN(cycle) FROM claims HAVING COUNT(*) > 0" $((INTERVAL * 2 + 30)))
+    c0=$(wait_sql "$db" "SELECT MIN(cycle) FROM claims HAVING COUNT(*) > 0" $((INTERVAL * 2 + 30))) \
+        || { log "no claim within $((INTERVAL * 2 + 30)) s; logs in $keep"; exit 1; }
     c1=$((c0 + 1))
     wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c1 LIMIT 1" $((INTERVAL * 2 + 30)) >/dev/null
     stats="SELECT tup_inserted + tup_updated + tup_deleted, xact_commit FROM pg_stat_database WHERE datname = '$db'"
