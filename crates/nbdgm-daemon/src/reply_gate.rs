@@ -18,7 +18,9 @@
 
 use crate::ratelimit::{RateLimiter, RateStats};
 use serde::Serialize;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -110,6 +112,67 @@ pub struct GateStats {
     pub rate: RateStats,
 }
 
+/// Hashing of the budget table's keys (source addresses, looked up twice per answered
+/// packet): a keyed multiply-fold, cheaper than SipHash on a 4-byte key. The keys are
+/// random per table, so a sender cannot pick colliding addresses without knowing them.
+#[derive(Debug, Clone, Copy)]
+struct SourceHash {
+    seed: u64,
+    mul: u64,
+}
+
+impl SourceHash {
+    fn random() -> SourceHash {
+        let rs = RandomState::new();
+        SourceHash {
+            seed: rs.hash_one(0x6e62_6467_u64),
+            mul: rs.hash_one(0x6761_7465_u64) | 1,
+        }
+    }
+}
+
+impl BuildHasher for SourceHash {
+    type Hasher = SourceHasher;
+
+    fn build_hasher(&self) -> SourceHasher {
+        SourceHasher {
+            h: self.seed,
+            mul: self.mul,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SourceHasher {
+    h: u64,
+    mul: u64,
+}
+
+impl SourceHasher {
+    fn mix(&mut self, x: u64) {
+        let m = u128::from(self.h ^ x) * u128::from(self.mul);
+        self.h = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+impl Hasher for SourceHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(b));
+        }
+    }
+
+    fn write_u32(&mut self, x: u32) {
+        self.mix(u64::from(x));
+    }
+
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Budget {
     bytes: u64,
@@ -121,7 +184,7 @@ struct Budget {
 pub struct ReplyGate {
     factor: usize,
     rate: RateLimiter,
-    budgets: HashMap<Ipv4Addr, Budget>,
+    budgets: HashMap<Ipv4Addr, Budget, SourceHash>,
     max_sources: usize,
     last_sweep: Option<Instant>,
     stats: GateStats,
@@ -133,7 +196,10 @@ impl ReplyGate {
         ReplyGate {
             factor: factor.max(1),
             rate: RateLimiter::new(rate.0, rate.1, max_sources),
-            budgets: HashMap::with_capacity(max_sources.min(1 << 16)),
+            budgets: HashMap::with_capacity_and_hasher(
+                max_sources.min(1 << 16),
+                SourceHash::random(),
+            ),
             max_sources,
             last_sweep: None,
             stats: GateStats {
@@ -146,24 +212,29 @@ impl ReplyGate {
 
     /// A packet of `len` bytes from `ip` passed the door: credit its budget.
     pub fn credit(&mut self, ip: Ipv4Addr, len: usize, now: Instant) {
-        if !self.budgets.contains_key(&ip) && self.budgets.len() >= self.max_sources {
-            self.sweep(now);
-            if self.budgets.len() >= self.max_sources {
-                self.stats.table_full += 1;
-                return;
-            }
-        }
         let cap = BUDGET_CAP_IN.saturating_mul(self.factor as u64);
         let add = (len as u64).saturating_mul(self.factor as u64);
-        let b = self.budgets.entry(ip).or_insert(Budget {
-            bytes: 0,
-            last: now,
-        });
-        if now.saturating_duration_since(b.last) > BUDGET_TTL {
-            b.bytes = 0;
+        // A known source (the common case) costs one lookup.
+        if let Some(b) = self.budgets.get_mut(&ip) {
+            if now.saturating_duration_since(b.last) > BUDGET_TTL {
+                b.bytes = 0;
+            }
+            b.bytes = b.bytes.saturating_add(add).min(cap);
+            b.last = b.last.max(now);
+        } else {
+            if self.budgets.len() >= self.max_sources {
+                self.sweep(now);
+                if self.budgets.len() >= self.max_sources {
+                    self.stats.table_full += 1;
+                    return;
+                }
+            }
+            let b = Budget {
+                bytes: add.min(cap),
+                last: now,
+            };
+            self.budgets.insert(ip, b);
         }
-        b.bytes = b.bytes.saturating_add(add).min(cap);
-        b.last = b.last.max(now);
         self.stats.bytes_credited = self.stats.bytes_credited.saturating_add(len as u64);
     }
 
@@ -201,17 +272,19 @@ impl ReplyGate {
             return Err(Refusal::Amplification);
         }
         let len = len as u64;
-        let left = match self.budgets.get(&to) {
-            Some(b) if now.saturating_duration_since(b.last) <= BUDGET_TTL => b.bytes,
-            _ => 0,
-        };
+        // One lookup: a budget past its TTL counts as empty.
+        let budget = self
+            .budgets
+            .get_mut(&to)
+            .filter(|b| now.saturating_duration_since(b.last) <= BUDGET_TTL);
+        let left = budget.as_ref().map_or(0, |b| b.bytes);
         if left < len {
             return Err(Refusal::Budget);
         }
         if !self.rate.check(to, now) {
             return Err(Refusal::Rate);
         }
-        if let Some(b) = self.budgets.get_mut(&to) {
+        if let Some(b) = budget {
             b.bytes -= len;
         }
         Ok(())
@@ -256,6 +329,23 @@ mod tests {
 
     fn ip(n: u32) -> Ipv4Addr {
         Ipv4Addr::from(0x0A00_0000 + n)
+    }
+
+    /// Consecutive addresses spread over the table's buckets (low bits of the hash),
+    /// and two tables hash the same address differently.
+    #[test]
+    fn source_hash_spreads_consecutive_addresses() {
+        let (h1, h2) = (SourceHash::random(), SourceHash::random());
+        let mut low = std::collections::HashSet::new();
+        let mut differ = 0;
+        for n in 0..4096 {
+            let (a, b) = (h1.hash_one(ip(n)), h2.hash_one(ip(n)));
+            low.insert(a & 4095);
+            differ += usize::from(a != b);
+        }
+        // 4096 random values in 4096 buckets fill about 63 % of them.
+        assert!(low.len() > 2000, "{} buckets of 4096", low.len());
+        assert!(differ > 4000);
     }
 
     #[test]
