@@ -127,7 +127,7 @@ fn push_str_scan(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
 }
 
-fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut d = [0u8; 20];
     let mut i = d.len();
     loop {

@@ -1,6 +1,7 @@
 //! `nbdgm decode`: read captures, decode every NetBIOS datagram and name-service
 //! packet, print text, JSON or NDJSON (schema: `docs/json-schema.md`).
 
+pub mod direct;
 pub mod json;
 pub mod record;
 pub mod text;
@@ -102,10 +103,10 @@ impl Style {
                 }
             }
             Format::Json | Format::Ndjson => {
-                // The bytes of `serde_json::to_writer`, written without its per-byte escaping.
+                // The bytes of `serde_json::to_writer`, written field by field.
                 match &self.file {
-                    Some(f) => json::write(out, &WithFile { file: f, record: r }),
-                    None => json::write(out, r),
+                    Some(f) => direct::write_record_with_file(out, f, r),
+                    None => direct::write_record(out, r),
                 }
                 if self.format == Format::Ndjson {
                     out.push(b'\n');
@@ -193,13 +194,6 @@ impl<W: Write> Sink<W> {
         }
         self.out.flush()
     }
-}
-
-#[derive(serde::Serialize)]
-struct WithFile<'a> {
-    file: &'a str,
-    #[serde(flatten)]
-    record: &'a Record,
 }
 
 /// Counts bytes read, for the progress bar.
