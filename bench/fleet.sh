@@ -34,7 +34,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     if [ -n "$pg_pid" ]; then
         kill -INT "$pg_pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 300); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pg_pid" 2>/dev/null || true
     fi
     ip netns del "$ns" 2>/dev/null || true
@@ -52,7 +52,10 @@ cpu_of() { # utime+stime in clock ticks of the PIDs given
     done
     echo "$s"
 }
-pg_cpu() { cpu_of "$pg_pid" $(pgrep -P "$pg_pid" || true); }
+# PostgreSQL: the postmaster with its exited children (cutime, cstime) and its live backends.
+pg_cpu() {
+    echo $(($(awk '{print $14 + $15 + $16 + $17}' "/proc/$pg_pid/stat") + $(cpu_of $(pgrep -P "$pg_pid" || true))))
+}
 hz=$(getconf CLK_TCK)
 
 ip netns add "$ns"
@@ -61,7 +64,7 @@ in_ns sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 ne
 chown nobody: "$work"
 setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$pgbin/initdb" -D "$work/pg" -A trust -U postgres \
     -E UTF8 >/dev/null
-in_ns setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$pgbin/postgres" -D "$work/pg" \
+ip netns exec "$ns" setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$pgbin/postgres" -D "$work/pg" \
     -h 127.0.0.1 -p 5432 -k "$work" -c max_connections=100 >"$work/pg.log" 2>&1 &
 pg_pid=$!
 for _ in $(seq 100); do psql_q postgres "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -73,7 +76,8 @@ echo
 echo "| instances | targets | cycle time s | targets/s | rows written/s | commits/s | PostgreSQL CPU s | instances CPU s | take-over after kill -9 s | stored twice |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
-config() { # db instance
+config() { # db instance (its loop variable is local: the caller's $i names the instance)
+    local i
     cat <<EOF
 [store]
 url = "postgres://postgres@127.0.0.1:5432/$1"
@@ -105,25 +109,60 @@ wait_sql() { # db sql limit_s: until sql prints something non-empty
     return 1
 }
 
-for n in $INSTANCES; do
-    db="fleet$n"
-    psql_q postgres "CREATE DATABASE $db"
+db=fleet
+psql_q postgres "CREATE DATABASE $db"
+start_instances() { # n: starts i0..i(n-1) (ip netns exec execs the binary: $! is the instance)
     pids=()
-    for i in $(seq 0 $((n - 1))); do
+    for i in $(seq 0 $(($1 - 1))); do
         config "$db" "i$i" >"$work/i$i.toml"
-        in_ns "$bin" monitor run --config "$work/i$i.toml" 2>"$work/$db-i$i.log" &
+        ip netns exec "$ns" "$bin" monitor run --config "$work/i$i.toml" 2>>"$work/i$i.log" &
         pids+=($!)
     done
+    sleep 2
+    for i in $(seq 0 $(($1 - 1))); do # an instance that exited at start-up says why
+        kill -0 "${pids[$i]}" 2>/dev/null && continue
+        log "instance i$i exited at start-up: $(head -c 500 "$work/i$i.log")"; exit 1
+    done
+}
+stop_instances() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    pids=()
+}
+now_cycle() { echo $(($(psql_q "$db" "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint") / (INTERVAL * 1000))); }
+chunks_total=$(( 3 * ((4094 + CHUNK - 1) / CHUNK) ))
+complete="HAVING COUNT(*) = $chunks_total AND SUM(1 - done) = 0"
+# Warm-up: the first two observations of every key confirm its baseline, one committed change per
+# key (about 61,000 transactions); measured cycles are the steady state after it. 4 instances, one
+# database for every instance count (the store keeps the baselines).
+start_instances 4
+log "warm-up with 4 instances: ${pids[*]}"
+changes_prev=-1
+warm_end=$((SECONDS + ${WARMUP_MAX:-900}))
+while [ $SECONDS -lt $warm_end ]; do
+    c=$(now_cycle)
+    wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c $complete" $((INTERVAL + 30)) >/dev/null || true
+    changes=$(psql_q "$db" "SELECT COUNT(*) FROM changes")
+    log "warm-up: cycle $c, changes $changes"
+    [ "$changes" = "$changes_prev" ] && break
+    changes_prev=$changes
+    sleep $((INTERVAL / 2))
+done
+stop_instances
+for n in $INSTANCES; do
+    start_instances "$n"
     log "$n instance(s): ${pids[*]}"
-    # The first cycle seen; measure the next one.
-    c0=$(wait_sql "$db" "SELECT MIN(cycle) FROM claims HAVING COUNT(*) > 0" $((INTERVAL * 2 + 30))) \
-        || { log "no claim within $((INTERVAL * 2 + 30)) s; logs in $keep"; exit 1; }
-    c1=$((c0 + 1))
-    wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c1 LIMIT 1" $((INTERVAL * 2 + 30)) >/dev/null
+    # Measure the first cycle that starts after all instances run.
+    c1=$(($(now_cycle) + 1))
+    wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c1 LIMIT 1" $((INTERVAL * 2 + 30)) >/dev/null || true
     stats="SELECT tup_inserted + tup_updated + tup_deleted, xact_commit FROM pg_stat_database WHERE datname = '$db'"
     read -r rows0 commits0 < <(psql_q "$db" "$stats" | tr '|' ' ')
     pg0=$(pg_cpu); in0=$(cpu_of "${pids[@]}"); t0=$(date +%s.%N)
-    wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c1 HAVING SUM(1 - done) = 0" $((INTERVAL + 30)) >/dev/null \
+    wait_sql "$db" "SELECT 1 FROM claims WHERE cycle = $c1 $complete" $((INTERVAL + 30)) >/dev/null \
         || log "cycle $c1 not complete in time"
     t1=$(date +%s.%N); pg1=$(pg_cpu); in1=$(cpu_of "${pids[@]}")
     sleep 1 # statistics are flushed by the backends within a second
@@ -136,7 +175,7 @@ for n in $INSTANCES; do
     if [ "$n" -ge 2 ]; then
         # Kill the owner of an unfinished claim of a later cycle.
         claim=$(wait_sql "$db" "SELECT owner, cycle, chunk, check_name FROM claims WHERE cycle > $c1 AND done = 0 \
-            AND owner <> '' LIMIT 1" $((INTERVAL * 2 + 30)) | head -1)
+            AND owner <> '' LIMIT 1" $((INTERVAL * 2 + 30)) | head -1) || true
         IFS='|' read -r owner kc kk kn <<<"$claim" || true
         if [ -z "${owner:-}" ]; then
             takeover="no claim seen"
@@ -144,10 +183,16 @@ for n in $INSTANCES; do
             victim=${pids[${owner#i}]}
             tkill=$(psql_q "$db" "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint")
             kill -9 "$victim"
-            log "killed $owner ($victim) holding $kn cycle $kc chunk $kk"
-            done_ms=$(wait_sql "$db" "SELECT done_ms FROM claims WHERE check_name = '$kn' AND cycle = $kc \
-                AND chunk = $kk AND done = 1 AND owner <> '$owner'" $((INTERVAL * 2 + 30)) || echo "")
-            if [ -n "$done_ms" ]; then
+            # The chunks it held when it died (it may have finished the one seen above meanwhile).
+            held=$(psql_q "$db" "SELECT string_agg(format('(%L,%s,%s)', check_name, cycle, chunk), ',') \
+                FROM claims WHERE owner = '$owner' AND done = 0")
+            log "killed $owner ($victim) holding ${held:-nothing}"
+            done_ms=""
+            [ -n "$held" ] && done_ms=$(wait_sql "$db" "SELECT MAX(done_ms) FROM claims \
+                WHERE (check_name, cycle, chunk) IN ($held) HAVING MIN(done) = 1" $((INTERVAL * 2 + 30)) || echo "")
+            if [ -z "$held" ]; then
+                takeover="held nothing"
+            elif [ -n "$done_ms" ]; then
                 takeover=$(echo "($done_ms - $tkill) / 1000" | bc -l | xargs printf '%.1f')
             else
                 takeover="not in time"
@@ -160,13 +205,7 @@ for n in $INSTANCES; do
         "$(echo "$targets / $span" | bc -l)" "$(echo "($rows1 - $rows0) / $wall" | bc -l)" \
         "$(echo "($commits1 - $commits0) / $wall" | bc -l)" "$(echo "($pg1 - $pg0) / $hz" | bc -l)" \
         "$(echo "($in1 - $in0) / $hz" | bc -l)" "$takeover" "$twice"
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do
-        for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    pids=()
+    stop_instances
 done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
