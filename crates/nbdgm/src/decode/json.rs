@@ -81,13 +81,19 @@ fn escape_byte(out: &mut Vec<u8>, b: u8) -> bool {
 #[inline]
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
-    // Keys and most values: nothing to escape, one copy. No early exit, so that the
-    // compiler can check 16 or 32 bytes at a time.
-    let mut special = 0u8;
-    for &c in b {
-        special |= u8::from(c < 0x20) | u8::from(c == b'"') | u8::from(c == b'\\');
+    // Keys and most values: nothing to escape, one copy. Eight bytes at a time, then
+    // the tail byte by byte.
+    let mut chunks = b.chunks_exact(8);
+    let mut special = false;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        special |= has_special(u64::from_le_bytes(w));
     }
-    if special == 0 {
+    for &c in chunks.remainder() {
+        special |= c < 0x20 || c == b'"' || c == b'\\';
+    }
+    if !special {
         out.reserve(b.len() + 2);
         out.push(b'"');
         out.extend_from_slice(b);
@@ -127,16 +133,34 @@ fn push_str_scan(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
 }
 
+/// Two decimal digits for each value below 100.
+const DIGITS2: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    if v < 10 {
+        out.push(b'0' + v as u8);
+        return;
+    }
     let mut d = [0u8; 20];
     let mut i = d.len();
-    loop {
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        d[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        d[i..i + 2].copy_from_slice(&DIGITS2[r..r + 2]);
+    } else {
         i -= 1;
-        d[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        d[i] = b'0' + v as u8;
     }
     out.extend_from_slice(&d[i..]);
 }
@@ -168,10 +192,16 @@ impl Compound<'_, '_> {
         self.first = false;
     }
 
-    fn key(&mut self, key: &str) {
+    /// A struct field's name: a Rust identifier or a `rename`, never with a
+    /// character JSON escapes (checked in debug builds), so it is copied as it is.
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(!key.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\'));
         self.comma();
-        push_str(self.ser.out, key);
-        self.ser.out.push(b':');
+        let out = &mut *self.ser.out;
+        out.reserve(key.len() + 3);
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
     }
 }
 
