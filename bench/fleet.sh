@@ -5,12 +5,13 @@
 # one network namespace this script creates and removes (nbdgm-fleet-PID), whose ICMP rate limit it
 # sets itself (net.ipv4.icmp_ratelimit=0, icmp_msgs_per_sec and icmp_msgs_burst 1000000), with a
 # private PostgreSQL cluster (initdb as nobody, default settings, fsync on) on the namespace's
-# 127.0.0.1. For each instance count, on a fresh database, the second cycle (the first one all
-# instances start on a boundary) is measured: targets per second, cycle time (first claim to last
-# chunk stored), rows written per second and commits per second (pg_stat_database), CPU seconds of
-# PostgreSQL (postmaster and backends) and of the instances over the cycle; then, with 2 and 4
-# instances, one instance holding a claim is killed with SIGKILL and the time until another instance
-# has stored its chunk is reported (the lease is a quarter of the interval), and results stored twice
+# 127.0.0.1. A warm-up with 4 instances confirms every key's baseline (one transaction per key); then, on
+# the same store, for each instance count the first cycle that starts after its instances run is
+# measured (the steady state): targets per second, cycle time (first claim to last chunk stored), rows
+# written per second and commits per second (pg_stat_database), CPU seconds of PostgreSQL (postmaster,
+# backends, exited children) and of the instances over the cycle; then, with 2 and 4 instances, the
+# owner of an unfinished claim is killed with SIGKILL and the time until another instance has stored
+# every chunk it held is reported (the lease is a quarter of the interval), and results stored twice
 # for one (target, cycle) are counted (expected: 0). Markdown on stdout, progress on stderr.
 #   sudo bench/fleet.sh                         (interval 30 s; about 6 minutes)
 #   sudo INSTANCES="1 2" INTERVAL=20 bench/fleet.sh
