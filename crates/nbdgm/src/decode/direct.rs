@@ -7,8 +7,10 @@
 
 use super::json::{self, push_str, push_u64};
 use super::record::{
-    AddressView, DgmView, MailslotView, NameView, NbnsView, NodeStatusView, Record, RecordView,
+    AddressView, BrowserPayload, BrowserView, DgmView, MailslotView, NameView, NbnsView,
+    NodeStatusView, Record, RecordView,
 };
+use nbdgm_wire::browser::{Announcement, BrowserFrame};
 
 /// Append `r` as one JSON object.
 pub fn write_record(out: &mut Vec<u8>, r: &Record) {
@@ -84,7 +86,7 @@ fn write_fields(out: &mut Vec<u8>, r: &Record) {
     }
     if let Some(b) = &r.browser {
         out.extend_from_slice(b",\"browser\":");
-        json::write(out, b);
+        write_browser(out, b);
     }
     if let Some(n) = &r.netlogon {
         out.extend_from_slice(b",\"netlogon\":");
@@ -331,4 +333,56 @@ fn write_node_status(out: &mut Vec<u8>, ns: &NodeStatusView) {
         out.push(b'}');
     }
     out.push(b'}');
+}
+
+/// Host and local master announcements (most of a LAN's browser traffic) without
+/// their optional fields field by field; every other frame through [`json::write`].
+fn write_browser(out: &mut Vec<u8>, b: &BrowserView) {
+    let a = match &b.frame {
+        BrowserPayload::Browse(
+            BrowserFrame::HostAnnouncement(a) | BrowserFrame::LocalMasterAnnouncement(a),
+        ) if plain(a) => a,
+        _ => return json::write(out, b),
+    };
+    out.extend_from_slice(b"{\"command_code\":");
+    push_u64(out, b.command_code.into());
+    out.extend_from_slice(b",\"command\":");
+    push_str(out, b.command);
+    if let Some(names) = &b.server_type_names {
+        out.extend_from_slice(b",\"server_type_names\":[");
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(out, n);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"update_count\":");
+    push_u64(out, a.update_count.into());
+    out.extend_from_slice(b",\"periodicity_ms\":");
+    push_u64(out, a.periodicity_ms.into());
+    out.extend_from_slice(b",\"server_name\":");
+    push_str(out, &a.server_name);
+    out.extend_from_slice(b",\"os_major\":");
+    push_u64(out, a.os_major.into());
+    out.extend_from_slice(b",\"os_minor\":");
+    push_u64(out, a.os_minor.into());
+    out.extend_from_slice(b",\"server_type\":");
+    push_u64(out, a.server_type.into());
+    out.extend_from_slice(b",\"browser_version_major\":");
+    push_u64(out, a.browser_version_major.into());
+    out.extend_from_slice(b",\"browser_version_minor\":");
+    push_u64(out, a.browser_version_minor.into());
+    out.extend_from_slice(b",\"signature\":");
+    push_u64(out, a.signature.into());
+    out.extend_from_slice(b",\"comment\":");
+    push_str(out, &a.comment);
+    out.push(b'}');
+}
+
+/// An announcement whose optional fields (padding, unterminated comment, trailing
+/// bytes) are all absent from the JSON.
+fn plain(a: &Announcement) -> bool {
+    a.server_name_padding.is_empty() && !a.comment_unterminated && a.trailing.is_empty()
 }
