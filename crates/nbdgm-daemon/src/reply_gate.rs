@@ -18,9 +18,7 @@
 
 use crate::ratelimit::{RateLimiter, RateStats};
 use serde::Serialize;
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -112,67 +110,6 @@ pub struct GateStats {
     pub rate: RateStats,
 }
 
-/// Hashing of the budget table's keys (source addresses, looked up twice per answered
-/// packet): a keyed multiply-fold, cheaper than SipHash on a 4-byte key. The keys are
-/// random per table, so a sender cannot pick colliding addresses without knowing them.
-#[derive(Debug, Clone, Copy)]
-struct SourceHash {
-    seed: u64,
-    mul: u64,
-}
-
-impl SourceHash {
-    fn random() -> SourceHash {
-        let rs = RandomState::new();
-        SourceHash {
-            seed: rs.hash_one(0x6e62_6467_u64),
-            mul: rs.hash_one(0x6761_7465_u64) | 1,
-        }
-    }
-}
-
-impl BuildHasher for SourceHash {
-    type Hasher = SourceHasher;
-
-    fn build_hasher(&self) -> SourceHasher {
-        SourceHasher {
-            h: self.seed,
-            mul: self.mul,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct SourceHasher {
-    h: u64,
-    mul: u64,
-}
-
-impl SourceHasher {
-    fn mix(&mut self, x: u64) {
-        let m = u128::from(self.h ^ x) * u128::from(self.mul);
-        self.h = (m as u64) ^ ((m >> 64) as u64);
-    }
-}
-
-impl Hasher for SourceHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(b));
-        }
-    }
-
-    fn write_u32(&mut self, x: u32) {
-        self.mix(u64::from(x));
-    }
-
-    fn finish(&self) -> u64 {
-        self.h
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Budget {
     bytes: u64,
@@ -184,7 +121,7 @@ struct Budget {
 pub struct ReplyGate {
     factor: usize,
     rate: RateLimiter,
-    budgets: HashMap<Ipv4Addr, Budget, SourceHash>,
+    budgets: HashMap<Ipv4Addr, Budget>,
     max_sources: usize,
     last_sweep: Option<Instant>,
     stats: GateStats,
@@ -196,10 +133,7 @@ impl ReplyGate {
         ReplyGate {
             factor: factor.max(1),
             rate: RateLimiter::new(rate.0, rate.1, max_sources),
-            budgets: HashMap::with_capacity_and_hasher(
-                max_sources.min(1 << 16),
-                SourceHash::random(),
-            ),
+            budgets: HashMap::with_capacity(max_sources.min(1 << 16)),
             max_sources,
             last_sweep: None,
             stats: GateStats {
@@ -329,23 +263,6 @@ mod tests {
 
     fn ip(n: u32) -> Ipv4Addr {
         Ipv4Addr::from(0x0A00_0000 + n)
-    }
-
-    /// Consecutive addresses spread over the table's buckets (low bits of the hash),
-    /// and two tables hash the same address differently.
-    #[test]
-    fn source_hash_spreads_consecutive_addresses() {
-        let (h1, h2) = (SourceHash::random(), SourceHash::random());
-        let mut low = std::collections::HashSet::new();
-        let mut differ = 0;
-        for n in 0..4096 {
-            let (a, b) = (h1.hash_one(ip(n)), h2.hash_one(ip(n)));
-            low.insert(a & 4095);
-            differ += usize::from(a != b);
-        }
-        // 4096 random values in 4096 buckets fill about 63 % of them.
-        assert!(low.len() > 2000, "{} buckets of 4096", low.len());
-        assert!(differ > 4000);
     }
 
     #[test]
