@@ -50,7 +50,7 @@ pub use error::{LabError, Result};
 pub use lab::{Host, Lab, LabSpec, SUBNET1, SUBNET2};
 pub use nix::sys::signal::Signal;
 pub use prereq::{
-    find_nbdgm_binary, prerequisites, require_or_skip, require_tools_or_skip, tool_path,
+    find_nbdgm_binary, prerequisites, python3, require_or_skip, require_tools_or_skip, tool_path,
     Unavailable,
 };
 pub use process::Proc;

@@ -31,6 +31,21 @@ pub fn tool_path(name: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// The Python for scapy scripts: `$NBDGM_PYTHON`, else the distribution's
+/// `/usr/bin/python3` (where Debian's python3-scapy is installed), not a pyenv `python3`
+/// that may come first on `$PATH`, else `python3`.
+pub fn python3() -> PathBuf {
+    if let Some(p) = std::env::var_os("NBDGM_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let sys = PathBuf::from("/usr/bin/python3");
+    if sys.exists() {
+        sys
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     p.metadata()

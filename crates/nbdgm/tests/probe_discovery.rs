@@ -179,10 +179,10 @@ fn discovery_probes_live_hosts_and_reports_the_rest_down() {
 /// no panic, the report is whole, the forged replies make no host up.
 #[test]
 fn hostile_arp_frames_are_ignored() {
-    if !require_tools_or_skip("hostile_arp_frames_are_ignored", &["python3"]) {
+    if !require_tools_or_skip("hostile_arp_frames_are_ignored", &[]) {
         return;
     }
-    let check = std::process::Command::new("python3")
+    let check = std::process::Command::new(nbdgm_lab::python3())
         .args(["-c", "import scapy.all"])
         .output();
     if !check.is_ok_and(|o| o.status.success()) {
@@ -233,7 +233,7 @@ while n < 600:
     );
     let path = lab.dir().join("hostile_arp.py");
     std::fs::write(&path, script).unwrap();
-    let mut cmd = evil.cmd("python3");
+    let mut cmd = evil.cmd(nbdgm_lab::python3());
     cmd.arg(&path);
     let flood = evil.spawn(cmd).expect("scapy");
     std::thread::sleep(Duration::from_millis(300));

@@ -40,26 +40,13 @@ fn nbdgm_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nbdgm")))
 }
 
-/// The Python with scapy: `$NBDGM_PYTHON`, else the system one (Debian's python3-scapy).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("NBDGM_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let sys = PathBuf::from("/usr/bin/python3");
-    if sys.exists() {
-        sys
-    } else {
-        PathBuf::from("python3")
-    }
-}
-
 /// Root and namespaces (skip locally, fail in CI), then every other prerequisite (always
 /// a failure: python3 with scapy, Samba's nmblookup, a `watch` with `--interface`).
 fn prerequisites(test: &str) -> bool {
     if !require_or_skip(test) {
         return false;
     }
-    let scapy = Command::new(python())
+    let scapy = Command::new(nbdgm_lab::python3())
         .args(["-c", "import scapy.all"])
         .output()
         .map(|o| o.status.success())
@@ -67,7 +54,7 @@ fn prerequisites(test: &str) -> bool {
     assert!(
         scapy,
         "{test}: {} cannot import scapy (apt-get install python3-scapy)",
-        python().display()
+        nbdgm_lab::python3().display()
     );
     assert!(
         nbdgm_lab::tool_path("nmblookup").is_some(),
@@ -281,7 +268,7 @@ fn udp_payloads(path: &Path) -> Vec<(std::net::Ipv4Addr, u16, Vec<u8>)> {
 
 /// `scripts/watch/poisoner.py --ip ADDR ARGS...` in `p`, after it printed `ready`.
 fn start_poisoner(p: &Host, args: &[&str]) -> Proc {
-    let mut cmd = p.cmd(python());
+    let mut cmd = p.cmd(nbdgm_lab::python3());
     cmd.arg(script("poisoner.py"))
         .args(["--ip", &p.addr().to_string()])
         .args(args);
@@ -304,7 +291,7 @@ fn run_script(h: &Host, name: &str, args: &[String], secs: u64) -> String {
     all.extend(args.iter().cloned());
     let out = h
         .output_timeout(
-            &python().display().to_string(),
+            &nbdgm_lab::python3().display().to_string(),
             all,
             Duration::from_secs(secs),
         )
