@@ -100,19 +100,7 @@ fn one_datagram_from_socket_to_subscriber_line() {
         })
         .unwrap();
 
-    let lo = Ipv4Addr::LOCALHOST;
-    let sockets = {
-        let _g = rt.enter();
-        crate::sockets::bind(lo, lo, 0, 0)
-            .unwrap()
-            .into_tokio()
-            .unwrap()
-    };
-    let to = sockets.datagram.local_addr().unwrap();
-    let mut config = NodeConfig::new(nbdgm_node::Interface::new(lo, 8));
-    config.datagram_port = to.port();
-    let node = Node::new(config, Instant::now()).unwrap();
-    let mut w = Worker::new(node, sockets, door(), hub.clone(), AppsConfig::default());
+    let (mut w, to) = loopback_worker(door(), hub.clone(), &rt);
     let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let SocketAddr::V4(from) = sender.local_addr().unwrap() else {
         unreachable!()
@@ -145,8 +133,12 @@ fn one_datagram_from_socket_to_subscriber_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A worker on loopback with `door`, its datagram socket's address, and the hub.
-fn loopback_worker(door: Door, rt: &tokio::runtime::Runtime) -> (Worker<Hub>, SocketAddr) {
+/// A worker on loopback with `door`, publishing to `hub`, and its datagram socket's address.
+fn loopback_worker(
+    door: Door,
+    hub: Arc<Hub>,
+    rt: &tokio::runtime::Runtime,
+) -> (Worker<Hub>, SocketAddr) {
     let lo = Ipv4Addr::LOCALHOST;
     let sockets = {
         let _g = rt.enter();
@@ -159,7 +151,6 @@ fn loopback_worker(door: Door, rt: &tokio::runtime::Runtime) -> (Worker<Hub>, So
     let mut config = NodeConfig::new(nbdgm_node::Interface::new(lo, 8));
     config.datagram_port = to.port();
     let node = Node::new(config, Instant::now()).unwrap();
-    let hub = Arc::new(Hub::new());
     (
         Worker::new(node, sockets, door, hub, AppsConfig::default()),
         to,
@@ -178,7 +169,7 @@ fn batched_receive_keeps_the_door_and_the_counters() {
         .unwrap();
     let mut d = door();
     d.datagram_acl = Arc::new(Acl::allow_any(vec!["127.0.0.2/32".parse().unwrap()]));
-    let (mut w, to) = loopback_worker(d, &rt);
+    let (mut w, to) = loopback_worker(d, Arc::new(Hub::new()), &rt);
     let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
     let (SocketAddr::V4(fa), SocketAddr::V4(fb)) =
@@ -215,7 +206,7 @@ fn batched_receive_applies_the_rate_limit_per_packet() {
         .unwrap();
     let mut d = door();
     d.rx_limit = (0.001, 5);
-    let (mut w, to) = loopback_worker(d, &rt);
+    let (mut w, to) = loopback_worker(d, Arc::new(Hub::new()), &rt);
     let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let SocketAddr::V4(fa) = a.local_addr().unwrap() else {
         unreachable!()
