@@ -15,7 +15,8 @@
 //! - [`udp`]: one UDP exchange with retries; [`udp_name`]: 137/udp; [`udp_datagram`]: 138/udp
 //! - [`tcp`]: connects (138/tcp, 445/tcp); [`tcp_session`]: 139/tcp
 //! - [`host`]: one host, all hosts; [`discovered`]: all hosts after host discovery
-//!   ([`discover`]: the ARP sweep of on-link targets, [`arp`]: RFC 826 packets); [`report`]: JSON, CSV, text; [`nagios`]: exit codes
+//!   ([`discover`]: the ARP sweep of on-link targets, [`arp`]: RFC 826 packets; [`neigh`]:
+//!   the kernel's neighbour table, without CAP_NET_RAW); [`report`]: JSON, CSV, text; [`nagios`]: exit codes
 
 pub mod arp;
 pub mod discover;
@@ -24,6 +25,7 @@ pub mod evidence;
 pub mod host;
 pub mod icmp;
 pub mod nagios;
+pub mod neigh;
 pub mod options;
 pub mod pace;
 pub mod port;
@@ -38,7 +40,7 @@ pub mod udp_name;
 pub use discovered::{
     probe_all_with, DiscoveryMode, DiscoveryOptions, DiscoveryReport, ON_LINK_TIMEOUT,
 };
-pub use evidence::{by_silence, clean, decide, Evidence, MAX_EVIDENCE_LEN};
+pub use evidence::{by_silence, clean, decide, on_live_host, Evidence, MAX_EVIDENCE_LEN};
 pub use host::{probe_all, probe_host};
 pub use icmp::{
     icmp_sender, unreach_code_name, IcmpError, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED,
@@ -54,7 +56,7 @@ pub use options::{
 };
 pub use pace::RateLimiter;
 pub use port::{HostInfo, HostResult, Port, PortListError, PortResult, PortState, ServiceName};
-pub use report::{csv_cell, to_csv, to_json, to_text, CSV_HEADER};
+pub use report::{csv_cell, to_csv, to_json, to_json_with_discovery, to_text, CSV_HEADER};
 pub use scope::Scope;
 pub use tcp::probe_tcp;
 pub use tcp_session::{describe_session_answer, probe_session, session_request};

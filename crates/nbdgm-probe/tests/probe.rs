@@ -1,7 +1,7 @@
 //! Exposure probes against a real Samba nmbd in network namespaces
 //! (198.51.100.0/24 only; SAMBA-LAB.md): 137/udp NODE STATUS names and roles, 138/udp
-//! GetBackupList answered once nmbd is the local master browser and `likely-open` before,
-//! nftables drop → `likely-open`/`filtered`, nftables reject admin-prohibited → `filtered`,
+//! GetBackupList answered once nmbd is the local master browser and `open|filtered` before,
+//! nftables drop → `open|filtered`/`filtered`, nftables reject admin-prohibited → `filtered`,
 //! nmbd stopped → `closed` with ICMP port-unreachable evidence, an absent host →
 //! `host-down`, and `probe_all` over a range. Needs root, iproute2, Samba and nft: skipped
 //! locally without them, a failure under CI=true.
@@ -90,8 +90,9 @@ fn probe_states_against_nmbd() {
     assert_eq!(ns.state, PortState::Open, "{early:#?}");
     let dgm = port(&early, Port::Dgm138Udp);
     if dgm.state != PortState::Open {
-        // (It may just have become LMB; otherwise it must be likely-open.)
-        assert_eq!(dgm.state, PortState::LikelyOpen, "{early:#?}");
+        // (It may just have become LMB; otherwise it is silent: open|filtered, with the
+        // answering 137 in its evidence.)
+        assert_eq!(dgm.state, PortState::OpenFiltered, "{early:#?}");
         assert!(dgm.evidence.contains("137/udp answered"), "{early:#?}");
         assert_eq!(dgm.attempts, 2);
     }
@@ -165,7 +166,9 @@ fn probe_states_against_nmbd() {
         eprintln!("{}", probe::to_text(std::slice::from_ref(&r)));
         assert_eq!(port(&r, Port::Ns137Udp).state, PortState::Open, "{r:#?}");
         let dgm = port(&r, Port::Dgm138Udp);
-        assert_eq!(dgm.state, PortState::LikelyOpen, "{r:#?}");
+        // The same silence as a listening nmbd that is not master browser (above).
+        assert_eq!(dgm.state, PortState::OpenFiltered, "{r:#?}");
+        assert!(dgm.evidence.contains("137/udp answered"), "{r:#?}");
         assert_eq!(dgm.attempts, 2);
         assert_eq!(
             port(&r, Port::Smb445Tcp).state,

@@ -42,7 +42,8 @@ fn help_lists_examples_states_and_exit_codes() {
         "--ports",
         "--workgroup",
         "--format",
-        "likely-open",
+        "open|filtered",
+        "neighbour-table",
         "UNKNOWN",
     ] {
         assert!(s.contains(want), "{want} missing in:\n{s}");
@@ -122,7 +123,7 @@ fn cli_against_nmbd() {
         .iter()
         .any(|n| n["name"] == "SAMBAA<00>"));
     let s138 = host["ports"][1]["state"].as_str().unwrap();
-    assert!(s138 == "likely-open" || s138 == "open", "{host}");
+    assert!(s138 == "open|filtered" || s138 == "open", "{host}");
     assert_eq!(host["ports"][4]["state"], "closed");
 
     // CSV: header + one row per port.

@@ -122,6 +122,8 @@ fn discovery_probes_live_hosts_and_reports_the_rest_down() {
     assert_eq!(v.len(), 14);
     assert_eq!(states(host(&v, 2))[0], "open", "{}", host(&v, 2));
     assert_eq!(host(&v, 2)["info"]["workgroup"], "TESTGROUP");
+    assert_eq!(host(&v, 2)["discovery"], "arp-raw");
+    assert_eq!(host(&v, 14)["discovery"], "none");
     assert_eq!(states(host(&v, 3)), ["closed", "closed"], "{}", host(&v, 3));
     assert_eq!(states(host(&v, 14)), ["closed", "closed"]);
     for n in (1..=13).filter(|n| ![2, 3].contains(n)) {

@@ -6,7 +6,9 @@
 
 use super::arp::mac_text;
 use super::discover::{self, Link, ARP_RETRIES};
+use super::evidence::on_live_host;
 use super::host::{failed_host, probe_host};
+use super::neigh;
 use super::{HostResult, PortResult, PortState, ProbeOptions, RateLimiter, Scope};
 use crate::target::{Target, TargetSet};
 use serde::Serialize;
@@ -50,8 +52,13 @@ impl Default for DiscoveryOptions {
 /// What discovery did, for the report.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DiscoveryReport {
-    /// `arp-raw` (some targets were ARP-swept) or `none`.
+    /// `arp-raw` (some targets were ARP-swept with our own requests), `neighbour-table` (no
+    /// CAP_NET_RAW: the kernel resolved them, its neighbour table was read) or `none`.
     pub discovery: &'static str,
+    /// Per target, in the order of the targets: the method that decided it was up or down
+    /// (`arp-raw`, `neighbour-table`), or `none` when it was probed without discovery.
+    #[serde(skip)]
+    pub methods: Vec<&'static str>,
     /// Interfaces swept.
     pub interfaces: Vec<String>,
     /// Why discovery did not run where it could have (no CAP_NET_RAW, ...).
@@ -64,14 +71,26 @@ pub struct DiscoveryReport {
     pub arp_requests: u64,
     pub arp_frames_ignored: u64,
     pub arp_frame_limit_hit: bool,
-    pub arp_send_errors: u64,
+    /// Discovery sends that failed (ARP frames or neighbour-table datagrams).
+    pub send_errors: u64,
+    /// Datagrams sent to the discard port for the neighbour-table discovery.
+    pub neighbour_datagrams: u64,
 }
 
 impl DiscoveryReport {
     /// One line for standard error.
     pub fn summary(&self) -> String {
         let mut s = format!("discovery: {}", self.discovery);
-        if !self.interfaces.is_empty() {
+        if self.discovery == "neighbour-table" {
+            s += &format!(
+                " on {}: {} swept, {} up, {} host-down, {} UDP datagrams to port 9",
+                self.interfaces.join(","),
+                self.swept,
+                self.up,
+                self.down,
+                self.neighbour_datagrams
+            );
+        } else if !self.interfaces.is_empty() {
             s += &format!(
                 " on {}: {} swept, {} up, {} host-down, {} ARP requests, {} ARP frames ignored",
                 self.interfaces.join(","),
@@ -90,14 +109,14 @@ impl DiscoveryReport {
     }
 }
 
-fn host_down(t: &Target, opts: &ProbeOptions, requests: u32, iface: &str) -> HostResult {
+fn host_down(t: &Target, opts: &ProbeOptions, evidence: &str) -> HostResult {
     let ports = opts
         .ports
         .iter()
         .map(|&port| PortResult {
             port,
             state: PortState::HostDown,
-            evidence: format!("no ARP reply ({requests} requests on {iface})"),
+            evidence: evidence.to_string(),
             rtt_ms: None,
             attempts: 0,
         })
@@ -111,7 +130,8 @@ fn host_down(t: &Target, opts: &ProbeOptions, requests: u32, iface: &str) -> Hos
     }
 }
 
-/// A probe order: the target's index, and for a host that answered ARP its MAC and first wait.
+/// A probe order: the target's index, and for a host that discovery found up the proof (ARP
+/// reply, neighbour state) and its first wait.
 type Order = (usize, Option<(String, Duration)>);
 
 /// [`super::probe_all`] with host discovery first (see the module). Results come back in the
@@ -158,55 +178,61 @@ pub async fn probe_all_with(
     };
     let discovery = async {
         let mut down = Vec::new();
+        let mut method: Vec<&'static str> = vec!["none"; total];
         for (link, idxs) in groups {
-            let sock = match discover::open(&link) {
-                Ok(s) => s,
-                Err(e) => {
-                    report.not_run = Some(format!("no ARP socket on {}: {e}", link.iface));
-                    report.probed_directly += idxs.len();
-                    for i in idxs {
-                        let _ = tx.try_send((i, None));
-                    }
-                    continue;
-                }
-            };
             let mut by_addr: HashMap<Ipv4Addr, Vec<usize>> = HashMap::new();
             for &i in &idxs {
                 by_addr.entry(addrs[i]).or_default().push(i);
             }
             let group: Vec<Ipv4Addr> = by_addr.keys().copied().collect();
-            let sw = discover::sweep(&sock, &link, &group, &scope, &limiter, |ip, mac, rtt| {
-                for &i in by_addr.get(&ip).into_iter().flatten() {
-                    let _ = tx.try_send((i, Some((mac_text(&mac), first_wait(rtt)))));
+            let o = match discover::open(&link) {
+                Ok(sock) => {
+                    let sw =
+                        discover::sweep(&sock, &link, &group, &scope, &limiter, |ip, mac, rtt| {
+                            let proof = format!("ARP reply from {}", mac_text(&mac));
+                            for &i in by_addr.get(&ip).into_iter().flatten() {
+                                let _ = tx.try_send((i, Some((proof.clone(), first_wait(rtt)))));
+                            }
+                        })
+                        .await;
+                    record_arp(&sw, &idxs, &targets, &opts, &link, &mut report)
                 }
-            })
-            .await;
-            report.discovery = "arp-raw";
-            report.interfaces.push(link.iface.clone());
-            report.swept += idxs.len();
-            report.arp_requests += sw.requests.values().map(|&n| u64::from(n)).sum::<u64>();
-            report.arp_frames_ignored += sw.ignored;
-            report.arp_frame_limit_hit |= sw.frame_limit_hit;
-            report.arp_send_errors += sw.send_errors;
-            for i in idxs {
-                if sw.up.contains_key(&addrs[i]) {
-                    report.up += 1;
-                } else {
-                    report.down += 1;
-                    let n = sw.requests.get(&addrs[i]).copied().unwrap_or(0);
-                    let n = if n == 0 { ARP_RETRIES + 1 } else { n };
-                    down.push((i, host_down(&targets[i], &opts, n, &link.iface)));
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                Err(e) => {
+                    // No CAP_NET_RAW: the kernel's own ARP, read from its neighbour table.
+                    report.not_run = Some(format!("no ARP socket on {}: {e}", link.iface));
+                    let wait = neigh::resolution_wait(&link.iface);
+                    let sw =
+                        neigh::sweep(link.ifindex, &group, wait, &scope, &limiter, |ip, st| {
+                            let proof = format!("neighbour entry {}", neigh::state_name(st));
+                            for &i in by_addr.get(&ip).into_iter().flatten() {
+                                let wait = first_wait(Duration::ZERO);
+                                let _ = tx.try_send((i, Some((proof.clone(), wait))));
+                            }
+                        })
+                        .await;
+                    record_neighbours(&sw, &idxs, &targets, &opts, &link, &mut report)
                 }
+            };
+            for (i, r) in o.down {
+                method[i] = o.method;
+                down.push((i, r));
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            }
+            for i in o.up {
+                method[i] = o.method;
+            }
+            for i in o.direct {
+                let _ = tx.try_send((i, None));
             }
         }
         drop(tx);
-        down
+        (down, method)
     };
     let probing = run_probes(rx, &targets, &opts, &limiter, |_| {
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
     });
-    let (down, probed) = tokio::join!(discovery, probing);
+    let ((down, method), probed) = tokio::join!(discovery, probing);
+    report.methods = method;
     let mut results: Vec<Option<HostResult>> = vec![None; total];
     for (i, r) in down.into_iter().chain(probed) {
         if let Some(slot) = results.get_mut(i) {
@@ -219,6 +245,92 @@ pub async fn probe_all_with(
         .map(|(r, t)| r.unwrap_or_else(|| failed_host(t, &opts, "not probed")))
         .collect();
     (results, report)
+}
+
+/// What the discovery of one link decided per target index.
+struct Outcome {
+    method: &'static str,
+    down: Vec<(usize, HostResult)>,
+    up: Vec<usize>,
+    /// No table entry was seen: probed as without discovery.
+    direct: Vec<usize>,
+}
+
+/// Sort the targets `idxs` of one link by the ARP sweep's result, counting them in `report`.
+fn record_arp(
+    sw: &discover::Sweep,
+    idxs: &[usize],
+    targets: &[Target],
+    opts: &ProbeOptions,
+    link: &Link,
+    report: &mut DiscoveryReport,
+) -> Outcome {
+    report.discovery = "arp-raw";
+    report.interfaces.push(link.iface.clone());
+    report.swept += idxs.len();
+    report.arp_requests += sw.requests.values().map(|&n| u64::from(n)).sum::<u64>();
+    report.arp_frames_ignored += sw.ignored;
+    report.arp_frame_limit_hit |= sw.frame_limit_hit;
+    report.send_errors += sw.send_errors;
+    let mut out = Outcome {
+        method: "arp-raw",
+        down: Vec::new(),
+        up: Vec::new(),
+        direct: Vec::new(),
+    };
+    for &i in idxs {
+        let Some(t) = targets.get(i) else { continue };
+        if sw.up.contains_key(&t.addr) {
+            report.up += 1;
+            out.up.push(i);
+        } else {
+            report.down += 1;
+            let n = sw.requests.get(&t.addr).copied().unwrap_or(0);
+            let n = if n == 0 { ARP_RETRIES + 1 } else { n };
+            let ev = format!("no ARP reply ({n} requests on {})", link.iface);
+            out.down.push((i, host_down(t, opts, &ev)));
+        }
+    }
+    out
+}
+
+/// Sort the targets `idxs` of one link by the neighbour sweep's result, counting them in
+/// `report`.
+fn record_neighbours(
+    sw: &neigh::NeighSweep,
+    idxs: &[usize],
+    targets: &[Target],
+    opts: &ProbeOptions,
+    link: &Link,
+    report: &mut DiscoveryReport,
+) -> Outcome {
+    report.discovery = "neighbour-table";
+    report.interfaces.push(link.iface.clone());
+    report.neighbour_datagrams += sw.sent;
+    report.send_errors += sw.send_errors;
+    let mut out = Outcome {
+        method: "neighbour-table",
+        down: Vec::new(),
+        up: Vec::new(),
+        direct: Vec::new(),
+    };
+    for &i in idxs {
+        let Some(t) = targets.get(i) else { continue };
+        if let Some(why) = sw.down.get(&t.addr) {
+            report.swept += 1;
+            report.down += 1;
+            let ev = format!("{why} on {} (UDP to port 9)", link.iface);
+            out.down.push((i, host_down(t, opts, &ev)));
+        } else if sw.up.contains_key(&t.addr) {
+            report.swept += 1;
+            report.up += 1;
+            out.up.push(i);
+        } else {
+            report.probed_directly += 1;
+            out.direct.push(i);
+        }
+    }
+    out
 }
 
 /// Probe the targets whose indices arrive on `rx`, `opts.concurrency` at a time, until the
@@ -247,11 +359,9 @@ async fn run_probes(
         let limiter = Arc::clone(limiter);
         let h = tasks.spawn(async move {
             let mut r = probe_host(t.addr, t.hostname.clone(), &o, &limiter).await;
-            if let Some((mac, _)) = up {
+            if let Some((proof, _)) = up {
                 for p in &mut r.ports {
-                    if matches!(p.state, PortState::OpenFiltered | PortState::LikelyOpen) {
-                        p.evidence += &format!("; host up: ARP reply from {mac}");
-                    }
+                    on_live_host(p, &proof);
                 }
             }
             r

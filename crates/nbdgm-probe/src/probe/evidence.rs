@@ -31,7 +31,8 @@ pub enum Evidence {
 }
 
 /// The state and evidence text for what a probe saw. `ns_answered`: 137/udp of the same
-/// host answered (turns a silent 138/udp into `likely-open`).
+/// host answered (a silent 138/udp stays `open|filtered`, with that said in its evidence;
+/// `likely-open` is no longer produced, docs/probe.md "States").
 pub fn decide(port: Port, ev: &Evidence, ns_answered: bool) -> (PortState, String) {
     use PortState::*;
     match ev {
@@ -84,11 +85,14 @@ pub fn decide(port: Port, ev: &Evidence, ns_answered: bool) -> (PortState, Strin
         } => {
             let base = format!("no answer to {attempts} {sent} in {waited_ms} ms");
             match port {
+                // Not `likely-open` (before issue 16): nmbd and NetBT bind 138 with 137, but a
+                // filter on 138 alone is silent in the same way, so silence is all there is.
                 Port::Dgm138Udp if ns_answered => (
-                    LikelyOpen,
+                    OpenFiltered,
                     format!(
-                        "{base} and no ICMP error, while 137/udp answered (nmbd answers \
-                         GetBackupList only as local master browser)"
+                        "{base} and no ICMP error; 137/udp answered (nmbd and NetBT listen on \
+                         138 beside 137 and nmbd answers GetBackupList only as local master \
+                         browser, but a filter on 138 alone is just as silent)"
                     ),
                 ),
                 Port::Ns137Udp | Port::Dgm138Udp => {
@@ -111,6 +115,33 @@ pub fn by_silence(state: PortState, evidence: &str) -> bool {
             evidence.starts_with("no answer to ") || evidence.contains("(ETIMEDOUT)")
         }
         _ => false,
+    }
+}
+
+/// Adjust a result of a host that discovery proved up (`proof`, e.g. `ARP reply from MAC`):
+/// every state that rests on silence gets `; host up: PROOF` appended, and a 137/udp that
+/// stayed silent to every NODE STATUS request, without an ICMP error, becomes `filtered`:
+/// the host is there, and a NetBIOS name service answers NODE STATUS for `*` (RFC 1002
+/// §4.2.17–4.2.18; nmbd and Windows NetBT do), so the requests were dropped before any name
+/// service saw them (docs/probe.md "States"). 138/udp stays `open|filtered`: a listening
+/// datagram service is silent too.
+pub fn on_live_host(r: &mut PortResult, proof: &str) {
+    if !by_silence(r.state, &r.evidence) {
+        return;
+    }
+    let nbstat_silence = r.port == Port::Ns137Udp
+        && r.state == PortState::OpenFiltered
+        && r.evidence.starts_with("no answer to ")
+        && r.evidence.contains("NODE STATUS");
+    if nbstat_silence {
+        r.state = PortState::Filtered;
+        r.evidence = clean(&format!(
+            "{}; host up: {proof}; a NetBIOS name service answers NODE STATUS, so a filter \
+             drops it",
+            r.evidence
+        ));
+    } else {
+        r.evidence = clean(&format!("{}; host up: {proof}", r.evidence));
     }
 }
 

@@ -9,6 +9,25 @@ pub fn to_json(results: &[HostResult]) -> String {
     serde_json::to_string_pretty(results).unwrap_or_else(|_| "[]".into())
 }
 
+/// [`to_json`] with each host's discovery method added as `"discovery"` (`arp-raw`,
+/// `neighbour-table`, `none`; `methods` in the order of `results`, a missing one is `none`).
+/// [`HostResult`] ignores the field when read back.
+pub fn to_json_with_discovery(results: &[HostResult], methods: &[&str]) -> String {
+    let hosts: Vec<serde_json::Value> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                let m = methods.get(i).copied().unwrap_or("none");
+                o.insert("discovery".into(), serde_json::Value::from(m));
+            }
+            v
+        })
+        .collect();
+    serde_json::to_string_pretty(&hosts).unwrap_or_else(|_| "[]".into())
+}
+
 /// CSV columns, one row per host × port.
 pub const CSV_HEADER: [&str; 11] = [
     "address",

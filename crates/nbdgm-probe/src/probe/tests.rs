@@ -1,5 +1,6 @@
 //! Unit tests of the probe: options, states, evidence, packets, reports, verdicts.
 
+use super::evidence::port_result;
 use super::udp_name::{judge_ns, node_status_request};
 use super::*;
 use crate::target::TargetSet;
@@ -48,7 +49,7 @@ fn state_decisions_from_evidence() {
         (udp, icmp(3, 0), false, HostDown),
         (udp, icmp(3, 4), false, Error),
         (udp, icmp(11, 0), false, Error),
-        (udp, silence(), true, LikelyOpen),
+        (udp, silence(), true, OpenFiltered),
         (udp, silence(), false, OpenFiltered),
         (Port::Ns137Udp, silence(), true, OpenFiltered),
         (Port::Smb445Tcp, silence(), false, Filtered),
@@ -610,4 +611,48 @@ fn icmp_sender_and_silence_read_back_what_decide_wrote() {
         "\"unknown\""
     );
     assert_eq!(PortState::Unknown.as_str(), "unknown");
+}
+
+#[test]
+fn silent_138_beside_answering_137_is_open_filtered_with_the_reason() {
+    let (state, text) = decide(Port::Dgm138Udp, &silence(), true);
+    assert_eq!(state, PortState::OpenFiltered);
+    assert!(text.contains("137/udp answered"), "{text}");
+    assert!(text.contains("filter on 138 alone"), "{text}");
+    let (_, alone) = decide(Port::Dgm138Udp, &silence(), false);
+    assert!(!alone.contains("137/udp"), "{alone}");
+}
+
+#[test]
+fn live_host_turns_only_nbstat_silence_into_filtered() {
+    let nbstat = Evidence::Silence {
+        attempts: 3,
+        waited_ms: 700,
+        sent: "NODE STATUS request(s)".into(),
+    };
+    let mut r137 = port_result(Port::Ns137Udp, &nbstat, false, None, 3);
+    assert_eq!(r137.state, PortState::OpenFiltered);
+    on_live_host(&mut r137, "ARP reply from 02:00:00:00:00:01");
+    assert_eq!(r137.state, PortState::Filtered);
+    assert!(r137
+        .evidence
+        .contains("host up: ARP reply from 02:00:00:00:00:01"));
+    assert!(
+        by_silence(r137.state, &r137.evidence),
+        "still rests on silence"
+    );
+    // 138/udp silence stays two-state (a listening nmbd is silent too).
+    let mut r138 = port_result(Port::Dgm138Udp, &silence(), true, None, 3);
+    on_live_host(&mut r138, "ARP reply from 02:00:00:00:00:01");
+    assert_eq!(r138.state, PortState::OpenFiltered);
+    assert!(r138
+        .evidence
+        .ends_with("host up: ARP reply from 02:00:00:00:00:01"));
+    // Answers and ICMP-based states are untouched.
+    for ev in [Evidence::Answer("x".into()), icmp(3, 3), icmp(3, 13)] {
+        let mut r = port_result(Port::Ns137Udp, &ev, false, None, 1);
+        let before = r.clone();
+        on_live_host(&mut r, "ARP reply from 02:00:00:00:00:01");
+        assert_eq!(r, before);
+    }
 }

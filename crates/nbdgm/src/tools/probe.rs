@@ -30,15 +30,16 @@ pub enum ExpectArg {
     nbdgm probe fileserver.example --format json\n  \
     nbdgm probe 198.51.100.10 --ports 138/udp --expect closed      # Nagios check\n  \
     nbdgm probe 198.51.100.0/24 --rate 200 --concurrency 32 --timeout-ms 500 --retries 1\n\n\
-States: open, likely-open (138/udp silent while 137/udp answered), open|filtered (silence),\n\
-filtered (no answer to SYN, or ICMP admin-prohibited), closed (ICMP port unreachable, TCP reset),\n\
+States: open, open|filtered (UDP silence), filtered (no answer to SYN, ICMP admin-prohibited,\n\
+or 137/udp silent on a host discovery found up), closed (ICMP port unreachable, TCP reset),\n\
 host-down (host unreachable, no ARP answer), error. Details: docs/probe.md.\n\n\
-Host discovery: targets on a directly connected subnet are ARP-swept first (needs CAP_NET_RAW)\n\
-and only those that answer are probed; the others are host-down (\"no ARP reply\").\n\
---no-discovery probes every address. Standard error says which ran (discovery: arp-raw|none).\n\n\
-Exit codes without --expect: 0 probed, nothing open; 1 some port open or likely-open (findings);\n\
+Host discovery: targets on a directly connected subnet are ARP-swept first (CAP_NET_RAW;\n\
+without it the kernel resolves them and its neighbour table is read) and only those that\n\
+answer are probed; the others are host-down. --no-discovery probes every address. Standard\n\
+error and JSON (\"discovery\") say which ran: arp-raw, neighbour-table or none.\n\n\
+Exit codes without --expect: 0 probed, nothing open; 1 some port open (findings);\n\
 2 usage error, or no probe could be made at all.\n\
-With --expect (Nagios plugin): 0 OK, 1 WARNING (uncertain: likely-open, open|filtered),\n\
+With --expect (Nagios plugin): 0 OK, 1 WARNING (uncertain: open|filtered),\n\
 2 CRITICAL (open when expecting closed; closed/filtered/host-down when expecting open),\n\
 3 UNKNOWN (a probe failed); one summary line with performance data is printed last.")]
 pub struct ProbeArgs {
@@ -206,7 +207,7 @@ fn probe_and_report(args: &ProbeArgs, targets: Vec<target::Target>, opts: &Probe
     }
     let out = match args.format {
         ProbeFormat::Text => probe::to_text(&results),
-        ProbeFormat::Json => probe::to_json(&results) + "\n",
+        ProbeFormat::Json => probe::to_json_with_discovery(&results, &discovery.methods) + "\n",
         ProbeFormat::Csv => match probe::to_csv(&results) {
             Ok(s) => s,
             Err(e) => {
