@@ -37,6 +37,8 @@ pub enum RefuseReason {
     NotOwner,
     /// The request had a question but no usable NB record.
     Malformed,
+    /// A static name (configuration or API): the NBNS defends it like an owner.
+    Static,
 }
 
 /// How an end-node challenge ended.

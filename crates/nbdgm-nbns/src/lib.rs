@@ -68,21 +68,33 @@
 //!   `max_sources` tracked); rate-limited requests are dropped silently (counted).
 //! * Every cap and every refusal or drop has a counter in [`NbnsStats`].
 //!
+//! * **Static names** ([`admin`]): from the configuration or the local API; never
+//!   expire; a registration by another address or of the other kind gets ACT_ERR (the
+//!   NBNS defends them like an owner), one by a listed address a positive answer.
+//! * **Persistence** ([`persist`]): [`NbnsServer::export_state`] /
+//!   [`NbnsServer::import_state`] (JSON lines with a version), written atomically by
+//!   [`persist::save_file`]; the daemon saves periodically and at shutdown.
+//!
 //! Modules: [`config`] (configuration), [`server`] (RFC 1002 §5.1.4 processing),
 //! [`event`] (reports), [`stats`] (counters); internal: `table` (the name database,
 //! §5.1.4.2 timers), `rate` (per-source limits), `packets` (RFC 1002 §4.2 builders).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod event;
 mod packets;
+pub mod persist;
 mod rate;
 pub mod server;
 pub mod stats;
 mod table;
 
+pub use admin::{AdminError, StaticEntry};
 pub use config::{ConfigError, GroupAnswers, NbnsConfig};
 pub use event::{ChallengeOutcome, NbnsEvent, RefuseReason};
 pub use nbdgm_wire::Name;
+pub use persist::{LoadReport, StateError};
 pub use server::{Entry, EntrySnapshot, MemberSnapshot, NbnsServer, Transmit};
 pub use stats::NbnsStats;
+pub use table::Fixed;

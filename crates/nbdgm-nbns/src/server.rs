@@ -12,7 +12,7 @@ use crate::packets::{self, RCODE_ACT_ERR, RCODE_FMT_ERR, RCODE_IMP_ERR, RCODE_NA
 use crate::packets::{RCODE_RFS_ERR, RCODE_SRV_ERR};
 use crate::rate::{RateLimiter, Verdict};
 use crate::stats::NbnsStats;
-use crate::table::{Member, Record, Table};
+use crate::table::{Fixed, Member, Record, Table};
 use nbdgm_base::Random;
 use nbdgm_wire::nbns::{
     NbAddress, Opcode, Packet, RData, FLAG_RD, NB_GROUP, NB_ONT_MASK, TYPE_NB, TYPE_NBSTAT,
@@ -57,6 +57,12 @@ pub struct EntrySnapshot {
     pub name: String,
     pub suffix: u8,
     pub group: bool,
+    /// A static name (configuration or API `static`): never expires, never changed by
+    /// registrations; its members show `ttl` 0 and `expires_in_s` 0.
+    #[serde(rename = "static")]
+    pub is_static: bool,
+    /// `dynamic`, `config` (from `[[nbns_server.static]]`) or `admin` (API `static`).
+    pub origin: &'static str,
     pub members: Vec<MemberSnapshot>,
 }
 
@@ -70,10 +76,10 @@ enum RegKind {
 
 /// A NAME REGISTRATION REQUEST's useful content.
 #[derive(Debug, Clone)]
-struct NbRequest {
-    name: Name,
-    addr: NbAddress,
-    ttl: u32,
+pub(crate) struct NbRequest {
+    pub(crate) name: Name,
+    pub(crate) addr: NbAddress,
+    pub(crate) ttl: u32,
 }
 
 /// An end-node challenge in progress (RFC 1002 §5.1.4.1, secure server).
@@ -96,14 +102,14 @@ struct Challenge {
 /// The NetBIOS Name Server.
 #[derive(Debug)]
 pub struct NbnsServer {
-    cfg: NbnsConfig,
-    table: Table,
+    pub(crate) cfg: NbnsConfig,
+    pub(crate) table: Table,
     rate: RateLimiter,
     pending: HashMap<u16, Challenge>,
     pending_by_name: HashMap<Name, u16>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<NbnsEvent>,
-    stats: NbnsStats,
+    pub(crate) stats: NbnsStats,
     /// Challenge ids (ChaCha, seeded from the OS unless the configuration fixes a seed).
     rng: Random,
 }
@@ -259,14 +265,23 @@ impl NbnsServer {
                     name: name.to_string(),
                     suffix: name.suffix(),
                     group: rec.group,
+                    is_static: rec.fixed.is_some(),
+                    origin: match rec.fixed {
+                        None => "dynamic",
+                        Some(Fixed::Config) => "config",
+                        Some(Fixed::Admin) => "admin",
+                    },
                     members: members
                         .into_iter()
                         .map(|m| MemberSnapshot {
                             ip: m.ip,
                             nb_flags: m.nb_flags,
                             ont: nbdgm_wire::nbns::ont_name(m.nb_flags),
-                            ttl: m.ttl,
-                            expires_in_s: m.expires.saturating_duration_since(now).as_secs(),
+                            ttl: if rec.fixed.is_some() { 0 } else { m.ttl },
+                            expires_in_s: match rec.fixed {
+                                Some(_) => 0,
+                                None => m.expires.saturating_duration_since(now).as_secs(),
+                            },
                         })
                         .collect(),
                 })
@@ -293,7 +308,7 @@ impl NbnsServer {
             .push_back(Transmit::unicast(Service::Name, to, bytes, reply_to));
     }
 
-    fn emit(&mut self, ev: NbnsEvent) {
+    pub(crate) fn emit(&mut self, ev: NbnsEvent) {
         if self.events.len() >= self.cfg.max_queued_events {
             self.events.pop_front();
             self.stats.events_dropped += 1;
@@ -302,7 +317,7 @@ impl NbnsServer {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn refuse(
+    pub(crate) fn refuse(
         &mut self,
         to: SocketAddrV4,
         id: u16,
@@ -321,7 +336,7 @@ impl NbnsServer {
         });
     }
 
-    fn update_gauges(&mut self) {
+    pub(crate) fn update_gauges(&mut self) {
         self.stats.names = self.table.len() as u64;
         self.stats.addresses = self.table.members() as u64;
         self.stats.pending_challenges = self.pending.len() as u64;
@@ -340,11 +355,11 @@ impl NbnsServer {
         }
     }
 
-    fn deadline(&self, now: Instant, d: Duration) -> Instant {
+    pub(crate) fn deadline(&self, now: Instant, d: Duration) -> Instant {
         now.checked_add(d).unwrap_or(now)
     }
 
-    fn member(&self, now: Instant, addr: NbAddress, ttl: u32) -> Member {
+    pub(crate) fn member(&self, now: Instant, addr: NbAddress, ttl: u32) -> Member {
         let life = Duration::from_secs(u64::from(ttl)).saturating_add(self.cfg.expiry_grace);
         Member {
             ip: addr.ip,
@@ -662,6 +677,10 @@ impl NbnsServer {
             }
             return self.register_new(now, from, id, len, &req, ttl);
         };
+        if rec.fixed.is_some() {
+            let same = rec.group == group && rec.has(ip);
+            return self.defend_static(now, from, id, len, &req, ttl, same);
+        }
         if rec.group != group {
             self.stats.refused_kind_mismatch += 1;
             let holder = self.holder_addr(&req.name, now).unwrap_or(own);
@@ -691,7 +710,7 @@ impl NbnsServer {
     }
 
     /// The first (oldest) address of a name, with its flags, for ACT_ERR answers.
-    fn holder_addr(&self, name: &Name, now: Instant) -> Option<NbAddress> {
+    pub(crate) fn holder_addr(&self, name: &Name, now: Instant) -> Option<NbAddress> {
         let rec = self.table.get(name)?;
         let m = rec.live(now).min_by_key(|m| m.since)?;
         let g = if rec.group { NB_GROUP } else { 0 };
@@ -722,7 +741,14 @@ impl NbnsServer {
         !over
     }
 
-    fn grant(&mut self, to: SocketAddrV4, id: u16, len: usize, req: &NbRequest, ttl: u32) {
+    pub(crate) fn grant(
+        &mut self,
+        to: SocketAddrV4,
+        id: u16,
+        len: usize,
+        req: &NbRequest,
+        ttl: u32,
+    ) {
         let resp = packets::registration_response(id, 0, &req.name, ttl, req.addr);
         self.send(to, &resp, Some(len));
     }
@@ -1061,7 +1087,7 @@ impl NbnsServer {
         let current = self
             .table
             .get(&ch.name)
-            .map(|r| (r.group, r.has(ch.member.ip)));
+            .map(|r| (r.group || r.fixed.is_some(), r.has(ch.member.ip)));
         match current {
             Some((true, _)) => {
                 self.stats.refused_kind_mismatch += 1;
@@ -1121,6 +1147,10 @@ impl NbnsServer {
             self.stats.release_unknown += 1;
             return reply(self, RCODE_NAM_ERR, Some(RefuseReason::UnknownName));
         };
+        if rec.fixed.is_some() {
+            self.stats.refused_static += 1;
+            return reply(self, RCODE_ACT_ERR, Some(RefuseReason::Static));
+        }
         if !rec.has(addr.ip) {
             self.stats.release_not_owner += 1;
             return reply(self, RCODE_ACT_ERR, Some(RefuseReason::NotOwner));

@@ -66,6 +66,14 @@ pub struct NbnsStats {
     pub refused_bad_address: u64,
     /// `*`-names and other names that are never registered (RFS_ERR).
     pub refused_bad_name: u64,
+    /// Registration, refresh or release of a static name by an address it does not
+    /// list, or of the other kind (ACT_ERR: the NBNS defends static names).
+    pub refused_static: u64,
+    /// Names of the state file dropped at load: expired, out of scope, unreadable
+    /// name, or beyond `max_names`.
+    pub state_dropped: u64,
+    /// Names loaded from the state file at start.
+    pub state_loaded: u64,
     /// NAME OVERWRITE/UPDATE (RD = 0): a secure server refuses it (IMP_ERR).
     pub refused_update: u64,
     /// `<1D>` registrations granted without being stored (GroupAnswers::Broadcast).

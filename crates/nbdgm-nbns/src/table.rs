@@ -25,9 +25,22 @@ pub(crate) struct Member {
     pub established: bool,
 }
 
+/// Where a name that never expires came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    /// `[[nbns_server.static]]` in the configuration (like an lmhosts `#PRE` line):
+    /// applied at every start, never saved to the state file, never deleted by the API.
+    Config,
+    /// Added through the local API with `static`: saved to the state file.
+    Admin,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Record {
     pub group: bool,
+    /// A static name: its addresses never expire and registrations never change it
+    /// (the NBNS defends it like an owner, RFC 1002 §5.1.4.1).
+    pub fixed: Option<Fixed>,
     pub members: Vec<Member>,
     deadline: Instant,
     /// Where the next cut query answer starts (round robin over the live addresses).
@@ -143,7 +156,36 @@ impl Table {
             name,
             Record {
                 group,
+                fixed: None,
                 members: vec![member],
+                deadline,
+                cursor: 0,
+            },
+        );
+    }
+
+    /// Add a name with several addresses at once (static entries, the state file). The
+    /// caller checked that there is room; a previous record of the name is replaced.
+    pub fn insert_all(
+        &mut self,
+        name: Name,
+        group: bool,
+        members: Vec<Member>,
+        fixed: Option<Fixed>,
+    ) {
+        self.remove(&name);
+        let Some(deadline) = min_expiry(&members) else {
+            return;
+        };
+        self.index.insert((deadline, name.clone()));
+        self.members += members.len();
+        Self::account(&mut self.held, group, &members, true);
+        self.map.insert(
+            name,
+            Record {
+                group,
+                fixed,
+                members,
                 deadline,
                 cursor: 0,
             },
