@@ -13,6 +13,7 @@
 //! - [`pace`]: the rate limit; [`scope`]: the send guard
 //! - [`icmp`]: the error queue; [`evidence`]: what was seen and the state it means
 //! - [`udp`]: one UDP exchange with retries; [`udp_name`]: 137/udp; [`udp_datagram`]: 138/udp
+//!   ([`udp_announce`]: its AnnouncementRequest when GetBackupList is unanswered)
 //! - [`tcp`]: connects (138/tcp, 445/tcp); [`tcp_session`]: 139/tcp
 //! - [`host`]: one host, all hosts; [`discovered`]: all hosts after host discovery
 //!   ([`discover`]: the ARP sweep of on-link targets, [`arp`]: RFC 826 packets; [`neigh`]:
@@ -34,6 +35,7 @@ pub mod scope;
 pub mod tcp;
 pub mod tcp_session;
 pub mod udp;
+pub mod udp_announce;
 pub mod udp_datagram;
 pub mod udp_name;
 

@@ -1,6 +1,6 @@
 //! Exposure probes against a real Samba nmbd in network namespaces
 //! (198.51.100.0/24 only; SAMBA-LAB.md): 137/udp NODE STATUS names and roles, 138/udp
-//! GetBackupList answered once nmbd is the local master browser and `open|filtered` before,
+//! GetBackupList answered once nmbd is the local master browser, its HostAnnouncement before,
 //! nftables drop → `open|filtered`/`filtered`, nftables reject admin-prohibited → `filtered`,
 //! nmbd stopped → `closed` with ICMP port-unreachable evidence, an absent host →
 //! `host-down`, and `probe_all` over a range. Needs root, iproute2, Samba and nft: skipped
@@ -89,12 +89,16 @@ fn probe_states_against_nmbd() {
     let ns = port(&early, Port::Ns137Udp);
     assert_eq!(ns.state, PortState::Open, "{early:#?}");
     let dgm = port(&early, Port::Dgm138Udp);
-    if dgm.state != PortState::Open {
-        // (It may just have become LMB; otherwise it is silent: open|filtered, with the
-        // answering 137 in its evidence.)
-        assert_eq!(dgm.state, PortState::OpenFiltered, "{early:#?}");
-        assert!(dgm.evidence.contains("137/udp answered"), "{early:#?}");
-        assert_eq!(dgm.attempts, 2);
+    // Not yet LMB: GetBackupList is unanswered, the AnnouncementRequest that follows gets
+    // nmbd's HostAnnouncement (broadcast). (It may just have become LMB: GetBackupList.)
+    assert_eq!(dgm.state, PortState::Open, "{early:#?}");
+    if !dgm.evidence.starts_with("GetBackupListResponse") {
+        assert!(
+            dgm.evidence
+                .starts_with("HostAnnouncement from SAMBAA<00> (server SAMBAA)"),
+            "{early:#?}"
+        );
+        assert_eq!(dgm.attempts, 3, "2 GetBackupList + 1 AnnouncementRequest");
     }
 
     nmbd.wait_local_master(Duration::from_secs(60))
@@ -169,7 +173,12 @@ fn probe_states_against_nmbd() {
         // The same silence as a listening nmbd that is not master browser (above).
         assert_eq!(dgm.state, PortState::OpenFiltered, "{r:#?}");
         assert!(dgm.evidence.contains("137/udp answered"), "{r:#?}");
-        assert_eq!(dgm.attempts, 2);
+        assert!(
+            dgm.evidence
+                .contains("AnnouncementRequest(s) to TESTGROUP<00>"),
+            "{r:#?}"
+        );
+        assert_eq!(dgm.attempts, 4, "2 GetBackupList + 2 AnnouncementRequest");
         assert_eq!(
             port(&r, Port::Smb445Tcp).state,
             PortState::Filtered,

@@ -656,3 +656,24 @@ fn live_host_turns_only_nbstat_silence_into_filtered() {
         assert_eq!(r, before);
     }
 }
+
+#[test]
+fn announcement_request_bytes_and_answers() {
+    let src = SocketAddrV4::new(Ipv4Addr::new(198, 51, 100, 250), 40000);
+    let b = super::udp_announce::announcement_request("testgroup", 7, src).unwrap();
+    let d = Datagram::parse(&b).unwrap();
+    assert_eq!(d.msg_type, MsgType::DirectGroup);
+    let ms = MailslotWrite::parse(d.user_data().unwrap()).unwrap();
+    assert!(ms.is(mailslot::BROWSE));
+    assert!(matches!(
+        BrowserFrame::parse(&ms.data).unwrap(),
+        BrowserFrame::AnnouncementRequest(_)
+    ));
+    // Our own request is not an announcement; garbage is nothing.
+    assert!(super::udp_announce::describe_announcement(&b).is_none());
+    assert!(super::udp_announce::describe_announcement(&[0u8; 3]).is_none());
+    assert!(
+        super::udp_announce::announcement_request("A-NAME-FAR-TOO-LONG-FOR-NETBIOS", 7, src)
+            .is_none()
+    );
+}

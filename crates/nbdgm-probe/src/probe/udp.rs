@@ -67,7 +67,7 @@ impl ProbeUdp {
             .await
     }
 
-    async fn send(&self, bytes: &[u8]) -> Result<(), UdpEvent> {
+    pub(super) async fn send(&self, bytes: &[u8]) -> Result<(), UdpEvent> {
         match self.sock.send(bytes).await {
             Ok(_) => Ok(()),
             Err(e) => {

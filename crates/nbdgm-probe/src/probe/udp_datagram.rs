@@ -4,6 +4,7 @@
 
 use super::evidence::{port_result, Evidence};
 use super::udp::{random_u32, udp_exchange, BuildError};
+use super::udp_announce::ask_announcement;
 use super::udp_name::display_name;
 use super::{Port, PortResult, ProbeOptions, RateLimiter, Scope, PROBE_NAME};
 use nbdgm_wire::browser::BrowserFrame;
@@ -130,9 +131,37 @@ pub async fn probe_dgm(
         |d| Some(describe_dgm_answer(d)),
     )
     .await;
-    let ev = match out.result {
-        Ok(text) => Evidence::Answer(text),
-        Err(ev) => ev,
+    let (mut ev, mut rtt, mut attempts) = match out.result {
+        Ok(text) => (Evidence::Answer(text), out.rtt, out.attempts),
+        Err(ev) => (ev, out.rtt, out.attempts),
     };
-    port_result(Port::Dgm138Udp, &ev, ns_answered, out.rtt, out.attempts)
+    // Silent beside an answering 137: ask for the host's announcement (udp_announce).
+    if let (Evidence::Silence { .. }, true) = (&ev, ns_answered) {
+        if let Some((seen, n)) = ask_announcement(scope, target, workgroup, opts, limiter).await {
+            attempts += n;
+            match seen {
+                Some((text, took)) => {
+                    ev = Evidence::Answer(text);
+                    rtt = Some(took);
+                }
+                None => {
+                    if let Evidence::Silence {
+                        attempts: a,
+                        waited_ms,
+                        sent,
+                    } = &mut ev
+                    {
+                        let extra: u64 = (0..n).map(|i| opts.window(i).as_millis() as u64).sum();
+                        *a += n;
+                        *waited_ms += extra;
+                        *sent += &format!(
+                            " and AnnouncementRequest(s) to {}<00>",
+                            workgroup.to_ascii_uppercase()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    port_result(Port::Dgm138Udp, &ev, ns_answered, rtt, attempts)
 }

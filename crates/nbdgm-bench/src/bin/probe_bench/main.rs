@@ -46,7 +46,8 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Which runs to make (comma-separated): nbdgm (ARP host discovery first, the default),
-    /// nbdgm-nodisc (`--no-discovery`), nbdgm-fast, nbdgm-quick, nmap-pn, nmap,
+    /// nbdgm-nodisc (`--no-discovery`), nbdgm-unpriv (setpriv without CAP_NET_RAW), nbdgm-fast,
+    /// nbdgm-quick, nmap-pn, nmap,
     /// nmap-nbstat, nmap-noarp (`-Pn --disable-arp-ping`).
     #[arg(
         long,
@@ -484,6 +485,17 @@ fn tools(cli: &Cli, nbdgm: &Path) -> anyhow::Result<Vec<Tool>> {
                     ports: [true, true],
                 }
             }
+            "nbdgm-unpriv" => Tool {
+                key: key.clone(),
+                label: "nbdgm without CAP_NET_RAW (neighbour table)".into(),
+                kind: Kind::Nbdgm,
+                args: [
+                    s(&["setpriv", "--inh-caps=-all", "--bounding-set=-net_raw"]),
+                    base_nb,
+                ]
+                .concat(),
+                ports: [true, true],
+            },
             "nbdgm-fast" => {
                 let mut args = base_nb;
                 args.extend(cli.fast_args.split_whitespace().map(String::from));
