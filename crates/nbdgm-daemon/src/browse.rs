@@ -115,6 +115,10 @@ pub struct BrowserSection {
     pub announce: bool,
     /// Take part in elections and browse roles (Samba's `local master`).
     pub local_master: bool,
+    /// Also run the sending roles (`announce`, `local_master`, `remote_announce`) on
+    /// interfaces found automatically (no `[[interface]]`); off: those interfaces only
+    /// listen, so no election starts on a network nobody named (issue 17 §5).
+    pub auto_interfaces: bool,
     /// Election OS level (Samba's `os level`): higher wins.
     pub os_level: u8,
     /// Force an election at start-up and win ties on this bit (Samba's `preferred master`).
@@ -153,6 +157,7 @@ impl Default for BrowserSection {
             listen: true,
             announce: false,
             local_master: false,
+            auto_interfaces: false,
             os_level: d.os_level,
             preferred_master: false,
             comment: String::new(),

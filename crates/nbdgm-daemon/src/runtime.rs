@@ -66,14 +66,62 @@ pub(crate) fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig
             .nbdd_server
             .nbns
             .or_else(|| cfg.nbns.servers.first().copied()),
+        nbns_static: (cfg.nbns_server.statics.iter())
+            .filter_map(|s| s.entry(&cfg.node.scope).ok())
+            .collect(),
+        nbns_state: crate::nbns_state::state_path(
+            cfg.nbns_server.state_file.as_deref(),
+            iface.net.addr(),
+        )
+        .map(|path| crate::nbns_state::StateSettings {
+            path,
+            interval: Duration::from_secs(cfg.nbns_server.state_save_interval_s),
+            max_bytes: cfg.nbns_server.state_max_bytes,
+        }),
     });
     AppsConfig {
         roles: settings,
         messenger: cfg.messenger.clone(),
-        browser: cfg.browser.active().then(|| {
+        browser: browser_config(cfg),
+    }
+}
+
+/// The browser's settings. On interfaces found automatically (no `[[interface]]`) the
+/// browser only listens unless `[browser] auto_interfaces` says otherwise: no
+/// announcement, election or browse role on a network nobody named (issue 17 §5).
+fn browser_config(cfg: &Config) -> Option<nbdgm_browser::BrowserConfig> {
+    cfg.browser.active().then(|| {
+        let mut b =
             cfg.browser
-                .engine_config(&cfg.node_name(), &cfg.node.workgroup, cfg.ports.datagram)
-        }),
+                .engine_config(&cfg.node_name(), &cfg.node.workgroup, cfg.ports.datagram);
+        if cfg.interfaces.is_empty() && !cfg.browser.auto_interfaces {
+            b.announce = false;
+            b.potential_browser = false;
+            b.preferred_master = false;
+            b.lm_announce = nbdgm_browser::LmAnnounce::No;
+            b.remote_announce.clear();
+            b.allow_reset = false;
+        }
+        b
+    })
+}
+
+/// Log (info) the interfaces discovery leaves out and why, when none is configured.
+fn log_skipped_interfaces(cfg: &Config) {
+    if !cfg.interfaces.is_empty() {
+        return;
+    }
+    // An error here is reported by `resolve_interfaces`.
+    if let Ok(d) = nbdgm_runtime::interfaces::discover_interfaces() {
+        for (i, reason) in d.skipped {
+            info!(
+                interface = %nbdgm_wire::text::escape(&i.name),
+                address = %i.addr,
+                %reason,
+                "not served: a container or virtual interface found automatically; \
+                 name its address in an [[interface]] to serve it"
+            );
+        }
     }
 }
 
@@ -201,7 +249,11 @@ fn identity(cfg: &Config) -> Result<Identity> {
 /// The API hub as the workers' outlet.
 /// Run the daemon until SIGTERM/SIGINT.
 pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
+    log_skipped_interfaces(&cfg);
     let interfaces = cfg.resolve_interfaces().context("interfaces")?;
+    for w in cfg.interface_warnings(&interfaces) {
+        warn!("{w}");
+    }
     let own: Vec<Ipv4Net> = interfaces.iter().map(|i| i.net.trunc()).collect();
 
     // 1. Bind everything while we may still be root.
@@ -516,5 +568,53 @@ mod tests {
         let d = door(&c, &own);
         assert!(!d.name_acl.permits("203.0.113.1".parse().unwrap()));
         assert!(d.datagram_acl.permits("203.0.113.1".parse().unwrap()));
+    }
+
+    /// Issue 17 §5: no sending browser role on interfaces found automatically unless
+    /// `[browser] auto_interfaces`; `[[interface]]` ones take them as configured.
+    #[test]
+    fn browser_roles_only_on_named_interfaces_unless_asked() {
+        let roles = "[browser]\nannounce = true\nlocal_master = true\npreferred_master = true\n\
+                     remote_announce = [{ address = \"203.0.113.255\" }]\n";
+        let iface = "[[interface]]\naddress = \"198.51.100.10/24\"\n";
+        let sends = |text: &str| {
+            let b = browser_config(&Config::from_str(text).unwrap()).unwrap();
+            (
+                b.announce,
+                b.potential_browser,
+                b.preferred_master,
+                !b.remote_announce.is_empty(),
+            )
+        };
+        assert_eq!(sends(roles), (false, false, false, false));
+        assert_eq!(sends(&format!("{iface}{roles}")), (true, true, true, true));
+        assert_eq!(
+            sends(&format!("{roles}auto_interfaces = true\n")),
+            (true, true, true, true)
+        );
+        // Listening alone stays on everywhere.
+        assert!(browser_config(&Config::default()).is_some());
+        let c = Config::from_str(roles).unwrap();
+        let w = c.interface_warnings(&[]);
+        assert!(
+            w.iter().any(|w| w.contains("browser.auto_interfaces")),
+            "{w:?}"
+        );
+        // A NAT'd container address is pointed at announce_address.
+        let c = Config::from_str("[[interface]]\naddress = \"172.17.0.2/16\"\n").unwrap();
+        let served = c.resolve_interfaces().unwrap();
+        let w = c.interface_warnings(&served);
+        assert!(
+            w.iter()
+                .any(|w| w.contains("172.17.0.0/16") && w.contains("announce_address")),
+            "{w:?}"
+        );
+        let c = Config::from_str(
+            "[[interface]]\naddress = \"172.17.0.2/16\"\nannounce_address = \"198.51.100.7\"\n",
+        )
+        .unwrap();
+        assert!(c
+            .interface_warnings(&c.resolve_interfaces().unwrap())
+            .is_empty());
     }
 }

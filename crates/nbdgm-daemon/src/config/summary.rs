@@ -1,7 +1,8 @@
 //! `nbdgm serve --check-config`: the summary printed for a valid file.
 
 use super::error::ConfigError;
-use super::{system_interfaces, AllowList, Config, NodeType};
+use super::{AllowList, Config, NodeType};
+use nbdgm_runtime::interfaces::discover_interfaces;
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddrV4;
@@ -17,7 +18,8 @@ pub struct Summary {
     pub scope: String,
     /// `NAME<xx>` (with ` group` for group names).
     pub names: Vec<String>,
-    /// `address/len broadcast b`; `auto: ...` when taken from the system.
+    /// `address/len broadcast b`; `auto: ...` when taken from the system, and
+    /// `not served: NAME address/len (reason)` for what discovery leaves out.
     pub interfaces: Vec<String>,
     pub name_port: u16,
     pub datagram_port: u16,
@@ -80,12 +82,26 @@ impl Config {
             })
             .collect();
         let interfaces = if self.interfaces.is_empty() {
-            match system_interfaces() {
-                Ok(l) if !l.is_empty() => l
-                    .iter()
-                    .map(|(ip, len, _)| format!("auto: {ip}/{len}"))
-                    .collect(),
-                Ok(_) => vec!["auto: none found".to_owned()],
+            match discover_interfaces() {
+                Ok(d) => {
+                    let mut l: Vec<String> = d
+                        .kept
+                        .iter()
+                        .map(|i| format!("auto: {}/{}", i.addr, i.prefix))
+                        .collect();
+                    if l.is_empty() {
+                        l.push("auto: none found".to_owned());
+                    }
+                    l.extend(d.skipped.iter().map(|(i, r)| {
+                        format!(
+                            "not served: {} {}/{} ({r})",
+                            nbdgm_wire::text::escape(&i.name),
+                            i.addr,
+                            i.prefix
+                        )
+                    }));
+                    l
+                }
                 Err(e) => vec![format!("auto: cannot list ({e})")],
             }
         } else {
@@ -94,7 +110,7 @@ impl Config {
                 .map(|i| format!("{} broadcast {}", i.address, i.broadcast_addr()))
                 .collect()
         };
-        let mut warnings = Vec::new();
+        let mut warnings = self.interface_warnings(&self.resolve_interfaces().unwrap_or_default());
         if self.api.mode.0 & 0o007 != 0 {
             warnings.push(format!(
                 "api.mode {} lets every local user use the API",

@@ -387,3 +387,52 @@ pub(super) fn check_log_level(s: &str) -> Result<(), ValueError> {
             reason: e.to_string(),
         })
 }
+
+/// Warnings about the addresses served (issue 17 §5): not errors, since a container
+/// bridge or a NAT address may be exactly what the operator wants.
+impl Config {
+    /// What `serve` logs and `--check-config` prints about `served` (the result of
+    /// [`Config::resolve_interfaces`]): an interface named in `[[interface]]` that
+    /// discovery would leave out (a container or VM bridge), an address in Docker's
+    /// default network 172.17.0.0/16 in registrations and announcements, and browser
+    /// roles that the interfaces found automatically do not take.
+    pub fn interface_warnings(&self, served: &[super::Interface]) -> Vec<String> {
+        use nbdgm_runtime::interfaces::{interface_of, is_docker_default};
+        let configured = !self.interfaces.is_empty();
+        let mut out = Vec::new();
+        for i in served {
+            let addr = i.net.addr();
+            let carried = i.announce_address.unwrap_or(addr);
+            if configured && i.announce_address.is_none() {
+                if let Some((sys, Some(reason))) = interface_of(addr) {
+                    out.push(format!(
+                        "interface {addr} is {} ({reason}): name registrations and \
+                         announcements there carry {addr}, which hosts beyond this machine \
+                         may not reach; if peers see this host under another address, set \
+                         announce_address (see docs/configuration.md)",
+                        nbdgm_wire::text::escape(&sys.name)
+                    ));
+                }
+            }
+            if is_docker_default(carried) {
+                out.push(format!(
+                    "interface {addr}: name registrations and announcements carry {carried}, \
+                     in Docker's default bridge network 172.17.0.0/16 (a container behind \
+                     NAT?); set announce_address to the address peers see, or run the \
+                     container with host networking (see docs/configuration.md)"
+                ));
+            }
+        }
+        let b = &self.browser;
+        let sends = b.announce || b.local_master || !b.remote_announce.is_empty();
+        if !configured && sends && !b.auto_interfaces {
+            out.push(
+                "browser.announce, local_master and remote_announce run only on [[interface]] \
+                 ones; the interfaces found automatically only listen: name them in \
+                 [[interface]], or set browser.auto_interfaces = true"
+                    .to_owned(),
+            );
+        }
+        out
+    }
+}
