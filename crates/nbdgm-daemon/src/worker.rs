@@ -230,6 +230,11 @@ pub enum Command {
         names: Vec<(Name, bool)>,
         apps: Box<AppsConfig>,
     },
+    /// The NBNS role's table (local API `wins_*`).
+    Nbns {
+        op: crate::nbns_state::NbnsAdmin,
+        reply: Reply<crate::nbns_state::NbnsAdminReply>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -306,6 +311,29 @@ fn api_address(a: &NameAddress) -> proto::NameAddress {
         address: a.addr.into(),
         group: a.group,
         node_type: a.ont.as_str().to_string(),
+    }
+}
+
+/// Count a send's outcome in the stats; a failure is logged (rate-limited).
+fn count_sent(
+    stats: &mut RuntimeStats,
+    limiter: &mut LogLimiter,
+    addr: Ipv4Addr,
+    to: SocketAddrV4,
+    sent: io::Result<usize>,
+    now: Instant,
+) {
+    match sent {
+        Ok(n) => {
+            stats.tx += 1;
+            stats.tx_bytes += n as u64;
+        }
+        Err(e) => {
+            stats.tx_errors += 1;
+            if limiter.allow(now).is_some() {
+                warn!(interface = %addr, %to, error = %e, "send failed");
+            }
+        }
     }
 }
 
@@ -620,7 +648,8 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// Send what the node and the roles queued.
+    /// Send what the roles and the node queued, in that order, one `sendmmsg` per batch
+    /// of one service's datagrams (each still through the reply gate, and counted).
     async fn transmit(&mut self) {
         let now = Instant::now();
         while let Some(t) = self.roles.poll_transmit() {
@@ -634,9 +663,10 @@ impl<O: Outlet> Worker<O> {
                     continue;
                 }
             }
-            let sent = self.driver.try_send(service, to, &bytes);
-            self.count_sent(to, sent, now);
+            // The roles' answers are dropped when the kernel queue is full.
+            self.queue(service, to, &bytes, false, now).await;
         }
+        self.send_queued(false, now).await;
         let limiter = &mut self.log_limiter;
         self.roles
             .log_events(self.addr, || limiter.allow(now).is_some());
@@ -652,25 +682,38 @@ impl<O: Outlet> Worker<O> {
                 }
             }
             // A full kernel queue is waited for, never longer than a second.
-            let sent = self.driver.send(t.service, t.to, &t.bytes).await;
-            self.count_sent(t.to, sent, now);
+            self.queue(t.service, t.to, &t.bytes, true, now).await;
+        }
+        self.send_queued(true, now).await;
+    }
+
+    /// Queue a datagram for the next `sendmmsg`; a full queue, or one of the other
+    /// service, is sent first (`wait` as in [`Worker::send_queued`]).
+    async fn queue(
+        &mut self,
+        service: Service,
+        to: SocketAddrV4,
+        b: &[u8],
+        wait: bool,
+        now: Instant,
+    ) {
+        if !self.driver.queue(service, to, b) {
+            self.send_queued(wait, now).await;
+            // An empty queue takes any datagram.
+            let queued = self.driver.queue(service, to, b);
+            debug_assert!(queued);
         }
     }
 
-    /// Count a send's outcome in the stats; a failure is logged (rate-limited).
-    fn count_sent(&mut self, to: SocketAddrV4, sent: io::Result<usize>, now: Instant) {
-        match sent {
-            Ok(n) => {
-                self.stats.tx += 1;
-                self.stats.tx_bytes += n as u64;
-            }
-            Err(e) => {
-                self.stats.tx_errors += 1;
-                if self.log_limiter.allow(now).is_some() {
-                    warn!(interface = %self.addr, %to, error = %e, "send failed");
-                }
-            }
-        }
+    /// Send the queued datagrams, counting each; `wait`: a full kernel queue is waited
+    /// for, never longer than a second without progress, else the rest is dropped.
+    async fn send_queued(&mut self, wait: bool, now: Instant) {
+        let (stats, limiter, addr) = (&mut self.stats, &mut self.log_limiter, self.addr);
+        self.driver
+            .send_queued(wait, |to, sent| {
+                count_sent(stats, limiter, addr, to, sent, now)
+            })
+            .await;
     }
 
     /// The reply gate; refusals are counted (by reason and service in `reply_gate`).
@@ -829,6 +872,9 @@ impl<O: Outlet> Worker<O> {
             }
             Command::Cache { reply } => {
                 let _ = reply.send(Ok(self.cache_reply()));
+            }
+            Command::Nbns { op, reply } => {
+                let _ = reply.send(self.roles.nbns_admin(Instant::now(), op));
             }
             Command::Stats { reply } => {
                 let _ = reply.send(Ok(self.stats_reply()));
@@ -1109,6 +1155,7 @@ impl<O: Outlet> Worker<O> {
 
     async fn shutdown(&mut self) {
         let start = Instant::now();
+        self.roles.save_state(start);
         if let Some(b) = &mut self.driver.engines.browser {
             b.shutdown(start);
             self.pump_browser();

@@ -8,10 +8,12 @@
 //! 2. [`Driver::recv_batch`] (one `recvmmsg`), then [`Driver::deliver`] to the node (the caller
 //!    may check the packet first: access lists, rate limits, roles);
 //! 3. the pairing's rounds ([`Engines::pump_browser`], [`Engines::observe`]) and
-//!    [`Driver::send`] for what the node queued.
+//!    [`Driver::send`] for what the node queued, or [`Driver::queue`] and
+//!    [`Driver::send_queued`] to send it with one `sendmmsg` per batch.
 
 use crate::engines::Engines;
 use crate::recv_batch::{self, RecvBatch};
+use crate::send_batch::{self, SendBatch};
 use crate::sockets::{InterfaceSockets, Role};
 use nbdgm_node::{Incoming, Service};
 use std::future::{pending, Future};
@@ -30,6 +32,8 @@ pub const RECV_SLOTS: usize = recv_batch::MAX_SLOTS;
 /// (32 × 64 KiB of address space; pages are touched only by the datagrams that fill
 /// them).
 pub const RECV_BUF: usize = 65_536;
+/// Datagrams one `sendmmsg` call sends ([`Driver::queue`] holds this many).
+pub const SEND_SLOTS: usize = send_batch::MAX_SLOTS;
 /// Longest wait for a full kernel send queue.
 const SEND_WAIT: Duration = Duration::from_secs(1);
 
@@ -77,6 +81,10 @@ pub struct Driver {
     batch: RecvBatch,
     /// The role of the socket the batch came from.
     batch_role: Role,
+    /// Datagrams queued for one `sendmmsg` ([`Driver::queue`]), all from the socket
+    /// of `out_service`.
+    out: SendBatch,
+    out_service: Service,
 }
 
 async fn readable(s: Option<&UdpSocket>) -> io::Result<()> {
@@ -102,6 +110,8 @@ impl Driver {
             all_broadcast,
             batch: RecvBatch::new(RECV_SLOTS, RECV_BUF),
             batch_role: Role::DatagramUnicast,
+            out: SendBatch::new(SEND_SLOTS),
+            out_service: Service::Name,
         }
     }
 
@@ -258,8 +268,90 @@ impl Driver {
         self.socket(service).try_send_to(bytes, SocketAddr::V4(to))
     }
 
+    /// Send `batch` from the unicast socket of `service` without waiting (one
+    /// `sendmmsg` per run of datagrams the kernel takes; see [`SendBatch::send`]):
+    /// `Err(WouldBlock)` when the kernel queue is full, the rest still queued.
+    pub fn try_send_batch(&self, service: Service, batch: &mut SendBatch) -> io::Result<()> {
+        try_send_batch(self.socket(service), batch)
+    }
+
+    /// Send `batch` from the unicast socket of `service`; a full kernel queue is waited
+    /// for, but never longer than a second without progress. What is left then fails
+    /// with `TimedOut` (each datagram's result is in the batch).
+    pub async fn send_batch(&self, service: Service, batch: &mut SendBatch) -> io::Result<()> {
+        send_batch_waiting(self.socket(service), batch).await
+    }
+
+    /// Queue a copy of a datagram for [`Driver::send_queued`], from the unicast socket of
+    /// `service`. `false` (nothing queued) when the queue is full or holds datagrams of
+    /// the other service: send those first, so the datagrams leave in the order queued.
+    pub fn queue(&mut self, service: Service, to: SocketAddrV4, bytes: &[u8]) -> bool {
+        if !self.out.is_empty() && self.out_service != service {
+            return false;
+        }
+        self.out_service = service;
+        self.out.push(to, bytes)
+    }
+
+    /// Send what [`Driver::queue`] holds, one `sendmmsg` per batch; `wait`: a full kernel
+    /// queue is waited for as in [`Driver::send_batch`], else what it did not take fails
+    /// with `WouldBlock`. Then each datagram's destination and result go to `done`, in
+    /// the order queued, and the queue is empty.
+    pub async fn send_queued(
+        &mut self,
+        wait: bool,
+        done: impl FnMut(SocketAddrV4, io::Result<usize>),
+    ) {
+        if self.out.is_empty() {
+            return;
+        }
+        let sock = match self.out_service {
+            Service::Name => &self.sockets.name,
+            Service::Datagram => &self.sockets.datagram,
+        };
+        // The results are in the batch; the overall outcome adds nothing to them.
+        let _ = if wait {
+            send_batch_waiting(sock, &mut self.out).await
+        } else {
+            try_send_batch(sock, &mut self.out)
+        };
+        self.out.drain(done);
+    }
+
     /// Whether the socket of `role` exists (broadcast sockets are optional).
     pub fn has(&self, role: Role) -> bool {
         self.by_role(role).is_some()
+    }
+}
+
+/// Through tokio, so that "would block" clears the socket's write readiness.
+fn try_send_batch(sock: &UdpSocket, batch: &mut SendBatch) -> io::Result<()> {
+    sock.try_io(Interest::WRITABLE, || batch.send(sock.as_fd()))
+}
+
+/// [`Driver::send_batch`]: each wait for writability ends within [`SEND_WAIT`] of the
+/// last progress.
+async fn send_batch_waiting(sock: &UdpSocket, batch: &mut SendBatch) -> io::Result<()> {
+    let mut deadline = tokio::time::Instant::now() + SEND_WAIT;
+    loop {
+        let before = batch.unsent();
+        match try_send_batch(sock, batch) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            r => return r,
+        }
+        if batch.unsent() < before {
+            deadline = tokio::time::Instant::now() + SEND_WAIT;
+        }
+        if tokio::time::timeout_at(deadline, sock.writable())
+            .await
+            .is_err()
+        {
+            batch.fail_unsent(io::ErrorKind::TimedOut);
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
     }
 }

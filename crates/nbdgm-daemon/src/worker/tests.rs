@@ -1,7 +1,8 @@
 //! The receive → subscriber path of one datagram, measured: heap allocations made by
 //! the worker's thread from the socket read to the serialized subscriber line; and the
 //! batched receive (`recvmmsg`, RFC 1002 §5.3.3 datagrams) keeping the door's checks
-//! and counters per packet.
+//! and counters per packet; the batched send (`sendmmsg`, RFC 1002 §4.2.18 answers)
+//! keeping the reply gate per answer.
 
 use super::*;
 use crate::acl::Acl;
@@ -220,4 +221,88 @@ fn batched_receive_applies_the_rate_limit_per_packet() {
     assert_eq!(w.stats.rx_datagram, 12);
     assert_eq!(w.stats.rate_limited_rx, 7);
     assert_eq!(w.driver.engines.node.stats().datagrams_delivered, 5);
+}
+
+/// A NODE STATUS REQUEST for `*<00>` (RFC 1002 §4.2.17), which the node answers.
+fn node_status_request(id: u16) -> Vec<u8> {
+    use nbdgm_wire::nbns::{Packet as NbnsPacket, TYPE_NBSTAT};
+    let star: Name = "*<00>".parse().unwrap();
+    NbnsPacket::request(id, 0, star, TYPE_NBSTAT)
+        .to_bytes()
+        .unwrap()
+}
+
+/// Send `n` NODE STATUS requests to the worker's name socket, let it read and answer
+/// them (one readiness, one flush: the batched send path), and collect the answers'
+/// transaction ids.
+fn burst(w: &mut Worker<Hub>, rt: &tokio::runtime::Runtime, n: u16) -> Vec<u16> {
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = w.driver.socket(Service::Name).local_addr().unwrap();
+    for id in 0..n {
+        client.send_to(&node_status_request(id), to).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    w.ready(Ok(()), Role::NameUnicast);
+    rt.block_on(w.flush());
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut ids = Vec::new();
+    let mut buf = [0u8; 2048];
+    // Bounded: at most n answers are read, and a quiet 300 ms ends it.
+    while ids.len() < usize::from(n) + 1 {
+        match client.recv_from(&mut buf) {
+            Ok((len, from)) => {
+                assert_eq!(from, to, "answered from the name socket");
+                assert!(len > 12 && buf[2] & 0x80 != 0, "a response");
+                ids.push(u16::from_be_bytes([buf[0], buf[1]]));
+            }
+            Err(_) => break,
+        }
+    }
+    ids
+}
+
+/// A burst larger than one `sendmmsg` batch: every request answered, in order, each
+/// answer counted once in tx / tx_bytes; nothing refused.
+#[test]
+fn a_burst_of_queries_gets_every_answer_through_the_batched_send() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut w, _) = loopback_worker(door(), Arc::new(Hub::new()), &rt);
+    let n = 50u16; // more than one batch of `SEND_SLOTS`
+    assert!(usize::from(n) > nbdgm_runtime::driver::SEND_SLOTS);
+    let ids = burst(&mut w, &rt, n);
+    assert_eq!(ids, (0..n).collect::<Vec<_>>(), "all answered, in order");
+    assert_eq!(w.stats.rx_name, u64::from(n));
+    assert_eq!(w.stats.tx, u64::from(n));
+    assert_eq!(w.stats.tx_errors, 0);
+    assert!(w.stats.tx_bytes > 50 * u64::from(n));
+    assert_eq!(
+        w.stats.rate_limited_reply + w.stats.amplification_dropped,
+        0
+    );
+}
+
+/// The reply gate still checks each answer before the batch: past its burst the rest
+/// are refused and counted, never sent.
+#[test]
+fn the_reply_gate_refuses_beyond_its_budget_in_a_batch() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut d = door();
+    d.reply_limit = (0.001, 5);
+    let (mut w, _) = loopback_worker(d, Arc::new(Hub::new()), &rt);
+    let ids = burst(&mut w, &rt, 20);
+    assert_eq!(ids, vec![0, 1, 2, 3, 4], "the burst of 5, then nothing");
+    assert_eq!(w.stats.rx_name, 20);
+    assert_eq!(w.stats.tx, 5);
+    assert_eq!(w.stats.rate_limited_reply, 15);
+    assert_eq!(w.stats.tx_errors, 0);
 }
