@@ -17,6 +17,8 @@
 #   sudo bench/probe.sh --tools nbdgm,nbdgm-fast,nmap-noarp --scanner-icmp-burst 1000
 #   sudo bench/probe.sh --runs 5 --tools nbdgm,nmap,nbdgm-nodisc     (issue 16: discovery vs nmap's ARP ping;
 #                                                 nbdgm-nodisc = --no-discovery, every address probed)
+#   sudo bench/probe.sh --runs 3 --tools nbdgm,nmap,nbdgm-unpriv     (nbdgm-unpriv = under setpriv without
+#                                                 CAP_NET_RAW: discovery through the kernel's neighbour table)
 # Every tool run is bounded (--max-secs) and stopped by PID; every process the lab starts is stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -145,17 +145,16 @@ pub async fn probe_dgm(
                     rtt = Some(took);
                 }
                 None => {
+                    // "no answer to 3 GetBackupListRequest(s) to W<1D> and 3 AnnouncementRequest(s)
+                    // to W<00> in ... ms"; `attempts` of the result counts both.
                     if let Evidence::Silence {
-                        attempts: a,
-                        waited_ms,
-                        sent,
+                        waited_ms, sent, ..
                     } = &mut ev
                     {
                         let extra: u64 = (0..n).map(|i| opts.window(i).as_millis() as u64).sum();
-                        *a += n;
                         *waited_ms += extra;
                         *sent += &format!(
-                            " and AnnouncementRequest(s) to {}<00>",
+                            " and {n} AnnouncementRequest(s) to {}<00>",
                             workgroup.to_ascii_uppercase()
                         );
                     }
