@@ -4,7 +4,7 @@
 //! 198.51.100.0/28 created and removed by nbdgm-lab: nmbd (.2), a host with nothing listening
 //! (.3), nmbd behind `nft ... udp dport { 137, 138 } drop` (.4), the scanner (.14), and
 //! empty addresses. The probe runs as root with CAP_NET_RAW removed from its bounding set
-//! (`setpriv`). Needs root, iproute2, nft, nmbd and setpriv: skipped locally without them, a
+//! (`setpriv`), then as the user nobody. Needs root, iproute2, nft, nmbd and setpriv: skipped locally without them, a
 //! failure under CI=true. No timed assertions.
 
 // Test code: unwrap/expect/panic are how a test fails.
@@ -133,6 +133,46 @@ fn without_cap_net_raw_the_neighbour_table_decides_host_down() {
         assert!(ev.contains("(UDP to port 9)"), "{ev}");
         assert_eq!(h["ports"][0]["attempts"], 0, "no probe to an empty address");
     }
+
+    // An ordinary user (nobody: no capability at all, cannot bind port 138): the same
+    // discovery, and 138/udp cannot use the AnnouncementRequest (it needs port 138).
+    let out = scanner
+        .output_timeout(
+            "setpriv",
+            [
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                BIN,
+                "probe",
+                "198.51.100.2",
+                "198.51.100.5",
+                "--ports",
+                "137,138/udp",
+                "--format",
+                "json",
+            ],
+            Duration::from_secs(90),
+        )
+        .expect("run nbdgm as nobody");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("discovery: neighbour-table on ")
+            && err.contains("2 swept, 1 up, 1 host-down"),
+        "{err}"
+    );
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON: {e}; stderr: {err}"));
+    let v = v.as_array().unwrap();
+    assert_eq!(states(host(v, 5)), ["host-down", "host-down"]);
+    let s2 = states(host(v, 2));
+    assert_eq!(s2[0], "open", "{}", host(v, 2));
+    let ev138 = host(v, 2)["ports"][1]["evidence"].as_str().unwrap();
+    assert!(
+        !ev138.contains("AnnouncementRequest"),
+        "no port-138 socket for nobody: {ev138}"
+    );
     nmbd.stop().expect("stop nmbd");
     nmbd_c.stop().expect("stop nmbd c");
 }
