@@ -132,7 +132,7 @@ fn host_down(t: &Target, opts: &ProbeOptions, evidence: &str) -> HostResult {
 
 /// A probe order: the target's index, and for a host that discovery found up the proof (ARP
 /// reply, neighbour state) and its first wait.
-type Order = (usize, Option<(String, Duration)>);
+type Order = (usize, Option<(String, Duration, bool)>);
 
 /// [`super::probe_all`] with host discovery first (see the module). Results come back in the
 /// order of `targets`, with what discovery did.
@@ -191,7 +191,8 @@ pub async fn probe_all_with(
                         discover::sweep(&sock, &link, &group, &scope, &limiter, |ip, mac, rtt| {
                             let proof = format!("ARP reply from {}", mac_text(&mac));
                             for &i in by_addr.get(&ip).into_iter().flatten() {
-                                let _ = tx.try_send((i, Some((proof.clone(), first_wait(rtt)))));
+                                let _ =
+                                    tx.try_send((i, Some((proof.clone(), first_wait(rtt), true))));
                             }
                         })
                         .await;
@@ -206,7 +207,8 @@ pub async fn probe_all_with(
                             let proof = format!("neighbour entry {}", neigh::state_name(st));
                             for &i in by_addr.get(&ip).into_iter().flatten() {
                                 let wait = first_wait(Duration::ZERO);
-                                let _ = tx.try_send((i, Some((proof.clone(), wait))));
+                                let fresh = st & (neigh::NUD_REACHABLE | neigh::NUD_PERMANENT) != 0;
+                                let _ = tx.try_send((i, Some((proof.clone(), wait, fresh))));
                             }
                         })
                         .await;
@@ -353,15 +355,15 @@ async fn run_probes(
             return;
         };
         let mut o = ProbeOptions::clone(opts);
-        if let Some((_, wait)) = &up {
+        if let Some((_, wait, _)) = &up {
             o.timeout = *wait;
         }
         let limiter = Arc::clone(limiter);
         let h = tasks.spawn(async move {
             let mut r = probe_host(t.addr, t.hostname.clone(), &o, &limiter).await;
-            if let Some((proof, _)) = up {
+            if let Some((proof, _, fresh)) = up {
                 for p in &mut r.ports {
-                    on_live_host(p, &proof);
+                    on_live_host(p, &proof, fresh);
                 }
             }
             r

@@ -125,11 +125,16 @@ pub fn by_silence(state: PortState, evidence: &str) -> bool {
 /// §4.2.17–4.2.18; nmbd and Windows NetBT do), so the requests were dropped before any name
 /// service saw them (docs/probe.md "States"). 138/udp stays `open|filtered`: a listening
 /// datagram service is silent too.
-pub fn on_live_host(r: &mut PortResult, proof: &str) {
+///
+/// `fresh`: the proof is of now (an ARP reply to our request, a `REACHABLE` or `PERMANENT`
+/// neighbour entry). A `STALE`/`DELAY`/`PROBE` entry only says the host was there a while ago,
+/// so it annotates but does not turn 137/udp into `filtered` (a host gone since is silent too).
+pub fn on_live_host(r: &mut PortResult, proof: &str, fresh: bool) {
     if !by_silence(r.state, &r.evidence) {
         return;
     }
-    let nbstat_silence = r.port == Port::Ns137Udp
+    let nbstat_silence = fresh
+        && r.port == Port::Ns137Udp
         && r.state == PortState::OpenFiltered
         && r.evidence.starts_with("no answer to ")
         && r.evidence.contains("NODE STATUS");

@@ -33,6 +33,7 @@ pub const NUD_STALE: u16 = 0x04;
 pub const NUD_DELAY: u16 = 0x08;
 pub const NUD_PROBE: u16 = 0x10;
 pub const NUD_FAILED: u16 = 0x20;
+pub const NUD_NOARP: u16 = 0x40;
 pub const NUD_PERMANENT: u16 = 0x80;
 
 const RTM_NEWNEIGH: u16 = 28;
@@ -61,7 +62,7 @@ pub fn state_name(state: u16) -> &'static str {
         NUD_PROBE => "PROBE",
         NUD_FAILED => "FAILED",
         NUD_PERMANENT => "PERMANENT",
-        0x40 => "NOARP",
+        NUD_NOARP => "NOARP",
         _ => "NONE",
     }
 }
@@ -266,6 +267,9 @@ pub async fn sweep(
                 pending.remove(&n.addr);
                 sw.up.insert(n.addr, n.state);
                 on_up(n.addr, n.state);
+            } else if n.state & NUD_NOARP != 0 {
+                // No resolution on this link: neither up nor down, probed directly.
+                pending.remove(&n.addr);
             } else if n.state == NUD_FAILED {
                 pending.remove(&n.addr);
                 sw.down.insert(n.addr, "neighbour entry FAILED".into());

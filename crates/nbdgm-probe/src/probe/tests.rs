@@ -632,7 +632,15 @@ fn live_host_turns_only_nbstat_silence_into_filtered() {
     };
     let mut r137 = port_result(Port::Ns137Udp, &nbstat, false, None, 3);
     assert_eq!(r137.state, PortState::OpenFiltered);
-    on_live_host(&mut r137, "ARP reply from 02:00:00:00:00:01");
+    let mut stale = r137.clone();
+    on_live_host(&mut stale, "neighbour entry STALE", false);
+    assert_eq!(
+        stale.state,
+        PortState::OpenFiltered,
+        "a STALE entry is not proof of now"
+    );
+    assert!(stale.evidence.ends_with("host up: neighbour entry STALE"));
+    on_live_host(&mut r137, "ARP reply from 02:00:00:00:00:01", true);
     assert_eq!(r137.state, PortState::Filtered);
     assert!(r137
         .evidence
@@ -643,7 +651,7 @@ fn live_host_turns_only_nbstat_silence_into_filtered() {
     );
     // 138/udp silence stays two-state (a listening nmbd is silent too).
     let mut r138 = port_result(Port::Dgm138Udp, &silence(), true, None, 3);
-    on_live_host(&mut r138, "ARP reply from 02:00:00:00:00:01");
+    on_live_host(&mut r138, "ARP reply from 02:00:00:00:00:01", true);
     assert_eq!(r138.state, PortState::OpenFiltered);
     assert!(r138
         .evidence
@@ -652,7 +660,7 @@ fn live_host_turns_only_nbstat_silence_into_filtered() {
     for ev in [Evidence::Answer("x".into()), icmp(3, 3), icmp(3, 13)] {
         let mut r = port_result(Port::Ns137Udp, &ev, false, None, 1);
         let before = r.clone();
-        on_live_host(&mut r, "ARP reply from 02:00:00:00:00:01");
+        on_live_host(&mut r, "ARP reply from 02:00:00:00:00:01", true);
         assert_eq!(r, before);
     }
 }
