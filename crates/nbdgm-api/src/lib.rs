@@ -9,6 +9,12 @@
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 
+pub mod wins;
+pub use wins::{
+    WinsAddArgs, WinsChangeResult, WinsDeleteArgs, WinsEntry, WinsInterface, WinsListArgs,
+    WinsListResult, WinsMember, WINS_PAGE, WINS_PAGE_BYTES, WINS_PAGE_MAX,
+};
+
 /// Version of this protocol, reported by `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line the daemon accepts, newline excluded; a longer one is
@@ -89,6 +95,13 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
     },
+    /// The NBNS role's name table, paged ([`wins::WinsListArgs`]).
+    WinsList(WinsListArgs),
+    /// Add a name to the NBNS role's table (administrators only).
+    WinsAdd(WinsAddArgs),
+    /// Delete a name, or one address of it, from the NBNS role's table
+    /// (administrators only).
+    WinsDelete(WinsDeleteArgs),
 }
 
 impl Op {
@@ -107,6 +120,9 @@ impl Op {
             Op::Cache => "cache",
             Op::Stats => "stats",
             Op::Browse { .. } => "browse",
+            Op::WinsList(_) => "wins_list",
+            Op::WinsAdd(_) => "wins_add",
+            Op::WinsDelete(_) => "wins_delete",
         }
     }
 }
@@ -125,6 +141,9 @@ pub const OPS: &[&str] = &[
     "cache",
     "stats",
     "browse",
+    "wins_list",
+    "wins_add",
+    "wins_delete",
 ];
 
 /// Arguments of `register`.

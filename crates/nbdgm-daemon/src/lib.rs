@@ -24,6 +24,7 @@ mod browse;
 pub mod config;
 mod dispatch;
 mod messenger;
+mod nbns_state;
 mod ownership;
 pub mod ratelimit;
 mod reply_gate;

@@ -148,6 +148,20 @@ pub struct NbnsServerConfig {
     /// Registration, refresh and release requests per source: rate per second, burst.
     pub requests_per_source_per_s: f64,
     pub requests_burst: u32,
+    /// The state file (names across restarts, `nbdgm_nbns::persist`): `{interface}` is
+    /// replaced with the interface address (needed when several interfaces serve).
+    /// Unset: `$STATE_DIRECTORY/nbns-{interface}.jsonl` when systemd gives a state
+    /// directory, else no file; `""`: no file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<std::path::PathBuf>,
+    /// Seconds between saves (also saved at shutdown).
+    pub state_save_interval_s: u64,
+    /// Largest state file read or written.
+    pub state_max_bytes: u64,
+    /// Static names (`[[nbns_server.static]]`): never expire, defended against
+    /// registrations, not deletable through the API.
+    #[serde(rename = "static")]
+    pub statics: Vec<crate::nbns_state::StaticName>,
 }
 
 impl Default for NbnsServerConfig {
@@ -164,6 +178,10 @@ impl Default for NbnsServerConfig {
             group_answers: GroupAnswersSetting::Members,
             requests_per_source_per_s: d.registrations_per_source_per_s.0,
             requests_burst: d.registrations_per_source_per_s.1,
+            state_file: None,
+            state_save_interval_s: 300,
+            state_max_bytes: 16 << 20,
+            statics: Vec::new(),
         }
     }
 }
@@ -263,6 +281,28 @@ impl NbnsServerConfig {
     }
 
     pub fn check(&self, port: u16, node_port: u16) -> Result<(), (String, String)> {
+        let k = |key: &str, m: String| (format!("nbns_server.{key}"), m);
+        if !(10..=86_400).contains(&self.state_save_interval_s) {
+            return Err(k(
+                "state_save_interval_s",
+                "must be within 10..=86400".into(),
+            ));
+        }
+        if !(4096..=1 << 30).contains(&self.state_max_bytes) {
+            return Err(k("state_max_bytes", "must be within 4096..=1 GiB".into()));
+        }
+        if self.statics.len() > self.max_names {
+            return Err(k("static", "more static names than max_names".into()));
+        }
+        for s in &self.statics {
+            s.entry("").map_err(|m| k("static", m))?;
+            if s.addresses.len() > self.max_group_members {
+                return Err(k(
+                    "static",
+                    format!("{:?}: more addresses than max_group_members", s.name),
+                ));
+            }
+        }
         let factor = NbnsConfig::default().max_reply_factor; // [limits] is checked apart
         self.engine(port, node_port, "", factor)
             .validate()
@@ -366,6 +406,10 @@ enum Asked {
 /// should see it too.
 pub struct RoleRuntime {
     nbns: Option<NbnsServer>,
+    nbns_state: Option<crate::nbns_state::StateSettings>,
+    next_save: Option<Instant>,
+    pub state_saves: u64,
+    pub state_save_errors: u64,
     nbdd: Option<Nbdd>,
     /// Where the NBDD resolves members when there is no NBNS role here.
     member_server: Option<Ipv4Addr>,
@@ -381,6 +425,9 @@ pub struct RoleRuntime {
 #[derive(Debug, Clone, Default)]
 pub struct RoleSettings {
     pub nbns: Option<NbnsConfig>,
+    /// Static names of the NBNS role and its state file.
+    pub nbns_static: Vec<nbdgm_nbns::StaticEntry>,
+    pub nbns_state: Option<crate::nbns_state::StateSettings>,
     pub nbdd: Option<NbddConfig>,
     pub member_server: Option<Ipv4Addr>,
 }
@@ -396,8 +443,17 @@ pub enum RoleError {
 
 impl RoleRuntime {
     pub fn new(s: RoleSettings, now: Instant) -> Result<RoleRuntime, RoleError> {
+        let mut nbns = s.nbns.map(|c| NbnsServer::new(c, now)).transpose()?;
+        if let Some(n) = &mut nbns {
+            crate::nbns_state::start(n, now, &s.nbns_static, s.nbns_state.as_ref());
+        }
+        let state = nbns.as_ref().and(s.nbns_state);
         Ok(RoleRuntime {
-            nbns: s.nbns.map(|c| NbnsServer::new(c, now)).transpose()?,
+            nbns,
+            next_save: state.as_ref().map(|st| now + st.interval),
+            nbns_state: state,
+            state_saves: 0,
+            state_save_errors: 0,
             nbdd: s.nbdd.map(|c| Nbdd::new(c, now)).transpose()?,
             member_server: s.member_server,
             asked: HashMap::new(),
@@ -410,6 +466,10 @@ impl RoleRuntime {
     pub fn none() -> RoleRuntime {
         RoleRuntime {
             nbns: None,
+            nbns_state: None,
+            next_save: None,
+            state_saves: 0,
+            state_save_errors: 0,
             nbdd: None,
             member_server: None,
             asked: HashMap::new(),
@@ -601,15 +661,15 @@ impl RoleRuntime {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let a = self.nbns.as_ref().and_then(|n| n.poll_timeout());
         let b = self.nbdd.as_ref().and_then(|n| n.poll_timeout());
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [a, b, self.next_save].into_iter().flatten().min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(n) = &mut self.nbns {
             n.handle_timeout(now);
+        }
+        if self.next_save.is_some_and(|t| t <= now) {
+            self.save_state(now);
         }
         if let Some(n) = &mut self.nbdd {
             n.handle_timeout(now);
@@ -658,9 +718,44 @@ impl RoleRuntime {
         }
     }
 
+    /// Write the NBNS state file now (periodically and at shutdown); no-op without one.
+    pub fn save_state(&mut self, now: Instant) {
+        let (Some(n), Some(s)) = (&self.nbns, &self.nbns_state) else {
+            return;
+        };
+        if crate::nbns_state::save(n, now, s) {
+            self.state_saves += 1;
+        } else {
+            self.state_save_errors += 1;
+        }
+        self.next_save = Some(now + s.interval);
+    }
+
+    /// An operator's request to the NBNS role (local API `wins_*`); a change is saved
+    /// to the state file at once.
+    pub fn nbns_admin(
+        &mut self,
+        now: Instant,
+        op: crate::nbns_state::NbnsAdmin,
+    ) -> Result<crate::nbns_state::NbnsAdminReply, crate::worker::CmdError> {
+        let Some(n) = &mut self.nbns else {
+            return Err(crate::worker::CmdError::new(
+                "unsupported",
+                "this interface has no NBNS role",
+            ));
+        };
+        let r = crate::nbns_state::admin(n, now, op)?;
+        if matches!(r, crate::nbns_state::NbnsAdminReply::Changed { .. }) {
+            self.save_state(now);
+        }
+        Ok(r)
+    }
+
     pub fn stats(&self) -> serde_json::Value {
         serde_json::json!({
             "nbns": self.nbns.as_ref().map(|n| n.stats()),
+            "nbns_state_saves": self.state_saves,
+            "nbns_state_save_errors": self.state_save_errors,
             "nbdd": self.nbdd.as_ref().map(|n| n.stats()),
             "nbdd_lookups_refused": self.lookups_refused,
         })

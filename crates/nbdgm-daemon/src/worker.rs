@@ -230,6 +230,11 @@ pub enum Command {
         names: Vec<(Name, bool)>,
         apps: Box<AppsConfig>,
     },
+    /// The NBNS role's table (local API `wins_*`).
+    Nbns {
+        op: crate::nbns_state::NbnsAdmin,
+        reply: Reply<crate::nbns_state::NbnsAdminReply>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -868,6 +873,9 @@ impl<O: Outlet> Worker<O> {
             Command::Cache { reply } => {
                 let _ = reply.send(Ok(self.cache_reply()));
             }
+            Command::Nbns { op, reply } => {
+                let _ = reply.send(self.roles.nbns_admin(Instant::now(), op));
+            }
             Command::Stats { reply } => {
                 let _ = reply.send(Ok(self.stats_reply()));
             }
@@ -1147,6 +1155,7 @@ impl<O: Outlet> Worker<O> {
 
     async fn shutdown(&mut self) {
         let start = Instant::now();
+        self.roles.save_state(start);
         if let Some(b) = &mut self.driver.engines.browser {
             b.shutdown(start);
             self.pump_browser();

@@ -55,6 +55,8 @@ enum Command {
     Stats(nbdgm::tools::stats::StatsArgs),
     /// Detect name poisoning, rogue browsers and port-138 abuse in captures or live traffic.
     Watch(nbdgm::tools::watch::WatchArgs),
+    /// List, add or delete names of the daemon's NBNS (WINS) role.
+    Wins(nbdgm::tools::wins::WinsArgs),
 }
 
 /// Die quietly on a closed pipe (`nbdgm stats | head`) like other command-line tools,
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Command::Message(args) => nbdgm::tools::message::run(&args),
         Command::Probe(args) => nbdgm::tools::probe::run(&args),
         Command::Watch(args) => nbdgm::tools::watch::run(&args),
+        Command::Wins(args) => nbdgm::tools::wins::run(&args),
         #[cfg(feature = "audit")]
         Command::Audit(args) => nbdgm::tools::audit::run(&args),
         #[cfg(feature = "audit")]

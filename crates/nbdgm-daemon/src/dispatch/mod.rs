@@ -6,6 +6,7 @@
 //! turns a handler's typed result or [`OpError`] into the response line.
 
 mod handlers;
+mod wins;
 
 use crate::api::{ApiMsg, ClientInfo};
 use crate::ownership::{Owners, Refusal};
@@ -282,6 +283,9 @@ impl Dispatcher {
                 limit,
             } => finish(id, Ok(self.browse(workgroup, offset, limit))),
             Op::Stats => finish(id, Ok(self.stats())),
+            Op::WinsList(args) => finish(id, self.wins_list(args)),
+            Op::WinsAdd(args) => finish(id, self.wins_add(client, args)),
+            Op::WinsDelete(args) => finish(id, self.wins_delete(client, args)),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod serve;
 pub mod stats;
 pub mod status;
 pub mod watch;
+pub mod wins;
 
 use clap::{Args, ValueEnum};
 use nbdgm_client::Client;
