@@ -424,6 +424,7 @@ mod tests {
             broadcast: false,
             for_us,
             fragments: 1,
+            fragment_layout: nbdgm_node::FragmentLayout::Unfragmented,
             mailslot: Some(nbdgm_wire::mailslot::MESSNGR.into()),
             mailslot_data: Delivery::parse_mailslot(&data).1,
             data: data.into(),

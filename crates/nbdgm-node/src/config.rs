@@ -215,6 +215,16 @@ pub struct NodeConfig {
     pub nbdd: Option<SocketAddrV4>,
     /// Ask the NBDD with a DATAGRAM QUERY REQUEST (0x14) before relaying through it.
     pub nbdd_query: bool,
+    /// When the NBDD refuses a DIRECT_GROUP datagram (NEGATIVE QUERY RESPONSE), send
+    /// one copy by unicast to each member of the group as the node resolves it itself
+    /// (RFC 1001 §17.2, RFC 1002 §5.3.2's alternative) instead of the local broadcast
+    /// (M/H) or failing (P). Off by default.
+    pub nbdd_refused_unicast: bool,
+    /// Most members one such datagram is copied to (beyond: truncated, counted).
+    pub nbdd_refused_unicast_max_members: usize,
+    /// Copies per second across all such datagrams (token bucket, burst twice this);
+    /// a datagram whose copies do not all fit falls back as if this option were off.
+    pub nbdd_refused_unicast_per_s: u32,
     /// Shortest refresh interval of a name registered with the NBNS (MS-NBTE §3.1.4.1:
     /// 5 minutes). Names are refreshed after max(TTL / 2, this); TTL 0 = never.
     pub refresh_min: Duration,
@@ -278,6 +288,9 @@ impl NodeConfig {
             nbns_port: 137,
             nbdd: None,
             nbdd_query: true,
+            nbdd_refused_unicast: false,
+            nbdd_refused_unicast_max_members: 16,
+            nbdd_refused_unicast_per_s: 20,
             refresh_min: Duration::from_secs(300),
             wack_limit: Duration::from_secs(120),
             multihomed: Vec::new(),
@@ -366,6 +379,9 @@ impl NodeConfig {
         }
         if self.fragment_timeout.is_zero() {
             return bad("fragment_timeout must be above zero");
+        }
+        if self.nbdd_refused_unicast_max_members == 0 || self.nbdd_refused_unicast_per_s == 0 {
+            return bad("nbdd_refused_unicast limits must be above zero");
         }
         // Instant + Duration panics on overflow: keep every timer sane.
         let durations = [

@@ -1,9 +1,11 @@
 //! Receiving datagrams on any node (RFC 1002 §5.3.3; RFC 1001 §17.1–17.2; DIGEST §2.9,
 //! §3.3, §8): parse, source-IP policy, reassembly, delivery, DATAGRAM ERROR for a
-//! unicast DIRECT_UNIQUE to a name we do not hold.
+//! unicast DIRECT_UNIQUE to a name we do not hold. Fragments in either layout (RFC
+//! 1001 §17.1.2, or names repeated in every fragment; DIGEST §2.4) are told apart in
+//! [`crate::reassembly`].
 
 use crate::config::{Service, SourceIpPolicy};
-use crate::event::{Delivery, DropReason, Event};
+use crate::event::{Delivery, DropReason, Event, FragmentLayout};
 use crate::node::{Incoming, Node};
 use crate::reassembly::{Complete, Fragment};
 use bytes::Bytes;
@@ -65,7 +67,12 @@ impl Node {
                 }
             }
         }
-        let Body::Data { offset, body, .. } = dg.body else {
+        let Body::Data {
+            length,
+            offset,
+            body,
+        } = dg.body
+        else {
             self.drop_packet(DropReason::MalformedDatagram, inc.from);
             return;
         };
@@ -87,6 +94,7 @@ impl Node {
                         destination: destination_name,
                         data: user_data.to_vec(),
                         fragments: 1,
+                        layout: FragmentLayout::Unfragmented,
                     },
                     dg.id,
                 );
@@ -94,7 +102,18 @@ impl Node {
             return;
         }
         let id = (dg.msg_type, dg.id);
-        self.fragment(now, inc, header, id, offset, more, &body);
+        // The codec leaves `length` as None when DGM_LENGTH equals this packet's data
+        // section: a per-fragment length, as senders repeating the names write it.
+        let per_fragment_length = length.is_none();
+        self.fragment(
+            now,
+            inc,
+            header,
+            id,
+            (offset, per_fragment_length),
+            more,
+            &body,
+        );
     }
 
     /// One fragment of a datagram (RFC 1001 §17.1.2): to reassembly; delivered when the
@@ -106,7 +125,7 @@ impl Node {
         inc: Incoming<'_>,
         header: SocketAddrV4,
         (msg_type, dgm_id): (MsgType, u16),
-        offset: u16,
+        (offset, per_fragment_length): (u16, bool),
         more: bool,
         body: &DataBody<&[u8]>,
     ) {
@@ -122,12 +141,11 @@ impl Node {
                 destination: destination_name,
                 names_len: source_name.encoded_len() + destination_name.encoded_len(),
                 data: user_data,
+                per_fragment_length,
             },
-            DataBody::Continuation { data } => Fragment::Next {
-                offset: usize::from(offset),
-                data,
-                last: !more,
-            },
+            DataBody::Continuation { data } => {
+                continuation(usize::from(offset), data, !more, per_fragment_length)
+            }
         };
         let complete = self.reassembly.insert(
             now,
@@ -143,6 +161,9 @@ impl Node {
         self.report_drops(drops);
         if let Some(c) = complete {
             self.stats.datagrams_reassembled += 1;
+            if c.layout == FragmentLayout::RepeatedNames {
+                self.stats.datagrams_reassembled_repeated_names += 1;
+            }
             self.deliver(inc, c, dgm_id);
         }
     }
@@ -184,6 +205,7 @@ impl Node {
             broadcast: inc.broadcast,
             for_us,
             fragments: c.fragments,
+            fragment_layout: c.layout,
             data: Bytes::from(c.data),
             mailslot,
             mailslot_data,
@@ -211,5 +233,32 @@ impl Node {
             self.stats.datagram_errors_sent += 1;
             self.reply(inc.from, Service::Datagram, bytes, inc.bytes.len());
         }
+    }
+}
+
+/// A later fragment (F = 0). With a per-fragment DGM_LENGTH and two names at the start
+/// of its data it may carry repeated names; the first fragment decides.
+fn continuation(offset: usize, data: &[u8], last: bool, per_fragment_length: bool) -> Fragment<'_> {
+    let names = per_fragment_length
+        .then(|| {
+            let (s, p) = Name::parse(data, 0).ok()?;
+            let (d, p) = Name::parse(data, p).ok()?;
+            Some((s, d, p))
+        })
+        .flatten();
+    match names {
+        Some((s, d, names_len)) => Fragment::Ambiguous {
+            packet_offset: offset,
+            section: data,
+            names: (s, d),
+            names_len,
+            last,
+        },
+        None => Fragment::Next {
+            offset,
+            data,
+            last,
+            layout: FragmentLayout::Rfc,
+        },
     }
 }

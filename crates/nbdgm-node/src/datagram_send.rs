@@ -117,6 +117,7 @@ impl Node {
             broadcast: false,
             for_us: true,
             fragments: 1,
+            fragment_layout: crate::event::FragmentLayout::Unfragmented,
             data: bytes::Bytes::from(p.data),
             mailslot,
             mailslot_data,
@@ -133,6 +134,10 @@ impl Node {
     /// Send after resolution: unicast DIRECT_UNIQUE to the first unique owner, or
     /// DIRECT_GROUP to the broadcast address when the name is a group.
     pub(crate) fn send_resolved(&mut self, p: PendingSend, addrs: &[NameAddress]) {
+        if self.take_fanout(&p) {
+            // Refused by the NBDD; resolved for the unicast-to-members alternative.
+            return self.nbdd_fanout(p, addrs);
+        }
         match addrs.iter().find(|a| !a.group) {
             Some(a) => {
                 let to = SocketAddrV4::new(a.addr, self.config.datagram_port);
@@ -154,7 +159,7 @@ impl Node {
         self.push_event(Event::SendDone { id: p.id, result });
     }
 
-    fn transmit_datagram(
+    pub(crate) fn transmit_datagram(
         &mut self,
         p: &PendingSend,
         msg_type: MsgType,

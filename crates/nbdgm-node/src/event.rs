@@ -84,6 +84,27 @@ pub struct SendInfo {
 /// A complete received datagram, as every consumer gets it (API subscribers, the
 /// browser, the messenger, the tools): the user data once, shared, and its mailslot
 /// write parsed once (MS-MAIL §2.2.1 over SMB), so consumers slice instead of parsing.
+/// The layout of a fragmented datagram's pieces (DIGEST §2.4, §2.7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FragmentLayout {
+    /// One UDP packet.
+    #[default]
+    Unfragmented,
+    /// RFC 1001 §17.1.2: both names in the first fragment only, PACKET_OFFSET over the
+    /// whole data section, DGM_LENGTH the total.
+    Rfc,
+    /// Both names repeated in every fragment, DGM_LENGTH per fragment, PACKET_OFFSET
+    /// over user data only (Hertel's implementation, "Implementing CIFS").
+    RepeatedNames,
+}
+
+impl FragmentLayout {
+    pub fn is_unfragmented(&self) -> bool {
+        *self == FragmentLayout::Unfragmented
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
     /// UDP source.
@@ -101,6 +122,10 @@ pub struct Delivery {
     pub for_us: bool,
     /// UDP packets it came in (1 when not fragmented).
     pub fragments: usize,
+    /// How its fragments were laid out (RFC 1001 §17.1.2 or names repeated in every
+    /// fragment); `Unfragmented` for a single packet.
+    #[serde(skip_serializing_if = "FragmentLayout::is_unfragmented")]
+    pub fragment_layout: FragmentLayout,
     /// The complete user data; clones and slices share it (reference counts).
     pub data: Bytes,
     /// Mailslot name when the data is an SMB mailslot write (e.g. `\MAILSLOT\BROWSE`).

@@ -46,8 +46,8 @@ pub use cache::CacheEntry;
 pub use config::{CacheLimits, Interface, NodeConfig, ReassemblyLimits, Service, SourceIpPolicy};
 pub use error::{LookupError, NodeError, SendError};
 pub use event::{
-    ConflictReason, Delivery, DropReason, Event, NameAddress, NodeStatusReply, RequestId, SendInfo,
-    StatusName,
+    ConflictReason, Delivery, DropReason, Event, FragmentLayout, NameAddress, NodeStatusReply,
+    RequestId, SendInfo, StatusName,
 };
 pub use name_table::{NameEntry, NameState};
 pub use nbdgm_wire::datagram::{MsgType, NodeType};

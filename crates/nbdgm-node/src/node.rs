@@ -83,6 +83,8 @@ pub struct Node {
     pub(crate) stats: Stats,
     pub(crate) now: Instant,
     pub(crate) nbdd_queries: Vec<crate::nbdd_client::NbddQuery>,
+    /// The unicast-to-members alternative after an NBDD refusal.
+    pub(crate) nbdd_fanout: crate::nbdd_client::Fanout,
     /// NAME_TRN_IDs and DGM_IDs (issue 12 item 9): unpredictable, from
     /// [`NodeConfig::rng_seed`] or the OS.
     ids: crate::ids::IdSource,
@@ -104,6 +106,7 @@ impl Node {
             stats: Stats::default(),
             now,
             nbdd_queries: Vec::new(),
+            nbdd_fanout: crate::nbdd_client::Fanout::default(),
             ids: crate::ids::IdSource::new(config.rng_seed),
             next_request: 0,
             config,

@@ -5,9 +5,19 @@
 //! whole set. Incomplete sets expire after FRAGMENT_TO. Memory is bounded by the
 //! [`ReassemblyLimits`]: sets in total, bytes per source IP, bytes in total, bytes per
 //! datagram. Every set costs its data plus [`SET_OVERHEAD`] bytes of accounting.
+//!
+//! Two layouts are accepted (DIGEST §2.4): RFC 1001 §17.1.2 (names in the first
+//! fragment only, PACKET_OFFSET over the data section), and names repeated in every
+//! fragment (Hertel's implementation: DGM_LENGTH per fragment, PACKET_OFFSET over user
+//! data only). A later fragment is read as "names repeated" only when its DGM_LENGTH
+//! equals its own data section, it begins with two names, the first fragment's
+//! DGM_LENGTH also equals its own section, and the names are the first fragment's; it
+//! is otherwise RFC data, whatever its bytes look like. Such a fragment arriving before
+//! the first one waits (charged to its set) until the first decides. One set holds one
+//! layout: a mix drops it as inconsistent.
 
 use crate::config::ReassemblyLimits;
-use crate::event::DropReason;
+use crate::event::{DropReason, FragmentLayout};
 use nbdgm_wire::datagram::MsgType;
 use nbdgm_wire::Name;
 use std::collections::BTreeMap;
@@ -18,19 +28,32 @@ use std::time::{Duration, Instant};
 pub const SET_OVERHEAD: usize = 256;
 
 /// One received fragment, already parsed by the codec.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Fragment<'a> {
-    /// F = 1, M = 1: both names and the start of the user data.
+    /// F = 1, M = 1: both names and the start of the user data; `per_fragment_length`
+    /// when DGM_LENGTH equals this packet's own data section.
     First {
         source: &'a Name,
         destination: &'a Name,
         names_len: usize,
         data: &'a [u8],
+        per_fragment_length: bool,
     },
     /// F = 0: data-section bytes from `offset`; `last` when M = 0.
     Next {
         offset: usize,
         data: &'a [u8],
+        last: bool,
+        layout: FragmentLayout,
+    },
+    /// F = 0, DGM_LENGTH equal to this packet's data section, and `section` begins with
+    /// two names taking `names_len` bytes: names repeated, or RFC data that merely
+    /// looks like names. Decided against the first fragment ([`resolve`]).
+    Ambiguous {
+        packet_offset: usize,
+        section: &'a [u8],
+        names: (Name, Name),
+        names_len: usize,
         last: bool,
     },
 }
@@ -48,6 +71,15 @@ impl<'a> Fragment<'a> {
     fn data(&self) -> &'a [u8] {
         match *self {
             Fragment::First { data, .. } | Fragment::Next { data, .. } => data,
+            Fragment::Ambiguous { section, .. } => section,
+        }
+    }
+
+    /// The layout a later fragment stands for (none for the first).
+    fn layout(&self) -> Option<FragmentLayout> {
+        match self {
+            Fragment::Next { layout, .. } => Some(*layout),
+            _ => None,
         }
     }
 
@@ -61,11 +93,79 @@ impl<'a> Fragment<'a> {
                 end: names_len + data.len(),
                 last: false,
             },
-            Fragment::Next { offset, data, last } => Span {
+            Fragment::Next {
+                offset, data, last, ..
+            } => Span {
                 start: offset,
                 end: offset + data.len(),
                 last,
             },
+            Fragment::Ambiguous {
+                packet_offset,
+                section,
+                last,
+                ..
+            } => Span {
+                start: packet_offset,
+                end: packet_offset + section.len(),
+                last,
+            },
+        }
+    }
+}
+
+/// Read an ambiguous later fragment against the first: names repeated when the first
+/// also carried a per-fragment DGM_LENGTH and the names are the same; else RFC data.
+fn resolve<'a>(first: &FirstPart, frag: Fragment<'a>) -> Fragment<'a> {
+    let Fragment::Ambiguous {
+        packet_offset,
+        section,
+        names,
+        names_len,
+        last,
+    } = frag
+    else {
+        return frag;
+    };
+    let repeated = first.per_fragment_length
+        && first.names_len == names_len
+        && first.source == names.0
+        && first.destination == names.1;
+    if repeated {
+        Fragment::Next {
+            offset: names_len + packet_offset,
+            data: section.get(names_len..).unwrap_or(&[]),
+            last,
+            layout: FragmentLayout::RepeatedNames,
+        }
+    } else {
+        Fragment::Next {
+            offset: packet_offset,
+            data: section,
+            last,
+            layout: FragmentLayout::Rfc,
+        }
+    }
+}
+
+/// An ambiguous fragment kept until its first fragment arrives.
+#[derive(Debug)]
+struct Deferred {
+    packet_offset: usize,
+    section: Vec<u8>,
+    names: (Name, Name),
+    names_len: usize,
+    last: bool,
+}
+
+impl Deferred {
+    fn fragment(&self) -> Fragment<'_> {
+        Fragment::Ambiguous {
+            packet_offset: self.packet_offset,
+            section: &self.section,
+            names: self.names.clone(),
+            names_len: self.names_len,
+            last: self.last,
         }
     }
 }
@@ -80,6 +180,7 @@ pub(crate) struct Complete {
     pub destination: Name,
     pub data: Vec<u8>,
     pub fragments: usize,
+    pub layout: FragmentLayout,
 }
 
 #[derive(Debug)]
@@ -89,6 +190,7 @@ struct FirstPart {
     names_len: usize,
     data: Vec<u8>,
     header_source: SocketAddrV4,
+    per_fragment_length: bool,
 }
 
 impl FirstPart {
@@ -109,6 +211,10 @@ struct Set {
     total: Option<usize>,
     cost: usize,
     fragments: usize,
+    /// Layout of the later fragments placed so far.
+    layout: Option<FragmentLayout>,
+    /// Ambiguous later fragments waiting for the first.
+    deferred: Vec<Deferred>,
 }
 
 impl Set {
@@ -127,6 +233,7 @@ impl Set {
                 destination,
                 names_len,
                 data,
+                per_fragment_length,
             } => {
                 self.first = Some(FirstPart {
                     source: source.clone(),
@@ -134,9 +241,16 @@ impl Set {
                     names_len,
                     data: data.to_vec(),
                     header_source,
+                    per_fragment_length,
                 });
             }
-            Fragment::Next { offset, data, last } => {
+            Fragment::Next {
+                offset,
+                data,
+                last,
+                layout,
+            } => {
+                self.layout = Some(layout);
                 if !data.is_empty() {
                     self.pieces.push((offset, data.to_vec()));
                 }
@@ -144,6 +258,19 @@ impl Set {
                     self.total = Some(offset + data.len());
                 }
             }
+            Fragment::Ambiguous {
+                packet_offset,
+                section,
+                names,
+                names_len,
+                last,
+            } => self.deferred.push(Deferred {
+                packet_offset,
+                section: section.to_vec(),
+                names,
+                names_len,
+                last,
+            }),
         }
     }
 
@@ -274,6 +401,11 @@ impl Reassembler {
         drops: &mut Vec<(DropReason, SocketAddrV4)>,
     ) -> Option<Complete> {
         let key: Key = (*from.ip(), from.port(), id);
+        let frag = match self.sets.get(&key).and_then(|s| s.first.as_ref()) {
+            Some(first) => resolve(first, frag),
+            None => frag,
+        };
+        let is_first = matches!(frag, Fragment::First { .. });
         if !self.admit(&key, from, msg_type, &frag, limits, drops) {
             return None;
         }
@@ -288,10 +420,47 @@ impl Reassembler {
         self.charge(&key, cost);
         let set = self.sets.get_mut(&key)?;
         set.add(frag, header_source);
-        if !set.is_complete() {
+        if is_first && !self.replay(&key, from, msg_type, limits, drops) {
+            return None;
+        }
+        if !self.sets.get(&key)?.is_complete() {
             return None;
         }
         self.take_complete(&key, from)
+    }
+
+    /// The first fragment is in: place the ambiguous fragments that waited for it
+    /// (their bytes are charged already). False when that dropped the set.
+    fn replay(
+        &mut self,
+        key: &Key,
+        from: SocketAddrV4,
+        msg_type: MsgType,
+        limits: &ReassemblyLimits,
+        drops: &mut Vec<(DropReason, SocketAddrV4)>,
+    ) -> bool {
+        let Some(set) = self.sets.get_mut(key) else {
+            return false;
+        };
+        let deferred = std::mem::take(&mut set.deferred);
+        for d in &deferred {
+            let Some(first) = self.sets.get(key).and_then(|s| s.first.as_ref()) else {
+                return false;
+            };
+            let frag = resolve(first, d.fragment());
+            if !self.admit(key, from, msg_type, &frag, limits, drops) {
+                if !self.sets.contains_key(key) {
+                    return false;
+                }
+                continue;
+            }
+            let Some(set) = self.sets.get_mut(key) else {
+                return false;
+            };
+            set.fragments -= 1; // counted when it arrived
+            set.add(frag, from);
+        }
+        true
     }
 
     /// Whether the fragment may go in: within the datagram size limit, not an empty
@@ -395,6 +564,8 @@ impl Reassembler {
                 total: None,
                 cost: 0,
                 fragments: 0,
+                layout: None,
+                deferred: Vec::new(),
             },
         );
     }
@@ -418,6 +589,7 @@ impl Reassembler {
             destination: first.destination,
             data,
             fragments: set.fragments,
+            layout: set.layout.unwrap_or(FragmentLayout::Rfc),
         })
     }
 }
@@ -442,18 +614,29 @@ fn check(
             destination,
             names_len,
             data,
+            ..
         } => {
             if let Some(f) = &set.first {
                 let same = &f.source == *source
                     && &f.destination == *destination
                     && f.names_len == *names_len
                     && f.data == *data;
+                // (per_fragment_length of a duplicate is not compared: it only
+                // decides how ambiguous later fragments are read.)
                 return if same && set.msg_type == msg_type {
                     Verdict::Duplicate
                 } else {
                     Verdict::Inconsistent
                 };
             }
+        }
+        Fragment::Ambiguous { .. } => {
+            // Waits for the first fragment; only its type is checked now.
+            return if set.msg_type == msg_type {
+                Verdict::Ok
+            } else {
+                Verdict::Inconsistent
+            };
         }
         Fragment::Next { data, .. } => {
             if let Some((_, d)) = set.pieces.iter().find(|(s, _)| *s == start) {
@@ -469,6 +652,11 @@ fn check(
     }
     if set.msg_type != msg_type {
         return Verdict::Inconsistent;
+    }
+    if let (Some(have), Some(new)) = (set.layout, frag.layout()) {
+        if have != new {
+            return Verdict::Inconsistent;
+        }
     }
     if set.overlaps(start, end) && end > start {
         return Verdict::Inconsistent;
@@ -532,6 +720,7 @@ mod tests {
                     destination: &d,
                     names_len: 68,
                     data,
+                    per_fragment_length: false,
                 },
                 &mut self.drops,
             )
@@ -552,7 +741,12 @@ mod tests {
                 from(src),
                 MsgType::DirectUnique,
                 id,
-                Fragment::Next { offset, data, last },
+                Fragment::Next {
+                    offset,
+                    data,
+                    last,
+                    layout: FragmentLayout::Rfc,
+                },
                 &mut self.drops,
             )
         }

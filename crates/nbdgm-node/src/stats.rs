@@ -175,6 +175,8 @@ pub struct Stats {
     pub dgm_length_mismatches: u64,
     pub source_ip_mismatches: u64,
     /// DATAGRAM QUERY REQUESTs sent to the NBDD (retransmissions included).
+    /// Of those, datagrams whose fragments repeated both names (DIGEST §2.4).
+    pub datagrams_reassembled_repeated_names: u64,
     pub nbdd_queries_sent: u64,
     pub nbdd_positive: u64,
     pub nbdd_negative: u64,
@@ -190,6 +192,16 @@ pub struct Stats {
     /// Gauge: bytes held by the reassembly table (data + per-set overhead).
     pub reassembly_bytes: u64,
     /// High-water mark of `reassembly_bytes`.
+    /// Group datagrams the NBDD refused that were unicast to the members instead
+    /// (`nbdd_refused_unicast`), and the copies sent.
+    pub nbdd_member_fanouts: u64,
+    pub nbdd_member_copies: u64,
+    /// Such fan-outs cut to `nbdd_refused_unicast_max_members`.
+    pub nbdd_member_truncated: u64,
+    /// Refused datagrams that fell back because the copies did not fit the rate, or the
+    /// group had no member to send to.
+    pub nbdd_member_rate_limited: u64,
+    pub nbdd_member_none: u64,
     pub reassembly_bytes_peak: u64,
     // Bounds.
     pub events_dropped: u64,

@@ -63,6 +63,7 @@ fn datagram_line_equals_serde() {
             broadcast: true,
             for_us: false,
             fragments: 4_000_000_000,
+            fragment_layout: nbdgm_node::FragmentLayout::Unfragmented,
             data: payloads[k % 3].to_vec().into(),
             mailslot: slots[k % 3].map(String::from),
             mailslot_data: None,
@@ -412,6 +413,7 @@ fn hello_register_and_runtime_errors() {
     assert_eq!(stats.clients, 1);
     assert_eq!(stats.requests, 6);
     assert_eq!(stats.bad_requests, 0);
+            fragment_layout: nbdgm_node::FragmentLayout::Unfragmented,
 }
 
 #[test]
