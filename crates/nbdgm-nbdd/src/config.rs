@@ -129,6 +129,13 @@ pub struct NbddConfig {
     /// Most fragmented datagrams being relayed at once, in total and per source.
     pub max_fragment_sets: usize,
     pub max_fragment_sets_per_source: usize,
+    /// Continuation fragments held while their first fragment has not arrived
+    /// (released to its members when it does); 0 drops them as RFC 1002 §5.3.3 allows.
+    pub max_orphan_fragments: usize,
+    /// Most bytes held by such fragments (the oldest are evicted, counted).
+    pub max_orphan_bytes: usize,
+    /// How long such a fragment is held for its first fragment (FRAGMENT_TO).
+    pub orphan_timeout: Duration,
     pub query_answer: QueryAnswer,
     pub unique_datagram: UniqueHandling,
     /// Relay BROADCAST (`*`) datagrams to every node the NBNS knows (RFC 1001 §11.3).
@@ -170,6 +177,9 @@ impl Default for NbddConfig {
             fragment_timeout: Duration::from_secs(2),
             max_fragment_sets: 1024,
             max_fragment_sets_per_source: 16,
+            max_orphan_fragments: 64,
+            max_orphan_bytes: 64 * 1024,
+            orphan_timeout: Duration::from_secs(2),
             query_answer: QueryAnswer::Members,
             unique_datagram: UniqueHandling::ReplyError,
             relay_broadcast: true,
@@ -214,6 +224,7 @@ impl NbddConfig {
             (self.verify_cache_ttl, "verify_cache_ttl"),
             (self.resolve_timeout, "resolve_timeout"),
             (self.fragment_timeout, "fragment_timeout"),
+            (self.orphan_timeout, "orphan_timeout"),
         ] {
             if d.is_zero() || d > MAX_TIMER {
                 return Err(ConfigError::Timer(what));

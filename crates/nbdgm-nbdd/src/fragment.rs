@@ -8,8 +8,17 @@
 //!
 //! The same layout as `nbdgm_node::fragment`, reimplemented here to work from the
 //! received bytes and keep this crate on `nbdgm-wire` alone.
+//!
+//! Also [`Orphans`]: continuation fragments that arrive before their first fragment.
+//! RFC 1001 §17.1.2 has the NBDD forward later fragments where the first one went, so
+//! without the first there is nowhere to send them; rather than drop them (as RFC 1002
+//! §5.3.3 lets a receiver do) they are held, bounded in entries and bytes (oldest
+//! evicted) and in time, and released in arrival order (the last fragment last) once the first fragment arrives.
 
-use nbdgm_wire::datagram::{DatagramHeader, Flags, DATA_HEADER_LEN};
+use nbdgm_wire::datagram::{DatagramHeader, Flags, MsgType, DATA_HEADER_LEN};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
 
 /// IPv4 header (no options) + UDP header, counted against MAX_DATAGRAM_LENGTH.
 pub const IP_UDP_HEADER: usize = 28;
@@ -79,10 +88,145 @@ pub fn refragment(
     Ok(out)
 }
 
+/// (SOURCE_IP, DGM_ID) of a fragmented datagram.
+pub(crate) type FragKey = (Ipv4Addr, u16);
+
+/// A continuation fragment held until its first fragment arrives.
+#[derive(Debug, Clone)]
+pub(crate) struct Orphan {
+    pub from: SocketAddrV4,
+    pub msg_type: MsgType,
+    pub bytes: Vec<u8>,
+    pub last: bool,
+    expires: Instant,
+    seq: u64,
+}
+
+/// What [`Orphans::hold`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Held; this many older fragments were evicted (from these sources) to make room.
+    Yes { evicted: usize },
+    /// Not held: holding is off or the fragment alone exceeds the byte bound.
+    No,
+}
+
+/// Held continuations by fragment set, bounded in entries and bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Orphans {
+    by_key: HashMap<FragKey, Vec<Orphan>>,
+    entries: usize,
+    bytes: usize,
+    seq: u64,
+}
+
+impl Orphans {
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.by_key.values().flatten().map(|o| o.expires).min()
+    }
+
+    /// Hold a continuation until `expires`, evicting the oldest held ones so that at
+    /// most `max_entries` fragments and `max_bytes` bytes are held. Evicted fragments'
+    /// UDP sources are pushed to `evicted`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hold(
+        &mut self,
+        key: FragKey,
+        from: SocketAddrV4,
+        msg_type: MsgType,
+        bytes: &[u8],
+        last: bool,
+        expires: Instant,
+        (max_entries, max_bytes): (usize, usize),
+        evicted: &mut Vec<SocketAddrV4>,
+    ) -> Held {
+        if max_entries == 0 || bytes.len() > max_bytes {
+            return Held::No;
+        }
+        let before = evicted.len();
+        while self.entries >= max_entries || self.bytes + bytes.len() > max_bytes {
+            match self.evict_oldest() {
+                Some(o) => evicted.push(o.from),
+                None => break,
+            }
+        }
+        self.seq += 1;
+        self.entries += 1;
+        self.bytes += bytes.len();
+        self.by_key.entry(key).or_default().push(Orphan {
+            from,
+            msg_type,
+            bytes: bytes.to_vec(),
+            last,
+            expires,
+            seq: self.seq,
+        });
+        Held::Yes {
+            evicted: evicted.len() - before,
+        }
+    }
+
+    fn evict_oldest(&mut self) -> Option<Orphan> {
+        let (key, i) = self
+            .by_key
+            .iter()
+            .flat_map(|(k, v)| v.iter().enumerate().map(move |(i, o)| (o.seq, *k, i)))
+            .min()
+            .map(|(_, k, i)| (k, i))?;
+        let list = self.by_key.get_mut(&key)?;
+        let o = list.remove(i);
+        if list.is_empty() {
+            self.by_key.remove(&key);
+        }
+        self.entries -= 1;
+        self.bytes -= o.bytes.len();
+        Some(o)
+    }
+
+    /// The fragments held for `key`, in arrival order except that the last fragment
+    /// (M = 0, which ends the set on relay) comes after the others.
+    pub fn take(&mut self, key: &FragKey) -> Vec<Orphan> {
+        let mut list = self.by_key.remove(key).unwrap_or_default();
+        list.sort_by_key(|o| o.last);
+        self.entries -= list.len();
+        self.bytes -= list.iter().map(|o| o.bytes.len()).sum::<usize>();
+        list
+    }
+
+    /// Remove fragments whose time is up; their UDP sources are returned.
+    pub fn expire(&mut self, now: Instant) -> Vec<SocketAddrV4> {
+        let mut gone = Vec::new();
+        let (mut entries, mut bytes) = (0, 0);
+        self.by_key.retain(|_, list| {
+            list.retain(|o| {
+                let keep = o.expires > now;
+                if keep {
+                    entries += 1;
+                    bytes += o.bytes.len();
+                } else {
+                    gone.push(o.from);
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        (self.entries, self.bytes) = (entries, bytes);
+        gone
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
+    use nbdgm_wire::datagram::{Datagram, NodeType};
     use nbdgm_wire::Name;
     use std::net::Ipv4Addr;
 
@@ -137,5 +281,42 @@ mod tests {
         assert_eq!(refragment(&p, 68, 100), Err(FragmentError::NamesDoNotFit));
         p[1] |= 0x01; // already a fragment
         assert_eq!(refragment(&p, 68, 576), Err(FragmentError::NotData));
+    }
+
+    #[test]
+    fn orphans_are_bounded_and_released_in_order() {
+        let now = Instant::now();
+        let at = |s| now + std::time::Duration::from_secs(s);
+        let from = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 9), 138);
+        let key = |id| (Ipv4Addr::new(10, 0, 0, 9), id);
+        let mut o = Orphans::default();
+        let mut ev = Vec::new();
+        let t = MsgType::DirectGroup;
+        assert_eq!(
+            o.hold(key(1), from, t, &[1; 10], false, at(2), (0, 100), &mut ev),
+            Held::No
+        );
+        assert_eq!(
+            o.hold(key(1), from, t, &[1; 101], false, at(2), (4, 100), &mut ev),
+            Held::No
+        );
+        for (id, b) in [(1, 1u8), (1, 2), (2, 3)] {
+            let h = o.hold(key(id), from, t, &[b; 30], false, at(2), (4, 100), &mut ev);
+            assert_eq!(h, Held::Yes { evicted: 0 });
+        }
+        assert_eq!((o.entries(), o.bytes()), (3, 90));
+        // 30 more bytes exceed 100: the oldest (id 1, first piece) goes.
+        let h = o.hold(key(3), from, t, &[4; 30], true, at(5), (4, 100), &mut ev);
+        assert_eq!(h, Held::Yes { evicted: 1 });
+        assert_eq!((o.entries(), o.bytes()), (3, 90));
+        let got = o.take(&key(1));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].bytes, vec![2; 30]);
+        assert_eq!(o.next_deadline(), Some(at(2)));
+        assert_eq!(o.expire(at(2)), vec![from]);
+        assert_eq!((o.entries(), o.bytes()), (1, 30));
+        assert!(o.take(&key(3))[0].last);
+        assert_eq!((o.entries(), o.bytes()), (0, 0));
+        assert!(o.next_deadline().is_none());
     }
 }

@@ -15,7 +15,9 @@
 //! * Fragmented input is not reassembled (RFC 1002 §5.3.4); the first fragment's group
 //!   and resolved members are remembered by (SOURCE_IP, DGM_ID) and every later
 //!   fragment goes to the same members (RFC 1001 §17.1.2), until the last fragment or
-//!   `fragment_timeout` after the first fragment was received or relayed.
+//!   `fragment_timeout` after the first fragment was received or relayed. Later
+//!   fragments that arrive before their first are held (bounded, `orphan_timeout`) and
+//!   released behind it ([`crate::fragment::Orphans`]).
 //! * BROADCAST (`*`): resolved as `ResolveMembers(* + scope)`; the runtime answers
 //!   with every node the NBNS knows in the scope (RFC 1001 §11.3).
 //! * DIRECT_UNIQUE sent to the NBDD: the NBDD owns no names, so RFC 1002 §5.3.3 gives
@@ -28,7 +30,7 @@
 
 use crate::config::{ConfigError, NbddConfig, QueryAnswer, Rate, RelayPolicy, UniqueHandling};
 use crate::event::{NbddAction, NbddEvent, Resolution, Service, Transmit};
-use crate::fragment::{refragment, IP_UDP_HEADER};
+use crate::fragment::{refragment, FragKey, Orphans, IP_UDP_HEADER};
 use crate::ratelimit::{Bucket, Slot, SourceTable};
 use crate::stats::{DropReason, NbddStats};
 use nbdgm_wire::datagram::{
@@ -41,10 +43,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
+mod orphans;
+
 /// How often expired cache entries are swept.
 const CACHE_SWEEP: Duration = Duration::from_secs(1);
 
-type FragKey = (Ipv4Addr, u16);
 type SourceKey = (Name, Ipv4Addr);
 
 #[derive(Debug, Clone)]
@@ -198,6 +201,7 @@ pub struct Nbdd {
     /// Waiting items per UDP source (entries only for sources with waiting items).
     pending_per_source: HashMap<Ipv4Addr, usize>,
     fragments: HashMap<FragKey, FragEntry>,
+    orphans: Orphans,
     transmits: VecDeque<Transmit>,
     actions: VecDeque<NbddAction>,
     events: VecDeque<NbddEvent>,
@@ -232,6 +236,7 @@ impl Nbdd {
             pending_bytes: 0,
             pending_per_source: HashMap::new(),
             fragments: HashMap::new(),
+            orphans: Orphans::default(),
             transmits: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -277,6 +282,11 @@ impl Nbdd {
         self.fragments.len()
     }
 
+    /// Continuation fragments held for their first fragment, and their bytes.
+    pub fn held_orphans(&self) -> (usize, usize) {
+        (self.orphans.entries(), self.orphans.bytes())
+    }
+
     /// Sources with their own rate buckets.
     pub fn tracked_sources(&self) -> usize {
         self.sources.len()
@@ -307,6 +317,9 @@ impl Nbdd {
         self.resolving.values().for_each(|&d| at(d));
         self.verifying.values().for_each(|&d| at(d));
         self.fragments.values().for_each(|f| at(f.expires));
+        if let Some(d) = self.orphans.next_deadline() {
+            at(d);
+        }
         if let Some(s) = self.sources.next_sweep() {
             at(s);
         }
@@ -328,6 +341,10 @@ impl Nbdd {
             .collect();
         for k in expired {
             self.finish_fragment_set(k, false);
+        }
+        for from in self.orphans.expire(now) {
+            self.stats.orphans_expired += 1;
+            self.dropped(from, DropReason::OrphanFragment);
         }
         if now >= self.next_cache_sweep {
             self.next_cache_sweep = now + CACHE_SWEEP;
@@ -489,7 +506,8 @@ impl Nbdd {
         let key = (dg.source_ip, dg.id);
         let (source_name, destination_name) = match body {
             DataBody::Continuation { .. } => {
-                return self.handle_continuation(now, from, key, dg, bytes);
+                let (t, last) = (dg.msg_type, !dg.flags.more);
+                return self.handle_continuation(now, from, key, (t, last), bytes, true);
             }
             DataBody::Names {
                 source_name,
@@ -571,6 +589,9 @@ impl Nbdd {
             frag_key,
         });
         self.submit(now, item);
+        if let Some(k) = frag_key {
+            self.release_orphans(now, k);
+        }
     }
 
     /// A fragment after the first (F = 0): goes where its first fragment went
@@ -580,20 +601,24 @@ impl Nbdd {
         now: Instant,
         from: SocketAddrV4,
         key: FragKey,
-        dg: &Datagram<&[u8]>,
+        (msg_type, last): (MsgType, bool),
         bytes: &[u8],
+        may_hold: bool,
     ) {
         let Some(e) = self.fragments.get(&key) else {
+            if may_hold {
+                return self.hold_orphan(now, from, key, (msg_type, last), bytes);
+            }
             return self.dropped(from, DropReason::OrphanFragment);
         };
-        if e.msg_type != dg.msg_type || e.from != *from.ip() {
+        if e.msg_type != msg_type || e.from != *from.ip() {
             return self.dropped(from, DropReason::FragmentInconsistent);
         }
         let item = Item::Continuation {
             key,
             from,
             bytes: bytes.to_vec(),
-            last: !dg.flags.more,
+            last,
         };
         self.submit(now, item);
     }

@@ -138,6 +138,16 @@ pub struct NbddStats {
     pub fragment_sets_started: u64,
     pub fragment_sets_completed: u64,
     pub fragment_sets_expired: u64,
+    /// Continuation fragments held because their first fragment had not arrived.
+    pub orphans_held: u64,
+    /// Held fragments released once their first fragment arrived.
+    pub orphans_released: u64,
+    /// Held fragments evicted to stay within `max_orphan_fragments`/`max_orphan_bytes`
+    /// (also counted as `orphan_fragment` drops).
+    pub orphans_evicted: u64,
+    /// Held fragments whose first fragment never came within `orphan_timeout` (also
+    /// counted as `orphan_fragment` drops).
+    pub orphans_expired: u64,
     pub queries_received: u64,
     pub queries_positive: u64,
     pub queries_negative: u64,

@@ -680,9 +680,10 @@ fn fragments_follow_their_first() {
     }
     assert_eq!(n.fragment_sets(), 0, "purged after the last fragment");
     assert_eq!(n.stats().fragment_sets_completed, 1);
-    // An orphan continuation is dropped.
+    // An orphan continuation is held for its first fragment (which never comes).
     n.handle(now, sa(A), &fragment(A, 10, false, false, 534, vec![0; 10]));
-    assert_eq!(drops(&n, DropReason::OrphanFragment), 1);
+    assert_eq!(n.held_orphans().0, 1);
+    assert_eq!(drops(&n, DropReason::OrphanFragment), 0);
     // A new set is relayed at once (members cached); a duplicate first is refused.
     n.handle(now, sa(A), &fragment(A, 11, true, true, 0, vec![1; 100]));
     n.handle(now, sa(A), &fragment(A, 11, true, true, 0, vec![1; 100]));
@@ -696,7 +697,15 @@ fn fragments_follow_their_first() {
     n.handle_timeout(now + Duration::from_secs(3));
     assert_eq!(n.fragment_sets(), 0);
     assert_eq!(n.stats().fragment_sets_expired, 1);
-    n.handle(now, sa(A), &fragment(A, 11, false, false, 168, vec![0; 10]));
+    assert_eq!(n.stats().orphans_expired, 1, "the orphan's time is up too");
+    assert_eq!(drops(&n, DropReason::OrphanFragment), 1);
+    let later = now + Duration::from_secs(3);
+    n.handle(
+        later,
+        sa(A),
+        &fragment(A, 11, false, false, 168, vec![0; 10]),
+    );
+    n.handle_timeout(later + Duration::from_secs(2));
     assert_eq!(drops(&n, DropReason::OrphanFragment), 2);
 }
 
