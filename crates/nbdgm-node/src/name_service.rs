@@ -408,6 +408,8 @@ impl Node {
                 waiters: vec![waiter],
                 answered: None,
                 rest,
+                redirected_by: Vec::new(),
+                wack_cap: None,
             },
         });
         Ok(())
@@ -949,6 +951,9 @@ impl Node {
     }
 
     fn query_response(&mut self, now: Instant, inc: Incoming<'_>, p: &Packet) {
+        if p.answers.is_empty() && self.query_redirect(now, inc, p) {
+            return;
+        }
         let Some(t) = self.transactions.get_mut(p.id) else {
             self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
             return;

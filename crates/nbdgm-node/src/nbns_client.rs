@@ -29,7 +29,14 @@
 //!   (the NBNS's challenge) is answered with all the host's addresses
 //!   (`name_service`), so the NBNS keeps them all (MS-NBTE §3.2.5.3).
 //!
-//! Not implemented: REDIRECT NAME QUERY RESPONSE.
+//! * queries to an NBNS: a WACK (RFC 1002 §4.2.16, as for requests in §5.1.2)
+//!   extends the query's timer by its TTL, never past `wack_limit` after the first
+//!   WACK; a REDIRECT NAME QUERY RESPONSE (§4.2.15) re-asks the query of the NBNS at
+//!   its NSD_IP_ADDR (the A record in ADDITIONAL), at most [`MAX_REDIRECTS`] times per
+//!   query and never to an NBNS that already redirected it (loop-safe); a refused
+//!   redirect counts as silence (next step of the resolution order). The NS and A
+//!   RR_NAMEs must be NetBIOS-encoded names (the codec's rule); NSD_NAME is not
+//!   compared with the A record's RR_NAME.
 
 use crate::config::Service;
 use crate::config::MAX_DURATION;
@@ -40,12 +47,14 @@ use crate::name_table::{Job, NameState, NsJob, NsOp};
 use crate::node::{Incoming, Node, Transmit};
 use crate::transaction::{Kind, Transaction, Waiter};
 use nbdgm_wire::datagram::NodeType;
-use nbdgm_wire::nbns::{NbnsHeader, Opcode, Packet, RData, FLAG_RA, FLAG_RD};
+use nbdgm_wire::nbns::{NbnsHeader, Opcode, Packet, RData, FLAG_RA, FLAG_RD, TYPE_A, TYPE_NS};
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 const OP_REFRESH: u16 = Opcode::Refresh(8).to_flags();
+/// Most REDIRECT NAME QUERY RESPONSEs one query follows (RFC 1002 sets no limit).
+pub const MAX_REDIRECTS: usize = 3;
 /// NAME REGISTRATION REQUEST, unicast to the NBNS (RFC 1002 §4.2.2; DIGEST §10.3 Windows capture).
 pub const FLAGS_REGISTRATION_UCAST: u16 = OP_REGISTRATION | FLAG_RD; // 0x2900
 /// MULTIHOMED NAME REGISTRATION REQUEST, unicast to the NBNS (MS-NBTE §2.2.2: the
@@ -355,7 +364,9 @@ impl Node {
         });
         let Some((name, group, op, server)) = job else {
             if p.opcode() == Opcode::Wack {
-                self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                if !self.query_wack(now, inc, p) {
+                    self.drop_packet(DropReason::UnsolicitedResponse, inc.from);
+                }
                 return true;
             }
             return false;
@@ -601,4 +612,131 @@ impl Node {
         }
         None
     }
+
+    /// A WACK for one of our unicast queries (id, source and name match): wait its TTL
+    /// longer, never past `wack_limit` after the first WACK. False when it matches none.
+    pub(crate) fn query_wack(&mut self, now: Instant, inc: Incoming<'_>, p: &Packet) -> bool {
+        let limit = self.config.wack_limit;
+        let Some(t) = self.transactions.get_mut(p.id) else {
+            return false;
+        };
+        if t.to != Some(*inc.from.ip()) {
+            return false;
+        }
+        let Kind::Query {
+            name,
+            answered: None,
+            wack_cap,
+            ..
+        } = &mut t.kind
+        else {
+            return false;
+        };
+        let Some(a) = p.answers.first().filter(|a| a.name == *name) else {
+            return false;
+        };
+        let cap = *wack_cap.get_or_insert_with(|| now.checked_add(limit).unwrap_or(now));
+        let wait = Duration::from_secs(u64::from(a.ttl).max(1)).min(MAX_DURATION);
+        let until = now.checked_add(wait).unwrap_or(now).min(cap);
+        t.deadline = t.deadline.max(until);
+        self.stats.wacks_received += 1;
+        true
+    }
+
+    /// A REDIRECT NAME QUERY RESPONSE (RFC 1002 §4.2.15) to one of our unicast queries:
+    /// ask the NBNS it names instead, or (hop limit, loop, bad address) go on as if the
+    /// NBNS had been silent. False when `p` is not a redirect for a query of ours.
+    pub(crate) fn query_redirect(&mut self, now: Instant, inc: Incoming<'_>, p: &Packet) -> bool {
+        let Some(target) = redirect_target(p) else {
+            return false;
+        };
+        let responder = *inc.from.ip();
+        let Some(t) = self.transactions.get_mut(p.id) else {
+            return false;
+        };
+        let Kind::Query {
+            answered: None,
+            redirected_by,
+            ..
+        } = &t.kind
+        else {
+            return false;
+        };
+        if t.to != Some(responder) {
+            return false;
+        }
+        let ok = redirected_by.len() < MAX_REDIRECTS
+            && target != responder
+            && !redirected_by.contains(&target)
+            && !(target.is_unspecified() || target.is_broadcast() || target.is_multicast())
+            && target != self.addr()
+            && target != self.announced_addr();
+        let Some(t) = self.transactions.remove(p.id) else {
+            return true;
+        };
+        if !ok {
+            self.stats.nbns_redirects_refused += 1;
+            if let Some(t) = self.next_step(now, t, false) {
+                self.fail_transaction(t, LookupError::NoResponse);
+            }
+            return true;
+        }
+        self.stats.nbns_redirects_followed += 1;
+        let Kind::Query {
+            name,
+            waiters,
+            rest,
+            mut redirected_by,
+            ..
+        } = t.kind
+        else {
+            return true;
+        };
+        redirected_by.push(responder);
+        let Some(first) = waiters.first().cloned() else {
+            return true;
+        };
+        let port = self.config.nbns_port;
+        if self
+            .query_plan(now, name.clone(), Some(target), port, rest, first)
+            .is_err()
+        {
+            self.complete_waiters(&name, waiters, Err(LookupError::NoResponse));
+            return true;
+        }
+        let trn = self.transactions.find_query(&name, Some(target));
+        match trn.and_then(|trn| self.transactions.get_mut(trn)) {
+            Some(Transaction {
+                kind:
+                    Kind::Query {
+                        waiters: w,
+                        redirected_by: r,
+                        ..
+                    },
+                ..
+            }) => {
+                w.extend(waiters.into_iter().skip(1));
+                *r = redirected_by;
+            }
+            _ => self.complete_waiters(&name, waiters, Err(LookupError::NoResponse)),
+        }
+        true
+    }
+}
+
+/// The NBNS a REDIRECT NAME QUERY RESPONSE names: a positive (RCODE 0) query response
+/// without answers, an NS record in AUTHORITY and an A record (NSD_IP_ADDR, 4 bytes)
+/// in ADDITIONAL.
+fn redirect_target(p: &Packet) -> Option<Ipv4Addr> {
+    if p.opcode() != Opcode::Query || p.rcode() != 0 || !p.answers.is_empty() {
+        return None;
+    }
+    p.authority.iter().find(|r| r.rr_type == TYPE_NS)?;
+    p.additional
+        .iter()
+        .filter(|r| r.rr_type == TYPE_A)
+        .find_map(|r| match &r.rdata {
+            RData::Raw(b) if b.len() == 4 => Some(Ipv4Addr::new(b[0], b[1], b[2], b[3])),
+            _ => None,
+        })
 }

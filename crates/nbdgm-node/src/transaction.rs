@@ -42,6 +42,11 @@ pub(crate) enum Kind {
         /// Where to ask next when this step gets no answer (P/M/H resolution order):
         /// `None` = broadcast, `Some(ip)` = an NBNS.
         rest: Vec<Option<Ipv4Addr>>,
+        /// NBNSs that redirected this query (RFC 1002 §4.2.15), at most
+        /// `MAX_REDIRECTS`: a loop or a longer chain is refused.
+        redirected_by: Vec<Ipv4Addr>,
+        /// Set by the first WACK: later WACKs cannot push the deadline past it.
+        wack_cap: Option<Instant>,
     },
     Status {
         req: RequestId,
