@@ -125,6 +125,11 @@ pub struct Stats {
     /// Negative registration responses from the NBNS.
     pub nbns_registrations_refused: u64,
     pub wacks_received: u64,
+    /// REDIRECT NAME QUERY RESPONSEs followed to the NBNS they name (RFC 1002 §4.2.15),
+    /// and those refused (hop limit, a loop, an address that cannot be an NBNS): the
+    /// query then goes on as if the NBNS had been silent.
+    pub nbns_redirects_followed: u64,
+    pub nbns_redirects_refused: u64,
     /// NAME REFRESH REQUESTs sent (retransmissions included).
     pub refreshes_sent: u64,
     pub refreshes_succeeded: u64,
