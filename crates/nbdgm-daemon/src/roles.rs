@@ -109,6 +109,12 @@ pub struct NbddClientConfig {
     pub port: Option<u16>,
     /// Ask with a DATAGRAM QUERY REQUEST before relaying through it.
     pub query: bool,
+    /// After a refusal, unicast a group datagram to the members the node resolves
+    /// itself (RFC 1001 §17.2), at most `refused_unicast_max_members`, at most
+    /// `refused_unicast_per_s` copies per second.
+    pub refused_unicast: bool,
+    pub refused_unicast_max_members: usize,
+    pub refused_unicast_per_s: u32,
 }
 
 impl Default for NbddClientConfig {
@@ -117,6 +123,9 @@ impl Default for NbddClientConfig {
             address: None,
             port: None,
             query: true,
+            refused_unicast: false,
+            refused_unicast_max_members: 16,
+            refused_unicast_per_s: 20,
         }
     }
 }

@@ -171,6 +171,9 @@ pub(crate) fn node_config(
     n.nbdd = crate::roles::nbdd_target(&cfg.nbdd, &cfg.nbns, cfg.ports.datagram)
         .filter(|_| cfg.nbdd.address.is_some() || n.node_type != nbdgm_node::NodeType::H);
     n.nbdd_query = cfg.nbdd.query;
+    n.nbdd_refused_unicast = cfg.nbdd.refused_unicast;
+    n.nbdd_refused_unicast_max_members = cfg.nbdd.refused_unicast_max_members;
+    n.nbdd_refused_unicast_per_s = cfg.nbdd.refused_unicast_per_s;
     let me = iface.announce_address.unwrap_or(iface.net.addr());
     n.multihomed = host
         .iter()
