@@ -291,7 +291,7 @@ impl DatagramOut<'_> {
         b.extend_from_slice(b",\"");
         b.extend_from_slice(enc.data_field().as_bytes());
         b.extend_from_slice(b"\":\"");
-        enc.push_data(b, &d.data);
+        push_data(b, enc, &d.data);
         b.extend_from_slice(b"\"}\n");
     }
 }
@@ -354,6 +354,10 @@ pub(super) fn push_name(b: &mut Vec<u8>, n: &Name) {
 }
 
 pub(super) fn push_u32(b: &mut Vec<u8>, mut v: u32) {
+    if v < 10 {
+        b.push(b'0' + v as u8);
+        return;
+    }
     let mut digits = [0u8; 10];
     let mut i = digits.len();
     loop {
@@ -367,19 +371,91 @@ pub(super) fn push_u32(b: &mut Vec<u8>, mut v: u32) {
     b.extend_from_slice(&digits[i..]);
 }
 
-pub(super) fn push_ip(b: &mut Vec<u8>, ip: Ipv4Addr) {
-    for (i, o) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            b.push(b'.');
-        }
-        push_u32(b, u32::from(o));
+/// One octet in decimal, without `core::fmt` or a division loop: written into `out`
+/// from `at`; returns where the next byte goes.
+#[inline]
+fn put_octet(out: &mut [u8; 21], at: usize, o: u8) -> usize {
+    if o >= 100 {
+        out[at] = b'0' + o / 100;
+        out[at + 1] = b'0' + (o / 10) % 10;
+        out[at + 2] = b'0' + o % 10;
+        at + 3
+    } else if o >= 10 {
+        out[at] = b'0' + o / 10;
+        out[at + 1] = b'0' + o % 10;
+        at + 2
+    } else {
+        out[at] = b'0' + o;
+        at + 1
     }
 }
 
+/// `a.b.c.d`, then `:port` when given: built on the stack, appended with one copy
+/// (the same bytes as `Ipv4Addr`'s and `SocketAddrV4`'s `Display`, checked by a test).
+fn push_ip_port(b: &mut Vec<u8>, ip: Ipv4Addr, port: Option<u16>) {
+    let mut out = [0u8; 21]; // "255.255.255.255:65535"
+    let mut at = 0;
+    for (i, o) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out[at] = b'.';
+            at += 1;
+        }
+        at = put_octet(&mut out, at, o);
+    }
+    if let Some(mut p) = port {
+        out[at] = b':';
+        at += 1;
+        let mut d = [0u8; 5];
+        let mut n = d.len();
+        loop {
+            n -= 1;
+            d[n] = b'0' + (p % 10) as u8;
+            p /= 10;
+            if p == 0 {
+                break;
+            }
+        }
+        let k = d.len() - n;
+        out[at..at + k].copy_from_slice(&d[n..]);
+        at += k;
+    }
+    b.extend_from_slice(&out[..at]);
+}
+
+pub(super) fn push_ip(b: &mut Vec<u8>, ip: Ipv4Addr) {
+    push_ip_port(b, ip, None);
+}
+
 pub(super) fn push_addr(b: &mut Vec<u8>, a: SocketAddrV4) {
-    push_ip(b, *a.ip());
-    b.push(b':');
-    push_u32(b, u32::from(a.port()));
+    push_ip_port(b, *a.ip(), Some(a.port()));
+}
+
+/// Lower-case hex of every octet: `HEX_PAIRS[x]` is the two digits of `x`.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [DIGITS[i >> 4], DIGITS[i & 0xF]];
+        i += 1;
+    }
+    t
+};
+
+/// The data in `enc`: hex through [`HEX_PAIRS`] into space reserved once (the same
+/// bytes as [`EventEncoding::push_data`], checked by a test); base64 as the API crate
+/// writes it.
+pub(super) fn push_data(b: &mut Vec<u8>, enc: EventEncoding, data: &[u8]) {
+    match enc {
+        EventEncoding::Hex => {
+            let start = b.len();
+            b.resize(start + data.len() * 2, 0);
+            for (pair, &x) in b[start..].chunks_exact_mut(2).zip(data) {
+                pair.copy_from_slice(&HEX_PAIRS[usize::from(x)]);
+            }
+        }
+        EventEncoding::Base64 => enc.push_data(b, data),
+    }
 }
 
 /// A JSON string (names may hold any Latin-1 character, so escape as serde does).

@@ -102,6 +102,50 @@ fn datagram_line_equals_serde() {
     }
 }
 
+/// The hand-written address writers print what `Display` prints, at the edges of
+/// each octet's width (0, 9, 10, 99, 100, 255) and of the port's (0 … 65535).
+#[test]
+fn address_writers_agree_with_std() {
+    let octets = [0u8, 1, 9, 10, 11, 99, 100, 101, 199, 200, 254, 255];
+    let ports = [
+        0u16, 1, 9, 10, 99, 100, 137, 138, 999, 1000, 9999, 10000, 65535,
+    ];
+    for (i, &a) in octets.iter().enumerate() {
+        for &b in &octets {
+            let ip = Ipv4Addr::new(a, b, octets[(i + 3) % octets.len()], 255 - a);
+            let mut out = b"x".to_vec();
+            super::hub::push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}").into_bytes());
+            for &p in &ports {
+                let sa = SocketAddrV4::new(ip, p);
+                let mut out = Vec::new();
+                super::hub::push_addr(&mut out, sa);
+                assert_eq!(out, sa.to_string().into_bytes());
+            }
+        }
+    }
+    for v in [0u32, 7, 10, 99, 100, 65535, 4_000_000_000, u32::MAX] {
+        let mut out = Vec::new();
+        super::hub::push_u32(&mut out, v);
+        assert_eq!(out, v.to_string().into_bytes());
+    }
+}
+
+/// The hub's table-driven hex writes the bytes of the API crate's encoder, for every
+/// octet value and for empty data; base64 is the API crate's own.
+#[test]
+fn data_writer_agrees_with_the_api_encoder() {
+    let all: Vec<u8> = (0..=255u8).rev().collect();
+    for data in [&all[..], &b""[..], &b"\x00"[..], &[0xffu8; 1000][..]] {
+        for enc in EventEncoding::ALL {
+            let (mut ours, mut theirs) = (b"{\"".to_vec(), b"{\"".to_vec());
+            super::hub::push_data(&mut ours, enc, data);
+            enc.push_data(&mut theirs, data);
+            assert_eq!(ours, theirs, "{enc:?}");
+        }
+    }
+}
+
 /// The typed matching rule agrees with the one it replaced: the filter and the
 /// destination both printed and read back as names, compared as `NAME<xx>` text, and
 /// `*<` at the start of the printed destination counting as ours.
@@ -369,6 +413,7 @@ fn dgram_data(dest: &str, mailslot: Option<&str>, for_us: bool, data: Vec<u8>) -
             broadcast: true,
             for_us,
             fragments: 1,
+            fragment_layout: nbdgm_node::FragmentLayout::Unfragmented,
             data: data.into(),
             mailslot: mailslot.map(str::to_owned),
             mailslot_data: None,
@@ -413,7 +458,6 @@ fn hello_register_and_runtime_errors() {
     assert_eq!(stats.clients, 1);
     assert_eq!(stats.requests, 6);
     assert_eq!(stats.bad_requests, 0);
-            fragment_layout: nbdgm_node::FragmentLayout::Unfragmented,
 }
 
 #[test]
