@@ -47,6 +47,14 @@ pub struct BrowserStats {
     /// Elections we would have started beyond `election_start_burst` /
     /// `election_start_interval` (issue 12 item 8).
     pub elections_suppressed: u64,
+    /// Announcements (browse or LANMAN mailslot) whose 16-byte ServerName or MachineGroup
+    /// had no NUL (Samba with a 16-character name; docs/peers.md): accepted, the name cut
+    /// to its first 15 characters (the NetBIOS name such a host can register).
+    pub unterminated_names_accepted: u64,
+    /// DomainAnnouncements whose LocalMasterBrowserName is longer than 15 characters
+    /// (Samba 4.17 with a longer `netbios name`; docs/peers.md): accepted, the name cut to
+    /// its first 15 characters.
+    pub long_master_names_accepted: u64,
     /// Events dropped because the action queue was full.
     pub events_dropped: u64,
     /// Gauges.

@@ -31,6 +31,7 @@ fn host_announcement_datagram(server: &str, src: Ipv4Addr) -> Vec<u8> {
         update_count: 0,
         periodicity_ms: 720_000,
         server_name: server.into(),
+        server_name_unterminated: false,
         server_name_padding: vec![],
         os_major: 6,
         os_minor: 1,

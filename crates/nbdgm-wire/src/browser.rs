@@ -10,6 +10,11 @@
 //! value, so `emit` refuses values that would not read back the same (a name longer than 15
 //! bytes in a 16-byte field, a NUL inside a string, a count that disagrees with its list...).
 //! The version and signature bytes are never validated on receive (MS-BRWS §2.2.1).
+//!
+//! One leniency for what real peers send (docs/peers.md): a 16-byte name field
+//! (ServerName, MachineGroup) holding 16 name bytes and no NUL is read as a 16-byte name
+//! with `server_name_unterminated` / `machine_group_unterminated` set, as nmbd reads it,
+//! and emitted back the same way.
 
 use crate::error::{Error, Result};
 use crate::reader::{to_latin1, Reader};
@@ -285,7 +290,9 @@ impl BrowserFrame {
 
     /// Checks the length limits MS-BRWS sets for senders, which `parse` and `emit` do not
     /// enforce on variable-length strings: names ≤ 15 bytes, comments ≤ 42 bytes (plus NUL),
-    /// at most 255 backup servers.
+    /// at most 255 backup servers. A 16-byte name field read without its NUL (the
+    /// `*_unterminated` flags, a peer leniency: docs/peers.md) passes with its 16 bytes;
+    /// the receiver decides what to do with it.
     pub fn check_sender_limits(&self) -> Result<()> {
         fn max(s: &str, n: usize, field: &'static str) -> Result<()> {
             if to_latin1(s, field)?.len() > n {
@@ -293,13 +300,25 @@ impl BrowserFrame {
             }
             Ok(())
         }
+        fn fixed_max(unterminated: bool) -> usize {
+            if unterminated {
+                FIXED_NAME_LEN
+            } else {
+                MAX_NAME_LEN
+            }
+        }
         match self {
             BrowserFrame::HostAnnouncement(a) | BrowserFrame::LocalMasterAnnouncement(a) => {
-                max(&a.server_name, MAX_NAME_LEN, "ServerName")?;
+                max(
+                    &a.server_name,
+                    fixed_max(a.server_name_unterminated),
+                    "ServerName",
+                )?;
                 max(&a.comment, MAX_COMMENT_LEN, "Comment")
             }
             BrowserFrame::DomainAnnouncement(d) => {
-                max(&d.machine_group, MAX_NAME_LEN, "MachineGroup")?;
+                let n = fixed_max(d.machine_group_unterminated);
+                max(&d.machine_group, n, "MachineGroup")?;
                 max(&d.local_master_name, MAX_NAME_LEN, "LocalMasterBrowserName")
             }
             BrowserFrame::AnnouncementRequest(f) => {

@@ -7,6 +7,7 @@ use crate::schedule::{self, millis};
 use nbdgm_wire::browser as wire;
 use nbdgm_wire::browser::{
     Announcement, BrowserFrame, DomainAnnouncement, LanmanFrame, ServerType, MAX_COMMENT_LEN,
+    MAX_NAME_LEN,
 };
 use nbdgm_wire::Name;
 use std::time::Instant;
@@ -18,8 +19,12 @@ impl Browser {
             Err(_) => return self.refuse(Refusal::Malformed, ib.from),
         };
         if f.check_sender_limits().is_err() {
-            return self.refuse(Refusal::Malformed, ib.from);
+            if !long_master_name(&f) {
+                return self.refuse(Refusal::Malformed, ib.from);
+            }
+            self.stats.long_master_names_accepted += 1;
         }
+        self.count_unterminated_name(&f);
         match &f {
             BrowserFrame::HostAnnouncement(a) => {
                 self.on_announcement(now, ib, heard(a, ib, false), false)
@@ -84,8 +89,12 @@ impl Browser {
             }
             LanmanFrame::Browser(f) => {
                 if f.check_sender_limits().is_err() {
-                    return self.refuse(Refusal::Malformed, ib.from);
+                    if !long_master_name(&f) {
+                        return self.refuse(Refusal::Malformed, ib.from);
+                    }
+                    self.stats.long_master_names_accepted += 1;
                 }
+                self.count_unterminated_name(&f);
                 self.stats.lanman_announcements_received += 1;
                 match &f {
                     BrowserFrame::HostAnnouncement(a)
@@ -103,6 +112,21 @@ impl Browser {
                 }
             }
             LanmanFrame::Unknown(_) => self.stats.unknown_opcodes += 1,
+        }
+    }
+
+    /// The peer leniency of docs/peers.md: a 16-byte name field without its NUL is kept
+    /// (cut to 15 characters by [`heard`] / [`heard_domain`]) and counted.
+    fn count_unterminated_name(&mut self, f: &BrowserFrame) {
+        let unterminated = match f {
+            BrowserFrame::HostAnnouncement(a) | BrowserFrame::LocalMasterAnnouncement(a) => {
+                a.server_name_unterminated
+            }
+            BrowserFrame::DomainAnnouncement(d) => d.machine_group_unterminated,
+            _ => false,
+        };
+        if unterminated {
+            self.stats.unterminated_names_accepted += 1;
         }
     }
 
@@ -265,9 +289,36 @@ impl Browser {
     }
 }
 
+/// A DomainAnnouncement whose only fault is a LocalMasterBrowserName longer than 15
+/// characters: Samba 4.17 writes its whole `netbios name` there (docs/peers.md). Kept, the
+/// name cut to the 15 characters it registers.
+fn long_master_name(f: &BrowserFrame) -> bool {
+    let BrowserFrame::DomainAnnouncement(d) = f else {
+        return false;
+    };
+    if d.local_master_name.chars().count() <= MAX_NAME_LEN {
+        return false;
+    }
+    let mut cut = d.clone();
+    cut.local_master_name = cut.local_master_name.chars().take(MAX_NAME_LEN).collect();
+    BrowserFrame::DomainAnnouncement(cut)
+        .check_sender_limits()
+        .is_ok()
+}
+
+/// A name from a 16-byte field: whole, or its first 15 characters when it filled the field
+/// without a NUL (the NetBIOS name a host with a longer name registers).
+fn fixed_field_name(name: &str, unterminated: bool) -> String {
+    if unterminated {
+        name.chars().take(MAX_NAME_LEN).collect()
+    } else {
+        name.to_owned()
+    }
+}
+
 fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
     Heard {
-        name: a.server_name.clone(),
+        name: fixed_field_name(&a.server_name, a.server_name_unterminated),
         group: String::new(),
         server_type: a.server_type,
         os_major: a.os_major,
@@ -282,8 +333,8 @@ fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
 /// A DomainAnnouncement as heard: the workgroup under its master's name, no comment.
 fn heard_domain(d: &DomainAnnouncement, ib: &Inbound<'_>, lanman: bool) -> Heard {
     Heard {
-        name: d.machine_group.clone(),
-        group: d.local_master_name.clone(),
+        name: fixed_field_name(&d.machine_group, d.machine_group_unterminated),
+        group: d.local_master_name.chars().take(MAX_NAME_LEN).collect(),
         server_type: d.server_type,
         os_major: d.browser_config_version_major,
         os_minor: d.browser_config_version_minor,

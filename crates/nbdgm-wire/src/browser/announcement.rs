@@ -14,8 +14,13 @@ pub struct Announcement {
     /// Sent as 0, ignored.
     pub update_count: u8,
     pub periodicity_ms: u32,
-    /// Up to the first NUL of the 16-byte field (at most 15 bytes).
+    /// Up to the first NUL of the 16-byte field (at most 15 bytes), or all 16 bytes when
+    /// `server_name_unterminated`.
     pub server_name: String,
+    /// The 16-byte field held 16 name bytes and no NUL (Samba with a 16-character name;
+    /// docs/peers.md). Emit writes it back the same way.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
+    pub server_name_unterminated: bool,
     /// Bytes after that NUL, trailing zeros removed: empty unless the sender left garbage.
     #[cfg_attr(
         feature = "serde",
@@ -54,6 +59,7 @@ impl Default for Announcement {
             update_count: 0,
             periodicity_ms: 0,
             server_name: String::new(),
+            server_name_unterminated: false,
             server_name_padding: Vec::new(),
             os_major: 0,
             os_minor: 0,
@@ -92,8 +98,12 @@ pub struct AnnouncementRequest {
 pub struct DomainAnnouncement {
     pub update_count: u8,
     pub periodicity_ms: u32,
-    /// Workgroup or domain, up to the first NUL of the 16-byte field.
+    /// Workgroup or domain, up to the first NUL of the 16-byte field (all 16 bytes when
+    /// `machine_group_unterminated`).
     pub machine_group: String,
+    /// The 16-byte field held 16 name bytes and no NUL (docs/peers.md).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::is_false"))]
+    pub machine_group_unterminated: bool,
     /// Bytes after that NUL, trailing zeros removed.
     #[cfg_attr(
         feature = "serde",
@@ -133,6 +143,7 @@ impl Default for DomainAnnouncement {
             update_count: 0,
             periodicity_ms: 0,
             machine_group: String::new(),
+            machine_group_unterminated: false,
             machine_group_padding: Vec::new(),
             browser_config_version_major: 0x03,
             browser_config_version_minor: 0x0A,
@@ -171,6 +182,7 @@ struct Layout<S, B> {
     update_count: u8,
     periodicity_ms: u32,
     name: S,
+    name_unterminated: bool,
     name_padding: B,
     version: [u8; 2],
     server_type: u32,
@@ -204,7 +216,7 @@ impl Layout<String, Vec<u8>> {
     fn parse(r: &mut Reader<'_>, names: &FieldNames) -> Result<Self> {
         let update_count = r.u8("UpdateCount")?;
         let periodicity_ms = r.u32_le("Periodicity")?;
-        let (name, name_padding) = fixed_name(r, names.name)?;
+        let fixed = fixed_name(r, names.name)?;
         let version = [r.u8(names.version[0])?, r.u8(names.version[1])?];
         let server_type = r.u32_le("ServerType")?;
         let browser_version = [r.u8("BrowserVersionMajor")?, r.u8("BrowserVersionMinor")?];
@@ -213,8 +225,9 @@ impl Layout<String, Vec<u8>> {
         Ok(Layout {
             update_count,
             periodicity_ms,
-            name,
-            name_padding,
+            name: fixed.name,
+            name_unterminated: fixed.unterminated,
+            name_padding: fixed.padding,
             version,
             server_type,
             browser_version,
@@ -230,7 +243,13 @@ impl Layout<&str, &[u8]> {
     fn emit(&self, out: &mut Vec<u8>, names: &FieldNames) -> Result<()> {
         out.push(self.update_count);
         out.extend_from_slice(&self.periodicity_ms.to_le_bytes());
-        put_fixed_name(out, self.name, self.name_padding, names.name)?;
+        put_fixed_name(
+            out,
+            self.name,
+            self.name_padding,
+            self.name_unterminated,
+            names.name,
+        )?;
         out.extend_from_slice(&self.version);
         out.extend_from_slice(&self.server_type.to_le_bytes());
         out.extend_from_slice(&self.browser_version);
@@ -252,6 +271,7 @@ impl Announcement {
             update_count: l.update_count,
             periodicity_ms: l.periodicity_ms,
             server_name: l.name,
+            server_name_unterminated: l.name_unterminated,
             server_name_padding: l.name_padding,
             os_major: l.version[0],
             os_minor: l.version[1],
@@ -270,6 +290,7 @@ impl Announcement {
             update_count: self.update_count,
             periodicity_ms: self.periodicity_ms,
             name: self.server_name.as_str(),
+            name_unterminated: self.server_name_unterminated,
             name_padding: self.server_name_padding.as_slice(),
             version: [self.os_major, self.os_minor],
             server_type: self.server_type,
@@ -290,6 +311,7 @@ impl DomainAnnouncement {
             update_count: l.update_count,
             periodicity_ms: l.periodicity_ms,
             machine_group: l.name,
+            machine_group_unterminated: l.name_unterminated,
             machine_group_padding: l.name_padding,
             browser_config_version_major: l.version[0],
             browser_config_version_minor: l.version[1],
@@ -308,6 +330,7 @@ impl DomainAnnouncement {
             update_count: self.update_count,
             periodicity_ms: self.periodicity_ms,
             name: self.machine_group.as_str(),
+            name_unterminated: self.machine_group_unterminated,
             name_padding: self.machine_group_padding.as_slice(),
             version: [
                 self.browser_config_version_major,

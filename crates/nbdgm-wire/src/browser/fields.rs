@@ -13,20 +13,36 @@ pub(super) fn bit_names(bits: u8, table: &[(u8, &'static str)]) -> Vec<&'static 
         .collect()
 }
 
-/// A 16-byte NUL-terminated, NUL-padded name field (DIGEST §8 item 24). Returns the name and
-/// the bytes after its NUL with trailing zeros removed.
-pub(super) fn fixed_name(r: &mut Reader<'_>, field: &'static str) -> Result<(String, Vec<u8>)> {
-    let offset = r.pos();
+/// A 16-byte name field read as nmbd reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct FixedName {
+    pub name: String,
+    /// Bytes after the NUL, trailing zeros removed.
+    pub padding: Vec<u8>,
+    /// All 16 bytes are the name, no NUL: a peer leniency (docs/peers.md), what Samba 3's
+    /// `push_string(p+5, name, 16, STR_ASCII|STR_TERMINATE)` writes for a 16-character name.
+    pub unterminated: bool,
+}
+
+/// A 16-byte NUL-terminated, NUL-padded name field (DIGEST §8 item 24). A field of 16
+/// non-NUL bytes is accepted as a 16-byte name with `unterminated` set (nmbd does the same).
+pub(super) fn fixed_name(r: &mut Reader<'_>, field: &'static str) -> Result<FixedName> {
     let raw = r.bytes(FIXED_NAME_LEN, field)?;
-    let nul = raw.iter().position(|&b| b == 0).ok_or(Error::invalid(
-        field,
-        offset,
-        "16-byte name field has no NUL terminator",
-    ))?;
+    let Some(nul) = raw.iter().position(|&b| b == 0) else {
+        return Ok(FixedName {
+            name: latin1(raw),
+            padding: Vec::new(),
+            unterminated: true,
+        });
+    };
     let (name, after) = raw.split_at(nul);
     let after = after.get(1..).unwrap_or(&[]);
     let keep = after.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    Ok((latin1(name), after.get(..keep).unwrap_or(&[]).to_vec()))
+    Ok(FixedName {
+        name: latin1(name),
+        padding: after.get(..keep).unwrap_or(&[]).to_vec(),
+        unterminated: false,
+    })
 }
 
 /// A NUL-terminated string whose terminator is mandatory.
@@ -50,13 +66,26 @@ pub(super) fn text(s: &str, field: &'static str) -> Result<Vec<u8>> {
     Ok(b)
 }
 
+/// Writes a 16-byte name field. `unterminated`: the name fills all 16 bytes with no NUL
+/// (only as read from a peer; see [`FixedName::unterminated`]).
 pub(super) fn put_fixed_name(
     out: &mut Vec<u8>,
     name: &str,
     padding: &[u8],
+    unterminated: bool,
     field: &'static str,
 ) -> Result<()> {
     let b = text(name, field)?;
+    if unterminated {
+        if b.len() != FIXED_NAME_LEN || !padding.is_empty() {
+            return Err(Error::emit(
+                field,
+                "an unterminated name must be exactly 16 bytes, without padding",
+            ));
+        }
+        out.extend_from_slice(&b);
+        return Ok(());
+    }
     if b.len() > MAX_NAME_LEN {
         return Err(Error::emit(
             field,

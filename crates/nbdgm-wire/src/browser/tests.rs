@@ -319,14 +319,7 @@ fn malformed_frames() {
     assert_eq!(truncated_at(&[0x09, 4, 1, 0, 0]), ("Token", 2));
     assert_eq!(truncated_at(&[0x0a, 1, 1, 0]), ("Token", 2));
     assert_eq!(truncated_at(&[0x0e]), ("Type", 1));
-    // A 16-byte name field with no NUL.
-    let mut h = HOST_ANNOUNCEMENT;
-    h[6..22].copy_from_slice(b"SIXTEENCHARSNAME");
-    assert_eq!(invalid_at(&h), ("ServerName", 6));
-    let mut d = HOST_ANNOUNCEMENT;
-    d[0] = 0x0c;
-    d[6..22].copy_from_slice(b"SIXTEENCHARSNAME");
-    assert_eq!(invalid_at(&d), ("MachineGroup", 6));
+    // (A 16-byte name field with no NUL is accepted: `sixteen_byte_names_without_nul`.)
     // Mandatory terminators.
     assert_eq!(invalid_at(&[0x02, 0, b'F', b'R']), ("ResponseName", 2));
     assert_eq!(
@@ -563,16 +556,15 @@ fn lanman_malformed_and_emit_errors() {
             ..
         })
     ));
+    // The MS-BRWS layout on \MAILSLOT\LANMAN with a 16-byte ServerName and no NUL: read
+    // with the flag set, like on \MAILSLOT\BROWSE (docs/peers.md).
     let mut h = HOST_ANNOUNCEMENT;
     h[6..22].copy_from_slice(b"SIXTEENCHARSNAME");
     assert!(matches!(
         LanmanFrame::parse(&h),
-        Err(Error::Invalid {
-            field: "ServerName",
-            offset: 6,
-            ..
-        })
+        Ok(LanmanFrame::Browser(BrowserFrame::HostAnnouncement(a))) if a.server_name_unterminated
     ));
+    assert_eq!(lanman_round_trip(&h).to_bytes().unwrap(), h);
 
     // LM values whose bytes 30..31 would be 55 AA cannot be told from the MS-BRWS layout.
     // The comment starts at offset 11 (empty server name), so its bytes 19..20 land there.
@@ -651,6 +643,72 @@ fn json_field_names() {
     assert!(v.get("opcode").is_none());
 }
 
+/// Samba 3 (`push_string(p+5, name, 16, STR_ASCII|STR_TERMINATE)` with a 16-character
+/// name: the conversion stops when the 16 bytes are full and writes no NUL) and the
+/// SAMBA-LAB malformed case 23 (nmbd 4.17 accepts "MALF23XXXXXXXXXX"): a 16-byte name
+/// field with no NUL. Read as a 16-byte name with the flag set, emitted back byte for byte.
+#[test]
+fn sixteen_byte_names_without_nul() {
+    // HostAnnouncement, opcode 0x01: ServerName "MALF23XXXXXXXXXX" fills bytes 6..22.
+    let mut h = HOST_ANNOUNCEMENT;
+    h[6..22].copy_from_slice(b"MALF23XXXXXXXXXX");
+    let f = BrowserFrame::parse(&h).unwrap();
+    let BrowserFrame::HostAnnouncement(a) = &f else {
+        panic!("{f:?}")
+    };
+    assert_eq!(a.server_name, "MALF23XXXXXXXXXX");
+    assert!(a.server_name_unterminated);
+    assert!(a.server_name_padding.is_empty());
+    assert_eq!(f.to_bytes().unwrap(), h);
+    f.check_sender_limits().unwrap();
+    let v = serde_json::to_value(&f).unwrap();
+    assert_eq!(v["server_name_unterminated"], true);
+    // LocalMasterAnnouncement (0x0F) and DomainAnnouncement (0x0C) share the layout.
+    let mut l = h;
+    l[0] = 0x0f;
+    let f = BrowserFrame::parse(&l).unwrap();
+    assert!(matches!(&f, BrowserFrame::LocalMasterAnnouncement(a) if a.server_name_unterminated));
+    assert_eq!(f.to_bytes().unwrap(), l);
+    let mut d = h;
+    d[0] = 0x0c;
+    let f = BrowserFrame::parse(&d).unwrap();
+    let BrowserFrame::DomainAnnouncement(g) = &f else {
+        panic!("{f:?}")
+    };
+    assert_eq!(g.machine_group, "MALF23XXXXXXXXXX");
+    assert!(g.machine_group_unterminated);
+    assert_eq!(f.to_bytes().unwrap(), d);
+    // A normal name does not carry the flag, and its JSON has no such key.
+    let f = BrowserFrame::parse(&HOST_ANNOUNCEMENT).unwrap();
+    assert!(matches!(&f, BrowserFrame::HostAnnouncement(a) if !a.server_name_unterminated));
+    let v = serde_json::to_value(&f).unwrap();
+    assert!(v.get("server_name_unterminated").is_none());
+}
+
+/// Emit refuses a flag that disagrees with the name (parse(emit(x)) == x).
+#[test]
+fn unterminated_flag_must_match_the_name() {
+    let BrowserFrame::HostAnnouncement(mut a) = BrowserFrame::parse(&HOST_ANNOUNCEMENT).unwrap()
+    else {
+        panic!()
+    };
+    a.server_name_unterminated = true;
+    assert!(BrowserFrame::HostAnnouncement(a.clone())
+        .to_bytes()
+        .is_err());
+    a.server_name = "SIXTEENCHARSNAME".into();
+    a.server_name_padding = vec![1];
+    assert!(BrowserFrame::HostAnnouncement(a.clone())
+        .to_bytes()
+        .is_err());
+    a.server_name_padding.clear();
+    BrowserFrame::HostAnnouncement(a.clone())
+        .to_bytes()
+        .unwrap();
+    a.server_name_unterminated = false;
+    assert!(BrowserFrame::HostAnnouncement(a).to_bytes().is_err());
+}
+
 mod prop {
     use super::super::*;
     use crate::reader::latin1;
@@ -665,24 +723,26 @@ mod prop {
         vec(any::<u8>(), 0..=max)
     }
 
-    /// A name for a 16-byte field and its padding (no trailing zero).
-    fn fixed_name() -> impl Strategy<Value = (String, Vec<u8>)> {
-        (0usize..=15)
+    /// A name for a 16-byte field, its padding (no trailing zero) and whether it fills
+    /// all 16 bytes without a NUL (then without padding).
+    fn fixed_name() -> impl Strategy<Value = (String, Vec<u8>, bool)> {
+        (0usize..=16)
             .prop_flat_map(|n| {
                 (
                     vec(1u8..=255, n),
-                    vec(any::<u8>(), 0..=15 - n),
+                    vec(any::<u8>(), 0..=15usize.saturating_sub(n)),
                     any::<bool>(),
                 )
             })
             .prop_map(|(name, mut pad, keep)| {
-                if !keep {
+                if !keep || name.len() == 16 {
                     pad.clear();
                 }
                 while pad.last() == Some(&0) {
                     pad.pop();
                 }
-                (latin1(&name), pad)
+                let unterminated = name.len() == 16;
+                (latin1(&name), pad, unterminated)
             })
     }
 
@@ -712,10 +772,11 @@ mod prop {
             ),
         )
             .prop_map(
-                |((uc, p, (n, pad), maj, min), (st, bvj, bvn, sig, (c, cu, t)))| Announcement {
+                |((uc, p, (n, pad, nu), maj, min), (st, bvj, bvn, sig, (c, cu, t)))| Announcement {
                     update_count: uc,
                     periodicity_ms: p,
                     server_name: n,
+                    server_name_unterminated: nu,
                     server_name_padding: pad,
                     os_major: maj,
                     os_minor: min,
@@ -735,6 +796,7 @@ mod prop {
             update_count: a.update_count,
             periodicity_ms: a.periodicity_ms,
             machine_group: a.server_name,
+            machine_group_unterminated: a.server_name_unterminated,
             machine_group_padding: a.server_name_padding,
             browser_config_version_major: a.os_major,
             browser_config_version_minor: if flip { a.os_minor } else { 0x0A },

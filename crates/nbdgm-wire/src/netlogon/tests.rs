@@ -1001,3 +1001,29 @@ proptest! {
         }
     }
 }
+
+/// NETLOGON_SAM_LOGON_RESPONSE as Samba 4.17.12 packs it (`ndr_pack` of
+/// `nbt.NETLOGON_SAM_LOGON_RESPONSE` from python3-samba, the code nmbd's proxy-logon path
+/// uses; pdc_ip = "198.51.100.10"). `ndr_push_ipv4address` pushes `htonl(inet_addr(ip))`
+/// as a little-endian uint32, so DcIpAddress is `0a 64 33 c6`: reversed. nbdgm reads the
+/// field in network order (MS-ADTS), accepts any four bytes, and shows this one as
+/// 10.100.51.198 (docs/peers.md).
+#[test]
+fn sam_logon_response_v5_as_samba_packs_it() {
+    const SAMBA_4_17: &str = "13005c005c00530041004d00420041004400430000000000540045005300540044\
+        004f004d000000000000000000000000000000000000000000000000000000000000000000000004746573\
+        74076578616d706c6500c0480773616d62616463c0480a6433c6fd03000003000000ffffffff";
+    let v = crate::hex::decode(SAMBA_4_17).unwrap();
+    assert_eq!(v.len(), 114);
+    assert_eq!(v[98..102], [0x0a, 0x64, 0x33, 0xc6]);
+    let NetlogonMessage::SamLogonResponse(p) = exact(&v) else {
+        panic!()
+    };
+    let v5 = p.v5.as_ref().unwrap();
+    assert_eq!(v5.dns_host_name, "sambadc.test.example");
+    assert_eq!(v5.dc_ip_address, Ipv4Addr::new(10, 100, 51, 198));
+    let mut reversed = v5.dc_ip_address.octets();
+    reversed.reverse();
+    assert_eq!(Ipv4Addr::from(reversed), Ipv4Addr::new(198, 51, 100, 10));
+    assert_eq!(v5.flags, 0x3fd);
+}

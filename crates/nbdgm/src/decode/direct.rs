@@ -381,8 +381,11 @@ fn write_browser(out: &mut Vec<u8>, b: &BrowserView) {
     out.push(b'}');
 }
 
-/// An announcement whose optional fields (padding, unterminated comment, trailing
+/// An announcement whose optional fields (padding, unterminated name or comment, trailing
 /// bytes) are all absent from the JSON.
 fn plain(a: &Announcement) -> bool {
-    a.server_name_padding.is_empty() && !a.comment_unterminated && a.trailing.is_empty()
+    a.server_name_padding.is_empty()
+        && !a.server_name_unterminated
+        && !a.comment_unterminated
+        && a.trailing.is_empty()
 }

@@ -544,6 +544,7 @@ impl Record {
         }
         match payload::parse(&w.name, w.data) {
             Ok(Some(Payload::Browser(f))) => {
+                self.warn_unterminated_name(&f);
                 self.browser = Some(BrowserView {
                     command_code: f.command_code(),
                     command: f.command(),
@@ -552,6 +553,9 @@ impl Record {
                 })
             }
             Ok(Some(Payload::Lanman(f))) => {
+                if let LanmanFrame::Browser(b) = &f {
+                    self.warn_unterminated_name(b);
+                }
                 let server_type = match &f {
                     LanmanFrame::Announcement(a) => Some(a.server_type),
                     LanmanFrame::Browser(b) => browser_server_type(b),
@@ -578,6 +582,25 @@ impl Record {
                 self.data = Some(nbdgm_wire::hex::encode(w.data));
             }
         }
+    }
+}
+
+impl Record {
+    /// A 16-byte ServerName/MachineGroup with no NUL: accepted (as nmbd does; docs/peers.md)
+    /// with this warning.
+    fn warn_unterminated_name(&mut self, f: &BrowserFrame) {
+        let field = match f {
+            BrowserFrame::HostAnnouncement(a) | BrowserFrame::LocalMasterAnnouncement(a)
+                if a.server_name_unterminated =>
+            {
+                "ServerName"
+            }
+            BrowserFrame::DomainAnnouncement(d) if d.machine_group_unterminated => "MachineGroup",
+            _ => return,
+        };
+        self.warnings.push(format!(
+            "{field} fills its 16-byte field with no NUL terminator (accepted, as nmbd does)"
+        ));
     }
 }
 
