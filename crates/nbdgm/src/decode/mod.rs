@@ -98,7 +98,7 @@ impl Style {
                 if self.verbose {
                     out.extend_from_slice(text::tree(r).as_bytes());
                 } else {
-                    out.extend_from_slice(text::summary(r).as_bytes());
+                    text::summary_into(out, r);
                     out.push(b'\n');
                 }
             }
@@ -312,6 +312,60 @@ struct Done {
 /// Batches of packets sent to the workers, numbered in capture order.
 type Jobs = std::sync::mpsc::SyncSender<Batch>;
 
+/// Emptied buffers handed back for the next batch, so that a run allocates (and the
+/// kernel zeroes) a batch's buffers once instead of once per batch. Each list holds
+/// at most the buffers in flight (`2 × threads` plus one per worker).
+#[derive(Default)]
+struct Spare {
+    /// Input batches the workers have decoded, for the reading thread.
+    batches: std::sync::Mutex<Vec<Batch>>,
+    /// Output buffers the writer has written, for the workers.
+    outputs: std::sync::Mutex<Vec<(Vec<u8>, Vec<usize>)>>,
+}
+
+impl Spare {
+    fn batch(&self, seq: u64) -> Batch {
+        let spare = self.batches.lock().ok().and_then(|mut v| v.pop());
+        match spare {
+            Some(mut b) => {
+                b.seq = seq;
+                b.packets.clear();
+                b.payloads.clear();
+                b
+            }
+            None => Batch {
+                seq,
+                packets: Vec::with_capacity(BATCH),
+                payloads: Vec::with_capacity(BATCH * 256),
+            },
+        }
+    }
+
+    fn output(&self) -> (Vec<u8>, Vec<usize>) {
+        let spare = self.outputs.lock().ok().and_then(|mut v| v.pop());
+        match spare {
+            Some((mut bytes, mut ends)) => {
+                bytes.clear();
+                ends.clear();
+                (bytes, ends)
+            }
+            None => (Vec::with_capacity(BATCH * 800), Vec::with_capacity(BATCH)),
+        }
+    }
+
+    fn give_batch(&self, b: Batch) {
+        if let Ok(mut v) = self.batches.lock() {
+            v.push(b);
+        }
+    }
+
+    fn give_output(&self, bytes: Vec<u8>, ends: Vec<usize>) {
+        if let Ok(mut v) = self.outputs.lock() {
+            v.push((bytes, ends));
+        }
+    }
+}
+
 /// The reading thread batches packets to `threads` workers, which decode and render
 /// them; batches are written back in sequence. At most `2 × threads` batches are in
 /// flight, so memory stays bounded whatever the capture size.
@@ -327,18 +381,21 @@ fn parallel<R: Read, W: Write>(
     let (job_tx, job_rx) = mpsc::sync_channel::<Batch>(threads);
     let job_rx = Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let spare = Spare::default();
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let done_tx = done_tx.clone();
             let job_rx = &job_rx;
             let style = style.clone();
-            scope.spawn(move || render_batches(job_rx, &done_tx, &style));
+            let spare = &spare;
+            scope.spawn(move || render_batches(job_rx, &done_tx, &style, spare));
         }
         drop(done_tx);
         let mut out = InOrder {
             done_rx: &done_rx,
             pending: std::collections::BTreeMap::new(),
             written: 0,
+            spare: &spare,
         };
         feed(reader, job_tx, &mut out, sink, totals, threads, progress)
     })
@@ -350,6 +407,7 @@ fn render_batches(
     jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Batch>>,
     done_tx: &std::sync::mpsc::Sender<Done>,
     style: &Style,
+    spare: &Spare,
 ) {
     loop {
         let job = match jobs.lock() {
@@ -357,19 +415,21 @@ fn render_batches(
             Err(_) => return,
         };
         let Ok(batch) = job else { return };
+        let (bytes, ends) = spare.output();
         let mut done = Done {
             seq: batch.seq,
-            bytes: Vec::with_capacity(batch.packets.len() * 800),
-            ends: Vec::with_capacity(batch.packets.len()),
+            bytes,
+            ends,
             malformed: 0,
         };
-        for p in batch.packets {
+        for p in &batch.packets {
             let payload = batch.payloads.get(p.end - p.len..p.end).unwrap_or_default();
             let rec = decode_packet(p.frame, p.time, p.src, p.dst, payload, p.warnings);
             done.malformed += u64::from(rec.malformed.is_some());
             style.render(&rec, &mut done.bytes);
             done.ends.push(done.bytes.len());
         }
+        spare.give_batch(batch);
         if done_tx.send(done).is_err() {
             return;
         }
@@ -390,12 +450,7 @@ fn feed<R: Read, W: Write>(
 ) -> Result<(), StreamError> {
     let max_in_flight = (2 * threads) as u64;
     let mut sent = 0u64;
-    let new_batch = |seq| Batch {
-        seq,
-        packets: Vec::with_capacity(BATCH),
-        payloads: Vec::with_capacity(BATCH * 256),
-    };
-    let mut batch = new_batch(0);
+    let mut batch = out.spare.batch(0);
     let mut result = Ok(());
     loop {
         let d = match reader.next_udp() {
@@ -417,15 +472,16 @@ fn feed<R: Read, W: Write>(
             warnings: d.warnings,
         });
         if batch.packets.len() == BATCH {
-            let full = std::mem::replace(&mut batch, new_batch(sent + 1));
+            // Wait for room first, so that the next batch can reuse a written one.
+            while sent - out.written >= max_in_flight {
+                out.drain(true, sink, totals)?;
+            }
+            let full = std::mem::replace(&mut batch, out.spare.batch(sent + 1));
             if jobs.send(full).is_err() {
                 break;
             }
             sent += 1;
             out.drain(false, sink, totals)?;
-            while sent - out.written >= max_in_flight {
-                out.drain(true, sink, totals)?;
-            }
             progress(totals.packets);
         }
     }
@@ -450,6 +506,8 @@ struct InOrder<'a> {
     pending: std::collections::BTreeMap<u64, Done>,
     /// Batches written.
     written: u64,
+    /// Where written buffers go back to.
+    spare: &'a Spare,
 }
 
 impl InOrder<'_> {
@@ -469,6 +527,7 @@ impl InOrder<'_> {
                 totals.packets += done.ends.len() as u64;
                 totals.malformed += done.malformed;
                 self.written += 1;
+                self.spare.give_output(done.bytes, done.ends);
             }
             let next = if block && self.written == start {
                 self.done_rx.recv().ok()
