@@ -175,13 +175,13 @@ pub struct Stats {
     pub datagrams_not_for_us: u64,
     pub fragments_received: u64,
     pub datagrams_reassembled: u64,
+    /// Of those, datagrams whose fragments repeated both names (DIGEST §2.4).
+    pub datagrams_reassembled_repeated_names: u64,
     pub datagram_errors_sent: u64,
     pub datagram_errors_received: u64,
     pub dgm_length_mismatches: u64,
     pub source_ip_mismatches: u64,
     /// DATAGRAM QUERY REQUESTs sent to the NBDD (retransmissions included).
-    /// Of those, datagrams whose fragments repeated both names (DIGEST §2.4).
-    pub datagrams_reassembled_repeated_names: u64,
     pub nbdd_queries_sent: u64,
     pub nbdd_positive: u64,
     pub nbdd_negative: u64,
@@ -192,11 +192,6 @@ pub struct Stats {
     /// Group/broadcast datagrams sent to the local broadcast address because the NBDD
     /// refused or was silent (M/H; MS-NBTE behaviour).
     pub nbdd_fallbacks: u64,
-    /// Gauge: incomplete fragment sets held.
-    pub reassembly_pending: u64,
-    /// Gauge: bytes held by the reassembly table (data + per-set overhead).
-    pub reassembly_bytes: u64,
-    /// High-water mark of `reassembly_bytes`.
     /// Group datagrams the NBDD refused that were unicast to the members instead
     /// (`nbdd_refused_unicast`), and the copies sent.
     pub nbdd_member_fanouts: u64,
@@ -207,6 +202,11 @@ pub struct Stats {
     /// group had no member to send to.
     pub nbdd_member_rate_limited: u64,
     pub nbdd_member_none: u64,
+    /// Gauge: incomplete fragment sets held.
+    pub reassembly_pending: u64,
+    /// Gauge: bytes held by the reassembly table (data + per-set overhead).
+    pub reassembly_bytes: u64,
+    /// High-water mark of `reassembly_bytes`.
     pub reassembly_bytes_peak: u64,
     // Bounds.
     pub events_dropped: u64,
