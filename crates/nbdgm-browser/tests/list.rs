@@ -369,7 +369,7 @@ fn malformed_frames_counted() {
     // truncated
     feed_raw(&mut b, t0, addr(50), &src, &dst, BROWSE, &good[..20]);
     feed_raw(&mut b, t0, addr(50), &src, &dst, BROWSE, &[]);
-    // 16-char name without NUL
+    // 16-char name without NUL: accepted and counted (docs/peers.md), not refused
     let mut sixteen = good.clone();
     sixteen[6..22].copy_from_slice(b"MALF23XXXXXXXXXX");
     feed_raw(&mut b, t0, addr(50), &src, &dst, BROWSE, &sixteen);
@@ -408,7 +408,8 @@ fn malformed_frames_counted() {
         BROWSE,
         &[0x08, 1, 0, 0],
     );
-    assert_eq!(b.stats().refused_malformed, 6);
+    assert_eq!(b.stats().refused_malformed, 5);
+    assert_eq!(b.stats().unterminated_names_accepted, 1);
     let o = drain(&mut b);
     assert_eq!(
         o.events
@@ -421,15 +422,17 @@ fn malformed_frames_counted() {
                 }
             ))
             .count(),
-        6
+        5
     );
     // unknown opcode: ignored and counted, not refused
     feed_raw(&mut b, t0, addr(50), &src, &dst, BROWSE, &[0x42, 1, 2, 3]);
     assert_eq!(b.stats().unknown_opcodes, 1);
-    assert_eq!(b.stats().refused_malformed, 6);
+    assert_eq!(b.stats().refused_malformed, 5);
     // unknown mailslot
     feed_raw(&mut b, t0, addr(50), &src, &dst, "\\MAILSLOT\\FOO", &good);
-    assert_eq!(b.list(t0).servers.len(), 1, "only ourselves");
+    let names: Vec<_> = b.list(t0).servers.into_iter().map(|s| s.name).collect();
+    assert_eq!(names.len(), 2, "ourselves and MALF23XXXXXXXXX: {names:?}");
+    assert!(names.iter().any(|n| n == "MALF23XXXXXXXXX"), "{names:?}");
 }
 
 #[test]
