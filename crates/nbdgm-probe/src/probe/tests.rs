@@ -685,3 +685,11 @@ fn announcement_request_bytes_and_answers() {
             .is_none()
     );
 }
+
+#[test]
+fn announcement_listener_only_on_a_connected_broadcast_subnet() {
+    use super::udp_announce::subnet_broadcast;
+    // 240.0.0.0/4 (reserved) is on no interface; loopback is not broadcast-capable.
+    assert_eq!(subnet_broadcast(Ipv4Addr::new(240, 0, 2, 77)), None);
+    assert_eq!(subnet_broadcast(Ipv4Addr::LOCALHOST), None);
+}

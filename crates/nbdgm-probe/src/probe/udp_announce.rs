@@ -3,8 +3,11 @@
 //! with its own HostAnnouncement (§2.2.1) — broadcast to the subnet from its port 138, not to
 //! our source port. Samba nmbd sends it at once (SAMBA-LAB "AnnouncementRequest"); Windows
 //! waits a random 0–30 s (MS-BRWS §3.2.5.1, DIGEST §6.5), mostly longer than our windows.
-//! The broadcast is read on a socket bound to port 138 (needs root or
-//! CAP_NET_BIND_SERVICE; skipped when the bind fails), from the target's address only.
+//! The broadcast is read on a socket bound to the target subnet's broadcast address and
+//! port 138 (needs root or CAP_NET_BIND_SERVICE; skipped when the bind fails or the target
+//! is not on a directly connected broadcast subnet), from the target's address only. Bound to
+//! the broadcast address, not to 0.0.0.0: a daemon on this host (nbdgm serve, nmbd) keeps
+//! every unicast datagram sent to its port 138 while the probe listens.
 
 use super::udp::random_u32;
 use super::udp_datagram::frame_name;
@@ -68,7 +71,31 @@ pub fn describe_announcement(d: &[u8]) -> Option<String> {
     ))
 }
 
-fn listener() -> std::io::Result<tokio::net::UdpSocket> {
+/// The directed broadcast address (`address | !mask`, RFC 919) of the directly connected
+/// subnet that holds `target`: the longest prefix among this host's broadcast-capable IPv4
+/// interfaces (prefixes up to /30). Computed, not read from the interface: an address added
+/// without `brd` has none, yet the kernel still receives that subnet's broadcasts.
+pub fn subnet_broadcast(target: Ipv4Addr) -> Option<Ipv4Addr> {
+    use nix::net::if_::InterfaceFlags;
+    let v4 = |a: &Option<nix::sys::socket::SockaddrStorage>| {
+        a.as_ref().and_then(|s| s.as_sockaddr_in()).map(|s| s.ip())
+    };
+    nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter(|a| {
+            a.flags
+                .contains(InterfaceFlags::IFF_BROADCAST | InterfaceFlags::IFF_UP)
+        })
+        .filter_map(|a| Some((u32::from(v4(&a.address)?), u32::from(v4(&a.netmask)?))))
+        .filter(|(ip, mask)| {
+            (1..=30).contains(&mask.count_ones()) && ip & mask == u32::from(target) & mask
+        })
+        .max_by_key(|(_, mask)| mask.count_ones())
+        .map(|(ip, mask)| Ipv4Addr::from(ip | !mask))
+        .filter(|b| *b != target)
+}
+
+fn listener(broadcast: Ipv4Addr) -> std::io::Result<tokio::net::UdpSocket> {
     let s = socket2::Socket::new(
         socket2::Domain::IPV4,
         socket2::Type::DGRAM,
@@ -76,13 +103,13 @@ fn listener() -> std::io::Result<tokio::net::UdpSocket> {
     )?;
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
-    s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, DGM_PORT)).into())?;
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(broadcast, DGM_PORT)).into())?;
     tokio::net::UdpSocket::from_std(s.into())
 }
 
 /// What the AnnouncementRequest got: the announcement seen (with its delay), the number of
-/// requests sent, or `None` when it could not be tried (no port-138 socket, no socket to the
-/// target, bad workgroup).
+/// requests sent, or `None` when it could not be tried (no port-138 socket on the target's
+/// subnet broadcast address, no socket to the target, bad workgroup).
 pub(super) async fn ask_announcement(
     scope: &Scope,
     target: Ipv4Addr,
@@ -90,7 +117,7 @@ pub(super) async fn ask_announcement(
     opts: &ProbeOptions,
     limiter: &RateLimiter,
 ) -> Option<(Option<(String, Duration)>, u32)> {
-    let listen = listener().ok()?;
+    let listen = listener(subnet_broadcast(target)?).ok()?;
     let udp = scope.udp(SocketAddrV4::new(target, DGM_PORT)).ok()?;
     let id0 = random_u32() as u16;
     let mut buf = vec![0u8; 1500];
