@@ -14,12 +14,13 @@
 use crate::engines::Engines;
 use crate::recv_batch::{self, RecvBatch};
 use crate::send_batch::{self, SendBatch};
-use crate::sockets::{InterfaceSockets, Role};
+use crate::sockets::{Arrivals, InterfaceSockets, Role};
 use nbdgm_node::{Incoming, Service};
 use std::future::{pending, Future};
 use std::io;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsFd;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
@@ -53,8 +54,14 @@ pub enum Wake<T> {
 pub struct Packet {
     pub from: SocketAddrV4,
     pub service: Service,
-    /// Arrived on a broadcast socket (or on a socket that receives both).
+    /// Sent to a broadcast (or multicast) address: by its destination address when
+    /// the socket reports it (`IP_PKTINFO`), else by the socket it arrived on (every
+    /// packet of a socket that receives both, without `IP_PKTINFO`).
     pub broadcast: bool,
+    /// The destination address of its IP header, when the socket reports it.
+    pub dst: Option<Ipv4Addr>,
+    /// The interface it came in on, when the socket reports it.
+    pub ifindex: Option<u32>,
     pub len: usize,
     /// Its slot in the batch.
     slot: usize,
@@ -75,9 +82,13 @@ pub enum Recv {
 pub struct Driver {
     pub engines: Engines,
     sockets: InterfaceSockets,
-    /// The unicast sockets receive broadcasts too (bound to 0.0.0.0): the node cannot
-    /// tell, so every packet counts as broadcast (and never gets a DATAGRAM ERROR).
+    /// The unicast sockets receive broadcasts too (bound to 0.0.0.0): without
+    /// `IP_PKTINFO` the node cannot tell, so every packet counts as broadcast (and never
+    /// gets a DATAGRAM ERROR).
     all_broadcast: bool,
+    /// Classifies the destinations `IP_PKTINFO` reports (the interfaces' broadcast
+    /// addresses, read on first use).
+    arrivals: Mutex<Arrivals>,
     batch: RecvBatch,
     /// The role of the socket the batch came from.
     batch_role: Role,
@@ -108,6 +119,7 @@ impl Driver {
             engines,
             sockets,
             all_broadcast,
+            arrivals: Mutex::new(Arrivals::default()),
             batch: RecvBatch::new(RECV_SLOTS, RECV_BUF),
             batch_role: Role::DatagramUnicast,
             out: SendBatch::new(SEND_SLOTS),
@@ -192,10 +204,21 @@ impl Driver {
             Role::DatagramUnicast => (Service::Datagram, false),
             Role::DatagramBroadcast => (Service::Datagram, true),
         };
+        let old = broadcast || self.all_broadcast;
+        // A Mutex (not a RefCell) keeps the driver `Sync`; nothing else holds it.
+        let broadcast = match e.pktinfo {
+            Some(pi) => self
+                .arrivals
+                .lock()
+                .map_or(old, |mut a| a.is_broadcast(pi.dst, pi.spec_dst, pi.ifindex)),
+            None => old,
+        };
         Some(Recv::Packet(Packet {
             from,
             service,
-            broadcast: broadcast || self.all_broadcast,
+            broadcast,
+            dst: e.pktinfo.map(|pi| pi.dst),
+            ifindex: e.pktinfo.map(|pi| pi.ifindex),
             len: e.len,
             slot: i,
         }))

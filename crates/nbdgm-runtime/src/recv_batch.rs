@@ -7,6 +7,11 @@
 //! calls (not `Send`) and ties the buffers' borrow to the results. Here the headers live
 //! on the stack for the duration of one call and point only into `self`, so the batch is
 //! an ordinary `Send` value and nothing is allocated per call.
+//!
+//! Each slot also has room for one control message: on a socket with `IP_PKTINFO`
+//! enabled ([`crate::sockets::enable_pktinfo`]) the kernel says, per datagram, the
+//! destination address of its IP header and the interface it came in on ([`PktInfo`]),
+//! which is how a socket bound to 0.0.0.0 tells broadcast from unicast.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -25,13 +30,33 @@ pub struct Entry {
     pub len: usize,
     /// The datagram was longer than the slot and was cut (`MSG_TRUNC`).
     pub truncated: bool,
+    /// Where it was sent and where it came in (`IP_PKTINFO`); `None` when the socket
+    /// does not ask for it.
+    pub pktinfo: Option<PktInfo>,
+}
+
+/// The `in_pktinfo` of one datagram (ip(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PktInfo {
+    /// The destination address of the IP header (`ipi_addr`): a local address, a
+    /// broadcast address or a multicast group.
+    pub dst: Ipv4Addr,
+    /// The local address the kernel would answer from (`ipi_spec_dst`).
+    pub spec_dst: Ipv4Addr,
+    /// The interface it came in on (`ipi_ifindex`).
+    pub ifindex: u32,
 }
 
 const EMPTY: Entry = Entry {
     from: None,
     len: 0,
     truncated: false,
+    pktinfo: None,
 };
+
+/// Control bytes per slot: room for one `in_pktinfo` (CMSG_SPACE(12) is 32 on 64-bit
+/// Linux) and a spare one, as `u64`s for the alignment of `cmsghdr`.
+const CONTROL_WORDS: usize = 8;
 
 /// Buffers for one batch: `slots` buffers of `slot_len` bytes each, allocated once.
 pub struct RecvBatch {
@@ -81,6 +106,7 @@ impl RecvBatch {
         let mut names: [libc::sockaddr_storage; MAX_SLOTS] = unsafe { zeroed() };
         let mut iovs: [libc::iovec; MAX_SLOTS] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; MAX_SLOTS] = unsafe { zeroed() };
+        let mut controls = [[0u64; CONTROL_WORDS]; MAX_SLOTS];
         for (i, chunk) in self
             .bufs
             .chunks_exact_mut(self.slot_len)
@@ -96,10 +122,12 @@ impl RecvBatch {
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut iovs[i];
             h.msg_iovlen = 1;
+            h.msg_control = controls[i].as_mut_ptr().cast();
+            h.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
         }
-        // SAFETY: the first `n` headers point at `names[i]`, `iovs[i]` and slot `i` of
-        // `self.bufs`, all alive and exclusively borrowed for this call; the kernel
-        // writes at most the lengths given. No timeout pointer.
+        // SAFETY: the first `n` headers point at `names[i]`, `iovs[i]`, `controls[i]` and
+        // slot `i` of `self.bufs`, all alive and exclusively borrowed for this call; the
+        // kernel writes at most the lengths given. No timeout pointer.
         let r = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
@@ -119,6 +147,7 @@ impl RecvBatch {
                 from: ipv4(&names[i], h.msg_hdr.msg_namelen),
                 len: (h.msg_len as usize).min(self.slot_len),
                 truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                pktinfo: pktinfo(&h.msg_hdr),
             };
         }
         self.filled = got;
@@ -151,6 +180,45 @@ fn ipv4(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddrV4
         Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
         u16::from_be(sin.sin_port),
     ))
+}
+
+/// The `IP_PKTINFO` control message of a received header, if the kernel wrote one.
+#[allow(unsafe_code)]
+#[allow(clippy::unnecessary_cast)] // msg_controllen and cmsg_len are u32 on musl
+fn pktinfo(h: &libc::msghdr) -> Option<PktInfo> {
+    if h.msg_control.is_null() || (h.msg_controllen as usize) < size_of::<libc::cmsghdr>() {
+        return None;
+    }
+    let want = size_of::<libc::in_pktinfo>() as libc::c_uint;
+    // SAFETY: `h` is a header the kernel filled: `msg_control` points at a buffer of
+    // `msg_controllen` bytes (as the kernel set it, at most what was given) holding
+    // complete control messages; CMSG_FIRSTHDR/CMSG_NXTHDR stay within it and return
+    // null at its end.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(h) };
+    while !c.is_null() {
+        // SAFETY: non-null `c` from CMSG_FIRSTHDR/CMSG_NXTHDR points at a whole cmsghdr
+        // inside the buffer.
+        let hdr = unsafe { &*c };
+        // SAFETY: CMSG_LEN is arithmetic.
+        let full = unsafe { libc::CMSG_LEN(want) } as usize;
+        if hdr.cmsg_level == libc::IPPROTO_IP
+            && hdr.cmsg_type == libc::IP_PKTINFO
+            && hdr.cmsg_len as usize >= full
+        {
+            // SAFETY: the message is long enough for an in_pktinfo after its header;
+            // read unaligned, as the data of a control message need not be.
+            let pi: libc::in_pktinfo =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+            return Some(PktInfo {
+                dst: Ipv4Addr::from(u32::from_be(pi.ipi_addr.s_addr)),
+                spec_dst: Ipv4Addr::from(u32::from_be(pi.ipi_spec_dst.s_addr)),
+                ifindex: u32::try_from(pi.ipi_ifindex).unwrap_or(0),
+            });
+        }
+        // SAFETY: `h` and `c` as above.
+        c = unsafe { libc::CMSG_NXTHDR(h, c) };
+    }
+    None
 }
 
 #[cfg(test)]
@@ -271,6 +339,78 @@ mod tests {
             ipv4(&s, full),
             Some(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
         );
+    }
+
+    #[test]
+    fn pktinfo_gives_the_destination_and_interface_only_when_asked_for() {
+        let (rx, tx) = pair();
+        let to = rx.local_addr().unwrap();
+        tx.send_to(b"a", to).unwrap();
+        let mut b = RecvBatch::new(4, 64);
+        assert_eq!(recv_some(&mut b, &rx).unwrap(), 1);
+        assert_eq!(b.get(0).unwrap().0.pktinfo, None, "not enabled");
+        crate::sockets::enable_pktinfo(&rx).unwrap();
+        tx.send_to(b"b", to).unwrap();
+        tx.send_to(b"c", to).unwrap();
+        assert_eq!(recv_some(&mut b, &rx).unwrap(), 2);
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        for i in 0..2 {
+            let pi = b.get(i).unwrap().0.pktinfo.expect("pktinfo");
+            assert_eq!(pi.dst, Ipv4Addr::LOCALHOST);
+            assert_eq!(pi.spec_dst, Ipv4Addr::LOCALHOST);
+            assert_eq!(pi.ifindex, lo);
+        }
+    }
+
+    #[test]
+    fn a_wildcard_socket_sees_a_loopback_broadcast_by_its_destination() {
+        let rx = UdpSocket::bind("0.0.0.0:0").unwrap();
+        crate::sockets::enable_pktinfo(&rx).unwrap();
+        let port = rx.local_addr().unwrap().port();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.set_broadcast(true).unwrap();
+        let bcast = Ipv4Addr::new(127, 255, 255, 255);
+        tx.send_to(b"all", (bcast, port)).unwrap();
+        tx.send_to(b"one", (Ipv4Addr::LOCALHOST, port)).unwrap();
+        let mut b = RecvBatch::new(4, 64);
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            let n = recv_some(&mut b, &rx).unwrap();
+            got.extend((0..n).map(|i| {
+                let (e, bytes) = b.get(i).unwrap();
+                (bytes.to_vec(), e.pktinfo.expect("pktinfo"))
+            }));
+        }
+        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
+        let mut arrivals = crate::sockets::Arrivals::default();
+        assert_eq!(got[0].0, b"all");
+        assert_eq!(got[0].1.dst, bcast);
+        assert_eq!(got[0].1.ifindex, lo);
+        assert!(arrivals.is_broadcast(got[0].1.dst, got[0].1.spec_dst, lo));
+        assert_eq!(got[1].0, b"one");
+        assert_eq!(got[1].1.dst, Ipv4Addr::LOCALHOST);
+        assert!(!arrivals.is_broadcast(got[1].1.dst, got[1].1.spec_dst, lo));
+    }
+
+    #[test]
+    fn a_control_buffer_without_pktinfo_gives_none() {
+        // SAFETY: all-zero is a valid msghdr (no control buffer).
+        let h: libc::msghdr = unsafe { zeroed() };
+        assert_eq!(pktinfo(&h), None);
+        // A control message of another kind is skipped.
+        let mut buf = [0u64; CONTROL_WORDS];
+        let mut h: libc::msghdr = unsafe { zeroed() };
+        h.msg_control = buf.as_mut_ptr().cast();
+        h.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
+        // SAFETY: the buffer is large enough for one header and 4 bytes of data.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&h);
+            (*c).cmsg_level = libc::IPPROTO_IP;
+            (*c).cmsg_type = libc::IP_TTL;
+            (*c).cmsg_len = libc::CMSG_LEN(4) as _;
+            h.msg_controllen = libc::CMSG_SPACE(4) as _;
+        }
+        assert_eq!(pktinfo(&h), None);
     }
 
     #[test]

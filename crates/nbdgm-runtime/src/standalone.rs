@@ -2,10 +2,17 @@
 //! browser, [`Engines`]) on two sockets, driven until the caller is done. Used by the
 //! CLI tools (`nbdgm send`, `listen`, `message`, `browse`, `dc-ping`) when no daemon
 //! runs (RFC 1002 §5.3.1 send, §5.3.3 receive).
+//!
+//! Its sockets ask for `IP_PKTINFO`: bound to 0.0.0.0 they receive unicast and
+//! broadcast alike, and the destination address of each datagram tells them apart
+//! (the node answers a unicast to a name it does not have with DATAGRAM ERROR, a
+//! broadcast never). [`Standalone::run_with_packets`] also hands the caller the packet
+//! an event followed from (`nbdgm listen` shows where it was sent).
 
-use crate::driver::{Driver, Wake};
+use crate::driver::{Driver, Packet, Recv, Wake, BATCH, RECV_SLOTS};
 use crate::engines::{Aside, Engines, BROWSER_ROUNDS};
-use crate::sockets::{open_shared, InterfaceSockets};
+use crate::sockets::Role;
+use crate::sockets::{enable_pktinfo, open_shared, InterfaceSockets};
 use nbdgm_browser::Browser;
 use nbdgm_node::{Event, Node, NodeConfig, NodeError, SendError, SendInfo, SendRequest};
 use std::io;
@@ -25,6 +32,8 @@ pub enum StandaloneError {
 /// The driver on its own sockets.
 pub struct Standalone {
     driver: Driver,
+    /// The packet just delivered, while its events are handed out.
+    current: Option<Packet>,
 }
 
 impl Standalone {
@@ -48,6 +57,8 @@ impl Standalone {
     fn with_ports(config: NodeConfig, bind: Ipv4Addr, port: u16) -> io::Result<Standalone> {
         let name = open_shared(SocketAddrV4::new(bind, 0))?;
         let datagram = open_shared(SocketAddrV4::new(bind, port))?;
+        enable_pktinfo(&name)?;
+        enable_pktinfo(&datagram)?;
         let node = Node::new(config, Instant::now())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let sockets = InterfaceSockets {
@@ -56,9 +67,11 @@ impl Standalone {
             name_bcast: None,
             datagram_bcast: None,
         };
-        // One socket per service on `bind` (0.0.0.0 gets both unicast and broadcast).
+        // One socket per service on `bind` (0.0.0.0 gets both unicast and broadcast;
+        // `IP_PKTINFO` tells which, `true` is the fallback when it is missing).
         Ok(Standalone {
             driver: Driver::new(Engines::new(node, None), sockets, true),
+            current: None,
         })
     }
 
@@ -94,7 +107,10 @@ impl Standalone {
     /// The browser's wishes to the node, the node's packets out, its events to the
     /// pairing and then to `on_event`; again while browser frames came in. False when
     /// `on_event` asked to stop.
-    async fn flush(&mut self, on_event: &mut impl FnMut(Event) -> bool) -> io::Result<bool> {
+    async fn flush(
+        &mut self,
+        on_event: &mut impl FnMut(Event, Option<Packet>) -> bool,
+    ) -> io::Result<bool> {
         for _ in 0..BROWSER_ROUNDS {
             let now = Instant::now();
             self.driver.engines.pump_browser(now, |a| match a {
@@ -105,7 +121,7 @@ impl Standalone {
             self.transmit().await?;
             while let Some(ev) = self.driver.engines.node.poll_event() {
                 self.driver.engines.observe(Instant::now(), &ev);
-                if !on_event(ev) {
+                if !on_event(ev, self.current) {
                     self.transmit().await?;
                     return Ok(false);
                 }
@@ -123,6 +139,17 @@ impl Standalone {
         deadline: Option<Instant>,
         mut on_event: impl FnMut(Event) -> bool,
     ) -> io::Result<bool> {
+        self.run_with_packets(deadline, |ev, _| on_event(ev)).await
+    }
+
+    /// Like [`Standalone::run`], and each event comes with the packet whose delivery
+    /// raised it (`None` for events of timers and sends): its destination address and
+    /// interface ([`Packet::dst`], [`Packet::ifindex`]) and whether it was a broadcast.
+    pub async fn run_with_packets(
+        &mut self,
+        deadline: Option<Instant>,
+        mut on_event: impl FnMut(Event, Option<Packet>) -> bool,
+    ) -> io::Result<bool> {
         loop {
             if !self.flush(&mut on_event).await? {
                 return Ok(true);
@@ -133,9 +160,8 @@ impl Standalone {
                 .await
             {
                 Wake::Readable(role, r) => {
-                    // Receive errors (an ICMP port unreachable on Linux) are not fatal.
-                    if r.is_ok() {
-                        let _ = self.driver.receive_all(role);
+                    if r.is_ok() && !self.receive(role, &mut on_event).await? {
+                        return Ok(true);
                     }
                 }
                 Wake::Timer | Wake::Other(()) => {
@@ -147,6 +173,39 @@ impl Standalone {
                 }
             }
         }
+    }
+
+    /// Read up to [`BATCH`] packets from the socket of `role` and deliver them one by
+    /// one, each followed by its events (so that they are handed out with it). False
+    /// when `on_event` asked to stop.
+    async fn receive(
+        &mut self,
+        role: Role,
+        on_event: &mut impl FnMut(Event, Option<Packet>) -> bool,
+    ) -> io::Result<bool> {
+        let mut read = 0;
+        while read < BATCH {
+            // Receive errors (an ICMP port unreachable on Linux) are not fatal.
+            let Ok(n) = self.driver.recv_batch(role) else {
+                break;
+            };
+            for i in 0..n {
+                if let Some(Recv::Packet(p)) = self.driver.received(i) {
+                    self.driver.deliver(Instant::now(), &p);
+                    self.current = Some(p);
+                    let go = self.flush(on_event).await;
+                    self.current = None;
+                    if !go? {
+                        return Ok(false);
+                    }
+                }
+            }
+            if n < RECV_SLOTS {
+                break;
+            }
+            read += n;
+        }
+        Ok(true)
     }
 }
 
