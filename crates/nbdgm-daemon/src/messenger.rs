@@ -428,6 +428,7 @@ mod tests {
             mailslot: Some(nbdgm_wire::mailslot::MESSNGR.into()),
             mailslot_data: Delivery::parse_mailslot(&data).1,
             data: data.into(),
+            local_copy: None,
         }
     }
 

@@ -38,40 +38,16 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub trait Outlet: Send + Sync + 'static {
     /// True when somebody could want datagrams (skip building events otherwise).
     fn wants_datagrams(&self) -> bool;
-    /// `to`: the local address and port it arrived at.
-    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, delivery: &Delivery);
-    fn name(&self, interface: Ipv4Addr, name: &Name, state: ApiNameState, by: Option<SocketAddrV4>);
-}
-
-/// The daemon's outlet: the API hub. Datagrams are matched on the typed delivery and
-/// serialized once, only when a subscriber wants them.
-impl Outlet for crate::api::Hub {
-    fn wants_datagrams(&self) -> bool {
-        self.has_subscriptions()
-    }
-
-    fn datagram(&self, interface: Ipv4Addr, to: SocketAddrV4, delivery: &Delivery) {
-        self.publish_datagram(&crate::api::DatagramOut {
-            interface,
-            to,
-            delivery,
-        });
-    }
-
-    fn name(
+    /// `to`: the local address and port it arrived at; `except`: the API client that
+    /// sent it (a local copy), which does not get it.
+    fn datagram(
         &self,
         interface: Ipv4Addr,
-        name: &Name,
-        state: ApiNameState,
-        by: Option<SocketAddrV4>,
-    ) {
-        self.publish_name(&proto::NameEvent {
-            interface: interface.into(),
-            name: name.to_string(),
-            state,
-            by: by.map(|b| b.to_string()),
-        });
-    }
+        to: SocketAddrV4,
+        delivery: &Delivery,
+        except: Option<u64>,
+    );
+    fn name(&self, interface: Ipv4Addr, name: &Name, state: ApiNameState, by: Option<SocketAddrV4>);
 }
 
 /// Door checks and limits of one worker; replaced as a whole on reload.
@@ -145,6 +121,8 @@ enum Pending {
     /// `bytes`: the user data's length.
     Send {
         bytes: usize,
+        /// The API client that sent it: it gets no local copy of its own datagram.
+        client: Option<u64>,
         reply: Reply<proto::SendResult>,
     },
     Lookup(Reply<proto::LookupResult>),
@@ -194,6 +172,8 @@ pub enum Command {
     },
     Send {
         request: SendRequest,
+        /// The API client that asked (its id in the hub), when one did.
+        client: Option<u64>,
         reply: Reply<proto::SendResult>,
     },
     Lookup {
@@ -754,7 +734,12 @@ impl<O: Outlet> Worker<O> {
                         self.addr
                     };
                     let to = SocketAddrV4::new(ip, cfg.datagram_port);
-                    self.outlet.datagram(self.addr, to, &d);
+                    // A local copy of a client's own send: not back to that client.
+                    let except = d.local_copy.and_then(|id| match self.pending.get(&id.0) {
+                        Some(Pending::Send { client, .. }) => *client,
+                        _ => None,
+                    });
+                    self.outlet.datagram(self.addr, to, &d, except);
                 }
             }
             Event::NameRegistered { name, group } => {
@@ -812,7 +797,7 @@ impl<O: Outlet> Worker<O> {
                 }
             }
             Event::SendDone { id, result } => {
-                if let Some(Pending::Send { bytes, reply }) = self.pending.remove(&id.0) {
+                if let Some(Pending::Send { bytes, reply, .. }) = self.pending.remove(&id.0) {
                     let r = match result {
                         Ok(info) => Ok(proto::SendResult {
                             to: info.to.into(),
@@ -850,7 +835,11 @@ impl<O: Outlet> Worker<O> {
         match cmd {
             Command::Register { name, group, reply } => self.register(now, name, group, reply),
             Command::Release { name, reply } => self.release(now, name, reply),
-            Command::Send { request, reply } => self.send(now, request, reply),
+            Command::Send {
+                request,
+                client,
+                reply,
+            } => self.send(now, request, client, reply),
             Command::Lookup {
                 name,
                 target,
@@ -953,15 +942,27 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// `send`: the caller waits for the engine's `SendDone`.
-    fn send(&mut self, now: Instant, request: SendRequest, reply: Reply<proto::SendResult>) {
+    /// `send`: the caller waits for the engine's `SendDone`. `client` is remembered
+    /// with it so that the node's local copy of a group or broadcast datagram
+    /// ([`Delivery::local_copy`]) goes to the other subscribers, not back to the sender.
+    fn send(
+        &mut self,
+        now: Instant,
+        request: SendRequest,
+        client: Option<u64>,
+        reply: Reply<proto::SendResult>,
+    ) {
         let bytes = request.data.len();
         let port = self.driver.engines.node.config().datagram_port;
         let r = self.driver.engines.node.send(now, with_port(request, port));
         self.start(
             r.map(|id| id.0),
             "bad_request",
-            Pending::Send { bytes, reply },
+            Pending::Send {
+                bytes,
+                client,
+                reply,
+            },
         );
     }
 
@@ -1183,5 +1184,7 @@ impl<O: Outlet> Worker<O> {
     }
 }
 
+#[cfg(test)]
+mod local_copy_tests;
 #[cfg(test)]
 mod tests;

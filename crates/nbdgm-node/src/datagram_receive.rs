@@ -209,6 +209,7 @@ impl Node {
             data: Bytes::from(c.data),
             mailslot,
             mailslot_data,
+            local_copy: None,
         }));
     }
 

@@ -50,7 +50,10 @@ impl Node {
                 match self.config.nbdd_addr() {
                     // P/M (and H with an NBDD): through the NBDD (RFC 1002 §5.3.2).
                     Some(nbdd) => self.nbdd_send(pending, msg_type, nbdd),
-                    None => self.send_now(pending, msg_type, None),
+                    None => {
+                        self.local_copy(&pending, msg_type);
+                        self.send_now(pending, msg_type, None)
+                    }
                 }
             }
             SendMode::UniqueAt(to) => self.send_now(pending, MsgType::DirectUnique, Some(to)),
@@ -102,12 +105,45 @@ impl Node {
         Ok(id)
     }
 
+    /// A group datagram to a group name we hold, or a NetBIOS broadcast, sent by
+    /// broadcast: our user gets a copy now, as Windows and Samba deliver to the other
+    /// local users of the name, since the copy that loops back from the network is
+    /// dropped as our own packet ([`crate::DropReason::OwnPacket`]). The copy carries
+    /// [`Delivery::local_copy`]. Not through an NBDD, which forwards to the members.
+    fn local_copy(&mut self, p: &PendingSend, msg_type: MsgType) {
+        let held = msg_type == MsgType::Broadcast
+            || self.names.active(&p.destination).is_some_and(|r| r.group);
+        if !held {
+            return;
+        }
+        let me = SocketAddrV4::new(self.addr(), self.config.datagram_port);
+        let (mailslot, mailslot_data) = Delivery::parse_mailslot(&p.data);
+        self.stats.datagrams_delivered += 1;
+        self.stats.datagrams_delivered_locally += 1;
+        self.push_event(Event::Delivered(Delivery {
+            from: me,
+            header_source: me,
+            msg_type,
+            source: p.source.clone(),
+            destination: p.destination.clone(),
+            broadcast: true,
+            for_us: true,
+            fragments: 1,
+            fragment_layout: crate::event::FragmentLayout::Unfragmented,
+            data: bytes::Bytes::from(p.data.clone()),
+            mailslot,
+            mailslot_data,
+            local_copy: Some(p.id),
+        }));
+    }
+
     /// A unique name of our own: hand the datagram straight to our user.
     fn deliver_locally(&mut self, p: PendingSend) {
         let me = SocketAddrV4::new(self.addr(), self.config.datagram_port);
         let (mailslot, mailslot_data) = Delivery::parse_mailslot(&p.data);
         self.stats.datagrams_sent += 1;
         self.stats.datagrams_delivered += 1;
+        self.stats.datagrams_delivered_locally += 1;
         self.push_event(Event::Delivered(Delivery {
             from: me,
             header_source: me,
@@ -121,6 +157,7 @@ impl Node {
             data: bytes::Bytes::from(p.data),
             mailslot,
             mailslot_data,
+            local_copy: None,
         }));
         self.push_event(Event::SendDone {
             id: p.id,

@@ -133,6 +133,12 @@ pub struct Delivery {
     /// Where the mailslot write's data lies in [`Delivery::data`] (set with `mailslot`).
     #[serde(skip)]
     pub mailslot_data: Option<Range<usize>>,
+    /// `Some(id)`: the node's local copy of a group or broadcast datagram it sent itself
+    /// with request `id` (the copy that loops back from the network is dropped as
+    /// [`DropReason::OwnPacket`]); a daemon hands it to its other local users, not to
+    /// the one that sent it. `None` for everything that came from the network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_copy: Option<RequestId>,
 }
 
 impl Delivery {

@@ -172,6 +172,9 @@ pub struct Stats {
     pub fragments_sent: u64,
     pub sends_failed: u64,
     pub datagrams_delivered: u64,
+    /// Of those, delivered without the network: sends to a unique name of ours, and the
+    /// local copies of group and broadcast sends (the loop-back is dropped as our own).
+    pub datagrams_delivered_locally: u64,
     pub datagrams_not_for_us: u64,
     pub fragments_received: u64,
     pub datagrams_reassembled: u64,

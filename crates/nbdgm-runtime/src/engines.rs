@@ -79,9 +79,14 @@ impl Engines {
 
     /// The pairing's share of a node event, before the driver sees it: delivered
     /// browser frames go to the browser, name outcomes tell it which names it holds.
+    /// The node's local copies of our own group and broadcast sends
+    /// ([`nbdgm_node::Delivery::local_copy`], e.g. the browser's own announcements and
+    /// election frames to `WORKGROUP<1E>`) are not fed back: the browser knows what it
+    /// sent, and the copy that loops back from the network was never fed either.
     pub fn observe(&mut self, now: Instant, ev: &Event) {
         let Some(b) = &mut self.browser else { return };
         match ev {
+            Event::Delivered(d) if d.local_copy.is_some() => {}
             Event::Delivered(d) => self.fed |= feed(b, now, d),
             Event::NameRegistered { name, .. } => b.name_registered(now, name),
             Event::NameConflict { name, .. } => b.name_failed(now, name),

@@ -247,6 +247,10 @@ pub struct DatagramOut<'a> {
     /// The local address and port it arrived at.
     pub to: SocketAddrV4,
     pub delivery: &'a Delivery,
+    /// The client that sent it (the node's local copy of a client's group or broadcast
+    /// send, [`Delivery::local_copy`]): its subscriptions do not get it, so a sender
+    /// sees no echo of its own datagram.
+    pub except: Option<u64>,
 }
 
 impl DatagramOut<'_> {
@@ -616,7 +620,7 @@ impl Hub {
         {
             let inner = self.lock();
             for sub in inner.subs.values() {
-                if sub.matches(ev.delivery) {
+                if Some(sub.client) != ev.except && sub.matches(ev.delivery) {
                     if let Some(c) = inner.clients.get(&sub.client) {
                         s.targets.push((sub.client, c.encoding));
                     }
@@ -821,4 +825,42 @@ pub(super) fn collect_targets(inner: &HubInner, ids: &[u64]) -> Vec<Target> {
             dropped: c.dropped.clone(),
         })
         .collect()
+}
+
+/// The daemon's outlet: the API hub. Datagrams are matched on the typed delivery and
+/// serialized once, only when a subscriber wants them.
+impl crate::worker::Outlet for Hub {
+    fn wants_datagrams(&self) -> bool {
+        self.has_subscriptions()
+    }
+
+    fn datagram(
+        &self,
+        interface: Ipv4Addr,
+        to: SocketAddrV4,
+        delivery: &Delivery,
+        except: Option<u64>,
+    ) {
+        self.publish_datagram(&DatagramOut {
+            interface,
+            to,
+            delivery,
+            except,
+        });
+    }
+
+    fn name(
+        &self,
+        interface: Ipv4Addr,
+        name: &Name,
+        state: nbdgm_api::NameState,
+        by: Option<SocketAddrV4>,
+    ) {
+        self.publish_name(&NameEvent {
+            interface: interface.into(),
+            name: name.to_string(),
+            state,
+            by: by.map(|b| b.to_string()),
+        });
+    }
 }

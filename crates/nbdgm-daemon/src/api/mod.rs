@@ -16,7 +16,7 @@ mod conn;
 mod hub;
 mod listener;
 
-pub use hub::{DatagramOut, Hub};
+pub use hub::Hub;
 pub use listener::{bind, read_token_file, ApiListener};
 
 use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};

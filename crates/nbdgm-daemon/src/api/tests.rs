@@ -67,6 +67,7 @@ fn datagram_line_equals_serde() {
             data: payloads[k % 3].to_vec().into(),
             mailslot: slots[k % 3].map(String::from),
             mailslot_data: None,
+            local_copy: None,
         };
         let d = Dgram {
             interface: Ipv4Addr::new(198, 51, 100, 10),
@@ -347,6 +348,7 @@ impl Dgram {
             interface: self.interface,
             to: self.to,
             delivery: &self.delivery,
+            except: None,
         }
     }
 
@@ -417,6 +419,7 @@ fn dgram_data(dest: &str, mailslot: Option<&str>, for_us: bool, data: Vec<u8>) -
             data: data.into(),
             mailslot: mailslot.map(str::to_owned),
             mailslot_data: None,
+            local_copy: None,
         },
     }
 }

@@ -109,8 +109,13 @@ impl Dispatcher {
     }
 
     /// `send`: a datagram from `source` (default: the node name) on the interface
-    /// given, or the one on the target's subnet, or the first.
-    pub(super) fn send(&self, args: SendArgs) -> Result<Outcome<SendResult>, OpError> {
+    /// given, or the one on the target's subnet, or the first. The client's id goes
+    /// with it: the local copy of a group or broadcast datagram is not echoed to it.
+    pub(super) fn send(
+        &self,
+        client: &ClientInfo,
+        args: SendArgs,
+    ) -> Result<Outcome<SendResult>, OpError> {
         let data = args
             .data()
             .map_err(|e| OpError::bad_request(e.to_string()))?;
@@ -147,8 +152,14 @@ impl Dispatcher {
             mode,
             data,
         };
+        let client = Some(client.id);
         Ok(Outcome::later(async move {
-            Ok(ask(&w, |reply| Command::Send { request, reply }).await?)
+            Ok(ask(&w, |reply| Command::Send {
+                request,
+                client,
+                reply,
+            })
+            .await?)
         }))
     }
 

@@ -272,7 +272,7 @@ impl Dispatcher {
             ),
             Op::Register(args) => finish(id, self.register(client, args)),
             Op::Release { name } => finish(id, self.release(client, &name)),
-            Op::Send(args) => finish(id, self.send(args)),
+            Op::Send(args) => finish(id, self.send(client, args)),
             Op::Lookup { name, server } => finish(id, self.lookup(&name, server)),
             Op::Status { address, name } => finish(id, self.status(address, name)),
             Op::Names => finish(id, Ok(self.names())),

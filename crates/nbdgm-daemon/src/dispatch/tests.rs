@@ -35,7 +35,7 @@ fn fake_worker(
                     let _ = reply.send(Ok(crate::worker::Released::new(&name)));
                     "release"
                 }
-                Command::Send { request, reply } => {
+                Command::Send { request, reply, .. } => {
                     let _ = reply.send(Ok(SendResult {
                         to: "192.0.2.255:138".parse().unwrap(),
                         fragments: 1,
