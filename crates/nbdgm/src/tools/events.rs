@@ -50,6 +50,20 @@ pub fn stream(
     net: &NetArgs,
     on: impl FnMut(&mut Printer, Arrival),
 ) -> Result<u8, ToolError> {
+    stream_answering(command, subscription, stop, net, false, on)
+}
+
+/// [`stream`]; standalone, `datagram_errors` lets the node answer a DIRECT_UNIQUE that
+/// came by unicast to a name it does not have with DATAGRAM ERROR (RFC 1002 §4.4.3;
+/// `nbdgm listen`), as a node on that address would.
+pub fn stream_answering(
+    command: &'static str,
+    subscription: Subscription,
+    stop: &StopArgs,
+    net: &NetArgs,
+    datagram_errors: bool,
+    on: impl FnMut(&mut Printer, Arrival),
+) -> Result<u8, ToolError> {
     let (standalone, daemon) = (&net.standalone, &net.daemon);
     let deadline = stop.timeout().map(|t| Instant::now() + t);
     let daemon_interface = match (&standalone.interface, daemon.daemon) {
@@ -68,6 +82,7 @@ pub fn stream(
         deadline,
         standalone,
         daemon_interface,
+        datagram_errors,
     }
     .run(via, &mut sink)?;
     sink.printer.finish();
@@ -102,8 +117,12 @@ pub struct Arrival {
     pub interface: IpAddr,
     /// UDP source.
     pub from: SocketAddr,
-    /// Where it was sent: the interface address or its broadcast address, and the port.
+    /// Where it was sent, and the port: the destination address of its IP header when
+    /// known (standalone with `IP_PKTINFO`, or the daemon's socket), else the interface
+    /// address or its broadcast address.
     pub to: SocketAddrV4,
+    /// It was sent to a broadcast (or multicast) address.
+    pub broadcast: bool,
     /// SOURCE_IP:SOURCE_PORT of the datagram header.
     pub header_source: SocketAddr,
     pub msg_type: MsgType,
@@ -139,6 +158,9 @@ pub struct Stream<'a> {
     /// Through the daemon: only datagrams that arrived on this interface
     /// (`--daemon --interface`).
     pub daemon_interface: Option<IpAddr>,
+    /// Standalone: answer a unicast DIRECT_UNIQUE to a name the node does not have
+    /// with DATAGRAM ERROR.
+    pub datagram_errors: bool,
 }
 
 impl Stream<'_> {
@@ -194,7 +216,8 @@ impl Stream<'_> {
     }
 
     fn standalone(&self, name: Option<&Name>, sink: &mut impl Sink) -> Result<(), ToolError> {
-        let config = self.standalone.node_config()?;
+        let mut config = self.standalone.node_config()?;
+        config.datagram_error_on_unknown = self.datagram_errors;
         let interface = config.interface;
         let port = config.datagram_port;
         let bind = self.standalone.bind();
@@ -212,18 +235,20 @@ impl Stream<'_> {
             .build()?;
         rt.block_on(async {
             let mut node = nbdgm_runtime::Standalone::open(config, bind)?;
-            node.run(self.deadline, |ev| {
+            node.run_with_packets(self.deadline, |ev, packet| {
                 if let Event::Delivered(d) = ev {
                     if wants(&d) {
-                        let to = if d.broadcast {
+                        // The header's destination (IP_PKTINFO), else a guess.
+                        let to = packet.and_then(|p| p.dst).unwrap_or(if d.broadcast {
                             interface.broadcast()
                         } else {
                             interface.addr
-                        };
+                        });
                         sink.deliver(Arrival {
                             interface: IpAddr::V4(interface.addr),
                             from: SocketAddr::V4(d.from),
                             to: SocketAddrV4::new(to, port),
+                            broadcast: d.broadcast,
                             header_source: SocketAddr::V4(d.header_source),
                             msg_type: d.msg_type,
                             source_text: d.source.to_string(),
@@ -263,6 +288,7 @@ pub fn from_event(ev: DatagramEvent) -> Arrival {
         interface: ev.interface,
         from: ev.from,
         to,
+        broadcast: ev.broadcast,
         header_source: ev.header_source,
         msg_type: ev.msg_type.into(),
         source: name(&ev.source),

@@ -49,6 +49,9 @@ pub struct ListenArgs {
 pub struct Heard {
     pub interface: String,
     pub from: String,
+    /// `broadcast` when it was sent to a broadcast (or multicast) address, `unicast`
+    /// when to ours (the address is the record's `dst`).
+    pub arrival: &'static str,
     pub header_source: String,
     pub for_us: bool,
     pub fragments: u32,
@@ -106,10 +109,20 @@ pub fn heard(n: u64, a: Arrival) -> Heard {
     Heard {
         interface: a.interface.to_string(),
         from: from.to_string(),
+        arrival: arrival(a.broadcast),
         header_source: header_source.to_string(),
         for_us: a.for_us,
         fragments: a.fragments,
         record: delivered_record(meta, &d),
+    }
+}
+
+/// How a datagram arrived, as `listen` shows it.
+fn arrival(broadcast: bool) -> &'static str {
+    if broadcast {
+        "broadcast"
+    } else {
+        "unicast"
     }
 }
 
@@ -128,6 +141,9 @@ fn delivered_record(meta: Meta, d: &Datagram) -> Record {
 /// The text line of a datagram (and its field tree with `-v`).
 fn text_line(h: &Heard, verbose: bool) -> String {
     let mut line = text::summary(&h.record);
+    line.push_str(" [");
+    line.push_str(h.arrival);
+    line.push(']');
     if h.fragments > 1 {
         line.push_str(&format!(" [reassembled from {} fragments]", h.fragments));
     }
@@ -197,11 +213,14 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
         mailslot: args.mailslot.clone(),
         all: args.all,
     };
-    events::stream(
+    // Standalone, a unicast DIRECT_UNIQUE to a name the node does not have is answered
+    // with DATAGRAM ERROR (the node has no names: any such datagram).
+    events::stream_answering(
         "listen",
         subscription,
         &args.stop,
         &args.net,
+        true,
         |printer, a| {
             let h = heard(printer.seen + 1, a);
             printer.print(&h, || text_line(&h, args.verbose));
@@ -350,6 +369,40 @@ mod tests {
             .to_bytes()
             .unwrap();
         assert_eq!(preview_of(&write), None);
+    }
+
+    #[test]
+    fn the_arrival_is_shown_in_text_and_json() {
+        let a = |broadcast: bool, to: &str| Arrival {
+            interface: "198.51.100.20".parse().unwrap(),
+            from: "198.51.100.10:138".parse().unwrap(),
+            to: to.parse().unwrap(),
+            broadcast,
+            header_source: "198.51.100.10:138".parse().unwrap(),
+            msg_type: MsgType::DirectUnique,
+            source: Name::new("WKS01", 0).unwrap(),
+            destination: Name::new("APP", 0x2a).unwrap(),
+            source_text: "WKS01<00>".to_owned(),
+            destination_text: "APP<2a>".to_owned(),
+            for_us: false,
+            fragments: 1,
+            mailslot: None,
+            data: b"hi".to_vec(),
+        };
+        let h = heard(1, a(false, "198.51.100.20:138"));
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["arrival"], "unicast");
+        assert_eq!(v["dst"], "198.51.100.20:138");
+        let line = text_line(&h, false);
+        assert!(
+            line.contains(" -> 198.51.100.20:138 ") && line.contains(" [unicast] [not for us] "),
+            "{line}"
+        );
+        let h = heard(2, a(true, "255.255.255.255:138"));
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["arrival"], "broadcast");
+        assert_eq!(v["dst"], "255.255.255.255:138");
+        assert!(text_line(&h, false).contains(" [broadcast]"));
     }
 
     #[test]
