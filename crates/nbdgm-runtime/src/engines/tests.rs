@@ -100,3 +100,48 @@ fn browser_names_take_our_scope() {
         .unwrap();
     assert_eq!(e.scoped(own.clone()), own, "a scoped name keeps its scope");
 }
+
+/// The node's local copy of our own broadcast (issue 17 §2) is not fed to the browser:
+/// it knows what it sent, and the copy looping back from the network is dropped too.
+#[test]
+fn local_copies_of_our_own_sends_do_not_reach_the_browser() {
+    let now = Instant::now();
+    let mut c = NodeConfig::new(Interface::new(Ipv4Addr::new(192, 0, 2, 1), 24));
+    c.allow_unregistered_source = true;
+    let mut bc = BrowserConfig::new("ME", "WG");
+    bc.announce = false;
+    bc.potential_browser = false;
+    let browser = Browser::new(bc, now, 1).unwrap();
+    let mut e = Engines::new(Node::new(c, now).unwrap(), Some(browser));
+    let frame = BrowserFrame::HostAnnouncement(Announcement {
+        server_name: "SERVER2".into(),
+        periodicity_ms: 60_000,
+        server_type: 0x3,
+        ..Default::default()
+    });
+    let data = MailslotWrite::new(BROWSE, frame.to_bytes().unwrap())
+        .to_bytes()
+        .unwrap();
+    let request = SendRequest {
+        source: Name::new("SERVER2", 0).unwrap(),
+        destination: Name::wildcard(),
+        mode: SendMode::Broadcast,
+        data,
+    };
+    e.node.send(now, request).unwrap();
+    let mut copies = 0;
+    while let Some(ev) = e.node.poll_event() {
+        e.observe(now, &ev);
+        if let Event::Delivered(d) = &ev {
+            assert!(d.local_copy.is_some() && d.is_mailslot(BROWSE));
+            copies += 1;
+        }
+    }
+    assert_eq!(copies, 1, "the node made its local copy");
+    assert!(!e.take_fed(), "the browser was not fed");
+    let list = e.browser.as_ref().unwrap().list(Instant::now());
+    assert!(
+        !list.servers.iter().any(|s| s.name == "SERVER2"),
+        "{list:?}"
+    );
+}
