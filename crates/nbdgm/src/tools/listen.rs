@@ -21,10 +21,12 @@ use std::time::SystemTime;
     nbdgm listen --name 'APP<2a>' --format ndjson --count 10 --timeout 30s\n  \
     sudo nbdgm listen --standalone --interface 198.51.100.20/24\n\n\
 Standalone, it binds UDP 138 (root or CAP_NET_BIND_SERVICE, or --port) and shows every\n\
-datagram that reaches it. With --daemon, --interface keeps the datagrams that arrived on\n\
-that interface. Exit codes: 0 ok (count reached or stopped), 1 nothing arrived before\n\
---timeout, 2 usage or network error. User data that is not a mailslot write is previewed,\n\
-escaped: data(5 bytes)=\"hello\".")]
+datagram that reaches it, marked [broadcast] or [unicast] by the destination address of\n\
+its IP header, and answers a unicast DIRECT_UNIQUE (it has no names) with DATAGRAM ERROR.\n\
+With --daemon, --interface keeps the datagrams that arrived on that interface. Exit\n\
+codes: 0 ok (count reached or stopped), 1 nothing arrived before --timeout, 2 usage or\n\
+network error. User data that is not a mailslot write is previewed, escaped:\n\
+data(5 bytes)=\"hello\".")]
 pub struct ListenArgs {
     /// Only datagrams carrying a mailslot write to this mailslot.
     #[arg(long)]
