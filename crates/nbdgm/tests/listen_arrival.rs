@@ -1,15 +1,15 @@
 //! Standalone `nbdgm listen` on 0.0.0.0:138 tells broadcast from unicast by each
 //! datagram's destination address (`IP_PKTINFO`), in network namespaces (198.51.100.0/24
-//! only): a DIRECT_UNIQUE to a name it does not have gets DATAGRAM ERROR 0x82 when it
-//! came by unicast, never when it came by broadcast (RFC 1002 §4.4.3, §5.3.3), and the
-//! output shows where each was sent. Needs root and iproute2: skipped locally without
-//! them, a failure under CI=true.
+//! only): the output shows where each datagram was sent, and the listener stays passive
+//! (no DATAGRAM ERROR, not even for a unicast to a name it does not hold: the standalone
+//! driver has no reply gate). Needs root and iproute2: skipped locally without them, a
+//! failure under CI=true.
 
 // Test code: unwrap/expect/panic are how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use nbdgm_lab::{require_or_skip, Lab, LabSpec};
-use nbdgm_wire::datagram::{Body, Datagram, MsgType, NodeType};
+use nbdgm_wire::datagram::{Datagram, MsgType, NodeType};
 use nbdgm_wire::Name;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
@@ -30,9 +30,8 @@ fn direct_unique(src: SocketAddrV4, id: u16) -> Vec<u8> {
 }
 
 #[test]
-fn standalone_listen_answers_unicast_to_unknown_names_and_shows_the_arrival() {
-    if !require_or_skip("standalone_listen_answers_unicast_to_unknown_names_and_shows_the_arrival")
-    {
+fn standalone_listen_shows_the_arrival_and_sends_nothing() {
+    if !require_or_skip("standalone_listen_shows_the_arrival_and_sends_nothing") {
         return;
     }
     let lab = Lab::new(LabSpec::one_subnet()).expect("lab");
@@ -67,14 +66,13 @@ fn standalone_listen_answers_unicast_to_unknown_names_and_shows_the_arrival() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // From a: the broadcast first (id 1), then the unicast (id 2). The listener handles
-    // them in order, so the first answer would be for the broadcast if it got one.
+    // From a: a broadcast (id 1), then a unicast (id 2), both to a name nobody holds.
     let src = SocketAddrV4::new(a.addr(), 138);
     let answer = a
         .in_netns(move || {
             let s = UdpSocket::bind(src).unwrap();
             s.set_broadcast(true).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
             s.send_to(
                 &direct_unique(src, 1),
                 (Ipv4Addr::new(198, 51, 100, 255), 138),
@@ -86,18 +84,16 @@ fn standalone_listen_answers_unicast_to_unknown_names_and_shows_the_arrival() {
             )
             .unwrap();
             let mut buf = [0u8; 1500];
-            let (n, from) = s.recv_from(&mut buf).expect("no DATAGRAM ERROR came");
-            (buf[..n].to_vec(), from)
+            s.recv_from(&mut buf)
+                .ok()
+                .map(|(n, from)| (buf[..n].to_vec(), from))
         })
         .unwrap();
-    assert_eq!(answer.1.to_string(), "198.51.100.20:138");
-    let d = Datagram::parse(&answer.0).unwrap();
-    assert_eq!(d.msg_type, MsgType::Error, "{d:?}");
-    assert_eq!(
-        d.id, 2,
-        "the unicast's DGM_ID (the broadcast got no answer): {d:?}"
+    assert!(
+        answer.is_none(),
+        "a passive listener answered: {:?}",
+        answer.map(|(b, from)| (from, Datagram::parse(&b).map(|d| d.msg_type)))
     );
-    assert!(matches!(d.body, Body::Error { code: 0x82 }), "{d:?}");
 
     let status = listener.wait_timeout(Duration::from_secs(15)).unwrap();
     let out = listener.read_stdout().unwrap();

@@ -54,8 +54,9 @@ pub fn stream(
 }
 
 /// [`stream`]; standalone, `datagram_errors` lets the node answer a DIRECT_UNIQUE that
-/// came by unicast to a name it does not have with DATAGRAM ERROR (RFC 1002 §4.4.3;
-/// `nbdgm listen`), as a node on that address would.
+/// came by unicast to a name it does not have with DATAGRAM ERROR (RFC 1002 §4.4.3), as a
+/// node on that address would. No tool turns it on yet: the standalone driver has no reply
+/// gate for such answers.
 pub fn stream_answering(
     command: &'static str,
     subscription: Subscription,

@@ -22,7 +22,7 @@ use std::time::SystemTime;
     sudo nbdgm listen --standalone --interface 198.51.100.20/24\n\n\
 Standalone, it binds UDP 138 (root or CAP_NET_BIND_SERVICE, or --port) and shows every\n\
 datagram that reaches it, marked [broadcast] or [unicast] by the destination address of\n\
-its IP header, and answers a unicast DIRECT_UNIQUE (it has no names) with DATAGRAM ERROR.\n\
+its IP header. It only listens: it sends nothing, not even DATAGRAM ERROR.\n\
 With --daemon, --interface keeps the datagrams that arrived on that interface. Exit\n\
 codes: 0 ok (count reached or stopped), 1 nothing arrived before --timeout, 2 usage or\n\
 network error. User data that is not a mailslot write is previewed, escaped:\n\
@@ -215,14 +215,14 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
         mailslot: args.mailslot.clone(),
         all: args.all,
     };
-    // Standalone, a unicast DIRECT_UNIQUE to a name the node does not have is answered
-    // with DATAGRAM ERROR (the node has no names: any such datagram).
-    events::stream_answering(
+    // Standalone, listen stays passive: no DATAGRAM ERROR for a unicast to a name it does
+    // not hold (it holds none, not even --name), since the standalone driver has no reply
+    // gate (per-source rate, bytes out <= factor x bytes in) for such answers.
+    events::stream(
         "listen",
         subscription,
         &args.stop,
         &args.net,
-        true,
         |printer, a| {
             let h = heard(printer.seen + 1, a);
             printer.print(&h, || text_line(&h, args.verbose));
