@@ -245,26 +245,6 @@ impl Driver {
         );
     }
 
-    /// Read and deliver up to [`BATCH`] packets from the socket of `role`, unchecked
-    /// (the tools without a daemon). Errors other than "nothing to read" are returned.
-    pub fn receive_all(&mut self, role: Role) -> io::Result<()> {
-        let mut read = 0;
-        while read < BATCH {
-            let n = self.recv_batch(role)?;
-            let now = Instant::now();
-            for i in 0..n {
-                if let Some(Recv::Packet(p)) = self.received(i) {
-                    self.deliver(now, &p);
-                }
-            }
-            if n < RECV_SLOTS {
-                break;
-            }
-            read += n;
-        }
-        Ok(())
-    }
-
     /// Send from the unicast socket of `service`; a full kernel queue is waited for,
     /// but never longer than a second.
     pub async fn send(
