@@ -50,21 +50,6 @@ pub fn stream(
     net: &NetArgs,
     on: impl FnMut(&mut Printer, Arrival),
 ) -> Result<u8, ToolError> {
-    stream_answering(command, subscription, stop, net, false, on)
-}
-
-/// [`stream`]; standalone, `datagram_errors` lets the node answer a DIRECT_UNIQUE that
-/// came by unicast to a name it does not have with DATAGRAM ERROR (RFC 1002 §4.4.3), as a
-/// node on that address would. No tool turns it on yet: the standalone driver has no reply
-/// gate for such answers.
-pub fn stream_answering(
-    command: &'static str,
-    subscription: Subscription,
-    stop: &StopArgs,
-    net: &NetArgs,
-    datagram_errors: bool,
-    on: impl FnMut(&mut Printer, Arrival),
-) -> Result<u8, ToolError> {
     let (standalone, daemon) = (&net.standalone, &net.daemon);
     let deadline = stop.timeout().map(|t| Instant::now() + t);
     let daemon_interface = match (&standalone.interface, daemon.daemon) {
@@ -83,7 +68,6 @@ pub fn stream_answering(
         deadline,
         standalone,
         daemon_interface,
-        datagram_errors,
     }
     .run(via, &mut sink)?;
     sink.printer.finish();
@@ -159,9 +143,6 @@ pub struct Stream<'a> {
     /// Through the daemon: only datagrams that arrived on this interface
     /// (`--daemon --interface`).
     pub daemon_interface: Option<IpAddr>,
-    /// Standalone: answer a unicast DIRECT_UNIQUE to a name the node does not have
-    /// with DATAGRAM ERROR.
-    pub datagram_errors: bool,
 }
 
 impl Stream<'_> {
@@ -217,8 +198,7 @@ impl Stream<'_> {
     }
 
     fn standalone(&self, name: Option<&Name>, sink: &mut impl Sink) -> Result<(), ToolError> {
-        let mut config = self.standalone.node_config()?;
-        config.datagram_error_on_unknown = self.datagram_errors;
+        let config = self.standalone.node_config()?;
         let interface = config.interface;
         let port = config.datagram_port;
         let bind = self.standalone.bind();
