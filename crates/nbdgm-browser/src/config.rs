@@ -76,6 +76,19 @@ pub struct BrowserConfig {
     pub allow_reset: bool,
     /// UDP port of `remote_announce` targets (138; tests on loopback use others).
     pub datagram_port: u16,
+    /// Be the domain master browser of our workgroup (Samba's `domain master`):
+    /// register `<WG><1B>`, accept MasterAnnouncements and collect the local master
+    /// browsers' lists (MS-BRWS §3.4).
+    pub domain_master: bool,
+    /// As local master browser, find the domain master browser, announce to it and pull
+    /// its list (MS-BRWS §3.3.6; Samba does it as a WINS client).
+    pub dmb_sync: bool,
+    /// How often a local master browser announces to and syncs with the domain master
+    /// browser, and a domain master browser syncs with each local master browser (Samba:
+    /// 15 minutes).
+    pub dmb_sync_interval: Duration,
+    /// Local master browsers a domain master browser keeps; more are refused and counted.
+    pub max_local_masters: usize,
 }
 
 impl BrowserConfig {
@@ -105,6 +118,10 @@ impl BrowserConfig {
             election_start_interval: Duration::from_secs(60),
             allow_reset: false,
             datagram_port: 138,
+            domain_master: false,
+            dmb_sync: true,
+            dmb_sync_interval: Duration::from_secs(15 * 60),
+            max_local_masters: 256,
         }
     }
 

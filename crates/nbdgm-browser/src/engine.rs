@@ -30,8 +30,11 @@
 
 mod announce;
 mod backup;
+mod domain;
 mod elections;
 mod receive;
+
+pub use domain::{LocalMaster, SyncKind, DMB_SYNC_FIRST, LMB_SYNC_FIRST, MAX_SYNCS_RUNNING};
 
 use crate::config::{BrowserConfig, LmAnnounce};
 use crate::election::{self, Election, Phase};
@@ -139,6 +142,24 @@ pub enum Action {
     /// [`Browser::master_list_failed`]. One at a time.
     FetchMasterList {
         master: String,
+        address: Ipv4Addr,
+        workgroup: String,
+    },
+    /// As local master browser: find the domain master browser of `workgroup` as Samba
+    /// does (`nmbd_browsesync.c`): resolve `<workgroup><1B>` (through the NBNS, or by
+    /// broadcast for a B-node), ask the address that answers for its node status (the
+    /// question name `<workgroup><1B>`, which Windows answers where `*` is refused) and
+    /// take the first unique `<20>` name. Answer with [`Browser::domain_master_found`] or
+    /// [`Browser::domain_master_failed`]. One at a time.
+    FindDomainMaster { workgroup: String },
+    /// Pull a browse list from another browser (RAP NetServerEnum2 over SMB, or the
+    /// peer's HTTP endpoint when it is nbdgm) and hand it back with
+    /// [`Browser::list_synced`] or [`Browser::list_sync_failed`]. At most
+    /// [`MAX_SYNCS_RUNNING`] at a time.
+    SyncList {
+        kind: SyncKind,
+        /// The peer's computer name (the NBSS called name `<peer><20>`).
+        peer: String,
         address: Ipv4Addr,
         workgroup: String,
     },
@@ -617,6 +638,7 @@ impl Browser {
                 expires_in_s: crate::list::expiry_after(p).as_secs(),
                 lanman: false,
                 local: true,
+                synced_from: None,
             });
         }
         servers.sort_by(|a, b| (&a.workgroup, &a.name).cmp(&(&b.workgroup, &b.name)));
@@ -639,6 +661,7 @@ impl Browser {
                 age_s: 0,
                 expires_in_s: crate::list::expiry_after(p).as_secs(),
                 local: true,
+                synced_from: None,
             });
         }
         workgroups.sort_by(|a, b| a.name.cmp(&b.name));
@@ -663,6 +686,9 @@ impl Browser {
             backups,
             servers,
             workgroups,
+            domain_master: self.domain_master().map(|d| d.0),
+            domain_master_address: self.domain_master().map(|d| d.1),
+            local_masters: self.local_masters(now),
         }
     }
 

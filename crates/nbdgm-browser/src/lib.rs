@@ -30,7 +30,8 @@ pub mod stats;
 
 pub use config::{BrowserConfig, LmAnnounce, RemoteAnnounce};
 pub use engine::{
-    Action, Browser, BrowserEvent, ConfigError, Inbound, Listed, Refusal, ReplyTo, Role, Target,
+    Action, Browser, BrowserEvent, ConfigError, Inbound, Listed, LocalMaster, Refusal, ReplyTo,
+    Role, SyncKind, Target,
 };
 pub use list::{BrowseList, ServerEntry, WorkgroupEntry};
 pub use stats::BrowserStats;

@@ -45,6 +45,10 @@ pub struct ServerEntry {
     pub lanman: bool,
     /// This is us.
     pub local: bool,
+    /// Not heard on this subnet: taken from this browser's list (the local master
+    /// browser for a backup, the domain master browser for a local master browser, a
+    /// local master browser for the domain master browser). `None`: heard here.
+    pub synced_from: Option<String>,
 }
 
 /// One workgroup (DomainAnnouncement).
@@ -61,6 +65,8 @@ pub struct WorkgroupEntry {
     pub age_s: u64,
     pub expires_in_s: u64,
     pub local: bool,
+    /// As [`ServerEntry::synced_from`].
+    pub synced_from: Option<String>,
 }
 
 /// A snapshot of what the browser knows, for the API, HTTP and `nbdgm browse`.
@@ -78,6 +84,11 @@ pub struct BrowseList {
     pub servers: Vec<ServerEntry>,
     /// Sorted by name.
     pub workgroups: Vec<WorkgroupEntry>,
+    /// The domain master browser of our workgroup, when known (us included).
+    pub domain_master: Option<String>,
+    pub domain_master_address: Option<Ipv4Addr>,
+    /// As domain master browser: the local master browsers that announced to us.
+    pub local_masters: Vec<crate::LocalMaster>,
 }
 
 /// Shortest periodicity used for expiry (60 s).
@@ -104,6 +115,8 @@ pub(crate) struct Heard {
     pub comment: String,
     pub address: Ipv4Addr,
     pub lanman: bool,
+    /// Taken from this browser's list rather than heard (see [`ServerEntry::synced_from`]).
+    pub synced_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -336,6 +349,7 @@ impl BrowseTable {
                 expires_in_s: r.expires.saturating_duration_since(now).as_secs(),
                 lanman: r.heard.lanman,
                 local: false,
+                synced_from: r.heard.synced_from.clone(),
             })
             .collect()
     }
@@ -355,6 +369,7 @@ impl BrowseTable {
                 age_s: now.saturating_duration_since(r.last_seen).as_secs(),
                 expires_in_s: r.expires.saturating_duration_since(now).as_secs(),
                 local: false,
+                synced_from: r.heard.synced_from.clone(),
             })
             .collect()
     }
@@ -375,6 +390,7 @@ mod tests {
             comment: String::new(),
             address: Ipv4Addr::new(192, 0, 2, addr),
             lanman: false,
+            synced_from: None,
         }
     }
 

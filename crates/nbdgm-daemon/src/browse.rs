@@ -148,6 +148,26 @@ pub struct BrowserSection {
     /// HTTP connections at once, in all and per client address (issue 12 item 7).
     pub http_max_connections: usize,
     pub http_max_connections_per_ip: usize,
+    /// Be the domain master browser of the workgroup (Samba's `domain master`): register
+    /// `<WG><1B>`, collect the local master browsers' lists (issue 17 §3).
+    pub domain_master: bool,
+    /// As local master browser, announce to the domain master browser and pull its list.
+    pub dmb_sync: bool,
+    /// Interval of those announcements and list syncs (Samba: 15 minutes).
+    pub dmb_sync_interval_s: u64,
+    /// Local master browsers a domain master browser keeps.
+    pub max_local_masters: usize,
+    /// Port of the peers' nbdgm HTTP endpoint (`http`) tried before RAP over SMB when a
+    /// list is synced with another browser; 0: RAP only.
+    pub sync_http_port: u16,
+    /// Answer RAP NetServerEnum2 on TCP 139 of each interface (read-only, anonymous,
+    /// nothing but the browse list), so that Samba browsers can sync from us.
+    pub rap_server: bool,
+    /// TCP port of the RAP responder (139; tests on loopback use others).
+    pub rap_port: u16,
+    /// RAP connections at once, in all and per client address.
+    pub rap_max_connections: usize,
+    pub rap_max_connections_per_ip: usize,
 }
 
 impl Default for BrowserSection {
@@ -176,6 +196,15 @@ impl Default for BrowserSection {
             http_allowed_hosts: Vec::new(),
             http_max_connections: nbdgm_http::Limits::default().max_connections,
             http_max_connections_per_ip: nbdgm_http::Limits::default().max_per_ip,
+            domain_master: false,
+            dmb_sync: d.dmb_sync,
+            dmb_sync_interval_s: d.dmb_sync_interval.as_secs(),
+            max_local_masters: d.max_local_masters,
+            sync_http_port: 0,
+            rap_server: false,
+            rap_port: 139,
+            rap_max_connections: 16,
+            rap_max_connections_per_ip: 4,
         }
     }
 }
@@ -291,6 +320,24 @@ impl BrowserSection {
         if !(1..=86_400).contains(&self.election_start_interval_s) {
             return Err(k("election_start_interval_s", "between 1 and 86400".into()));
         }
+        if !(60..=86_400).contains(&self.dmb_sync_interval_s) {
+            return Err(k("dmb_sync_interval_s", "between 60 and 86400".into()));
+        }
+        if !(1..=10_000).contains(&self.max_local_masters) {
+            return Err(k("max_local_masters", "between 1 and 10000".into()));
+        }
+        if self.rap_port == 0 {
+            return Err(k("rap_port", "a port 1-65535".into()));
+        }
+        if !(1..=1024).contains(&self.rap_max_connections) {
+            return Err(k("rap_max_connections", "between 1 and 1024".into()));
+        }
+        if !(1..=self.rap_max_connections).contains(&self.rap_max_connections_per_ip) {
+            return Err(k(
+                "rap_max_connections_per_ip",
+                "must be 1 to rap_max_connections".into(),
+            ));
+        }
         for (i, r) in self.remote_announce.iter().enumerate() {
             if r.address.is_unspecified() || r.address.is_multicast() {
                 return Err(k(
@@ -341,6 +388,10 @@ impl BrowserSection {
         c.election_start_interval = Duration::from_secs(self.election_start_interval_s);
         c.allow_reset = self.allow_reset;
         c.datagram_port = datagram_port;
+        c.domain_master = self.domain_master;
+        c.dmb_sync = self.dmb_sync;
+        c.dmb_sync_interval = Duration::from_secs(self.dmb_sync_interval_s);
+        c.max_local_masters = self.max_local_masters;
         c
     }
 }
@@ -599,6 +650,7 @@ mod tests {
                 expires_in_s: u64::from(u32::MAX),
                 lanman: true,
                 local: false,
+                synced_from: None,
             })
             .collect();
         nbdgm_browser::BrowseList {
@@ -609,6 +661,9 @@ mod tests {
             backups: vec![],
             servers,
             workgroups: vec![],
+            domain_master: None,
+            domain_master_address: None,
+            local_masters: vec![],
         }
     }
 

@@ -570,6 +570,17 @@ impl<O: Outlet> Worker<O> {
                     address,
                     workgroup,
                 } => self.fetch_master_list(now, master, address, workgroup),
+                // INTERFACE (issue 17 §3): the list sync and the domain master lookup.
+                Aside::SyncList { kind, peer, .. } => {
+                    if let Some(b) = &mut self.driver.engines.browser {
+                        b.list_sync_failed(now, kind, &peer);
+                    }
+                }
+                Aside::FindDomainMaster { .. } => {
+                    if let Some(b) = &mut self.driver.engines.browser {
+                        b.domain_master_failed(now);
+                    }
+                }
             }
         }
     }

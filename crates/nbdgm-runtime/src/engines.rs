@@ -28,6 +28,18 @@ pub enum Aside {
         address: Ipv4Addr,
         workgroup: String,
     },
+    /// A list sync with another browser (RAP over SMB, or HTTP to an nbdgm peer), run
+    /// off the engine thread; the answer goes to [`Browser::list_synced`] or
+    /// [`Browser::list_sync_failed`].
+    SyncList {
+        kind: nbdgm_browser::SyncKind,
+        peer: String,
+        address: Ipv4Addr,
+        workgroup: String,
+    },
+    /// The browser looks for its domain master browser (INTERFACE: the pairing will
+    /// resolve it with the node).
+    FindDomainMaster { workgroup: String },
     /// A browser frame the node refused to send (e.g. our name not registered yet).
     SendFailed(NodeError),
     /// The browser asked for a name the node could not register.
@@ -152,6 +164,20 @@ impl Engines {
                     address,
                     workgroup,
                 }),
+                Action::SyncList {
+                    kind,
+                    peer,
+                    address,
+                    workgroup,
+                } => aside(Aside::SyncList {
+                    kind,
+                    peer,
+                    address,
+                    workgroup,
+                }),
+                Action::FindDomainMaster { workgroup } => {
+                    aside(Aside::FindDomainMaster { workgroup })
+                }
             }
         }
     }

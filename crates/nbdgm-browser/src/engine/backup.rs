@@ -26,6 +26,10 @@ impl Browser {
         if self.shut_down {
             return;
         }
+        let master = self
+            .master
+            .as_ref()
+            .map_or_else(String::new, |m| m.0.clone());
         self.stats.master_syncs += 1;
         let wg = self.cfg.workgroup.clone();
         for l in servers.into_iter().filter(|l| valid_name(&l.name)) {
@@ -42,6 +46,7 @@ impl Browser {
                 comment: l.comment.chars().take(wire::MAX_COMMENT_LEN).collect(),
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
+                synced_from: Some(master.clone()),
             };
             match self.table.upsert_server(now, h, self.cfg.max_servers) {
                 Upsert::Full => {
@@ -66,6 +71,7 @@ impl Browser {
                 comment: String::new(),
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
+                synced_from: Some(master.clone()),
             };
             if let Upsert::Full = self.table.upsert_group(now, h, self.cfg.max_workgroups) {
                 self.stats.refused_workgroup_list_full += 1;

@@ -77,6 +77,7 @@ impl Browser {
                     comment: a.comment,
                     address: *ib.from.ip(),
                     lanman: true,
+                    synced_from: None,
                 };
                 if a.opcode == wire::opcode::DOMAIN_ANNOUNCEMENT {
                     // LM layout 0x0C: workgroup name, then its master's name.
@@ -327,6 +328,7 @@ fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
         comment: a.comment.clone(),
         address: *ib.from.ip(),
         lanman,
+        synced_from: None,
     }
 }
 
@@ -342,5 +344,6 @@ fn heard_domain(d: &DomainAnnouncement, ib: &Inbound<'_>, lanman: bool) -> Heard
         comment: String::new(),
         address: *ib.from.ip(),
         lanman,
+        synced_from: None,
     }
 }

@@ -48,6 +48,10 @@ pub struct Out {
     pub events: Vec<BrowserEvent>,
     /// FetchMasterList: (master, address, workgroup).
     pub fetches: Vec<(String, std::net::Ipv4Addr, String)>,
+    /// FindDomainMaster: the workgroup.
+    pub dmb_lookups: Vec<String>,
+    /// SyncList: (kind, peer, address, workgroup).
+    pub syncs: Vec<(nbdgm_browser::SyncKind, String, std::net::Ipv4Addr, String)>,
 }
 
 impl Out {
@@ -79,6 +83,8 @@ impl Out {
         self.releases.extend(o.releases);
         self.events.extend(o.events);
         self.fetches.extend(o.fetches);
+        self.dmb_lookups.extend(o.dmb_lookups);
+        self.syncs.extend(o.syncs);
     }
 }
 
@@ -127,6 +133,13 @@ pub fn drain(b: &mut Browser) -> Out {
                 address,
                 workgroup,
             } => o.fetches.push((master, address, workgroup)),
+            Action::FindDomainMaster { workgroup } => o.dmb_lookups.push(workgroup),
+            Action::SyncList {
+                kind,
+                peer,
+                address,
+                workgroup,
+            } => o.syncs.push((kind, peer, address, workgroup)),
         }
     }
     o
