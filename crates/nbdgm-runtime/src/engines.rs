@@ -7,7 +7,9 @@
 //! Both drivers use this pairing: the daemon's worker and [`crate::Standalone`].
 
 use nbdgm_browser::{Action, Browser, BrowserEvent, Inbound, Target};
-use nbdgm_node::{Delivery, Event, Name, Node, NodeError, SendMode, SendRequest};
+use nbdgm_node::{
+    Delivery, Event, LookupError, Name, Node, NodeError, RequestId, SendMode, SendRequest,
+};
 use std::net::Ipv4Addr;
 use std::time::Instant;
 
@@ -37,9 +39,12 @@ pub enum Aside {
         address: Ipv4Addr,
         workgroup: String,
     },
-    /// The browser looks for its domain master browser (INTERFACE: the pairing will
-    /// resolve it with the node).
+    /// The browser looks for its domain master browser; for the log only (the pairing
+    /// resolves it with the node: [`Engines::observe`]).
     FindDomainMaster { workgroup: String },
+    /// How that search ended (for the log): the domain master browser's name and
+    /// address, or why not.
+    DomainMaster(Result<(String, Ipv4Addr), DmbFailure>),
     /// A browser frame the node refused to send (e.g. our name not registered yet).
     SendFailed(NodeError),
     /// The browser asked for a name the node could not register.
@@ -48,14 +53,45 @@ pub enum Aside {
     ReleaseFailed(Name, NodeError),
 }
 
+/// Why the domain master browser was not found (MS-BRWS §3.3.6; Samba
+/// `nmbd_browsesync.c`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DmbFailure {
+    /// The workgroup makes no NetBIOS name.
+    BadName(String),
+    /// `<WG><1B>` could not be asked for (the node refused).
+    Lookup(NodeError),
+    /// Nobody answered for `<WG><1B>`.
+    NotFound(LookupError),
+    /// `<WG><1B>` is ours (or answered with no usable address): we are the domain
+    /// master browser.
+    Ours(Ipv4Addr),
+    /// The node status could not be asked for.
+    Status(NodeError),
+    /// The node status got no answer.
+    NoStatus(LookupError),
+    /// The node status held no unique `<20>` name.
+    NoServerName,
+}
+
+/// The domain master search in progress: `<WG><1B>` resolved, then asked for its node
+/// status. One at a time (a new search replaces the old one, whose answers are then
+/// ignored).
+#[derive(Debug, Clone)]
+enum DmbSearch {
+    Lookup { id: RequestId, name: Name },
+    Status { id: RequestId, addr: Ipv4Addr },
+}
+
 /// One interface's engines.
 pub struct Engines {
     pub node: Node,
     /// `None`: no browser on this interface.
     pub browser: Option<Browser>,
     /// A browser frame arrived since [`Engines::take_fed`]: the browser may have more
-    /// to say.
+    /// to say (or the domain master search sent a query: the node has packets to send).
     fed: bool,
+    dmb: Option<DmbSearch>,
 }
 
 impl Engines {
@@ -64,6 +100,7 @@ impl Engines {
             node,
             browser,
             fed: false,
+            dmb: None,
         }
     }
 
@@ -95,8 +132,19 @@ impl Engines {
     /// ([`nbdgm_node::Delivery::local_copy`], e.g. the browser's own announcements and
     /// election frames to `WORKGROUP<1E>`) are not fed back: the browser knows what it
     /// sent, and the copy that loops back from the network was never fed either.
-    pub fn observe(&mut self, now: Instant, ev: &Event) {
-        let Some(b) = &mut self.browser else { return };
+    ///
+    /// The answers to the domain master search ([`Action::FindDomainMaster`]) are
+    /// handled here too; the driver sees them as well, under request ids no caller of
+    /// its own holds. Returns what the driver may log of them.
+    pub fn observe(&mut self, now: Instant, ev: &Event) -> Option<Aside> {
+        match ev {
+            Event::LookupDone { id, result, .. } => return self.dmb_lookup_done(now, *id, result),
+            Event::StatusDone { id, result, .. } => return self.dmb_status_done(now, *id, result),
+            _ => {}
+        }
+        let Some(b) = &mut self.browser else {
+            return None;
+        };
         match ev {
             Event::Delivered(d) if d.local_copy.is_some() => {}
             Event::Delivered(d) => self.fed |= feed(b, now, d),
@@ -104,6 +152,7 @@ impl Engines {
             Event::NameConflict { name, .. } => b.name_failed(now, name),
             _ => {}
         }
+        None
     }
 
     /// Carry out the browser's actions on the node; what the pairing cannot do goes to
@@ -176,7 +225,11 @@ impl Engines {
                     workgroup,
                 }),
                 Action::FindDomainMaster { workgroup } => {
-                    aside(Aside::FindDomainMaster { workgroup })
+                    let failed = self.find_domain_master(now, &workgroup).err();
+                    aside(Aside::FindDomainMaster { workgroup });
+                    if let Some(f) = failed {
+                        aside(self.dmb_failed(now, f));
+                    }
                 }
             }
         }
@@ -191,6 +244,8 @@ impl Engines {
         name.clone().with_scope(scope).unwrap_or(name)
     }
 }
+
+mod dmb;
 
 /// A delivered datagram on BROWSE or LANMAN goes to the browser, as the mailslot data
 /// the node already cut out. True when it went.

@@ -31,7 +31,7 @@ pub mod sockets;
 pub mod standalone;
 
 pub use driver::{Driver, Wake};
-pub use engines::{Aside, Engines};
+pub use engines::{Aside, DmbFailure, Engines};
 pub use interfaces::system_interfaces;
 pub use logging::{init_logging, LogFormat};
 pub use standalone::Standalone;

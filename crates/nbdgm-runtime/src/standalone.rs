@@ -113,14 +113,24 @@ impl Standalone {
     ) -> io::Result<bool> {
         for _ in 0..BROWSER_ROUNDS {
             let now = Instant::now();
+            let mut synced = Vec::new();
             self.driver.engines.pump_browser(now, |a| match a {
                 // Without a daemon there is nobody to fetch for, nor to tell.
                 Aside::FetchMasterList { .. } => {}
+                // A standalone browser is passive: it pulls no lists.
+                Aside::SyncList { kind, peer, .. } => synced.push((kind, peer)),
                 other => debug!(?other, "browser"),
             });
+            if let Some(b) = &mut self.driver.engines.browser {
+                for (kind, peer) in synced {
+                    b.list_sync_failed(now, kind, &peer);
+                }
+            }
             self.transmit().await?;
             while let Some(ev) = self.driver.engines.node.poll_event() {
-                self.driver.engines.observe(Instant::now(), &ev);
+                if let Some(a) = self.driver.engines.observe(Instant::now(), &ev) {
+                    debug!(?a, "browser");
+                }
                 if !on_event(ev, self.current) {
                     self.transmit().await?;
                     return Ok(false);
