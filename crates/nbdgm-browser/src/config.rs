@@ -164,6 +164,11 @@ impl BrowserConfig {
                 "election_start_interval: at least 1 s".into(),
             ));
         }
+        if self.dmb_sync_interval < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "dmb_sync_interval: at least 1 s".into(),
+            ));
+        }
         // Latin-1: one byte per character.
         let len = self.comment.chars().count();
         if len > MAX_COMMENT_LEN {

@@ -19,7 +19,13 @@
 //! * GetBackupListResponse lists only confirmed backups: promoted by us or heard with the
 //!   backup bit twice a period apart ([`crate::list`]).
 //! * A LocalMasterAnnouncement of our workgroup from another host while we are master
-//!   forces an election (as Samba does); we stay master until a stronger RequestElection.
+//!   is a master conflict, handled as Samba's `process_local_master_announce` does: a
+//!   ResetStateRequest (type 0x02) DIRECT_UNIQUE to `__SAMBA__<20>` at the sender (marked
+//!   as a reply, so the runtime's reply gate limits it), then we give up the master role
+//!   (release `<1D>` and MSBROWSE) and start an election (`master_conflicts`,
+//!   `reset_states_sent`).
+//! * Browsing across subnets (domain master browser, MS-BRWS §3.3.6, §3.4): see
+//!   [`domain`] and [`sync`].
 //! * Elections we start, whatever the trigger, are rate limited: a burst of
 //!   `election_start_burst`, then one per `election_start_interval`; the rest are not
 //!   started and are counted in `elections_suppressed`.
@@ -33,8 +39,12 @@ mod backup;
 mod domain;
 mod elections;
 mod receive;
+mod sync;
 
-pub use domain::{LocalMaster, SyncKind, DMB_SYNC_FIRST, LMB_SYNC_FIRST, MAX_SYNCS_RUNNING};
+pub use domain::{
+    LocalMaster, SyncKind, DMB_SYNC_FIRST, LMB_CHECK_EVERY, LMB_LIFETIME, LMB_SYNC_FIRST,
+    MAX_SYNCS_RUNNING, SYNC_LOST_AFTER,
+};
 
 use crate::config::{BrowserConfig, LmAnnounce};
 use crate::election::{self, Election, Phase};
@@ -201,6 +211,9 @@ pub enum Refusal {
     Malformed,
     /// BecomeBackup naming us from a host that is not the local master we know.
     BecomeBackup,
+    /// A MasterAnnouncement from a new local master browser while the table is at
+    /// `max_local_masters`.
+    LocalMasterListFull,
 }
 
 impl Refusal {
@@ -212,6 +225,7 @@ impl Refusal {
             Refusal::WorkgroupListFull => "workgroup_list_full",
             Refusal::Malformed => "malformed",
             Refusal::BecomeBackup => "become_backup",
+            Refusal::LocalMasterListFull => "local_master_list_full",
         }
     }
 }
@@ -294,6 +308,8 @@ pub struct Browser {
     promoted: HashMap<String, Instant>,
     /// Start and count of the current `elections_per_minute` window.
     election_window: (Instant, u32),
+    /// Domain master browser: finding it as LMB, being it (engine/domain.rs).
+    dmb: domain::DmbState,
     actions: VecDeque<Action>,
     stats: BrowserStats,
 }
@@ -353,6 +369,7 @@ impl Browser {
             election: Election::default(),
             promoted: HashMap::new(),
             election_window: (now, 0),
+            dmb: domain::DmbState::default(),
             actions: VecDeque::new(),
             stats: BrowserStats::default(),
         })
@@ -377,6 +394,12 @@ impl Browser {
         let name_changed = !config.name.eq_ignore_ascii_case(&self.cfg.name);
         let wg_changed = !config.workgroup.eq_ignore_ascii_case(&self.cfg.workgroup);
         let browse_off = !config.potential_browser;
+        if self.started && (wg_changed || !config.domain_master) {
+            self.release_1b(now);
+        }
+        if wg_changed {
+            self.dmb.found = None;
+        }
         if self.started && (wg_changed || browse_off || name_changed) {
             // Give up every role under the old names.
             self.drop_roles(now, Role::None);
@@ -399,6 +422,10 @@ impl Browser {
             .trim(self.cfg.max_servers, self.cfg.max_workgroups);
         self.update_gauges();
         if self.started {
+            self.register_1b();
+            if self.role == Role::Master && self.cfg.dmb_sync && self.dmb.find_next.is_none() {
+                self.dmb.find_next = Some(now + domain::DMB_SYNC_FIRST);
+            }
             self.become_browser_if_configured(now);
             if self.is_browser()
                 && self.cfg.preferred_master
@@ -440,6 +467,8 @@ impl Browser {
             }
         } else if name.raw() == self.wg_name(0x1D).raw() && self.election.phase == Phase::Claiming {
             self.become_master(now);
+        } else if name.raw() == self.wg_name(0x1B).raw() {
+            self.dmb_registered(now);
         }
     }
 
@@ -447,6 +476,9 @@ impl Browser {
     /// that fails restarts the election (MS-BRWS §3.3.6); a master losing `<1D>` steps
     /// down.
     pub fn name_failed(&mut self, now: Instant, name: &Name) {
+        if !self.shut_down && name.raw() == self.wg_name(0x1B).raw() {
+            return self.dmb_refused(now);
+        }
         if self.shut_down || name.raw() != self.wg_name(0x1D).raw() {
             return;
         }
@@ -522,6 +554,7 @@ impl Browser {
                 self.start_election(now);
             }
         }
+        self.domain_timers(now);
         if self.reply_at.is_some_and(|t| t <= now) {
             self.reply_at = None;
             if self.role == Role::Master {
@@ -561,6 +594,7 @@ impl Browser {
             self.table.next_expiry(),
             self.master.as_ref().map(|m| m.2),
             self.promoted.values().min().map(|t| *t + PROMOTION_HOLD),
+            self.dmb.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -601,6 +635,8 @@ impl Browser {
             self.release(n);
             self.holds_1e = false;
         }
+        self.release_1b(now);
+        self.dmb = domain::DmbState::default();
         self.shut_down = true;
         self.host.stop();
         self.lma.stop();
@@ -733,7 +769,11 @@ impl Browser {
                 | ServerType::DOMAIN_ENUM
                 | ServerType::POTENTIAL_BROWSER
                 | ServerType::BACKUP_BROWSER
-                | ServerType::MASTER_BROWSER);
+                | ServerType::MASTER_BROWSER
+                | ServerType::DOMAIN_MASTER);
+        if self.dmb.is_dmb {
+            t |= ServerType::DOMAIN_MASTER;
+        }
         if self.is_browser() {
             t |= ServerType::POTENTIAL_BROWSER;
         }
@@ -783,6 +823,7 @@ impl Browser {
             Refusal::WorkgroupListFull => self.stats.refused_workgroup_list_full += 1,
             Refusal::Malformed => self.stats.refused_malformed += 1,
             Refusal::BecomeBackup => self.stats.refused_become_backup += 1,
+            Refusal::LocalMasterListFull => self.stats.refused_local_master_list_full += 1,
         }
         self.event(BrowserEvent::Refused { what, from });
     }
@@ -794,6 +835,7 @@ impl Browser {
     fn update_gauges(&mut self) {
         self.stats.servers = self.table.server_count() as u64;
         self.stats.workgroups = self.table.group_count() as u64;
+        self.stats.local_masters = self.dmb.lmbs.len() as u64;
     }
 
     fn set_role(&mut self, now: Instant, to: Role) {
@@ -806,6 +848,9 @@ impl Browser {
             self.lma.stop();
             self.dom.stop();
             self.promoted.clear();
+        }
+        if from == Role::Master || to == Role::Master {
+            self.dmb_master_changed(now, to == Role::Master);
         }
         // A backup keeps a copy of the master's list (MS-BRWS §3.3.6).
         self.sync_next = (to == Role::Backup).then_some(now);
@@ -862,6 +907,7 @@ impl Browser {
         if self.is_browser() {
             self.master_check = Some(now + MASTER_CHECK_FIRST);
         }
+        self.register_1b();
     }
 
     /// Stop any election and give up the master (and, for `Role::None`, every) role,

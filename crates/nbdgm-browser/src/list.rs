@@ -273,6 +273,43 @@ impl BrowseTable {
         v
     }
 
+    /// A live server of `workgroup` heard on this subnet (not synced from another browser).
+    pub fn server_heard_here(&self, workgroup: &str, name: &str, now: Instant) -> bool {
+        self.servers
+            .get(&(workgroup.to_ascii_uppercase(), name.to_ascii_uppercase()))
+            .is_some_and(|r| r.expires > now && r.heard.synced_from.is_none())
+    }
+
+    /// A live workgroup heard on this subnet (not synced from another browser).
+    pub fn group_heard_here(&self, name: &str, now: Instant) -> bool {
+        self.groups
+            .get(&name.to_ascii_uppercase())
+            .is_some_and(|r| r.expires > now && r.heard.synced_from.is_none())
+    }
+
+    /// Drop what was synced from `peer` (case-insensitive) except the keys in `servers`
+    /// ((workgroup, name), upper case) and `groups` (upper case): a full resync replaces
+    /// the peer's share. Returns how many entries went.
+    pub fn drop_synced_except(
+        &mut self,
+        peer: &str,
+        servers: &std::collections::HashSet<(String, String)>,
+        groups: &std::collections::HashSet<String>,
+    ) -> usize {
+        let from_peer = |r: &Rec| {
+            r.heard
+                .synced_from
+                .as_deref()
+                .is_some_and(|p| p.eq_ignore_ascii_case(peer))
+        };
+        let before = self.servers.len() + self.groups.len();
+        self.servers
+            .retain(|k, r| !from_peer(r) || servers.contains(k));
+        self.groups
+            .retain(|k, r| !from_peer(r) || groups.contains(k));
+        before - self.servers.len() - self.groups.len()
+    }
+
     pub fn has_group(&self, name: &str) -> bool {
         self.groups.contains_key(&name.to_ascii_uppercase())
     }

@@ -55,9 +55,50 @@ pub struct BrowserStats {
     /// (Samba 4.17 with a longer `netbios name`; docs/peers.md): accepted, the name cut to
     /// its first 15 characters.
     pub long_master_names_accepted: u64,
+    /// Issue 17 §3, local master browser side (engine/domain.rs): FindDomainMaster asked,
+    /// put off (one still running), failed (incl. an invalid or our own name), answers
+    /// with an invalid name, answers nobody asked for, domain master browsers found.
+    pub dmb_lookups: u64,
+    pub dmb_lookups_deferred: u64,
+    pub dmb_lookup_failures: u64,
+    pub dmb_names_invalid: u64,
+    pub dmb_answers_unexpected: u64,
+    pub dmb_found: u64,
+    /// MasterAnnouncements we sent to the domain master browser.
+    pub master_announcements_sent: u64,
+    /// SyncList asked, put off (one to the domain master browser or
+    /// `MAX_SYNCS_RUNNING` to local masters still running), succeeded, failed, answered
+    /// without being asked (or after being given up), given up unanswered.
+    pub list_syncs_requested: u64,
+    pub list_syncs_deferred: u64,
+    pub list_syncs: u64,
+    pub list_sync_failures: u64,
+    pub list_syncs_unexpected: u64,
+    pub list_syncs_lost: u64,
+    /// Entries taken from synced lists; dropped because the peer's next list no longer
+    /// had them; skipped because heard on this subnet (those win); skipped as invalid.
+    pub synced_entries: u64,
+    pub synced_entries_removed: u64,
+    pub synced_entries_local_kept: u64,
+    pub synced_entries_invalid: u64,
+    /// Domain master browser side: `<WG><1B>` registrations asked and refused.
+    pub dmb_registrations: u64,
+    pub dmb_registration_failures: u64,
+    /// MasterAnnouncements addressed to us while we are not the domain master browser.
+    pub master_announcements_ignored: u64,
+    /// Local master browsers added to / expired from the table, and refused at
+    /// `max_local_masters`.
+    pub local_masters_added: u64,
+    pub local_masters_expired: u64,
+    pub refused_local_master_list_full: u64,
+    /// LocalMasterAnnouncements of our workgroup from another host while we were master
+    /// (Samba: ResetStateRequest to `__SAMBA__<20>`, give up master, election).
+    pub master_conflicts: u64,
+    pub reset_states_sent: u64,
     /// Events dropped because the action queue was full.
     pub events_dropped: u64,
     /// Gauges.
     pub servers: u64,
     pub workgroups: u64,
+    pub local_masters: u64,
 }

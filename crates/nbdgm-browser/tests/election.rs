@@ -433,6 +433,17 @@ fn foreign_lma_while_master_forces_election() {
     let o = drain(&mut b);
     assert!(o.has_event(|e| matches!(e, BrowserEvent::MasterSeen { name, .. } if name == "ROGUE")));
     assert!(o.has_event(|e| *e == BrowserEvent::ElectionStarted));
+    // Samba's answer to a master conflict: ResetStateRequest 0x02 to __SAMBA__<20> at
+    // the sender, then the master role given up (<1D> and MSBROWSE released).
+    let resets = o.frames(nbdgm_wire::browser::opcode::RESET_STATE_REQUEST);
+    assert_eq!(resets.len(), 1);
+    assert_eq!(resets[0].destination, name("__SAMBA__", 0x20));
+    assert_eq!(resets[0].target, Target::Unique(addr(20)));
+    assert_eq!(resets[0].data, [0x0E, 0x02]);
+    assert!(o.releases.contains(&name(WG, 0x1D)));
+    assert!(o.releases.contains(&nbdgm_wire::Name::msbrowse()));
+    assert_eq!(b.role(), Role::Potential);
+    assert_eq!(b.stats().master_conflicts, 1);
     let o = run_until(&mut b, t + secs(2));
     assert!(!elections(&o).is_empty());
     // not master: recorded as our master, no election

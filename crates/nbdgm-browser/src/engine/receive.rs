@@ -12,6 +12,12 @@ use nbdgm_wire::browser::{
 use nbdgm_wire::Name;
 use std::time::Instant;
 
+/// The ResetStateRequest type Samba sends on a master conflict (`send_browser_reset(0x2,
+/// "__SAMBA__", 0x20, ip)`): the bit MS-BRWS §2.2.9 names RESET_STATE_CLEAR_ALL, which
+/// Samba's comment calls "stop being a local master browser" (its own handler,
+/// `process_reset_browser`, discards its browse lists for it).
+pub const SAMBA_RESET_TYPE: u8 = wire::RESET_STATE_CLEAR_ALL;
+
 impl Browser {
     pub(super) fn handle_browse(&mut self, now: Instant, ib: &Inbound<'_>) {
         let f = match BrowserFrame::parse(ib.data) {
@@ -45,7 +51,7 @@ impl Browser {
                 }
                 self.on_domain(now, ib, heard_domain(d, ib, false));
             }
-            BrowserFrame::MasterAnnouncement(_) => self.stats.master_announcements_received += 1,
+            BrowserFrame::MasterAnnouncement(m) => self.on_master_announcement(now, ib, m),
             BrowserFrame::ResetStateRequest(r) => self.on_reset(now, ib, r.reset_type),
             BrowserFrame::GetBackupListResponse(_) => self.stats.frames_ignored += 1,
             BrowserFrame::Unknown(_) => self.stats.unknown_opcodes += 1,
@@ -205,11 +211,22 @@ impl Browser {
             });
         }
         if self.role == Role::Master {
-            // Two masters: force an election (Samba; MS-BRWS §3.3.5.8).
+            // Two masters (Samba's process_local_master_announce; MS-BRWS §3.3.5.8): tell
+            // the other one to stop (ResetStateRequest 0x02 to the name only Samba
+            // listens on, as a reply through the gate), give up, and hold an election.
+            self.stats.master_conflicts += 1;
+            let f = BrowserFrame::ResetStateRequest(wire::ResetStateRequest {
+                reset_type: SAMBA_RESET_TYPE,
+                trailing: Vec::new(),
+            });
+            if let Ok(to) = Name::new("__SAMBA__", 0x20) {
+                self.reply_browse(ib, to, &f);
+                self.stats.reset_states_sent += 1;
+            }
+            self.drop_roles(now, self.demoted_role());
             self.start_election(now);
-        } else {
-            self.master = Some((name, addr, now + crate::list::expiry_after(periodicity)));
         }
+        self.master = Some((name, addr, now + crate::list::expiry_after(periodicity)));
     }
 
     pub(super) fn on_domain(&mut self, now: Instant, ib: &Inbound<'_>, h: Heard) {
