@@ -7,7 +7,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::time::{Duration, Instant};
 
-const PORT: u16 = 139;
 /// RAP receive buffer size requested.
 const RECV_BUFFER: u16 = 0xFFFF;
 /// At most this many keep-alives / pieces before giving up (each is also time bounded).
@@ -42,12 +41,16 @@ fn io_error(stage: &'static str, e: std::io::Error) -> RapError {
 }
 
 impl Conn {
-    fn open(addr: Ipv4Addr, deadline: Instant) -> Result<Conn, RapError> {
-        let target = SocketAddr::V4(SocketAddrV4::new(addr, PORT));
+    fn open(addr: Ipv4Addr, port: u16, deadline: Instant) -> Result<Conn, RapError> {
+        let target = SocketAddr::V4(SocketAddrV4::new(addr, port));
         let left = remaining(deadline, "connect")?;
         let stream = TcpStream::connect_timeout(&target, left).map_err(|e| match e.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => RapError::Timeout("connect"),
-            _ => RapError::Connect { addr, source: e },
+            _ => RapError::Connect {
+                addr,
+                port,
+                source: e,
+            },
         })?;
         let _ = stream.set_nodelay(true);
         Ok(Conn {
@@ -175,16 +178,17 @@ fn check<'a>(
 
 fn connect_session(
     addr: Ipv4Addr,
+    port: u16,
     server: &str,
     calling: &str,
     deadline: Instant,
 ) -> Result<Conn, RapError> {
-    let mut conn = Conn::open(addr, deadline)?;
+    let mut conn = Conn::open(addr, port, deadline)?;
     match conn.session(server, calling)? {
         SessionResponse::Positive => Ok(conn),
         SessionResponse::Negative(code @ (0x80 | 0x82)) if server != "*SMBSERVER" => {
             drop(conn);
-            let mut conn = Conn::open(addr, deadline)?;
+            let mut conn = Conn::open(addr, port, deadline)?;
             match conn.session("*SMBSERVER", calling)? {
                 SessionResponse::Positive => Ok(conn),
                 SessionResponse::Negative(_) => Err(RapError::SessionRefused {
@@ -208,6 +212,7 @@ fn connect_session(
 
 pub(crate) fn run(
     addr: Ipv4Addr,
+    port: u16,
     server_name: &str,
     workgroup: &str,
     server_type: u32,
@@ -221,7 +226,7 @@ pub(crate) fn run(
         nbss::check_name("workgroup", workgroup)?
     };
     let deadline = Instant::now() + opts.timeout;
-    let mut conn = connect_session(addr, &server, &calling, deadline)?;
+    let mut conn = connect_session(addr, port, &server, &calling, deadline)?;
 
     // NEGOTIATE
     let ids = conn.next_mid();

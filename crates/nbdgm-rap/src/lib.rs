@@ -38,6 +38,7 @@
 mod conn;
 pub mod nbss;
 pub mod rap;
+pub mod server;
 pub mod smb;
 
 use std::net::Ipv4Addr;
@@ -106,9 +107,10 @@ pub enum RapError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The TCP connection could not be opened.
-    #[error("connect to {addr}:139: {source}")]
+    #[error("connect to {addr}:{port}: {source}")]
     Connect {
         addr: Ipv4Addr,
+        port: u16,
         #[source]
         source: std::io::Error,
     },
@@ -152,5 +154,25 @@ pub fn net_server_enum2(
     server_type: u32,
     opts: &Options,
 ) -> Result<Vec<ServerInfo>, RapError> {
-    conn::run(addr, server_name, workgroup, server_type, opts)
+    conn::run(
+        addr,
+        nbss::SESSION_PORT,
+        server_name,
+        workgroup,
+        server_type,
+        opts,
+    )
+}
+
+/// [`net_server_enum2`] to a session service on another port than 139 (tests, a
+/// responder on an unprivileged port).
+pub fn net_server_enum2_port(
+    addr: Ipv4Addr,
+    port: u16,
+    server_name: &str,
+    workgroup: &str,
+    server_type: u32,
+    opts: &Options,
+) -> Result<Vec<ServerInfo>, RapError> {
+    conn::run(addr, port, server_name, workgroup, server_type, opts)
 }

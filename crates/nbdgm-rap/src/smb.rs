@@ -144,11 +144,11 @@ pub fn transaction_lanman(ids: Ids, params: &[u8], max_param: u16, max_data: u16
     request(SMB_COM_TRANSACTION, ids, &w, &b)
 }
 
-fn le16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn le16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn le32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
@@ -172,6 +172,16 @@ pub struct Reply<'a> {
 
 /// Parse an SMB1 reply. `status` is `None` for success.
 pub fn parse_reply(msg: &[u8]) -> Result<Reply<'_>, RapError> {
+    let r = parse_message(msg)?;
+    if msg[9] & FLAGS_REPLY == 0 {
+        return Err(malformed("SMB message is not a reply"));
+    }
+    Ok(r)
+}
+
+/// Parse an SMB1 message, request or reply (the server side uses it for requests):
+/// header fields, words and bytes, all bounds checked.
+pub fn parse_message(msg: &[u8]) -> Result<Reply<'_>, RapError> {
     if msg.len() < HEADER_LEN + 3 {
         return Err(malformed(format!("SMB message of {} bytes", msg.len())));
     }
@@ -183,10 +193,6 @@ pub fn parse_reply(msg: &[u8]) -> Result<Reply<'_>, RapError> {
         }));
     }
     let command = msg[4];
-    let flags = msg[9];
-    if flags & FLAGS_REPLY == 0 {
-        return Err(malformed("SMB message is not a reply"));
-    }
     let flags2 = le16(msg, 10).ok_or_else(|| malformed("header"))?;
     let raw = le32(msg, 5).ok_or_else(|| malformed("header"))?;
     let status = if flags2 & FLAGS2_NT_STATUS != 0 {
