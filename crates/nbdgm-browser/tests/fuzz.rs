@@ -235,3 +235,174 @@ fn random_bytes_on_every_path() {
     }
     assert!(b.stats().refused_malformed > 0);
 }
+
+/// Issue 17 §3: hostile MasterAnnouncements, lookups and synced lists (any names,
+/// comments and types, answers for syncs never asked) never panic, and every table stays
+/// at its cap.
+#[derive(Debug, Clone)]
+enum DmbOp {
+    Master {
+        name: String,
+        to_1b: bool,
+        from: u8,
+    },
+    Time(u32),
+    /// Answer the oldest outstanding SyncList (or an invented one) with this list.
+    Synced {
+        invented: bool,
+        servers: Vec<(String, u32, String)>,
+        groups: Vec<(String, u32, String)>,
+    },
+    SyncFailed(bool),
+    Found(String, bool),
+    Registered(bool),
+    Election,
+}
+
+fn any_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Z0-9]{1,15}",
+        ".{0,20}",
+        proptest::collection::vec(any::<char>(), 0..18).prop_map(|v| v.into_iter().collect()),
+    ]
+}
+
+fn dmb_op() -> impl Strategy<Value = DmbOp> {
+    let entry = || (any_name(), any::<u32>(), ".{0,60}");
+    prop_oneof![
+        (any_name(), any::<bool>(), any::<u8>()).prop_map(|(name, to_1b, from)| DmbOp::Master {
+            name,
+            to_1b,
+            from
+        }),
+        any::<u32>().prop_map(DmbOp::Time),
+        (
+            any::<bool>(),
+            proptest::collection::vec(entry(), 0..40),
+            proptest::collection::vec(entry(), 0..10)
+        )
+            .prop_map(|(invented, servers, groups)| DmbOp::Synced {
+                invented,
+                servers,
+                groups
+            }),
+        any::<bool>().prop_map(DmbOp::SyncFailed),
+        (any_name(), any::<bool>()).prop_map(|(n, b)| DmbOp::Found(n, b)),
+        any::<bool>().prop_map(DmbOp::Registered),
+        Just(DmbOp::Election),
+    ]
+}
+
+fn to_listed(v: Vec<(String, u32, String)>) -> Vec<nbdgm_browser::Listed> {
+    v.into_iter()
+        .map(|(name, server_type, comment)| nbdgm_browser::Listed {
+            name,
+            os_major: 1,
+            os_minor: 2,
+            server_type,
+            comment,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #[test]
+    fn hostile_domain_browsing_never_panics_and_stays_bounded(
+        ops in proptest::collection::vec(dmb_op(), 1..200),
+        seed in any::<u64>(),
+        dm in any::<bool>(),
+    ) {
+        use nbdgm_browser::SyncKind;
+        let t0 = Instant::now();
+        let mut c = config("RUSTHOST");
+        c.max_servers = 50;
+        c.max_workgroups = 5;
+        c.max_local_masters = 8;
+        c.domain_master = dm;
+        c.dmb_sync_interval = ms(90_000);
+        let mut b = started(c, t0, seed);
+        b.name_registered(t0, &name(WG, 0x1B));
+        let mut now = t0;
+        // SyncLists asked for and not answered yet.
+        let mut asked: Vec<(SyncKind, String)> = Vec::new();
+        for o in ops {
+            match o {
+                DmbOp::Master { name: n, to_1b, from } => {
+                    let f = BrowserFrame::MasterAnnouncement(
+                        nbdgm_wire::browser::MasterAnnouncement { master_name: n, trailing: vec![] },
+                    );
+                    let data = f.to_bytes().unwrap_or_else(|_| vec![0x0D, 0]);
+                    let dst = if to_1b { name(WG, 0x1B) } else { name("RUSTHOST", 0) };
+                    feed_raw(&mut b, now, addr(from), &name("PEER", 0), &dst, BROWSE, &data);
+                }
+                DmbOp::Time(t) => {
+                    now += ms(u64::from(t % 300_000));
+                    b.handle_timeout(now);
+                }
+                DmbOp::Synced { invented, servers, groups } => {
+                    let (kind, peer) = if invented || asked.is_empty() {
+                        (SyncKind::FromLocalMaster, "NOBODY".to_string())
+                    } else {
+                        asked.remove(0)
+                    };
+                    b.list_synced(now, kind, &peer, to_listed(servers), to_listed(groups));
+                }
+                DmbOp::SyncFailed(invented) => {
+                    if invented || asked.is_empty() {
+                        b.list_sync_failed(now, SyncKind::FromDomainMaster, "X");
+                    } else {
+                        let (k, p) = asked.remove(0);
+                        b.list_sync_failed(now, k, &p);
+                    }
+                }
+                DmbOp::Found(n, ok) => {
+                    if ok {
+                        b.domain_master_found(now, &n, std::net::Ipv4Addr::new(203, 0, 113, 9));
+                    } else {
+                        b.domain_master_failed(now);
+                    }
+                }
+                DmbOp::Registered(ok) => {
+                    if ok {
+                        b.name_registered(now, &name(WG, 0x1B));
+                    } else {
+                        b.name_failed(now, &name(WG, 0x1B));
+                    }
+                }
+                DmbOp::Election => {
+                    feed(&mut b, now, addr(99), "CLIENT", &name(WG, 0x1E), &election(0, 0, "CLIENT"));
+                }
+            }
+            let mut n = 0;
+            while let Some(a) = b.poll_action() {
+                n += 1;
+                match a {
+                    Action::SyncList { kind, peer, .. } => asked.push((kind, peer)),
+                    Action::Register { name: r, .. } if r == name(WG, 0x1D) => {
+                        b.name_registered(now, &r);
+                    }
+                    Action::Send { data, .. } => {
+                        let w = MailslotWrite::parse(&data).unwrap();
+                        if w.name == BROWSE {
+                            BrowserFrame::parse(&w.data).unwrap();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            prop_assert!(n <= 1100, "{n} actions from one input");
+            prop_assert!(b.stats().servers <= 50);
+            prop_assert!(b.stats().workgroups <= 5);
+            prop_assert!(b.local_masters(now).len() <= 8);
+            prop_assert!(b.stats().local_masters <= 8);
+            let l = b.list(now);
+            prop_assert!(l.servers.iter().filter(|s| !s.local).count() <= 50);
+            prop_assert!(l.servers.iter().all(|s| !s.name.is_empty() && s.name.chars().count() <= 15));
+            prop_assert!(l.servers.iter().filter(|s| s.name == "RUSTHOST").count() <= 1);
+        }
+        b.shutdown(now);
+        while b.poll_action().is_some() {}
+        prop_assert!(b.poll_timeout().is_none());
+    }
+}
