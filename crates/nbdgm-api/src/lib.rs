@@ -94,6 +94,10 @@ pub enum Op {
         offset: Option<usize>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
+        /// Only what each browser heard on its own subnet: no entry synced from another
+        /// browser (what a NetServerEnum2 with SV_TYPE_LOCAL_LIST_ONLY gets).
+        #[serde(default, skip_serializing_if = "is_false")]
+        local: bool,
     },
     /// The NBNS role's name table, paged ([`wins::WinsListArgs`]).
     WinsList(WinsListArgs),
@@ -1039,6 +1043,29 @@ pub struct BrowseInterface {
     pub offset: usize,
     pub servers: Vec<BrowseServer>,
     pub workgroups: Vec<BrowseWorkgroup>,
+    /// The domain master browser of our workgroup, when known (us included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_master: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_master_address: Option<IpAddr>,
+    /// As domain master browser: the local master browsers that announced to us.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_masters: Vec<BrowseLocalMaster>,
+}
+
+/// A local master browser known to the domain master browser (MS-BRWS §3.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowseLocalMaster {
+    pub name: String,
+    pub workgroup: String,
+    pub address: IpAddr,
+    /// Seconds since its last MasterAnnouncement.
+    pub age_s: u64,
+    /// Seconds until it is forgotten without another one.
+    pub expires_in_s: u64,
+    /// Successful syncs of its list, and the entries the last one gave.
+    pub syncs: u64,
+    pub last_entries: u64,
 }
 
 /// One server of the browse list.
@@ -1063,6 +1090,10 @@ pub struct BrowseServer {
     /// This is the daemon itself.
     #[serde(default, skip_serializing_if = "is_false")]
     pub local: bool,
+    /// Not heard on this subnet: taken from the list of this browser (the domain master
+    /// browser, or a local master browser for the domain master browser).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_from: Option<String>,
 }
 
 /// One workgroup (DomainAnnouncement).
@@ -1080,4 +1111,7 @@ pub struct BrowseWorkgroup {
     pub expires_in_s: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub local: bool,
+    /// As [`BrowseServer::synced_from`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced_from: Option<String>,
 }

@@ -375,6 +375,7 @@ impl Client {
                 workgroup: workgroup.map(str::to_owned),
                 offset: Some(offset),
                 limit: Some(proto::BROWSE_PAGE_MAX),
+                local: false,
             })?;
             let mut grew = false;
             match &mut all {

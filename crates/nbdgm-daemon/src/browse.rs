@@ -405,6 +405,36 @@ pub const HTTP_BROWSE_BYTES: usize = 1 << 20;
 /// The conversion lives in `nbdgm-runtime` (the standalone `nbdgm browse` uses it too).
 pub use nbdgm_runtime::browse_list::to_proto_capped;
 
+pub mod sync;
+
+/// One interface's answer to `browse` (API and HTTP): [`to_proto_capped`] of its list,
+/// only the entries heard on its own subnet when `local`.
+pub fn browse_interface(
+    interface: Ipv4Addr,
+    own: Ipv4Addr,
+    list: nbdgm_browser::BrowseList,
+    workgroup: Option<&str>,
+    page: Option<(usize, usize)>,
+    budget: usize,
+    local: bool,
+) -> nbdgm_api::BrowseInterface {
+    let list = if local {
+        nbdgm_runtime::browse_list::local_only(list)
+    } else {
+        list
+    };
+    to_proto_capped(interface, own, list, workgroup, page, budget)
+}
+
+/// What a list-fetching thread hands back to its worker.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A backup browser's fetch of the master's list.
+    Master(MasterListResult),
+    /// A list sync across subnets.
+    Sync(sync::SyncDone),
+}
+
 /// The master's servers and workgroups, or why they could not be fetched.
 pub type MasterListResult =
     Result<(Vec<nbdgm_browser::Listed>, Vec<nbdgm_browser::Listed>), nbdgm_rap::RapError>;
@@ -442,12 +472,14 @@ pub fn fetch_master_list(
 
 /// Ask every worker for its list; `page`: (offset, limit) of the servers; `budget`:
 /// bytes of JSON the interfaces may take together, shared out equally (each interface
-/// still gets at least one server from the offset, so every one of them moves on).
+/// still gets at least one server from the offset, so every one of them moves on);
+/// `local`: only entries heard on each subnet (none synced from another browser).
 pub async fn collect(
     workers: &[WorkerHandle],
     workgroup: Option<String>,
     page: Option<(usize, usize)>,
     budget: usize,
+    local: bool,
 ) -> Result<BrowseResult, CmdError> {
     let mut interfaces = Vec::new();
     let budget = budget / workers.len().max(1);
@@ -457,6 +489,7 @@ pub async fn collect(
             workgroup: wg,
             page,
             budget,
+            local,
             reply,
         })
         .await?;
@@ -466,7 +499,8 @@ pub async fn collect(
     Ok(BrowseResult { interfaces })
 }
 
-/// The read-only HTTP endpoint: `GET /api/browse[?workgroup=W]` (JSON) and `/healthz`.
+/// The read-only HTTP endpoint: `GET /api/browse[?workgroup=W][&local=true]` (JSON)
+/// and `/healthz`.
 pub mod http {
     use super::collect;
     use crate::dispatch::WorkerHandle;
@@ -483,6 +517,9 @@ pub mod http {
         workgroup: Option<String>,
         offset: Option<usize>,
         limit: Option<usize>,
+        /// `true`: only entries heard on each subnet (`GET /api/browse?local=true`).
+        #[serde(default)]
+        local: bool,
     }
 
     /// The routes over the workers.
@@ -502,7 +539,8 @@ pub mod http {
         // the servers given, and `?offset=` fetches the rest).
         let page = (p.offset.is_some() || p.limit.is_some())
             .then(|| (p.offset.unwrap_or(0), p.limit.unwrap_or(usize::MAX)));
-        match collect(&workers, p.workgroup, page, super::HTTP_BROWSE_BYTES).await {
+        let budget = super::HTTP_BROWSE_BYTES;
+        match collect(&workers, p.workgroup, page, budget, p.local).await {
             Ok(r) => Json(r).into_response(),
             Err(e) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -598,6 +636,26 @@ mod tests {
         assert_eq!(n.browser.server_type.0, 4099);
     }
 
+    /// The domain master keys reach the engine (and the worker: `sync_http_port`).
+    #[test]
+    fn domain_master_keys() {
+        let c = cfg(
+            "[browser]\nlocal_master = true\ndomain_master = true\ndmb_sync = false\n\
+                     dmb_sync_interval_s = 600\nmax_local_masters = 7\nsync_http_port = 8139\n",
+        )
+        .unwrap();
+        let e = c.browser.engine_config("HOST", "WG", 138);
+        assert!(e.domain_master && !e.dmb_sync);
+        assert_eq!(e.dmb_sync_interval, std::time::Duration::from_secs(600));
+        assert_eq!(e.max_local_masters, 7);
+        assert_eq!(c.browser.sync_http_port, 8139);
+        let d = cfg("").unwrap();
+        let e = d.browser.engine_config("HOST", "WG", 138);
+        assert!(!e.domain_master && e.dmb_sync);
+        assert_eq!(e.dmb_sync_interval, std::time::Duration::from_secs(900));
+        assert_eq!(d.browser.sync_http_port, 0);
+    }
+
     #[test]
     fn bad_values_name_their_key() {
         for (text, key) in [
@@ -608,6 +666,15 @@ mod tests {
             ("[browser]\nmax_servers = 0\n", "browser.max_servers"),
             ("[browser]\nelections_per_minute = 0\n", "browser.elections_per_minute"),
             ("[browser]\nlm_interval_s = 0\n", "browser.lm_interval_s"),
+            ("[browser]\ndmb_sync_interval_s = 59\n", "browser.dmb_sync_interval_s"),
+            ("[browser]\ndmb_sync_interval_s = 86401\n", "browser.dmb_sync_interval_s"),
+            ("[browser]\nmax_local_masters = 0\n", "browser.max_local_masters"),
+            ("[browser]\nrap_port = 0\n", "browser.rap_port"),
+            ("[browser]\nrap_max_connections = 0\n", "browser.rap_max_connections"),
+            (
+                "[browser]\nrap_max_connections = 2\nrap_max_connections_per_ip = 3\n",
+                "browser.rap_max_connections_per_ip",
+            ),
             (
                 "[[browser.remote_announce]]\naddress = \"0.0.0.0\"\n",
                 "browser.remote_announce[0].address",

@@ -83,6 +83,7 @@ pub(crate) fn apps_config(cfg: &Config, iface: &config::Interface) -> AppsConfig
         roles: settings,
         messenger: cfg.messenger.clone(),
         browser: browser_config(cfg),
+        sync_http_port: cfg.browser.sync_http_port,
     }
 }
 

@@ -12,15 +12,14 @@ use crate::reply_gate::{GateStats, Refusal, ReplyGate, ReplyService};
 use crate::sockets::InterfaceSockets;
 use nbdgm_api as proto;
 use nbdgm_api::NameState as ApiNameState;
-use nbdgm_browser::{Browser, BrowserConfig, BrowserEvent, BrowserStats};
+use nbdgm_browser::{Browser, BrowserConfig, BrowserStats};
 use nbdgm_node::{
     Delivery, Event, LookupTarget, Name, NameAddress, NameState, Node, NodeConfig, SendMode,
     SendRequest, Service,
 };
 use nbdgm_runtime::driver::{Driver, Packet, Recv, Wake, BATCH, RECV_SLOTS};
-use nbdgm_runtime::engines::{Aside, Engines, BROWSER_ROUNDS};
+use nbdgm_runtime::engines::{Engines, BROWSER_ROUNDS};
 use nbdgm_runtime::sockets::Role;
-use nbdgm_wire::text::Escaped;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -202,6 +201,8 @@ pub enum Command {
         page: Option<(usize, usize)>,
         /// Bytes of JSON the answer may take (see `browse::to_proto_capped`).
         budget: usize,
+        /// Only entries heard on this subnet (none synced from another browser).
+        local: bool,
         reply: Reply<Option<proto::BrowseInterface>>,
     },
     Reconfigure {
@@ -228,6 +229,8 @@ pub struct AppsConfig {
     pub roles: Option<crate::roles::RoleSettings>,
     /// `None`: no browser on this interface.
     pub browser: Option<BrowserConfig>,
+    /// `[browser] sync_http_port` (0: list syncs by RAP only).
+    pub sync_http_port: u16,
 }
 
 /// Counters of the runtime side (the engine keeps its own).
@@ -271,9 +274,14 @@ pub struct Worker<O: Outlet> {
     name_waiters: HashMap<Name, Vec<NameWaiter>>,
     messenger: Messenger,
     roles: crate::roles::RoleRuntime,
-    /// Backup browser: results of fetching the master's list (one fetch at a time).
-    sync_tx: mpsc::Sender<crate::browse::MasterListResult>,
-    sync_rx: mpsc::Receiver<crate::browse::MasterListResult>,
+    /// Results of the list fetches (backup browser, one at a time) and syncs (across
+    /// subnets, at most `MAX_SYNCS_RUNNING`) run on threads.
+    sync_tx: mpsc::Sender<crate::browse::Fetched>,
+    sync_rx: mpsc::Receiver<crate::browse::Fetched>,
+    /// List syncs running.
+    syncs_running: usize,
+    /// `[browser] sync_http_port`.
+    sync_http_port: u16,
 }
 
 /// An explicit address with port 0 means our own datagram port.
@@ -319,7 +327,7 @@ fn count_sent(
 
 /// What the worker waits for besides sockets and timers.
 enum Other {
-    MasterList(crate::browse::MasterListResult),
+    Fetched(crate::browse::Fetched),
     Command(Option<Command>),
 }
 
@@ -343,7 +351,7 @@ impl<O: Outlet> Worker<O> {
                 warn!(interface = %addr, error = %e, "NBNS/NBDD role not started");
                 crate::roles::RoleRuntime::none()
             });
-        let (sync_tx, sync_rx) = mpsc::channel(2);
+        let (sync_tx, sync_rx) = mpsc::channel(nbdgm_browser::engine::MAX_SYNCS_RUNNING + 1);
         Worker {
             addr,
             roles,
@@ -360,6 +368,8 @@ impl<O: Outlet> Worker<O> {
             messenger: Messenger::new(&apps.messenger),
             sync_tx,
             sync_rx,
+            syncs_running: 0,
+            sync_http_port: apps.sync_http_port,
         }
     }
 
@@ -380,7 +390,7 @@ impl<O: Outlet> Worker<O> {
             let sync_rx = &mut self.sync_rx;
             let other = async {
                 tokio::select! {
-                    Some(r) = sync_rx.recv() => Other::MasterList(r),
+                    Some(r) = sync_rx.recv() => Other::Fetched(r),
                     cmd = commands.recv() => Other::Command(cmd),
                 }
             };
@@ -391,7 +401,7 @@ impl<O: Outlet> Worker<O> {
                     self.driver.engines.handle_timeout(now);
                     self.roles.handle_timeout(now);
                 }
-                Wake::Other(Other::MasterList(r)) => self.master_list(r),
+                Wake::Other(Other::Fetched(r)) => self.fetched(r),
                 Wake::Other(Other::Command(cmd)) => match cmd {
                     Some(Command::Shutdown { done }) => {
                         self.shutdown().await;
@@ -404,25 +414,6 @@ impl<O: Outlet> Worker<O> {
                         return;
                     }
                 },
-            }
-        }
-    }
-
-    /// The master's list fetched for a backup browser (MS-BRWS §3.3.6), or why not.
-    fn master_list(&mut self, r: crate::browse::MasterListResult) {
-        let now = Instant::now();
-        let Some(b) = &mut self.driver.engines.browser else {
-            return;
-        };
-        match r {
-            Ok((servers, groups)) => {
-                info!(interface = %self.addr, servers = servers.len(),
-                      workgroups = groups.len(), "fetched the master browser's list");
-                b.master_list(now, servers, groups)
-            }
-            Err(e) => {
-                warn!(interface = %self.addr, error = %Escaped(&e.to_string()), "cannot fetch the master browser's list");
-                b.master_list_failed(now)
             }
         }
     }
@@ -539,103 +530,10 @@ impl<O: Outlet> Worker<O> {
     /// the daemon's side (messenger, API, waiting commands).
     fn drain_events(&mut self) {
         while let Some(ev) = self.driver.engines.node.poll_event() {
-            self.driver.engines.observe(Instant::now(), &ev);
+            if let Some(a) = self.driver.engines.observe(Instant::now(), &ev) {
+                self.domain_master_aside(a);
+            }
             self.event(ev);
-        }
-    }
-
-    /// The browser's wishes to the node (the pairing); what it leaves aside is the
-    /// daemon's: logs, counters, the master-list fetch.
-    fn pump_browser(&mut self) {
-        let now = Instant::now();
-        let mut aside = Vec::new();
-        self.driver.engines.pump_browser(now, |a| aside.push(a));
-        for a in aside {
-            match a {
-                Aside::Browser(ev) => self.browser_event(ev),
-                Aside::SendFailed(e) => {
-                    self.stats.browser_send_errors += 1;
-                    if self.log_limiter.allow(now).is_some() {
-                        debug!(interface = %self.addr, error = %e, "browser frame not sent");
-                    }
-                }
-                Aside::RegisterFailed(name, e) => {
-                    warn!(interface = %self.addr, %name, error = %e, "browser: cannot register")
-                }
-                Aside::ReleaseFailed(name, e) => {
-                    debug!(interface = %self.addr, %name, error = %e, "browser: release")
-                }
-                Aside::FetchMasterList {
-                    master,
-                    address,
-                    workgroup,
-                } => self.fetch_master_list(now, master, address, workgroup),
-                // INTERFACE (issue 17 §3): the list sync and the domain master lookup.
-                Aside::SyncList { kind, peer, .. } => {
-                    if let Some(b) = &mut self.driver.engines.browser {
-                        b.list_sync_failed(now, kind, &peer);
-                    }
-                }
-                Aside::FindDomainMaster { .. } => {
-                    if let Some(b) = &mut self.driver.engines.browser {
-                        b.domain_master_failed(now);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Fetch the master's list on a thread of its own; the result comes back on
-    /// `sync_rx`.
-    fn fetch_master_list(
-        &mut self,
-        now: Instant,
-        master: String,
-        address: Ipv4Addr,
-        workgroup: String,
-    ) {
-        let tx = self.sync_tx.clone();
-        let me = self.driver.engines.node.config().interface.addr;
-        let spawned = std::thread::Builder::new()
-            .name("nbdgm rap".into())
-            .spawn(move || {
-                let r = crate::browse::fetch_master_list(me, address, &master, &workgroup);
-                let _ = tx.blocking_send(r);
-            });
-        if spawned.is_err() {
-            if let Some(b) = &mut self.driver.engines.browser {
-                b.master_list_failed(now);
-            }
-        }
-    }
-
-    fn browser_event(&mut self, ev: BrowserEvent) {
-        let a = self.addr;
-        match ev {
-            BrowserEvent::RoleChanged { from, to } => {
-                info!(interface = %a, from = from.as_str(), to = to.as_str(), "browser role changed")
-            }
-            BrowserEvent::ElectionStarted => info!(interface = %a, "browser election started"),
-            BrowserEvent::ElectionWon => {
-                info!(interface = %a, "won the browser election: local master browser")
-            }
-            BrowserEvent::ElectionLost { winner } => {
-                info!(interface = %a, winner = %Escaped(&winner), "lost the browser election")
-            }
-            BrowserEvent::MasterSeen { name, from } => {
-                info!(interface = %a, master = %Escaped(&name), %from, "local master browser seen")
-            }
-            BrowserEvent::BackupPromoted { candidate } => {
-                info!(interface = %a, candidate = %Escaped(&candidate), "asked a backup browser to start")
-            }
-            BrowserEvent::Refused { what, from } => {
-                if self.log_limiter.allow(Instant::now()).is_some() {
-                    warn!(interface = %a, %from, what = what.as_str(), "browser frame refused");
-                }
-            }
-            BrowserEvent::ResetState { flags, from } => {
-                warn!(interface = %a, %from, flags, "browser reset by ResetStateRequest")
-            }
         }
     }
 
@@ -883,9 +781,11 @@ impl<O: Outlet> Worker<O> {
                 workgroup,
                 page,
                 budget,
+                local,
                 reply,
             } => {
-                let _ = reply.send(Ok(self.browse_reply(workgroup.as_deref(), page, budget)));
+                let r = self.browse_reply(workgroup.as_deref(), page, budget, local);
+                let _ = reply.send(Ok(r));
             }
             Command::Reconfigure {
                 node,
@@ -1072,16 +972,18 @@ impl<O: Outlet> Worker<O> {
         workgroup: Option<&str>,
         page: Option<(usize, usize)>,
         budget: usize,
+        local: bool,
     ) -> Option<proto::BrowseInterface> {
         let b = self.driver.engines.browser.as_ref()?;
         let node = &self.driver.engines.node;
-        Some(crate::browse::to_proto_capped(
+        Some(crate::browse::browse_interface(
             self.addr,
             node.config().announce_address.unwrap_or(self.addr),
             b.list(Instant::now()),
             workgroup,
             page,
             budget,
+            local,
         ))
     }
 
@@ -1195,6 +1097,7 @@ impl<O: Outlet> Worker<O> {
     }
 }
 
+mod browser;
 #[cfg(test)]
 mod local_copy_tests;
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! workgroups; the types by their SV_TYPE names, MS-RAP §2.5.5.2.1), optionally paged
 //! and capped in bytes of JSON.
 
-use nbdgm_api::{BrowseInterface, BrowseServer, BrowseWorkgroup};
+use nbdgm_api::{BrowseInterface, BrowseLocalMaster, BrowseServer, BrowseWorkgroup};
 use nbdgm_browser::BrowseList;
 use nbdgm_wire::browser::server_type_names;
 use serde::Serialize;
@@ -34,6 +34,15 @@ fn json_len<T: Serialize>(v: &T) -> usize {
     let mut c = Count(0);
     let _ = serde_json::to_writer(&mut c, v);
     c.0
+}
+
+/// Only what the browser heard on its own subnet (the API's and HTTP's `local`, what a
+/// NetServerEnum2 with SV_TYPE_LOCAL_LIST_ONLY gets): entries synced from another
+/// browser are left out.
+pub fn local_only(mut l: BrowseList) -> BrowseList {
+    l.servers.retain(|s| s.synced_from.is_none());
+    l.workgroups.retain(|w| w.synced_from.is_none());
+    l
 }
 
 /// The API's view of one interface's list; `workgroup` keeps only that workgroup's
@@ -84,6 +93,21 @@ pub fn to_proto_capped(
         servers_total,
         offset,
         servers: Vec::new(),
+        domain_master: l.domain_master,
+        domain_master_address: l.domain_master_address.map(Into::into),
+        local_masters: l
+            .local_masters
+            .into_iter()
+            .map(|m| BrowseLocalMaster {
+                name: m.name,
+                workgroup: m.workgroup,
+                address: m.address.into(),
+                age_s: m.age_s,
+                expires_in_s: m.expires_in_s,
+                syncs: m.syncs,
+                last_entries: m.last_entries,
+            })
+            .collect(),
         workgroups: l
             .workgroups
             .into_iter()
@@ -98,6 +122,7 @@ pub fn to_proto_capped(
                 age_s: w.age_s,
                 expires_in_s: w.expires_in_s,
                 local: w.local,
+                synced_from: w.synced_from,
             })
             .collect(),
     };
@@ -142,5 +167,6 @@ fn server(s: nbdgm_browser::ServerEntry, address: Ipv4Addr) -> BrowseServer {
         expires_in_s: s.expires_in_s,
         lanman: s.lanman,
         local: s.local,
+        synced_from: s.synced_from,
     }
 }

@@ -252,6 +252,7 @@ impl Dispatcher {
         workgroup: Option<String>,
         offset: Option<usize>,
         limit: Option<usize>,
+        local: bool,
     ) -> Outcome<BrowseResult> {
         let workers = self.workers.clone();
         Outcome::later(async move {
@@ -259,7 +260,8 @@ impl Dispatcher {
             let page = Some((offset.unwrap_or(0), limit));
             // Capped in bytes too, under the client's line limit (hostile entries
             // are four times the usual size).
-            Ok(crate::browse::collect(&workers, workgroup, page, BROWSE_PAGE_BYTES).await?)
+            let budget = BROWSE_PAGE_BYTES;
+            Ok(crate::browse::collect(&workers, workgroup, page, budget, local).await?)
         })
     }
 
