@@ -117,6 +117,10 @@ pub(crate) struct Heard {
     pub lanman: bool,
     /// Taken from this browser's list rather than heard (see [`ServerEntry::synced_from`]).
     pub synced_from: Option<String>,
+    /// From another subnet (a domain sync, [`crate::engine::SyncKind`]): never a backup
+    /// browser of ours nor a candidate for promotion. A backup's copy of its master's
+    /// list is of this subnet (`false`).
+    pub remote: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +267,7 @@ impl BrowseTable {
             .iter()
             .filter(|((wg, _), r)| {
                 r.expires > now
+                    && !r.heard.remote
                     && r.backup_ok
                     && r.heard.server_type & BACKUP_BROWSER != 0
                     && wg.eq_ignore_ascii_case(workgroup)
@@ -357,7 +362,8 @@ impl BrowseTable {
         self.groups.len()
     }
 
-    /// Live servers of `workgroup` (case-insensitive).
+    /// Live servers of `workgroup` (case-insensitive) on this subnet (not from a domain
+    /// sync).
     pub fn servers_in<'a>(
         &'a self,
         workgroup: &'a str,
@@ -365,7 +371,9 @@ impl BrowseTable {
     ) -> impl Iterator<Item = &'a Heard> + 'a {
         self.servers
             .iter()
-            .filter(move |((wg, _), r)| r.expires > now && wg.eq_ignore_ascii_case(workgroup))
+            .filter(move |((wg, _), r)| {
+                r.expires > now && !r.heard.remote && wg.eq_ignore_ascii_case(workgroup)
+            })
             .map(|(_, r)| &r.heard)
     }
 
@@ -428,6 +436,7 @@ mod tests {
             address: Ipv4Addr::new(192, 0, 2, addr),
             lanman: false,
             synced_from: None,
+            remote: false,
         }
     }
 

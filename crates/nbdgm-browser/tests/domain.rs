@@ -638,3 +638,57 @@ fn turning_domain_master_off_or_shutting_down_releases_1b() {
     assert!(o.releases.contains(&name(WG, 0x1B)));
     assert!(!b.is_domain_master());
 }
+
+/// Servers from another subnet are neither promoted to backup nor handed out as our
+/// backups, even when their type says potential or backup browser, synced twice a
+/// period apart.
+#[test]
+fn remote_servers_are_not_our_backups() {
+    let t0 = Instant::now();
+    let mut b = started(config("RUSTHOST"), t0, 1);
+    let t = lmb_looking(&mut b, t0);
+    let bk = WKS | ServerType::BACKUP_BROWSER | ServerType::POTENTIAL_BROWSER;
+    let list = || {
+        vec![
+            listed("FARBACKUP", bk, ""),
+            listed("FARPOT", WKS | ServerType::POTENTIAL_BROWSER, ""),
+        ]
+    };
+    let mut o = Out::default();
+    for k in 0..3u32 {
+        let now = t + k * INTERVAL;
+        o.extend(run_until(&mut b, now));
+        b.domain_master_found(now, "SAMBADMB", dmb_addr());
+        drain(&mut b);
+        b.list_synced(now, SyncKind::FromDomainMaster, "SAMBADMB", list(), vec![]);
+    }
+    o.extend(run_until(&mut b, t + 3 * INTERVAL));
+    assert_eq!(b.stats().list_syncs, 3);
+    assert!(b
+        .list(t + 3 * INTERVAL)
+        .servers
+        .iter()
+        .any(|s| s.name == "FARPOT"));
+    assert_eq!(o.count(opcode::BECOME_BACKUP), 0, "no remote promoted");
+    assert!(b.list(t + 3 * INTERVAL).backups.is_empty());
+    // A GetBackupListRequest gets only us.
+    let req = BrowserFrame::GetBackupListRequest(nbdgm_wire::browser::GetBackupListRequest {
+        count: 4,
+        token: 7,
+        trailing: vec![],
+    });
+    feed(
+        &mut b,
+        t + 3 * INTERVAL,
+        addr(9),
+        "CLIENT",
+        &name(WG, 0x1D),
+        &req,
+    );
+    let o = drain(&mut b);
+    let r = o.frames(opcode::GET_BACKUP_LIST_RESPONSE);
+    let Some(BrowserFrame::GetBackupListResponse(r)) = &r[0].frame else {
+        panic!()
+    };
+    assert_eq!(r.servers, ["RUSTHOST"]);
+}

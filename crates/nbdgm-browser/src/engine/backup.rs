@@ -47,6 +47,7 @@ impl Browser {
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
                 synced_from: Some(master.clone()),
+                remote: false,
             };
             match self.table.upsert_server(now, h, self.cfg.max_servers) {
                 Upsert::Full => {
@@ -72,6 +73,7 @@ impl Browser {
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
                 synced_from: Some(master.clone()),
+                remote: false,
             };
             if let Upsert::Full = self.table.upsert_group(now, h, self.cfg.max_workgroups) {
                 self.stats.refused_workgroup_list_full += 1;

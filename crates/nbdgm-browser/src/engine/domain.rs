@@ -379,6 +379,8 @@ impl Browser {
             return;
         }
         self.stats.dmb_registration_failures += 1;
+        // Not ours: nothing to release.
+        self.dmb.holds_1b = false;
         self.release_1b(now);
         self.dmb.register_next = Some(now + self.cfg.dmb_sync_interval);
     }

@@ -84,6 +84,7 @@ impl Browser {
                     address: *ib.from.ip(),
                     lanman: true,
                     synced_from: None,
+                    remote: false,
                 };
                 if a.opcode == wire::opcode::DOMAIN_ANNOUNCEMENT {
                     // LM layout 0x0C: workgroup name, then its master's name.
@@ -346,6 +347,7 @@ fn heard(a: &Announcement, ib: &Inbound<'_>, lanman: bool) -> Heard {
         address: *ib.from.ip(),
         lanman,
         synced_from: None,
+        remote: false,
     }
 }
 
@@ -362,5 +364,6 @@ fn heard_domain(d: &DomainAnnouncement, ib: &Inbound<'_>, lanman: bool) -> Heard
         address: *ib.from.ip(),
         lanman,
         synced_from: None,
+        remote: false,
     }
 }

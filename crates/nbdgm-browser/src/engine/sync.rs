@@ -116,6 +116,7 @@ impl Browser {
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
                 synced_from: Some(peer.to_owned()),
+                remote: true,
             };
             if self.table.upsert_server(now, h, self.cfg.max_servers) == Upsert::Full {
                 self.stats.refused_server_list_full += 1;
@@ -149,6 +150,7 @@ impl Browser {
                 address: Ipv4Addr::UNSPECIFIED,
                 lanman: false,
                 synced_from: Some(peer.to_owned()),
+                remote: true,
             };
             if self.table.upsert_group(now, h, self.cfg.max_workgroups) == Upsert::Full {
                 self.stats.refused_workgroup_list_full += 1;
