@@ -525,6 +525,7 @@ fn large_browse_list_is_paged_and_capped() {
             workgroup: None,
             offset: None,
             limit: None,
+            local: false,
         })
         .unwrap();
     let i = &v["interfaces"][0];

@@ -192,6 +192,7 @@ fn print_interface(i: &BrowseInterface) {
         let backups: Vec<String> = i.backups.iter().map(|b| escape(b).into_owned()).collect();
         println!("backup browsers: {}", backups.join(", "));
     }
+    print_domain(i);
     println!();
     println!(
         "{:<16} {:<16} {:<15} {:>5}",
@@ -202,11 +203,12 @@ fn print_interface(i: &BrowseInterface) {
     }
     for w in &i.workgroups {
         println!(
-            "{:<16} {:<16} {:<15} {:>5}",
+            "{:<16} {:<16} {:<15} {:>5}{}",
             Escaped(&w.name),
             Escaped(&w.master),
             Escaped(&w.address.to_string()),
-            age(w.age_s)
+            age(w.age_s),
+            via(&w.synced_from)
         );
     }
     println!();
@@ -224,15 +226,104 @@ fn print_interface(i: &BrowseInterface) {
             escape(&s.name).into_owned()
         };
         println!(
-            "{:<16} {:<16} {:<15} {:<5} {:>5}  {:<40} {}",
+            "{:<16} {:<16} {:<15} {:<5} {:>5}  {:<40} {}{}",
             name,
             Escaped(&s.workgroup),
             Escaped(&s.address.to_string()),
             Escaped(&s.os_version),
             age(s.age_s),
             types(&s.types),
-            Escaped(&s.comment)
+            Escaped(&s.comment),
+            via(&s.synced_from)
         );
     }
     println!();
+}
+
+/// `  (via NAME)` for an entry synced from another browser's list, else nothing.
+fn via(from: &Option<String>) -> String {
+    match from {
+        Some(f) => format!("  (via {})", Escaped(f)),
+        None => String::new(),
+    }
+}
+
+/// The domain master browser and, as domain master browser, the local master browsers
+/// that announce to us (MS-BRWS §3.3.6, §3.4); names escaped as above.
+fn print_domain(i: &BrowseInterface) {
+    for line in domain_lines(i) {
+        println!("{line}");
+    }
+}
+
+fn domain_lines(i: &BrowseInterface) -> Vec<String> {
+    let mut out = Vec::new();
+    match (&i.domain_master, &i.domain_master_address) {
+        (Some(d), Some(a)) => out.push(format!(
+            "domain master browser: {} ({})",
+            Escaped(d),
+            Escaped(&a.to_string())
+        )),
+        (Some(d), None) => out.push(format!("domain master browser: {}", Escaped(d))),
+        _ => {}
+    }
+    for m in &i.local_masters {
+        out.push(format!(
+            "local master browser: {} ({}) workgroup {}, last heard {} ago, {} syncs, {} entries last",
+            Escaped(&m.name),
+            Escaped(&m.address.to_string()),
+            Escaped(&m.workgroup),
+            age(m.age_s),
+            m.syncs,
+            m.last_entries
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nbdgm_client::proto::BrowseLocalMaster;
+
+    /// Names from the network are escaped in the DMB, local master and "via" text.
+    #[test]
+    fn domain_lines_and_via_are_escaped() {
+        let mut i: BrowseInterface = serde_json::from_value(serde_json::json!({
+            "interface": "198.51.100.1", "workgroup": "WG", "role": "master",
+            "servers": [], "workgroups": []
+        }))
+        .unwrap();
+        assert!(domain_lines(&i).is_empty(), "nothing known: no lines");
+        i.domain_master = Some("DMB\x1b[2J".into());
+        i.domain_master_address = Some("198.51.100.7".parse().unwrap());
+        i.local_masters.push(BrowseLocalMaster {
+            name: "LMB\n1".into(),
+            workgroup: "WG".into(),
+            address: "203.0.113.2".parse().unwrap(),
+            age_s: 30,
+            expires_in_s: 990,
+            syncs: 2,
+            last_entries: 5,
+        });
+        let l = domain_lines(&i);
+        assert_eq!(l.len(), 2);
+        assert!(
+            !l.iter().any(|s| s.contains('\x1b') || s.contains('\n')),
+            "{l:?}"
+        );
+        assert!(
+            l[0].starts_with("domain master browser: DMB") && l[0].ends_with("(198.51.100.7)"),
+            "{l:?}"
+        );
+        assert!(
+            l[1].contains(
+                "(203.0.113.2) workgroup WG, last heard 30s ago, 2 syncs, 5 entries last"
+            ),
+            "{l:?}"
+        );
+        assert_eq!(via(&None), "");
+        let v = via(&Some("DMB\x07".into()));
+        assert!(v.starts_with("  (via DMB") && !v.contains('\x07'), "{v:?}");
+    }
 }

@@ -119,6 +119,7 @@ fn browse_pages_survive_hostile_entries() {
             workgroup: None,
             offset: Some(0),
             limit: Some(nbdgm_client::proto::BROWSE_PAGE_MAX),
+            local: false,
         })
         .unwrap();
     let len = serde_json::to_vec(&page).unwrap().len();

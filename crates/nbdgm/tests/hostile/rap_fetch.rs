@@ -383,6 +383,7 @@ fn rap_fetch_memory_bomb_is_bounded() {
             workgroup: None,
             offset: Some(0),
             limit: Some(50),
+            local: false,
         })
         .expect("browse");
     let from_master: Vec<_> = list.interfaces[0]
