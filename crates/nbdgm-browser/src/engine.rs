@@ -28,7 +28,9 @@
 //!   [`domain`] and [`sync`].
 //! * Elections we start, whatever the trigger, are rate limited: a burst of
 //!   `election_start_burst`, then one per `election_start_interval`; the rest are not
-//!   started and are counted in `elections_suppressed`.
+//!   started and are counted in `elections_suppressed`; one election is then held
+//!   when the limit next allows (so a master that gave up on a conflict is not left
+//!   without one).
 //! * Unknown opcodes are ignored and counted (`unknown_opcodes`), not refused (MS-BRWS
 //!   §3.3.5); every frame the codec rejects or over the sender limits is `Malformed`.
 //! * Events beyond [`MAX_QUEUED`] pending actions are dropped and counted, so an
@@ -303,6 +305,8 @@ pub struct Browser {
     last_fetch: Option<Instant>,
     /// Election starts left in the burst, and when the last one was added back.
     election_tokens: (u32, Instant),
+    /// An election was suppressed by the start limit: start one at this time.
+    election_retry: Option<Instant>,
     election: Election,
     /// BecomeBackup sent (upper-case name → when).
     promoted: HashMap<String, Instant>,
@@ -366,6 +370,7 @@ impl Browser {
             sync_pending: false,
             last_fetch: None,
             election_tokens: (burst, now),
+            election_retry: None,
             election: Election::default(),
             promoted: HashMap::new(),
             election_window: (now, 0),
@@ -526,6 +531,12 @@ impl Browser {
         if self.election.next().is_some_and(|t| t <= now) {
             self.election_timer(now);
         }
+        if self.election_retry.is_some_and(|t| t <= now) {
+            self.election_retry = None;
+            if self.is_browser() {
+                self.start_election(now);
+            }
+        }
         if self.host.due(now) {
             self.host_timer(now);
         }
@@ -591,6 +602,7 @@ impl Browser {
             self.master_check,
             self.sync_next,
             self.election.next(),
+            self.election_retry,
             self.table.next_expiry(),
             self.master.as_ref().map(|m| m.2),
             self.promoted.values().min().map(|t| *t + PROMOTION_HOLD),

@@ -193,4 +193,13 @@ fn forged_master_announcements_start_a_bounded_number_of_elections() {
     );
     assert_eq!(s.reset_states_sent, s.master_conflicts);
     assert_eq!(resets as u64, s.master_conflicts);
+    // When the flood stops, the election the limit put off brings the master back.
+    let end = t + secs(101);
+    for k in 1..=180u64 {
+        let now = end + secs(k);
+        b.handle_timeout(now);
+        let o = drain(&mut b);
+        claim(&mut b, &o, now);
+    }
+    assert_eq!(b.role(), Role::Master);
 }

@@ -40,12 +40,16 @@ impl Browser {
             }
         }
         if *tokens == 0 {
+            // Not forgotten: one election is held when the next start is allowed (a
+            // master that gave up on a conflict must not stay without one).
+            self.election_retry = Some(*since + every);
             self.stats.elections_suppressed += 1;
             return;
         }
         let d = election::delay(self.role, &mut self.rng);
         if self.election.start(now, d) {
             self.election_tokens.0 -= 1;
+            self.election_retry = None;
             self.stats.elections_started += 1;
             self.event(BrowserEvent::ElectionStarted);
         }
