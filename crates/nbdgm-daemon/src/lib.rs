@@ -26,6 +26,7 @@ mod dispatch;
 mod messenger;
 mod nbns_state;
 mod ownership;
+mod rap_server;
 pub mod ratelimit;
 mod reply_gate;
 mod roles;

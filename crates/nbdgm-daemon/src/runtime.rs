@@ -263,6 +263,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     // 1. Bind everything while we may still be root.
     let bound = bind_interfaces(&cfg, &interfaces)?;
     let listener = bind_api(&cfg)?;
+    let rap_listeners = crate::rap_server::bind(&cfg, &interfaces)?;
 
     // 2. Drop privileges.
     drop_privileges(&cfg)?;
@@ -330,11 +331,14 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     info!(socket = %cfg.api.socket.display(), "local API listening");
     let api_task = tokio::spawn(listener.run(hub.clone(), api_tx, stop_rx));
     let http_limiter = nbdgm_http::ConnLimiter::new(cfg.browser.http_limits());
-    let stats = api_stats(hub.clone(), http_limiter.clone());
+    let rap = crate::rap_server::Rap::new(&cfg);
+    let stats = api_stats(hub.clone(), http_limiter.clone(), rap.clone());
     let mut dispatcher = Dispatcher::new(handles.clone(), identity(&cfg)?, stats);
 
-    // 4b. The browse list over HTTP (read-only).
+    // 4b. The browse list over HTTP (read-only), and over RAP on 139 if switched on.
     let http_task = serve_browse_http(&cfg, &handles, http_limiter).await?;
+    let rap_acl = Arc::new(cfg.access.datagram.acl(&auto_allowed(&cfg, &own)));
+    let rap_tasks = crate::rap_server::spawn(rap_listeners, &cfg, &handles, &rap, rap_acl);
 
     // 5. Signals.
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
@@ -363,6 +367,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     if let Some(t) = http_task {
         t.abort();
     }
+    rap_tasks.iter().for_each(|t| t.abort());
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
     info!("stopped");
@@ -465,15 +470,18 @@ async fn serve_browse_http(
     )
 }
 
-/// The `api` part of `stats`: the hub's counters and the HTTP listener's.
+/// The `api` part of `stats`: the hub's counters, the HTTP listener's and the RAP
+/// responder's.
 fn api_stats(
     hub: Arc<Hub>,
     http: Arc<nbdgm_http::ConnLimiter>,
+    rap: Arc<crate::rap_server::Rap>,
 ) -> Arc<dyn Fn() -> serde_json::Value + Send + Sync> {
     Arc::new(move || {
         let mut v = serde_json::to_value(hub.stats()).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert("http".into(), serde_json::json!(http.snapshot()));
+            o.insert("rap".into(), serde_json::json!(rap.snapshot()));
         }
         v
     })

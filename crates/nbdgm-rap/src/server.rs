@@ -236,6 +236,13 @@ impl Session {
         answer_enum(req, list, &self.cfg.workgroup)
     }
 
+    /// The reply to a [`Step::Enum`] request when no list can be had: RAP `status`
+    /// (e.g. 2114, server service not started).
+    pub fn answer_status(&mut self, req: &EnumRequest, status: u16) -> Vec<u8> {
+        self.counters.errors += 1;
+        enum2::rap_reply(&req.header, status, 0, 0, &[])
+    }
+
     /// Our workgroup.
     pub fn workgroup(&self) -> &str {
         &self.cfg.workgroup
