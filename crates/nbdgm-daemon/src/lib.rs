@@ -34,4 +34,6 @@ pub mod runtime;
 mod worker;
 
 pub use nbdgm_runtime::privilege;
+/// The list pulls of browsing across subnets (HTTP, then RAP), for tests and tools.
+pub use browse::sync as browse_sync;
 use nbdgm_runtime::sockets;
