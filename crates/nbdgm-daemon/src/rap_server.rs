@@ -16,6 +16,7 @@ use crate::browse::collect;
 use crate::config::{Config, Interface};
 use crate::dispatch::WorkerHandle;
 use anyhow::{Context, Result};
+use ipnet::Ipv4Net;
 use nbdgm_api::BrowseInterface;
 use nbdgm_http::{AcceptBackoff, ConnLimiter, Limits};
 use nbdgm_rap::nbss;
@@ -119,33 +120,40 @@ fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
+/// The responder's listeners and its access list, made before the privilege drop.
+pub struct Bound {
+    listeners: Vec<std::net::TcpListener>,
+    acl: Arc<Acl>,
+}
+
 /// Bind a listener at `rap_port` on every interface address (while we may be root);
-/// nothing when `[browser] rap_server` is off.
-pub fn bind(cfg: &Config, interfaces: &[Interface]) -> Result<Vec<std::net::TcpListener>> {
+/// none when `[browser] rap_server` is off. `auto`: the `auto` access list's prefixes
+/// (for `[access] datagram`).
+pub fn bind(cfg: &Config, interfaces: &[Interface], auto: &[Ipv4Net]) -> Result<Bound> {
+    let acl = Arc::new(cfg.access.datagram.acl(auto));
+    let mut listeners = Vec::new();
     if !cfg.browser.rap_server {
-        return Ok(Vec::new());
+        return Ok(Bound { listeners, acl });
     }
-    let mut v = Vec::new();
     for i in interfaces {
         let addr = SocketAddr::from((i.net.addr(), cfg.browser.rap_port));
         let l = std::net::TcpListener::bind(addr)
             .with_context(|| format!("browser.rap_server: listening on {addr}"))?;
         l.set_nonblocking(true)
             .with_context(|| format!("browser.rap_server {addr}"))?;
-        v.push(l);
+        listeners.push(l);
     }
-    Ok(v)
+    Ok(Bound { listeners, acl })
 }
 
-/// Serve the bound listeners, each from the worker of its interface. `acl`: the
-/// `[access] datagram` list.
+/// Serve the bound listeners, each from the worker of its interface.
 pub fn spawn(
-    listeners: Vec<std::net::TcpListener>,
+    bound: Bound,
     cfg: &Config,
     handles: &[WorkerHandle],
     rap: &Arc<Rap>,
-    acl: Arc<Acl>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let Bound { listeners, acl } = bound;
     let mut tasks = Vec::new();
     for l in listeners {
         let Ok(local) = l.local_addr() else { continue };
@@ -331,7 +339,10 @@ pub(crate) fn snapshot_of(i: &BrowseInterface, snap: &mut ListSnapshot) {
             .iter()
             .any(|w| w.name.eq_ignore_ascii_case(&i.workgroup))
         {
-            let m = i.servers.iter().find(|s| s.name.eq_ignore_ascii_case(master));
+            let m = i
+                .servers
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(master));
             let (os_major, os_minor) = m.map_or((0, 0), |s| os_version(&s.os_version));
             snap.workgroups.push(ListEntry {
                 name: i.workgroup.clone(),

@@ -263,7 +263,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
     // 1. Bind everything while we may still be root.
     let bound = bind_interfaces(&cfg, &interfaces)?;
     let listener = bind_api(&cfg)?;
-    let rap_listeners = crate::rap_server::bind(&cfg, &interfaces)?;
+    let rap_bound = crate::rap_server::bind(&cfg, &interfaces, &auto_allowed(&cfg, &own))?;
 
     // 2. Drop privileges.
     drop_privileges(&cfg)?;
@@ -337,8 +337,7 @@ pub async fn serve(opts: ServeOptions, cfg: Config) -> Result<()> {
 
     // 4b. The browse list over HTTP (read-only), and over RAP on 139 if switched on.
     let http_task = serve_browse_http(&cfg, &handles, http_limiter).await?;
-    let rap_acl = Arc::new(cfg.access.datagram.acl(&auto_allowed(&cfg, &own)));
-    let rap_tasks = crate::rap_server::spawn(rap_listeners, &cfg, &handles, &rap, rap_acl);
+    let rap_tasks = crate::rap_server::spawn(rap_bound, &cfg, &handles, &rap);
 
     // 5. Signals.
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
