@@ -25,7 +25,7 @@
 //!   (release `<1D>` and MSBROWSE) and start an election (`master_conflicts`,
 //!   `reset_states_sent`).
 //! * Browsing across subnets (domain master browser, MS-BRWS §3.3.6, §3.4): see
-//!   [`domain`] and [`sync`].
+//!   `engine/domain.rs` and `engine/sync.rs`.
 //! * Elections we start, whatever the trigger, are rate limited: a burst of
 //!   `election_start_burst`, then one per `election_start_interval`; the rest are not
 //!   started and are counted in `elections_suppressed`; one election is then held

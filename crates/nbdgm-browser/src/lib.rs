@@ -13,6 +13,12 @@
 //! 3. Call [`Browser::handle_timeout`] at [`Browser::poll_timeout`].
 //! 4. Drain [`Browser::poll_action`] after each call.
 //! 5. [`Browser::shutdown`] sends the server-type-0 announcement and gives up roles.
+//! 6. Answer the requests that need the network beyond one datagram:
+//!    [`Action::FetchMasterList`] ([`Browser::master_list`]), [`Action::FindDomainMaster`]
+//!    ([`Browser::domain_master_found`] / [`Browser::domain_master_failed`]) and
+//!    [`Action::SyncList`] ([`Browser::list_synced`] / [`Browser::list_sync_failed`]);
+//!    answers nobody asked for are ignored and counted (domain master browser, MS-BRWS
+//!    §3.3.6, §3.4: `engine/domain.rs`).
 //!
 //! Modules: [`config`] (settings and caps), [`list`] (the browse list: servers and
 //! workgroups, expiry at 3 × periodicity, MS-BRWS §3.3.1), [`election`] (criteria and
