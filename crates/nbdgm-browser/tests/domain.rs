@@ -612,15 +612,30 @@ fn turning_domain_master_off_or_shutting_down_releases_1b() {
     let t0 = Instant::now();
     let mut b = dmb(t0, 16);
     feed(&mut b, t0, addr(30), "LMB1", &name(WG, 0x1B), &ma("LMB1"));
+    assert_eq!(run_until(&mut b, t0 + secs(60)).syncs.len(), 1);
     let mut c: BrowserConfig = b.config().clone();
     c.domain_master = false;
-    b.set_config(c.clone(), t0 + secs(1)).unwrap();
+    b.set_config(c.clone(), t0 + secs(61)).unwrap();
     let o = drain(&mut b);
     assert!(o.releases.contains(&name(WG, 0x1B)));
     assert!(!b.is_domain_master());
-    assert!(b.local_masters(t0 + secs(1)).is_empty());
+    assert!(b.local_masters(t0 + secs(61)).is_empty());
     assert_eq!(b.domain_master(), None);
-    let o = run_until(&mut b, t0 + secs(5));
+    // The sync that was running comes back: not taken any more.
+    b.list_synced(
+        t0 + secs(62),
+        SyncKind::FromLocalMaster,
+        "LMB1",
+        vec![listed("FAR1", WKS, "")],
+        vec![],
+    );
+    assert_eq!(b.stats().list_syncs_unexpected, 1);
+    assert!(!b
+        .list(t0 + secs(62))
+        .servers
+        .iter()
+        .any(|s| s.name == "FAR1"));
+    let o = run_until(&mut b, t0 + secs(65));
     assert!(o
         .announcement(opcode::HOST_ANNOUNCEMENT)
         .iter()

@@ -359,6 +359,10 @@ impl Browser {
         self.dmb.register_next = None;
         self.dmb.lmbs.clear();
         self.dmb.check_next = None;
+        // Lists still being pulled from local masters are not taken any more.
+        self.dmb
+            .running
+            .retain(|r| r.kind != SyncKind::FromLocalMaster);
         if was {
             self.changed(now);
         }
