@@ -6,6 +6,7 @@
 
 use nbdgm_api::BrowseResult;
 use nbdgm_browser::{Listed, SyncKind};
+use std::collections::HashSet;
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -116,9 +117,14 @@ pub fn rap_list(
     Ok((conv(servers), conv(groups)))
 }
 
+/// Pages of one HTTP pull at most (each answer holds up to 1 MiB of servers).
+pub const MAX_HTTP_PAGES: usize = 16;
+
 /// `GET http://ADDRESS:PORT/api/browse?workgroup=WG[&local=true]` from a peer running
 /// nbdgm: its servers of `workgroup` and its workgroups (every interface's, each name
-/// once), read within [`SYNC_TIMEOUT`] and [`MAX_HTTP_BODY`].
+/// once), each request within [`SYNC_TIMEOUT`], all pages together within
+/// [`MAX_HTTP_BODY`] and [`MAX_HTTP_PAGES`]. A list longer than one answer is paged
+/// with `offset` (the peer caps an answer at 1 MiB of servers and says `servers_total`).
 pub fn fetch_http_list(
     address: Ipv4Addr,
     port: u16,
@@ -129,65 +135,93 @@ pub fn fetch_http_list(
         .timeout(SYNC_TIMEOUT)
         .redirects(0)
         .build();
-    let mut req = agent
-        .get(&format!("http://{address}:{port}/api/browse"))
-        .query("workgroup", workgroup);
-    if local {
-        req = req.query("local", "true");
+    let mut acc = Listing::default();
+    let mut budget = MAX_HTTP_BODY;
+    let mut offset = 0usize;
+    for _ in 0..MAX_HTTP_PAGES {
+        let mut req = agent
+            .get(&format!("http://{address}:{port}/api/browse"))
+            .query("workgroup", workgroup);
+        if local {
+            req = req.query("local", "true");
+        }
+        if offset > 0 {
+            req = req.query("offset", &offset.to_string());
+        }
+        let resp = req.call().map_err(|e| e.to_string())?;
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(budget + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        if body.len() as u64 > budget {
+            return Err(format!("answer over {MAX_HTTP_BODY} bytes"));
+        }
+        budget -= body.len() as u64;
+        let r: BrowseResult = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        // The next page starts where the shortest unfinished interface stopped.
+        let next = r
+            .interfaces
+            .iter()
+            .filter(|i| i.offset + i.servers.len() < i.servers_total)
+            .map(|i| i.offset + i.servers.len())
+            .min();
+        acc.add(r, workgroup);
+        match next {
+            Some(n) if n > offset => offset = n,
+            _ => return Ok((acc.servers, acc.groups)),
+        }
     }
-    let resp = req.call().map_err(|e| e.to_string())?;
-    let mut body = Vec::new();
-    resp.into_reader()
-        .take(MAX_HTTP_BODY + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
-    if body.len() as u64 > MAX_HTTP_BODY {
-        return Err(format!("answer over {MAX_HTTP_BODY} bytes"));
-    }
-    let r: BrowseResult = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-    Ok(listed(r, workgroup))
+    Ok((acc.servers, acc.groups))
 }
 
-/// The servers of `workgroup` and the workgroups of a peer's answer, each name once.
-pub fn listed(r: BrowseResult, workgroup: &str) -> (Vec<Listed>, Vec<Listed>) {
-    let os = |v: &str| {
-        let (a, b) = v.split_once('.').unwrap_or((v, "0"));
-        (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
-    };
-    let mut servers: Vec<Listed> = Vec::new();
-    let mut groups: Vec<Listed> = Vec::new();
-    for i in r.interfaces {
-        for s in i.servers {
-            if !s.workgroup.eq_ignore_ascii_case(workgroup)
-                || servers.iter().any(|x| x.name.eq_ignore_ascii_case(&s.name))
-            {
-                continue;
+/// Servers and workgroups gathered from a peer's answers, each name once.
+#[derive(Default)]
+struct Listing {
+    servers: Vec<Listed>,
+    groups: Vec<Listed>,
+    seen_servers: HashSet<String>,
+    seen_groups: HashSet<String>,
+}
+
+impl Listing {
+    fn add(&mut self, r: BrowseResult, workgroup: &str) {
+        let os = |v: &str| {
+            let (a, b) = v.split_once('.').unwrap_or((v, "0"));
+            (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+        };
+        for i in r.interfaces {
+            for s in i.servers {
+                if !s.workgroup.eq_ignore_ascii_case(workgroup)
+                    || !self.seen_servers.insert(s.name.to_ascii_uppercase())
+                {
+                    continue;
+                }
+                let (os_major, os_minor) = os(&s.os_version);
+                self.servers.push(Listed {
+                    name: s.name,
+                    os_major,
+                    os_minor,
+                    server_type: s.server_type,
+                    comment: s.comment,
+                });
             }
-            let (os_major, os_minor) = os(&s.os_version);
-            servers.push(Listed {
-                name: s.name,
-                os_major,
-                os_minor,
-                server_type: s.server_type,
-                comment: s.comment,
-            });
-        }
-        for w in i.workgroups {
-            if groups.iter().any(|x| x.name.eq_ignore_ascii_case(&w.name)) {
-                continue;
+            for w in i.workgroups {
+                if !self.seen_groups.insert(w.name.to_ascii_uppercase()) {
+                    continue;
+                }
+                let (os_major, os_minor) = os(&w.os_version);
+                self.groups.push(Listed {
+                    name: w.name,
+                    os_major,
+                    os_minor,
+                    server_type: w.server_type,
+                    // NetServerEnum2 level 1 carries a workgroup's master in the comment.
+                    comment: w.master,
+                });
             }
-            let (os_major, os_minor) = os(&w.os_version);
-            groups.push(Listed {
-                name: w.name,
-                os_major,
-                os_minor,
-                server_type: w.server_type,
-                // NetServerEnum2 level 1 carries a workgroup's master in the comment.
-                comment: w.master,
-            });
         }
     }
-    (servers, groups)
 }
 
 #[cfg(test)]

@@ -74,6 +74,11 @@ fn list() -> BrowseList {
 
 /// The browse HTTP endpoint on 127.0.0.1 over a worker stand-in; its port.
 fn endpoint(rt: &tokio::runtime::Runtime) -> u16 {
+    endpoint_over(rt, list)
+}
+
+/// The endpoint over the list `make` builds.
+fn endpoint_over(rt: &tokio::runtime::Runtime, make: fn() -> BrowseList) -> u16 {
     let lo = Ipv4Addr::LOCALHOST;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     rt.spawn(async move {
@@ -89,7 +94,7 @@ fn endpoint(rt: &tokio::runtime::Runtime) -> u16 {
                 let i = crate::browse::browse_interface(
                     lo,
                     lo,
-                    list(),
+                    make(),
                     workgroup.as_deref(),
                     page,
                     budget,
@@ -151,6 +156,46 @@ fn http_list_fetch_and_the_local_filter() {
     // The whole sync goes by HTTP when the port is given.
     let got = sync_list(lo, lo, "PEER", "WG", SyncKind::FromLocalMaster, port).unwrap();
     assert_eq!((got.via, names(&got.servers)), ("http", vec!["HEARD"]));
+}
+
+/// 6,000 servers with 42-character comments: over the endpoint's 1 MiB a page.
+fn long_list() -> BrowseList {
+    let mut l = list();
+    l.servers = (0..6000)
+        .map(|i| {
+            let mut s = server(&format!("S{i:05}"), None);
+            s.comment = "c".repeat(42);
+            s
+        })
+        .collect();
+    l
+}
+
+/// A list longer than one answer comes in pages (`offset`), every server once.
+#[test]
+fn http_list_fetch_pages_a_long_list() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = endpoint_over(&rt, long_list);
+    let lo = Ipv4Addr::LOCALHOST;
+    // One answer does not hold them all (the test would not test paging otherwise).
+    let first: nbdgm_api::BrowseResult = serde_json::from_str(
+        &ureq::get(&format!("http://127.0.0.1:{port}/api/browse"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first.interfaces[0].servers.len() < 6000);
+    let (servers, _) = fetch_http_list(lo, port, "WG", false).unwrap();
+    assert_eq!(servers.len(), 6000);
+    let mut n: Vec<&str> = names(&servers);
+    n.dedup();
+    assert_eq!(n.len(), 6000, "each server once");
 }
 
 /// The JSON of `local=true` through the HTTP endpoint: `synced_from` and the domain
