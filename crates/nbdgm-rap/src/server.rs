@@ -33,8 +33,9 @@ use crate::smb::{self, le16, Ids, HEADER_LEN};
 pub const MAX_REQUEST: usize = 64 * 1024;
 /// SMB requests one session answers before it is closed.
 pub const MAX_REQUESTS: usize = 64;
-/// Largest packet a session sends (NBSS header included).
-pub const MAX_REPLY: usize = 4 + 0xFFFF;
+/// Largest packet a session sends (NBSS header included): a RAP reply is at most 65,535
+/// bytes of SMB, an ECHO reply no longer than its request.
+pub const MAX_REPLY: usize = 4 + MAX_REQUEST;
 /// The MaxBufferSize we announce: the largest SMB message we accept.
 const SERVER_MAX_BUFFER: u32 = 16_644;
 

@@ -573,6 +573,18 @@ fn echo_logoff_and_tree_disconnect_are_answered() {
 }
 
 #[test]
+fn largest_echo_stays_within_max_reply() {
+    let mut s = session(3);
+    // A request of exactly MAX_REQUEST bytes: 32 + 1 + 2 + 2 + data.
+    let data = vec![0x5Au8; MAX_REQUEST - HEADER_LEN - 5];
+    let m = smb::request(SMB_COM_ECHO, ids(UID, TID), &[1, 0], &data);
+    assert_eq!(m.len(), MAX_REQUEST);
+    let b = sent(msg(&mut s, &m));
+    assert_eq!(b.len(), MAX_REPLY);
+    assert_eq!(smb_reply(&b).bytes.len(), data.len());
+}
+
+#[test]
 fn request_count_is_capped() {
     let mut s = session(3);
     let echo = smb::request(SMB_COM_ECHO, ids(UID, TID), &[1, 0], b"");
