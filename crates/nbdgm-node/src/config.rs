@@ -4,6 +4,7 @@
 
 use crate::error::NodeError;
 use nbdgm_wire::datagram::NodeType;
+use nbdgm_wire::Name;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -186,6 +187,12 @@ pub struct NodeConfig {
     pub node_status: bool,
     /// Send DATAGRAM ERROR 0x82 for a unicast DIRECT_UNIQUE to a name we do not hold.
     pub datagram_error_on_unknown: bool,
+    /// Names counted as held for that DATAGRAM ERROR decision only: a unicast
+    /// DIRECT_UNIQUE to one gets no error. Nothing else changes: they are not
+    /// registered, defended nor answered, and their datagrams keep `for_us = false`
+    /// (`nbdgm listen --standalone --name X` listens for X without holding it). At most
+    /// [`NodeConfig::max_names`].
+    pub passive_names: Vec<Name>,
     /// Emit [`crate::Event::Delivered`] (with `for_us = false`) for datagrams to names we
     /// do not hold; when false they are dropped with reason `not_owned`.
     pub deliver_not_for_us: bool,
@@ -275,6 +282,7 @@ impl NodeConfig {
             cache: CacheLimits::default(),
             node_status: true,
             datagram_error_on_unknown: true,
+            passive_names: Vec::new(),
             deliver_not_for_us: true,
             source_ip_policy: SourceIpPolicy::Log,
             announce_address: None,
@@ -350,6 +358,9 @@ impl NodeConfig {
         }
         if self.multihomed.iter().any(unusable) {
             return bad("multihomed addresses must be unicast");
+        }
+        if self.passive_names.len() > self.max_names {
+            return bad("more passive names than max_names");
         }
         if self.multihomed.len() > MAX_MULTIHOMED {
             return Err(NodeError::InvalidConfig(format!(

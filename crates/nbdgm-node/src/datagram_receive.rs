@@ -182,9 +182,11 @@ impl Node {
             self.stats.datagrams_not_for_us += 1;
             // Only a DIRECT_UNIQUE that reached us by unicast gets an error, and it goes
             // to the UDP source, never to the header's SOURCE_IP (DIGEST §3.3, §8.5).
+            // A passive name (listened for, not held) counts as known here only.
             if c.msg_type == MsgType::DirectUnique
                 && !inc.broadcast
                 && self.config.datagram_error_on_unknown
+                && !self.config.passive_names.contains(&c.destination)
             {
                 self.datagram_error(inc, dgm_id);
             }

@@ -227,6 +227,21 @@ fn datagram_error_only_for_unicast_direct_unique_to_unknown_names() {
     sim.inject(0, sock(9, 138), Service::Datagram, false, &dg);
     assert_eq!(sim.wire.len(), before + 1);
     assert_eq!(sim.node(0).stats().datagram_errors_sent, 1);
+    // On again with NOBODY<00> passive (listened for, not held): no error for it, and
+    // it stays not for us; another unknown name still gets one.
+    let cfg = NodeConfig {
+        datagram_error_on_unknown: true,
+        passive_names: vec![name("NOBODY<00>")],
+        ..sim.node(0).config().clone()
+    };
+    sim.node_mut(0).set_config(cfg).unwrap();
+    sim.inject(0, sock(9, 138), Service::Datagram, false, &dg);
+    assert_eq!(sim.wire.len(), before + 1);
+    assert!(!sim.delivered(0).last().unwrap().for_us);
+    let other = datagram(MsgType::DirectUnique, 0x02, 9, "X<00>", "OTHER<00>", b"d");
+    sim.inject(0, sock(9, 138), Service::Datagram, false, &other);
+    assert_eq!(sim.wire.len(), before + 2);
+    assert_eq!(sim.node(0).stats().datagram_errors_sent, 2);
 
     // A received DATAGRAM ERROR flushes the cache entry of that node.
     sim.lookup(1, "HOST0<00>", LookupTarget::Broadcast).unwrap();
