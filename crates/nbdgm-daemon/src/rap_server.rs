@@ -382,6 +382,55 @@ mod tests {
         assert_eq!(os_version(""), (0, 0));
     }
 
+    fn server(name: &str, synced: Option<&str>) -> serde_json::Value {
+        serde_json::json!({
+            "name": name, "workgroup": "TESTGROUP", "server_type": 4099, "types": [],
+            "os_version": "6.1", "comment": "c", "periodicity_ms": 720000,
+            "address": "127.0.0.1", "age_s": 0, "expires_in_s": 60, "synced_from": synced,
+        })
+    }
+
+    fn interface(master: Option<&str>, groups: serde_json::Value) -> BrowseInterface {
+        serde_json::from_value(serde_json::json!({
+            "interface": "127.0.0.1", "workgroup": "TESTGROUP", "role": "master",
+            "master": master,
+            "servers": [server("ME", None), server("FAR", Some("DMB"))],
+            "workgroups": groups,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn snapshot_marks_synced_entries_and_adds_our_workgroup() {
+        let mut snap = ListSnapshot::default();
+        snapshot_of(&interface(Some("ME"), serde_json::json!([])), &mut snap);
+        let local: Vec<(&str, bool)> = snap
+            .servers
+            .iter()
+            .map(|e| (e.name.as_str(), e.local))
+            .collect();
+        assert_eq!(local, [("ME", true), ("FAR", false)]);
+        assert_eq!(snap.servers[0].os_major, 6);
+        assert_eq!(snap.workgroups.len(), 1);
+        let w = &snap.workgroups[0];
+        assert_eq!((w.name.as_str(), w.comment.as_str()), ("TESTGROUP", "ME"));
+        assert_eq!(w.server_type, OWN_WORKGROUP_TYPE);
+        // No master known: no entry made up; a listed entry is not doubled.
+        let mut snap = ListSnapshot::default();
+        snapshot_of(&interface(None, serde_json::json!([])), &mut snap);
+        assert!(snap.workgroups.is_empty());
+        let listed = serde_json::json!([{
+            "name": "testgroup", "master": "OTHER", "server_type": 0, "types": [],
+            "os_version": "1.0", "periodicity_ms": 0, "address": "127.0.0.2",
+            "age_s": 0, "expires_in_s": 1, "synced_from": "DMB",
+        }]);
+        let mut snap = ListSnapshot::default();
+        snapshot_of(&interface(Some("ME"), listed), &mut snap);
+        assert_eq!(snap.workgroups.len(), 1);
+        assert_eq!(snap.workgroups[0].comment, "OTHER");
+        assert!(!snap.workgroups[0].local);
+    }
+
     #[test]
     fn challenges_differ() {
         assert_ne!(challenge(), challenge());
