@@ -338,6 +338,23 @@ impl Nmbd {
         )
     }
 
+    /// Wait for "Samba server NAME is now a domain master browser for workgroup WG on subnet
+    /// ADDR" on its broadcast subnet (needs `domain master = yes` in `extra_global`; with a WINS
+    /// server, after the `<1B>` registration there and on the subnet). Only from then on
+    /// does nmbd accept MasterAnnouncements (`process_master_browser_announce`).
+    pub fn wait_domain_master(&self, timeout: Duration) -> Result<()> {
+        let pattern = format!(
+            "is now a domain master browser for workgroup {} on subnet {}",
+            self.opts.workgroup,
+            self.host.addr()
+        );
+        self.wait_log_until(&format!("{pattern:?}"), timeout, |log| {
+            // dbgtext splits the line: "Samba server NAME " and the rest may be separate
+            // writes, but they land in one log line.
+            log.contains(&pattern)
+        })
+    }
+
     /// Current `browse.dat` (in the cache directory), if written yet.
     pub fn browse_dat(&self) -> Option<String> {
         read_lossy(&self.dir.join("cache").join("browse.dat")).ok()
