@@ -121,26 +121,25 @@ pub(super) async fn next_line<R: AsyncRead + Unpin>(lines: &mut Lines<R>) -> io:
 /// A client's queue for responses: they wait for queue bytes, never dropped.
 #[derive(Clone)]
 pub(super) struct Responder {
-    pub(super) tx: mpsc::Sender<Queued>,
-    pub(super) bytes: Arc<Semaphore>,
-    pub(super) cap: usize,
+    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) budget: Arc<Budget>,
 }
 
 impl Responder {
+    /// Wait for room (one line, the line's bytes) in the client's queue, then queue
+    /// `line`; an error when the writer is gone.
     pub(super) async fn send(&self, line: Line) -> Result<(), ()> {
-        let n = permits(line.len(), self.cap);
-        let bytes = self
-            .bytes
-            .clone()
-            .acquire_many_owned(n)
-            .await
-            .map_err(drop)?;
+        let n = self.budget.taken(line.len());
+        if !self.budget.take_waiting(n, self.tx.closed()).await {
+            return Err(());
+        }
         let q = Queued {
             line,
-            _bytes: Some(bytes),
-            _total: None,
+            taken: n,
+            event: false,
+            budget: self.budget.clone(),
         };
-        self.tx.send(q).await.map_err(drop)
+        self.tx.send(q).map_err(drop)
     }
 
     pub(super) async fn closed(&self) {
@@ -158,20 +157,18 @@ pub(super) async fn connection<S: Conn>(
     let shared = guard.0.clone();
     let hub = shared.hub.clone();
     let (rd, wr) = tokio::io::split(stream);
-    let (tx, qrx) = mpsc::channel::<Queued>(shared.config.queue_per_client.max(1));
-    let cap = shared
-        .config
-        .queue_bytes_per_client
-        .clamp(1, Semaphore::MAX_PERMITS);
-    let bytes = Arc::new(Semaphore::new(cap));
+    // Unbounded channel, bounded by the budget in lines and bytes.
+    let (tx, qrx) = mpsc::unbounded_channel::<Queued>();
+    let budget = hub.budget(
+        shared.config.queue_per_client,
+        shared.config.queue_bytes_per_client,
+    );
     let qtx = Responder {
-        tx: tx.clone(),
-        bytes: bytes.clone(),
-        cap,
+        tx,
+        budget: budget.clone(),
     };
-    drop(tx);
     let dropped = Arc::new(AtomicU64::new(0));
-    hub.attach(info.id, qtx.tx.clone(), (bytes, cap), dropped.clone());
+    hub.attach(info.id, qtx.tx.clone(), budget, dropped.clone());
     let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id));
 
     let (mut first, rest) = match hello {
@@ -417,7 +414,7 @@ pub(super) fn parse_request(line: &[u8]) -> Result<Parsed, Response> {
 /// timed write; dropped events are reported with an `overflow` event.
 pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     mut wr: W,
-    mut rx: mpsc::Receiver<Queued>,
+    mut rx: mpsc::UnboundedReceiver<Queued>,
     dropped: Arc<AtomicU64>,
     hub: Arc<Hub>,
     client: u64,

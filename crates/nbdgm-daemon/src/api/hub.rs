@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 /// Counters of the API layer (part of the daemon's `stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,10 +91,9 @@ pub(super) fn inc(c: &AtomicU64) {
 }
 
 pub(super) struct ClientSlot {
-    pub(super) tx: mpsc::Sender<Queued>,
-    /// Queue bytes left to this client, of `cap`.
-    pub(super) bytes: Arc<Semaphore>,
-    pub(super) cap: usize,
+    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    /// This client's queue room in lines and bytes (the channel itself is unbounded).
+    pub(super) budget: Arc<Budget>,
     /// Events dropped since the last `overflow` event (shared with the writer).
     pub(super) dropped: Arc<AtomicU64>,
     pub(super) subscriptions: usize,
@@ -184,8 +183,10 @@ pub struct Hub {
     pub(super) counters: Counters,
     pub(super) next_client: AtomicU64,
     /// Event bytes all queues may hold together.
-    pub(super) total: Arc<Semaphore>,
-    pub(super) total_cap: usize,
+    pub(super) total: Arc<Total>,
+    /// Subscriptions now (`inner.subs.len()`, kept under the lock), read without it by
+    /// [`Hub::has_subscriptions`] for every datagram.
+    subs_now: AtomicUsize,
 }
 
 impl Default for Hub {
@@ -484,14 +485,23 @@ impl Hub {
 
     /// An empty hub whose client queues hold at most `total` event bytes together.
     pub fn with_queue_bytes_total(total: usize) -> Hub {
-        let total = total.clamp(1, Semaphore::MAX_PERMITS);
         Hub {
             inner: Mutex::default(),
             counters: Counters::default(),
             next_client: AtomicU64::new(0),
-            total: Arc::new(Semaphore::new(total)),
-            total_cap: total,
+            total: Arc::new(Total::new(total)),
+            subs_now: AtomicUsize::new(0),
         }
+    }
+
+    /// A client's queue room: `lines` lines and `bytes` bytes, its events also counted
+    /// against this hub's total.
+    pub(super) fn budget(&self, lines: usize, bytes: usize) -> Arc<Budget> {
+        Arc::new(Budget::new(lines, bytes, self.total.clone()))
+    }
+
+    fn count_subs(&self, inner: &HubInner) {
+        self.subs_now.store(inner.subs.len(), Ordering::Relaxed);
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, HubInner> {
@@ -505,16 +515,15 @@ impl Hub {
     pub(super) fn attach(
         &self,
         client: u64,
-        tx: mpsc::Sender<Queued>,
-        bytes: (Arc<Semaphore>, usize),
+        tx: mpsc::UnboundedSender<Queued>,
+        budget: Arc<Budget>,
         dropped: Arc<AtomicU64>,
     ) {
         self.lock().clients.insert(
             client,
             ClientSlot {
                 tx,
-                bytes: bytes.0,
-                cap: bytes.1,
+                budget,
                 dropped,
                 subscriptions: 0,
                 encoding: EventEncoding::Hex,
@@ -540,6 +549,7 @@ impl Hub {
         inner.clients.remove(&client);
         let before = inner.subs.len();
         inner.subs.retain(|_, s| s.client != client);
+        self.count_subs(&inner);
         before - inner.subs.len()
     }
 
@@ -571,6 +581,7 @@ impl Hub {
                 all: sub.all,
             },
         );
+        self.count_subs(&inner);
         Ok(id)
     }
 
@@ -585,7 +596,7 @@ impl Hub {
     /// True when at least one subscription exists (the runtime skips building events
     /// nobody wants).
     pub fn has_subscriptions(&self) -> bool {
-        !self.lock().subs.is_empty()
+        self.subs_now.load(Ordering::Relaxed) > 0
     }
 
     /// End subscription `id` of `client`; false if it has no such subscription.
@@ -596,6 +607,7 @@ impl Hub {
             _ => return false,
         }
         inner.subs.remove(&id);
+        self.count_subs(&inner);
         if let Some(slot) = inner.clients.get_mut(&client) {
             slot.subscriptions = slot.subscriptions.saturating_sub(1);
         }
@@ -615,15 +627,15 @@ impl Hub {
         })
     }
 
+    /// Match, write and queue under one hold of the hub's lock (the line is written
+    /// while it is held: the registry cannot change between matching and queueing).
     fn publish_with(&self, ev: &DatagramOut<'_>, s: &mut Scratch) -> usize {
         s.targets.clear();
-        {
-            let inner = self.lock();
-            for sub in inner.subs.values() {
-                if Some(sub.client) != ev.except && sub.matches(ev.delivery) {
-                    if let Some(c) = inner.clients.get(&sub.client) {
-                        s.targets.push((sub.client, c.encoding));
-                    }
+        let inner = self.lock();
+        for sub in inner.subs.values() {
+            if Some(sub.client) != ev.except && sub.matches(ev.delivery) {
+                if let Some(c) = inner.clients.get(&sub.client) {
+                    s.targets.push((sub.client, c.encoding));
                 }
             }
         }
@@ -653,7 +665,6 @@ impl Hub {
         if s.line.capacity() > SCRATCH_KEEP {
             s.line = Vec::new();
         }
-        let inner = self.lock();
         let mut sent = 0;
         for &(id, enc) in &s.targets {
             let (line, left) = &mut lines[enc as usize];
@@ -717,29 +728,29 @@ impl Hub {
             t.dropped.fetch_add(1, Ordering::Relaxed);
             inc(c);
         };
-        let Some(bytes) = try_permits(t.bytes, line.len(), t.cap) else {
+        let n = t.budget.taken(line.len());
+        if !t.budget.try_take_event(n) {
             drop_one(&self.counters.events_dropped_queue_full);
             return false;
-        };
-        let Some(total) = try_permits(&self.total, line.len(), self.total_cap) else {
+        }
+        if !self.total.try_take(n) {
+            t.budget.give(n, false);
             drop_one(&self.counters.events_dropped_total_bytes);
             return false;
-        };
+        }
         let q = Queued {
             line,
-            _bytes: Some(bytes),
-            _total: Some(total),
+            taken: n,
+            event: true,
+            budget: t.budget.clone(),
         };
-        match t.tx.try_send(q) {
+        // Unbounded channel: the budget above is the bound (lines and bytes).
+        match t.tx.send(q) {
             Ok(()) => {
                 inc(&self.counters.events_delivered);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                drop_one(&self.counters.events_dropped_queue_full);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(_) => false, // the writer is gone; dropping the line gave its room back
         }
     }
 
@@ -761,7 +772,7 @@ impl Hub {
             clients_unauthenticated: get(&c.clients_unauthenticated),
             accept_errors: get(&c.accept_errors),
             events_dropped_total_bytes: get(&c.events_dropped_total_bytes),
-            queued_bytes: self.total_cap - self.total.available_permits(),
+            queued_bytes: self.total.used(),
             events_published: get(&c.events_published),
             events_delivered: get(&c.events_delivered),
             events_dropped_queue_full: get(&c.events_dropped_queue_full),
@@ -777,9 +788,8 @@ impl Hub {
 
 /// A client an event goes to.
 pub(super) struct Target {
-    pub(super) tx: mpsc::Sender<Queued>,
-    pub(super) bytes: Arc<Semaphore>,
-    pub(super) cap: usize,
+    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) budget: Arc<Budget>,
     pub(super) dropped: Arc<AtomicU64>,
 }
 
@@ -787,9 +797,8 @@ pub(super) struct Target {
 /// from its [`ClientSlot`]).
 #[derive(Clone, Copy)]
 pub(super) struct TargetRef<'a> {
-    tx: &'a mpsc::Sender<Queued>,
-    bytes: &'a Arc<Semaphore>,
-    cap: usize,
+    tx: &'a mpsc::UnboundedSender<Queued>,
+    budget: &'a Arc<Budget>,
     dropped: &'a AtomicU64,
 }
 
@@ -797,8 +806,7 @@ impl Target {
     fn as_ref(&self) -> TargetRef<'_> {
         TargetRef {
             tx: &self.tx,
-            bytes: &self.bytes,
-            cap: self.cap,
+            budget: &self.budget,
             dropped: &self.dropped,
         }
     }
@@ -808,8 +816,7 @@ impl ClientSlot {
     fn target(&self) -> TargetRef<'_> {
         TargetRef {
             tx: &self.tx,
-            bytes: &self.bytes,
-            cap: self.cap,
+            budget: &self.budget,
             dropped: &self.dropped,
         }
     }
@@ -820,8 +827,7 @@ pub(super) fn collect_targets(inner: &HubInner, ids: &[u64]) -> Vec<Target> {
         .filter_map(|id| inner.clients.get(id))
         .map(|c| Target {
             tx: c.tx.clone(),
-            bytes: c.bytes.clone(),
-            cap: c.cap,
+            budget: c.budget.clone(),
             dropped: c.dropped.clone(),
         })
         .collect()

@@ -23,9 +23,10 @@ use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::oneshot;
 
 /// Longest time a forwarded request may take before the client gets `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -51,26 +52,153 @@ pub const DEFAULT_QUEUE_BYTES_TOTAL: usize = 64 << 20;
 /// `Vec` becomes one without a copy).
 type Line = bytes::Bytes;
 
-/// A queued line and the queue bytes it holds until written.
+/// A queued line and the queue room it holds (one line, `taken` bytes of its client's
+/// [`Budget`] and, for an event, of the total) until it is written or dropped.
 struct Queued {
     line: Line,
-    _bytes: Option<OwnedSemaphorePermit>,
-    _total: Option<OwnedSemaphorePermit>,
+    taken: usize,
+    event: bool,
+    budget: Arc<Budget>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.budget.give(self.taken, self.event);
+    }
 }
 
 /// Bytes a line takes from a byte cap of `cap` (a line larger than the cap takes it all).
-fn permits(len: usize, cap: usize) -> u32 {
-    u32::try_from(len.min(cap).max(1)).unwrap_or(u32::MAX)
+fn taken(len: usize, cap: usize) -> usize {
+    len.min(cap).max(1)
 }
 
-/// Take the permits a line of `len` bytes needs from `sem` (capped at `cap`), if
-/// free now.
-fn try_permits(
-    sem: &std::sync::Arc<tokio::sync::Semaphore>,
-    len: usize,
+/// Bytes all clients' queues hold together, of `cap` (plain atomic counter: taking and
+/// giving back never lock).
+struct Total {
+    used: AtomicUsize,
     cap: usize,
-) -> Option<OwnedSemaphorePermit> {
-    sem.clone().try_acquire_many_owned(permits(len, cap)).ok()
+}
+
+impl Total {
+    fn new(cap: usize) -> Total {
+        Total {
+            used: AtomicUsize::new(0),
+            cap: cap.max(1),
+        }
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        take_upto(&self.used, n, self.cap)
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// Add `n` to `c` if the sum stays within `cap`.
+fn take_upto(c: &AtomicUsize, n: usize, cap: usize) -> bool {
+    c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+        u.checked_add(n).filter(|&v| v <= cap)
+    })
+    .is_ok()
+}
+
+/// One client's queue room, in lines and in bytes (`api.queue_per_client`,
+/// `api.queue_bytes_per_client`): taken by the publisher, given back when the writer
+/// has written a line (its [`Queued`] dropped). Plain atomic counters; only a response
+/// waiting for room (never an event) parks, and while one waits events find the queue
+/// full, as they did behind a fair semaphore.
+struct Budget {
+    lines: AtomicUsize,
+    bytes: AtomicUsize,
+    max_lines: usize,
+    max_bytes: usize,
+    /// Responses waiting for room.
+    waiting: AtomicUsize,
+    room: tokio::sync::Notify,
+    /// The hub's total, which events (not responses) count against.
+    total: Arc<Total>,
+}
+
+impl Budget {
+    fn new(max_lines: usize, max_bytes: usize, total: Arc<Total>) -> Budget {
+        Budget {
+            lines: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            max_lines: max_lines.max(1),
+            max_bytes: max_bytes.max(1),
+            waiting: AtomicUsize::new(0),
+            room: tokio::sync::Notify::new(),
+            total,
+        }
+    }
+
+    /// Bytes a line of `len` takes from this budget.
+    fn taken(&self, len: usize) -> usize {
+        taken(len, self.max_bytes)
+    }
+
+    /// Take one line and `n` bytes if both have room.
+    fn take(&self, n: usize) -> bool {
+        if !take_upto(&self.lines, 1, self.max_lines) {
+            return false;
+        }
+        if !take_upto(&self.bytes, n, self.max_bytes) {
+            self.lines.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Room for an event line: none while a response waits.
+    fn try_take_event(&self, n: usize) -> bool {
+        self.waiting.load(Ordering::SeqCst) == 0 && self.take(n)
+    }
+
+    fn give(&self, n: usize, event: bool) {
+        self.bytes.fetch_sub(n, Ordering::AcqRel);
+        self.lines.fetch_sub(1, Ordering::SeqCst);
+        if event {
+            self.total.give(n);
+        }
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
+        }
+    }
+
+    /// Wait until one line and `n` bytes are free and take them (a response);
+    /// false when `closed` ends first.
+    async fn take_waiting(&self, n: usize, closed: impl std::future::Future<Output = ()>) -> bool {
+        if self.take(n) {
+            return true;
+        }
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _w = Waiting(&self.waiting);
+        tokio::pin!(closed);
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.take(n) {
+                return true;
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = &mut closed => return false,
+            }
+        }
+    }
 }
 
 /// Settings of the API listener.

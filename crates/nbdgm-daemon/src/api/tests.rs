@@ -13,7 +13,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as smpsc;
 use std::time::Instant;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -828,14 +828,9 @@ fn total_queue_bytes_are_capped_across_clients() {
     let hub = Hub::with_queue_bytes_total(200_000);
     let mut keep = Vec::new();
     for id in 1..=4u64 {
-        let (tx, rx) = mpsc::channel(10_000);
+        let (tx, rx) = mpsc::unbounded_channel();
         keep.push(rx);
-        hub.attach(
-            id,
-            tx,
-            (Arc::new(Semaphore::new(1 << 30)), 1 << 30),
-            Arc::default(),
-        );
+        hub.attach(id, tx, hub.budget(10_000, 1 << 30), Arc::default());
         hub.subscribe(id, Subscription::default());
     }
     let data = "ab".repeat(10_000);
