@@ -92,6 +92,8 @@ pub struct Engines {
     /// to say (or the domain master search sent a query: the node has packets to send).
     fed: bool,
     dmb: Option<DmbSearch>,
+    /// The last clean HostAnnouncement of each source (`engines/repeats.rs`).
+    repeats: repeats::Repeats,
 }
 
 impl Engines {
@@ -101,6 +103,7 @@ impl Engines {
             browser,
             fed: false,
             dmb: None,
+            repeats: repeats::Repeats::default(),
         }
     }
 
@@ -119,6 +122,11 @@ impl Engines {
         if let Some(b) = &mut self.browser {
             b.handle_timeout(now);
         }
+    }
+
+    /// Counters of the HostAnnouncement repeat cache ([`repeats`]).
+    pub fn repeat_stats(&self) -> repeats::RepeatStats {
+        self.repeats.stats()
     }
 
     /// True once since a browser frame was fed (the flush loop goes another round).
@@ -147,7 +155,7 @@ impl Engines {
         };
         match ev {
             Event::Delivered(d) if d.local_copy.is_some() => {}
-            Event::Delivered(d) => self.fed |= feed(b, now, d),
+            Event::Delivered(d) => self.fed |= feed(b, &mut self.repeats, now, d),
             Event::NameRegistered { name, .. } => b.name_registered(now, name),
             Event::NameConflict { name, .. } => b.name_failed(now, name),
             _ => {}
@@ -246,10 +254,13 @@ impl Engines {
 }
 
 mod dmb;
+pub mod repeats;
 
 /// A delivered datagram on BROWSE or LANMAN goes to the browser, as the mailslot data
 /// the node already cut out. True when it went.
-fn feed(b: &mut Browser, now: Instant, d: &Delivery) -> bool {
+/// An identical repeat of a source's last clean HostAnnouncement within the window
+/// is not fed ([`repeats`]); false then.
+fn feed(b: &mut Browser, rep: &mut repeats::Repeats, now: Instant, d: &Delivery) -> bool {
     let Some(slot) = d.mailslot() else {
         return false;
     };
@@ -257,6 +268,15 @@ fn feed(b: &mut Browser, now: Instant, d: &Delivery) -> bool {
     if !browse && !slot.eq_ignore_ascii_case(nbdgm_wire::mailslot::LANMAN) {
         return false;
     }
+    let data = d.mailslot_data().unwrap_or_default();
+    let candidate = repeats::candidate(browse, data);
+    if candidate && rep.is_repeat(now, d, data) {
+        return false;
+    }
+    if !candidate && !rep.is_empty() {
+        rep.clear();
+    }
+    let before = candidate.then(|| b.stats().clone());
     b.handle(
         now,
         Inbound {
@@ -264,11 +284,15 @@ fn feed(b: &mut Browser, now: Instant, d: &Delivery) -> bool {
             source: &d.source,
             destination: &d.destination,
             mailslot: slot,
-            data: d.mailslot_data().unwrap_or_default(),
+            data,
             broadcast: d.broadcast,
             request_len: d.datagram_len(),
         },
     );
+    if let Some(mut before) = before {
+        before.frames_received += 1;
+        rep.record(now, d, data, before == *b.stats());
+    }
     true
 }
 
