@@ -52,7 +52,8 @@ impl Config {
 
     /// The names to register, `(name, group)`, scope applied, without duplicates:
     /// NAME<00>, NAME<03> (messenger), NAME<20> (server), the same for each alias,
-    /// WORKGROUP<00> (group), then `node.names`. (The browser registers
+    /// WORKGROUP<00> (group), then `node.names`. `NAME<20>` also with `[browser]
+    /// domain_master` or `rap_server`. (The browser registers
     /// WORKGROUP<1E>, <1D> and MSBROWSE itself as its role requires.)
     pub fn names(&self) -> Vec<(Name, bool)> {
         let n = &self.node;
@@ -71,7 +72,10 @@ impl Config {
             if n.messenger {
                 push(Name::new(&host, 0x03).ok(), false);
             }
-            if n.server {
+            // A domain master browser and the RAP responder are called as `NAME<20>` on
+            // 139 (Samba's sync_browse_lists; an LMB finds the DMB's name as the first
+            // unique <20> of its node status), so they hold it like a server does.
+            if n.server || self.browser.domain_master || self.browser.rap_server {
                 push(Name::new(&host, 0x20).ok(), false);
             }
         }

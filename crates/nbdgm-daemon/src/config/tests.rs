@@ -566,6 +566,13 @@ fn names_to_register() {
     assert_eq!(names.len(), 2);
     assert!(names.iter().all(|(n, _)| n.scope() == "corp.example"));
     assert_eq!(names[0].0.to_string(), "A<00>.corp.example");
+    // A domain master browser or the RAP responder is called as NAME<20>: it holds it.
+    for key in ["domain_master", "rap_server"] {
+        let c =
+            Config::from_str(&format!("[node]\nname = \"A\"\n[browser]\n{key} = true\n")).unwrap();
+        let got: Vec<String> = c.names().iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(got, ["A<00>", "A<20>", "WORKGROUP<00>"], "{key}");
+    }
 }
 
 #[test]
