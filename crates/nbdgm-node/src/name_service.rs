@@ -706,18 +706,25 @@ impl Node {
         let state = self.names.get(&q.name).map(|r| (r.state, r.group));
         match state {
             Some((NameState::Active, group)) => {
-                let mut r = packet(p.id, FLAGS_POSITIVE_QUERY);
-                r.answers.push(nb_record(
-                    &q.name,
-                    self.config.registration_ttl,
-                    self.nb_flags(group),
-                    self.announced_addr(),
-                ));
+                let (ttl, flags) = (self.config.registration_ttl, self.nb_flags(group));
                 let mut multihomed = false;
-                if !broadcast && !group && self.is_multihomed() {
+                let bytes = if !broadcast && !group && self.is_multihomed() {
+                    let mut r = packet(p.id, FLAGS_POSITIVE_QUERY);
+                    r.answers
+                        .push(nb_record(&q.name, ttl, flags, self.announced_addr()));
                     multihomed = self.add_multihomed_addrs(&mut r, inc.bytes.len());
-                }
-                if let Some(bytes) = self.encode(&r) {
+                    self.encode(&r)
+                } else {
+                    // One address: written directly (the bytes `encode` gives for it).
+                    Some(crate::node::positive_query_bytes(
+                        p.id,
+                        &q.name,
+                        ttl,
+                        flags,
+                        self.announced_addr(),
+                    ))
+                };
+                if let Some(bytes) = bytes {
                     self.stats.queries_answered += 1;
                     if multihomed {
                         self.stats.multihomed_query_answers += 1;

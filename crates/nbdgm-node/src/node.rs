@@ -363,6 +363,32 @@ impl Node {
     }
 }
 
+/// A positive NAME QUERY RESPONSE (RFC 1002 §4.2.13) with one NB_ADDRESS, written in one
+/// allocation: the same bytes as `name_service::packet``(id, FLAGS_POSITIVE_QUERY)` with the answer
+/// `name_service::nb_record``(name, ttl, flags, ip)` gives through `Packet::to_bytes` (no question,
+/// so the answer's name is written out, never a pointer).
+pub(crate) fn positive_query_bytes(
+    id: u16,
+    name: &Name,
+    ttl: u32,
+    flags: u16,
+    ip: Ipv4Addr,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(12 + name.encoded_len() + 16);
+    b.extend_from_slice(&id.to_be_bytes());
+    b.extend_from_slice(&crate::name_service::FLAGS_POSITIVE_QUERY.to_be_bytes());
+    // QDCOUNT 0, ANCOUNT 1, NSCOUNT 0, ARCOUNT 0.
+    b.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+    name.emit(&mut b);
+    b.extend_from_slice(&nbdgm_wire::nbns::TYPE_NB.to_be_bytes());
+    b.extend_from_slice(&nbdgm_wire::nbns::CLASS_IN.to_be_bytes());
+    b.extend_from_slice(&ttl.to_be_bytes());
+    b.extend_from_slice(&6u16.to_be_bytes()); // RDLENGTH: one NB_FLAGS + NB_ADDRESS
+    b.extend_from_slice(&flags.to_be_bytes());
+    b.extend_from_slice(&ip.octets());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     //! Literal packets from DIGEST §10 answered byte for byte.
@@ -425,6 +451,23 @@ mod tests {
             "80 02 85 80 00 00 00 01 00 00 00 00 20 45 47 46 43 45 46 45 45 43 41 43 41 43 41 43 41 43 41 43 41 43 41 43 41 43 41 43 41 43 41 43 41 00 00 20 00 01 00 04 93 e0 00 06 00 00 c0 a8 01 0a",
         );
         assert_eq!(t.bytes, want);
+    }
+
+    #[test]
+    fn direct_positive_answer_is_the_codec_packet() {
+        use crate::name_service::{nb_record, packet, FLAGS_POSITIVE_QUERY};
+        let scoped = Name::new("SERVER", 0x20)
+            .unwrap()
+            .with_scope("corp.example")
+            .unwrap();
+        for (name, flags) in [(Name::new("FRED", 0).unwrap(), 0x6000), (scoped, 0x8000)] {
+            let ip = Ipv4Addr::new(198, 51, 100, 20);
+            let mut p = packet(0xBEEF, FLAGS_POSITIVE_QUERY);
+            p.answers.push(nb_record(&name, 300_000, flags, ip));
+            let direct = positive_query_bytes(0xBEEF, &name, 300_000, flags, ip);
+            assert_eq!(direct, p.to_bytes().unwrap());
+            assert_eq!(direct.len(), direct.capacity());
+        }
     }
 
     #[test]
