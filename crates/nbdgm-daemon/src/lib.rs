@@ -7,6 +7,7 @@
 //! - [`runtime`]: `nbdgm serve` itself: [`runtime::load`], [`runtime::serve`]
 //! - [`privilege`]: dropping root, the root warning (from `nbdgm-runtime`)
 //! - [`acl`], [`ratelimit`]: checks at the door (what `[access]` and `[limits]` build)
+//! - [`standalone_gate`]: the reply gate the tools install when they run without a daemon
 //!
 //! Inside: `worker` (one interface at run time), `reply_gate` (every answer to a
 //! received packet: rate, amplification), `api` and `dispatch` (the local API,
@@ -31,9 +32,10 @@ pub mod ratelimit;
 mod reply_gate;
 mod roles;
 pub mod runtime;
+pub mod standalone_gate;
 mod worker;
 
-pub use nbdgm_runtime::privilege;
 /// The list pulls of browsing across subnets (HTTP, then RAP), for tests and tools.
 pub use browse::sync as browse_sync;
+pub use nbdgm_runtime::privilege;
 use nbdgm_runtime::sockets;

@@ -105,7 +105,9 @@ fn standalone(args: &BrowseArgs, wait: Duration) -> Result<BrowseResult, ToolErr
         let browser = Browser::new(bc, start, u64::from(std::process::id()))
             .map_err(|e| ToolError::Usage(e.to_string()))?;
         // The runtime's driver feeds the browser the frames the node delivers.
-        let mut node = nbdgm_runtime::Standalone::open(config, bind)?.with_browser(browser);
+        let mut node = nbdgm_runtime::Standalone::open(config, bind)?
+            .with_browser(browser)
+            .with_gate(nbdgm_daemon::standalone_gate::default_gate());
         if args.solicit {
             let frame = BrowserFrame::AnnouncementRequest(AnnouncementRequest {
                 response_name: me.clone(),

@@ -649,7 +649,8 @@ fn standalone(
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let mut node = nbdgm_runtime::Standalone::open_ephemeral(config, bind)?;
+        let mut node = nbdgm_runtime::Standalone::open_ephemeral(config, bind)?
+            .with_gate(nbdgm_daemon::standalone_gate::default_gate());
         let mut probes: Vec<Probe> = Vec::new();
         for round in 0..args.count {
             let start = probes.len();

@@ -43,9 +43,12 @@ impl StopArgs {
 /// rule (`--interface` also works through the daemon, as a filter), until `--count`
 /// items are printed, the timeout passes or the stream ends. `on` prints (or skips) each
 /// datagram. Exit status 1 when a timeout was given and nothing was printed.
+/// `answer_unknown`: standalone, answer a unicast DIRECT_UNIQUE to a name other than the
+/// subscription's with DATAGRAM ERROR (through the reply gate).
 pub fn stream(
     command: &'static str,
     subscription: Subscription,
+    answer_unknown: bool,
     stop: &StopArgs,
     net: &NetArgs,
     on: impl FnMut(&mut Printer, Arrival),
@@ -65,6 +68,7 @@ pub fn stream(
     Stream {
         command,
         subscription,
+        answer_unknown,
         deadline,
         standalone,
         daemon_interface,
@@ -138,6 +142,9 @@ pub struct Stream<'a> {
     /// The filter: the daemon applies it; standalone, it is applied here (`all` aside:
     /// a standalone node shows whatever reaches it).
     pub subscription: Subscription,
+    /// Standalone: a unicast DIRECT_UNIQUE to a name other than the subscription's gets
+    /// DATAGRAM ERROR 0x82 (RFC 1002 §4.4.3), through the reply gate; never a broadcast.
+    pub answer_unknown: bool,
     pub deadline: Option<Instant>,
     pub standalone: &'a StandaloneArgs,
     /// Through the daemon: only datagrams that arrived on this interface
@@ -198,7 +205,11 @@ impl Stream<'_> {
     }
 
     fn standalone(&self, name: Option<&Name>, sink: &mut impl Sink) -> Result<(), ToolError> {
-        let config = self.standalone.node_config()?;
+        let mut config = self.standalone.node_config()?;
+        if self.answer_unknown {
+            config.datagram_error_on_unknown = true;
+            config.passive_names.extend(name.cloned());
+        }
         let interface = config.interface;
         let port = config.datagram_port;
         let bind = self.standalone.bind();
@@ -215,37 +226,47 @@ impl Stream<'_> {
             .enable_all()
             .build()?;
         rt.block_on(async {
-            let mut node = nbdgm_runtime::Standalone::open(config, bind)?;
-            node.run_with_packets(self.deadline, |ev, packet| {
-                if let Event::Delivered(d) = ev {
-                    if wants(&d) {
-                        // The header's destination (IP_PKTINFO), else a guess.
-                        let to = packet.and_then(|p| p.dst).unwrap_or(if d.broadcast {
-                            interface.broadcast()
-                        } else {
-                            interface.addr
-                        });
-                        sink.deliver(Arrival {
-                            interface: IpAddr::V4(interface.addr),
-                            from: SocketAddr::V4(d.from),
-                            to: SocketAddrV4::new(to, port),
-                            broadcast: d.broadcast,
-                            header_source: SocketAddr::V4(d.header_source),
-                            msg_type: d.msg_type,
-                            source_text: d.source.to_string(),
-                            destination_text: d.destination.to_string(),
-                            source: d.source,
-                            destination: d.destination,
-                            for_us: d.for_us,
-                            fragments: d.fragments as u32,
-                            mailslot: d.mailslot,
-                            data: d.data.into(),
-                        });
+            let mut node = nbdgm_runtime::Standalone::open(config, bind)?
+                .with_gate(nbdgm_daemon::standalone_gate::default_gate());
+            let ran = node
+                .run_with_packets(self.deadline, |ev, packet| {
+                    if let Event::Delivered(d) = ev {
+                        if wants(&d) {
+                            // The header's destination (IP_PKTINFO), else a guess.
+                            let to = packet.and_then(|p| p.dst).unwrap_or(if d.broadcast {
+                                interface.broadcast()
+                            } else {
+                                interface.addr
+                            });
+                            sink.deliver(Arrival {
+                                interface: IpAddr::V4(interface.addr),
+                                from: SocketAddr::V4(d.from),
+                                to: SocketAddrV4::new(to, port),
+                                broadcast: d.broadcast,
+                                header_source: SocketAddr::V4(d.header_source),
+                                msg_type: d.msg_type,
+                                source_text: d.source.to_string(),
+                                destination_text: d.destination.to_string(),
+                                source: d.source,
+                                destination: d.destination,
+                                for_us: d.for_us,
+                                fragments: d.fragments as u32,
+                                mailslot: d.mailslot,
+                                data: d.data.into(),
+                            });
+                        }
                     }
-                }
-                !sink.done()
-            })
-            .await
+                    !sink.done()
+                })
+                .await;
+            let r = node.replies();
+            if r != nbdgm_runtime::standalone::ReplyCounts::default() {
+                eprintln!(
+                    "nbdgm {}: answers: {} sent, {} refused by the reply gate, {} failed",
+                    self.command, r.sent, r.refused, r.failed
+                );
+            }
+            ran
         })?;
         Ok(())
     }

@@ -22,7 +22,11 @@ use std::time::SystemTime;
     sudo nbdgm listen --standalone --interface 198.51.100.20/24\n\n\
 Standalone, it binds UDP 138 (root or CAP_NET_BIND_SERVICE, or --port) and shows every\n\
 datagram that reaches it, marked [broadcast] or [unicast] by the destination address of\n\
-its IP header. It only listens: it sends nothing, not even DATAGRAM ERROR.\n\
+its IP header. It holds no name, and answers a datagram sent by unicast as DIRECT_UNIQUE\n\
+to any name but --name with DATAGRAM ERROR 0x82 (destination name not present, RFC 1002\n\
+§4.4.3), as a node does; never one sent by broadcast. Answers pass the reply gate of\n\
+`nbdgm serve` with its [limits] defaults (50 a second per source, bursts of 100, bytes\n\
+out at most 4 x bytes in); a count of answers sent and refused goes to stderr at exit.\n\
 With --daemon, --interface keeps the datagrams that arrived on that interface. Exit\n\
 codes: 0 ok (count reached or stopped), 1 nothing arrived before --timeout, 2 usage or\n\
 network error. User data that is not a mailslot write is previewed, escaped:\n\
@@ -215,12 +219,12 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
         mailslot: args.mailslot.clone(),
         all: args.all,
     };
-    // Standalone, listen stays passive: no DATAGRAM ERROR for a unicast to a name it does
-    // not hold (it holds none, not even --name), since the standalone driver has no reply
-    // gate (per-source rate, bytes out <= factor x bytes in) for such answers.
+    // Standalone, a unicast DIRECT_UNIQUE to a name other than --name gets DATAGRAM
+    // ERROR (through the reply gate: per-source rate, bytes out <= factor x bytes in).
     events::stream(
         "listen",
         subscription,
+        true,
         &args.stop,
         &args.net,
         |printer, a| {

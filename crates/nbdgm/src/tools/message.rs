@@ -270,6 +270,7 @@ fn listen(args: &ListenArgs) -> Result<u8, ToolError> {
     events::stream(
         "message listen",
         subscription,
+        false,
         &args.stop,
         &args.net,
         |printer, a| match decode(&a.data) {

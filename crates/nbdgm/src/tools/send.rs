@@ -294,8 +294,14 @@ impl Outgoing<'_> {
             data: user_data,
         };
         let timeout = self.timeout;
-        let sent = nbdgm_runtime::standalone::send_once(config, bind, request, timeout)
-            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        let sent = nbdgm_runtime::standalone::send_once(
+            config,
+            bind,
+            request,
+            timeout,
+            Some(nbdgm_daemon::standalone_gate::default_gate()),
+        )
+        .map_err(|e| ToolError::Failed(e.to_string()))?;
         match sent {
             Some(Ok(info)) => Ok(Some(Delivered {
                 to: info.to.to_string(),
