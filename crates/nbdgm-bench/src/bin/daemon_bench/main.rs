@@ -105,8 +105,9 @@ struct NamesArgs {
     /// Sequential requests per latency measurement.
     #[arg(long, default_value_t = 2000)]
     latency_count: u32,
-    /// Requests outstanding in the closed-loop rate measurement.
-    #[arg(long, default_value_t = 32)]
+    /// Requests outstanding in the closed-loop rate measurement (sent in bursts of up to
+    /// 64 and read in batches of up to 64).
+    #[arg(long, default_value_t = 128)]
     outstanding: usize,
     /// Seconds per closed-loop rate measurement.
     #[arg(long, default_value_t = 5.0)]
@@ -114,15 +115,31 @@ struct NamesArgs {
     /// Repetitions (nmbd and nbdgm alternate in each); medians are reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Send each burst of the rate measurement as one UDP_SEGMENT (GSO) `send` instead of
+    /// a `sendmmsg` (the daemons receive the same datagrams).
+    #[arg(long)]
+    gso: bool,
+    /// Longest wait for a quiet machine before the measurements and each run (seconds).
+    #[arg(long, default_value = "120", value_parser = parse_secs)]
+    quiet_wait: Duration,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+        .ok_or_else(|| format!("not a number of seconds: {s}"))
 }
 
 impl Default for NamesArgs {
     fn default() -> Self {
         NamesArgs {
             latency_count: 2000,
-            outstanding: 32,
+            outstanding: 128,
             rate_secs: 5.0,
             runs: 3,
+            gso: false,
+            quiet_wait: Duration::from_secs(120),
         }
     }
 }

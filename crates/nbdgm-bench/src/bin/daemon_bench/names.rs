@@ -1,10 +1,10 @@
 //! `daemon_bench names`: NAME QUERY (RFC 1002 §4.2.12) and NODE STATUS (§4.2.17) latency
 //! and reply rate, nbdgm vs Samba nmbd on one veth bridge.
 
-use crate::{note_load, NamesArgs};
+use crate::NamesArgs;
 use anyhow::bail;
 use nbdgm_bench::daemon::{iface_counter, stats, wait_names, Daemon, DaemonConfig};
-use nbdgm_bench::mmsg::{BatchReceiver, BurstSender};
+use nbdgm_bench::mmsg::{BatchReceiver, BurstSender, GsoSender, MAX_GSO_SEGMENTS};
 use nbdgm_bench::packets;
 use nbdgm_bench::procfs;
 use nbdgm_bench::report::{median, percentile, runs, thousands};
@@ -91,7 +91,8 @@ fn latency(
     Ok((rtts, lost))
 }
 
-/// Datagrams per `sendmmsg` burst and per `recvmmsg` read of the closed loop.
+/// Datagrams per `sendmmsg` burst (per `send` with `--gso`: at most
+/// [`MAX_GSO_SEGMENTS`]) and per `recvmmsg` read of the closed loop.
 const BATCH: usize = 64;
 
 /// Bound of the closed loop's window (transaction ids are 16 bits).
@@ -176,22 +177,79 @@ impl Window {
     }
 }
 
-/// Closed loop with `outstanding` requests in flight for `secs`, batched: the window is
-/// refilled with `sendmmsg` bursts of up to [`BATCH`] and replies are read with `recvmmsg`
-/// (up to [`BATCH`] per call). A request unanswered after 200 ms is replaced by a new one.
+/// How the closed loop sends its bursts.
+enum Burst {
+    /// One `sendmmsg` per burst; the burst's datagrams, each a copy of the request.
+    Mmsg(BurstSender, Vec<Vec<u8>>),
+    /// One `send` per burst, cut by the kernel (`UDP_SEGMENT`); the burst's datagrams
+    /// back to back, each `len` bytes.
+    Gso(GsoSender, Vec<u8>, usize),
+}
+
+impl Burst {
+    fn new(sock: &UdpSocket, template: &[u8], gso: bool) -> anyhow::Result<Burst> {
+        Ok(if gso {
+            let g = GsoSender::new(sock, template.len())?;
+            Burst::Gso(
+                g,
+                template.repeat(MAX_GSO_SEGMENTS.min(BATCH)),
+                template.len(),
+            )
+        } else {
+            Burst::Mmsg(
+                BurstSender::connected(BATCH),
+                vec![template.to_vec(); BATCH],
+            )
+        })
+    }
+
+    /// Largest burst.
+    fn cap(&self) -> usize {
+        match self {
+            Burst::Mmsg(tx, _) => tx.capacity(),
+            Burst::Gso(_, buf, len) => buf.len() / len,
+        }
+    }
+
+    /// Send `n` (≤ [`Burst::cap`]) requests with ids `first..first + n`; how many the
+    /// kernel took.
+    fn send(&mut self, sock: &UdpSocket, n: usize, first: u16) -> usize {
+        match self {
+            Burst::Mmsg(tx, pkts) => {
+                for (k, b) in pkts.iter_mut().take(n).enumerate() {
+                    packets::set_trn_id(b, first.wrapping_add(k as u16));
+                }
+                tx.send(sock, &pkts[..n]).unwrap_or(0)
+            }
+            Burst::Gso(tx, buf, len) => {
+                for (k, b) in buf.chunks_exact_mut(*len).take(n).enumerate() {
+                    packets::set_trn_id(b, first.wrapping_add(k as u16));
+                }
+                tx.send(sock, &buf[..n * *len]).unwrap_or(0)
+            }
+        }
+    }
+}
+
+/// Closed loop with `outstanding` requests in flight for `secs` on `sock` (connected to
+/// the daemon), batched: the window is refilled with bursts of up to [`BATCH`]
+/// (`sendmmsg`, or one `UDP_SEGMENT` send with `gso`) and replies are read with
+/// `recvmmsg` (up to [`BATCH`] per call). A reply counts when it is a positive response
+/// whose NAME_TRN_ID is one of ours in flight. A request unanswered after 200 ms is
+/// replaced by a new one.
+#[allow(clippy::too_many_arguments)]
 fn closed_loop(
     sock: &UdpSocket,
-    to: SocketAddrV4,
     template: &[u8],
     outstanding: usize,
     secs: f64,
     first_id: u16,
     daemon_pid: u32,
+    gso: bool,
 ) -> anyhow::Result<Rate> {
     let outstanding = outstanding.clamp(1, MAX_OUTSTANDING);
-    let mut tx = BurstSender::new(BATCH, to);
+    let mut tx = Burst::new(sock, template, gso)?;
     let mut rx = BatchReceiver::new(BATCH, 2048);
-    let mut burst: Vec<Vec<u8>> = vec![template.to_vec(); BATCH];
     let timeout = Duration::from_millis(200);
     let mut w = Window::new();
     let mut next_id = first_id;
@@ -206,15 +264,12 @@ fn closed_loop(
     let (d0, g0) = cpu();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(secs);
-    while Instant::now() < end {
-        // Refill the window: at most outstanding / BATCH + 1 bursts.
+    let mut now = t0;
+    while now < end {
+        // Refill the window: at most outstanding / cap + 1 bursts.
         while w.pending < outstanding {
-            let n = (outstanding - w.pending).min(BATCH);
-            for (k, b) in burst.iter_mut().take(n).enumerate() {
-                packets::set_trn_id(b, next_id.wrapping_add(k as u16));
-            }
-            let took = tx.send(sock, &burst[..n]).unwrap_or(0);
-            let now = Instant::now();
+            let n = (outstanding - w.pending).min(tx.cap());
+            let took = tx.send(sock, n, next_id);
             for _ in 0..took {
                 w.sent(next_id, now);
                 next_id = next_id.wrapping_add(1);
@@ -233,10 +288,15 @@ fn closed_loop(
                 }
             }
         }
-        w.expire(Instant::now(), timeout);
+        now = Instant::now();
+        w.expire(now, timeout);
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let (d1, g1) = cpu();
+    if gso {
+        // Later single requests on this socket are no longer cut (0: off).
+        let _ = GsoSender::new(sock, 0);
+    }
     Ok(Rate {
         per_sec: answered as f64 / elapsed,
         answered,
@@ -306,7 +366,6 @@ pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
     // Samba's default log level (0).
     let nmbd = setup::quiet_nmbd(&ha, 0, &[])?;
     let (nb_proc, nb_sock) = start_lab_nbdgm(bin, &lab, &hb, true, "nbdgm-raised")?;
-    let sock = hc.in_netns(|| UdpSocket::bind((hc.addr(), 0)))??;
     let targets = [
         Target {
             label: "nmbd 4.17",
@@ -321,13 +380,21 @@ pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
             pid: nb_proc.pid(),
         },
     ];
-    for t in &targets {
-        wait_answers(&sock, t, Duration::from_secs(30))?;
+    // One socket per target, connected to it: the kernel keeps the route (no lookup per
+    // datagram) and hands the socket only that daemon's datagrams.
+    let connect = |t: &Target| -> anyhow::Result<UdpSocket> {
+        let s = hc.in_netns(|| UdpSocket::bind((hc.addr(), 0)))??;
+        s.connect(t.addr)?;
+        Ok(s)
+    };
+    let socks = [connect(&targets[0])?, connect(&targets[1])?];
+    for (t, sock) in targets.iter().zip(&socks) {
+        wait_answers(sock, t, Duration::from_secs(30))?;
     }
-    note_load("names");
+    setup::note_load("names", a.quiet_wait);
     let queries = [Query::Name, Query::Status];
     let mut id: u16 = 1;
-    let res = measure(&sock, &targets, a, &mut id)?;
+    let res = measure(&socks, &targets, a, &mut id)?;
     let usage = Usage {
         raised_stats: stats(&nb_sock)?,
         nmbd_cpu: procfs::cpu_seconds(nmbd.pid()).unwrap_or(f64::NAN),
@@ -336,7 +403,8 @@ pub(crate) fn names(bin: &Path, a: &NamesArgs) -> anyhow::Result<()> {
         nb_mem: procfs::mem(nb_proc.pid()).unwrap_or_default(),
     };
     nb_proc.stop();
-    let def = default_limits(bin, &lab, &hb, &sock, a, &mut id)?;
+    // The default-limits daemon has the same address as the raised one.
+    let def = default_limits(bin, &lab, &hb, &socks[1], a, &mut id)?;
     nmbd.stop()?;
     print_names(a, &targets, &queries, &res, &usage);
     print_default_limits(a, &def);
@@ -360,7 +428,7 @@ type DefaultRow = (Query, f64, u64, u64, u64, u64, u64);
 /// Latency and closed-loop rate of every target and query, `a.runs` times alternating;
 /// `results[target][query]`.
 fn measure(
-    sock: &UdpSocket,
+    socks: &[UdpSocket; 2],
     targets: &[Target; 2],
     a: &NamesArgs,
     id: &mut u16,
@@ -370,13 +438,13 @@ fn measure(
         .collect();
     let queries = [Query::Name, Query::Status];
     for r in 0..a.runs {
-        note_load(&format!("names run {r}"));
-        for (ti, t) in targets.iter().enumerate() {
+        setup::note_load(&format!("names run {r}"), a.quiet_wait);
+        for (ti, (t, sock)) in targets.iter().zip(socks).enumerate() {
             for (qi, q) in queries.iter().enumerate() {
                 let pkt = t.packet(*q)?;
                 let (rtts, lost) = latency(sock, t.addr, &pkt, a.latency_count, *id)?;
                 *id = id.wrapping_add(a.latency_count as u16);
-                let rt = closed_loop(sock, t.addr, &pkt, a.outstanding, a.rate_secs, *id, t.pid)?;
+                let rt = closed_loop(sock, &pkt, a.outstanding, a.rate_secs, *id, t.pid, a.gso)?;
                 *id = id.wrapping_add(rt.sent as u16);
                 eprintln!(
                     "run {r}: {} {}: p50 {:.0} µs p99 {:.0} µs lost {lost}; rate {:.0}/s ({}/{}, {} timeouts), \
@@ -431,15 +499,7 @@ fn default_limits(
         std::thread::sleep(Duration::from_secs(3));
         let before = stats(&nbd_sock)?;
         let pkt = tdef.packet(q)?;
-        let rt = closed_loop(
-            sock,
-            tdef.addr,
-            &pkt,
-            a.outstanding,
-            a.rate_secs,
-            *id,
-            tdef.pid,
-        )?;
+        let rt = closed_loop(sock, &pkt, a.outstanding, a.rate_secs, *id, tdef.pid, a.gso)?;
         let (rate, answered, sent, timeouts) = (rt.per_sec, rt.answered, rt.sent, rt.timed_out);
         *id = id.wrapping_add(sent as u16);
         let after = stats(&nbd_sock)?;
@@ -483,11 +543,21 @@ fn print_names(
          runs `nbdgm serve` (NBDGMB, rx_per_source and replies_per_source raised to \
          1e9/s, burst 1,000,000), host c 198.51.100.30 asks by unicast to port 137: NAME QUERY \
          for NAME<00> (RD set) and NODE STATUS for `*<00>`. Latency: {} sequential requests \
-         (500 ms timeout); rate: closed loop, {} outstanding, {} s, batched (sendmmsg bursts \
-         and recvmmsg reads of up to {BATCH}), a request unanswered after 200 ms is replaced. \
-         CPU per answer: the daemon's utime + stime from /proc/PID/stat over the rate phase, \
-         divided by the answers counted. {} runs, nmbd and nbdgm alternating; medians.\n",
-        a.latency_count, a.outstanding, a.rate_secs, a.runs
+         (500 ms timeout); rate: closed loop, {} outstanding, {} s, batched ({} bursts \
+         and recvmmsg reads of up to {BATCH}) on a socket connected to the daemon, a request \
+         unanswered after 200 ms is replaced; a reply counts when it is a positive response \
+         to one of our NAME_TRN_IDs in flight. CPU per answer: the daemon's utime + stime \
+         from /proc/PID/stat over the rate phase, divided by the answers counted. {} runs, \
+         nmbd and nbdgm alternating; medians.\n",
+        a.latency_count,
+        a.outstanding,
+        a.rate_secs,
+        if a.gso {
+            "UDP_SEGMENT send"
+        } else {
+            "sendmmsg"
+        },
+        a.runs
     );
     println!("| daemon | request | p50 latency (µs) | p99 latency (µs) | unanswered (latency) | replies/s (closed loop) | runs (replies/s) | timeouts (rate) | daemon CPU µs / answer | generator CPU µs / answer |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
