@@ -374,6 +374,13 @@ fn nbdgm_lmb_syncs_with_samba_dmb() {
         "{}",
         nmbd_digest(&nmbd.log())
     );
+    // Samba's sync child pulled records from our responder (it logs the count).
+    assert!(
+        nmbd.log()
+            .contains("sync with RUSTD(203.0.113.40) for workgroup TESTGROUP completed"),
+        "{}",
+        nmbd_digest(&nmbd.log())
+    );
     eprintln!(
         "timings: nmbd DMB {} ms; MasterAnnouncement → our list synced {} ms; → RUSTD in \
          SAMBAA's browse.dat {} ms; total {} ms",
@@ -454,6 +461,13 @@ fn samba_lmb_syncs_with_nbdgm_dmb() {
             )
         });
     assert!(dat.contains("nbdgm dmb"), "{dat}");
+    // From our RAP responder: RUSTA announces on subnet 1 only, which SAMBAD cannot hear.
+    assert!(
+        nmbd.log()
+            .contains("sync with RUSTA(198.51.100.10) for workgroup TESTGROUP completed"),
+        "{}",
+        nmbd_digest(&nmbd.log())
+    );
     let lmb_synced = announced.elapsed();
 
     // We pull SAMBAD's local list a minute after its first announcement.
