@@ -253,6 +253,10 @@ pub struct RuntimeStats {
     pub delivered_to_api: u64,
     /// Browser frames the node refused to send (e.g. our name not registered yet).
     pub browser_send_errors: u64,
+    /// HostAnnouncements not fed to the browser: identical repeats within a second
+    /// (`nbdgm_runtime::engines::repeats`), and those not remembered for the source cap.
+    pub browser_repeats_skipped: u64,
+    pub browser_repeats_uncached: u64,
 }
 
 pub struct Worker<O: Outlet> {
@@ -958,7 +962,14 @@ impl<O: Outlet> Worker<O> {
             messenger: self.messenger.stats(),
             roles: self.roles.stats(),
             node: self.driver.engines.node.stats().clone(),
-            runtime: self.stats.clone(),
+            runtime: {
+                let r = self.driver.engines.repeat_stats();
+                RuntimeStats {
+                    browser_repeats_skipped: r.skipped,
+                    browser_repeats_uncached: r.full,
+                    ..self.stats.clone()
+                }
+            },
             rate_limit_rx: self.rx_limiter.stats(),
             rate_limit_reply: self.gate.rate_stats(),
             reply_gate: self.gate.stats(),
