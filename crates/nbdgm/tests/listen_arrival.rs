@@ -262,5 +262,8 @@ fn standalone_listen_errors_pass_the_reply_gate() {
     let bound = BURST + (RATE * elapsed).ceil() as u64 + 1;
     assert!(sent <= bound, "{sent} errors > {bound} in {elapsed:.2} s");
     assert!(refused > 0, "the gate refused nothing: {err}");
-    assert!(bytes_out <= FACTOR * bytes_in, "{bytes_out} > {FACTOR} x {bytes_in}");
+    assert!(
+        bytes_out <= FACTOR * bytes_in,
+        "{bytes_out} > {FACTOR} x {bytes_in}"
+    );
 }
