@@ -41,13 +41,6 @@ const ACCESS: &str =
     "[access]\nname_service = { allow = [\"198.51.100.0/24\", \"203.0.113.0/24\"] }\n\
                       datagram = { allow = [\"198.51.100.0/24\", \"203.0.113.0/24\"] }\n";
 
-/// `[node]` key of an nbdgm domain master browser: its `NAME<20>`. A local master
-/// browser finds the DMB as the first unique `<20>` name in the node status of the
-/// `<WG><1B>` holder (Samba `domain_master_node_status_success`, our engines/dmb.rs);
-/// `[browser] domain_master = true` alone does not register `NAME<20>` (without this
-/// line our LMB logs `no domain master browser ... reason=NoServerName`).
-const DMB_SERVER: &str = "server = true";
-
 fn daemon_in(host: &Host, dir: &Path, name: &str, extra: &str) -> Daemon {
     Daemon::start(DaemonSpec::in_host(host, dir, name, extra))
 }
@@ -412,7 +405,7 @@ fn samba_lmb_syncs_with_nbdgm_dmb() {
         &s.0,
         "RUSTA",
         &format!(
-            "[node]\nrole = [\"nbns\"]\n{DMB_SERVER}\n[browser]\ndomain_master = true\n\
+            "[node]\nrole = [\"nbns\"]\n[browser]\ndomain_master = true\n\
              announce = true\nlocal_master = true\nrap_server = true\ncomment = \"nbdgm dmb\"\n\
              {ACCESS}"
         ),
@@ -515,7 +508,7 @@ fn nbdgm_lmb_and_nbdgm_dmb_sync_over_http() {
         &s.0,
         "RUSTA",
         &format!(
-            "[node]\nrole = [\"nbns\"]\n{DMB_SERVER}\n[browser]\ndomain_master = true\n\
+            "[node]\nrole = [\"nbns\"]\n[browser]\ndomain_master = true\n\
              announce = true\nlocal_master = true\npreferred_master = true\nos_level = 65\n\
              http = \"198.51.100.10:8139\"\nsync_http_port = 8139\n{ACCESS}"
         ),
