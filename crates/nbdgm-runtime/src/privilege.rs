@@ -71,7 +71,7 @@ fn lookup_group(name: &str) -> Result<Gid, PrivError> {
 }
 
 /// Become `user` (and `group`, else the user's primary group) for good:
-/// setgroups([gid]), setgid, setuid, in that order, then check that root cannot
+/// `setgroups([gid])`, setgid, setuid, in that order, then check that root cannot
 /// be regained. Call it once the sockets are bound. If not running as root it
 /// changes nothing and returns [`PrivError::NotRoot`].
 pub fn drop_privileges(user: &str, group: Option<&str>) -> Result<(), PrivError> {
