@@ -54,7 +54,10 @@ pub use prereq::{
     Unavailable,
 };
 pub use process::Proc;
-pub use samba::{nmblookup, smbclient_list, NmbLookup, Nmbd, NmbdOptions, Smbd, ToolOutput};
+pub use samba::{
+    nmblookup, smbclient_list, smbclient_list_loopback, NmbLookup, Nmbd, NmbdOptions, Smbd,
+    ToolOutput,
+};
 pub use tls::{test_certs, TlsFiles};
 pub use tshark::Tshark;
 pub use util::wait_until;

@@ -661,3 +661,35 @@ pub fn smbclient_list(host: &Host, server: Ipv4Addr, extra: &[&str]) -> Result<T
         .output_timeout("smbclient", all, CLIENT_TIMEOUT)?
         .into())
 }
+
+/// `smbclient -L ADDR -p 139 -N` (NT1, no SPNEGO) against a loopback address (our own RAP
+/// responder on 127.0.0.0/8; smbclient 4.17 lists workgroups over 139 whatever `-p` says),
+/// with a private configuration under `dir`, bounded to 30 s.
+pub fn smbclient_list_loopback(addr: Ipv4Addr, dir: &Path) -> Result<ToolOutput> {
+    if !addr.is_loopback() {
+        return Err(LabError::Invalid(format!("{addr}: not a loopback address")));
+    }
+    let conf_dir = dir.join("smbclient");
+    let dir_lines = samba_dirs(&conf_dir)?;
+    let conf = conf_dir.join("smb.conf");
+    let text = format!(
+        "[global]\n\
+         \x20 workgroup = TESTGROUP\n\
+         \x20 netbios name = RAPCLIENT\n\
+         \x20 disable netbios = no\n\
+         {dir_lines}\
+         \x20 log file = {log}\n\
+         \x20 client min protocol = NT1\n",
+        log = conf_dir.join("log").join("log.client").display(),
+    );
+    std::fs::write(&conf, text).map_err(io_err(format!("write {}", conf.display())))?;
+    let mut cmd = std::process::Command::new("smbclient");
+    cmd.arg("-s")
+        .arg(&conf)
+        .args(["-L", &addr.to_string(), "-p", "139", "-N"])
+        .args([
+            "--option=client min protocol=NT1",
+            "--option=client use spnego=no",
+        ]);
+    Ok(crate::util::run_bounded(cmd, CLIENT_TIMEOUT)?.into())
+}

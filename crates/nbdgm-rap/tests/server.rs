@@ -223,71 +223,12 @@ proptest! {
     }
 }
 
-/// smbclient's private configuration in a scratch directory.
-fn smbclient_conf() -> std::path::PathBuf {
+/// `smbclient -L ADDR` (NT1, no SPNEGO; [`nbdgm_lab::smbclient_list_loopback`]):
+/// (exit status success, stdout + stderr).
+fn smbclient_list(addr: Ipv4Addr) -> (bool, String) {
     let dir = std::env::temp_dir().join(format!("nbdgm-rap-smbclient-{}", std::process::id()));
-    for d in ["lock", "state", "cache", "private", "ncalrpc"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    let d = dir.display();
-    let conf = dir.join("smb.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[global]\n workgroup = TESTGROUP\n netbios name = RAPCLIENT\n\
-             client min protocol = NT1\n disable netbios = no\n\
-             lock directory = {d}/lock\n state directory = {d}/state\n\
-             cache directory = {d}/cache\n private dir = {d}/private\n\
-             ncalrpc dir = {d}/ncalrpc\n log file = {d}/log.smbclient\n"
-        ),
-    )
-    .unwrap();
-    conf
-}
-
-/// `smbclient -L ADDR -p 139 -N` (NT1, no SPNEGO) with a private configuration, bounded
-/// to 30 s: (exit status success, stdout + stderr).
-pub fn smbclient_list(addr: Ipv4Addr) -> (bool, String) {
-    let conf = smbclient_conf();
-    let mut child = std::process::Command::new("smbclient")
-        .arg("-s")
-        .arg(&conf)
-        .args(["-L", &addr.to_string(), "-p", "139", "-N"])
-        .args([
-            "--option=client min protocol=NT1",
-            "--option=client use spnego=no",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("smbclient");
-    // Read both pipes while it runs (a long listing fills a pipe buffer).
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut t = String::new();
-        let _ = out.read_to_string(&mut t);
-        t
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut t = String::new();
-        let _ = err.read_to_string(&mut t);
-        t
-    });
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("smbclient did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = t_out.join().unwrap() + &t_err.join().unwrap();
-    (status.success(), text)
+    let o = nbdgm_lab::smbclient_list_loopback(addr, &dir).expect("smbclient");
+    (o.success(), o.stdout + &o.stderr)
 }
 
 #[test]

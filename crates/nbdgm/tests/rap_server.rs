@@ -54,64 +54,11 @@ fn rap_stat(d: &Daemon, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("api.rap.{key} missing: {st}"))
 }
 
-/// `smbclient -L ADDR -p 139 -N` (NT1, no SPNEGO) with a private configuration (≤ 30 s).
+/// `smbclient -L ADDR` (NT1, no SPNEGO; [`nbdgm_lab::smbclient_list_loopback`]) with a
+/// private configuration under `dir`: (exit status success, stdout + stderr).
 fn smbclient_list(dir: &std::path::Path) -> (bool, String) {
-    let d = dir.join("smbclient");
-    for sub in ["lock", "state", "cache", "private", "ncalrpc"] {
-        std::fs::create_dir_all(d.join(sub)).unwrap();
-    }
-    let conf = d.join("smb.conf");
-    let p = d.display();
-    std::fs::write(
-        &conf,
-        format!(
-            "[global]\n workgroup = TESTGROUP\n netbios name = RAPCLIENT\n\
-             client min protocol = NT1\n disable netbios = no\n lock directory = {p}/lock\n\
-             state directory = {p}/state\n cache directory = {p}/cache\n\
-             private dir = {p}/private\n ncalrpc dir = {p}/ncalrpc\n log file = {p}/log\n"
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("smbclient")
-        .arg("-s")
-        .arg(&conf)
-        .args(["-L", &ADDR.to_string(), "-p", "139", "-N"])
-        .args([
-            "--option=client min protocol=NT1",
-            "--option=client use spnego=no",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("smbclient");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut t = String::new();
-        let _ = out.read_to_string(&mut t);
-        t
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut t = String::new();
-        let _ = err.read_to_string(&mut t);
-        t
-    });
-    let until = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("smbclient did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status.success(),
-        t_out.join().unwrap() + &t_err.join().unwrap(),
-    )
+    let o = nbdgm_lab::smbclient_list_loopback(ADDR, dir).expect("smbclient");
+    (o.success(), o.stdout + &o.stderr)
 }
 
 #[test]
