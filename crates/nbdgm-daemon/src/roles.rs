@@ -231,6 +231,12 @@ pub struct NbddServerConfig {
     /// Relay BROADCAST (`*`) datagrams to every node the NBNS knows.
     pub relay_broadcast: bool,
     pub member_cache_ttl_s: u64,
+    /// Continuation fragments held while their first fragment has not arrived (0:
+    /// dropped, as RFC 1002 §5.3.3 allows), the bytes they may take, and how long each
+    /// waits (issue 17 §4).
+    pub max_orphan_fragments: usize,
+    pub max_orphan_bytes: usize,
+    pub orphan_timeout_ms: u64,
     /// Where to look up group members when this daemon is not also the NBNS: default
     /// the first of `[nbns] servers`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -253,6 +259,9 @@ impl Default for NbddServerConfig {
             refragment: d.refragment,
             relay_broadcast: d.relay_broadcast,
             member_cache_ttl_s: d.member_cache_ttl.as_secs(),
+            max_orphan_fragments: d.max_orphan_fragments,
+            max_orphan_bytes: d.max_orphan_bytes,
+            orphan_timeout_ms: d.orphan_timeout.as_millis() as u64,
             nbns: None,
         }
     }
@@ -355,6 +364,9 @@ impl NbddServerConfig {
                 QueryAnswer::Members
             },
             relay_broadcast: self.relay_broadcast,
+            max_orphan_fragments: self.max_orphan_fragments,
+            max_orphan_bytes: self.max_orphan_bytes,
+            orphan_timeout: Duration::from_millis(self.orphan_timeout_ms),
             ..NbddConfig::default()
         }
     }
@@ -366,6 +378,12 @@ impl NbddServerConfig {
                 "query_answer",
                 "expected \"members\" or \"always\"".into(),
             ));
+        }
+        if self.max_orphan_fragments > 4096 {
+            return Err(k("max_orphan_fragments", "at most 4096".into()));
+        }
+        if self.max_orphan_bytes > 16 << 20 {
+            return Err(k("max_orphan_bytes", "at most 16777216".into()));
         }
         if self.policy == RelayPolicySetting::AllowList && self.allow.is_empty() {
             return Err(k(

@@ -379,6 +379,21 @@ fn value_errors_have_line_and_key() {
         3,
     );
     expect(
+        "[node]\nrole = \"nbdd\"\n[nbdd_server]\nnbns = \"198.51.100.1\"\nmax_orphan_fragments = 5000\n",
+        ErrorKind::Value,
+        "nbdd_server.max_orphan_fragments",
+        5,
+    );
+    let c = Config::from_str(
+        "[node]\nrole = \"nbdd\"\n[nbdd_server]\nnbns = \"198.51.100.1\"\n\
+         max_orphan_fragments = 0\nmax_orphan_bytes = 1024\norphan_timeout_ms = 500\n",
+    )
+    .unwrap();
+    let e = c.nbdd_server.engine(138, "", Vec::new(), 576);
+    assert_eq!(e.max_orphan_fragments, 0);
+    assert_eq!(e.max_orphan_bytes, 1024);
+    assert_eq!(e.orphan_timeout, std::time::Duration::from_millis(500));
+    expect(
         "[node]\nnames = [\n { name = \"OK<20>\" },\n { name = \"APP<zz>\" },\n]\n",
         ErrorKind::Value,
         "node.names[1].name",
