@@ -170,16 +170,25 @@ fn wait_browse(
     }
 }
 
+/// Fail with `e` and both logs.
+fn fail_with_logs(e: impl std::fmt::Display, nmbd: &Nmbd, d: &Daemon) -> ! {
+    panic!(
+        "{e}\nnmbd log tail:\n{}\ndaemon log tail:\n{}",
+        nmbd_digest(&nmbd.log()),
+        tail(&d.log_text(), 80)
+    )
+}
+
 /// Poll `nmbd`'s log for `pattern`; fail with both logs.
 fn wait_nmbd_log(nmbd: &Nmbd, pattern: &str, secs: u64, d: &Daemon) {
     nmbd.wait_for_log(pattern, Duration::from_secs(secs))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nnmbd log tail:\n{}\ndaemon log tail:\n{}",
-                nmbd_digest(&nmbd.log()),
-                tail(&d.log_text(), 80)
-            )
-        });
+        .unwrap_or_else(|e| fail_with_logs(e, nmbd, d));
+}
+
+/// Poll `nmbd`'s browse.dat for `pattern` and return it; fail with both logs.
+fn wait_browse_dat(nmbd: &Nmbd, pattern: &str, secs: u64, d: &Daemon) -> String {
+    nmbd.wait_browse_dat(pattern, Duration::from_secs(secs))
+        .unwrap_or_else(|e| fail_with_logs(e, nmbd, d))
 }
 
 /// A `\MAILSLOT\BROWSE` frame in a DIRECT_GROUP datagram from `src_name<00>` at `src`.
@@ -351,15 +360,7 @@ fn nbdgm_lmb_syncs_with_samba_dmb() {
 
     // The DMB pulls our list from our RAP responder 60 s after the first announcement
     // (plus its 20 s check and ~10 s clock lag, SAMBA-LAB G3).
-    let dat = nmbd
-        .wait_browse_dat("\"RUSTD\"", Duration::from_secs(150))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nnmbd log tail:\n{}\ndaemon log tail:\n{}",
-                nmbd_digest(&nmbd.log()),
-                tail(&ours.log_text(), 80)
-            )
-        });
+    let dat = wait_browse_dat(&nmbd, "\"RUSTD\"", 150, &ours);
     assert!(dat.contains("nbdgm lmb of subnet 2"), "{dat}");
     assert!(
         nmbd.log()
@@ -444,15 +445,7 @@ fn samba_lmb_syncs_with_nbdgm_dmb() {
     let announced = Instant::now();
 
     // SAMBAD syncs from our RAP responder right after announcing.
-    let dat = nmbd
-        .wait_browse_dat("\"RUSTA\"", Duration::from_secs(60))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{e}\nnmbd log tail:\n{}\ndaemon log tail:\n{}",
-                nmbd_digest(&nmbd.log()),
-                tail(&ours.log_text(), 80)
-            )
-        });
+    let dat = wait_browse_dat(&nmbd, "\"RUSTA\"", 60, &ours);
     assert!(dat.contains("nbdgm dmb"), "{dat}");
     // From our RAP responder: RUSTA announces on subnet 1 only, which SAMBAD cannot hear.
     assert!(
