@@ -51,6 +51,8 @@ pub use rap::ServerInfo;
 pub const SV_TYPE_ALL: u32 = 0xFFFF_FFFF;
 /// `ServerType` for the list of workgroups/domains (SV_TYPE_DOMAIN_ENUM).
 pub const SV_TYPE_DOMAIN_ENUM: u32 = 0x8000_0000;
+/// `ServerType` bit: only the entries heard on the browser's own subnet.
+pub const SV_TYPE_LOCAL_LIST_ONLY: u32 = 0x4000_0000;
 
 /// Largest NBSS message accepted (the 17-bit NBSS length limit).
 pub const MAX_MESSAGE: usize = 0x1_FFFF;

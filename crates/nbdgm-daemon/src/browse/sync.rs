@@ -6,6 +6,8 @@
 
 use nbdgm_api::BrowseResult;
 use nbdgm_browser::{Listed, SyncKind};
+// NetServerEnum2 type masks (MS-RAP §2.5.5.2.1).
+use nbdgm_rap::{SV_TYPE_ALL, SV_TYPE_DOMAIN_ENUM, SV_TYPE_LOCAL_LIST_ONLY};
 use std::collections::HashSet;
 use std::io::Read;
 use std::net::Ipv4Addr;
@@ -18,11 +20,6 @@ pub const SYNC_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HTTP_BODY: u64 = 4 << 20;
 /// Entries taken from one RAP answer.
 pub const MAX_RAP_ENTRIES: usize = 10_000;
-
-/// NetServerEnum2 type masks (MS-RAP §2.5.5.2.1).
-const SV_TYPE_ALL: u32 = 0xFFFF_FFFF;
-const SV_TYPE_DOMAIN_ENUM: u32 = 0x8000_0000;
-const SV_TYPE_LOCAL_LIST_ONLY: u32 = 0x4000_0000;
 
 /// A peer's list: servers, workgroups, and how it came.
 #[derive(Debug, Clone, PartialEq, Eq)]

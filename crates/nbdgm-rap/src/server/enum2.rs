@@ -7,12 +7,11 @@ use crate::rap::{
     ENTRY_LEN, ERROR_MORE_DATA, MAX_COMMENT_LEN, MAX_NAME_LEN, NERR_SUCCESS, NET_SERVER_ENUM2,
 };
 use crate::smb::{le16, le32};
+pub use crate::SV_TYPE_LOCAL_LIST_ONLY;
 use crate::{SV_TYPE_ALL, SV_TYPE_DOMAIN_ENUM};
 
 /// RAP opcode of NetServerEnum3 (NetServerEnum2 with a name to resume from).
 pub const NET_SERVER_ENUM3: u16 = 215;
-/// `ServerType` bit: only the entries heard on this subnet.
-pub const SV_TYPE_LOCAL_LIST_ONLY: u32 = 0x4000_0000;
 /// RAP status: not supported (an opcode other than 104/215).
 pub const ERROR_NOT_SUPPORTED: u16 = 50;
 /// RAP status: invalid parameter (descriptor or field).
