@@ -16,10 +16,28 @@ pub const MAX_POINTER_HOPS: usize = 10;
 pub const PLAIN_ENCODED_LEN: usize = 34;
 
 /// A NetBIOS name: 16 raw octets (15 name octets + suffix) plus an optional scope.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Eq, PartialOrd, Ord)]
 pub struct Name {
     raw: [u8; 16],
     scope: String,
+}
+
+/// Equal when the octets and the scope are: what a derive would say, but the (almost
+/// always empty) scope is compared only when it is not empty, so the per-datagram
+/// comparisons (name table, repeat cache, subscriptions) make no `memcmp` call.
+impl PartialEq for Name {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw && self.same_scope(other)
+    }
+}
+
+/// Hashes what [`PartialEq`] compares, as a derive would.
+impl core::hash::Hash for Name {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+        self.scope.hash(state);
+    }
 }
 
 impl Name {
@@ -89,6 +107,13 @@ impl Name {
 
     pub fn scope(&self) -> &str {
         &self.scope
+    }
+
+    /// True when both names have the same scope (cheap when both have none).
+    #[inline]
+    pub fn same_scope(&self, other: &Name) -> bool {
+        self.scope.len() == other.scope.len()
+            && (self.scope.is_empty() || self.scope == other.scope)
     }
 
     pub fn is_wildcard(&self) -> bool {
@@ -505,5 +530,30 @@ mod tests {
         assert_eq!(Name::from_raw(raw).name(), "NULPD");
         assert!("TOOLONGNAME123456<00>".parse::<Name>().is_err());
         assert!("X<zz>".parse::<Name>().is_err());
+    }
+
+    #[test]
+    fn equality_and_hash_cover_octets_and_scope() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let h = |n: &Name| {
+            let mut s = DefaultHasher::new();
+            n.hash(&mut s);
+            s.finish()
+        };
+        let a: Name = "FRED<20>".parse().unwrap();
+        let corp: Name = "FRED<20>.corp".parse().unwrap();
+        let corp2: Name = "FRED<20>.corp".parse().unwrap();
+        let corq: Name = "FRED<20>.corq".parse().unwrap();
+        let other: Name = "FRED<00>".parse().unwrap();
+        assert_eq!(a, a.clone());
+        assert_eq!(h(&a), h(&a.clone()));
+        assert_eq!(corp, corp2);
+        assert_eq!(h(&corp), h(&corp2));
+        assert!(corp.same_scope(&corp2) && !corp.same_scope(&corq) && !a.same_scope(&corp));
+        for (x, y) in [(&a, &corp), (&corp, &corq), (&a, &other), (&corp, &a)] {
+            assert_ne!(x, y);
+            assert_ne!(x.cmp(y), core::cmp::Ordering::Equal);
+        }
     }
 }
