@@ -223,6 +223,7 @@ fn door(cfg: &Config, own: &[Ipv4Net]) -> Door {
         max_sources: cfg.limits.max_sources,
         reply_amplification: cfg.limits.reply_amplification as usize,
         drop_log_per_s: cfg.limits.drop_log_per_s,
+        rx_moderation: Duration::from_micros(cfg.limits.rx_moderation_us.into()),
     }
 }
 
@@ -579,6 +580,16 @@ mod tests {
         let d = door(&c, &own);
         assert!(!d.name_acl.permits("203.0.113.1".parse().unwrap()));
         assert!(d.datagram_acl.permits("203.0.113.1".parse().unwrap()));
+        assert_eq!(d.rx_moderation, Duration::from_micros(50), "the default");
+    }
+
+    #[test]
+    fn receive_moderation_comes_from_limits() {
+        let own = [Ipv4Net::from_str("198.51.100.20/24").unwrap()];
+        let c = Config::from_str("[limits]\nrx_moderation_us = 200\n").unwrap();
+        assert_eq!(door(&c, &own).rx_moderation, Duration::from_micros(200));
+        let c = Config::from_str("[limits]\nrx_moderation_us = 0\n").unwrap();
+        assert!(door(&c, &own).rx_moderation.is_zero());
     }
 
     /// Issue 17 §5: no sending browser role on interfaces found automatically unless

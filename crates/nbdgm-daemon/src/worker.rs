@@ -30,6 +30,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+/// Reads in a row that must find datagrams (less than a full batch) before moderation.
+const MODERATE_AFTER: u32 = 2;
+
 /// Longest wait for the release broadcasts at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -47,6 +50,9 @@ pub trait Outlet: Send + Sync + 'static {
         except: Option<u64>,
     );
     fn name(&self, interface: Ipv4Addr, name: &Name, state: ApiNameState, by: Option<SocketAddrV4>);
+    /// The worker has passed on its events of one receive batch: wake whoever
+    /// [`Outlet::datagram`] queued for (it may wait for this).
+    fn flush(&self) {}
 }
 
 /// Door checks and limits of one worker; replaced as a whole on reload.
@@ -63,6 +69,8 @@ pub struct Door {
     /// one address at most this many times what it sent (the reply gate).
     pub reply_amplification: usize,
     pub drop_log_per_s: u32,
+    /// Receive moderation's wait (`[limits] rx_moderation_us`; zero: off).
+    pub rx_moderation: Duration,
 }
 
 /// A failed command, as the API reports it.
@@ -240,6 +248,8 @@ pub struct RuntimeStats {
     pub rx_datagram: u64,
     pub rx_bytes: u64,
     pub rx_errors: u64,
+    /// Receive moderation's waits ([`Worker::moderate`]).
+    pub rx_moderated: u64,
     pub acl_denied_name: u64,
     pub acl_denied_datagram: u64,
     pub rate_limited_rx: u64,
@@ -286,6 +296,8 @@ pub struct Worker<O: Outlet> {
     syncs_running: usize,
     /// `[browser] sync_http_port`.
     sync_http_port: u16,
+    /// Receive moderation: reads in a row that found datagrams.
+    busy_reads: u32,
 }
 
 /// An explicit address with port 0 means our own datagram port.
@@ -374,6 +386,7 @@ impl<O: Outlet> Worker<O> {
             sync_rx,
             syncs_running: 0,
             sync_http_port: apps.sync_http_port,
+            busy_reads: 0,
         }
     }
 
@@ -391,6 +404,7 @@ impl<O: Outlet> Worker<O> {
         }
         loop {
             self.flush().await;
+            self.moderate();
             let sync_rx = &mut self.sync_rx;
             let other = async {
                 tokio::select! {
@@ -422,6 +436,20 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
+    /// Receive moderation: while datagrams keep arriving (the last [`MODERATE_AFTER`]
+    /// reads all found some, each less than a full batch), wait `rx_moderation` before
+    /// the next read, so that it takes a batch instead of the one or two datagrams that
+    /// came in since: fewer system calls and wake-ups per datagram, for at most that
+    /// much more latency, and only while a stream is arriving. A read that finds
+    /// nothing or a full batch ends it. The worker has its own thread.
+    fn moderate(&mut self) {
+        let wait = self.door.rx_moderation;
+        if self.busy_reads >= MODERATE_AFTER && !wait.is_zero() {
+            self.stats.rx_moderated += 1;
+            std::thread::sleep(wait);
+        }
+    }
+
     /// Read batches (`recvmmsg`, up to [`BATCH`] packets) from the ready socket, each
     /// packet through the door.
     fn ready(&mut self, r: io::Result<()>, role: Role) {
@@ -450,8 +478,10 @@ impl<O: Outlet> Worker<O> {
                 }
             }
             if n < RECV_SLOTS {
+                self.busy_reads = if n == 0 { 0 } else { self.busy_reads + 1 };
                 return;
             }
+            self.busy_reads = 0;
             read += n;
         }
     }
@@ -533,12 +563,14 @@ impl<O: Outlet> Worker<O> {
     /// The node's events: to the pairing first (browser frames, name outcomes), then to
     /// the daemon's side (messenger, API, waiting commands).
     fn drain_events(&mut self) {
+        let now = Instant::now();
         while let Some(ev) = self.driver.engines.node.poll_event() {
-            if let Some(a) = self.driver.engines.observe(Instant::now(), &ev) {
+            if let Some(a) = self.driver.engines.observe(now, &ev) {
                 self.domain_master_aside(a);
             }
             self.event(ev);
         }
+        self.outlet.flush();
     }
 
     /// Send what the roles and the node queued, in that order, one `sendmmsg` per batch

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 
 pub(super) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
@@ -121,7 +121,7 @@ pub(super) async fn next_line<R: AsyncRead + Unpin>(lines: &mut Lines<R>) -> io:
 /// A client's queue for responses: they wait for queue bytes, never dropped.
 #[derive(Clone)]
 pub(super) struct Responder {
-    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) tx: QueueTx,
     pub(super) budget: Arc<Budget>,
 }
 
@@ -139,7 +139,7 @@ impl Responder {
             event: false,
             budget: self.budget.clone(),
         };
-        self.tx.send(q).map_err(drop)
+        self.tx.send(q)
     }
 
     pub(super) async fn closed(&self) {
@@ -158,7 +158,7 @@ pub(super) async fn connection<S: Conn>(
     let hub = shared.hub.clone();
     let (rd, wr) = tokio::io::split(stream);
     // Unbounded channel, bounded by the budget in lines and bytes.
-    let (tx, qrx) = mpsc::unbounded_channel::<Queued>();
+    let (tx, qrx) = QueueTx::channel();
     let budget = hub.budget(
         shared.config.queue_per_client,
         shared.config.queue_bytes_per_client,
@@ -414,7 +414,7 @@ pub(super) fn parse_request(line: &[u8]) -> Result<Parsed, Response> {
 /// timed write; dropped events are reported with an `overflow` event.
 pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     mut wr: W,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
+    mut rx: QueueRx,
     dropped: Arc<AtomicU64>,
     hub: Arc<Hub>,
     client: u64,
@@ -436,7 +436,7 @@ pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
                 if buf.len() >= WRITE_BATCH {
                     break;
                 }
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
             timed(WRITE_STALL_TIMEOUT, wr.write_all(&buf)).await?;
             buf.clear();
@@ -444,8 +444,8 @@ pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
                 buf = Vec::with_capacity(WRITE_BATCH);
             }
             next = match rx.try_recv() {
-                Ok(q) => Some(q),
-                Err(_) => {
+                Some(q) => Some(q),
+                None => {
                     timed(WRITE_STALL_TIMEOUT, wr.flush()).await?;
                     rx.recv().await
                 }

@@ -5,7 +5,8 @@
 //!
 //! The datagram path allocates nothing per event but the event line itself: matching
 //! fills a reused per-thread list, each wanted encoding's line is written once into a
-//! reused buffer and shared by every client that takes it.
+//! reused buffer and shared by every client that takes it. A worker's events wake each
+//! client's writer once per receive batch ([`Hub::kick_batched`]), not once per event.
 
 use super::*;
 use nbdgm_api::{ErrorCode, EventEncoding, NameEvent, Subscription, MAX_SERVER_LINE};
@@ -16,7 +17,6 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
 
 /// Counters of the API layer (part of the daemon's `stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +91,7 @@ pub(super) fn inc(c: &AtomicU64) {
 }
 
 pub(super) struct ClientSlot {
-    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) tx: QueueTx,
     /// This client's queue room in lines and bytes (the channel itself is unbounded).
     pub(super) budget: Arc<Budget>,
     /// Events dropped since the last `overflow` event (shared with the writer).
@@ -149,7 +149,7 @@ pub(super) fn addressed_to_star(dest: &Name) -> bool {
 /// whatever its suffix) when its printed form reads back; otherwise (octets printed as
 /// `<xx>`, an empty name) its octets must be the filter's.
 pub(super) fn same_name(filter: &Name, dest: &Name) -> bool {
-    if filter.scope() != dest.scope() {
+    if !filter.same_scope(dest) {
         return false;
     }
     let b = body(dest);
@@ -308,6 +308,8 @@ struct Scratch {
     targets: Vec<(u64, EventEncoding)>,
     /// The line being written.
     line: Vec<u8>,
+    /// Clients queued batched events whose writers are not woken yet.
+    unkicked: Vec<u64>,
 }
 
 /// Largest capacity a [`Scratch`] buffer keeps between datagrams.
@@ -515,7 +517,7 @@ impl Hub {
     pub(super) fn attach(
         &self,
         client: u64,
-        tx: mpsc::UnboundedSender<Queued>,
+        tx: QueueTx,
         budget: Arc<Budget>,
         dropped: Arc<AtomicU64>,
     ) {
@@ -615,21 +617,59 @@ impl Hub {
     }
 
     /// Queue a datagram event to every client with a matching subscription (once per
-    /// client however many of its subscriptions match, [`Sub::matches`]); returns how
-    /// many clients it was queued to. The runtime's one publish path: subscribers are
-    /// matched on the typed delivery, and the line is written only when one matches,
-    /// once per encoding wanted.
+    /// client however many of its subscriptions match, [`Sub::matches`]) and wake their
+    /// writers; returns how many clients it was queued to. Subscribers are matched on the
+    /// typed delivery, and the line is written only when one matches, once per encoding
+    /// wanted. (The workers publish through [`Outlet`](crate::worker::Outlet): the same,
+    /// with one wake-up per receive batch.)
+    #[cfg(test)]
     pub fn publish_datagram(&self, ev: &DatagramOut<'_>) -> usize {
+        self.publish_datagram_as(ev, false)
+    }
+
+    /// [`Hub::publish_datagram`], but when `batched` the writers of the clients it went
+    /// to are woken only by this thread's next [`Hub::kick_batched`] (once per receive
+    /// batch, not once per event).
+    fn publish_datagram_as(&self, ev: &DatagramOut<'_>, batched: bool) -> usize {
         inc(&self.counters.events_published);
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.publish_with(ev, &mut s),
-            Err(_) => self.publish_with(ev, &mut Scratch::default()),
+            Ok(mut s) => self.publish_with(ev, &mut s, batched),
+            Err(_) => self.publish_with(ev, &mut Scratch::default(), false),
         })
+    }
+
+    /// Wake the writers of the clients this thread queued batched events to since its
+    /// last call.
+    pub fn kick_batched(&self) {
+        let ids = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) if !s.unkicked.is_empty() => std::mem::take(&mut s.unkicked),
+            _ => Vec::new(),
+        });
+        if ids.is_empty() {
+            return;
+        }
+        {
+            let inner = self.lock();
+            for id in &ids {
+                if let Some(c) = inner.clients.get(id) {
+                    c.tx.kick();
+                }
+            }
+        }
+        // Keep the list's buffer for the next batch.
+        SCRATCH.with(|cell| {
+            if let Ok(mut s) = cell.try_borrow_mut() {
+                if s.unkicked.is_empty() {
+                    s.unkicked = ids;
+                    s.unkicked.clear();
+                }
+            }
+        });
     }
 
     /// Match, write and queue under one hold of the hub's lock (the line is written
     /// while it is held: the registry cannot change between matching and queueing).
-    fn publish_with(&self, ev: &DatagramOut<'_>, s: &mut Scratch) -> usize {
+    fn publish_with(&self, ev: &DatagramOut<'_>, s: &mut Scratch, batched: bool) -> usize {
         s.targets.clear();
         let inner = self.lock();
         for sub in inner.subs.values() {
@@ -678,7 +718,12 @@ impl Hub {
             let (Some(line), Some(c)) = (line, inner.clients.get(&id)) else {
                 continue;
             };
-            sent += usize::from(self.offer(c.target(), line));
+            let queued = self.offer(c.target(), line, batched);
+            if queued && batched && !s.unkicked.contains(&id) {
+                // At most one entry per connected client.
+                s.unkicked.push(id);
+            }
+            sent += usize::from(queued);
         }
         sent
     }
@@ -717,13 +762,14 @@ impl Hub {
     pub(super) fn send_line(&self, line: Line, targets: Vec<Target>) -> usize {
         targets
             .iter()
-            .filter(|t| self.offer(t.as_ref(), line.clone()))
+            .filter(|t| self.offer(t.as_ref(), line.clone(), false))
             .count()
     }
 
     /// Queue `line` to `t` if it has room in lines and bytes (its own and the total);
-    /// else count a drop. True when queued.
-    fn offer(&self, t: TargetRef<'_>, line: Line) -> bool {
+    /// else count a drop. True when queued. `quiet`: do not wake its writer (the
+    /// caller will).
+    fn offer(&self, t: TargetRef<'_>, line: Line, quiet: bool) -> bool {
         let drop_one = |c: &AtomicU64| {
             t.dropped.fetch_add(1, Ordering::Relaxed);
             inc(c);
@@ -745,7 +791,12 @@ impl Hub {
             budget: t.budget.clone(),
         };
         // Unbounded channel: the budget above is the bound (lines and bytes).
-        match t.tx.send(q) {
+        let sent = if quiet {
+            t.tx.send_quiet(q)
+        } else {
+            t.tx.send(q)
+        };
+        match sent {
             Ok(()) => {
                 inc(&self.counters.events_delivered);
                 true
@@ -788,7 +839,7 @@ impl Hub {
 
 /// A client an event goes to.
 pub(super) struct Target {
-    pub(super) tx: mpsc::UnboundedSender<Queued>,
+    pub(super) tx: QueueTx,
     pub(super) budget: Arc<Budget>,
     pub(super) dropped: Arc<AtomicU64>,
 }
@@ -797,7 +848,7 @@ pub(super) struct Target {
 /// from its [`ClientSlot`]).
 #[derive(Clone, Copy)]
 pub(super) struct TargetRef<'a> {
-    tx: &'a mpsc::UnboundedSender<Queued>,
+    tx: &'a QueueTx,
     budget: &'a Arc<Budget>,
     dropped: &'a AtomicU64,
 }
@@ -847,12 +898,19 @@ impl crate::worker::Outlet for Hub {
         delivery: &Delivery,
         except: Option<u64>,
     ) {
-        self.publish_datagram(&DatagramOut {
-            interface,
-            to,
-            delivery,
-            except,
-        });
+        self.publish_datagram_as(
+            &DatagramOut {
+                interface,
+                to,
+                delivery,
+                except,
+            },
+            true,
+        );
+    }
+
+    fn flush(&self) {
+        self.kick_batched();
     }
 
     fn name(

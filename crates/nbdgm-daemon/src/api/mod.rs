@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Longest time a forwarded request may take before the client gets `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,6 +64,99 @@ struct Queued {
 impl Drop for Queued {
     fn drop(&mut self) {
         self.budget.give(self.taken, self.event);
+    }
+}
+
+/// The sending side of one client's queue. The channel is unbounded (the [`Budget`]
+/// bounds it); its writer waits on `kick`, not on the channel, so the datagram path
+/// can queue a whole receive batch and wake the writer once ([`QueueTx::send_quiet`],
+/// then [`QueueTx::kick`]). Every other send kicks at once. A dropped sender kicks too,
+/// so the writer sees the channel close.
+struct QueueTx {
+    /// `None` only while being dropped.
+    tx: Option<mpsc::UnboundedSender<Queued>>,
+    kick: Arc<tokio::sync::Notify>,
+}
+
+impl QueueTx {
+    /// A new queue: its sender and its writer's receiver.
+    fn channel() -> (QueueTx, QueueRx) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let kick = Arc::new(tokio::sync::Notify::new());
+        let rx = QueueRx {
+            rx,
+            kick: kick.clone(),
+        };
+        (Self { tx: Some(tx), kick }, rx)
+    }
+
+    /// Queue `q` and wake the writer; an error when the writer is gone.
+    fn send(&self, q: Queued) -> Result<(), ()> {
+        self.send_quiet(q)?;
+        self.kick();
+        Ok(())
+    }
+
+    /// Queue `q` without waking the writer: the caller must [`QueueTx::kick`] later.
+    fn send_quiet(&self, q: Queued) -> Result<(), ()> {
+        match &self.tx {
+            Some(tx) => tx.send(q).map_err(drop),
+            None => Err(()),
+        }
+    }
+
+    /// Wake the writer (at most one wake-up is stored).
+    fn kick(&self) {
+        self.kick.notify_one();
+    }
+
+    /// Resolves when the writer is gone.
+    async fn closed(&self) {
+        if let Some(tx) = &self.tx {
+            tx.closed().await
+        }
+    }
+}
+
+impl Clone for QueueTx {
+    fn clone(&self) -> Self {
+        QueueTx {
+            tx: self.tx.clone(),
+            kick: self.kick.clone(),
+        }
+    }
+}
+
+impl Drop for QueueTx {
+    fn drop(&mut self) {
+        // The sender first: a writer woken by the kick must find it gone if it was the last.
+        drop(self.tx.take());
+        self.kick();
+    }
+}
+
+/// The writer's side of a client's queue.
+struct QueueRx {
+    rx: mpsc::UnboundedReceiver<Queued>,
+    kick: Arc<tokio::sync::Notify>,
+}
+
+impl QueueRx {
+    /// The next queued line, waiting for a kick when there is none; `None` when every
+    /// sender is gone.
+    async fn recv(&mut self) -> Option<Queued> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(q) => return Some(q),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => self.kick.notified().await,
+            }
+        }
+    }
+
+    /// The next queued line if one is there now.
+    fn try_recv(&mut self) -> Option<Queued> {
+        self.rx.try_recv().ok()
     }
 }
 

@@ -828,7 +828,7 @@ fn total_queue_bytes_are_capped_across_clients() {
     let hub = Hub::with_queue_bytes_total(200_000);
     let mut keep = Vec::new();
     for id in 1..=4u64 {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = QueueTx::channel();
         keep.push(rx);
         hub.attach(id, tx, hub.budget(10_000, 1 << 30), Arc::default());
         hub.subscribe(id, Subscription::default());
@@ -843,9 +843,90 @@ fn total_queue_bytes_are_capped_across_clients() {
     assert_eq!(st.events_delivered + st.events_dropped_total_bytes, 80);
     // Written lines give their bytes back.
     for rx in &mut keep {
-        while rx.try_recv().is_ok() {}
+        while rx.try_recv().is_some() {}
     }
     assert_eq!(hub.stats().queued_bytes, 0);
+}
+
+/// Counts the wake-ups of a task (a writer waiting on its queue).
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn wakes() -> (Arc<Wakes>, std::task::Waker) {
+    let w = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    (w.clone(), std::task::Waker::from(w))
+}
+
+#[test]
+fn the_receive_path_wakes_a_writer_once_per_batch() {
+    use crate::worker::Outlet;
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let hub = Hub::new();
+    let (tx, mut rx) = QueueTx::channel();
+    hub.attach(1, tx, hub.budget(100, 1 << 20), Arc::default());
+    hub.subscribe(1, Subscription::default());
+    let (count, waker) = wakes();
+    let mut cx = Context::from_waker(&waker);
+    let ev = dgram("X<00>", None, true, "0102");
+    {
+        let mut recv = Box::pin(rx.recv());
+        assert!(
+            recv.as_mut().poll(&mut cx).is_pending(),
+            "nothing queued yet"
+        );
+        for _ in 0..10 {
+            hub.datagram(ev.interface, ev.to, &ev.delivery, None);
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "not woken per event");
+        hub.flush();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "woken once for the batch"
+        );
+        assert!(matches!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(_))));
+    }
+    let mut got = 1;
+    while rx.try_recv().is_some() {
+        got += 1;
+    }
+    assert_eq!(got, 10);
+    // Nothing batched since: the next flush wakes nobody.
+    let mut recv = Box::pin(rx.recv());
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    hub.flush();
+    assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    // Any other publish wakes the writer at once.
+    assert_eq!(hub.publish_datagram(&ev.out()), 1);
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    assert!(matches!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(_))));
+}
+
+#[test]
+fn a_writer_waiting_for_a_kick_sees_its_queue_close() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let (tx, mut rx) = QueueTx::channel();
+    let tx2 = tx.clone();
+    let (count, waker) = wakes();
+    let mut cx = Context::from_waker(&waker);
+    let mut recv = Box::pin(rx.recv());
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    drop(tx);
+    assert_eq!(count.0.load(Ordering::SeqCst), 1, "a dropped sender kicks");
+    assert!(
+        recv.as_mut().poll(&mut cx).is_pending(),
+        "one sender is left"
+    );
+    drop(tx2);
+    assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    assert!(matches!(recv.as_mut().poll(&mut cx), Poll::Ready(None)));
 }
 
 #[test]

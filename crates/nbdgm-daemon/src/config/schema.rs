@@ -351,6 +351,10 @@ pub struct LimitsConfig {
     pub drop_log_per_s: u32,
     /// Names the node may hold.
     pub max_names: usize,
+    /// Receive moderation (µs): while datagrams keep arriving faster than a worker
+    /// reads them one or two at a time, it waits this long before its next read, so
+    /// that the read takes a batch. 0 turns it off.
+    pub rx_moderation_us: u32,
 }
 
 impl Default for LimitsConfig {
@@ -369,6 +373,7 @@ impl Default for LimitsConfig {
             reply_amplification: 4,
             drop_log_per_s: 5,
             max_names: 256,
+            rx_moderation_us: 50,
         }
     }
 }

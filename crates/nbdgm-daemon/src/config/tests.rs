@@ -480,6 +480,12 @@ fn value_errors_have_line_and_key() {
         2,
     );
     expect(
+        "[limits]\nrx_moderation_us = 1001\n",
+        ErrorKind::Value,
+        "limits.rx_moderation_us",
+        2,
+    );
+    expect(
         "[node]\nname = \"A\"\n[limits]\nmax_names = 1\n",
         ErrorKind::Value,
         "limits.max_names",

@@ -219,6 +219,7 @@ impl Config {
         in_range("limits.max_sources", l.max_sources, 1, 1_000_000)?;
         in_range("limits.reply_amplification", l.reply_amplification, 1, 1000)?;
         in_range("limits.max_names", l.max_names, 1, 10_000)?;
+        in_range("limits.rx_moderation_us", l.rx_moderation_us, 0, 1000)?;
         let names = self.names().len();
         if names > l.max_names {
             return Err(issue(

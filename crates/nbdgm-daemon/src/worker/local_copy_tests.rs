@@ -17,6 +17,7 @@ fn door() -> Door {
         max_sources: 1024,
         reply_amplification: 4,
         drop_log_per_s: 10,
+        rx_moderation: Duration::ZERO,
     }
 }
 

@@ -54,6 +54,7 @@ fn door() -> Door {
         max_sources: 1024,
         reply_amplification: 4,
         drop_log_per_s: 10,
+        rx_moderation: Duration::ZERO,
     }
 }
 
@@ -156,6 +157,58 @@ fn loopback_worker(
         Worker::new(node, sockets, door, hub, AppsConfig::default()),
         to,
     )
+}
+
+/// Receive moderation waits only after reads in a row that each found datagrams but
+/// less than a batch; a read that finds nothing ends it, and zero turns it off.
+#[test]
+fn receive_moderation_waits_only_while_datagrams_keep_coming() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let wait = Duration::from_millis(2);
+    let d = Door {
+        rx_moderation: wait,
+        ..door()
+    };
+    let (mut w, to) = loopback_worker(d, Arc::new(Hub::new()), &rt);
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let SocketAddr::V4(from) = sender.local_addr().unwrap() else {
+        unreachable!()
+    };
+    let bytes = packet(from);
+    let busy_read = |w: &mut Worker<Hub>| {
+        sender.send_to(&bytes, to).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        w.ready(Ok(()), Role::DatagramUnicast);
+    };
+    let moderated = |w: &mut Worker<Hub>| {
+        let t = Instant::now();
+        w.moderate();
+        (w.stats.rx_moderated, t.elapsed())
+    };
+    busy_read(&mut w);
+    assert_eq!(moderated(&mut w).0, 0, "one busy read is not a stream");
+    busy_read(&mut w);
+    let (n, took) = moderated(&mut w);
+    assert_eq!(n, 1, "two busy reads in a row are");
+    assert!(took >= wait, "waited {took:?}");
+    busy_read(&mut w);
+    assert_eq!(moderated(&mut w).0, 2, "still arriving");
+    // A read that finds nothing ends it.
+    std::thread::sleep(Duration::from_millis(20));
+    w.ready(Ok(()), Role::DatagramUnicast);
+    assert_eq!(moderated(&mut w).0, 2);
+    busy_read(&mut w);
+    assert_eq!(moderated(&mut w).0, 2);
+    assert_eq!(w.stats.rx_datagram, 4);
+    // Zero: off.
+    w.door.rx_moderation = Duration::ZERO;
+    busy_read(&mut w);
+    busy_read(&mut w);
+    assert_eq!(moderated(&mut w).0, 2);
 }
 
 /// More datagrams than one `recvmmsg` batch, from an allowed and a denied source, all
