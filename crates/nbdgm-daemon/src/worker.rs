@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-/// Reads in a row that must find datagrams (less than a full batch) before moderation.
+/// Reads in a row that must find datagrams piling up before moderation.
 const MODERATE_AFTER: u32 = 2;
+/// Datagrams one read must find to count as piling up (a requester waiting for each
+/// answer in turn never has more than one queued).
+const MODERATE_MIN: usize = 2;
 
 /// Longest wait for the release broadcasts at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -436,18 +439,27 @@ impl<O: Outlet> Worker<O> {
         }
     }
 
-    /// Receive moderation: while datagrams keep arriving (the last [`MODERATE_AFTER`]
-    /// reads all found some, each less than a full batch), wait `rx_moderation` before
-    /// the next read, so that it takes a batch instead of the one or two datagrams that
-    /// came in since: fewer system calls and wake-ups per datagram, for at most that
-    /// much more latency, and only while a stream is arriving. A read that finds
-    /// nothing or a full batch ends it. The worker has its own thread.
+    /// Receive moderation on the datagram service: while datagrams pile up faster than
+    /// the worker reads them (the last [`MODERATE_AFTER`] reads each found at least
+    /// [`MODERATE_MIN`] but less than a full batch), wait `rx_moderation` before the next
+    /// read, so that it takes a batch: fewer system calls and wake-ups per datagram,
+    /// for at most that much more latency, and only while a stream arrives. A read
+    /// that finds fewer or a full batch ends it, and so does any name-service read:
+    /// a requester waiting for its answers (one at a time or a window of them) is
+    /// never made to wait. The worker has its own thread.
     fn moderate(&mut self) {
         let wait = self.door.rx_moderation;
         if self.busy_reads >= MODERATE_AFTER && !wait.is_zero() {
             self.stats.rx_moderated += 1;
             std::thread::sleep(wait);
         }
+    }
+
+    /// Count a read of `n` datagrams from `role`'s socket for [`Worker::moderate`].
+    fn note_read(&mut self, role: Role, n: usize) {
+        let piling_up = (MODERATE_MIN..RECV_SLOTS).contains(&n)
+            && matches!(role, Role::DatagramUnicast | Role::DatagramBroadcast);
+        self.busy_reads = if piling_up { self.busy_reads + 1 } else { 0 };
     }
 
     /// Read batches (`recvmmsg`, up to [`BATCH`] packets) from the ready socket, each
@@ -477,11 +489,10 @@ impl<O: Outlet> Worker<O> {
                     Some(Recv::Truncated) => self.stats.rx_errors += 1,
                 }
             }
+            self.note_read(role, n);
             if n < RECV_SLOTS {
-                self.busy_reads = if n == 0 { 0 } else { self.busy_reads + 1 };
                 return;
             }
-            self.busy_reads = 0;
             read += n;
         }
     }

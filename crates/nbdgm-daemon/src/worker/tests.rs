@@ -159,10 +159,12 @@ fn loopback_worker(
     )
 }
 
-/// Receive moderation waits only after reads in a row that each found datagrams but
-/// less than a batch; a read that finds nothing ends it, and zero turns it off.
+/// Receive moderation waits only after datagram-service reads in a row that each found
+/// datagrams piling up (two or more, less than a batch); one datagram per read (a
+/// requester waiting for each answer), an empty read or a name-service read ends it,
+/// and zero turns it off.
 #[test]
-fn receive_moderation_waits_only_while_datagrams_keep_coming() {
+fn receive_moderation_waits_only_while_datagrams_pile_up() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -179,8 +181,11 @@ fn receive_moderation_waits_only_while_datagrams_keep_coming() {
         unreachable!()
     };
     let bytes = packet(from);
-    let busy_read = |w: &mut Worker<Hub>| {
-        sender.send_to(&bytes, to).unwrap();
+    // `k` datagrams queued, then one read.
+    let read = |w: &mut Worker<Hub>, k: usize| {
+        for _ in 0..k {
+            sender.send_to(&bytes, to).unwrap();
+        }
         std::thread::sleep(Duration::from_millis(20));
         w.ready(Ok(()), Role::DatagramUnicast);
     };
@@ -189,25 +194,33 @@ fn receive_moderation_waits_only_while_datagrams_keep_coming() {
         w.moderate();
         (w.stats.rx_moderated, t.elapsed())
     };
-    busy_read(&mut w);
-    assert_eq!(moderated(&mut w).0, 0, "one busy read is not a stream");
-    busy_read(&mut w);
+    read(&mut w, 2);
+    assert_eq!(moderated(&mut w).0, 0, "one read is not a stream");
+    read(&mut w, 3);
     let (n, took) = moderated(&mut w);
-    assert_eq!(n, 1, "two busy reads in a row are");
+    assert_eq!(n, 1, "two reads in a row with datagrams piling up are");
     assert!(took >= wait, "waited {took:?}");
-    busy_read(&mut w);
-    assert_eq!(moderated(&mut w).0, 2, "still arriving");
-    // A read that finds nothing ends it.
-    std::thread::sleep(Duration::from_millis(20));
-    w.ready(Ok(()), Role::DatagramUnicast);
+    read(&mut w, 2);
+    assert_eq!(moderated(&mut w).0, 2, "still piling up");
+    // A read that finds one datagram ends it: a requester waiting for each answer.
+    for _ in 0..4 {
+        read(&mut w, 1);
+        assert_eq!(moderated(&mut w).0, 2);
+    }
+    // So does an empty read.
+    read(&mut w, 2);
+    read(&mut w, 0);
+    read(&mut w, 2);
     assert_eq!(moderated(&mut w).0, 2);
-    busy_read(&mut w);
+    // And a read of the name service.
+    w.note_read(Role::NameUnicast, 5);
+    read(&mut w, 2);
     assert_eq!(moderated(&mut w).0, 2);
-    assert_eq!(w.stats.rx_datagram, 4);
+    assert_eq!(w.stats.rx_datagram, 17);
     // Zero: off.
     w.door.rx_moderation = Duration::ZERO;
-    busy_read(&mut w);
-    busy_read(&mut w);
+    read(&mut w, 2);
+    read(&mut w, 2);
     assert_eq!(moderated(&mut w).0, 2);
 }
 
