@@ -122,7 +122,8 @@ impl Driver {
             arrivals: Mutex::new(Arrivals::default()),
             batch: RecvBatch::new(RECV_SLOTS, RECV_BUF),
             batch_role: Role::DatagramUnicast,
-            out: SendBatch::new(SEND_SLOTS),
+            // Answers to one requester go as one GSO message per run.
+            out: SendBatch::new(SEND_SLOTS).with_gso(true),
             out_service: Service::Name,
         }
     }

@@ -13,6 +13,13 @@
 //! and the ones behind it still go out, in order. A full kernel queue (`EAGAIN`) stops
 //! the batch: the unsent rest stays queued for the caller to wait for writability and
 //! call again, or to give up on.
+//!
+//! With [`SendBatch::with_gso`], a run of queued datagrams of one size (at most
+//! [`GSO_MAX_SEGMENT`] octets) to one destination goes as one message that the kernel
+//! cuts into those datagrams (UDP GSO, `UDP_SEGMENT`, Linux ≥ 4.18): the same datagrams
+//! on the wire, one trip through the stack for the run. Answers to one requester are
+//! such runs. If the kernel refuses a GSO message, the batch stops using GSO and sends
+//! each datagram by itself, so every datagram still gets its own result.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -25,6 +32,18 @@ pub const MAX_SLOTS: usize = 32;
 /// Payload bytes the buffer keeps between batches; beyond this it is shrunk back when
 /// drained (a burst of large datagrams does not pin its memory).
 const KEEP_BYTES: usize = 256 * 1024;
+/// Largest datagram sent in a GSO run (well below any Ethernet MTU, which the kernel
+/// requires of a segment).
+pub const GSO_MAX_SEGMENT: usize = 1024;
+/// Most datagrams in one GSO run (the kernel's `UDP_MAX_SEGMENTS` is 64 or more).
+const GSO_MAX_SEGMENTS: usize = 64;
+/// Most payload octets in one GSO run (one IP packet before it is cut).
+const GSO_MAX_BYTES: usize = 60_000;
+/// `SOL_UDP` / `UDP_SEGMENT` (linux/udp.h; not in libc for every target).
+const SOL_UDP: libc::c_int = 17;
+const UDP_SEGMENT: libc::c_int = 103;
+/// Control words per message: one `cmsghdr` with a `u16` (CMSG_SPACE(2) is 24).
+const CONTROL_WORDS: usize = 4;
 
 /// One queued datagram.
 #[derive(Debug)]
@@ -42,6 +61,8 @@ pub struct SendBatch {
     cap: usize,
     /// Slots before this one have their result.
     done: usize,
+    /// Send runs to one destination as one GSO message ([`SendBatch::with_gso`]).
+    gso: bool,
 }
 
 impl SendBatch {
@@ -53,7 +74,20 @@ impl SendBatch {
             slots: Vec::with_capacity(cap),
             cap,
             done: 0,
+            gso: false,
         }
+    }
+
+    /// Send runs of same-size datagrams to one destination as one UDP GSO message
+    /// each (until the kernel refuses one).
+    pub fn with_gso(mut self, on: bool) -> SendBatch {
+        self.gso = on;
+        self
+    }
+
+    /// Whether runs still go as GSO messages.
+    pub fn gso(&self) -> bool {
+        self.gso
     }
 
     /// Datagrams one batch holds.
@@ -109,17 +143,20 @@ impl SendBatch {
         &mut self,
         mut call: impl FnMut(&mut [libc::mmsghdr]) -> io::Result<usize>,
     ) -> io::Result<()> {
-        // Each round either gives at least one datagram its result or returns.
-        for _ in 0..=self.cap {
+        // Each round either gives at least one datagram its result or returns (or turns
+        // GSO off, once).
+        for _ in 0..=self.cap + 1 {
             if self.done >= self.slots.len() {
                 return Ok(());
             }
             match self.call_once(&mut call) {
                 Ok(n) => self.done += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
+                Err((e, _)) if e.kind() == io::ErrorKind::WouldBlock => return Err(e),
                 // EINTR: nothing was sent, try again.
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
+                Err((e, _)) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The kernel refused a GSO run: from now on, one message per datagram.
+                Err((_, true)) => self.gso = false,
+                Err((e, false)) => {
                     // The first unsent datagram's own error (sendmmsg sent none).
                     self.slots[self.done].result = Some(Err(e));
                     self.done += 1;
@@ -133,38 +170,69 @@ impl SendBatch {
         Ok(())
     }
 
-    /// One call for the unsent slots: how many the kernel took (their results set).
+    /// One call for the unsent slots: how many datagrams the kernel took (their results
+    /// set). The error says whether the message it is for (the first) was a GSO run.
     #[allow(unsafe_code)]
     fn call_once(
         &mut self,
         call: &mut impl FnMut(&mut [libc::mmsghdr]) -> io::Result<usize>,
-    ) -> io::Result<usize> {
+    ) -> Result<usize, (io::Error, bool)> {
         let pending = &mut self.slots[self.done..];
-        let n = pending.len().min(MAX_SLOTS);
         // SAFETY (zeroed): plain C structs, all-zero is a valid value (null pointers,
         // zero lengths).
         let mut names: [libc::sockaddr_in; MAX_SLOTS] = unsafe { zeroed() };
         let mut iovs: [libc::iovec; MAX_SLOTS] = unsafe { zeroed() };
         let mut hdrs: [libc::mmsghdr; MAX_SLOTS] = unsafe { zeroed() };
-        for (i, s) in pending.iter().take(n).enumerate() {
-            names[i] = sockaddr(s.to);
-            let bytes = &self.data[s.bytes.clone()];
-            iovs[i] = libc::iovec {
+        let mut controls = [[0u64; CONTROL_WORDS]; MAX_SLOTS];
+        // Datagrams per message.
+        let mut runs = [0usize; MAX_SLOTS];
+        let (mut h, mut i) = (0, 0);
+        while i < pending.len() && h < MAX_SLOTS {
+            let first = &pending[i];
+            let len = first.bytes.len();
+            let mut k = 1;
+            if self.gso && (1..=GSO_MAX_SEGMENT).contains(&len) {
+                while let Some(next) = pending.get(i + k) {
+                    if k >= GSO_MAX_SEGMENTS
+                        || (k + 1) * len > GSO_MAX_BYTES
+                        || next.to != first.to
+                        || next.bytes.len() != len
+                        || next.bytes.start != pending[i + k - 1].bytes.end
+                    {
+                        break;
+                    }
+                    k += 1;
+                }
+            }
+            names[h] = sockaddr(first.to);
+            // A run's payloads are adjacent in the buffer (queued in order).
+            let bytes = &self.data[first.bytes.start..pending[i + k - 1].bytes.end];
+            iovs[h] = libc::iovec {
                 // The kernel only reads through it (sendmmsg).
                 iov_base: bytes.as_ptr() as *mut libc::c_void,
                 iov_len: bytes.len(),
             };
-            let h = &mut hdrs[i].msg_hdr;
-            h.msg_name = (&mut names[i] as *mut libc::sockaddr_in).cast();
-            h.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            h.msg_iov = &mut iovs[i];
-            h.msg_iovlen = 1;
+            let m = &mut hdrs[h].msg_hdr;
+            m.msg_name = (&mut names[h] as *mut libc::sockaddr_in).cast();
+            m.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_iov = &mut iovs[h];
+            m.msg_iovlen = 1;
+            if k > 1 {
+                set_segment(m, &mut controls[h], len as u16);
+            }
+            runs[h] = k;
+            h += 1;
+            i += k;
         }
-        let sent = call(&mut hdrs[..n])?.min(n);
-        for (s, h) in pending.iter_mut().zip(&hdrs[..sent]) {
-            s.result = Some(Ok(h.msg_len as usize));
+        let sent = match call(&mut hdrs[..h]) {
+            Ok(n) => n.min(h),
+            Err(e) => return Err((e, runs[0] > 1)),
+        };
+        let took: usize = runs[..sent].iter().sum();
+        for s in &mut pending[..took] {
+            s.result = Some(Ok(s.bytes.len()));
         }
-        Ok(sent)
+        Ok(took)
     }
 
     /// Give every unsent datagram `kind` as its result (the caller gave up on them).
@@ -187,6 +255,25 @@ impl SendBatch {
         self.done = 0;
         self.data.clear();
         self.data.shrink_to(KEEP_BYTES);
+    }
+}
+
+/// Give `m` a `UDP_SEGMENT` control message of `seg` (in `control`, which must outlive
+/// the call that sends `m`).
+#[allow(unsafe_code)]
+fn set_segment(m: &mut libc::msghdr, control: &mut [u64; CONTROL_WORDS], seg: u16) {
+    m.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is arithmetic.
+    m.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u16>() as libc::c_uint) } as _;
+    // SAFETY: `m` has a control buffer of `msg_controllen` bytes (at most the 32 of
+    // `control`), room for one cmsghdr and its u16, so CMSG_FIRSTHDR is non-null and
+    // CMSG_DATA points inside it; the data is written unaligned.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(m);
+        (*c).cmsg_level = SOL_UDP;
+        (*c).cmsg_type = UDP_SEGMENT;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as libc::c_uint) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
     }
 }
 
@@ -284,11 +371,90 @@ mod tests {
     }
 
     #[test]
+    fn runs_to_one_destination_go_as_one_gso_message_each() {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = SendBatch::new(32).with_gso(true);
+        let mut want: Vec<(SocketAddrV4, Vec<u8>)> = Vec::new();
+        let mut queue = |to: SocketAddrV4, bytes: Vec<u8>| {
+            assert!(batch.push(to, &bytes));
+            want.push((to, bytes));
+        };
+        for i in 0..5u8 {
+            queue(v4(&a), vec![i; 40]);
+        }
+        queue(v4(&b), vec![9; 40]);
+        for i in 5..10u8 {
+            queue(v4(&a), vec![i; 40]);
+        }
+        queue(v4(&a), vec![10; 41]); // another size
+        queue(v4(&a), vec![11; 2000]); // too large for a run
+        queue(v4(&a), vec![12; 2000]);
+        let mut messages = Vec::new();
+        batch
+            .send_with(|h| {
+                messages.push(h.len());
+                sendmmsg(tx.as_fd(), h)
+            })
+            .unwrap();
+        assert!(batch.gso(), "loopback takes UDP GSO (Linux >= 4.18)");
+        assert_eq!(
+            messages,
+            vec![6],
+            "one call: a x5, b, a x5, the 41, two of 2000"
+        );
+        let r = results(&mut batch);
+        assert_eq!(r.len(), want.len());
+        for ((to, res), (wto, wbytes)) in r.iter().zip(&want) {
+            assert_eq!((to, *res), (wto, Ok(wbytes.len())));
+        }
+        // Each receiver gets its datagrams one by one, intact and in order.
+        for rx in [&a, &b] {
+            for (_, bytes) in want.iter().filter(|(to, _)| *to == v4(rx)) {
+                let (got, from) = recv(rx);
+                assert_eq!(&got, bytes);
+                assert_eq!(from, tx.local_addr().unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_gso_message_turns_gso_off_and_every_datagram_still_goes() {
+        let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+        let mut batch = SendBatch::new(8).with_gso(true);
+        for _ in 0..4 {
+            batch.push(to, b"same");
+        }
+        let mut calls = Vec::new();
+        let mut inner = fake(&[]);
+        batch
+            .send_with(|h| {
+                let gso = h.iter().any(|x| x.msg_hdr.msg_controllen > 0);
+                calls.push((h.len(), gso));
+                if gso {
+                    return Err(io::Error::from_raw_os_error(libc::EIO));
+                }
+                inner(h)
+            })
+            .unwrap();
+        assert_eq!(calls, vec![(1, true), (4, false)]);
+        assert!(!batch.gso());
+        let r = results(&mut batch);
+        assert!(r.iter().all(|x| x.1 == Ok(4)), "{r:?}");
+    }
+
+    #[test]
     fn a_refused_datagram_gets_its_error_and_the_rest_still_go_out() {
+        refused_datagrams(false);
+        refused_datagrams(true);
+    }
+
+    fn refused_datagrams(gso: bool) {
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = v4(&rx);
-        let mut batch = SendBatch::new(8);
+        let mut batch = SendBatch::new(8).with_gso(gso);
         batch.push(to, b"one");
         batch.push(to, b"two");
         // Port 0 is refused by UDP (EINVAL); so is a datagram longer than UDP allows.
@@ -313,6 +479,7 @@ mod tests {
         assert_eq!(recv(&rx).0, b"one");
         assert_eq!(recv(&rx).0, b"two");
         assert_eq!(recv(&rx).0, b"five");
+        assert_eq!(batch.gso(), gso, "a datagram's own error leaves GSO on");
     }
 
     /// A fake kernel that takes `take[k]` datagrams on call `k`, then reports a full
