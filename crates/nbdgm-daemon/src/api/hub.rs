@@ -719,9 +719,11 @@ impl Hub {
                 continue;
             };
             let queued = self.offer(c.target(), line, batched);
-            if queued && batched && !s.unkicked.contains(&id) {
-                // At most one entry per connected client.
-                s.unkicked.push(id);
+            if queued && batched {
+                // Sorted, at most one entry per connected client.
+                if let Err(at) = s.unkicked.binary_search(&id) {
+                    s.unkicked.insert(at, id);
+                }
             }
             sent += usize::from(queued);
         }
