@@ -459,7 +459,11 @@ impl<O: Outlet> Worker<O> {
     fn note_read(&mut self, role: Role, n: usize) {
         let piling_up = (MODERATE_MIN..RECV_SLOTS).contains(&n)
             && matches!(role, Role::DatagramUnicast | Role::DatagramBroadcast);
-        self.busy_reads = if piling_up { self.busy_reads + 1 } else { 0 };
+        self.busy_reads = if piling_up {
+            self.busy_reads.saturating_add(1)
+        } else {
+            0
+        };
     }
 
     /// Read batches (`recvmmsg`, up to [`BATCH`] packets) from the ready socket, each
