@@ -6,7 +6,8 @@
 # and the functions with the largest inclusive share. Needs perf and root (or perf_event_paranoid <= 1).
 #   bench/profile-throughput.sh                         (target/release/nbdgm)
 #   NBDGM=/path/to/nbdgm bench/profile-throughput.sh    (another build, e.g. to compare before and after)
-#   COUNT=3000000 OUT=/tmp/p.data bench/profile-throughput.sh
+#   COUNT=8000000 OUT=/tmp/p.data bench/profile-throughput.sh
+# COUNT must keep the flood going for the 12 s after the daemon starts (the default does at ~350,000/s).
 # The flood is bounded by COUNT and 20 s; only the processes this script starts are waited for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
