@@ -641,29 +641,20 @@ impl Hub {
     /// Wake the writers of the clients this thread queued batched events to since its
     /// last call.
     pub fn kick_batched(&self) {
-        let ids = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) if !s.unkicked.is_empty() => std::mem::take(&mut s.unkicked),
-            _ => Vec::new(),
-        });
-        if ids.is_empty() {
-            return;
-        }
-        {
+        SCRATCH.with(|cell| {
+            let Ok(mut s) = cell.try_borrow_mut() else {
+                return;
+            };
+            if s.unkicked.is_empty() {
+                return;
+            }
             let inner = self.lock();
-            for id in &ids {
+            for id in &s.unkicked {
                 if let Some(c) = inner.clients.get(id) {
                     c.tx.kick();
                 }
             }
-        }
-        // Keep the list's buffer for the next batch.
-        SCRATCH.with(|cell| {
-            if let Ok(mut s) = cell.try_borrow_mut() {
-                if s.unkicked.is_empty() {
-                    s.unkicked = ids;
-                    s.unkicked.clear();
-                }
-            }
+            s.unkicked.clear();
         });
     }
 
