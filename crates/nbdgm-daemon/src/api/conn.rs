@@ -12,6 +12,7 @@ use nbdgm_api::{
     self as proto, ErrorCode, EventEncoding, Op, Request, Response, SubscribeResult, MAX_LINE,
 };
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 pub(super) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
 
-pub(super) fn start_client<S: Conn>(
+pub(super) fn start_client<S: Conn + AsFd>(
     shared: &Arc<Shared>,
     stream: S,
     info: ClientInfo,
@@ -67,7 +68,10 @@ pub(super) fn start_client<S: Conn>(
     }
     inc(&shared.hub.counters.clients_total);
     let guard = ActiveGuard(shared.clone(), key);
-    tokio::spawn(connection(guard, stream, Arc::new(info), first, shutdown));
+    // A duplicate for write-through (queue.rs); without one the writer writes it all.
+    let sock = stream.as_fd().try_clone_to_owned().ok();
+    let info = Arc::new(info);
+    tokio::spawn(connection(guard, stream, sock, info, first, shutdown));
 }
 
 /// A TCP client's authenticated `hello`, and the bytes it sent after it.
@@ -150,6 +154,7 @@ impl Responder {
 pub(super) async fn connection<S: Conn>(
     guard: ActiveGuard,
     stream: S,
+    sock: Option<OwnedFd>,
     info: Arc<ClientInfo>,
     hello: Option<Hello>,
     mut shutdown: watch::Receiver<bool>,
@@ -158,7 +163,7 @@ pub(super) async fn connection<S: Conn>(
     let hub = shared.hub.clone();
     let (rd, wr) = tokio::io::split(stream);
     // Unbounded channel, bounded by the budget in lines and bytes.
-    let (tx, qrx) = QueueTx::channel();
+    let (tx, qrx) = QueueTx::channel_to(sock);
     let budget = hub.budget(
         shared.config.queue_per_client,
         shared.config.queue_bytes_per_client,
@@ -411,7 +416,8 @@ pub(super) fn parse_request(line: &[u8]) -> Result<Parsed, Response> {
 
 /// Drain the client's queue into the socket: lines are gathered into one reused
 /// buffer (up to [`WRITE_BATCH`] bytes, or one longer line) and written with one
-/// timed write; dropped events are reported with an `overflow` event.
+/// timed write; dropped events are reported with an `overflow` event. Between its
+/// writes, a publishing thread may write a batch through (queue.rs).
 pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut rx: QueueRx,
@@ -420,36 +426,25 @@ pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     client: u64,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
-    let result: io::Result<()> = async {
-        let mut next = rx.recv().await;
-        while next.is_some() {
-            while let Some(q) = next.take() {
-                buf.extend_from_slice(&q.line);
-                drop(q); // its queue bytes are free again
-                if dropped.load(Ordering::Relaxed) > 0 {
-                    let n = dropped.swap(0, Ordering::Relaxed);
-                    inc(&hub.counters.overflow_events);
-                    if let Some(l) = encode_line(&proto::Event::Overflow { dropped: n }) {
-                        buf.extend_from_slice(&l);
-                    }
-                }
-                if buf.len() >= WRITE_BATCH {
-                    break;
-                }
-                next = rx.try_recv();
+    let overflow = |buf: &mut Vec<u8>| {
+        if dropped.load(Ordering::Relaxed) > 0 {
+            let n = dropped.swap(0, Ordering::Relaxed);
+            inc(&hub.counters.overflow_events);
+            if let Some(l) = encode_line(&proto::Event::Overflow { dropped: n }) {
+                buf.extend_from_slice(&l);
             }
-            timed(WRITE_STALL_TIMEOUT, wr.write_all(&buf)).await?;
+        }
+    };
+    let result: io::Result<()> = async {
+        while rx.gather(&mut buf, WRITE_BATCH, overflow).await {
+            let written = timed(WRITE_STALL_TIMEOUT, wr.write_all(&buf)).await;
             buf.clear();
             if buf.capacity() > 4 * WRITE_BATCH {
                 buf = Vec::with_capacity(WRITE_BATCH);
             }
-            next = match rx.try_recv() {
-                Some(q) => Some(q),
-                None => {
-                    timed(WRITE_STALL_TIMEOUT, wr.flush()).await?;
-                    rx.recv().await
-                }
-            };
+            written?;
+            timed(WRITE_STALL_TIMEOUT, wr.flush()).await?;
+            rx.release();
         }
         let _ = timed(REJECT_WRITE_TIMEOUT, wr.shutdown()).await;
         Ok(())

@@ -5,9 +5,11 @@
 //!
 //! The datagram path allocates nothing per event but the event line itself: matching
 //! fills a reused per-thread list, each wanted encoding's line is written once into a
-//! reused buffer and shared by every client that takes it. A worker's events wake each
-//! client's writer once per receive batch ([`Hub::kick_batched`]), not once per event.
+//! reused buffer and shared by every client that takes it. A worker's events reach each
+//! client once per receive batch ([`Hub::kick_batched`]), not once per event: written
+//! through by the worker's thread while the client's writer is idle, or by the writer.
 
+use super::queue::Flusher;
 use super::*;
 use nbdgm_api::{ErrorCode, EventEncoding, NameEvent, Subscription, MAX_SERVER_LINE};
 use nbdgm_node::{Delivery, Name};
@@ -64,6 +66,16 @@ pub struct HubStats {
     pub oversize_lines: u64,
     /// Connections closed because the client stopped reading.
     pub write_stalls: u64,
+    /// Receive batches written to a client's socket by the receiving thread itself
+    /// (its writer idle), instead of waking the writer.
+    #[serde(default)]
+    pub writes_through: u64,
+    /// Event lines those writes carried.
+    #[serde(default)]
+    pub lines_written_through: u64,
+    /// Writes-through the socket took only part of: the rest went to the writer.
+    #[serde(default)]
+    pub writes_through_partial: u64,
 }
 
 #[derive(Default)]
@@ -84,6 +96,9 @@ pub(super) struct Counters {
     pub(super) bad_requests: AtomicU64,
     pub(super) oversize_lines: AtomicU64,
     pub(super) write_stalls: AtomicU64,
+    pub(super) writes_through: AtomicU64,
+    pub(super) lines_written_through: AtomicU64,
+    pub(super) writes_through_partial: AtomicU64,
 }
 
 pub(super) fn inc(c: &AtomicU64) {
@@ -310,6 +325,8 @@ struct Scratch {
     line: Vec<u8>,
     /// Clients queued batched events whose writers are not woken yet.
     unkicked: Vec<u64>,
+    /// Their queues, while [`Hub::kick_batched`] writes them through.
+    flushing: Vec<(Flusher, Arc<AtomicU64>)>,
 }
 
 /// Largest capacity a [`Scratch`] buffer keeps between datagrams.
@@ -638,8 +655,9 @@ impl Hub {
         })
     }
 
-    /// Wake the writers of the clients this thread queued batched events to since its
-    /// last call.
+    /// End this thread's batch: the clients it queued batched events to since its last
+    /// call get them written through by this thread when their writers are idle, or
+    /// their writers woken (queue.rs). The writes happen after the hub's lock is let go.
     pub fn kick_batched(&self) {
         SCRATCH.with(|cell| {
             let Ok(mut s) = cell.try_borrow_mut() else {
@@ -648,14 +666,38 @@ impl Hub {
             if s.unkicked.is_empty() {
                 return;
             }
-            let inner = self.lock();
-            for id in &s.unkicked {
-                if let Some(c) = inner.clients.get(id) {
-                    c.tx.kick();
+            let s = &mut *s;
+            {
+                let inner = self.lock();
+                for id in &s.unkicked {
+                    if let Some(c) = inner.clients.get(id) {
+                        s.flushing.push((c.tx.flusher(), c.dropped.clone()));
+                    }
                 }
             }
             s.unkicked.clear();
+            for (f, dropped) in s.flushing.drain(..) {
+                match f.flush_batch(&dropped) {
+                    Flushed::Woke => {}
+                    Flushed::Written { lines } => self.count_through(lines, false),
+                    Flushed::Partial { lines } => self.count_through(lines, true),
+                }
+            }
         });
+    }
+
+    /// Count a write-through of `lines` event lines (`partial`: the socket took only
+    /// part of what it was given).
+    fn count_through(&self, lines: usize, partial: bool) {
+        let c = &self.counters;
+        if lines > 0 {
+            inc(&c.writes_through);
+            c.lines_written_through
+                .fetch_add(lines as u64, Ordering::Relaxed);
+        }
+        if partial {
+            inc(&c.writes_through_partial);
+        }
     }
 
     /// Match, write and queue under one hold of the hub's lock (the line is written
@@ -826,6 +868,9 @@ impl Hub {
             bad_requests: get(&c.bad_requests),
             oversize_lines: get(&c.oversize_lines),
             write_stalls: get(&c.write_stalls),
+            writes_through: get(&c.writes_through),
+            lines_written_through: get(&c.lines_written_through),
+            writes_through_partial: get(&c.writes_through_partial),
         }
     }
 }

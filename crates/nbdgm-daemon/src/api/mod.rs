@@ -4,7 +4,8 @@
 //! The API layer accepts clients (peer credentials, allow lists, client cap), reads
 //! requests (64 KiB line cap), answers `subscribe`/`unsubscribe` itself through the
 //! [`Hub`] and forwards every other request to the runtime as [`ApiMsg::Request`].
-//! Each client has one bounded outgoing queue drained by a writer task; events that
+//! Each client has one bounded outgoing queue drained by a writer task (or written
+//! through by the receiving thread while that task is idle: `queue.rs`); events that
 //! find it full are dropped, counted, and reported to the client by an `overflow`
 //! event as soon as the queue moves again.
 //!
@@ -15,9 +16,11 @@
 mod conn;
 mod hub;
 mod listener;
+mod queue;
 
 pub use hub::Hub;
 pub use listener::{bind, read_token_file, ApiListener};
+use queue::{Flushed, Line, QueueRx, QueueTx, Queued};
 
 use nbdgm_api::{ErrorCode, Request, Response, MAX_SERVER_LINE};
 use serde::Serialize;
@@ -26,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// Longest time a forwarded request may take before the client gets `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,118 +50,6 @@ pub const MAX_AUTHENTICATING: usize = 8;
 /// Default byte caps of the outgoing queues: per client and for all clients.
 pub const DEFAULT_QUEUE_BYTES_PER_CLIENT: usize = 4 << 20;
 pub const DEFAULT_QUEUE_BYTES_TOTAL: usize = 64 << 20;
-
-/// One line to send, serialized once and shared by every client it goes to (a
-/// `Vec` becomes one without a copy).
-type Line = bytes::Bytes;
-
-/// A queued line and the queue room it holds (one line, `taken` bytes of its client's
-/// [`Budget`] and, for an event, of the total) until it is written or dropped.
-struct Queued {
-    line: Line,
-    taken: usize,
-    event: bool,
-    budget: Arc<Budget>,
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.budget.give(self.taken, self.event);
-    }
-}
-
-/// The sending side of one client's queue. The channel is unbounded (the [`Budget`]
-/// bounds it); its writer waits on `kick`, not on the channel, so the datagram path
-/// can queue a whole receive batch and wake the writer once ([`QueueTx::send_quiet`],
-/// then [`QueueTx::kick`]). Every other send kicks at once. A dropped sender kicks too,
-/// so the writer sees the channel close.
-struct QueueTx {
-    /// `None` only while being dropped.
-    tx: Option<mpsc::UnboundedSender<Queued>>,
-    kick: Arc<tokio::sync::Notify>,
-}
-
-impl QueueTx {
-    /// A new queue: its sender and its writer's receiver.
-    fn channel() -> (QueueTx, QueueRx) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let kick = Arc::new(tokio::sync::Notify::new());
-        let rx = QueueRx {
-            rx,
-            kick: kick.clone(),
-        };
-        (Self { tx: Some(tx), kick }, rx)
-    }
-
-    /// Queue `q` and wake the writer; an error when the writer is gone.
-    fn send(&self, q: Queued) -> Result<(), ()> {
-        self.send_quiet(q)?;
-        self.kick();
-        Ok(())
-    }
-
-    /// Queue `q` without waking the writer: the caller must [`QueueTx::kick`] later.
-    fn send_quiet(&self, q: Queued) -> Result<(), ()> {
-        match &self.tx {
-            Some(tx) => tx.send(q).map_err(drop),
-            None => Err(()),
-        }
-    }
-
-    /// Wake the writer (at most one wake-up is stored).
-    fn kick(&self) {
-        self.kick.notify_one();
-    }
-
-    /// Resolves when the writer is gone.
-    async fn closed(&self) {
-        if let Some(tx) = &self.tx {
-            tx.closed().await
-        }
-    }
-}
-
-impl Clone for QueueTx {
-    fn clone(&self) -> Self {
-        QueueTx {
-            tx: self.tx.clone(),
-            kick: self.kick.clone(),
-        }
-    }
-}
-
-impl Drop for QueueTx {
-    fn drop(&mut self) {
-        // The sender first: a writer woken by the kick must find it gone if it was the last.
-        drop(self.tx.take());
-        self.kick();
-    }
-}
-
-/// The writer's side of a client's queue.
-struct QueueRx {
-    rx: mpsc::UnboundedReceiver<Queued>,
-    kick: Arc<tokio::sync::Notify>,
-}
-
-impl QueueRx {
-    /// The next queued line, waiting for a kick when there is none; `None` when every
-    /// sender is gone.
-    async fn recv(&mut self) -> Option<Queued> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(q) => return Some(q),
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => self.kick.notified().await,
-            }
-        }
-    }
-
-    /// The next queued line if one is there now.
-    fn try_recv(&mut self) -> Option<Queued> {
-        self.rx.try_recv().ok()
-    }
-}
 
 /// Bytes a line takes from a byte cap of `cap` (a line larger than the cap takes it all).
 fn taken(len: usize, cap: usize) -> usize {

@@ -908,6 +908,47 @@ fn the_receive_path_wakes_a_writer_once_per_batch() {
     assert!(matches!(recv.as_mut().poll(&mut cx), Poll::Ready(Some(_))));
 }
 
+/// A worker's batch to a client whose writer is idle is written by the worker's thread
+/// itself: the event lines in order, no wake-up, counted in the stats.
+#[test]
+fn the_receive_path_writes_a_batch_through_when_the_writer_is_idle() {
+    use crate::worker::Outlet;
+    use std::future::Future;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let hub = Hub::new();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (tx, mut rx) = QueueTx::channel_to(Some(ours.as_fd().try_clone_to_owned().unwrap()));
+    hub.attach(1, tx, hub.budget(100, 1 << 20), Arc::default());
+    hub.subscribe(1, Subscription::default());
+    let (count, waker) = wakes();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut recv = Box::pin(rx.recv());
+    assert!(recv.as_mut().poll(&mut cx).is_pending());
+    let mut want = Vec::new();
+    for i in 0..10u8 {
+        let ev = dgram("X<00>", None, true, &format!("{i:02x}"));
+        want.extend_from_slice(&ev.out().line());
+        hub.datagram(ev.interface, ev.to, &ev.delivery, None);
+    }
+    hub.flush();
+    assert_eq!(count.0.load(Ordering::SeqCst), 0, "the writer slept on");
+    let mut got = vec![0; want.len()];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(got, want);
+    let st = hub.stats();
+    assert_eq!(
+        (
+            st.writes_through,
+            st.lines_written_through,
+            st.writes_through_partial
+        ),
+        (1, 10, 0)
+    );
+    assert_eq!((st.events_delivered, st.queued_bytes), (10, 0));
+    assert!(recv.as_mut().poll(&mut cx).is_pending(), "nothing left");
+}
+
 #[test]
 fn a_writer_waiting_for_a_kick_sees_its_queue_close() {
     use std::future::Future;
