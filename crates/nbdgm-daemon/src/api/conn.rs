@@ -6,13 +6,14 @@
 
 use super::hub::{inc, Hub};
 use super::listener::{peer_key, reject, wait_shutdown, ActiveGuard, Shared};
+use super::socket::{self, Socket};
 use super::*;
 use futures_util::StreamExt;
 use nbdgm_api::{
     self as proto, ErrorCode, EventEncoding, Op, Request, Response, SubscribeResult, MAX_LINE,
 };
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 pub(super) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Conn for T {}
 
-pub(super) fn start_client<S: Conn + AsFd>(
+pub(super) fn start_client<S: Conn + Socket>(
     shared: &Arc<Shared>,
     stream: S,
     info: ClientInfo,
@@ -68,10 +69,24 @@ pub(super) fn start_client<S: Conn + AsFd>(
     }
     inc(&shared.hub.counters.clients_total);
     let guard = ActiveGuard(shared.clone(), key);
-    // A duplicate for write-through (queue.rs); without one the writer writes it all.
-    let sock = stream.as_fd().try_clone_to_owned().ok();
+    let sides = stream.into_fd().and_then(socket::halves);
+    let (rd, wr, through) = match sides {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(client = info.id, error = %e, "API client dropped: cannot set up its socket");
+            return; // the guard gives its slot back
+        }
+    };
     let info = Arc::new(info);
-    tokio::spawn(connection(guard, stream, sock, info, first, shutdown));
+    tokio::spawn(connection(
+        guard,
+        rd,
+        wr,
+        Some(through),
+        info,
+        first,
+        shutdown,
+    ));
 }
 
 /// A TCP client's authenticated `hello`, and the bytes it sent after it.
@@ -151,17 +166,20 @@ impl Responder {
     }
 }
 
-pub(super) async fn connection<S: Conn>(
+pub(super) async fn connection<R, W>(
     guard: ActiveGuard,
-    stream: S,
+    rd: R,
+    wr: W,
     sock: Option<OwnedFd>,
     info: Arc<ClientInfo>,
     hello: Option<Hello>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let shared = guard.0.clone();
     let hub = shared.hub.clone();
-    let (rd, wr) = tokio::io::split(stream);
     // Unbounded channel, bounded by the budget in lines and bytes.
     let (tx, qrx) = QueueTx::channel_to(sock);
     let budget = hub.budget(
@@ -174,7 +192,8 @@ pub(super) async fn connection<S: Conn>(
     };
     let dropped = Arc::new(AtomicU64::new(0));
     hub.attach(info.id, qtx.tx.clone(), budget, dropped.clone());
-    let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id));
+    let stall = shared.config.write_stall_timeout;
+    let writer = tokio::spawn(writer_task(wr, qrx, dropped, hub.clone(), info.id, stall));
 
     let (mut first, rest) = match hello {
         Some(h) => (Some(h.request), h.rest),
@@ -424,6 +443,7 @@ pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     dropped: Arc<AtomicU64>,
     hub: Arc<Hub>,
     client: u64,
+    stall: Duration,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     let overflow = |buf: &mut Vec<u8>| {
@@ -437,13 +457,13 @@ pub(super) async fn writer_task<W: AsyncWrite + Unpin>(
     };
     let result: io::Result<()> = async {
         while rx.gather(&mut buf, WRITE_BATCH, overflow).await {
-            let written = timed(WRITE_STALL_TIMEOUT, wr.write_all(&buf)).await;
+            let written = timed(stall, wr.write_all(&buf)).await;
             buf.clear();
             if buf.capacity() > 4 * WRITE_BATCH {
                 buf = Vec::with_capacity(WRITE_BATCH);
             }
             written?;
-            timed(WRITE_STALL_TIMEOUT, wr.flush()).await?;
+            timed(stall, wr.flush()).await?;
             rx.release();
         }
         let _ = timed(REJECT_WRITE_TIMEOUT, wr.shutdown()).await;

@@ -17,6 +17,7 @@ mod conn;
 mod hub;
 mod listener;
 mod queue;
+mod socket;
 
 pub use hub::Hub;
 pub use listener::{bind, read_token_file, ApiListener};
@@ -214,6 +215,9 @@ pub struct ApiConfig {
     pub allow_uids: Vec<u32>,
     /// Unix peers allowed by primary or supplementary gid.
     pub allow_gids: Vec<u32>,
+    /// A client that accepts no bytes for this long is disconnected
+    /// ([`WRITE_STALL_TIMEOUT`]).
+    pub write_stall_timeout: Duration,
 }
 
 impl ApiConfig {
@@ -233,6 +237,7 @@ impl ApiConfig {
             tcp_acl: Arc::new(|ip: IpAddr| ip.is_loopback()),
             allow_uids: Vec::new(),
             allow_gids: Vec::new(),
+            write_stall_timeout: WRITE_STALL_TIMEOUT,
         }
     }
 }
@@ -251,6 +256,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("tcp_token", &self.tcp_token.as_ref().map(|_| "<secret>"))
             .field("allow_uids", &self.allow_uids)
             .field("allow_gids", &self.allow_gids)
+            .field("write_stall_timeout", &self.write_stall_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -10,6 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+const T: Duration = Duration::from_secs(30);
+
 struct Wakes(std::sync::atomic::AtomicUsize);
 
 impl Wake for Wakes {
@@ -194,7 +196,7 @@ fn write_through_and_the_writer_keep_every_line_whole_and_in_order() {
     let writer = {
         let _rt = rt.enter();
         let wr = tokio::net::UnixStream::from_std(ours).unwrap();
-        rt.spawn(writer_task(wr, rx, dropped.clone(), hub, 1))
+        rt.spawn(writer_task(wr, rx, dropped.clone(), hub, 1, T))
     };
     peer.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();

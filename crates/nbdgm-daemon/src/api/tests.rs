@@ -949,6 +949,83 @@ fn the_receive_path_writes_a_batch_through_when_the_writer_is_idle() {
     assert!(recv.as_mut().poll(&mut cx).is_pending(), "nothing left");
 }
 
+/// Publish `n` numbered events of `size` data octets the way a worker does: in
+/// batches of 16, each ended by the outlet's flush (write-through or a wake-up).
+fn publish_batches(hub: &Hub, n: u32, size: usize) {
+    use crate::worker::Outlet;
+    for i in 0..n {
+        let ev = dgram_data(
+            "X<00>",
+            None,
+            true,
+            [&i.to_be_bytes()[..], &vec![0xcd; size]].concat(),
+        );
+        hub.datagram(ev.interface, ev.to, &ev.delivery, None);
+        if i % 16 == 15 {
+            hub.flush();
+        }
+    }
+    hub.flush();
+}
+
+/// A client that reads nothing while 12 MB of events are published: the socket fills
+/// during a write-through, the writer takes the rest and waits for room; once the
+/// client reads, every event arrives, whole and in order.
+#[test]
+fn batches_written_through_reach_a_slow_client_whole_and_in_order() {
+    let d = TestDaemon::start(|c| {
+        c.queue_per_client = 100_000;
+        c.queue_bytes_per_client = 60 << 20;
+    });
+    let mut c = d.client();
+    c.hello().unwrap();
+    c.subscribe(Subscription::default()).unwrap();
+    publish_batches(&d.hub, 2_000, 3_000);
+    let st = d.hub.stats();
+    assert!(st.writes_through >= 1, "{st:?}");
+    assert!(st.writes_through_partial >= 1, "the socket filled: {st:?}");
+    assert_eq!(st.events_dropped_queue_full, 0);
+    c.set_event_buffer(100_000);
+    let mut next = 0u32;
+    while let Some(ev) = c.next_event(Some(Duration::from_millis(2_000))).unwrap() {
+        let Event::Datagram(e) = ev else {
+            panic!("{ev:?}");
+        };
+        let data = e.data().unwrap();
+        assert_eq!(data[..4], next.to_be_bytes(), "out of order");
+        assert_eq!(data.len(), 3_004);
+        next += 1;
+        if next == 2_000 {
+            break;
+        }
+    }
+    assert_eq!(next, 2_000);
+    assert_eq!(d.hub.stats().queued_bytes, 0);
+}
+
+/// A client that stops reading is disconnected once the write half has waited the
+/// stall timeout for room, and its slot is freed.
+#[test]
+fn a_client_that_stops_reading_is_disconnected_after_the_stall_timeout() {
+    let d = TestDaemon::start(|c| {
+        c.write_stall_timeout = Duration::from_millis(300);
+        c.queue_per_client = 100_000;
+        c.queue_bytes_per_client = 60 << 20;
+    });
+    let mut c = d.client();
+    c.hello().unwrap();
+    c.subscribe(Subscription::default()).unwrap();
+    publish_batches(&d.hub, 1_000, 3_000);
+    wait_until("write stall", || d.hub.stats().write_stalls == 1);
+    wait_until("slot freed", || d.hub.stats().clients == 0);
+    assert_eq!(
+        d.hub.stats().queued_bytes,
+        0,
+        "its queue gave its room back"
+    );
+    drop(c);
+}
+
 #[test]
 fn a_writer_waiting_for_a_kick_sees_its_queue_close() {
     use std::future::Future;
