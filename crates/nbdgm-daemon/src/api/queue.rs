@@ -156,6 +156,12 @@ impl QueueTx {
         }
     }
 
+    /// True while neither the writer nor a publishing thread holds lines of this queue.
+    #[cfg(test)]
+    pub(super) fn idle(&self) -> bool {
+        !self.outbox.lock().busy
+    }
+
     /// Resolves when the writer is gone.
     pub(super) async fn closed(&self) {
         if let Some(tx) = &self.tx {

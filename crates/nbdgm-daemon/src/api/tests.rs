@@ -980,6 +980,10 @@ fn batches_written_through_reach_a_slow_client_whole_and_in_order() {
     let mut c = d.client();
     c.hello().unwrap();
     c.subscribe(Subscription::default()).unwrap();
+    // The writer has written the response and let go of the queue.
+    wait_until("writer idle", || {
+        d.hub.lock().clients.values().all(|c| c.tx.idle())
+    });
     publish_batches(&d.hub, 2_000, 3_000);
     let st = d.hub.stats();
     assert!(st.writes_through >= 1, "{st:?}");
