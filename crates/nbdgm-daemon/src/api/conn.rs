@@ -78,15 +78,7 @@ pub(super) fn start_client<S: Conn + Socket>(
         }
     };
     let info = Arc::new(info);
-    tokio::spawn(connection(
-        guard,
-        rd,
-        wr,
-        Some(through),
-        info,
-        first,
-        shutdown,
-    ));
+    tokio::spawn(connection(guard, rd, wr, through, info, first, shutdown));
 }
 
 /// A TCP client's authenticated `hello`, and the bytes it sent after it.
@@ -170,7 +162,7 @@ pub(super) async fn connection<R, W>(
     guard: ActiveGuard,
     rd: R,
     wr: W,
-    sock: Option<OwnedFd>,
+    sock: OwnedFd,
     info: Arc<ClientInfo>,
     hello: Option<Hello>,
     mut shutdown: watch::Receiver<bool>,
@@ -181,7 +173,7 @@ pub(super) async fn connection<R, W>(
     let shared = guard.0.clone();
     let hub = shared.hub.clone();
     // Unbounded channel, bounded by the budget in lines and bytes.
-    let (tx, qrx) = QueueTx::channel_to(sock);
+    let (tx, qrx) = QueueTx::channel_to(Some(sock));
     let budget = hub.budget(
         shared.config.queue_per_client,
         shared.config.queue_bytes_per_client,

@@ -1,29 +1,17 @@
 //! Write-through and the writer: order, room, wake-ups, a full socket.
 
 use super::super::conn::writer_task;
+use super::super::tests::wakes;
 use super::super::{Budget, Hub, Total};
 use super::*;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
-
-struct Wakes(std::sync::atomic::AtomicUsize);
-
-impl Wake for Wakes {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn wakes() -> (Arc<Wakes>, Waker) {
-    let w = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
-    (w.clone(), Waker::from(w))
-}
 
 fn budget(lines: usize, bytes: usize) -> Arc<Budget> {
     Arc::new(Budget::new(lines, bytes, Arc::new(Total::new(1 << 30))))

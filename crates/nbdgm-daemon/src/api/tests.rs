@@ -849,7 +849,7 @@ fn total_queue_bytes_are_capped_across_clients() {
 }
 
 /// Counts the wake-ups of a task (a writer waiting on its queue).
-struct Wakes(std::sync::atomic::AtomicUsize);
+pub(super) struct Wakes(pub(super) std::sync::atomic::AtomicUsize);
 
 impl std::task::Wake for Wakes {
     fn wake(self: Arc<Self>) {
@@ -857,7 +857,7 @@ impl std::task::Wake for Wakes {
     }
 }
 
-fn wakes() -> (Arc<Wakes>, std::task::Waker) {
+pub(super) fn wakes() -> (Arc<Wakes>, std::task::Waker) {
     let w = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
     (w.clone(), std::task::Waker::from(w))
 }
